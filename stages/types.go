@@ -1,0 +1,153 @@
+package stages
+
+import (
+	"github.com/songflow/songflow/dsp"
+)
+
+// Job asks for one song to be analysed. It is what every source (a folder
+// walk, a folder watcher, an HTTP upload) feeds into the pipeline.
+type Job struct {
+	// Name identifies the song in every error and report: a file path or
+	// an upload's name.
+	Name string
+	// Data holds the file's bytes. When nil, the decode stage reads Name
+	// from disk.
+	Data []byte
+	// Title and Artist as given by the caller; empty when unknown. Tags
+	// read from the file fill them in when they are empty.
+	Title, Artist string
+}
+
+// Tags are the metadata read from the file (ID3, Vorbis comments, MP4
+// atoms). Zero values mean absent.
+type Tags struct {
+	Title  string  `json:"title,omitempty"`
+	Artist string  `json:"artist,omitempty"`
+	BPM    float64 `json:"tag_bpm,omitempty"` // TBPM
+	Key    string  `json:"tag_key,omitempty"` // TKEY, as written in the file
+}
+
+// Song is a decoded song: the decode stage's output.
+type Song struct {
+	Info *SongInfo
+	// Channels holds the samples of each channel at Info.SampleRate,
+	// full scale ±1. All channels have the same length.
+	Channels [][]float32
+}
+
+// SongInfo carries the facts about a song's source that every later part
+// of the song (signal, chunk, frames) points back to.
+type SongInfo struct {
+	Name          string
+	Title, Artist string
+	Tags          Tags
+	Format        string // "wav", "flac", "mp3" or "aac"
+	SampleRate    dsp.Hz // of the source
+	Channels      int    // of the source
+	// Duration is the length of the audio that was decoded and analysed;
+	// SourceDuration the length of the whole file (larger when
+	// analysis.max_seconds cut decoding short).
+	Duration       dsp.Seconds
+	SourceDuration dsp.Seconds
+	// Loudness is measured by the resample stage on the source channels at
+	// their own rate, before they are mixed down and dropped.
+	Loudness dsp.Loudness
+}
+
+// Signal is a song ready for analysis: the resample stage's output, a mono
+// mixdown at the analysis sample rate.
+type Signal struct {
+	Info *SongInfo
+	Rate dsp.Hz
+	Mono []float32
+}
+
+// Chunk is one analysis window of a song: the chunk stage's output.
+// Samples shares memory with the song's Signal; stages must not write it.
+type Chunk struct {
+	Info    *SongInfo
+	Rate    dsp.Hz
+	Index   int         // 0-based position among the song's chunks
+	Count   int         // how many chunks the song has
+	Offset  dsp.Seconds // start of the chunk in the song
+	Samples []float32
+}
+
+// Frames holds the per-frame features of one chunk: the FFT stage's
+// output. Whole spectra stay inside the FFT stage; only these travel on.
+// Every slice has one entry per STFT frame (Chroma has ChromaBins per
+// frame, frame-major).
+type Frames struct {
+	Info      *SongInfo
+	Index     int
+	Count     int
+	Offset    dsp.Seconds
+	FrameRate dsp.Hz // frames per second (sample rate / hop)
+
+	Onset      []float32 // onset strength (log-magnitude spectral flux)
+	RMS        []float32 // RMS of the frame's samples, linear full scale
+	Centroid   []float32 // spectral centroid, Hz
+	Flatness   []float32 // spectral flatness (geometric / arithmetic mean), 0..1
+	Chroma     []float32 // pitch-class energy, ChromaBins per frame
+	ChromaBins int
+}
+
+// TempoCandidate is one tempo hypothesis with its score.
+type TempoCandidate struct {
+	BPM   float64 `json:"bpm"`
+	Score float64 `json:"score"`
+}
+
+// KeyScore is the correlation of a song's chroma with one key's profile.
+type KeyScore struct {
+	Key   string  `json:"key"`
+	Score float64 `json:"score"`
+}
+
+// KeyDetails explains a key estimate.
+type KeyDetails struct {
+	TuningCents float64    `json:"tuning_cents"` // deviation from A440
+	Profile     string     `json:"profile"`      // key profile used
+	RunnerUp    string     `json:"runner_up"`
+	Scores      []KeyScore `json:"scores"` // all 24 keys, best first
+}
+
+// Result is the song-level analysis the users see: the aggregate stage's
+// output. Every number is finite.
+type Result struct {
+	File   string `json:"file"`
+	Title  string `json:"title,omitempty"`
+	Artist string `json:"artist,omitempty"`
+
+	BPM           float64          `json:"bpm"`
+	BPMConfidence float64          `json:"bpm_confidence"`
+	BPMCandidates []TempoCandidate `json:"bpm_candidates"`
+	TimeSignature string           `json:"time_signature,omitempty"`
+
+	Key           string     `json:"key"` // "C# Minor", "D# Major"
+	KeyConfidence float64    `json:"key_confidence"`
+	KeyDetails    KeyDetails `json:"key_details"`
+
+	Loudness      float64 `json:"loudness"`       // integrated, LUFS
+	LoudnessRange float64 `json:"loudness_range"` // LU
+	TruePeak      float64 `json:"true_peak"`      // dBTP
+
+	Energy           float64 `json:"energy"`
+	Danceability     float64 `json:"danceability"`
+	Acousticness     float64 `json:"acousticness"`
+	Valence          float64 `json:"valence"`
+	SpectralCentroid float64 `json:"spectral_centroid"` // Hz
+	DynamicRange     float64 `json:"dynamic_range"`     // dB
+	SilenceRatio     float64 `json:"silence_ratio"`
+
+	Duration         float64 `json:"duration"` // seconds of audio analysed
+	SampleRate       int     `json:"sample_rate"`
+	Channels         int     `json:"channels"`
+	Format           string  `json:"format"`
+	AnalyzerVersion  string  `json:"analyzer_version"`
+	AnalysisDuration float64 `json:"analysis_duration"` // seconds spent
+
+	Tags Tags `json:"tags,omitempty"`
+	// StageSeconds is the time each stage spent on this song.
+	StageSeconds map[string]float64 `json:"stage_seconds,omitempty"`
+}
