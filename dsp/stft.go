@@ -1,0 +1,178 @@
+package dsp
+
+import (
+	"fmt"
+	"math"
+
+	"gonum.org/v1/gonum/dsp/fourier"
+	gwindow "gonum.org/v1/gonum/dsp/window"
+)
+
+// STFT computes the short-time Fourier transform of a signal with a Hann
+// window (Allen & Rabiner 1977, "A unified approach to short-time Fourier
+// analysis and synthesis"). It owns a gonum FFT plan and its frame buffers,
+// so walking a signal allocates nothing; for the same reason an STFT must not
+// be used by two goroutines at once: give each worker its own.
+type STFT struct {
+	size, hop int
+	win       []float64
+	fft       *fourier.FFT
+	frame     Frame
+	// magScale turns |X[k]| into the amplitude of the sinusoid that would
+	// produce it: 2/Σw for every bin but DC and Nyquist, which are not split
+	// between a positive and a negative frequency.
+	magScale float64
+}
+
+// Frame is one analysed frame of a signal. Its slices belong to the STFT
+// and are overwritten by the next frame: copy what must outlive the callback.
+type Frame struct {
+	// Index counts frames from 0; frame i starts at sample i*hop.
+	Index int
+	// Samples holds the frame's samples before windowing, zero-padded past
+	// the end of the signal.
+	Samples []float64
+	// Coeffs holds the unnormalised real FFT of the windowed samples,
+	// size/2+1 bins from DC to Nyquist.
+	Coeffs []complex128
+	// Mag holds the window-corrected magnitude of each bin: a sinusoid of
+	// amplitude A centred on a bin shows A in that bin.
+	Mag []float64
+
+	windowed []float64
+}
+
+// NewSTFT prepares a transform of size-sample frames taken every hop
+// samples. size must be even and at least 2, hop at least 1.
+func NewSTFT(size, hop int) (*STFT, error) {
+	if size < 2 || size%2 != 0 {
+		return nil, fmt.Errorf("stft: frame size %d is not an even number ≥ 2", size)
+	}
+	if hop < 1 {
+		return nil, fmt.Errorf("stft: hop %d is not ≥ 1", hop)
+	}
+	win := make([]float64, size)
+	for i := range win {
+		win[i] = 1
+	}
+	gwindow.Hann(win)
+	var sum float64
+	for _, w := range win {
+		sum += w
+	}
+	bins := size/2 + 1
+	return &STFT{
+		size:     size,
+		hop:      hop,
+		win:      win,
+		fft:      fourier.NewFFT(size),
+		magScale: 2 / sum,
+		frame: Frame{
+			Samples:  make([]float64, size),
+			windowed: make([]float64, size),
+			Coeffs:   make([]complex128, bins),
+			Mag:      make([]float64, bins),
+		},
+	}, nil
+}
+
+// Size is the frame length in samples.
+func (s *STFT) Size() int { return s.size }
+
+// Hop is the distance between frame starts in samples.
+func (s *STFT) Hop() int { return s.hop }
+
+// Bins is the number of spectrum bins per frame, size/2+1.
+func (s *STFT) Bins() int { return s.size/2 + 1 }
+
+// Window returns the analysis window; the caller must not modify it.
+func (s *STFT) Window() []float64 { return s.win }
+
+// BinFreq is the centre frequency of bin k for a signal sampled at rate.
+func (s *STFT) BinFreq(k int, rate Hz) Hz { return Hz(float64(k) * float64(rate) / float64(s.size)) }
+
+// FrameCount is the number of frames Walk yields for n samples: one frame
+// starts at every multiple of hop below n, so that consecutive chunks whose
+// lengths are multiples of hop tile one seamless frame grid.
+func (s *STFT) FrameCount(n int) int {
+	if n <= 0 {
+		return 0
+	}
+	return (n + s.hop - 1) / s.hop
+}
+
+// Walk transforms x frame by frame and calls fn with each frame in order.
+// The frame is valid only until fn returns. Walk stops early, returning
+// false, if fn returns false.
+func (s *STFT) Walk(x []float32, fn func(f *Frame) bool) bool {
+	n := s.FrameCount(len(x))
+	for i := 0; i < n; i++ {
+		s.load(x, i*s.hop)
+		s.frame.Index = i
+		s.transform()
+		if !fn(&s.frame) {
+			return false
+		}
+	}
+	return true
+}
+
+// Transform analyses a single frame starting at x[0] (zero-padded when x is
+// shorter than the frame) and returns it, valid until the next call.
+func (s *STFT) Transform(x []float32) *Frame {
+	s.load(x, 0)
+	s.frame.Index = 0
+	s.transform()
+	return &s.frame
+}
+
+func (s *STFT) load(x []float32, start int) {
+	buf := s.frame.Samples
+	end := start + s.size
+	if end > len(x) {
+		end = len(x)
+	}
+	m := copyF32(buf, x[start:end])
+	clear(buf[m:])
+}
+
+func copyF32(dst []float64, src []float32) int {
+	n := min(len(dst), len(src))
+	for i, v := range src[:n] {
+		dst[i] = float64(v)
+	}
+	return n
+}
+
+func (s *STFT) transform() {
+	f := &s.frame
+	for i, v := range f.Samples {
+		f.windowed[i] = v * s.win[i]
+	}
+	s.fft.Coefficients(f.Coeffs, f.windowed)
+	last := len(f.Coeffs) - 1
+	for k, c := range f.Coeffs {
+		// math.Sqrt rather than cmplx.Abs: Hypot's overflow care costs
+		// a third of the frame time and spectra never come near overflow.
+		f.Mag[k] = math.Sqrt(real(c)*real(c)+imag(c)*imag(c)) * s.magScale
+	}
+	f.Mag[0] *= 0.5
+	f.Mag[last] *= 0.5
+}
+
+// Energy returns Σ|X[k]|²/N over the full two-sided spectrum of the frame's
+// unnormalised coefficients, which by Parseval's theorem equals the energy
+// Σ(w·x)² of the windowed frame.
+func (f *Frame) Energy() float64 {
+	n := 2 * (len(f.Coeffs) - 1)
+	last := len(f.Coeffs) - 1
+	var e float64
+	for k, c := range f.Coeffs {
+		p := real(c)*real(c) + imag(c)*imag(c)
+		if k != 0 && k != last {
+			p *= 2 // the mirrored negative-frequency bin
+		}
+		e += p
+	}
+	return e / float64(n)
+}

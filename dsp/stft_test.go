@@ -1,0 +1,158 @@
+package dsp
+
+import (
+	"math"
+	"testing"
+)
+
+func sine(n int, rate, freq, amp float64) []float32 {
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = float32(amp * math.Sin(2*math.Pi*freq*float64(i)/rate))
+	}
+	return x
+}
+
+func TestSTFTSineBinAndMagnitude(t *testing.T) {
+	const rate, size = 22050.0, 2048
+	s, err := NewSTFT(size, 512)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		bin int
+		amp float64
+	}{{93, 0.5}, {10, 1}, {500, 0.01}} {
+		freq := float64(tc.bin) * rate / size // centred on a bin
+		f := s.Transform(sine(size, rate, freq, tc.amp))
+		best := 0
+		for k, m := range f.Mag {
+			if m > f.Mag[best] {
+				best = k
+			}
+		}
+		if best != tc.bin {
+			t.Errorf("%.1f Hz: peak in bin %d, want %d", freq, best, tc.bin)
+		}
+		// Gonum's Hann is symmetric (N-1 in the cosine), so a bin-centred
+		// sine is off by a hair from the periodic window's exact answer.
+		if got := f.Mag[best]; math.Abs(got-tc.amp) > 0.002*tc.amp {
+			t.Errorf("%.1f Hz: magnitude %.5f, want %.5f", freq, got, tc.amp)
+		}
+		if got, want := float64(s.BinFreq(best, rate)), freq; math.Abs(got-want) > 1e-9 {
+			t.Errorf("BinFreq(%d) = %g, want %g", best, got, want)
+		}
+	}
+}
+
+func TestSTFTParseval(t *testing.T) {
+	s, err := NewSTFT(1024, 256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Deterministic broadband signal: a few sines plus an LCG noise.
+	x := make([]float32, 5000)
+	seed := uint32(1)
+	for i := range x {
+		seed = seed*1664525 + 1013904223
+		x[i] = float32(0.3*math.Sin(0.05*float64(i))+0.2*math.Sin(1.3*float64(i))) +
+			float32(seed>>8)/float32(1<<24) - 0.5
+	}
+	frames := 0
+	s.Walk(x, func(f *Frame) bool {
+		var timeEnergy float64
+		for i, v := range f.Samples {
+			w := v * s.Window()[i]
+			timeEnergy += w * w
+		}
+		if got := f.Energy(); math.Abs(got-timeEnergy) > 1e-9*timeEnergy {
+			t.Fatalf("frame %d: spectrum energy %g, time energy %g", f.Index, got, timeEnergy)
+		}
+		frames++
+		return true
+	})
+	if want := s.FrameCount(len(x)); frames != want || want != 20 {
+		t.Errorf("walked %d frames, FrameCount %d, want 20", frames, want)
+	}
+}
+
+func TestSTFTBadParameters(t *testing.T) {
+	for _, p := range [][2]int{{0, 1}, {1023, 256}, {1024, 0}} {
+		if _, err := NewSTFT(p[0], p[1]); err == nil {
+			t.Errorf("NewSTFT(%d, %d) gave no error", p[0], p[1])
+		}
+	}
+}
+
+// clickTrain places a decaying noise burst every period samples from start.
+func clickTrain(n int, start, period float64, amp float32) []float32 {
+	x := make([]float32, n)
+	seed := uint32(7)
+	for c := start; int(c) < n; c += period {
+		for j := 0; j < 200 && int(c)+j < n; j++ {
+			seed = seed*1664525 + 1013904223
+			noise := float32(seed>>8)/float32(1<<23) - 1
+			x[int(c)+j] += amp * noise * float32(math.Exp(-float64(j)/40))
+		}
+	}
+	return x
+}
+
+func TestOnsetPeaksAtClicks(t *testing.T) {
+	const rate, size, hop = 22050.0, 2048, 512
+	period := 0.5 * rate // 120 BPM
+	start := 3000.0
+	x := clickTrain(int(6*rate), start, period, 0.5)
+	s, _ := NewSTFT(size, hop)
+	d := NewOnsetDetector(size, rate)
+	var onset []float64
+	s.Walk(x, func(f *Frame) bool {
+		onset = append(onset, d.Next(f.Mag))
+		return true
+	})
+	// A click at sample c first enters the frame that starts at
+	// c-size+1, so its rise is spread over the frames overlapping it: look
+	// for the peak among them.
+	top := maxOf(onset)
+	near := make([]bool, len(onset))
+	for c := start; c < float64(len(x)); c += period {
+		w := int(c) / hop
+		lo, hi := max(w-size/hop, 0), min(w+1, len(onset)-1)
+		peak := 0.0
+		for i := lo; i <= hi; i++ {
+			peak = math.Max(peak, onset[i])
+			near[i] = true
+		}
+		if peak < 0.5*top {
+			t.Errorf("click at frame %d: onset peak %.3f, strongest %.3f", w, peak, top)
+		}
+	}
+	// Between clicks the signal is silent or decaying: no onset there.
+	for i, v := range onset {
+		if !near[i] && v > 0.05*top {
+			t.Errorf("onset %.3f at frame %d, away from every click", v, i)
+		}
+	}
+}
+
+func maxOf(x []float64) float64 {
+	m := math.Inf(-1)
+	for _, v := range x {
+		m = math.Max(m, v)
+	}
+	return m
+}
+
+func BenchmarkSTFTOnset(b *testing.B) {
+	const rate = 22050.0
+	x := sine(int(180*rate), rate, 440, 0.5)
+	s, _ := NewSTFT(2048, 512)
+	d := NewOnsetDetector(2048, rate)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		d.Reset()
+		s.Walk(x, func(f *Frame) bool { d.Next(f.Mag); return true })
+	}
+	b.ReportMetric(180*float64(b.N)/b.Elapsed().Seconds(), "x-realtime")
+}
