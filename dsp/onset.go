@@ -24,9 +24,9 @@ type OnsetDetector struct {
 // to onsetHighest. The range keeps kick drums and drops the hiss above
 // the cymbals' body.
 const (
-	onsetLowest      = 30.0
-	onsetHighest     = 11000.0
-	bandsPerOctave   = 12.0
+	onsetLowest    = 30.0
+	onsetHighest   = 11000.0
+	bandsPerOctave = 12.0
 	// λ in log(1 + λ·P) for P the mean power per bin of amplitude-
 	// corrected magnitudes: 1e6 puts a bin at −60 dB near the knee, so the
 	// flux follows relative (dB) changes over the whole musical range and
