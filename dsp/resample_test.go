@@ -1,0 +1,301 @@
+package dsp
+
+import (
+	"math"
+	"testing"
+)
+
+// sine returns n samples of amp·sin(2πft+phase) sampled at rate.
+func toneAt(f, rate Hz, n int, amp, phase float64) []float32 {
+	x := make([]float32, n)
+	w := 2 * math.Pi * float64(f) / float64(rate)
+	for i := range x {
+		x[i] = float32(amp * math.Sin(w*float64(i)+phase))
+	}
+	return x
+}
+
+// fitSine fits a·sin(ωi)+b·cos(ωi) to x by least squares and returns the
+// amplitude, the phase and the RMS of what is left.
+func fitTone(x []float32, f, rate Hz) (amp, phase, residual float64) {
+	w := 2 * math.Pi * float64(f) / float64(rate)
+	var ss, cc, sc, ys, yc float64
+	for i, v := range x {
+		s, c := math.Sincos(w * float64(i))
+		ss += s * s
+		cc += c * c
+		sc += s * c
+		ys += float64(v) * s
+		yc += float64(v) * c
+	}
+	det := ss*cc - sc*sc
+	a := (ys*cc - yc*sc) / det
+	b := (yc*ss - ys*sc) / det
+	var e float64
+	for i, v := range x {
+		s, c := math.Sincos(w * float64(i))
+		d := float64(v) - a*s - b*c
+		e += d * d
+	}
+	return math.Hypot(a, b), math.Atan2(b, a), math.Sqrt(e / float64(len(x)))
+}
+
+func rmsOf(x []float32) float64 {
+	var e float64
+	for _, v := range x {
+		e += float64(v) * float64(v)
+	}
+	return math.Sqrt(e / float64(len(x)))
+}
+
+func ampDB(x float64) float64 { return 20 * math.Log10(x) }
+
+var ratePairs = []struct{ from, to Hz }{
+	{44100, 22050},
+	{22050, 44100},
+	{44100, 48000},
+	{48000, 44100},
+	{48000, 12000},
+	{8000, 22050},
+	{37800, 22050},
+	{96000, 22050},
+	{44100, 22050.5}, // not whole numbers: interpolated table
+	{44100, 22051},   // 22051/44100 has too many phases: interpolated table
+}
+
+// trim drops the ends where the filter reaches past the signal.
+func trimEdges(x []float32, r *Resampler) []float32 {
+	edge := 2*r.half + 16
+	return x[edge : len(x)-edge]
+}
+
+func TestResamplePassband(t *testing.T) {
+	for _, p := range ratePairs {
+		r, err := NewResampler(p.from, p.to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nyq := math.Min(float64(p.from), float64(p.to)) / 2
+		var worst float64
+		for _, frac := range []float64{0.002, 0.05, 0.1, 0.25, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.88, 0.9} {
+			f := Hz(frac * nyq)
+			in := toneAt(f, p.from, int(p.from/2), 0.5, 0.3)
+			out := r.Resample(in)
+			// The output must be the same sine at the output rate, with the
+			// same phase at t = 0: no delay.
+			amp, ph, res := fitTone(trimEdges(out, r), f, p.to)
+			want := math.Mod(0.3+2*math.Pi*float64(f)*float64(2*r.half+16)/float64(p.to), 2*math.Pi)
+			dph := math.Remainder(ph-want, 2*math.Pi)
+			g := ampDB(amp / 0.5)
+			worst = math.Max(worst, math.Abs(g))
+			if math.Abs(g) > 0.1 {
+				t.Errorf("%g→%g: %.1f Hz gain %.4f dB, want within ±0.1 dB", p.from, p.to, f, g)
+			}
+			if math.Abs(dph) > 1e-3 {
+				t.Errorf("%g→%g: %.1f Hz phase off by %.2g rad: the output is delayed", p.from, p.to, f, dph)
+			}
+			if d := ampDB(res / 0.5 * math.Sqrt2); d > -80 {
+				t.Errorf("%g→%g: %.1f Hz residual %.1f dB, want ≤ -80 dB (images or distortion)", p.from, p.to, f, d)
+			}
+		}
+		t.Logf("%g→%g: passband ripple %.5f dB (%d taps)", p.from, p.to, worst, r.taps)
+	}
+}
+
+func TestResampleStopband(t *testing.T) {
+	for _, p := range ratePairs {
+		if p.to > p.from {
+			continue // no input above the lower Nyquist; images are checked in the passband test
+		}
+		r, err := NewResampler(p.from, p.to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nyq := float64(p.to) / 2
+		worst := math.Inf(-1)
+		for _, frac := range []float64{1.001, 1.005, 1.01, 1.03, 1.05, 1.1, 1.2, 1.5, 2, 3, 5, 7} {
+			f := frac * nyq
+			if f >= 0.995*float64(p.from)/2 {
+				continue
+			}
+			in := toneAt(Hz(f), p.from, int(p.from/2), 1, 0.1)
+			out := trimEdges(r.Resample(in), r)
+			a := ampDB(rmsOf(out) * math.Sqrt2)
+			worst = math.Max(worst, a)
+			if a > -80 {
+				t.Errorf("%g→%g: %.1f Hz (%.3f × Nyquist) comes out at %.1f dB, want ≤ -80 dB", p.from, p.to, f, frac, a)
+			}
+		}
+		t.Logf("%g→%g: worst stopband level %.1f dB", p.from, p.to, worst)
+	}
+}
+
+func TestResampleRoundTrip(t *testing.T) {
+	down, _ := NewResampler(44100, 22050)
+	up, _ := NewResampler(22050, 44100)
+	in := toneAt(1000, 44100, 44100, 0.5, 0)
+	back := up.Resample(down.Resample(in))
+	if len(back) != len(in) {
+		t.Fatalf("round trip length %d, want %d", len(back), len(in))
+	}
+	edge := 2 * (down.half + up.half)
+	var sig, noise float64
+	for i := edge; i < len(in)-edge; i++ {
+		d := float64(back[i]) - float64(in[i])
+		sig += float64(in[i]) * float64(in[i])
+		noise += d * d
+	}
+	snr := 10 * math.Log10(sig/noise)
+	t.Logf("1 kHz 44100→22050→44100 SNR %.1f dB", snr)
+	if snr < 70 {
+		t.Errorf("round trip SNR %.1f dB, want ≥ 70 dB", snr)
+	}
+}
+
+// A click at input time t must come out at output sample t·to.
+func TestResampleClickTiming(t *testing.T) {
+	for _, p := range ratePairs {
+		r, _ := NewResampler(p.from, p.to)
+		in := make([]float32, int(p.from))
+		// A position whose output time is a whole output sample when the
+		// ratio is rational.
+		n := 4000
+		if r.exact {
+			n = int(r.m) * int(4000/r.m+1)
+		}
+		in[n] = 1
+		out := r.Resample(in)
+		want := int(math.Round(float64(n) * float64(p.to) / float64(p.from)))
+		best := 0
+		for i := range out {
+			if math.Abs(float64(out[i])) > math.Abs(float64(out[best])) {
+				best = i
+			}
+		}
+		if best != want {
+			t.Errorf("%g→%g: click at input %d peaks at output %d, want %d", p.from, p.to, n, best, want)
+		}
+		// Symmetric around the peak when it lands exactly on a sample.
+		if r.exact {
+			if d := math.Abs(float64(out[want-1] - out[want+1])); d > 1e-6 {
+				t.Errorf("%g→%g: click response not symmetric: %g vs %g", p.from, p.to, out[want-1], out[want+1])
+			}
+		}
+	}
+}
+
+func TestResampleLength(t *testing.T) {
+	cases := []struct {
+		from, to Hz
+		n, want  int
+	}{
+		{44100, 22050, 3, 2},
+		{44100, 22050, 44100, 22050},
+		{44100, 48000, 441, 480},
+		{44100, 48000, 1, 1},
+		{48000, 12000, 5, 1},
+		{48000, 12000, 6, 2},
+		{8000, 22050, 160, 441},
+		{44100, 22050.5, 88200, 44101},
+		{44100, 22050, 0, 0},
+	}
+	for _, c := range cases {
+		r, err := NewResampler(c.from, c.to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := len(r.Resample(make([]float32, c.n))); got != c.want {
+			t.Errorf("%g→%g of %d samples: %d out, want %d", c.from, c.to, c.n, got, c.want)
+		}
+	}
+}
+
+func TestResampleEqualRatesPassThrough(t *testing.T) {
+	r, err := NewResampler(22050, 22050)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := toneAt(440, 22050, 100, 1, 0)
+	out := r.Resample(in)
+	if &out[0] != &in[0] || len(out) != len(in) {
+		t.Error("equal rates did not return the input slice")
+	}
+}
+
+func TestResampleBadRates(t *testing.T) {
+	for _, c := range []struct{ from, to Hz }{
+		{0, 22050}, {44100, 0}, {-44100, 22050}, {Hz(math.NaN()), 22050},
+		{Hz(math.Inf(1)), 22050}, {1e9, 22050}, {44100, 10},
+	} {
+		if _, err := NewResampler(c.from, c.to); err == nil {
+			t.Errorf("NewResampler(%g, %g) = nil error", c.from, c.to)
+		}
+	}
+}
+
+// The zero signal and signals shorter than the filter stay finite and silent.
+func TestResampleShortAndSilent(t *testing.T) {
+	for _, p := range ratePairs {
+		r, _ := NewResampler(p.from, p.to)
+		for _, n := range []int{0, 1, 2, 7, 100} {
+			for _, v := range r.Resample(make([]float32, n)) {
+				if v != 0 {
+					t.Fatalf("%g→%g: silence of %d samples gave %g", p.from, p.to, n, v)
+				}
+			}
+		}
+	}
+}
+
+func TestResampleConcurrent(t *testing.T) {
+	r, _ := NewResampler(44100, 48000)
+	in := toneAt(1000, 44100, 20000, 0.5, 0)
+	want := r.Resample(in)
+	done := make(chan []float32)
+	for range 4 {
+		go func() { done <- r.Resample(in) }()
+	}
+	for range 4 {
+		got := <-done
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatal("concurrent Resample calls disagree")
+			}
+		}
+	}
+}
+
+// benchSong is n samples of a signal with content across the band.
+func benchSong(n int) []float32 {
+	x := make([]float32, n)
+	var seed uint32 = 1
+	for i := range x {
+		seed = seed*1664525 + 1013904223
+		x[i] = 0.3*float32(math.Sin(float64(i)*0.0627)) + float32(int32(seed))/(1<<33)
+	}
+	return x
+}
+
+func benchResample(b *testing.B, from, to Hz) {
+	r, err := NewResampler(from, to)
+	if err != nil {
+		b.Fatal(err)
+	}
+	in := benchSong()
+	if from != 44100 {
+		in = in[:int(float64(len(in))*float64(from)/44100)]
+	}
+	dst := make([]float32, r.OutputLen(len(in)))
+	seconds := float64(len(in)) / float64(from)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		r.ResampleInto(dst, in)
+	}
+	b.ReportMetric(seconds*float64(b.N)/b.Elapsed().Seconds(), "x-realtime")
+}
+
+func BenchmarkResample44100To22050(b *testing.B) { benchResample(b, 44100, 22050) }
+func BenchmarkResample48000To22050(b *testing.B) { benchResample(b, 48000, 22050) }
+func BenchmarkResample44100To48000(b *testing.B) { benchResample(b, 44100, 48000) }
+func BenchmarkResampleIrrational(b *testing.B)   { benchResample(b, 44100, 22050.5) }
