@@ -1,0 +1,398 @@
+// Package store keeps songflow's analysis results, counters and API keys in
+// one SQLite database (through the pure-Go modernc.org/sqlite driver), so
+// that the HTTP server's cache and the folder watcher share what they have
+// computed and both survive restarts.
+//
+// Results are keyed by what determines them: the SHA-256 of the audio bytes,
+// the analyzer version, a namespace and whether chunk analysis was skipped.
+// Two uploads of the same bytes under different titles are one result; a
+// 30-second preview and the full song are two.
+//
+// The database runs in WAL mode so readers never wait for the single writer,
+// and every write is one statement or one short transaction, so a process
+// killed at any moment leaves either the old row or the new one. Other
+// parts of songflow may keep their own tables here: add them in their own
+// file of this package with CREATE TABLE IF NOT EXISTS in a method that
+// runs before first use (see migrate for the tables this file owns).
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+// timeLayout is fixed-width so that text comparison in SQL orders times.
+const timeLayout = "2006-01-02T15:04:05.000000000Z"
+
+// ErrNotFound is returned when a row asked for by id does not exist.
+var ErrNotFound = errors.New("store: not found")
+
+// Store is an open songflow database. It is safe for concurrent use; it
+// holds one connection pool, released by Close.
+type Store struct {
+	db   *sql.DB
+	path string
+	now  func() time.Time
+}
+
+// Open opens (creating if needed) the database at path and brings its
+// schema up to date. The directory holding path is created too.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("store: empty database path")
+	}
+	if dir := filepath.Dir(path); dir != "." {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("store: create %s: %w", dir, err)
+		}
+	}
+	// busy_timeout lets concurrent writers queue instead of failing with
+	// SQLITE_BUSY; immediate transactions take the write lock up front so a
+	// read never has to be upgraded (which cannot wait and would fail).
+	dsn := path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
+		"&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)&_txlock=immediate"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	s := &Store{db: db, path: path, now: time.Now}
+	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// Close releases the connection pool. Writes already returned are durable.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Path is the database file the store was opened with.
+func (s *Store) Path() string { return s.path }
+
+// JournalMode reports SQLite's journal mode ("wal" once open).
+func (s *Store) JournalMode(ctx context.Context) (string, error) {
+	var mode string
+	if err := s.db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return "", fmt.Errorf("store: journal mode: %w", err)
+	}
+	return mode, nil
+}
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+
+func (s *Store) migrate(ctx context.Context) error {
+	stmts := []string{
+		`CREATE TABLE IF NOT EXISTS results (
+			id               INTEGER PRIMARY KEY AUTOINCREMENT,
+			content_hash     TEXT    NOT NULL,
+			analyzer_version TEXT    NOT NULL,
+			namespace        TEXT    NOT NULL,
+			skip_chunks      INTEGER NOT NULL,
+			title            TEXT    NOT NULL DEFAULT '',
+			artist           TEXT    NOT NULL DEFAULT '',
+			preview_url      TEXT    NOT NULL DEFAULT '',
+			result           TEXT    NOT NULL,
+			analyzed_at      TEXT    NOT NULL,
+			user_verified    INTEGER NOT NULL DEFAULT 0,
+			manual_bpm       REAL,
+			manual_key       TEXT    NOT NULL DEFAULT '',
+			bpm_notes        TEXT    NOT NULL DEFAULT '',
+			UNIQUE (content_hash, analyzer_version, namespace, skip_chunks)
+		)`,
+		`CREATE INDEX IF NOT EXISTS results_by_time ON results (analyzed_at)`,
+		`CREATE INDEX IF NOT EXISTS results_by_url ON results (preview_url)`,
+		`CREATE TABLE IF NOT EXISTS counters (
+			name       TEXT PRIMARY KEY,
+			value      INTEGER NOT NULL,
+			updated_at TEXT NOT NULL
+		)`,
+		`CREATE TABLE IF NOT EXISTS api_keys (
+			id         INTEGER PRIMARY KEY AUTOINCREMENT,
+			name       TEXT NOT NULL,
+			prefix     TEXT NOT NULL,
+			hash       TEXT NOT NULL UNIQUE,
+			created_at TEXT NOT NULL,
+			revoked_at TEXT
+		)`,
+	}
+	for _, q := range stmts {
+		if _, err := s.db.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+	}
+	return nil
+}
+
+// HashContent is the content hash results are keyed by: the hex SHA-256 of
+// the audio file's bytes.
+func HashContent(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+// Key identifies one cached result.
+type Key struct {
+	Hash            string // HashContent of the audio bytes
+	AnalyzerVersion string // results from another analyzer version never match
+	Namespace       string // lets clients keep separate caches; "default" if unsure
+	SkipChunks      bool   // analysed without chunk analysis
+}
+
+// Entry is one stored result with what the user has added to it.
+type Entry struct {
+	ID         int64
+	Key        Key
+	Title      string
+	Artist     string
+	PreviewURL string // where the audio was downloaded from, if it was
+	// Result is the analysis as a JSON object (a stages.Result encoded by
+	// the caller). Keeping it opaque keeps this package free of the
+	// analysis engine, so `songflow keys` needs no engine to run.
+	Result     json.RawMessage
+	AnalyzedAt time.Time
+
+	UserVerified bool
+	ManualBPM    *float64 // nil when the user has not set one
+	ManualKey    string
+	BPMNotes     string
+}
+
+const entryColumns = `id, content_hash, analyzer_version, namespace, skip_chunks,
+	title, artist, preview_url, result, analyzed_at, user_verified, manual_bpm,
+	manual_key, bpm_notes`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanEntry(row scanner) (Entry, error) {
+	var (
+		e          Entry
+		skip, ver  int
+		result, at string
+		manual     sql.NullFloat64
+	)
+	err := row.Scan(&e.ID, &e.Key.Hash, &e.Key.AnalyzerVersion, &e.Key.Namespace, &skip,
+		&e.Title, &e.Artist, &e.PreviewURL, &result, &at, &ver, &manual, &e.ManualKey, &e.BPMNotes)
+	if err != nil {
+		return Entry{}, err
+	}
+	e.Key.SkipChunks = skip != 0
+	e.UserVerified = ver != 0
+	if manual.Valid {
+		v := manual.Float64
+		e.ManualBPM = &v
+	}
+	if e.AnalyzedAt, err = time.Parse(timeLayout, at); err != nil {
+		return Entry{}, fmt.Errorf("row %d: analyzed_at %q: %w", e.ID, at, err)
+	}
+	e.Result = json.RawMessage(result)
+	return e, nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Get returns the entry stored under k; ok is false when there is none.
+func (s *Store) Get(ctx context.Context, k Key) (e Entry, ok bool, err error) {
+	row := s.db.QueryRowContext(ctx, `SELECT `+entryColumns+` FROM results
+		WHERE content_hash = ? AND analyzer_version = ? AND namespace = ? AND skip_chunks = ?`,
+		k.Hash, k.AnalyzerVersion, k.Namespace, boolInt(k.SkipChunks))
+	e, err = scanEntry(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Entry{}, false, nil
+	}
+	if err != nil {
+		return Entry{}, false, fmt.Errorf("store: get %s: %w", k.Hash, err)
+	}
+	return e, true, nil
+}
+
+// GetByID returns the entry with the given id, or ErrNotFound.
+func (s *Store) GetByID(ctx context.Context, id int64) (Entry, error) {
+	row := s.db.QueryRowContext(ctx, `SELECT `+entryColumns+` FROM results WHERE id = ?`, id)
+	e, err := scanEntry(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Entry{}, ErrNotFound
+	}
+	if err != nil {
+		return Entry{}, fmt.Errorf("store: get id %d: %w", id, err)
+	}
+	return e, nil
+}
+
+// Put stores e.Result under e.Key, replacing an earlier result for the same
+// key but keeping what the user verified about it, and returns the row id.
+// A zero AnalyzedAt means now. An empty PreviewURL keeps the earlier one.
+func (s *Store) Put(ctx context.Context, e Entry) (int64, error) {
+	if e.Key.Hash == "" || e.Key.AnalyzerVersion == "" || e.Key.Namespace == "" {
+		return 0, fmt.Errorf("store: put: incomplete key %+v", e.Key)
+	}
+	if !json.Valid(e.Result) {
+		return 0, fmt.Errorf("store: put %s: result is not valid JSON", e.Key.Hash)
+	}
+	at := e.AnalyzedAt
+	if at.IsZero() {
+		at = s.now()
+	}
+	var id int64
+	err := s.db.QueryRowContext(ctx, `INSERT INTO results
+		(content_hash, analyzer_version, namespace, skip_chunks, title, artist, preview_url, result, analyzed_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (content_hash, analyzer_version, namespace, skip_chunks) DO UPDATE SET
+			title = excluded.title,
+			artist = excluded.artist,
+			preview_url = CASE WHEN excluded.preview_url <> '' THEN excluded.preview_url ELSE results.preview_url END,
+			result = excluded.result,
+			analyzed_at = excluded.analyzed_at
+		RETURNING id`,
+		e.Key.Hash, e.Key.AnalyzerVersion, e.Key.Namespace, boolInt(e.Key.SkipChunks),
+		e.Title, e.Artist, e.PreviewURL, string(e.Result), at.UTC().Format(timeLayout)).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("store: put %s: %w", e.Key.Hash, err)
+	}
+	return id, nil
+}
+
+// AllNamespaces, given as a namespace to List, Count and Clear, means every
+// namespace.
+const AllNamespaces = "*"
+
+// Query selects entries for List, newest first.
+type Query struct {
+	Namespace string // AllNamespaces for every namespace
+	Search    string // if not empty, a case-insensitive substring of title or artist
+	Limit     int    // at most this many; <= 0 means no limit
+	Offset    int
+}
+
+func likePattern(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return "%" + r.Replace(s) + "%"
+}
+
+// List returns the entries q selects, newest first.
+func (s *Store) List(ctx context.Context, q Query) ([]Entry, error) {
+	var (
+		where []string
+		args  []any
+	)
+	if q.Namespace != AllNamespaces {
+		where = append(where, "namespace = ?")
+		args = append(args, q.Namespace)
+	}
+	if q.Search != "" {
+		where = append(where, `(title LIKE ? ESCAPE '\' OR artist LIKE ? ESCAPE '\')`)
+		p := likePattern(q.Search)
+		args = append(args, p, p)
+	}
+	sqlText := `SELECT ` + entryColumns + ` FROM results`
+	if len(where) > 0 {
+		sqlText += " WHERE " + strings.Join(where, " AND ")
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = -1 // SQLite: no limit
+	}
+	sqlText += " ORDER BY analyzed_at DESC, id DESC LIMIT ? OFFSET ?"
+	args = append(args, limit, max(q.Offset, 0))
+	rows, err := s.db.QueryContext(ctx, sqlText, args...)
+	if err != nil {
+		return nil, fmt.Errorf("store: list: %w", err)
+	}
+	defer rows.Close()
+	entries := []Entry{}
+	for rows.Next() {
+		e, err := scanEntry(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: list: %w", err)
+		}
+		entries = append(entries, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: list: %w", err)
+	}
+	return entries, nil
+}
+
+// Count returns how many entries a namespace holds (AllNamespaces: all).
+func (s *Store) Count(ctx context.Context, namespace string) (int, error) {
+	var n int
+	var err error
+	if namespace == AllNamespaces {
+		err = s.db.QueryRowContext(ctx, `SELECT count(*) FROM results`).Scan(&n)
+	} else {
+		err = s.db.QueryRowContext(ctx, `SELECT count(*) FROM results WHERE namespace = ?`, namespace).Scan(&n)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("store: count: %w", err)
+	}
+	return n, nil
+}
+
+// Delete removes the entry with the given id, or returns ErrNotFound.
+func (s *Store) Delete(ctx context.Context, id int64) error {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM results WHERE id = ?`, id)
+	if err != nil {
+		return fmt.Errorf("store: delete %d: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// Clear removes every entry of a namespace (AllNamespaces: every entry) and
+// reports how many went.
+func (s *Store) Clear(ctx context.Context, namespace string) (int64, error) {
+	var res sql.Result
+	var err error
+	if namespace == AllNamespaces {
+		res, err = s.db.ExecContext(ctx, `DELETE FROM results`)
+	} else {
+		res, err = s.db.ExecContext(ctx, `DELETE FROM results WHERE namespace = ?`, namespace)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("store: clear %s: %w", namespace, err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
+}
+
+// Verification is what a user asserts about a song after listening.
+type Verification struct {
+	ManualBPM *float64
+	ManualKey string
+	BPMNotes  string
+}
+
+// Verify marks every entry downloaded from url as verified by the user,
+// recording v, and reports how many entries it marked.
+func (s *Store) Verify(ctx context.Context, url string, v Verification) (int64, error) {
+	var bpm sql.NullFloat64
+	if v.ManualBPM != nil {
+		bpm = sql.NullFloat64{Float64: *v.ManualBPM, Valid: true}
+	}
+	res, err := s.db.ExecContext(ctx, `UPDATE results SET user_verified = 1,
+		manual_bpm = ?, manual_key = ?, bpm_notes = ? WHERE preview_url = ?`,
+		bpm, v.ManualKey, v.BPMNotes, url)
+	if err != nil {
+		return 0, fmt.Errorf("store: verify %s: %w", url, err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
+}

@@ -1,0 +1,313 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func openTemp(t *testing.T) (*Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "sub", "cache.db")
+	s, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, path
+}
+
+// clock returns a fake time source that advances one second per call, so
+// the order of writes is the order of their analyzed_at.
+func clock() func() time.Time {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	var mu sync.Mutex
+	n := 0
+	return func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		n++
+		return t0.Add(time.Duration(n) * time.Second)
+	}
+}
+
+func result(bpm float64) json.RawMessage {
+	return json.RawMessage(fmt.Sprintf(`{"bpm":%g,"key":"C# Minor"}`, bpm))
+}
+
+func TestHashContent(t *testing.T) {
+	// SHA-256("abc") from FIPS 180-2, appendix B.1.
+	const want = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+	if got := HashContent([]byte("abc")); got != want {
+		t.Fatalf("HashContent(abc) = %s, want %s", got, want)
+	}
+}
+
+func TestWALAndReopen(t *testing.T) {
+	ctx := context.Background()
+	s, path := openTemp(t)
+	mode, err := s.JournalMode(ctx)
+	if err != nil || mode != "wal" {
+		t.Fatalf("journal mode = %q, %v; want wal", mode, err)
+	}
+	k := Key{Hash: HashContent([]byte("song")), AnalyzerVersion: "v1", Namespace: "default"}
+	id, err := s.Put(ctx, Entry{Key: k, Title: "Café", Artist: "Björk", Result: result(128)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Add(ctx, "cache_hits", 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	e, ok, err := s2.Get(ctx, k)
+	if err != nil || !ok {
+		t.Fatalf("after reopen Get = %v, %v", ok, err)
+	}
+	if e.ID != id || e.Title != "Café" || e.Artist != "Björk" || string(e.Result) != string(result(128)) {
+		t.Fatalf("after reopen got %+v", e)
+	}
+	c, err := s2.Counter(ctx, "cache_hits")
+	if err != nil || c.Value != 3 || c.UpdatedAt.IsZero() {
+		t.Fatalf("counter after reopen = %+v, %v", c, err)
+	}
+}
+
+func TestKeyParts(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTemp(t)
+	base := Key{Hash: HashContent([]byte("full song")), AnalyzerVersion: "v1", Namespace: "default"}
+	preview := base
+	preview.Hash = HashContent([]byte("preview"))
+	otherVersion := base
+	otherVersion.AnalyzerVersion = "v2"
+	otherNS := base
+	otherNS.Namespace = "ios"
+	chunkless := base
+	chunkless.SkipChunks = true
+	keys := []Key{base, preview, otherVersion, otherNS, chunkless}
+	for i, k := range keys {
+		if _, err := s.Put(ctx, Entry{Key: k, Title: "Same Title", Artist: "Same Artist", Result: result(float64(100 + i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, k := range keys {
+		e, ok, err := s.Get(ctx, k)
+		if err != nil || !ok {
+			t.Fatalf("Get(%+v) = %v, %v", k, ok, err)
+		}
+		if want := string(result(float64(100 + i))); string(e.Result) != want {
+			t.Errorf("Get(%+v) = %s, want %s: keys collided", k, e.Result, want)
+		}
+	}
+	if n, _ := s.Count(ctx, AllNamespaces); n != len(keys) {
+		t.Fatalf("Count(all) = %d, want %d", n, len(keys))
+	}
+	if n, _ := s.Count(ctx, "ios"); n != 1 {
+		t.Fatalf("Count(ios) = %d, want 1", n)
+	}
+	if _, ok, _ := s.Get(ctx, Key{Hash: "nope", AnalyzerVersion: "v1", Namespace: "default"}); ok {
+		t.Fatal("Get of an unknown hash found something")
+	}
+}
+
+func TestPutReplacesButKeepsVerification(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTemp(t)
+	k := Key{Hash: "h", AnalyzerVersion: "v1", Namespace: "default"}
+	id, err := s.Put(ctx, Entry{Key: k, Title: "Old", PreviewURL: "https://x/a.m4a", Result: result(90)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bpm := 91.5
+	if n, err := s.Verify(ctx, "https://x/a.m4a", Verification{ManualBPM: &bpm, ManualKey: "A Minor", BPMNotes: "half time"}); err != nil || n != 1 {
+		t.Fatalf("Verify = %d, %v", n, err)
+	}
+	id2, err := s.Put(ctx, Entry{Key: k, Title: "New", Result: result(92)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id2 != id {
+		t.Fatalf("re-put changed id %d → %d", id, id2)
+	}
+	e, err := s.GetByID(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Title != "New" || string(e.Result) != string(result(92)) || e.PreviewURL != "https://x/a.m4a" {
+		t.Errorf("after re-put: %+v", e)
+	}
+	if !e.UserVerified || e.ManualBPM == nil || *e.ManualBPM != 91.5 || e.ManualKey != "A Minor" || e.BPMNotes != "half time" {
+		t.Errorf("verification lost: %+v", e)
+	}
+	if n, _ := s.Verify(ctx, "https://unknown", Verification{}); n != 0 {
+		t.Errorf("Verify of unknown url marked %d", n)
+	}
+	if _, err := s.Put(ctx, Entry{Key: k, Result: json.RawMessage(`{bad`)}); err == nil {
+		t.Error("Put accepted invalid JSON")
+	}
+	if _, err := s.Put(ctx, Entry{Key: Key{Hash: "h"}, Result: result(1)}); err == nil {
+		t.Error("Put accepted a key without version and namespace")
+	}
+}
+
+func TestListSearchDeleteClear(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTemp(t)
+	s.now = clock()
+	songs := []struct{ title, artist, ns string }{
+		{"Alpha", "Zed", "default"},
+		{"Beta 100%", "Café Tacvba", "default"},
+		{"Gamma_x", "Zed", "ios"},
+		{"Delta", "Other", "default"},
+	}
+	for i, song := range songs {
+		k := Key{Hash: fmt.Sprint(i), AnalyzerVersion: "v1", Namespace: song.ns}
+		if _, err := s.Put(ctx, Entry{Key: k, Title: song.title, Artist: song.artist, Result: result(100)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	titles := func(es []Entry) []string {
+		var out []string
+		for _, e := range es {
+			out = append(out, e.Title)
+		}
+		return out
+	}
+	check := func(q Query, want ...string) {
+		t.Helper()
+		es, err := s.List(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := titles(es); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("List(%+v) = %q, want %q", q, got, want)
+		}
+	}
+	check(Query{Namespace: "default"}, "Delta", "Beta 100%", "Alpha")
+	check(Query{Namespace: AllNamespaces}, "Delta", "Gamma_x", "Beta 100%", "Alpha")
+	check(Query{Namespace: AllNamespaces, Limit: 2, Offset: 1}, "Gamma_x", "Beta 100%")
+	check(Query{Namespace: AllNamespaces, Search: "zed"}, "Gamma_x", "Alpha")
+	check(Query{Namespace: "default", Search: "zed"}, "Alpha")
+	check(Query{Namespace: AllNamespaces, Search: "café"}, "Beta 100%")
+	// LIKE wildcards in the query are literal.
+	check(Query{Namespace: AllNamespaces, Search: "%"}, "Beta 100%")
+	check(Query{Namespace: AllNamespaces, Search: "a_x"}, "Gamma_x")
+	check(Query{Namespace: "nobody"})
+
+	es, _ := s.List(ctx, Query{Namespace: "ios"})
+	if err := s.Delete(ctx, es[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(ctx, es[0].ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("second Delete = %v, want ErrNotFound", err)
+	}
+	if _, err := s.GetByID(ctx, es[0].ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("GetByID of deleted = %v", err)
+	}
+	if n, err := s.Clear(ctx, "default"); err != nil || n != 3 {
+		t.Fatalf("Clear(default) = %d, %v", n, err)
+	}
+	if n, _ := s.Count(ctx, AllNamespaces); n != 0 {
+		t.Fatalf("after clear %d rows remain", n)
+	}
+}
+
+// Many goroutines writing at once must all succeed: busy_timeout and WAL
+// make SQLite queue them rather than fail with SQLITE_BUSY.
+func TestConcurrentWriters(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTemp(t)
+	const n = 40
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			k := Key{Hash: fmt.Sprint(i % 10), AnalyzerVersion: "v1", Namespace: "default"}
+			if _, err := s.Put(ctx, Entry{Key: k, Result: result(float64(i))}); err != nil {
+				errs <- err
+			}
+			if err := s.Add(ctx, "total", 1); err != nil {
+				errs <- err
+			}
+			if _, _, err := s.Get(ctx, k); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if c, _ := s.Counter(ctx, "total"); c.Value != n {
+		t.Errorf("total = %d, want %d", c.Value, n)
+	}
+	if c, _ := s.Count(ctx, AllNamespaces); c != 10 {
+		t.Errorf("rows = %d, want 10", c)
+	}
+}
+
+func TestKeys(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTemp(t)
+	secret, k, err := s.CreateKey(ctx, "ios app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(secret) < 40 || secret[:3] != "sf_" || k.Prefix != secret[:9] {
+		t.Fatalf("key %q prefix %q", secret, k.Prefix)
+	}
+	secret2, _, err := s.CreateKey(ctx, "mac")
+	if err != nil || secret2 == secret {
+		t.Fatalf("second key %q, %v", secret2, err)
+	}
+	// Only the hash is stored.
+	var stored string
+	if err := s.db.QueryRow(`SELECT group_concat(hash || name || prefix) FROM api_keys`).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(stored, secret) || strings.Contains(stored, secret2) {
+		t.Fatal("a full key is stored in the database")
+	}
+	got, err := s.CheckKey(ctx, secret)
+	if err != nil || got.ID != k.ID || got.Name != "ios app" {
+		t.Fatalf("CheckKey = %+v, %v", got, err)
+	}
+	if _, err := s.CheckKey(ctx, secret+"x"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("CheckKey(wrong) = %v", err)
+	}
+	if _, err := s.RevokeKey(ctx, "sf_"); err == nil {
+		t.Fatal("an ambiguous prefix revoked a key")
+	}
+	if _, err := s.RevokeKey(ctx, fmt.Sprint(k.ID)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CheckKey(ctx, secret); !errors.Is(err, ErrKeyRevoked) {
+		t.Fatalf("CheckKey(revoked) = %v", err)
+	}
+	if _, err := s.RevokeKey(ctx, fmt.Sprint(k.ID)); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("revoking twice = %v", err)
+	}
+	if _, err := s.CheckKey(ctx, secret2); err != nil {
+		t.Fatalf("other key affected: %v", err)
+	}
+	keys, err := s.Keys(ctx)
+	if err != nil || len(keys) != 2 || !keys[0].Revoked() || keys[1].Revoked() {
+		t.Fatalf("Keys = %+v, %v", keys, err)
+	}
+}
