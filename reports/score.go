@@ -1,0 +1,204 @@
+package reports
+
+import (
+	"math"
+
+	"github.com/songflow/songflow/dsp"
+)
+
+// Tolerance is the relative tempo error still counted as correct by
+// Accuracy1 and Accuracy2 (Gouyon et al. 2006, "An experimental comparison
+// of audio tempo induction algorithms": 4 %).
+const Tolerance = 0.04
+
+// octaveFactors are the metrical levels Accuracy2 forgives: the truth's
+// tempo times these is also counted correct.
+var octaveFactors = [...]float64{1.0 / 3, 0.5, 1, 2, 3}
+
+// within reports whether est is within tol (relative) of want.
+func within(est, want, tol float64) bool {
+	return want > 0 && math.Abs(est-want) <= tol*want
+}
+
+// Accuracy1 reports whether the estimated tempo est is within tol
+// (relative, e.g. [Tolerance]) of the true tempo.
+func Accuracy1(est, truth, tol float64) bool { return within(est, truth, tol) }
+
+// Accuracy2 reports whether est is within tol of the true tempo or of
+// the true tempo times 1/3, 1/2, 2 or 3: it forgives octave errors, which
+// are often a matter of which metrical level one taps.
+func Accuracy2(est, truth, tol float64) bool {
+	for _, f := range octaveFactors {
+		if within(est, truth*f, tol) {
+			return true
+		}
+	}
+	return false
+}
+
+// TempoOutcome names how an estimated tempo relates to the true one.
+type TempoOutcome string
+
+// Tempo outcomes. Double means the estimate is twice the truth; Third
+// means it is a third of it.
+const (
+	TempoCorrect TempoOutcome = "correct"
+	TempoDouble  TempoOutcome = "double"
+	TempoHalf    TempoOutcome = "half"
+	TempoTriple  TempoOutcome = "triple"
+	TempoThird   TempoOutcome = "third"
+	TempoOther   TempoOutcome = "other"
+)
+
+// TempoOutcomes lists the tempo outcomes in the order reports show them.
+var TempoOutcomes = []TempoOutcome{TempoCorrect, TempoDouble, TempoHalf, TempoTriple, TempoThird, TempoOther}
+
+// ClassifyTempo names the relation of est to truth at tolerance tol. The
+// empty outcome means there is nothing to classify (no true tempo).
+func ClassifyTempo(est, truth, tol float64) TempoOutcome {
+	switch {
+	case truth <= 0:
+		return ""
+	case within(est, truth, tol):
+		return TempoCorrect
+	case within(est, 2*truth, tol):
+		return TempoDouble
+	case within(est, truth/2, tol):
+		return TempoHalf
+	case within(est, 3*truth, tol):
+		return TempoTriple
+	case within(est, truth/3, tol):
+		return TempoThird
+	}
+	return TempoOther
+}
+
+// KeyOutcome names how an estimated key relates to the true one, in the
+// categories of the MIREX audio key detection task.
+type KeyOutcome string
+
+// Key outcomes. Fifth means the estimate is the truth's dominant (a
+// perfect fifth above, same mode); Relative means the relative major or
+// minor; Parallel the same tonic in the other mode.
+const (
+	KeyCorrect  KeyOutcome = "correct"
+	KeyFifth    KeyOutcome = "fifth"
+	KeyRelative KeyOutcome = "relative"
+	KeyParallel KeyOutcome = "parallel"
+	KeyOther    KeyOutcome = "other"
+)
+
+// KeyOutcomes lists the key outcomes in the order reports show them.
+var KeyOutcomes = []KeyOutcome{KeyCorrect, KeyFifth, KeyRelative, KeyParallel, KeyOther}
+
+// ClassifyKey names the relation of the estimated key to the true one.
+func ClassifyKey(est, truth dsp.Key) KeyOutcome {
+	d := ((est.Tonic-truth.Tonic)%12 + 12) % 12
+	switch {
+	case est.Minor == truth.Minor && d == 0:
+		return KeyCorrect
+	case est.Minor == truth.Minor && d == 7:
+		return KeyFifth
+	// The relative minor's tonic lies a minor third below the major's.
+	case !est.Minor && truth.Minor && d == 3, est.Minor && !truth.Minor && d == 9:
+		return KeyRelative
+	case est.Minor != truth.Minor && d == 0:
+		return KeyParallel
+	}
+	return KeyOther
+}
+
+// Weight is the outcome's credit in the MIREX weighted key score: 1 for
+// the same key, 0.5 for the fifth, 0.3 relative, 0.2 parallel, else 0.
+func (o KeyOutcome) Weight() float64 {
+	switch o {
+	case KeyCorrect:
+		return 1
+	case KeyFifth:
+		return 0.5
+	case KeyRelative:
+		return 0.3
+	case KeyParallel:
+		return 0.2
+	}
+	return 0
+}
+
+// TempoPair is one song's estimated and true tempo, in BPM.
+type TempoPair struct{ Est, Truth float64 }
+
+// ToleranceCurve is Accuracy1 and Accuracy2 over a range of tolerances:
+// how much of the score hangs on the choice of 4 %.
+type ToleranceCurve struct {
+	Tolerance []float64 // relative, 0.01 = 1 %
+	Acc1      []float64 // fraction of songs, 0..1
+	Acc2      []float64
+}
+
+// ToleranceCurves computes Accuracy1 and Accuracy2 of pairs at steps+1
+// tolerances evenly spaced from 0 to maxTol. With no pairs the accuracies
+// are zero.
+func ToleranceCurves(pairs []TempoPair, maxTol float64, steps int) ToleranceCurve {
+	if steps < 1 {
+		steps = 1
+	}
+	var c ToleranceCurve
+	for i := 0; i <= steps; i++ {
+		tol := maxTol * float64(i) / float64(steps)
+		var a1, a2 int
+		for _, p := range pairs {
+			if Accuracy1(p.Est, p.Truth, tol) {
+				a1++
+			}
+			if Accuracy2(p.Est, p.Truth, tol) {
+				a2++
+			}
+		}
+		c.Tolerance = append(c.Tolerance, tol)
+		c.Acc1 = append(c.Acc1, frac(a1, len(pairs)))
+		c.Acc2 = append(c.Acc2, frac(a2, len(pairs)))
+	}
+	return c
+}
+
+func frac(n, d int) float64 {
+	if d == 0 {
+		return 0
+	}
+	return float64(n) / float64(d)
+}
+
+// ConfidenceBin is the accuracy of the songs whose confidence fell in
+// [Lo, Hi).
+type ConfidenceBin struct {
+	Lo, Hi   float64
+	Songs    int
+	Accuracy float64 // fraction correct, 0..1; 0 when Songs is 0
+}
+
+// ConfidenceBins splits (confidence, correct) observations into n equal
+// bins over 0..1 (the last one includes 1) and gives each bin's accuracy.
+// A confidence that predicts correctness shows accuracy rising bin by bin.
+func ConfidenceBins(conf []float64, correct []bool, n int) []ConfidenceBin {
+	bins := make([]ConfidenceBin, n)
+	hits := make([]int, n)
+	for i := range bins {
+		bins[i].Lo = float64(i) / float64(n)
+		bins[i].Hi = float64(i+1) / float64(n)
+	}
+	for i, c := range conf {
+		if i >= len(correct) || math.IsNaN(c) {
+			break
+		}
+		b := int(math.Floor(c * float64(n)))
+		b = max(0, min(n-1, b))
+		bins[b].Songs++
+		if correct[i] {
+			hits[b]++
+		}
+	}
+	for i := range bins {
+		bins[i].Accuracy = frac(hits[i], bins[i].Songs)
+	}
+	return bins
+}

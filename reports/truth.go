@@ -1,0 +1,390 @@
+package reports
+
+import (
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"unicode"
+
+	"github.com/songflow/songflow/dsp"
+	"github.com/songflow/songflow/stages"
+)
+
+// Descriptor names of the reference columns a truth file may carry; they
+// match the JSON names of the result fields they are compared with.
+const (
+	Energy       = "energy"
+	Danceability = "danceability"
+	Acousticness = "acousticness"
+	Valence      = "valence"
+	Loudness     = "loudness"
+)
+
+// Descriptors lists the reference descriptors in the order reports show them.
+var Descriptors = []string{Energy, Danceability, Acousticness, Valence, Loudness}
+
+// Truth is what is known about a song: its tempo and key and, optionally,
+// reference values of the feel descriptors (0..1; loudness in dB as given).
+type Truth struct {
+	BPM float64 `json:"bpm,omitempty"`
+	// Key is spelled as dsp.Key.String spells it, "C# Minor"; empty when
+	// unknown.
+	Key       string             `json:"key,omitempty"`
+	Reference map[string]float64 `json:"reference,omitempty"`
+	// Source says where the truth came from: the truth file's name, or
+	// "tags".
+	Source string `json:"source"`
+}
+
+// ParsedKey returns the truth's key, and false when there is none.
+func (t Truth) ParsedKey() (dsp.Key, bool) {
+	if t.Key == "" {
+		return dsp.Key{}, false
+	}
+	k, err := dsp.ParseKey(t.Key)
+	return k, err == nil
+}
+
+// TruthSet is the ground truth of a calibration folder, looked up by file
+// or by title and artist.
+type TruthSet struct {
+	// File is the truth file it was read from, relative to the folder;
+	// empty when there was none and truth comes from each song's tags.
+	File    string
+	byFile  map[string]Truth // slash-separated path relative to the folder
+	byMatch map[string]Truth // normalised "title|artist"
+	byTitle map[string]Truth // normalised title, only where unique
+	dupes   map[string]bool  // titles seen more than once
+}
+
+// Len returns how many songs the truth file describes.
+func (s *TruthSet) Len() int { return len(s.byFile) + len(s.byMatch) }
+
+// LoadTruth reads the ground truth of the calibration folder dir: dir's
+// truth.csv or, failing that, the one CSV file in dir that is a Spotify
+// playlist export. With neither it returns an empty set whose Lookup
+// falls back to the songs' TBPM and TKEY tags.
+func LoadTruth(dir string) (*TruthSet, error) {
+	name := "truth.csv"
+	f, err := os.Open(filepath.Join(dir, name))
+	if errors.Is(err, fs.ErrNotExist) {
+		name, err = findExport(dir)
+		if err != nil {
+			return nil, err
+		}
+		if name == "" {
+			return &TruthSet{}, nil
+		}
+		f, err = os.Open(filepath.Join(dir, name))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("truth: %w", err)
+	}
+	defer f.Close()
+	s, err := ReadTruth(f, name)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// findExport returns the name of the one top-level CSV file of dir whose
+// header is a playlist export's, or "" when there is none.
+func findExport(dir string) (string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return "", fmt.Errorf("truth: %w", err)
+	}
+	var found []string
+	for _, e := range entries {
+		if e.IsDir() || !strings.EqualFold(filepath.Ext(e.Name()), ".csv") {
+			continue
+		}
+		f, err := os.Open(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return "", fmt.Errorf("truth: %w", err)
+		}
+		hdr, err := csv.NewReader(f).Read()
+		f.Close()
+		if err != nil {
+			continue
+		}
+		c := columns(hdr)
+		if c.has("song") && c.has("artist") && c.has("bpm") {
+			found = append(found, e.Name())
+		}
+	}
+	switch len(found) {
+	case 0:
+		return "", nil
+	case 1:
+		return found[0], nil
+	}
+	return "", fmt.Errorf("truth: %d playlist exports in %s (%s): name the one to use truth.csv", len(found), dir, strings.Join(found, ", "))
+}
+
+// columns maps normalised header names to column indices.
+type columnIndex map[string]int
+
+func columns(hdr []string) columnIndex {
+	c := columnIndex{}
+	for i, h := range hdr {
+		h = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
+		if _, dup := c[h]; !dup {
+			c[h] = i
+		}
+	}
+	return c
+}
+
+func (c columnIndex) has(name string) bool { _, ok := c[name]; return ok }
+
+// pick returns the index of the first of names present, or -1.
+func (c columnIndex) pick(names ...string) int {
+	for _, n := range names {
+		if i, ok := c[n]; ok {
+			return i
+		}
+	}
+	return -1
+}
+
+// ReadTruth reads a truth table from r; name is used in errors and as the
+// truths' Source. Two layouts are understood, told apart by their header:
+//
+//   - songflow's own: a "file" column (path relative to the calibration
+//     folder) or "title" and "artist" columns; "bpm"; "key"; optionally
+//     "energy", "danceability", "acousticness", "valence" and "loudness".
+//   - a Spotify playlist export: "Song", "Artist", "BPM", "Key", "Dance",
+//     "Energy", "Acoustic", "Happy", "Loud (Db)" (other columns ignored).
+//
+// Descriptor columns may hold 0–1 or 0–100 values: a column with any
+// value above 1 is read as percent. Loudness stays in dB.
+func ReadTruth(r io.Reader, name string) (*TruthSet, error) {
+	cr := csv.NewReader(r)
+	cr.FieldsPerRecord = -1
+	hdr, err := cr.Read()
+	if err != nil {
+		return nil, fmt.Errorf("truth %s: header: %w", name, err)
+	}
+	c := columns(hdr)
+	fileCol := c.pick("file", "path")
+	titleCol := c.pick("title", "song", "name")
+	artistCol := c.pick("artist", "artists")
+	bpmCol := c.pick("bpm", "tempo")
+	keyCol := c.pick("key")
+	if fileCol < 0 && (titleCol < 0 || artistCol < 0) {
+		return nil, fmt.Errorf("truth %s: need a \"file\" column or \"title\" and \"artist\" columns (header: %s)", name, strings.Join(hdr, ","))
+	}
+	if bpmCol < 0 && keyCol < 0 {
+		return nil, fmt.Errorf("truth %s: need a \"bpm\" or \"key\" column (header: %s)", name, strings.Join(hdr, ","))
+	}
+	desc := map[string]int{
+		Energy:       c.pick("energy"),
+		Danceability: c.pick("danceability", "dance"),
+		Acousticness: c.pick("acousticness", "acoustic"),
+		Valence:      c.pick("valence", "happy"),
+		Loudness:     c.pick("loudness", "loud (db)", "loud"),
+	}
+
+	type row struct {
+		line        int
+		file, title string
+		artist      string
+		truth       Truth
+	}
+	var rows []row
+	percent := map[string]bool{}
+	field := func(rec []string, i int) string {
+		if i < 0 || i >= len(rec) {
+			return ""
+		}
+		return strings.TrimSpace(rec[i])
+	}
+	for {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("truth %s: %w", name, err)
+		}
+		line, _ := cr.FieldPos(0)
+		rw := row{line: line, file: field(rec, fileCol), title: field(rec, titleCol), artist: field(rec, artistCol)}
+		if rw.file == "" && rw.title == "" {
+			continue // a blank line or a row naming nothing
+		}
+		rw.truth.Source = name
+		if s := field(rec, bpmCol); s != "" {
+			v, err := number(s)
+			if err != nil || v < 0 {
+				return nil, fmt.Errorf("truth %s:%d: bpm %q is not a tempo", name, line, s)
+			}
+			rw.truth.BPM = v
+		}
+		if s := field(rec, keyCol); s != "" {
+			k, err := dsp.ParseKey(s)
+			if err != nil {
+				return nil, fmt.Errorf("truth %s:%d: %w", name, line, err)
+			}
+			rw.truth.Key = k.String()
+		}
+		for d, i := range desc {
+			s := field(rec, i)
+			if s == "" {
+				continue
+			}
+			v, err := number(s)
+			if err != nil {
+				return nil, fmt.Errorf("truth %s:%d: %s %q is not a number", name, line, d, s)
+			}
+			if rw.truth.Reference == nil {
+				rw.truth.Reference = map[string]float64{}
+			}
+			rw.truth.Reference[d] = v
+			if d != Loudness && v > 1 {
+				percent[d] = true
+			}
+		}
+		rows = append(rows, rw)
+	}
+
+	s := &TruthSet{File: name, byFile: map[string]Truth{}, byMatch: map[string]Truth{}, byTitle: map[string]Truth{}, dupes: map[string]bool{}}
+	for _, rw := range rows {
+		for d := range percent {
+			if v, ok := rw.truth.Reference[d]; ok {
+				rw.truth.Reference[d] = v / 100
+			}
+		}
+		if rw.file != "" {
+			s.byFile[cleanRel(rw.file)] = rw.truth
+			continue
+		}
+		t := normTitle(rw.title)
+		s.byMatch[t+"|"+normArtist(rw.artist)] = rw.truth
+		if _, seen := s.byTitle[t]; seen {
+			s.dupes[t] = true
+		}
+		s.byTitle[t] = rw.truth
+	}
+	for t := range s.dupes {
+		delete(s.byTitle, t)
+	}
+	return s, nil
+}
+
+// number parses a figure as people type it into spreadsheets: "128",
+// "0.8", "-5 dB", "72%".
+func number(s string) (float64, error) {
+	s = strings.TrimSpace(s)
+	end := len(s)
+	for end > 0 && !unicode.IsDigit(rune(s[end-1])) {
+		end--
+	}
+	return strconv.ParseFloat(strings.TrimSpace(s[:end]), 64)
+}
+
+// cleanRel makes a relative path comparable: slash-separated, cleaned.
+func cleanRel(p string) string { return path.Clean(filepath.ToSlash(p)) }
+
+// Lookup returns the truth about the song at rel (its path relative to
+// the calibration folder) with the given tags. A truth file is searched
+// by path, then by the normalised title and artist taken from the tags or,
+// without them, from a file name of the form "Artist - Title", then by
+// title alone when only one row has it. Without a truth file the truth is
+// the song's TBPM and TKEY tags. The bool is false when nothing is known.
+func (s *TruthSet) Lookup(rel string, tags stages.Tags) (Truth, bool) {
+	if s == nil || s.File == "" {
+		return tagTruth(tags)
+	}
+	if t, ok := s.byFile[cleanRel(rel)]; ok {
+		return t, true
+	}
+	title, artist := tags.Title, tags.Artist
+	if title == "" || artist == "" {
+		base := path.Base(cleanRel(rel))
+		base = strings.TrimSuffix(base, path.Ext(base))
+		if a, t, ok := strings.Cut(base, " - "); ok {
+			artist, title = a, t
+		} else if title == "" {
+			title = base
+		}
+	}
+	nt := normTitle(title)
+	if t, ok := s.byMatch[nt+"|"+normArtist(artist)]; ok {
+		return t, true
+	}
+	if t, ok := s.byTitle[nt]; ok {
+		return t, true
+	}
+	return Truth{}, false
+}
+
+// tagTruth reads the truth from a song's TBPM and TKEY tags. A TKEY that
+// is not a key name (some taggers write Camelot codes) is left out.
+func tagTruth(tags stages.Tags) (Truth, bool) {
+	t := Truth{Source: "tags"}
+	if tags.BPM > 0 {
+		t.BPM = tags.BPM
+	}
+	if k, err := dsp.ParseKey(tags.Key); tags.Key != "" && err == nil {
+		t.Key = k.String()
+	}
+	return t, t.BPM > 0 || t.Key != ""
+}
+
+// normTitle reduces a title to what survives differing spellings: lower
+// case letters and digits only, without a trailing "(feat. …)", "[…]" or
+// " - Remastered …" part.
+func normTitle(s string) string {
+	s = strings.ToLower(s)
+	for _, cut := range []string{" (", " [", " - ", " feat.", " ft."} {
+		if i := strings.Index(s, cut); i > 0 {
+			s = s[:i]
+		}
+	}
+	return alnum(s)
+}
+
+// normArtist reduces an artist credit to its first artist, letters and
+// digits only: exports list "A, B" where tags say "A feat. B".
+func normArtist(s string) string {
+	s = strings.ToLower(s)
+	for _, sep := range []string{",", ";", " & ", " feat.", " ft.", " featuring ", " x ", " and "} {
+		if i := strings.Index(s, sep); i > 0 {
+			s = s[:i]
+		}
+	}
+	s = strings.TrimPrefix(strings.TrimSpace(s), "the ")
+	return alnum(s)
+}
+
+// alnum keeps the letters and digits of s, folding the common Latin
+// accents so "Beyoncé" matches "Beyonce".
+func alnum(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if f, ok := accents[r]; ok {
+			r = f
+		}
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+var accents = map[rune]rune{
+	'à': 'a', 'á': 'a', 'â': 'a', 'ã': 'a', 'ä': 'a', 'å': 'a',
+	'ç': 'c', 'è': 'e', 'é': 'e', 'ê': 'e', 'ë': 'e',
+	'ì': 'i', 'í': 'i', 'î': 'i', 'ï': 'i', 'ñ': 'n',
+	'ò': 'o', 'ó': 'o', 'ô': 'o', 'õ': 'o', 'ö': 'o', 'ø': 'o',
+	'ù': 'u', 'ú': 'u', 'û': 'u', 'ü': 'u', 'ý': 'y', 'ÿ': 'y',
+}

@@ -1,0 +1,166 @@
+package reports
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/songflow/songflow/stages"
+)
+
+func TestReadTruthFileColumn(t *testing.T) {
+	const in = "file,bpm,key,energy,danceability,loudness\n" +
+		"a/one.wav,120,C# Minor,80,55,-7.5\n" +
+		"two.flac,92.5,Eb major,30,100,-12\n" +
+		"\n" +
+		"three.mp3,,,,,\n"
+	s, err := ReadTruth(strings.NewReader(in), "truth.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	one, ok := s.Lookup(filepath.FromSlash("a/one.wav"), stages.Tags{})
+	if !ok || one.BPM != 120 || one.Key != "C# Minor" || one.Source != "truth.csv" {
+		t.Fatalf("one = %+v, %v", one, ok)
+	}
+	// 0–100 columns are scaled to 0..1; loudness stays in dB.
+	if one.Reference[Energy] != 0.8 || one.Reference[Danceability] != 0.55 || one.Reference[Loudness] != -7.5 {
+		t.Errorf("one's reference = %v", one.Reference)
+	}
+	two, _ := s.Lookup("./two.flac", stages.Tags{})
+	if two.Key != "D# Major" || two.BPM != 92.5 || two.Reference[Danceability] != 1 {
+		t.Errorf("two = %+v", two)
+	}
+	three, ok := s.Lookup("three.mp3", stages.Tags{})
+	if !ok || three.BPM != 0 || three.Key != "" || three.Reference != nil {
+		t.Errorf("three = %+v, %v; want known but empty", three, ok)
+	}
+	if _, ok := s.Lookup("four.wav", stages.Tags{BPM: 100}); ok {
+		t.Error("a song missing from the truth file must have no truth, not its tags")
+	}
+}
+
+func TestReadTruthFractionColumnsStay(t *testing.T) {
+	const in = "file,bpm,key,valence\nx.wav,100,A,0.25\ny.wav,100,A,1\n"
+	s, err := ReadTruth(strings.NewReader(in), "truth.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, _ := s.Lookup("x.wav", stages.Tags{})
+	y, _ := s.Lookup("y.wav", stages.Tags{})
+	if x.Reference[Valence] != 0.25 || y.Reference[Valence] != 1 || x.Key != "A Major" {
+		t.Errorf("x %+v y %+v", x, y)
+	}
+}
+
+func TestReadTruthTitleArtist(t *testing.T) {
+	const in = "title,artist,bpm,key\n" +
+		"Crème Brûlée (Remastered 2011),The Band,100,Am\n" +
+		"Intro,Someone,80,C\n" +
+		"Intro,Someone Else,90,D\n"
+	s, err := ReadTruth(strings.NewReader(in), "truth.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// From tags, differently spelled.
+	got, ok := s.Lookup("x/01.mp3", stages.Tags{Title: "Creme Brulee", Artist: "Band, The Horns"})
+	if !ok || got.BPM != 100 || got.Key != "A Minor" {
+		t.Errorf("by tags: %+v %v", got, ok)
+	}
+	// From an "Artist - Title" file name.
+	got, ok = s.Lookup("x/Someone Else - Intro.flac", stages.Tags{})
+	if !ok || got.BPM != 90 {
+		t.Errorf("by file name: %+v %v", got, ok)
+	}
+	// A title shared by two rows does not match without the artist.
+	if got, ok := s.Lookup("intro.wav", stages.Tags{Title: "Intro"}); ok {
+		t.Errorf("ambiguous title matched %+v", got)
+	}
+}
+
+func TestReadTruthSpotifyExport(t *testing.T) {
+	const in = "#,Song,Artist,Popularity,BPM,Genres,Parent Genres,Album,Album Date,Time,Dance,Energy,Acoustic,Instrumental,Happy,Speech,Live,Loud (Db),Key,Time Signature,Added At,Spotify Track Id,Album Label,Camelot,Spotify Track Img,Song Preview\n" +
+		`1,Levitating (feat. DaBaby),"Dua Lipa, DaBaby",80,103,"dance pop, pop",Pop,Future Nostalgia,2020-03-27,03:23,70,83,1,0,92,6,7,-4 db,F♯/G♭ minor,4,2024-01-01,abc,Warner,11A,,` + "\n" +
+		`2,Get Lucky,Daft Punk,75,116,house,Electronic,RAM,2013-05-17,06:09,79,81,4,0,86,4,10,-8 db,A#/B♭,4,2024-01-01,def,Columbia,6B,,` + "\n" +
+		`3,Clocks,Coldplay,70,131,rock,Rock,AROBTTH,2002,05:07,58,75,60,50,26,3,10,-7 db,D#,4,2024-01-01,ghi,Parlophone,5B,,` + "\n"
+	s, err := ReadTruth(strings.NewReader(in), "playlist.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, ok := s.Lookup("Dua Lipa - Levitating.mp3", stages.Tags{})
+	if !ok || got.BPM != 103 || got.Key != "F# Minor" {
+		t.Fatalf("Levitating: %+v %v", got, ok)
+	}
+	want := map[string]float64{Danceability: 0.70, Energy: 0.83, Acousticness: 0.01, Valence: 0.92, Loudness: -4}
+	for d, v := range want {
+		if math.Abs(got.Reference[d]-v) > 1e-12 {
+			t.Errorf("Levitating %s = %g, want %g", d, got.Reference[d], v)
+		}
+	}
+	got, ok = s.Lookup("x.m4a", stages.Tags{Title: "Get Lucky (Radio Edit)", Artist: "Daft Punk feat. Pharrell Williams"})
+	if !ok || got.Key != "A# Major" || got.BPM != 116 {
+		t.Errorf("Get Lucky: %+v %v", got, ok)
+	}
+	got, ok = s.Lookup("Coldplay - Clocks.flac", stages.Tags{})
+	if !ok || got.Key != "D# Major" {
+		t.Errorf("Clocks: %+v %v", got, ok)
+	}
+}
+
+func TestReadTruthErrors(t *testing.T) {
+	for _, in := range []string{
+		"bpm,key\n120,C\n",                 // no file or title+artist
+		"file,artist\nx.wav,y\n",           // no bpm or key
+		"file,bpm,key\nx.wav,fast,C\n",     // bad tempo
+		"file,bpm,key\nx.wav,120,H-moll\n", // bad key
+	} {
+		if _, err := ReadTruth(strings.NewReader(in), "truth.csv"); err == nil {
+			t.Errorf("ReadTruth(%q) succeeded, want an error", in)
+		}
+	}
+}
+
+func TestLoadTruthFromTags(t *testing.T) {
+	s, err := LoadTruth(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, ok := s.Lookup("a.mp3", stages.Tags{BPM: 128, Key: "Gm"})
+	if !ok || got.BPM != 128 || got.Key != "G Minor" || got.Source != "tags" {
+		t.Errorf("from tags: %+v %v", got, ok)
+	}
+	if got, ok := s.Lookup("b.mp3", stages.Tags{Key: "8A"}); ok {
+		t.Errorf("an unparseable TKEY and no TBPM gave truth %+v", got)
+	}
+}
+
+func TestLoadTruthFindsExport(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "other.csv"), []byte("a,b\n1,2\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "My Playlist.csv"), []byte("Song,Artist,BPM,Key\nHello,Adele,79,F minor\n"), 0o644)
+	s, err := LoadTruth(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.File != "My Playlist.csv" {
+		t.Errorf("read %q", s.File)
+	}
+	if got, ok := s.Lookup("Adele - Hello.mp3", stages.Tags{}); !ok || got.BPM != 79 {
+		t.Errorf("Hello: %+v %v", got, ok)
+	}
+}
+
+func TestLoadTruthCalibrationSet(t *testing.T) {
+	s, err := LoadTruth(filepath.Join("..", "testdata", "calibration"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, ok := s.Lookup("08-disco-bb-major.m4a", stages.Tags{})
+	if !ok || got.BPM != 132 || got.Key != "A# Major" || got.Reference[Energy] != 0.72 {
+		t.Errorf("08: %+v %v", got, ok)
+	}
+	if s.Len() < 10 {
+		t.Errorf("%d songs in the calibration truth", s.Len())
+	}
+}
