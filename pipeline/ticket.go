@@ -1,0 +1,141 @@
+package pipeline
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Ticket is one song's identity while its parts flow through the pipeline.
+// A Source creates it; every Item of the song points to it.
+type Ticket struct {
+	ID        uint64    // unique within the pipeline, in submission order
+	Name      string    // the song's name, used in every error
+	Submitted time.Time // when Submit was called
+	Deadline  time.Time // Submitted + the pipeline's SongTimeout
+
+	p     *Pipeline
+	ctx   songContext
+	times []atomic.Int64 // busy nanoseconds per stage index
+
+	// failed is set by whichever stage first turns the song into an error;
+	// that stage alone emits the error item, and every stage drops the
+	// song's other parts, so exactly one item of a failed song goes on.
+	failed atomic.Bool
+	// abandoned is set when the caller of Call stopped waiting.
+	abandoned atomic.Bool
+
+	mu       sync.Mutex
+	deadline context.Context // made on the first Done call only
+	cancel   context.CancelFunc
+}
+
+func newTicket(p *Pipeline, name string) *Ticket {
+	now := time.Now()
+	t := &Ticket{
+		ID:        p.nextID.Add(1),
+		Name:      name,
+		Submitted: now,
+		Deadline:  now.Add(p.opts.SongTimeout),
+		p:         p,
+		times:     make([]atomic.Int64, p.stageCount()),
+	}
+	t.ctx.t = t
+	return t
+}
+
+// StageTimes returns the busy time each stage has spent on this song so
+// far, keyed by stage name. It is safe to call while the song flows.
+func (t *Ticket) StageTimes() map[string]time.Duration {
+	t.p.mu.Lock()
+	stages := t.p.stages
+	t.p.mu.Unlock()
+	m := make(map[string]time.Duration, len(t.times))
+	for i := range t.times {
+		if d := t.times[i].Load(); d > 0 && i < len(stages) {
+			m[stages[i].name] = time.Duration(d)
+		}
+	}
+	return m
+}
+
+// Failed reports whether the song has already turned into an error.
+func (t *Ticket) Failed() bool { return t.failed.Load() }
+
+func (t *Ticket) addTime(stage int, d time.Duration) {
+	if stage < len(t.times) {
+		t.times[stage].Add(int64(d))
+	}
+}
+
+// fail marks the song failed and reports whether this call did so; only
+// the caller that gets true may emit the song's error item.
+func (t *Ticket) fail() bool { return t.failed.CompareAndSwap(false, true) }
+
+func (t *Ticket) expired(now time.Time) bool { return !now.Before(t.Deadline) }
+
+// release frees the song's deadline timer, if one was made.
+func (t *Ticket) release() {
+	t.mu.Lock()
+	if t.cancel != nil {
+		t.cancel()
+		t.deadline, t.cancel = nil, nil
+	}
+	t.mu.Unlock()
+}
+
+// Context returns the context a stage function sees for this song: done
+// when the song's deadline passes or the pipeline is cancelled. It carries
+// the ticket (see TicketFrom).
+func (t *Ticket) Context() context.Context { return &t.ctx }
+
+type ticketKey struct{}
+
+// TicketFrom returns the ticket of the song a stage function is working
+// on, from the context the engine passed to it.
+func TicketFrom(ctx context.Context) (*Ticket, bool) {
+	t, ok := ctx.Value(ticketKey{}).(*Ticket)
+	return t, ok
+}
+
+// songContext is the context stage functions receive. It costs nothing per
+// call: the deadline timer behind Done is only made if a stage function
+// asks for it, since most stage functions never block.
+type songContext struct{ t *Ticket }
+
+func (c *songContext) Deadline() (time.Time, bool) { return c.t.Deadline, true }
+
+func (c *songContext) Done() <-chan struct{} {
+	t := c.t
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.deadline == nil {
+		t.deadline, t.cancel = context.WithDeadline(t.p.ctx, t.Deadline)
+	}
+	return t.deadline.Done()
+}
+
+func (c *songContext) Err() error {
+	t := c.t
+	t.mu.Lock()
+	d := t.deadline
+	t.mu.Unlock()
+	if d != nil {
+		return d.Err()
+	}
+	if err := t.p.ctx.Err(); err != nil {
+		return err
+	}
+	if t.expired(time.Now()) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+func (c *songContext) Value(key any) any {
+	if _, ok := key.(ticketKey); ok {
+		return c.t
+	}
+	return c.t.p.ctx.Value(key)
+}
