@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-func sine(n int, rate, freq, amp float64) []float32 {
+func testSine(n int, rate, freq, amp float64) []float32 {
 	x := make([]float32, n)
 	for i := range x {
 		x[i] = float32(amp * math.Sin(2*math.Pi*freq*float64(i)/rate))
@@ -24,7 +24,7 @@ func TestSTFTSineBinAndMagnitude(t *testing.T) {
 		amp float64
 	}{{93, 0.5}, {10, 1}, {500, 0.01}} {
 		freq := float64(tc.bin) * rate / size // centred on a bin
-		f := s.Transform(sine(size, rate, freq, tc.amp))
+		f := s.Transform(testSine(size, rate, freq, tc.amp))
 		best := 0
 		for k, m := range f.Mag {
 			if m > f.Mag[best] {
@@ -85,7 +85,7 @@ func TestSTFTBadParameters(t *testing.T) {
 }
 
 // clickTrain places a decaying noise burst every period samples from start.
-func clickTrain(n int, start, period float64, amp float32) []float32 {
+func testClickTrain(n int, start, period float64, amp float32) []float32 {
 	x := make([]float32, n)
 	seed := uint32(7)
 	for c := start; int(c) < n; c += period {
@@ -102,7 +102,7 @@ func TestOnsetPeaksAtClicks(t *testing.T) {
 	const rate, size, hop = 22050.0, 2048, 512
 	period := 0.5 * rate // 120 BPM
 	start := 3000.0
-	x := clickTrain(int(6*rate), start, period, 0.5)
+	x := testClickTrain(int(6*rate), start, period, 0.5)
 	s, _ := NewSTFT(size, hop)
 	d := NewOnsetDetector(size, rate)
 	var onset []float64
@@ -113,7 +113,7 @@ func TestOnsetPeaksAtClicks(t *testing.T) {
 	// A click at sample c first enters the frame that starts at
 	// c-size+1, so its rise is spread over the frames overlapping it: look
 	// for the peak among them.
-	top := maxOf(onset)
+	top := testMaxOf(onset)
 	near := make([]bool, len(onset))
 	for c := start; c < float64(len(x)); c += period {
 		w := int(c) / hop
@@ -135,7 +135,7 @@ func TestOnsetPeaksAtClicks(t *testing.T) {
 	}
 }
 
-func maxOf(x []float64) float64 {
+func testMaxOf(x []float64) float64 {
 	m := math.Inf(-1)
 	for _, v := range x {
 		m = math.Max(m, v)
@@ -145,7 +145,7 @@ func maxOf(x []float64) float64 {
 
 func BenchmarkSTFTOnset(b *testing.B) {
 	const rate = 22050.0
-	x := sine(int(180*rate), rate, 440, 0.5)
+	x := testSine(int(180*rate), rate, 440, 0.5)
 	s, _ := NewSTFT(2048, 512)
 	d := NewOnsetDetector(2048, rate)
 	b.ReportAllocs()

@@ -1,0 +1,168 @@
+package stages
+
+import (
+	"context"
+	"errors"
+	"math"
+	"testing"
+)
+
+const fftTestRate = 22050.0
+
+func fftTestChunk(x []float32) *Chunk {
+	return &Chunk{Info: &SongInfo{Name: "test.wav"}, Rate: fftTestRate, Index: 0, Count: 1, Samples: x}
+}
+
+func fftTestSine(n int, freq, amp float64) []float32 {
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = float32(amp * math.Sin(2*math.Pi*freq*float64(i)/fftTestRate))
+	}
+	return x
+}
+
+func fftTestNoise(n int, amp float64) []float32 {
+	x := make([]float32, n)
+	seed := uint32(5)
+	for i := range x {
+		seed = seed*1664525 + 1013904223
+		x[i] = float32(amp * (float64(seed>>8)/float64(1<<23) - 1))
+	}
+	return x
+}
+
+func runFFT(t *testing.T, x []float32) *Frames {
+	t.Helper()
+	f, err := FFT(FFTOptions{Size: 2048, Hop: 512})()(context.Background(), fftTestChunk(x))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func TestFFTStageSine(t *testing.T) {
+	n := int(2 * fftTestRate)
+	f := runFFT(t, fftTestSine(n, 440, 0.5))
+	if want := (n + 511) / 512; len(f.Onset) != want || len(f.RMS) != want || len(f.Chroma) != want*f.ChromaBins {
+		t.Fatalf("%d onset, %d RMS, %d chroma values; want %d frames", len(f.Onset), len(f.RMS), len(f.Chroma), want)
+	}
+	if got := float64(f.FrameRate); math.Abs(got-fftTestRate/512) > 1e-9 {
+		t.Errorf("frame rate %g", got)
+	}
+	i := 10 // a frame well inside the signal
+	if got, want := float64(f.RMS[i]), 0.5/math.Sqrt2; math.Abs(got-want) > 0.005 {
+		t.Errorf("RMS %.4f, want %.4f", got, want)
+	}
+	// The Hann window's main lobe is symmetric about 440 Hz in
+	// frequency, so the centroid sits on the tone.
+	if got := float64(f.Centroid[i]); math.Abs(got-440) > 15 {
+		t.Errorf("centroid %.1f Hz, want 440", got)
+	}
+	if got := f.Flatness[i]; got > 0.01 {
+		t.Errorf("flatness of a sine %.4f, want near 0", got)
+	}
+	// A steady tone has no onsets after the first frames.
+	for j := 5; j < len(f.Onset)-5; j++ {
+		if f.Onset[j] > 0.5 {
+			t.Errorf("onset %.3f at frame %d of a steady tone", f.Onset[j], j)
+			break
+		}
+	}
+	// A4 is pitch class 9: with three bins per semitone its chroma peak
+	// is bin 27 when bin 0 is C.
+	frame := f.Chroma[i*f.ChromaBins : (i+1)*f.ChromaBins]
+	best := 0
+	for b, v := range frame {
+		if v > frame[best] {
+			best = b
+		}
+	}
+	if per := f.ChromaBins / 12; best/per != 9 {
+		t.Errorf("chroma peak in bin %d of %d, want pitch class A", best, f.ChromaBins)
+	}
+}
+
+func TestFFTStageNoiseIsFlatAndBright(t *testing.T) {
+	f := runFFT(t, fftTestNoise(int(fftTestRate), 0.3))
+	i := 10
+	if got := f.Flatness[i]; got < 0.4 {
+		t.Errorf("flatness of white noise %.3f, want ≥ 0.4 (0.56 expected for a Rayleigh-distributed spectrum)", got)
+	}
+	// White noise has its centroid near a quarter of the sample rate.
+	if got := float64(f.Centroid[i]); math.Abs(got-fftTestRate/4) > 500 {
+		t.Errorf("centroid of white noise %.0f Hz, want ≈ %.0f", got, fftTestRate/4)
+	}
+}
+
+func TestFFTStageOnsetAtClicks(t *testing.T) {
+	x := make([]float32, int(4*fftTestRate))
+	noise := fftTestNoise(300, 0.5)
+	clicks := []int{5000, 30000, 55000, 80000}
+	for _, c := range clicks {
+		for j, v := range noise {
+			x[c+j] += v * float32(math.Exp(-float64(j)/50))
+		}
+	}
+	f := runFFT(t, x)
+	var top float32
+	for _, v := range f.Onset {
+		top = max(top, v)
+	}
+	for _, c := range clicks {
+		// The click enters the frames that start up to 2048 samples
+		// before it.
+		lo, hi := max(0, (c-2048)/512), c/512+1
+		var peak float32
+		for i := lo; i <= hi; i++ {
+			peak = max(peak, f.Onset[i])
+		}
+		if peak < 0.5*top {
+			t.Errorf("click at sample %d: onset peak %.2f of %.2f", c, peak, top)
+		}
+	}
+}
+
+func TestFFTStageCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := FFT(FFTOptions{Size: 2048, Hop: 512})()(ctx, fftTestChunk(make([]float32, 10000)))
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("err = %v, want context.Canceled", err)
+	}
+}
+
+func TestFFTStageBadOptions(t *testing.T) {
+	_, err := FFT(FFTOptions{Size: 1000, Hop: 0})()(context.Background(), fftTestChunk(make([]float32, 100)))
+	if err == nil {
+		t.Error("hop 0 accepted")
+	}
+	c := fftTestChunk(make([]float32, 100))
+	c.Rate = 0
+	if _, err := FFT(FFTOptions{Size: 2048, Hop: 512})()(context.Background(), c); err == nil {
+		t.Error("rate 0 accepted")
+	}
+}
+
+// BenchmarkFFTStage runs the stage on 3 minutes of a 22050 Hz mixture (the
+// analysis rate; the stage never sees the source rate) in 20 s chunks.
+func BenchmarkFFTStage(b *testing.B) {
+	const seconds = 180
+	x := fftTestNoise(seconds*fftTestRate, 0.05)
+	tone := fftTestSine(len(x), 220, 0.3)
+	for i := range x {
+		x[i] += tone[i]
+	}
+	stage := FFT(FFTOptions{Size: 2048, Hop: 512})()
+	chunk := int(20 * fftTestRate)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for s := 0; s < len(x); s += chunk {
+			c := fftTestChunk(x[s:min(s+chunk, len(x))])
+			if _, err := stage(context.Background(), c); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(seconds*float64(b.N)/b.Elapsed().Seconds(), "x-realtime")
+}
