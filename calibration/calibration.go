@@ -1,0 +1,281 @@
+// Package calibration fits and applies the linear maps that bring
+// songflow's feel descriptors (energy, danceability, acousticness,
+// valence, loudness) onto the scale of a reference such as Spotify's.
+//
+// A map is fitted per feature by least squares on a calibration folder's
+// songs, judged by k-fold cross-validation (the error on songs the fit
+// did not see), written as calibration.json, and applied to every result
+// when pipeline.toml's analysis.calibration names that file.
+package calibration
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"slices"
+
+	"github.com/songflow/songflow/stages"
+)
+
+// Features are the result fields a map can correct, by their JSON names.
+// Every one but loudness lives in 0..1 and is clamped there.
+var Features = []string{"energy", "danceability", "acousticness", "valence", "loudness"}
+
+// Version is the calibration.json format version this package writes and
+// reads.
+const Version = 1
+
+// Linear is one feature's correction: y = Slope·x + Intercept, clamped to
+// 0..1 when Clamp is set.
+type Linear struct {
+	Slope     float64 `json:"slope"`
+	Intercept float64 `json:"intercept"`
+	Clamp     bool    `json:"clamp"`
+}
+
+// At applies the correction to x.
+func (l Linear) At(x float64) float64 {
+	y := l.Slope*x + l.Intercept
+	if l.Clamp {
+		y = min(1, max(0, y))
+	}
+	return y
+}
+
+// Map is a set of per-feature corrections, the content of calibration.json.
+type Map struct {
+	Version int `json:"version"`
+	// Songs is how many songs the map was fitted on.
+	Songs    int               `json:"songs"`
+	Features map[string]Linear `json:"features"`
+}
+
+// Load reads a calibration.json written by [Map.WriteFile].
+func Load(path string) (*Map, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("calibration: %w", err)
+	}
+	defer f.Close()
+	m, err := Read(f)
+	if err != nil {
+		return nil, fmt.Errorf("calibration %s: %w", path, err)
+	}
+	return m, nil
+}
+
+// Read decodes a calibration map from r and checks it: a known version,
+// known features, finite coefficients.
+func Read(r io.Reader) (*Map, error) {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	var m Map
+	if err := dec.Decode(&m); err != nil {
+		return nil, err
+	}
+	if m.Version != Version {
+		return nil, fmt.Errorf("version %d, want %d", m.Version, Version)
+	}
+	for name, l := range m.Features {
+		if !slices.Contains(Features, name) {
+			return nil, fmt.Errorf("unknown feature %q (known: %v)", name, Features)
+		}
+		if !finite(l.Slope) || !finite(l.Intercept) {
+			return nil, fmt.Errorf("feature %s: coefficients must be finite", name)
+		}
+	}
+	return &m, nil
+}
+
+// Write encodes the map as indented JSON.
+func (m *Map) Write(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(m)
+}
+
+// WriteFile writes the map to path.
+func (m *Map) WriteFile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("calibration: %w", err)
+	}
+	if err := m.Write(f); err != nil {
+		f.Close()
+		return fmt.Errorf("calibration %s: %w", path, err)
+	}
+	return f.Close()
+}
+
+// Apply corrects r's descriptors in place. A nil map leaves r as it is.
+func (m *Map) Apply(r *stages.Result) {
+	if m == nil {
+		return
+	}
+	for name, l := range m.Features {
+		if p := field(r, name); p != nil {
+			if y := l.At(*p); finite(y) {
+				*p = y
+			}
+		}
+	}
+}
+
+// field points at the result field named by its JSON name, or is nil.
+func field(r *stages.Result, name string) *float64 {
+	switch name {
+	case "energy":
+		return &r.Energy
+	case "danceability":
+		return &r.Danceability
+	case "acousticness":
+		return &r.Acousticness
+	case "valence":
+		return &r.Valence
+	case "loudness":
+		return &r.Loudness
+	}
+	return nil
+}
+
+// Measured returns the value of the feature named name in r.
+func Measured(r stages.Result, name string) (float64, bool) {
+	p := field(&r, name)
+	if p == nil {
+		return 0, false
+	}
+	return *p, true
+}
+
+// Observation is one song for fitting: what songflow measured and the
+// reference values (by feature name) it should have given.
+type Observation struct {
+	Result    stages.Result
+	Reference map[string]float64
+}
+
+// FeatureFit reports how one feature's map was fitted and how well it
+// does on songs it was not fitted on.
+type FeatureFit struct {
+	Feature string
+	Songs   int // songs with a reference value for the feature
+	Folds   int
+	// MAEBefore is the mean absolute error of the uncorrected values;
+	// MAEAfter that of the corrections, each song corrected by a map
+	// fitted on the other folds only.
+	MAEBefore, MAEAfter float64
+	Linear              Linear // fitted on all the songs
+	// Kept says whether the map uses this feature: only when
+	// cross-validation shows it reduces the error.
+	Kept bool
+	// Skipped gives the reason a feature was not fitted; empty otherwise.
+	Skipped string
+}
+
+// MinSongs is the fewest songs with a reference value a feature needs to
+// be fitted: with fewer, every cross-validation fold's training set is
+// too small to fit a line to.
+const MinSongs = 4
+
+// ErrNoReference is returned by [Fit] when no song has a reference value.
+var ErrNoReference = errors.New("calibration: no song has reference descriptor values")
+
+// Fit fits a linear map per feature to obs by least squares and
+// estimates its error by folds-fold cross-validation (folds is capped at
+// the number of songs; at least 2). Songs are dealt to folds in turn, so
+// the result depends only on the order of obs. The map holds the features
+// whose cross-validated error is below the uncorrected one.
+func Fit(obs []Observation, folds int) (*Map, []FeatureFit, error) {
+	m := &Map{Version: Version, Features: map[string]Linear{}}
+	var fits []FeatureFit
+	found := false
+	for _, name := range Features {
+		var x, y []float64
+		for _, o := range obs {
+			ref, ok := o.Reference[name]
+			v, _ := Measured(o.Result, name)
+			if ok && finite(ref) && finite(v) {
+				x, y = append(x, v), append(y, ref)
+			}
+		}
+		if len(x) == 0 {
+			continue
+		}
+		found = true
+		m.Songs = max(m.Songs, len(x))
+		ff := FeatureFit{Feature: name, Songs: len(x), MAEBefore: mae(x, y, Linear{Slope: 1})}
+		if len(x) < MinSongs {
+			ff.Skipped = fmt.Sprintf("%d songs, need %d", len(x), MinSongs)
+			fits = append(fits, ff)
+			continue
+		}
+		clamp := name != "loudness"
+		ff.Folds = min(max(folds, 2), len(x))
+		ff.MAEAfter = crossValidate(x, y, ff.Folds, clamp)
+		ff.Linear = leastSquares(x, y, clamp)
+		ff.Kept = ff.MAEAfter < ff.MAEBefore
+		if ff.Kept {
+			m.Features[name] = ff.Linear
+		}
+		fits = append(fits, ff)
+	}
+	if !found {
+		return nil, nil, ErrNoReference
+	}
+	return m, fits, nil
+}
+
+// crossValidate returns the mean absolute error of k-fold predictions:
+// each song is predicted by a line fitted to the songs of the other folds.
+func crossValidate(x, y []float64, k int, clamp bool) float64 {
+	var sum float64
+	for f := 0; f < k; f++ {
+		var tx, ty []float64
+		for i := range x {
+			if i%k != f {
+				tx, ty = append(tx, x[i]), append(ty, y[i])
+			}
+		}
+		l := leastSquares(tx, ty, clamp)
+		for i := f; i < len(x); i += k {
+			sum += math.Abs(l.At(x[i]) - y[i])
+		}
+	}
+	return sum / float64(len(x))
+}
+
+// leastSquares fits y ≈ a·x + b by ordinary least squares. When x does
+// not vary there is no slope to find and the line is the mean of y.
+func leastSquares(x, y []float64, clamp bool) Linear {
+	n := float64(len(x))
+	var mx, my float64
+	for i := range x {
+		mx += x[i]
+		my += y[i]
+	}
+	mx /= n
+	my /= n
+	var sxy, sxx float64
+	for i := range x {
+		sxy += (x[i] - mx) * (y[i] - my)
+		sxx += (x[i] - mx) * (x[i] - mx)
+	}
+	if sxx <= 1e-12*n {
+		return Linear{Intercept: my, Clamp: clamp}
+	}
+	a := sxy / sxx
+	return Linear{Slope: a, Intercept: my - a*mx, Clamp: clamp}
+}
+
+func mae(x, y []float64, l Linear) float64 {
+	var s float64
+	for i := range x {
+		s += math.Abs(l.At(x[i]) - y[i])
+	}
+	return s / float64(len(x))
+}
+
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }

@@ -1,0 +1,152 @@
+package calibration
+
+import (
+	"bytes"
+	"math"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/songflow/songflow/stages"
+)
+
+// synthetic returns n songs whose reference energy is 0.5·measured + 0.2
+// plus a small deterministic wobble, and whose reference loudness is the
+// measured one 3 dB louder.
+func synthetic(n int) []Observation {
+	obs := make([]Observation, n)
+	for i := range obs {
+		x := float64(i) / float64(n-1)
+		wobble := 0.01 * math.Sin(float64(7*i))
+		obs[i] = Observation{
+			Result:    stages.Result{Energy: x, Loudness: -20 + 10*x},
+			Reference: map[string]float64{"energy": 0.5*x + 0.2 + wobble, "loudness": -17 + 10*x},
+		}
+	}
+	return obs
+}
+
+func TestFitKnownLine(t *testing.T) {
+	m, fits, err := Fit(synthetic(30), 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, ok := m.Features["energy"]
+	if !ok {
+		t.Fatalf("energy not kept: %+v", fits)
+	}
+	if math.Abs(e.Slope-0.5) > 0.01 || math.Abs(e.Intercept-0.2) > 0.01 || !e.Clamp {
+		t.Errorf("energy map %+v, want slope 0.5 intercept 0.2 clamped", e)
+	}
+	l := m.Features["loudness"]
+	if math.Abs(l.Slope-1) > 1e-9 || math.Abs(l.Intercept-3) > 1e-9 || l.Clamp {
+		t.Errorf("loudness map %+v, want slope 1 intercept 3 unclamped", l)
+	}
+	for _, f := range fits {
+		if f.Folds != 5 || f.Songs != 30 || !(f.MAEAfter < f.MAEBefore) {
+			t.Errorf("%+v: want 5 folds of 30 songs, error reduced", f)
+		}
+	}
+	// The wobble is ±0.01, so cross-validated error must be about that.
+	if fits[0].Feature != "energy" || fits[0].MAEAfter > 0.01 {
+		t.Errorf("energy fit %+v", fits[0])
+	}
+	if m.Songs != 30 {
+		t.Errorf("Songs = %d", m.Songs)
+	}
+}
+
+func TestCrossValidateIsOutOfSample(t *testing.T) {
+	// Hand-worked, 2 folds: fold 0 tests songs 0 and 2 with the line
+	// through (1,1),(3,1), i.e. y = 1, error 1+1; fold 1 tests 1 and 3
+	// with y = 0 fitted to (0,0),(2,0), error 1+1. Mean 1. An in-sample
+	// fit (y = 0.2x + 0.2) would claim 0.4.
+	x := []float64{0, 1, 2, 3}
+	y := []float64{0, 1, 0, 1}
+	if got := crossValidate(x, y, 2, false); math.Abs(got-1) > 1e-12 {
+		t.Errorf("cross-validated MAE %g, want 1", got)
+	}
+	if got := mae(x, y, leastSquares(x, y, false)); math.Abs(got-0.4) > 1e-12 {
+		t.Errorf("in-sample MAE %g, want 0.4", got)
+	}
+}
+
+func TestFitDropsUselessFeature(t *testing.T) {
+	// The measure already equals the reference: any fit can only add error.
+	var obs []Observation
+	for i := 0; i < 10; i++ {
+		v := math.Mod(float64(i)*0.37, 1)
+		obs = append(obs, Observation{Result: stages.Result{Valence: v}, Reference: map[string]float64{"valence": v + 0.02*math.Sin(float64(i))}})
+	}
+	obs[3].Reference["valence"] = 0.99 // an outlier the fit chases
+	m, fits, err := Fit(obs, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := m.Features["valence"]; ok || fits[0].Kept {
+		t.Errorf("valence kept although correcting it does not help: %+v", fits[0])
+	}
+}
+
+func TestFitTooFewAndNone(t *testing.T) {
+	_, fits, err := Fit(synthetic(30)[:3], 5)
+	if err != nil || len(fits) != 2 || fits[0].Skipped == "" {
+		t.Errorf("3 songs: %+v %v, want skipped features", fits, err)
+	}
+	if _, _, err := Fit([]Observation{{Result: stages.Result{Energy: 1}}}, 5); err != ErrNoReference {
+		t.Errorf("no references: err %v", err)
+	}
+}
+
+func TestApplyClamps(t *testing.T) {
+	m := &Map{Version: Version, Features: map[string]Linear{
+		"energy":       {Slope: 2, Intercept: 0, Clamp: true},
+		"acousticness": {Slope: 1, Intercept: -0.5, Clamp: true},
+		"loudness":     {Slope: 1, Intercept: -30, Clamp: false},
+	}}
+	r := stages.Result{Energy: 0.8, Acousticness: 0.2, Loudness: -10, Valence: 0.4}
+	m.Apply(&r)
+	if r.Energy != 1 || r.Acousticness != 0 || r.Loudness != -40 || r.Valence != 0.4 {
+		t.Errorf("applied: energy %g acousticness %g loudness %g valence %g", r.Energy, r.Acousticness, r.Loudness, r.Valence)
+	}
+	var nilMap *Map
+	nilMap.Apply(&r) // must not panic
+}
+
+func TestWriteLoadRoundTrip(t *testing.T) {
+	m, _, err := Fit(synthetic(12), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "calibration.json")
+	if err := m.WriteFile(path); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Features["energy"] != m.Features["energy"] || got.Songs != 12 {
+		t.Errorf("loaded %+v, wrote %+v", got, m)
+	}
+	var buf bytes.Buffer
+	if err := got.Write(&buf); err != nil || !strings.Contains(buf.String(), `"slope"`) {
+		t.Errorf("Write: %v %s", err, buf.String())
+	}
+}
+
+func TestReadRejects(t *testing.T) {
+	for _, in := range []string{
+		`{"version":2,"features":{}}`,
+		`{"version":1,"features":{"tempo":{"slope":1,"intercept":0}}}`,
+		`{"version":1,"features":{},"extra":1}`,
+		`not json`,
+	} {
+		if _, err := Read(strings.NewReader(in)); err == nil {
+			t.Errorf("Read(%s) succeeded", in)
+		}
+	}
+	if _, err := Load(filepath.Join(t.TempDir(), "missing.json")); err == nil {
+		t.Error("Load of a missing file succeeded")
+	}
+}
