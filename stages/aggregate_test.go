@@ -1,0 +1,185 @@
+package stages
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"reflect"
+	"testing"
+
+	"github.com/songflow/songflow/dsp"
+)
+
+// cadenceSong is 40 s at 22050 Hz: a I–IV–V–I cadence in C major (one
+// chord per bar, piano-like decaying tones with a few harmonics) over a
+// click on every beat at bpm.
+func cadenceSong(bpm float64) []float32 {
+	const seconds = 40
+	x := make([]float32, seconds*fftTestRate)
+	beat := 60 / bpm * fftTestRate
+	chords := [][]float64{ // MIDI notes
+		{48, 60, 64, 67}, // C
+		{53, 60, 65, 69}, // F
+		{55, 59, 62, 67}, // G
+		{48, 60, 64, 67}, // C
+	}
+	seed := uint32(9)
+	for b := 0; ; b++ {
+		start := int(float64(b) * beat)
+		if start >= len(x) {
+			break
+		}
+		// Click: a short noise burst.
+		for j := 0; j < 300 && start+j < len(x); j++ {
+			seed = seed*1664525 + 1013904223
+			x[start+j] += 0.3 * float32(math.Exp(-float64(j)/40)) * (float32(seed>>8)/float32(1<<23) - 1)
+		}
+		if b%4 != 0 {
+			continue
+		}
+		chord := chords[(b/4)%len(chords)]
+		for j := 0; j < int(4*beat) && start+j < len(x); j++ {
+			t := float64(j) / fftTestRate
+			env := math.Exp(-t / 1.5)
+			var v float64
+			for _, m := range chord {
+				f := 440 * math.Pow(2, (m-69)/12)
+				for h := 1.0; h <= 3; h++ {
+					v += math.Sin(2*math.Pi*f*h*t) / (h * h)
+				}
+			}
+			x[start+j] += float32(0.05 * env * v)
+		}
+	}
+	return x
+}
+
+// songFrames runs the real fft stage over x in 20 s chunks.
+func songFrames(t testing.TB, info *SongInfo, x []float32) []*Frames {
+	t.Helper()
+	stage := FFT(FFTOptions{Size: 2048, Hop: 512})()
+	chunk := int(20 * fftTestRate)
+	count := (len(x) + chunk - 1) / chunk
+	var parts []*Frames
+	for i := 0; i < count; i++ {
+		c := &Chunk{Info: info, Rate: fftTestRate, Index: i, Count: count,
+			Offset: dsp.Seconds(i * 20), Samples: x[i*chunk : min((i+1)*chunk, len(x))]}
+		f, err := stage(context.Background(), c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts = append(parts, f)
+	}
+	return parts
+}
+
+func TestAggregateCadence(t *testing.T) {
+	info := &SongInfo{
+		Name: "cadence.flac", Format: "flac", SampleRate: 44100, Channels: 2,
+		Duration: 40, SourceDuration: 40, Title: "Cadence",
+		Tags:     Tags{Artist: "Test", BPM: 100},
+		Loudness: dsp.Loudness{Integrated: -14.2, Range: 3.5, TruePeak: -1.1},
+	}
+	const bpm = 100.0
+	r, err := Aggregate(AggregateOptions{})(context.Background(), songFrames(t, info, cadenceSong(bpm)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(r.BPM-bpm) > 0.5 {
+		t.Errorf("BPM %.2f, want %.0f (candidates %v)", r.BPM, bpm, r.BPMCandidates)
+	}
+	if len(r.BPMCandidates) == 0 || r.BPMCandidates[0].BPM != r.BPM {
+		t.Errorf("candidates %v do not start with the BPM %.1f", r.BPMCandidates, r.BPM)
+	}
+	if r.BPMConfidence <= 0 || r.BPMConfidence > 1 {
+		t.Errorf("BPM confidence %.3f outside (0, 1]", r.BPMConfidence)
+	}
+	if r.Key != "C Major" {
+		t.Errorf("key %q, want C Major (details %+v)", r.Key, r.KeyDetails)
+	}
+	if len(r.KeyDetails.Scores) != 24 || r.KeyDetails.Scores[0].Key != r.Key {
+		t.Errorf("key scores %v: want 24, best first", r.KeyDetails.Scores)
+	}
+	want := Result{
+		File: "cadence.flac", Title: "Cadence", Artist: "Test",
+		Loudness: -14.2, LoudnessRange: 3.5, TruePeak: -1.1,
+		Duration: 40, SampleRate: 44100, Channels: 2, Format: "flac",
+		AnalyzerVersion: AnalyzerVersion, Tags: info.Tags,
+	}
+	got := Result{
+		File: r.File, Title: r.Title, Artist: r.Artist,
+		Loudness: r.Loudness, LoudnessRange: r.LoudnessRange, TruePeak: r.TruePeak,
+		Duration: r.Duration, SampleRate: r.SampleRate, Channels: r.Channels, Format: r.Format,
+		AnalyzerVersion: r.AnalyzerVersion, Tags: r.Tags,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("source facts\n got %+v\nwant %+v", got, want)
+	}
+	if r.SpectralCentroid <= 0 || r.Energy <= 0 {
+		t.Errorf("feel not filled: centroid %.1f, energy %.3f", r.SpectralCentroid, r.Energy)
+	}
+	checkFinite(t, r)
+}
+
+// checkFinite fails if any number in r is NaN or infinite; encoding/json
+// refuses those, so a successful Marshal proves it.
+func checkFinite(t *testing.T, r Result) {
+	t.Helper()
+	if _, err := json.Marshal(r); err != nil {
+		t.Errorf("result does not encode: %v", err)
+	}
+}
+
+func TestAggregateSilenceIsFinite(t *testing.T) {
+	info := &SongInfo{
+		Name: "silence.wav", Format: "wav", SampleRate: 22050, Channels: 1, Duration: 25,
+		Loudness: dsp.Loudness{Integrated: math.Inf(-1), Range: math.NaN(), TruePeak: math.Inf(-1)},
+	}
+	r, err := Aggregate(AggregateOptions{})(context.Background(), songFrames(t, info, make([]float32, 25*fftTestRate)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFinite(t, r)
+	if r.BPM != 0 || r.BPMConfidence != 0 {
+		t.Errorf("silence has tempo %.1f (confidence %.2f)", r.BPM, r.BPMConfidence)
+	}
+	if r.Loudness != silentLUFS || r.TruePeak != silentDBTP || r.LoudnessRange != 0 {
+		t.Errorf("silent levels %.1f LUFS, %.1f LU, %.1f dBTP", r.Loudness, r.LoudnessRange, r.TruePeak)
+	}
+}
+
+func TestAggregateRejectsBadParts(t *testing.T) {
+	agg := Aggregate(AggregateOptions{})
+	if _, err := agg(context.Background(), nil); err == nil {
+		t.Error("no parts accepted")
+	}
+	a := &SongInfo{Name: "a"}
+	parts := songFrames(t, a, make([]float32, 30*fftTestRate))
+	parts[1].Info = &SongInfo{Name: "b"}
+	if _, err := agg(context.Background(), parts); err == nil {
+		t.Error("parts of two songs accepted")
+	}
+	parts = songFrames(t, a, make([]float32, 30*fftTestRate))
+	parts[1].RMS = parts[1].RMS[:3]
+	if _, err := agg(context.Background(), parts); err == nil {
+		t.Error("ragged series accepted")
+	}
+}
+
+func BenchmarkAggregate(b *testing.B) {
+	info := &SongInfo{Name: "bench.wav", SampleRate: 22050, Channels: 1, Duration: 180}
+	x := make([]float32, 0, 180*fftTestRate)
+	for len(x) < 180*fftTestRate {
+		x = append(x, cadenceSong(100)...)
+	}
+	parts := songFrames(b, info, x[:180*fftTestRate])
+	agg := Aggregate(AggregateOptions{})
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := agg(context.Background(), parts); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(180*float64(b.N)/b.Elapsed().Seconds(), "x-realtime")
+}
