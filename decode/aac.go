@@ -1,0 +1,288 @@
+package decode
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	faad2 "github.com/llehouerou/go-faad2"
+)
+
+// faadMu serialises every call into go-faad2. The library runs all its
+// decoders inside one shared WebAssembly instance, whose C heap is not
+// safe for concurrent use, so without this lock two songs decoding at
+// once would corrupt each other. It is package state only because the
+// library's instance is.
+var faadMu sync.Mutex
+
+// aacDecoder wraps a go-faad2 decoder: locked calls, panics turned into
+// errors, and the output's real layout worked out from the first frame.
+type aacDecoder struct {
+	d        *faad2.Decoder
+	channels int // output channels per faad2's init
+}
+
+func newAACDecoder(asc []byte) (dec *aacDecoder, err error) {
+	faadMu.Lock()
+	defer faadMu.Unlock()
+	defer func() {
+		if p := recover(); p != nil {
+			dec, err = nil, fmt.Errorf("%w: AAC decoder failed: %v", ErrCorrupt, p)
+		}
+	}()
+	d, err := faad2.NewDecoder()
+	if err != nil {
+		return nil, fmt.Errorf("AAC decoder: %v", err)
+	}
+	if err := d.Init(asc); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("%w: AAC config % x: %v", ErrCorrupt, asc, err)
+	}
+	if d.Channels() == 0 || d.SampleRate() == 0 || d.SampleRate() > maxRate {
+		d.Close()
+		return nil, fmt.Errorf("%w: AAC config % x gives %d channels at %d Hz", ErrCorrupt, asc, d.Channels(), d.SampleRate())
+	}
+	return &aacDecoder{d: d, channels: int(d.Channels())}, nil
+}
+
+func (a *aacDecoder) decode(frame []byte) (pcm []int16, err error) {
+	faadMu.Lock()
+	defer faadMu.Unlock()
+	defer func() {
+		if p := recover(); p != nil {
+			pcm, err = nil, fmt.Errorf("%w: AAC decoder failed: %v", ErrCorrupt, p)
+		}
+	}()
+	return a.d.Decode(frame)
+}
+
+func (a *aacDecoder) close() {
+	faadMu.Lock()
+	defer faadMu.Unlock()
+	defer func() { _ = recover() }()
+	a.d.Close()
+}
+
+// aacSink collects decoded frames: it skips the first skip samples, keeps
+// at most want, and learns the output rate from the frame length: 1024
+// samples per frame at the core rate, 2048 when SBR doubles it (HE-AAC,
+// and faad2 doubles every stream at 24 kHz or less in case it carries
+// implicitly signalled SBR). skip and want are counted at the core rate.
+type aacSink struct {
+	coreRate int
+	rate     int
+	chans    [][]float32
+	skip     int64
+	want     int64 // -1 = all
+	got      int64
+}
+
+func (s *aacSink) done() bool { return s.want >= 0 && s.got >= s.want }
+
+func (s *aacSink) add(pcm []int16) error {
+	nch := len(s.chans)
+	if len(pcm) == 0 {
+		return nil
+	}
+	if len(pcm)%nch != 0 {
+		return fmt.Errorf("%w: AAC frame of %d samples for %d channels", ErrCorrupt, len(pcm), nch)
+	}
+	n := int64(len(pcm) / nch)
+	if s.rate == 0 {
+		s.rate = s.coreRate
+		if n == 2048 {
+			s.rate *= 2
+			s.skip *= 2
+			if s.want > 0 {
+				s.want *= 2
+			}
+		}
+	}
+	from := int64(0)
+	if s.skip > 0 {
+		from = min(n, s.skip)
+		s.skip -= from
+	}
+	to := n
+	if s.want >= 0 {
+		to = min(n, from+s.want-s.got)
+	}
+	for c, ch := range s.chans {
+		for i := from; i < to; i++ {
+			ch = append(ch, float32(pcm[int(i)*nch+c])*(1.0/(1<<15)))
+		}
+		s.chans[c] = ch
+	}
+	if to > from {
+		s.got += to - from
+	}
+	return nil
+}
+
+// collapseMono drops the copy faad2 makes of a mono source (it always
+// produces two channels for one, in case Parametric Stereo is present);
+// real stereo from Parametric Stereo is kept.
+func collapseMono(chans [][]float32) [][]float32 {
+	if len(chans) != 2 {
+		return chans
+	}
+	l, r := chans[0], chans[1]
+	for i := range l {
+		if l[i] != r[i] {
+			return chans
+		}
+	}
+	return chans[:1]
+}
+
+// decodeADTS decodes a raw AAC stream of ADTS frames.
+func decodeADTS(in *input) (*Audio, error) {
+	// First pass: count the frames (for the length) and find the first.
+	var first adtsHeader
+	frames := 0
+	err := walkADTS(in, func(h adtsHeader, _ []byte) (bool, error) {
+		if frames == 0 {
+			first = h
+		}
+		frames++
+		return true, nil
+	}, false)
+	if err != nil {
+		return nil, err
+	}
+	if frames == 0 {
+		return nil, fmt.Errorf("%w: no ADTS frames found", ErrCorrupt)
+	}
+	if first.blocks != 1 {
+		return nil, unsupported("ADTS frames holding %d raw data blocks are not supported", first.blocks)
+	}
+	if first.channels == 0 {
+		return nil, unsupported("ADTS stream with its channel layout in the bitstream (channel configuration 0)")
+	}
+	rate := adtsSampleRates[first.rateIdx]
+	srcDur := float64(frames) * 1024 / float64(rate)
+	want := in.wantFrames(rate)
+	if want < 0 {
+		if err := in.checkLength(srcDur); err != nil {
+			return nil, err
+		}
+	}
+	// AudioSpecificConfig (ISO/IEC 14496-3 §1.6.2.1): 5 bits object type,
+	// 4 bits rate index, 4 bits channel configuration.
+	aot := first.profile + 1
+	asc := []byte{byte(aot<<3 | first.rateIdx>>1), byte(first.rateIdx&1<<7 | first.channels<<3)}
+	dec, err := newAACDecoder(asc)
+	if err != nil {
+		return nil, err
+	}
+	defer dec.close()
+	pre := int64(frames) * 1024
+	if want >= 0 {
+		pre = min(pre, want)
+	}
+	sink := &aacSink{coreRate: rate, want: want, chans: newChannels(dec.channels, pre)}
+	err = walkADTS(in, func(h adtsHeader, payload []byte) (bool, error) {
+		if h.blocks != 1 {
+			return false, unsupported("ADTS frames holding %d raw data blocks are not supported", h.blocks)
+		}
+		pcm, err := dec.decode(payload)
+		if err != nil {
+			return false, fmt.Errorf("%w: AAC frame at sample %d: %v", ErrCorrupt, sink.got, err)
+		}
+		if err := sink.add(pcm); err != nil {
+			return false, err
+		}
+		return !sink.done(), nil
+	}, true)
+	if err != nil {
+		return nil, err
+	}
+	chans := sink.chans
+	if first.channels == 1 {
+		chans = collapseMono(chans)
+	}
+	outRate := sink.rate
+	if outRate == 0 {
+		outRate = rate
+	}
+	srcDur = float64(frames) * 1024 / float64(rate)
+	if want < 0 {
+		srcDur = float64(sink.got) / float64(outRate)
+	}
+	return &Audio{Rate: outRate, Channels: chans, SourceDuration: srcDur}, nil
+}
+
+// walkADTS calls fn for each ADTS frame from in.start on, skipping junk
+// between frames; fn returns false to stop. With payloads, fn gets each
+// frame's raw data (header and CRC removed).
+func walkADTS(in *input, fn func(adtsHeader, []byte) (bool, error), payloads bool) error {
+	end := mp3AudioEnd(in.r, in.start, in.size) // ID3v1/APE at the end, as for MP3
+	br := bufio.NewReaderSize(io.NewSectionReader(in.r, in.start, end-in.start), 64<<10)
+	pos := in.start
+	var first adtsHeader
+	found := false
+	count := 0
+	for pos < end {
+		if count&1023 == 0 {
+			if err := in.ctx.Err(); err != nil {
+				return err
+			}
+		}
+		hb, _ := br.Peek(9)
+		h, ok := parseADTS(hb)
+		if ok && found && (h.rateIdx != first.rateIdx || h.channels != first.channels || h.profile != first.profile) {
+			ok = false
+		}
+		if ok && !found {
+			// Confirm the first frame by the sync word of the next.
+			if int64(h.length) < end-pos {
+				nb, _ := br.Peek(h.length + 2)
+				ok = len(nb) == h.length+2 && nb[h.length] == 0xff && nb[h.length+1]&0xf6 == 0xf0
+			}
+		}
+		if !ok {
+			if len(hb) < 7 {
+				break
+			}
+			br.Discard(1)
+			pos++
+			continue
+		}
+		if pos+int64(h.length) > end {
+			return fmt.Errorf("%w: truncated: the ADTS frame at byte %d needs %d bytes, %d remain", ErrCorrupt, pos, h.length, end-pos)
+		}
+		if !found {
+			found, first = true, h
+		}
+		var payload []byte
+		if payloads {
+			fb, err := br.Peek(h.length)
+			if err != nil {
+				return fmt.Errorf("%w: ADTS frame at byte %d: %v", ErrCorrupt, pos, err)
+			}
+			payload = fb[h.hdrLen:]
+		}
+		more, err := fn(h, payload)
+		if err != nil || !more {
+			return err
+		}
+		br.Discard(h.length)
+		pos += int64(h.length)
+		count++
+	}
+	return nil
+}
+
+// decodeAAC decodes AAC from an MP4/M4A container or an ADTS stream.
+func decodeAAC(in *input) (*Audio, error) {
+	var head [8]byte
+	if _, err := in.r.ReadAt(head[:], in.start); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	if string(head[4:8]) == "ftyp" {
+		return decodeM4A(in)
+	}
+	return decodeADTS(in)
+}

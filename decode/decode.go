@@ -1,0 +1,240 @@
+// Package decode turns an audio file (WAV, FLAC, MP3 or AAC) into float32
+// samples per channel, detecting the format from the bytes, never from the
+// file's name.
+//
+// Every decoder reads through an io.ReaderAt, so a long file is never read
+// into memory whole, and every allocation is bounded by the size of the data
+// actually present, whatever the headers claim. Bad input gives an error
+// that names the file and the reason; it never panics or hangs.
+package decode
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+)
+
+// Format names a supported audio format.
+type Format string
+
+// The supported formats. AAC covers both the MP4/M4A container and raw
+// ADTS streams.
+const (
+	WAV  Format = "wav"
+	FLAC Format = "flac"
+	MP3  Format = "mp3"
+	AAC  Format = "aac"
+)
+
+// Errors that callers branch on. Returned errors wrap them, so test with
+// errors.Is; the message adds what exactly was found.
+var (
+	// ErrUnsupported means the data is a known format or codec that this
+	// package does not decode (Ogg, Opus, ALAC, AIFF, …) or is not audio
+	// at all.
+	ErrUnsupported = errors.New("unsupported format")
+	// ErrEmpty means there is no audio: an empty file, or headers with no
+	// samples after them.
+	ErrEmpty = errors.New("no audio")
+	// ErrCorrupt means the data is damaged or truncated.
+	ErrCorrupt = errors.New("corrupt or truncated")
+	// ErrTooLong means the song is longer than Options.MaxDuration.
+	ErrTooLong = errors.New("song too long")
+)
+
+// Options bound how much is decoded.
+type Options struct {
+	// MaxSeconds > 0 decodes only the first MaxSeconds of the song; 0
+	// decodes the whole song.
+	MaxSeconds float64
+	// MaxDuration > 0 refuses, with ErrTooLong, a song longer than this
+	// many seconds when the whole song is asked for (MaxSeconds == 0). The
+	// length is taken from the headers where they give it, so a long song
+	// is refused before it is decoded.
+	MaxDuration float64
+}
+
+// Audio is a decoded song.
+type Audio struct {
+	Format Format
+	Rate   int
+	// Channels holds the samples of each channel, full scale ±1; all
+	// channels have the same length.
+	Channels [][]float32
+	// SourceDuration is the length of the whole file in seconds. It is
+	// exact when the whole file was decoded, and taken from the headers
+	// (an estimate for VBR MP3 without a Xing header) when
+	// Options.MaxSeconds cut decoding short.
+	SourceDuration float64
+	// Title and Artist come from the file's tags; "" when absent.
+	Title, Artist string
+	// TagBPM is the TBPM tag (or its equivalent); 0 when absent.
+	TagBPM float64
+	// TagKey is the TKEY tag (or its equivalent) as written.
+	TagKey string
+}
+
+// Frames returns the number of samples per channel.
+func (a *Audio) Frames() int {
+	if len(a.Channels) == 0 {
+		return 0
+	}
+	return len(a.Channels[0])
+}
+
+// Duration returns the length of the decoded audio in seconds.
+func (a *Audio) Duration() float64 {
+	if a.Rate == 0 {
+		return 0
+	}
+	return float64(a.Frames()) / float64(a.Rate)
+}
+
+// Mono returns the mean of the channels. With one channel it returns that
+// channel itself, not a copy.
+func (a *Audio) Mono() []float32 {
+	switch len(a.Channels) {
+	case 0:
+		return nil
+	case 1:
+		return a.Channels[0]
+	}
+	n := a.Frames()
+	out := make([]float32, n)
+	for _, c := range a.Channels {
+		for i, v := range c[:n] {
+			out[i] += v
+		}
+	}
+	g := 1 / float32(len(a.Channels))
+	for i := range out {
+		out[i] *= g
+	}
+	return out
+}
+
+// File decodes the file at path. The file is read piecewise, never whole.
+func File(ctx context.Context, path string, opts Options) (*Audio, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("decode %s: %w", path, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("decode %s: %w", path, err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("decode %s: not a regular file", path)
+	}
+	return decode(ctx, path, f, st.Size(), opts)
+}
+
+// Bytes decodes data held in memory; name identifies it in errors.
+func Bytes(ctx context.Context, name string, data []byte, opts Options) (*Audio, error) {
+	return decode(ctx, name, bytes.NewReader(data), int64(len(data)), opts)
+}
+
+// decode sniffs the format and runs its decoder, turning any panic inside
+// the third-party decoders into an ErrCorrupt error.
+func decode(ctx context.Context, name string, r io.ReaderAt, size int64, opts Options) (a *Audio, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			a, err = nil, fmt.Errorf("decode %s: %w: decoder failed: %v", name, ErrCorrupt, p)
+		}
+	}()
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", name, err)
+	}
+	if opts.MaxSeconds < 0 || math.IsNaN(opts.MaxSeconds) || opts.MaxDuration < 0 || math.IsNaN(opts.MaxDuration) {
+		return nil, fmt.Errorf("decode %s: negative or NaN MaxSeconds/MaxDuration", name)
+	}
+	in := &input{ctx: ctx, r: r, size: size, opts: opts}
+	format, start, err := sniffAt(r, size)
+	if err != nil {
+		return nil, fmt.Errorf("decode %s: %w", name, err)
+	}
+	in.start = start
+	switch format {
+	case WAV:
+		a, err = decodeWAV(in)
+	case FLAC:
+		a, err = decodeFLAC(in)
+	case MP3:
+		a, err = decodeMP3(in)
+	case AAC:
+		a, err = decodeAAC(in)
+	default:
+		err = fmt.Errorf("%w: %s", ErrUnsupported, format)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("decode %s: %w", name, err)
+	}
+	a.Format = format
+	if a.Frames() == 0 {
+		return nil, fmt.Errorf("decode %s: %w: the %s stream holds no samples", name, ErrEmpty, format)
+	}
+	if a.SourceDuration < a.Duration() {
+		a.SourceDuration = a.Duration()
+	}
+	readTags(r, size, a)
+	return a, nil
+}
+
+// input is what every format's decoder gets: the data, where the audio
+// starts (after any ID3v2 tag), and the limits.
+type input struct {
+	ctx   context.Context
+	r     io.ReaderAt
+	size  int64
+	start int64
+	opts  Options
+}
+
+// section returns the data from off to the end.
+func (in *input) section(off int64) *io.SectionReader {
+	return io.NewSectionReader(in.r, off, in.size-off)
+}
+
+// wantFrames returns how many frames per channel to decode at rate: all
+// (-1) or the first MaxSeconds.
+func (in *input) wantFrames(rate int) int64 {
+	if in.opts.MaxSeconds <= 0 {
+		return -1
+	}
+	return int64(math.Ceil(in.opts.MaxSeconds * float64(rate)))
+}
+
+// checkLength refuses a song whose length in seconds exceeds MaxDuration
+// when the whole song is to be decoded.
+func (in *input) checkLength(seconds float64) error {
+	if in.opts.MaxSeconds > 0 || in.opts.MaxDuration <= 0 || seconds <= in.opts.MaxDuration {
+		return nil
+	}
+	return fmt.Errorf("%w: %.0f s, the limit is %.0f s", ErrTooLong, seconds, in.opts.MaxDuration)
+}
+
+// maxPrealloc bounds the samples per channel allocated up front from a
+// header's claim, so a header that lies costs little; real data beyond it
+// grows the slices by append.
+const maxPrealloc = 1 << 22
+
+// newChannels makes n channel slices with capacity for frames samples,
+// capped by maxPrealloc.
+func newChannels(n int, frames int64) [][]float32 {
+	if frames < 0 {
+		frames = 0
+	}
+	if frames > maxPrealloc {
+		frames = maxPrealloc
+	}
+	chans := make([][]float32, n)
+	for i := range chans {
+		chans[i] = make([]float32, 0, frames)
+	}
+	return chans
+}

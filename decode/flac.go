@@ -1,0 +1,96 @@
+package decode
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/mewkiz/flac"
+)
+
+// decodeFLAC decodes a FLAC stream with mewkiz/flac. Samples are scaled by
+// 2^-(bits-1), exactly as ffmpeg converts them to float.
+func decodeFLAC(in *input) (*Audio, error) {
+	stream, err := flac.New(in.section(in.start))
+	if err != nil {
+		return nil, fmt.Errorf("%w: FLAC header: %v", ErrCorrupt, err)
+	}
+	info := stream.Info
+	rate := int(info.SampleRate)
+	if rate == 0 || rate > maxRate {
+		return nil, fmt.Errorf("%w: FLAC sample rate %d Hz", ErrCorrupt, rate)
+	}
+	nch := int(info.NChannels)
+	if nch == 0 {
+		return nil, fmt.Errorf("%w: FLAC with 0 channels", ErrCorrupt)
+	}
+	total := int64(info.NSamples) // 0 = unknown
+	if total < 0 {
+		total = 0
+	}
+	want := in.wantFrames(rate)
+	if want < 0 {
+		if err := in.checkLength(float64(total) / float64(rate)); err != nil {
+			return nil, err
+		}
+	}
+	// Every sample costs at least a bit or so of compressed data, bar
+	// constant runs; cap the up-front allocation by the file's size.
+	pre := min(total, (in.size-in.start)*4/int64(nch))
+	if want >= 0 {
+		pre = min(pre, want)
+	}
+	chans := newChannels(nch, pre)
+	limit := int64(-1) // frames after which to stop for MaxDuration
+	if want < 0 && in.opts.MaxDuration > 0 {
+		limit = int64(in.opts.MaxDuration*float64(rate)) + 1
+	}
+	for n := int64(0); want < 0 || n < want; {
+		if err := in.ctx.Err(); err != nil {
+			return nil, err
+		}
+		fr, err := stream.ParseNext()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: FLAC frame at sample %d: %v", ErrCorrupt, n, err)
+		}
+		if len(fr.Subframes) != nch {
+			return nil, fmt.Errorf("%w: FLAC frame with %d channels in a %d-channel stream", ErrCorrupt, len(fr.Subframes), nch)
+		}
+		bits := int(fr.BitsPerSample)
+		if bits < 4 || bits > 32 {
+			return nil, fmt.Errorf("%w: FLAC frame with %d bits per sample", ErrCorrupt, bits)
+		}
+		scale := float32(1 / float64(uint64(1)<<(bits-1)))
+		take := int(fr.BlockSize)
+		if want >= 0 {
+			take = int(min(int64(take), want-n))
+		}
+		for c, sf := range fr.Subframes {
+			s := sf.Samples
+			if len(s) < take {
+				return nil, fmt.Errorf("%w: FLAC subframe with %d of %d samples", ErrCorrupt, len(s), take)
+			}
+			ch := chans[c]
+			for _, v := range s[:take] {
+				ch = append(ch, float32(v)*scale)
+			}
+			chans[c] = ch
+		}
+		n += int64(take)
+		if limit >= 0 && n > limit {
+			return nil, fmt.Errorf("%w: more than %.0f s", ErrTooLong, in.opts.MaxDuration)
+		}
+	}
+	got := int64(len(chans[0]))
+	if want < 0 && total > 0 && got < total {
+		return nil, fmt.Errorf("%w: truncated: FLAC stream info says %d samples, the file holds %d", ErrCorrupt, total, got)
+	}
+	src := float64(total) / float64(rate)
+	if want < 0 || total == 0 {
+		src = float64(got) / float64(rate)
+	}
+	return &Audio{Rate: rate, Channels: chans, SourceDuration: src}, nil
+}

@@ -1,0 +1,283 @@
+package decode
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/hajimehoshi/go-mp3"
+)
+
+// mp3DecoderDelay is the delay, in samples, of the layer III synthesis
+// filter bank; gapless players skip it together with the encoder delay
+// the LAME header states (ffmpeg's mp3 demuxer does the same: 528 + 1).
+const mp3DecoderDelay = 529
+
+// mp3Span is a run of contiguous MPEG frames in the file.
+type mp3Span struct {
+	off, size int64
+	frames    int
+}
+
+// mp3Stream is what a walk over the frame headers learns about the file.
+type mp3Stream struct {
+	first  mpegHeader
+	spans  []mp3Span
+	frames int // audio frames (the Xing/Info frame excluded)
+	// From a LAME header: the encoder delay and padding in samples.
+	gapless        bool
+	delay, padding int
+	junk           int64 // bytes skipped between frames
+}
+
+// decodeMP3 decodes MPEG-1/2 layer III with hajimehoshi/go-mp3, which
+// always produces 16-bit stereo and decodes every frame it is given. This
+// side therefore walks the frame headers itself: it drops the Xing/Info
+// frame (silent, not audio), trims the encoder delay and padding the LAME
+// header states so that the samples line up with ffmpeg's decode, keeps
+// one channel of a mono source, and notices a truncated file.
+func decodeMP3(in *input) (*Audio, error) {
+	end := mp3AudioEnd(in.r, in.start, in.size)
+	st, err := walkMP3(in, in.start, end)
+	if err != nil {
+		return nil, err
+	}
+	rate := st.first.sampleRate()
+	spf := st.first.samples()
+	skip, total := 0, int64(st.frames)*int64(spf)
+	if st.gapless {
+		skip = st.delay + mp3DecoderDelay
+		total = max(0, total-int64(st.delay)-int64(st.padding))
+	}
+	srcDur := float64(total) / float64(rate)
+	want := in.wantFrames(rate)
+	if want < 0 {
+		if err := in.checkLength(srcDur); err != nil {
+			return nil, err
+		}
+		want = total
+	}
+	want = min(want, total)
+	nch := 2
+	if st.first.mono {
+		nch = 1
+	}
+	chans := newChannels(nch, want)
+	if want == 0 {
+		return &Audio{Rate: rate, Channels: chans, SourceDuration: srcDur}, nil
+	}
+	src := bufio.NewReaderSize(&spanReader{r: in.r, spans: st.spans}, 64<<10)
+	dec, err := mp3.NewDecoder(src)
+	if err != nil {
+		return nil, fmt.Errorf("%w: MP3: %v", ErrCorrupt, err)
+	}
+	buf := make([]byte, 16*1152*4)
+	pos := int64(0) // stereo samples read from the decoder so far
+	got := int64(0)
+	for got < want {
+		if err := in.ctx.Err(); err != nil {
+			return nil, err
+		}
+		n, err := dec.Read(buf)
+		n &^= 3
+		// Keep samples [skip, skip+want) of the decoder's output.
+		b := buf[:n]
+		if pos < int64(skip) {
+			drop := min(int64(len(b)/4), int64(skip)-pos)
+			b = b[drop*4:]
+			pos += drop
+		}
+		if k := int64(len(b) / 4); k > want-got {
+			b = b[:(want-got)*4]
+		}
+		for c := range nch {
+			ch := chans[c]
+			for p := c * 2; p+2 <= len(b); p += 4 {
+				ch = append(ch, float32(int16(binary.LittleEndian.Uint16(b[p:])))*(1.0/(1<<15)))
+			}
+			chans[c] = ch
+		}
+		pos += int64(len(b) / 4)
+		got += int64(len(b) / 4)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: MP3 frame near sample %d: %v", ErrCorrupt, pos, err)
+		}
+	}
+	if in.opts.MaxSeconds <= 0 {
+		srcDur = float64(got) / float64(rate)
+	}
+	return &Audio{Rate: rate, Channels: chans, SourceDuration: srcDur}, nil
+}
+
+// mp3AudioEnd returns where the MPEG frames end: before an ID3v1 tag and
+// an APEv2 tag at the end of the file.
+func mp3AudioEnd(r io.ReaderAt, start, end int64) int64 {
+	var b [32]byte
+	if end-start >= 128 {
+		if _, err := r.ReadAt(b[:3], end-128); err == nil && string(b[:3]) == "TAG" {
+			end -= 128
+		}
+	}
+	if end-start >= 32 {
+		if _, err := r.ReadAt(b[:], end-32); err == nil && string(b[:8]) == "APETAGEX" {
+			n := int64(binary.LittleEndian.Uint32(b[12:]))
+			if binary.LittleEndian.Uint32(b[20:])&(1<<31) != 0 {
+				n += 32 // header
+			}
+			if n <= end-start {
+				end -= n
+			}
+		}
+	}
+	return end
+}
+
+// walkMP3 finds the layer III frames between start and end, skipping junk
+// between them, and reads the Xing/Info/LAME header from the first.
+func walkMP3(in *input, start, end int64) (*mp3Stream, error) {
+	br := bufio.NewReaderSize(io.NewSectionReader(in.r, start, end-start), 64<<10)
+	st := &mp3Stream{}
+	pos := start
+	found := false
+	for pos < end {
+		if st.frames&1023 == 0 {
+			if err := in.ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		hb, _ := br.Peek(4)
+		h, ok := parseMPEGHeader(hb)
+		if ok && found && (h.version != st.first.version || h.layer != st.first.layer || h.rateIdx != st.first.rateIdx) {
+			ok = false
+		}
+		if ok && !found {
+			ok = h.layer3() && h.version != mpeg25 && firstFrameConfirmed(br, h, end-pos)
+		}
+		if !ok {
+			if len(hb) < 4 {
+				break
+			}
+			br.Discard(1)
+			pos++
+			st.junk++
+			continue
+		}
+		size := int64(h.size())
+		if pos+size > end {
+			return nil, fmt.Errorf("%w: truncated: the MP3 frame at byte %d needs %d bytes, %d remain", ErrCorrupt, pos, size, end-pos)
+		}
+		if !found {
+			found = true
+			st.first = h
+			fb, _ := br.Peek(int(size))
+			if isInfo := parseXing(fb, h, st); isInfo {
+				br.Discard(int(size))
+				pos += size
+				continue
+			}
+		}
+		if n := len(st.spans); n > 0 && st.spans[n-1].off+st.spans[n-1].size == pos {
+			st.spans[n-1].size += size
+			st.spans[n-1].frames++
+		} else {
+			st.spans = append(st.spans, mp3Span{off: pos, size: size, frames: 1})
+		}
+		st.frames++
+		br.Discard(int(size))
+		pos += size
+	}
+	if !found {
+		return nil, fmt.Errorf("%w: no MP3 frames found", ErrCorrupt)
+	}
+	if st.frames == 0 {
+		return nil, fmt.Errorf("%w: the MP3 has a header frame but no audio frames", ErrEmpty)
+	}
+	return st, nil
+}
+
+// firstFrameConfirmed reports whether the frame h at the reader's position
+// is followed by another frame of the same stream (or by the end), so a
+// stray sync word in junk is not taken for the first frame.
+func firstFrameConfirmed(br *bufio.Reader, h mpegHeader, left int64) bool {
+	size := h.size()
+	if int64(size) == left {
+		return true
+	}
+	b, _ := br.Peek(size + 4)
+	if len(b) < size+4 {
+		return false
+	}
+	h2, ok := parseMPEGHeader(b[size:])
+	return ok && h2.version == h.version && h2.layer == h.layer && h2.rateIdx == h.rateIdx
+}
+
+// parseXing reads a Xing/Info (or Fraunhofer VBRI) header in the first
+// frame fb and, when there is one, a LAME extension with the encoder delay
+// and padding. It reports whether fb is such a header frame rather than
+// audio.
+func parseXing(fb []byte, h mpegHeader, st *mp3Stream) bool {
+	be := binary.BigEndian
+	if x := 4 + h.sideInfoSize(); len(fb) >= x+8 {
+		tag := string(fb[x : x+4])
+		if tag == "Xing" || tag == "Info" {
+			flags := be.Uint32(fb[x+4:])
+			p := x + 8
+			for _, f := range []uint32{1, 2, 4, 8} {
+				if flags&f != 0 {
+					if f == 4 {
+						p += 100
+					} else {
+						p += 4
+					}
+				}
+			}
+			// LAME extension: 9-byte encoder name, then 12 bytes of
+			// fields, then 12 bits of delay and 12 of padding.
+			if p+24 <= len(fb) {
+				enc := string(fb[p : p+4])
+				if enc == "LAME" || enc == "Lavf" || enc == "Lavc" || enc == "GOGO" || enc == "L3.9" {
+					v := int(fb[p+21])<<16 | int(fb[p+22])<<8 | int(fb[p+23])
+					st.gapless = true
+					st.delay = v >> 12
+					st.padding = v & 0xfff
+				}
+			}
+			return true
+		}
+	}
+	if x := 4 + 32; len(fb) >= x+4 && string(fb[x:x+4]) == "VBRI" {
+		return true
+	}
+	return false
+}
+
+// spanReader reads the spans' bytes back to back; go-mp3 pulls only the
+// frames it decodes.
+type spanReader struct {
+	r     io.ReaderAt
+	spans []mp3Span
+	off   int64 // position within spans[0]
+}
+
+func (s *spanReader) Read(p []byte) (int, error) {
+	for len(s.spans) > 0 && s.off >= s.spans[0].size {
+		s.spans = s.spans[1:]
+		s.off = 0
+	}
+	if len(s.spans) == 0 {
+		return 0, io.EOF
+	}
+	sp := s.spans[0]
+	n := min(int64(len(p)), sp.size-s.off)
+	k, err := s.r.ReadAt(p[:n], sp.off+s.off)
+	s.off += int64(k)
+	if errors.Is(err, io.EOF) && k > 0 {
+		err = nil
+	}
+	return k, err
+}

@@ -1,0 +1,219 @@
+package decode
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+)
+
+// WAV format tags (Microsoft RIFF/WAVE, mmreg.h).
+const (
+	wavPCM        = 0x0001
+	wavFloat      = 0x0003
+	wavALaw       = 0x0006
+	wavMuLaw      = 0x0007
+	wavExtensible = 0xfffe
+)
+
+// wavFormat is what the fmt chunk says about the samples.
+type wavFormat struct {
+	float    bool
+	channels int
+	rate     int
+	bits     int // container bits per sample
+}
+
+// wavStreamingSize is the data size some recorders leave in the header
+// when they could not go back to fill it in; it means "to the end".
+const wavStreamingSize = 0xffffffff
+
+// decodeWAV reads a RIFF/WAVE file: chunks are walked in order (LIST, fact,
+// bext, … are skipped, odd sizes padded), the fmt chunk must come before
+// data, and the samples are converted the way ffmpeg converts them to
+// float, so the result is bit-exact with ffmpeg's.
+func decodeWAV(in *input) (*Audio, error) {
+	var hdr [12]byte
+	if _, err := in.r.ReadAt(hdr[:], in.start); err != nil {
+		return nil, fmt.Errorf("%w: WAV header: %v", ErrCorrupt, err)
+	}
+	off := in.start + 12
+	var fmtc *wavFormat
+	for {
+		var ch [8]byte
+		if _, err := in.r.ReadAt(ch[:], off); err != nil {
+			if fmtc == nil {
+				return nil, fmt.Errorf("%w: WAV has no fmt chunk", ErrCorrupt)
+			}
+			return nil, fmt.Errorf("%w: WAV has no data chunk", ErrEmpty)
+		}
+		id := string(ch[:4])
+		size := int64(binary.LittleEndian.Uint32(ch[4:]))
+		body := off + 8
+		switch id {
+		case "fmt ":
+			f, err := readWAVFormat(in, body, size)
+			if err != nil {
+				return nil, err
+			}
+			fmtc = f
+		case "data":
+			if fmtc == nil {
+				return nil, fmt.Errorf("%w: WAV data chunk before its fmt chunk", ErrCorrupt)
+			}
+			left := in.size - body
+			if size > left {
+				if size != wavStreamingSize && size != 0 {
+					return nil, fmt.Errorf("%w: truncated: the WAV data chunk claims %d bytes, the file holds %d", ErrCorrupt, size, left)
+				}
+				size = left
+			}
+			return readWAVData(in, fmtc, body, size)
+		}
+		off = body + size + size&1
+		if off >= in.size {
+			if fmtc == nil {
+				return nil, fmt.Errorf("%w: WAV has no fmt chunk", ErrCorrupt)
+			}
+			return nil, fmt.Errorf("%w: WAV has no data chunk", ErrEmpty)
+		}
+	}
+}
+
+// readWAVFormat parses the fmt chunk at off.
+func readWAVFormat(in *input, off, size int64) (*wavFormat, error) {
+	if size < 16 {
+		return nil, fmt.Errorf("%w: WAV fmt chunk of %d bytes", ErrCorrupt, size)
+	}
+	b := make([]byte, min(size, 40))
+	if _, err := in.r.ReadAt(b, off); err != nil {
+		return nil, fmt.Errorf("%w: WAV fmt chunk: %v", ErrCorrupt, err)
+	}
+	le := binary.LittleEndian
+	tag := le.Uint16(b)
+	f := &wavFormat{
+		channels: int(le.Uint16(b[2:])),
+		rate:     int(le.Uint32(b[4:])),
+		bits:     int(le.Uint16(b[14:])),
+	}
+	if tag == wavExtensible {
+		if len(b) < 40 {
+			return nil, fmt.Errorf("%w: WAVE_FORMAT_EXTENSIBLE fmt chunk of %d bytes", ErrCorrupt, size)
+		}
+		// The sub-format GUID starts with the plain format tag.
+		tag = le.Uint16(b[24:])
+	}
+	switch tag {
+	case wavPCM:
+		if f.bits != 8 && f.bits != 16 && f.bits != 24 && f.bits != 32 {
+			return nil, unsupported("WAV PCM with %d bits per sample", f.bits)
+		}
+	case wavFloat:
+		if f.bits != 32 && f.bits != 64 {
+			return nil, unsupported("WAV float with %d bits per sample", f.bits)
+		}
+		f.float = true
+	case wavALaw:
+		return nil, unsupported("WAV A-law is not supported")
+	case wavMuLaw:
+		return nil, unsupported("WAV µ-law is not supported")
+	default:
+		return nil, unsupported("WAV codec 0x%04x is not supported", tag)
+	}
+	if f.channels == 0 {
+		return nil, fmt.Errorf("%w: WAV with 0 channels", ErrCorrupt)
+	}
+	if f.rate == 0 || f.rate > maxRate {
+		return nil, fmt.Errorf("%w: WAV sample rate %d Hz", ErrCorrupt, f.rate)
+	}
+	return f, nil
+}
+
+// maxRate is the highest sample rate accepted; higher claims are damage.
+const maxRate = 768000
+
+// readWAVData converts size bytes of samples at off, block by block.
+func readWAVData(in *input, f *wavFormat, off, size int64) (*Audio, error) {
+	bps := f.bits / 8
+	frameBytes := int64(bps * f.channels)
+	frames := size / frameBytes
+	if want := in.wantFrames(f.rate); want >= 0 && want < frames {
+		frames = want
+	} else if err := in.checkLength(float64(frames) / float64(f.rate)); err != nil {
+		return nil, err
+	}
+	total := size / frameBytes
+	chans := make([][]float32, f.channels)
+	for c := range chans {
+		chans[c] = make([]float32, frames)
+	}
+	// About 256 KB per read, whole frames only.
+	blockFrames := max(1, (256<<10)/frameBytes)
+	buf := make([]byte, min(frames, blockFrames)*frameBytes)
+	for done := int64(0); done < frames; {
+		if err := in.ctx.Err(); err != nil {
+			return nil, err
+		}
+		n := min(frames-done, blockFrames)
+		b := buf[:n*frameBytes]
+		if _, err := in.r.ReadAt(b, off+done*frameBytes); err != nil && !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%w: reading WAV data: %v", ErrCorrupt, err)
+		}
+		convertPCM(chans, int(done), b, f)
+		done += n
+	}
+	return &Audio{
+		Rate:           f.rate,
+		Channels:       chans,
+		SourceDuration: float64(total) / float64(f.rate),
+	}, nil
+}
+
+// convertPCM de-interleaves the little-endian samples in b into chans
+// starting at frame at. The scale factors are powers of two, as in ffmpeg's
+// sample format conversion, so integer samples convert exactly (32-bit ones
+// round to float32 first, as there).
+func convertPCM(chans [][]float32, at int, b []byte, f *wavFormat) {
+	nch := len(chans)
+	le := binary.LittleEndian
+	switch {
+	case f.float && f.bits == 32:
+		for c, ch := range chans {
+			for i, p := at, c*4; p+4 <= len(b); i, p = i+1, p+nch*4 {
+				ch[i] = math.Float32frombits(le.Uint32(b[p:]))
+			}
+		}
+	case f.float:
+		for c, ch := range chans {
+			for i, p := at, c*8; p+8 <= len(b); i, p = i+1, p+nch*8 {
+				ch[i] = float32(math.Float64frombits(le.Uint64(b[p:])))
+			}
+		}
+	case f.bits == 8:
+		for c, ch := range chans {
+			for i, p := at, c; p < len(b); i, p = i+1, p+nch {
+				ch[i] = float32(int(b[p])-128) * (1.0 / 128)
+			}
+		}
+	case f.bits == 16:
+		for c, ch := range chans {
+			for i, p := at, c*2; p+2 <= len(b); i, p = i+1, p+nch*2 {
+				ch[i] = float32(int16(le.Uint16(b[p:]))) * (1.0 / (1 << 15))
+			}
+		}
+	case f.bits == 24:
+		for c, ch := range chans {
+			for i, p := at, c*3; p+3 <= len(b); i, p = i+1, p+nch*3 {
+				v := int32(uint32(b[p])<<8|uint32(b[p+1])<<16|uint32(b[p+2])<<24) >> 8
+				ch[i] = float32(v) * (1.0 / (1 << 23))
+			}
+		}
+	case f.bits == 32:
+		for c, ch := range chans {
+			for i, p := at, c*4; p+4 <= len(b); i, p = i+1, p+nch*4 {
+				ch[i] = float32(int32(le.Uint32(b[p:]))) * (1.0 / (1 << 31))
+			}
+		}
+	}
+}

@@ -1,0 +1,147 @@
+#!/bin/sh
+# make.sh regenerates the decode fixtures and ffmpeg's reference decodes of
+# them. It needs sox, flac, lame, ffmpeg and python3 (Debian: apt-get install
+# sox flac lame ffmpeg); the tests themselves need none of them, only the
+# committed output.
+#
+# For each good fixture X it writes X.ref: ffmpeg's decode, interleaved,
+# as f32le for the lossless formats (compared bit for bit) and as s16le for
+# MP3 and AAC (compared by SNR, where 16 bits are plenty).
+set -eu
+cd "$(dirname "$0")"
+rm -f ./*.wav ./*.flac ./*.mp3 ./*.m4a ./*.aac ./*.ogg ./*.ref ./*.bin ./*.opus
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+
+FF="ffmpeg -hide_banner -loglevel error -y"
+
+# A signal with something in every band: a rising sweep, a chord, and a
+# little noise, faded in and out so no encoder clips.
+synth() { # rate channels seconds out [sox output options]
+	rate=$1 ch=$2 dur=$3 out=$4
+	shift 4
+	gens=""
+	i=0
+	while [ $i -lt "$ch" ]; do
+		case $((i % 3)) in
+		0) gens="$gens sine 110-$((rate * 2 / 5))" ;;
+		1) gens="$gens sine $((330 + i * 55))" ;;
+		2) gens="$gens pinknoise" ;;
+		esac
+		i=$((i + 1))
+	done
+	# shellcheck disable=SC2086
+	sox -R -n -r "$rate" -c "$ch" "$@" "$out" synth "$dur" $gens gain -9 fade 0.02 "$dur" 0.02
+}
+
+# --- WAV -----------------------------------------------------------------
+synth 8000 1 0.5 wav_u8_mono_8k.wav -b 8 -e unsigned-integer
+synth 44100 2 0.25 wav_s16_stereo_44k.wav -b 16
+synth 48000 2 0.15 wav_s24_stereo_48k.wav -b 24
+synth 16000 1 0.5 wav_s32_mono_16k.wav -b 32
+synth 22050 2 0.25 wav_f32_stereo_22k.wav -b 32 -e floating-point
+synth 11025 1 0.25 wav_f64_mono_11k.wav -b 64 -e floating-point
+synth 48000 6 0.05 wav_s16_6ch_48k.wav -b 16
+# ffmpeg writes WAVE_FORMAT_EXTENSIBLE for more than 16 bits.
+synth 44100 2 0.25 "$T/ext.wav" -b 24
+$FF -i "$T/ext.wav" -c:a pcm_s24le wav_ext_s24_stereo_44k.wav
+
+# Plain (not extensible) 24-bit PCM; fmt, then fact, LIST and an odd-sized chunk (padded) before data.
+synth 11025 1 0.5 "$T/plain.wav" -b 24
+python3 - "$T/plain.wav" wav_chunks_s24_mono_11k.wav <<'EOF'
+import struct, sys
+raw = open(sys.argv[1], 'rb').read()
+def chunks(b):
+    i = 12
+    while i + 8 <= len(b):
+        cid, n = b[i:i+4], struct.unpack('<I', b[i+4:i+8])[0]
+        yield cid, b[i+8:i+8+n]
+        i += 8 + n + (n & 1)
+c = dict(chunks(raw))
+def chunk(cid, body):
+    return cid + struct.pack('<I', len(body)) + body + (b'\0' if len(body) & 1 else b'')
+fmt16 = b'\x01\x00' + c[b'fmt '][2:16]  # plain WAVE_FORMAT_PCM, not extensible
+info = b'INFO' + chunk(b'INAM', b'Chunk test\0') + chunk(b'IART', b'songflow\0')
+body = (b'WAVE' + chunk(b'fact', struct.pack('<I', len(c[b'data']) // 3)) + chunk(b'LIST', info)
+        + chunk(b'fmt ', fmt16) + chunk(b'odd ', b'abc') + chunk(b'data', c[b'data']))
+open(sys.argv[2], 'wb').write(b'RIFF' + struct.pack('<I', len(body)) + body)
+EOF
+
+# --- FLAC ----------------------------------------------------------------
+synth 44100 2 0.25 "$T/f16.wav" -b 16
+flac -s -f -o flac_s16_stereo_44k.flac "$T/f16.wav"
+synth 96000 1 0.25 "$T/f24.wav" -b 24
+flac -s -f -o flac_s24_mono_96k.flac "$T/f24.wav"
+synth 8000 1 0.5 "$T/f8.wav" -b 8
+flac -s -f -o flac_s8_mono_8k.flac "$T/f8.wav"
+synth 32000 3 0.25 "$T/f3.wav" -b 16
+flac -s -f --channel-map=none -o flac_s16_3ch_32k.flac "$T/f3.wav"
+
+# An ID3v2.3 tag (title, artist, TBPM, TKEY) put in front of a FLAC stream,
+# as some taggers do.
+id3() { # out title artist bpm key
+	python3 - "$@" <<'EOF'
+import struct, sys
+out, title, artist, bpm, key = sys.argv[1:]
+def frame(fid, text):
+    body = b'\0' + text.encode('latin-1')
+    return fid.encode() + struct.pack('>I', len(body)) + b'\0\0' + body
+frames = frame('TIT2', title) + frame('TPE1', artist) + frame('TBPM', bpm) + frame('TKEY', key)
+frames += b'\0' * 64  # padding
+n = len(frames)
+size = bytes([(n >> 21) & 127, (n >> 14) & 127, (n >> 7) & 127, n & 127])
+open(out, 'wb').write(b'ID3\x03\x00\x00' + size + frames)
+EOF
+}
+id3 "$T/tag.id3" "FLAC With ID3" "Tag Tester" 120 "F#m"
+synth 22050 2 0.5 "$T/fid3.wav" -b 16
+flac -s -f -o "$T/fid3.flac" "$T/fid3.wav"
+cat "$T/tag.id3" "$T/fid3.flac" >flac_id3_s16_stereo_22k.flac
+
+# --- MP3 -----------------------------------------------------------------
+synth 44100 2 0.6 "$T/m1.wav" -b 16
+lame --quiet -b 128 "$T/m1.wav" mp3_cbr_stereo_44k.mp3
+synth 48000 2 0.6 "$T/m2.wav" -b 16
+lame --quiet -V 2 "$T/m2.wav" mp3_vbr_stereo_48k.mp3
+synth 22050 1 1 "$T/m3.wav" -b 16
+lame --quiet -m m -b 48 "$T/m3.wav" mp3_mono_22k.mp3
+synth 44100 1 1 "$T/m4.wav" -b 16
+lame --quiet -m m -b 64 --add-id3v2 --tt "Tagged Song" --ta "Tag Artist" \
+	--tv TBPM=128 --tv TKEY=Am "$T/m4.wav" mp3_tagged_mono_44k.mp3
+
+# --- AAC -----------------------------------------------------------------
+synth 44100 2 0.6 "$T/a1.wav" -b 16
+$FF -i "$T/a1.wav" -c:a aac -b:a 128k aac_stereo_44k.m4a
+synth 32000 1 1 "$T/a2.wav" -b 16
+$FF -i "$T/a2.wav" -c:a aac -b:a 48k -f adts aac_adts_mono_32k.aac
+# At 24 kHz and below faad2 doubles the rate (in case of implicit SBR), so
+# this one has no reference: the test checks its rate and length.
+synth 22050 1 0.3 "$T/a3.wav" -b 16
+$FF -i "$T/a3.wav" -c:a aac -b:a 32k -f adts aac_adts_lc_22k.noref.aac
+
+# --- references ----------------------------------------------------------
+for f in wav_*.wav flac_*.flac; do
+	$FF -i "$f" -f f32le -c:a pcm_f32le "$f.ref"
+done
+for f in mp3_*.mp3 aac_*.m4a aac_*_32k.aac; do
+	$FF -i "$f" -f s16le -c:a pcm_s16le "$f.ref"
+done
+
+# --- bad input (no references) ---------------------------------------------
+: >bad_empty.wav
+printf '<html><body>not audio</body></html>\n' >bad_html.mp3
+head -c 3000 /dev/urandom | sed 's/^/x/' | head -c 3000 >bad_garbage.bin
+cp wav_u8_mono_8k.wav bad_is_wav.mp3 # a WAV named .mp3: decodes as WAV
+head -c 6000 mp3_cbr_stereo_44k.mp3 >bad_truncated.mp3
+head -c 12000 flac_s16_stereo_44k.flac >bad_truncated.flac
+$FF -i "$T/a2.wav" -t 0.3 -c:a libvorbis bad_vorbis.ogg
+$FF -i "$T/a2.wav" -t 0.3 -c:a alac bad_alac.m4a
+# A WAV whose data chunk claims almost 4 GB.
+python3 - <<'EOF'
+import struct
+fmt = struct.pack('<HHIIHH', 1, 2, 44100, 44100 * 4, 4, 16)
+body = b'WAVE' + b'fmt ' + struct.pack('<I', 16) + fmt + b'data' + struct.pack('<I', 0xfffffff0) + b'\1\2' * 64
+open('bad_4gb.wav', 'wb').write(b'RIFF' + struct.pack('<I', 0xfffffff8) + body)
+EOF
+
+du -cb ./* | tail -1
