@@ -289,7 +289,7 @@ func (s *stage) stats(now int64) StageStats {
 	}
 	st.SuggestedWorkers = s.workers
 	if calls := s.calls.Load(); calls > 0 && now > 0 {
-		rate := float64(st.In) / (float64(now) / 1e9)           // items per second
+		rate := float64(st.In) / (float64(now) / 1e9)            // items per second
 		service := float64(s.busy.Load()) / float64(calls) / 1e9 // seconds per item
 		w := int(math.Ceil(rate * service * headroom))
 		if st.Utilisation >= saturated {

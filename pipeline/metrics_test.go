@@ -1,0 +1,120 @@
+package pipeline
+
+import (
+	"context"
+	"math"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestHistogramBuckets(t *testing.T) {
+	for _, ns := range []uint64{0, 1, 3, 4, 7, 8, 100, 999, 1000, 12345, 1e6, 1e9, 3.6e12, math.MaxInt64} {
+		i := bucketOf(ns)
+		if i >= len(histogram{}.counts) {
+			t.Fatalf("%d ns: bucket %d out of range", ns, i)
+		}
+		mid := float64(bucketMid(i))
+		if ns >= 4 && math.Abs(mid-float64(ns))/float64(ns) > 0.25 {
+			t.Errorf("%d ns: bucket %d reports %v, more than 25%% off", ns, i, mid)
+		}
+		if i > 0 && bucketOf(ns) < bucketOf(ns-1) {
+			t.Errorf("buckets not monotonic at %d", ns)
+		}
+	}
+}
+
+func TestHistogramQuantiles(t *testing.T) {
+	var h histogram
+	for i := 1; i <= 1000; i++ {
+		h.record(time.Duration(i) * time.Microsecond)
+	}
+	q := h.quantiles(0.5, 0.95)
+	for k, want := range []time.Duration{500 * time.Microsecond, 950 * time.Microsecond} {
+		if r := float64(q[k]) / float64(want); r < 0.8 || r > 1.2 {
+			t.Errorf("quantile %d: %v, want ≈ %v", k, q[k], want)
+		}
+	}
+	if m := time.Duration(h.max.Load()); m != time.Millisecond {
+		t.Errorf("max %v", m)
+	}
+}
+
+// TestSeriesBounded drives the sampler by hand for far more periods than
+// a series holds: the series stays bounded, spans the whole run and keeps
+// the peak queue.
+func TestSeriesBounded(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p := New(ctx, Options{SampleEvery: time.Hour})
+	queue := 0
+	s := newStage(p, "s", StageConfig{Workers: 2}, func() int { return queue })
+	const periods = 10 * maxSamples
+	for i := 1; i <= periods; i++ {
+		queue = 0
+		if i == periods/2 {
+			queue = 7
+		}
+		s.busy.Add(int64(time.Millisecond)) // half of two workers' period
+		s.tick(int64(i) * int64(time.Millisecond))
+	}
+	st := s.stats(periods * int64(time.Millisecond))
+	if n := len(st.Series); n > maxSamples || n < maxSamples/2 {
+		t.Fatalf("%d samples", n)
+	}
+	last := st.Series[len(st.Series)-1]
+	peak := 0
+	for _, x := range st.Series {
+		peak = max(peak, x.Queue)
+		if math.Abs(x.Utilisation-0.5) > 1e-9 {
+			t.Fatalf("sample %+v: utilisation should be 0.5", x)
+		}
+	}
+	if last.At != periods*time.Millisecond || peak != 7 {
+		t.Errorf("last sample at %v, peak queue %d", last.At, peak)
+	}
+	cancel()
+	p.Wait()
+}
+
+// TestBottleneck makes one stage far slower than the others and checks the
+// snapshot names it and suggests more workers for it.
+func TestBottleneck(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	p := New(context.Background(), Options{SampleEvery: time.Millisecond})
+	in := NewInput[int](p, "in", 1)
+	fast := Map(p, "fast", StageConfig{Workers: 1, Buffer: 1}, in.Stream(), square)
+	slow := Map(p, "slow", StageConfig{Workers: 1, Buffer: 1}, fast, func(_ context.Context, v int) (int, error) {
+		time.Sleep(5 * time.Millisecond)
+		return v, nil
+	})
+	out := Map(p, "after", StageConfig{Workers: 1, Buffer: 1}, slow, square).Out()
+	src, _ := in.Open()
+	go func() {
+		for v := range 20 {
+			src.Submit(context.Background(), "s", v)
+		}
+		src.Close()
+	}()
+	for range out {
+	}
+	if err := p.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	s := p.Snapshot()
+	if s.Bottleneck != "slow" {
+		t.Errorf("bottleneck %q, want slow", s.Bottleneck)
+	}
+	st := s.Stages[1]
+	if st.SuggestedWorkers < 2 || st.P50 < 4*time.Millisecond || st.Max < 5*time.Millisecond || st.In != 20 || st.Out != 20 {
+		t.Errorf("slow stage %+v", st)
+	}
+	if len(st.Series) == 0 {
+		t.Error("no samples")
+	}
+	if s.Stages[0].SuggestedWorkers != 1 {
+		t.Errorf("fast stage suggested %d workers", s.Stages[0].SuggestedWorkers)
+	}
+}

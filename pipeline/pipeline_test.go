@@ -1,0 +1,532 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// split and join model the chunk and aggregate stages: song v becomes
+// v%5+1 parts with values 10v+i, and joining checks they come back in
+// Part order.
+func split(_ context.Context, v int) ([]int, error) {
+	parts := make([]int, v%5+1)
+	for i := range parts {
+		parts[i] = 10*v + i
+	}
+	return parts, nil
+}
+
+func join(_ context.Context, parts []int) (int, error) {
+	sum := 0
+	for i, p := range parts {
+		if p%10 != i {
+			return 0, fmt.Errorf("part %d holds %d: out of order", i, p)
+		}
+		sum += p
+	}
+	return sum, nil
+}
+
+// want is join(split(square(v))) worked out by hand: n parts 10v²+i.
+func want(v int) int {
+	sq := v * v
+	n := sq%5 + 1
+	return 10*sq*n + n*(n-1)/2
+}
+
+func square(_ context.Context, v int) (int, error) { return v * v, nil }
+
+func TestResultsIndependentOfWorkers(t *testing.T) {
+	for _, workers := range []int{1, 2, 8} {
+		t.Run(fmt.Sprint(workers), func(t *testing.T) {
+			defer goleak.VerifyNone(t)
+			cfg := StageConfig{Workers: workers, Buffer: 2}
+			p := New(context.Background(), Options{})
+			in := NewInput[int](p, "in", 2)
+			sq := Map(p, "square", cfg, in.Stream(), square)
+			parts := FlatMap(p, "split", cfg, sq, split)
+			same := Map(p, "same", cfg, parts, func(_ context.Context, v int) (int, error) { return v, nil })
+			joined := Collect(p, "join", cfg, same, join)
+			var mu sync.Mutex
+			got := map[string]Item[int]{}
+			NewRouter(p, joined, func(it Item[int]) {
+				mu.Lock()
+				got[it.Ticket.Name] = it
+				mu.Unlock()
+			})
+			src, err := in.Open()
+			if err != nil {
+				t.Fatal(err)
+			}
+			const n = 200
+			for v := range n {
+				if _, err := src.Submit(context.Background(), fmt.Sprint(v), v); err != nil {
+					t.Fatal(err)
+				}
+			}
+			src.Close()
+			if err := p.Wait(); err != nil {
+				t.Fatalf("Wait: %v", err)
+			}
+			if len(got) != n {
+				t.Fatalf("got %d results, want %d", len(got), n)
+			}
+			for v := range n {
+				it := got[fmt.Sprint(v)]
+				if it.Err != nil || it.Value != want(v) {
+					t.Errorf("song %d: got %d, %v; want %d", v, it.Value, it.Err, want(v))
+				}
+			}
+			s := p.Snapshot()
+			if s.Submitted != n || s.Completed != n || s.Failed != 0 || s.InFlight != 0 {
+				t.Errorf("snapshot songs: %+v", s)
+			}
+			if s.Stages[1].Out != s.Stages[2].In || s.Stages[3].In != s.Stages[2].Out || s.Stages[3].Out != n {
+				t.Errorf("stage counts do not chain: %+v", s.Stages)
+			}
+		})
+	}
+}
+
+// TestBackpressure holds the sink slow and checks that the songs accepted
+// but not yet delivered never exceed the pipeline's buffers and workers.
+func TestBackpressure(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	p := New(context.Background(), Options{})
+	const inBuf = 3
+	cfgs := []StageConfig{{Workers: 2, Buffer: 4}, {Workers: 1, Buffer: 0}, {Workers: 3, Buffer: 5}}
+	in := NewInput[int](p, "in", inBuf)
+	s := in.Stream()
+	for i, c := range cfgs {
+		s = Map(p, fmt.Sprint("stage", i), c, s, square)
+	}
+	// The input counts as a stage with one worker (its forwarder), and the
+	// sink may hold the one item it has read but not yet counted.
+	bound := inBuf + 1 + 1
+	for _, c := range cfgs {
+		bound += c.Workers + c.Buffer
+	}
+	out := s.Out()
+	var submitted, consumed atomic.Int64
+	var worst int64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		src, _ := in.Open()
+		defer src.Close()
+		for v := range 10 * bound {
+			if _, err := src.Submit(context.Background(), "x", v); err != nil {
+				t.Error(err)
+				return
+			}
+			if d := submitted.Add(1) - consumed.Load(); d > worst {
+				worst = d
+			}
+		}
+	}()
+	for range out {
+		consumed.Add(1)
+		time.Sleep(200 * time.Microsecond) // slow sink: lets the pipeline fill up
+	}
+	<-done
+	if err := p.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if worst > int64(bound) {
+		t.Errorf("in flight reached %d, bound is %d", worst, bound)
+	}
+	if consumed.Load() != int64(10*bound) {
+		t.Errorf("consumed %d of %d", consumed.Load(), 10*bound)
+	}
+}
+
+func TestErrorAndPanicIsolation(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	p := New(context.Background(), Options{})
+	in := NewInput[int](p, "in", 1)
+	var secondCalls sync.Map
+	first := Map(p, "fft", StageConfig{Workers: 2, Buffer: 1}, in.Stream(), func(_ context.Context, v int) (int, error) {
+		switch v {
+		case 3:
+			return 0, errors.New("bad frame")
+		case 5:
+			var m map[string]int
+			m["boom"] = 1 // panics: assignment to nil map
+		}
+		return v, nil
+	})
+	second := Map(p, "aggregate", StageConfig{Workers: 2, Buffer: 1}, first, func(_ context.Context, v int) (int, error) {
+		secondCalls.Store(v, true)
+		return v + 100, nil
+	})
+	got := map[int]Item[int]{}
+	var mu sync.Mutex
+	NewRouter(p, second, func(it Item[int]) {
+		var v int
+		fmt.Sscan(it.Ticket.Name, &v)
+		mu.Lock()
+		got[v] = it
+		mu.Unlock()
+	})
+	src, _ := in.Open()
+	for v := range 10 {
+		src.Submit(context.Background(), fmt.Sprint(v), v)
+	}
+	src.Close()
+	if err := p.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	for v := range 10 {
+		it := got[v]
+		switch v {
+		case 3, 5:
+			var se *StageError
+			if !errors.As(it.Err, &se) || se.Stage != "fft" || se.Song != fmt.Sprint(v) {
+				t.Errorf("song %d: error %v, want a StageError from fft", v, it.Err)
+			}
+			if _, called := secondCalls.Load(v); called {
+				t.Errorf("song %d: later stage ran on a failed song", v)
+			}
+		default:
+			if it.Err != nil || it.Value != v+100 {
+				t.Errorf("song %d: got %d, %v", v, it.Value, it.Err)
+			}
+		}
+	}
+	if want := `fft: song "3": bad frame`; got[3].Err == nil || got[3].Err.Error() != want {
+		t.Errorf("error text %q, want %q", got[3].Err, want)
+	}
+	if !errors.Is(got[5].Err, ErrPanic) || !strings.Contains(got[5].Err.Error(), "nil map") {
+		t.Errorf("panic error %v", got[5].Err)
+	}
+	s := p.Snapshot()
+	if s.Failed != 2 || s.Completed != 8 || s.Stages[0].Errors != 2 || s.Stages[1].Errors != 0 {
+		t.Errorf("snapshot: failed %d completed %d stage errors %d %d", s.Failed, s.Completed, s.Stages[0].Errors, s.Stages[1].Errors)
+	}
+}
+
+// TestCollectFailedPart fails one part of a song and checks that the song
+// ends with exactly that error while its other parts are dropped and the
+// interleaved songs around it are unaffected.
+func TestCollectFailedPart(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	p := New(context.Background(), Options{})
+	in := NewInput[int](p, "in", 4)
+	cfg := StageConfig{Workers: 4, Buffer: 8}
+	parts := FlatMap(p, "chunk", cfg, in.Stream(), func(_ context.Context, v int) ([]int, error) {
+		return []int{10 * v, 10*v + 1, 10*v + 2, 10*v + 3}, nil
+	})
+	fft := Map(p, "fft", cfg, parts, func(_ context.Context, v int) (int, error) {
+		if v == 72 {
+			return 0, errors.New("NaN in spectrum")
+		}
+		return v, nil
+	})
+	joined := Collect(p, "aggregate", cfg, fft, join)
+	out := joined.Out()
+	src, _ := in.Open()
+	go func() {
+		for v := range 20 {
+			src.Submit(context.Background(), fmt.Sprint(v), v)
+		}
+		src.Close()
+	}()
+	count := map[string]int{}
+	for it := range out {
+		count[it.Ticket.Name]++
+		if it.Ticket.Name == "7" {
+			if it.Err == nil || it.Err.Error() != `fft: song "7": NaN in spectrum` {
+				t.Errorf("song 7: %v", it.Err)
+			}
+			continue
+		}
+		var v int
+		fmt.Sscan(it.Ticket.Name, &v)
+		if it.Err != nil || it.Value != 40*v+6 {
+			t.Errorf("song %d: %d, %v", v, it.Value, it.Err)
+		}
+	}
+	if err := p.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	for v := range 20 {
+		if c := count[fmt.Sprint(v)]; c != 1 {
+			t.Errorf("song %d: %d results", v, c)
+		}
+	}
+}
+
+func TestTimeoutInStage(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	p := New(context.Background(), Options{SongTimeout: 20 * time.Millisecond})
+	in := NewInput[int](p, "in", 1)
+	slow := Map(p, "decode", StageConfig{Workers: 1}, in.Stream(), func(ctx context.Context, v int) (int, error) {
+		if v == 1 {
+			<-ctx.Done() // a song that would hang without its deadline
+			return 0, ctx.Err()
+		}
+		return v, nil
+	})
+	out := slow.Out()
+	src, _ := in.Open()
+	go func() {
+		src.Submit(context.Background(), "hang", 1)
+		src.Submit(context.Background(), "fine", 2)
+		src.Close()
+	}()
+	got := map[string]Item[int]{}
+	for it := range out {
+		got[it.Ticket.Name] = it
+	}
+	p.Wait()
+	if err := got["hang"].Err; !errors.Is(err, ErrTimeout) || !strings.HasPrefix(err.Error(), `decode: song "hang": song deadline passed`) {
+		t.Errorf("hung song: %v", err)
+	}
+	if got["fine"].Err != nil && !errors.Is(got["fine"].Err, ErrTimeout) {
+		t.Errorf("other song: %v", got["fine"].Err)
+	}
+}
+
+// TestTimeoutInCollect keeps one part of a song stuck: Collect must emit
+// the timeout while that part is still missing, and drop it when it comes.
+func TestTimeoutInCollect(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	p := New(context.Background(), Options{SongTimeout: 20 * time.Millisecond})
+	in := NewInput[int](p, "in", 1)
+	parts := FlatMap(p, "chunk", StageConfig{Workers: 1}, in.Stream(), func(_ context.Context, v int) ([]int, error) {
+		return []int{0, 1, 2}, nil
+	})
+	stuck := make(chan struct{})
+	fft := Map(p, "fft", StageConfig{Workers: 3, Buffer: 3}, parts, func(_ context.Context, v int) (int, error) {
+		if v == 1 {
+			<-stuck
+		}
+		return v, nil
+	})
+	agg := Collect(p, "aggregate", StageConfig{Workers: 1}, fft, join)
+	out := agg.Out()
+	src, _ := in.Open()
+	src.Submit(context.Background(), "song", 0)
+	src.Close()
+	it := <-out // arrives while part 1 is still stuck
+	if !errors.Is(it.Err, ErrTimeout) || !strings.HasPrefix(it.Err.Error(), `aggregate: song "song"`) {
+		t.Errorf("result %v, want a timeout from aggregate", it.Err)
+	}
+	close(stuck)
+	for it := range out {
+		t.Errorf("late item %+v", it)
+	}
+	if err := p.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if s := p.Snapshot(); s.Failed != 1 || s.InFlight != 0 {
+		t.Errorf("failed %d in flight %d", s.Failed, s.InFlight)
+	}
+}
+
+func TestCancelMidRun(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	p := New(ctx, Options{})
+	in := NewInput[int](p, "in", 2)
+	started := make(chan struct{}, 100)
+	block := Map(p, "slow", StageConfig{Workers: 2, Buffer: 2}, in.Stream(), func(ctx context.Context, v int) (int, error) {
+		started <- struct{}{}
+		<-ctx.Done()
+		return 0, ctx.Err()
+	})
+	parts := FlatMap(p, "split", StageConfig{Workers: 2, Buffer: 2}, block, split)
+	joined := Collect(p, "join", StageConfig{Workers: 2, Buffer: 2}, parts, join)
+	r := NewRouter(p, joined, nil)
+	src, _ := in.Open()
+	var wg sync.WaitGroup
+	for i := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for v := range 20 {
+				if _, err := Call(context.Background(), src, r, fmt.Sprint(i, v), v); err == nil {
+					t.Errorf("song got a result after cancel")
+				}
+			}
+		}()
+	}
+	<-started
+	<-started
+	cancel()
+	if err := p.Wait(); !errors.Is(err, context.Canceled) {
+		t.Errorf("Wait: %v, want context.Canceled", err)
+	}
+	wg.Wait()
+	if _, err := src.Submit(context.Background(), "late", 1); err == nil {
+		t.Error("submit after cancel succeeded")
+	}
+	src.Close()
+}
+
+// TestCallRouting runs several sources at once, each with several callers
+// and some fire-and-forget songs: every caller must get its own song back.
+func TestCallRouting(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	p := New(context.Background(), Options{})
+	in := NewInput[int](p, "in", 2)
+	cfg := StageConfig{Workers: 3, Buffer: 2}
+	parts := FlatMap(p, "split", cfg, Map(p, "square", cfg, in.Stream(), square), split)
+	joined := Collect(p, "join", cfg, parts, join)
+	var unclaimed sync.Map
+	r := NewRouter(p, joined, func(it Item[int]) {
+		if _, dup := unclaimed.LoadOrStore(it.Ticket.Name, it.Value); dup {
+			t.Errorf("unclaimed %q twice", it.Ticket.Name)
+		}
+	})
+	var wg sync.WaitGroup
+	for s := range 3 {
+		src, err := in.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var swg sync.WaitGroup
+		for c := range 4 {
+			swg.Add(1)
+			go func() {
+				defer swg.Done()
+				for k := range 25 {
+					v := 1000*s + 100*c + k
+					it, err := Call(context.Background(), src, r, fmt.Sprint("call ", v), v)
+					if err != nil || it.Value != want(v) || it.Ticket.Name != fmt.Sprint("call ", v) {
+						t.Errorf("call %d: got %d (%s), %v; want %d", v, it.Value, it.Ticket.Name, err, want(v))
+					}
+				}
+			}()
+		}
+		swg.Add(1)
+		go func() {
+			defer swg.Done()
+			for k := range 10 {
+				src.Submit(context.Background(), fmt.Sprint("ff ", s, k), k)
+			}
+		}()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			swg.Wait()
+			src.Close()
+		}()
+	}
+	wg.Wait()
+	if err := p.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	unclaimed.Range(func(k, v any) bool {
+		n++
+		if !strings.HasPrefix(k.(string), "ff ") {
+			t.Errorf("caller's song %v went unclaimed", k)
+		}
+		return true
+	})
+	if n != 30 {
+		t.Errorf("%d unclaimed, want 30", n)
+	}
+	if s := p.Snapshot(); s.Completed != 330 || s.InFlight != 0 {
+		t.Errorf("completed %d in flight %d", s.Completed, s.InFlight)
+	}
+}
+
+// TestCallAbandoned gives up on a song while it is stuck in a stage: the
+// caller gets its context's error, and the late result neither blocks the
+// router nor reaches the unclaimed function.
+func TestCallAbandoned(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	p := New(context.Background(), Options{})
+	in := NewInput[int](p, "in", 1)
+	release := make(chan struct{})
+	entered := make(chan struct{})
+	st := Map(p, "slow", StageConfig{Workers: 2}, in.Stream(), func(_ context.Context, v int) (int, error) {
+		if v == 0 {
+			close(entered)
+			<-release
+		}
+		return v, nil
+	})
+	var unclaimed atomic.Int32
+	r := NewRouter(p, st, func(Item[int]) { unclaimed.Add(1) })
+	src, _ := in.Open()
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-entered
+		cancel()
+	}()
+	if _, err := Call(ctx, src, r, "abandoned", 0); !errors.Is(err, context.Canceled) {
+		t.Errorf("Call: %v, want context.Canceled", err)
+	}
+	close(release)
+	if it, err := Call(context.Background(), src, r, "next", 7); err != nil || it.Value != 7 {
+		t.Errorf("next call: %d, %v", it.Value, err)
+	}
+	src.Close()
+	if err := p.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if unclaimed.Load() != 0 {
+		t.Errorf("abandoned result went to unclaimed")
+	}
+}
+
+func TestStageTimesAndTicketContext(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	p := New(context.Background(), Options{SongTimeout: time.Hour})
+	in := NewInput[int](p, "in", 1)
+	var seen *Ticket
+	a := Map(p, "a", StageConfig{Workers: 1}, in.Stream(), func(ctx context.Context, v int) (int, error) {
+		seen, _ = TicketFrom(ctx)
+		if d, ok := ctx.Deadline(); !ok || !d.Equal(seen.Deadline) {
+			t.Errorf("deadline %v %v", d, ok)
+		}
+		time.Sleep(time.Millisecond)
+		return v, nil
+	})
+	r := NewRouter(p, Map(p, "b", StageConfig{Workers: 1}, a, square), nil)
+	src, _ := in.Open()
+	it, err := Call(context.Background(), src, r, "s", 3)
+	src.Close()
+	p.Wait()
+	if err != nil || seen != it.Ticket {
+		t.Fatalf("ticket in context %p, item's %p, %v", seen, it.Ticket, err)
+	}
+	times := it.Ticket.StageTimes()
+	if times["a"] < time.Millisecond || len(times) != 2 {
+		t.Errorf("stage times %v, want a ≥ 1ms and b", times)
+	}
+}
+
+func TestOpenAfterClose(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	p := New(context.Background(), Options{})
+	in := NewInput[int](p, "in", 1)
+	out := Map(p, "m", StageConfig{}, in.Stream(), square).Out()
+	src, _ := in.Open()
+	src.Close()
+	src.Close() // idempotent
+	for range out {
+	}
+	if _, err := in.Open(); !errors.Is(err, ErrClosed) {
+		t.Errorf("Open after close: %v", err)
+	}
+	if _, err := src.Submit(context.Background(), "x", 1); !errors.Is(err, ErrClosed) {
+		t.Errorf("Submit after close: %v", err)
+	}
+	if err := p.Wait(); err != nil {
+		t.Fatal(err)
+	}
+}

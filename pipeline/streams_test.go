@@ -1,0 +1,91 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"testing"
+
+	"github.com/reugn/go-streams/extension"
+	"github.com/reugn/go-streams/flow"
+	"go.uber.org/goleak"
+)
+
+func even(v int) bool { return v%2 == 0 }
+
+// TestGoStreamsFlow puts an engine stage between go-streams parts:
+// ChanSource → Filter → engine Flow → ChanSink.
+func TestGoStreamsFlow(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	p := New(context.Background(), Options{})
+	in := make(chan any)
+	out := make(chan any, 10)
+	stage := NewFlow(p, "square", StageConfig{Workers: 2, Buffer: 2}, square)
+	go func() {
+		for v := range 10 {
+			in <- v
+		}
+		in <- "not an int"
+		close(in)
+	}()
+	extension.NewChanSource(in).Via(flow.NewFilter(func(e any) bool {
+		v, ok := e.(int)
+		return !ok || even(v)
+	}, 1)).Via(stage).To(extension.NewChanSink(out))
+	var got []int
+	var failed int
+	for e := range out {
+		it := e.(Item[int])
+		if it.Err != nil {
+			failed++
+			continue
+		}
+		got = append(got, it.Value)
+	}
+	sort.Ints(got)
+	if fmt.Sprint(got) != "[0 4 16 36 64]" || failed != 1 {
+		t.Errorf("got %v and %d failures, want [0 4 16 36 64] and 1", got, failed)
+	}
+	if err := p.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if s := p.Snapshot(); s.Submitted != 6 || s.Completed != 5 || s.Failed != 1 {
+		t.Errorf("songs %+v", s)
+	}
+}
+
+// TestGoStreamsSourceAndSink feeds an engine input from go-streams and
+// filters the engine's output with a go-streams operator.
+func TestGoStreamsSourceAndSink(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	p := New(context.Background(), Options{})
+	input := NewInput[int](p, "in", 2)
+	squares := Map(p, "square", StageConfig{Workers: 2, Buffer: 2}, input.Stream(), square)
+	inlet, err := input.Inlet(func(v int) string { return fmt.Sprint("song ", v) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	feed := make(chan any)
+	go func() {
+		for v := range 10 {
+			feed <- v
+		}
+		close(feed)
+	}()
+	go extension.NewChanSource(feed).Via(flow.NewFilter(even, 1)).To(inlet)
+
+	out := make(chan any, 10)
+	squares.Outlet().Via(flow.NewFilter(func(it Item[int]) bool { return it.Value > 10 }, 1)).To(extension.NewChanSink(out))
+	var got []string
+	for e := range out {
+		it := e.(Item[int])
+		got = append(got, fmt.Sprint(it.Ticket.Name, "=", it.Value))
+	}
+	sort.Strings(got)
+	if fmt.Sprint(got) != "[song 4=16 song 6=36 song 8=64]" {
+		t.Errorf("got %v", got)
+	}
+	if err := p.Wait(); err != nil {
+		t.Fatal(err)
+	}
+}
