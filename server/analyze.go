@@ -1,0 +1,463 @@
+package server
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"reflect"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/songflow/songflow/decode"
+	"github.com/songflow/songflow/pipeline"
+	"github.com/songflow/songflow/stages"
+	"github.com/songflow/songflow/store"
+)
+
+// unknown is the title and artist of songs whose client named neither and
+// whose tags say nothing.
+const unknown = "Unknown"
+
+// song is one analysis request, however it arrived.
+type song struct {
+	data       []byte
+	name       string // for logs and errors
+	title      string // "" when the client gave none
+	artist     string
+	namespace  string
+	previewURL string
+	force      bool // skip the cache read (still write)
+	skipChunks bool
+	requestID  string
+}
+
+// analysis is the reply to an analysis request: the result's fields at the
+// top level, as the Swift clients decode them, plus the cache facts. A
+// batch item that failed has the same shape with Error and Message set.
+type analysis struct {
+	stages.Result
+	Cached     bool   `json:"cached"`
+	AnalyzedAt string `json:"analyzed_at,omitempty"`
+	CacheID    int64  `json:"cache_id,omitempty"`
+	Error      string `json:"error,omitempty"`
+	Message    string `json:"message,omitempty"`
+}
+
+// failure is an error with the HTTP status and code it is reported with.
+type failure struct {
+	status     int
+	code       string
+	message    string
+	retryAfter string // Retry-After header value, if any
+}
+
+func (f *failure) write(w http.ResponseWriter) {
+	if f.retryAfter != "" {
+		w.Header().Set("Retry-After", f.retryAfter)
+	}
+	writeError(w, f.status, f.code, f.message)
+}
+
+// readBody reads a request body of at most the configured size.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *failure) {
+	limit := s.opts.MaxBodyBytes
+	tooLarge := &failure{status: http.StatusRequestEntityTooLarge, code: "payload_too_large",
+		message: fmt.Sprintf("the body is larger than server.max_body_mb (%d MB)", limit>>20)}
+	if r.ContentLength > limit {
+		return nil, tooLarge
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return nil, tooLarge
+	}
+	if err != nil {
+		return nil, &failure{status: http.StatusBadRequest, code: "bad_request", message: "cannot read the body: " + err.Error()}
+	}
+	if len(data) == 0 {
+		return nil, &failure{status: http.StatusBadRequest, code: "empty_body", message: "the request body is empty"}
+	}
+	return data, nil
+}
+
+func (s *Server) handleAnalyzeData(w http.ResponseWriter, r *http.Request) {
+	data, f := s.readBody(w, r)
+	if f != nil {
+		f.write(w)
+		return
+	}
+	h := r.Header
+	sg := song{
+		data:       data,
+		title:      headerText(h.Get("X-Song-Title")),
+		artist:     headerText(h.Get("X-Song-Artist")),
+		namespace:  cleanNamespace(h.Get("X-Cache-Namespace")),
+		force:      truthy(h.Get("X-Force-Reanalyze")) || truthy(h.Get("X-Bypass-Cache")),
+		skipChunks: truthy(h.Get("X-Skip-Chunk-Analysis")),
+		requestID:  h.Get("X-Client-Request-Id"),
+	}
+	sg.name = uploadName(sg.title, sg.artist)
+	res, f := s.analyze(r.Context(), sg)
+	if f != nil {
+		f.write(w)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func uploadName(title, artist string) string {
+	switch {
+	case title == "" && artist == "":
+		return "upload"
+	case artist == "":
+		return title
+	}
+	return artist + " - " + title
+}
+
+// urlRequest is the body of POST /analyze. The shipped clients send "url";
+// "audio_url" is accepted too.
+type urlRequest struct {
+	URL               string   `json:"url"`
+	AudioURL          string   `json:"audio_url"`
+	Title             string   `json:"title"`
+	Artist            string   `json:"artist"`
+	CacheNamespace    string   `json:"cache_namespace"`
+	ForceReanalyze    flexBool `json:"force_reanalyze"`
+	SkipChunkAnalysis flexBool `json:"skip_chunk_analysis"`
+}
+
+// decodeJSON reads the body as JSON into v.
+func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) *failure {
+	body, f := s.readBody(w, r)
+	if f != nil {
+		return f
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return &failure{status: http.StatusBadRequest, code: "invalid_json", message: "the body is not valid JSON: " + err.Error()}
+	}
+	return nil
+}
+
+func (s *Server) handleAnalyzeURL(w http.ResponseWriter, r *http.Request) {
+	var req urlRequest
+	if f := s.decodeJSON(w, r, &req); f != nil {
+		f.write(w)
+		return
+	}
+	u := strings.TrimSpace(req.URL)
+	if u == "" {
+		u = strings.TrimSpace(req.AudioURL)
+	}
+	if u == "" {
+		writeError(w, http.StatusBadRequest, "missing_url", `give the audio's address in "url"`)
+		return
+	}
+	ns := req.CacheNamespace
+	if ns == "" {
+		ns = r.Header.Get("X-Cache-Namespace")
+	}
+	sg := song{
+		name:       u,
+		title:      strings.TrimSpace(req.Title),
+		artist:     strings.TrimSpace(req.Artist),
+		namespace:  cleanNamespace(ns),
+		previewURL: u,
+		force:      bool(req.ForceReanalyze),
+		skipChunks: bool(req.SkipChunkAnalysis),
+		requestID:  r.Header.Get("X-Client-Request-Id"),
+	}
+	data, err := s.fetcher.fetch(r.Context(), u)
+	switch {
+	case errors.Is(err, errURLNotAllowed):
+		writeError(w, http.StatusBadRequest, "url_not_allowed", err.Error())
+		return
+	case err != nil:
+		s.log.Warn("download failed", "url", u, "request_id", sg.requestID, "err", err)
+		writeError(w, http.StatusBadGateway, "download_failed", err.Error())
+		return
+	case len(data) == 0:
+		writeError(w, http.StatusBadGateway, "download_failed", "the download is empty")
+		return
+	}
+	sg.data = data
+	res, f := s.analyze(r.Context(), sg)
+	if f != nil {
+		f.write(w)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// maxBatch is the most songs one /analyze_batch request may carry.
+const maxBatch = 10
+
+// batchItem is one song of POST /analyze_batch.
+type batchItem struct {
+	AudioData string `json:"audio_data"` // base64
+	Title     string `json:"title"`
+	Artist    string `json:"artist"`
+}
+
+func (s *Server) handleAnalyzeBatch(w http.ResponseWriter, r *http.Request) {
+	var items []batchItem
+	if f := s.decodeJSON(w, r, &items); f != nil {
+		f.write(w)
+		return
+	}
+	if len(items) == 0 {
+		writeError(w, http.StatusBadRequest, "empty_batch", "the batch holds no songs")
+		return
+	}
+	if len(items) > maxBatch {
+		writeError(w, http.StatusBadRequest, "batch_too_large",
+			fmt.Sprintf("a batch holds at most %d songs, this one %d", maxBatch, len(items)))
+		return
+	}
+	h := r.Header
+	out := make([]analysis, len(items))
+	var wg sync.WaitGroup
+	for i, it := range items {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sg := song{
+				title:      strings.TrimSpace(it.Title),
+				artist:     strings.TrimSpace(it.Artist),
+				namespace:  cleanNamespace(h.Get("X-Cache-Namespace")),
+				force:      truthy(h.Get("X-Force-Reanalyze")) || truthy(h.Get("X-Bypass-Cache")),
+				skipChunks: truthy(h.Get("X-Skip-Chunk-Analysis")),
+				requestID:  h.Get("X-Client-Request-Id"),
+			}
+			sg.name = fmt.Sprintf("batch[%d] %s", i, uploadName(sg.title, sg.artist))
+			data, err := decodeBase64(it.AudioData)
+			var f *failure
+			switch {
+			case err != nil:
+				f = &failure{code: "invalid_audio_data", message: "audio_data is not base64: " + err.Error()}
+			case len(data) == 0:
+				f = &failure{code: "empty_body", message: "audio_data is empty"}
+			default:
+				sg.data = data
+				out[i], f = s.analyze(r.Context(), sg)
+			}
+			if f != nil {
+				out[i] = failedItem(sg, f)
+			}
+		}()
+	}
+	wg.Wait()
+	writeJSON(w, http.StatusOK, out)
+}
+
+// failedItem is a batch entry for a song that could not be analysed: the
+// same shape as a result, so clients decode the array with one type.
+func failedItem(sg song, f *failure) analysis {
+	a := analysis{Error: f.code, Message: f.message}
+	a.File = sg.name
+	a.Title, a.Artist = orUnknown(sg.title), orUnknown(sg.artist)
+	a.BPMCandidates = []stages.TempoCandidate{}
+	a.KeyDetails.Scores = []stages.KeyScore{}
+	return a
+}
+
+func decodeBase64(s string) ([]byte, error) {
+	s = strings.TrimSpace(s)
+	// Data URLs ("data:audio/mpeg;base64,....") carry a prefix.
+	if i := strings.Index(s, ";base64,"); i >= 0 && strings.HasPrefix(s, "data:") {
+		s = s[i+len(";base64,"):]
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(s); err == nil {
+			return b, nil
+		}
+	}
+	_, err := base64.StdEncoding.DecodeString(s)
+	return nil, err
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return unknown
+	}
+	return s
+}
+
+// analyze answers one song from the cache or the pipeline.
+func (s *Server) analyze(ctx context.Context, sg song) (analysis, *failure) {
+	key := store.Key{
+		Hash:            store.HashContent(sg.data),
+		AnalyzerVersion: s.opts.AnalyzerVersion,
+		Namespace:       sg.namespace,
+		SkipChunks:      sg.skipChunks,
+	}
+	log := s.log.With("song", sg.name, "request_id", sg.requestID, "namespace", sg.namespace, "hash", key.Hash[:12])
+	if !sg.force {
+		if a, ok := s.fromCache(ctx, key, log); ok {
+			return a, nil
+		}
+	}
+	s.metrics.misses.Inc()
+	s.count(ctx, "cache_misses", log)
+
+	ok, err := s.admission.acquire(ctx)
+	if err != nil {
+		return analysis{}, s.analysisFailure(ctx, err)
+	}
+	if !ok {
+		s.metrics.rejected.WithLabelValues("busy").Inc()
+		return analysis{}, &failure{status: http.StatusServiceUnavailable, code: "busy",
+			message:    fmt.Sprintf("%d songs are being analysed; none finished within %v", s.opts.MaxInFlight, s.opts.QueueWait),
+			retryAfter: retryAfter(s.opts.QueueWait)}
+	}
+	actx, cancel := context.WithTimeout(ctx, s.opts.AnalysisTimeout)
+	start := time.Now()
+	res, err := s.analyzer.Analyze(actx, stages.Job{Name: sg.name, Data: sg.data, Title: sg.title, Artist: sg.artist})
+	cancel()
+	s.admission.release()
+	if err != nil {
+		f := s.analysisFailure(ctx, err)
+		log.Warn("analysis failed", "status", f.status, "err", err)
+		return analysis{}, f
+	}
+	scrub(&res)
+	if res.BPM <= 0 {
+		return analysis{}, &failure{status: http.StatusUnprocessableEntity, code: "analysis_failed",
+			message: "no tempo found in " + sg.name}
+	}
+	if res.AnalysisDuration <= 0 {
+		res.AnalysisDuration = time.Since(start).Seconds()
+	}
+	if sg.title != "" {
+		res.Title = sg.title
+	}
+	if sg.artist != "" {
+		res.Artist = sg.artist
+	}
+	res.Title, res.Artist = orUnknown(res.Title), orUnknown(res.Artist)
+	blob, err := json.Marshal(res)
+	if err != nil {
+		return analysis{}, &failure{status: http.StatusInternalServerError, code: "internal_error", message: "cannot encode the result: " + err.Error()}
+	}
+	now := time.Now().UTC()
+	id, err := s.store.Put(ctx, store.Entry{Key: key, Title: res.Title, Artist: res.Artist,
+		PreviewURL: sg.previewURL, Result: blob, AnalyzedAt: now})
+	if err != nil {
+		// The answer is still good; only the cache missed a write.
+		log.Error("cache write failed", "err", err)
+	}
+	s.count(ctx, "total_analyses", log)
+	log.Info("analysed", "bpm", res.BPM, "key", res.Key, "loudness", res.Loudness,
+		"ms", time.Since(start).Milliseconds())
+	return analysis{Result: res, CacheID: id}, nil
+}
+
+// fromCache looks key up, counting a hit.
+func (s *Server) fromCache(ctx context.Context, key store.Key, log *slog.Logger) (analysis, bool) {
+	e, ok, err := s.store.Get(ctx, key)
+	if err != nil {
+		log.Error("cache read failed", "err", err)
+		return analysis{}, false
+	}
+	if !ok {
+		return analysis{}, false
+	}
+	var res stages.Result
+	if err := json.Unmarshal(e.Result, &res); err != nil {
+		log.Error("cached result unreadable; analysing again", "id", e.ID, "err", err)
+		return analysis{}, false
+	}
+	scrub(&res)
+	s.metrics.hits.Inc()
+	s.count(ctx, "cache_hits", log)
+	s.count(ctx, "total_analyses", log)
+	return analysis{Result: res, Cached: true, AnalyzedAt: e.AnalyzedAt.UTC().Format(time.RFC3339), CacheID: e.ID}, true
+}
+
+// count adds one to a persistent statistic; a failure costs only the
+// statistic.
+func (s *Server) count(ctx context.Context, name string, log *slog.Logger) {
+	if err := s.store.Add(context.WithoutCancel(ctx), name, 1); err != nil {
+		log.Error("count "+name, "err", err)
+	}
+}
+
+// analysisFailure maps an analysis error to its reply.
+func (s *Server) analysisFailure(ctx context.Context, err error) *failure {
+	switch {
+	case errors.Is(err, decode.ErrUnsupported):
+		return &failure{status: http.StatusUnsupportedMediaType, code: "unsupported_format", message: err.Error()}
+	case errors.Is(err, decode.ErrEmpty), errors.Is(err, decode.ErrCorrupt), errors.Is(err, decode.ErrTooLong):
+		return &failure{status: http.StatusUnprocessableEntity, code: "invalid_audio", message: err.Error()}
+	case errors.Is(err, pipeline.ErrTimeout), errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+		return &failure{status: http.StatusGatewayTimeout, code: "timeout",
+			message: fmt.Sprintf("analysis did not finish within %v: %v", s.opts.AnalysisTimeout, err)}
+	case ctx.Err() != nil:
+		// The client left, or the server is shutting down.
+		return &failure{status: http.StatusServiceUnavailable, code: "cancelled", message: "the request was cancelled: " + err.Error(),
+			retryAfter: "5"}
+	}
+	return &failure{status: http.StatusInternalServerError, code: "analysis_failed", message: err.Error()}
+}
+
+// silenceLUFS stands in for the loudness of digital silence, -∞ LUFS: it
+// is the absolute gate of EBU R 128 / ITU-R BS.1770-4, below which nothing
+// counts as programme.
+const silenceLUFS = -70
+
+// scrub makes every number in r finite, because Swift's JSONDecoder and
+// encoding/json both reject NaN and infinities. It walks r by reflection so
+// fields added to stages.Result later are covered too.
+func scrub(r *stages.Result) {
+	if math.IsInf(r.Loudness, -1) {
+		r.Loudness = silenceLUFS
+	}
+	if math.IsInf(r.TruePeak, -1) {
+		r.TruePeak = silenceLUFS
+	}
+	scrubValue(reflect.ValueOf(r).Elem())
+	if r.BPMCandidates == nil {
+		r.BPMCandidates = []stages.TempoCandidate{}
+	}
+	if r.KeyDetails.Scores == nil {
+		r.KeyDetails.Scores = []stages.KeyScore{}
+	}
+}
+
+func scrubValue(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.Float32, reflect.Float64:
+		if x := v.Float(); math.IsNaN(x) || math.IsInf(x, 0) {
+			v.SetFloat(0)
+		}
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if v.Type().Field(i).IsExported() {
+				scrubValue(v.Field(i))
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		for i := range v.Len() {
+			scrubValue(v.Index(i))
+		}
+	case reflect.Pointer:
+		if !v.IsNil() {
+			scrubValue(v.Elem())
+		}
+	case reflect.Map:
+		if v.Type().Elem().Kind() == reflect.Float64 {
+			for _, k := range v.MapKeys() {
+				if x := v.MapIndex(k).Float(); math.IsNaN(x) || math.IsInf(x, 0) {
+					v.SetMapIndex(k, reflect.ValueOf(0.0).Convert(v.Type().Elem()))
+				}
+			}
+		}
+	}
+}

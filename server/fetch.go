@@ -1,0 +1,133 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"syscall"
+	"time"
+)
+
+// errURLNotAllowed is wrapped in download errors for URLs the server will
+// not fetch: wrong scheme, or an address inside the host's networks.
+var errURLNotAllowed = errors.New("url not allowed")
+
+// errTooLarge is wrapped in download errors for bodies over the limit.
+var errTooLarge = errors.New("download larger than the limit")
+
+// blockedAddr reports why ip must not be fetched from, or "" if it may.
+// Loopback, link-local (which holds cloud metadata services), private,
+// shared (carrier-grade NAT), unspecified and multicast addresses all reach
+// into the server's own networks.
+func blockedAddr(ip netip.Addr) string {
+	ip = ip.Unmap()
+	switch {
+	case ip.IsLoopback():
+		return "loopback"
+	case ip.IsLinkLocalUnicast(), ip.IsLinkLocalMulticast():
+		return "link-local"
+	case ip.IsPrivate(), sharedNAT.Contains(ip):
+		return "private"
+	case ip.IsUnspecified():
+		return "unspecified"
+	case ip.IsMulticast(), ip.IsInterfaceLocalMulticast():
+		return "multicast"
+	}
+	return ""
+}
+
+// sharedNAT is RFC 6598's shared address space, private in practice.
+var sharedNAT = netip.MustParsePrefix("100.64.0.0/10")
+
+// downloader fetches audio for /analyze. Its checks run on the address
+// actually dialled, after DNS resolution and on every redirect, so neither
+// a name that resolves inside nor a redirect to one gets through.
+type downloader struct {
+	client *http.Client
+	limit  int64
+}
+
+func newDownloader(timeout time.Duration, limit int64, allowPrivate bool) *downloader {
+	dialer := &net.Dialer{Timeout: 10 * time.Second}
+	if !allowPrivate {
+		dialer.Control = func(network, address string, _ syscall.RawConn) error {
+			ap, err := netip.ParseAddrPort(address)
+			if err != nil {
+				return fmt.Errorf("%w: cannot parse dialled address %q", errURLNotAllowed, address)
+			}
+			if why := blockedAddr(ap.Addr()); why != "" {
+				return fmt.Errorf("%w: %s is a %s address", errURLNotAllowed, ap.Addr(), why)
+			}
+			return nil
+		}
+	}
+	transport := &http.Transport{
+		Proxy:                 nil, // a proxy would dial on our behalf, past the check
+		DialContext:           dialer.DialContext,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: timeout,
+		MaxIdleConnsPerHost:   2,
+		IdleConnTimeout:       30 * time.Second,
+	}
+	client := &http.Client{
+		Transport: transport,
+		Timeout:   timeout,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) >= 5 {
+				return errors.New("too many redirects")
+			}
+			return checkScheme(req.URL)
+		},
+	}
+	return &downloader{client: client, limit: limit}
+}
+
+func checkScheme(u *url.URL) error {
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("%w: scheme %q (only http and https)", errURLNotAllowed, u.Scheme)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("%w: no host", errURLNotAllowed)
+	}
+	return nil
+}
+
+// fetch downloads rawURL's body, at most the limit.
+func (d *downloader) fetch(ctx context.Context, rawURL string) ([]byte, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errURLNotAllowed, err)
+	}
+	if err := checkScheme(u); err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("download %s: %w", u.Redacted(), err)
+	}
+	req.Header.Set("User-Agent", "songflow")
+	resp, err := d.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("download %s: %w", u.Redacted(), err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return nil, fmt.Errorf("download %s: HTTP %s", u.Redacted(), resp.Status)
+	}
+	if resp.ContentLength > d.limit {
+		return nil, fmt.Errorf("download %s: %w (%d > %d bytes)", u.Redacted(), errTooLarge, resp.ContentLength, d.limit)
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, d.limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("download %s: %w", u.Redacted(), err)
+	}
+	if int64(len(data)) > d.limit {
+		return nil, fmt.Errorf("download %s: %w (%d bytes)", u.Redacted(), errTooLarge, d.limit)
+	}
+	return data, nil
+}

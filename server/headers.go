@@ -1,0 +1,113 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+	"mime"
+	"net/url"
+	"strings"
+	"unicode/utf8"
+)
+
+// headerText decodes a title or artist header. Clients send them three
+// ways: raw UTF-8 bytes, percent-encoded UTF-8 (what URL-encoding helpers
+// produce) and Latin-1 bytes (what old HTTP stacks produce); RFC 2047
+// encoded-words are accepted too. The old server cut such titles at the
+// first non-ASCII byte; here every byte is kept.
+func headerText(raw string) string {
+	s := strings.TrimSpace(raw)
+	if strings.HasPrefix(s, "=?") {
+		if dec, err := new(mime.WordDecoder).DecodeHeader(s); err == nil {
+			s = dec
+		}
+	}
+	// Percent-decode only when the result is valid UTF-8: "100% Pure" has
+	// no escape and stays as it is.
+	if strings.Contains(s, "%") {
+		if dec, err := url.PathUnescape(s); err == nil && utf8.ValidString(dec) {
+			s = dec
+		}
+	}
+	if utf8.ValidString(s) {
+		return s
+	}
+	// Not UTF-8: Latin-1, where every byte is the code point of the same
+	// value.
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		b.WriteRune(rune(s[i]))
+	}
+	return b.String()
+}
+
+// maxNamespace is the longest cache namespace kept.
+const maxNamespace = 32
+
+// defaultNamespace is the cache namespace of clients that name none.
+const defaultNamespace = "default"
+
+// cleanNamespace keeps the characters [A-Za-z0-9_-] of s, at most 32 of
+// them, so a namespace is safe in logs, file names and SQL; empty becomes
+// "default".
+func cleanNamespace(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if b.Len() == maxNamespace {
+			break
+		}
+		if r == '_' || r == '-' || ('a' <= r && r <= 'z') || ('A' <= r && r <= 'Z') || ('0' <= r && r <= '9') {
+			b.WriteRune(r)
+		}
+	}
+	if b.Len() == 0 {
+		return defaultNamespace
+	}
+	return b.String()
+}
+
+// listNamespace reads the namespace of a cache listing: "all" or "*"
+// select every namespace.
+func listNamespace(s string) (ns string, all bool) {
+	switch strings.TrimSpace(strings.ToLower(s)) {
+	case "all", "*":
+		return "", true
+	}
+	return cleanNamespace(s), false
+}
+
+// truthy reports whether a header or field value means yes.
+func truthy(s string) bool {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "1", "true", "yes", "on", "y":
+		return true
+	}
+	return false
+}
+
+// flexBool is a JSON boolean that also accepts the strings and numbers
+// clients send for flags ("true", "yes", 1).
+type flexBool bool
+
+// UnmarshalJSON accepts true/false, numbers and truthy strings.
+func (f *flexBool) UnmarshalJSON(b []byte) error {
+	var v bool
+	if err := json.Unmarshal(b, &v); err == nil {
+		*f = flexBool(v)
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*f = flexBool(truthy(s))
+		return nil
+	}
+	var n float64
+	if err := json.Unmarshal(b, &n); err == nil {
+		*f = n != 0
+		return nil
+	}
+	if string(b) == "null" {
+		*f = false
+		return nil
+	}
+	return fmt.Errorf("not a boolean: %s", b)
+}

@@ -1,0 +1,106 @@
+package server
+
+import (
+	"context"
+	"math"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// bucket is a token bucket: it holds at most burst tokens, gains rate
+// tokens per second, and each request takes one.
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+// rateLimiter keeps one token bucket per API key.
+type rateLimiter struct {
+	mu      sync.Mutex
+	rate    float64 // tokens per second
+	burst   float64
+	buckets map[int64]*bucket
+}
+
+// newRateLimiter allows perMinute requests a minute per key, in bursts of
+// up to perMinute; perMinute <= 0 disables limiting.
+func newRateLimiter(perMinute int) *rateLimiter {
+	if perMinute <= 0 {
+		return nil
+	}
+	return &rateLimiter{rate: float64(perMinute) / 60, burst: float64(perMinute), buckets: map[int64]*bucket{}}
+}
+
+// allow takes a token from key's bucket at time now. When there is none it
+// returns false and how long until there will be one.
+func (l *rateLimiter) allow(key int64, now time.Time) (bool, time.Duration) {
+	if l == nil {
+		return true, 0
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, ok := l.buckets[key]
+	if !ok {
+		b = &bucket{tokens: l.burst, last: now}
+		l.buckets[key] = b
+	}
+	if dt := now.Sub(b.last).Seconds(); dt > 0 {
+		b.tokens = math.Min(l.burst, b.tokens+dt*l.rate)
+		b.last = now
+	}
+	if b.tokens >= 1 {
+		b.tokens--
+		return true, 0
+	}
+	wait := time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
+	return false, wait
+}
+
+// admission bounds how many songs are inside the pipeline at once, so that
+// overload turns into quick 503s instead of requests that hang.
+type admission struct {
+	slots chan struct{}
+	wait  time.Duration
+}
+
+func newAdmission(maxInFlight int, wait time.Duration) *admission {
+	return &admission{slots: make(chan struct{}, max(maxInFlight, 1)), wait: wait}
+}
+
+// acquire waits at most the queue wait for a slot. It returns false when
+// none came free in time, and ctx's error when ctx ended first.
+func (a *admission) acquire(ctx context.Context) (bool, error) {
+	select {
+	case a.slots <- struct{}{}:
+		return true, nil
+	default:
+	}
+	if a.wait <= 0 {
+		return false, nil
+	}
+	t := time.NewTimer(a.wait)
+	defer t.Stop()
+	select {
+	case a.slots <- struct{}{}:
+		return true, nil
+	case <-t.C:
+		return false, nil
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+}
+
+func (a *admission) release() { <-a.slots }
+
+// inFlight is how many songs hold a slot now.
+func (a *admission) inFlight() int { return len(a.slots) }
+
+// retryAfter is the whole seconds, at least one, a client should wait.
+func retryAfter(d time.Duration) string {
+	s := int64(math.Ceil(d.Seconds()))
+	if s < 1 {
+		s = 1
+	}
+	return strconv.FormatInt(s, 10)
+}

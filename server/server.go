@@ -1,0 +1,357 @@
+// Package server is songflow's HTTP front door: the source stage through
+// which the Swift apps submit songs. Every upload becomes one job for the
+// long-running analysis pipeline, its result comes back to the waiting
+// request, and results are cached in the SQLite store by content hash.
+//
+// The routes and JSON shapes are those the Swift clients already decode
+// (see the serve issue); every number in a reply is finite, every error is
+// {"error": code, "message": text}, and overload is a quick 503 with
+// Retry-After rather than a request that hangs.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/songflow/songflow/pipeline"
+	"github.com/songflow/songflow/stages"
+	"github.com/songflow/songflow/store"
+)
+
+// Analyzer is what the server needs from the analysis engine;
+// *stages.Analyzer provides it.
+type Analyzer interface {
+	// Analyze blocks until job's result is ready or ctx ends; many
+	// goroutines call it at once.
+	Analyze(ctx context.Context, job stages.Job) (stages.Result, error)
+	// Snapshot reports the engine's metrics for /diagnostics and /metrics.
+	Snapshot() pipeline.Snapshot
+}
+
+// AnalysisSettings are the analysis configuration values /diagnostics
+// reports.
+type AnalysisSettings struct {
+	SampleRate    int
+	FFTSize       int
+	MaxSeconds    float64 // analysed length of a song; 0 = whole song
+	Workers       map[string]int
+	ChunkAnalysis bool
+	ChunkSeconds  float64
+	MaxChunks     int
+}
+
+// Options configure a Server. Zero values take the documented defaults.
+type Options struct {
+	Port            int    // reported by /health; default 5050
+	Version         string // songflow's build version
+	AnalyzerVersion string // part of every cache key: a new analyzer never reuses old results
+
+	MaxBodyBytes       int64         // largest upload; default 200 MiB
+	AnalysisTimeout    time.Duration // each song's deadline; default 180 s
+	Production         bool          // require X-API-Key on every route but /health
+	RateLimitPerMinute int           // per API key in production; default 60
+	MaxInFlight        int           // songs inside the pipeline at once; default 4
+	QueueWait          time.Duration // longest wait for a pipeline slot before 503; default 10 s
+	AllowPrivateURLs   bool          // let /analyze fetch from loopback and private networks
+	DownloadTimeout    time.Duration // for /analyze; default 60 s
+
+	Analysis AnalysisSettings
+	Logger   *slog.Logger // default: discard
+}
+
+func (o *Options) defaults() {
+	if o.Port == 0 {
+		o.Port = 5050
+	}
+	if o.Version == "" {
+		o.Version = "dev"
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = 200 << 20
+	}
+	if o.AnalysisTimeout <= 0 {
+		o.AnalysisTimeout = 180 * time.Second
+	}
+	if o.RateLimitPerMinute == 0 {
+		o.RateLimitPerMinute = 60
+	}
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = 4
+	}
+	if o.QueueWait <= 0 {
+		o.QueueWait = 10 * time.Second
+	}
+	if o.DownloadTimeout <= 0 {
+		o.DownloadTimeout = 60 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Server answers the songflow HTTP API. Create it with New; it is an
+// http.Handler, and Serve runs it on a listener until shut down.
+type Server struct {
+	opts     Options
+	analyzer Analyzer
+	store    *store.Store
+	log      *slog.Logger
+	started  time.Time
+
+	mux       *http.ServeMux
+	metrics   *metrics
+	admission *admission
+	limiter   *rateLimiter
+	fetcher   *downloader
+
+	shutdownOnce sync.Once
+	shutdownCh   chan struct{}
+	active       sync.WaitGroup // requests inside ServeHTTP
+}
+
+// New returns a Server answering with a and caching in st. The server does
+// not own either: the caller closes them after Serve returns.
+func New(a Analyzer, st *store.Store, opts Options) (*Server, error) {
+	if a == nil || st == nil {
+		return nil, errors.New("server: nil analyzer or store")
+	}
+	opts.defaults()
+	if opts.AnalyzerVersion == "" {
+		return nil, errors.New("server: empty analyzer version: the cache key needs it")
+	}
+	s := &Server{
+		opts:       opts,
+		analyzer:   a,
+		store:      st,
+		log:        opts.Logger,
+		started:    time.Now(),
+		mux:        http.NewServeMux(),
+		admission:  newAdmission(opts.MaxInFlight, opts.QueueWait),
+		fetcher:    newDownloader(opts.DownloadTimeout, opts.MaxBodyBytes, opts.AllowPrivateURLs),
+		shutdownCh: make(chan struct{}),
+	}
+	if opts.Production {
+		s.limiter = newRateLimiter(opts.RateLimitPerMinute)
+	}
+	s.metrics = newMetrics(a.Snapshot, s.admission.inFlight)
+	s.routes()
+	return s, nil
+}
+
+func (s *Server) routes() {
+	open := func(pattern string, h http.HandlerFunc) { s.mux.Handle(pattern, h) }
+	guarded := func(pattern string, h http.HandlerFunc) { s.mux.Handle(pattern, s.guard(h)) }
+
+	open("GET /health", s.handleHealth)
+	guarded("POST /analyze_data", s.handleAnalyzeData)
+	guarded("POST /analyze", s.handleAnalyzeURL)
+	guarded("POST /analyze_batch", s.handleAnalyzeBatch)
+	guarded("GET /stats", s.handleStats)
+	guarded("GET /diagnostics", s.handleDiagnostics)
+	guarded("GET /cache", s.handleCacheList)
+	guarded("GET /cache/search", s.handleCacheSearch)
+	guarded("GET /cache/export", s.handleCacheExport)
+	guarded("DELETE /cache/{id}", s.handleCacheDelete)
+	guarded("POST /cache/clear", s.handleCacheClear)
+	guarded("POST /verify", s.handleVerify)
+	guarded("POST /shutdown", s.handleShutdown)
+	guarded("GET /metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}).ServeHTTP)
+
+	// The same paths without a method answer 405 in JSON, and everything
+	// else 404 in JSON, so clients always get the error shape they decode.
+	for _, p := range []string{"/health", "/analyze_data", "/analyze", "/analyze_batch", "/stats",
+		"/diagnostics", "/cache", "/cache/search", "/cache/export", "/cache/{id}", "/cache/clear",
+		"/verify", "/shutdown", "/metrics"} {
+		s.mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
+			writeError(w, http.StatusMethodNotAllowed, "method_not_allowed",
+				fmt.Sprintf("%s is not allowed on %s", r.Method, r.URL.Path))
+		})
+	}
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", "no route "+r.URL.Path)
+	})
+}
+
+// statusWriter remembers the status code written, for the metrics.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.code == 0 {
+		w.code = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// ServeHTTP routes r and records its route, status and latency.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.active.Add(1)
+	defer s.active.Done()
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w}
+	s.mux.ServeHTTP(sw, r)
+	route := r.Pattern // set by the mux; a fixed set, so labels stay bounded
+	if route == "" || route == "/" {
+		route = "unmatched"
+	}
+	code := sw.code
+	if code == 0 {
+		code = http.StatusOK
+	}
+	s.metrics.observe(route, code, time.Since(start).Seconds())
+}
+
+// guard enforces API keys and the per-key rate limit in production mode.
+func (s *Server) guard(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.opts.Production {
+			h(w, r)
+			return
+		}
+		secret := r.Header.Get("X-API-Key")
+		if secret == "" {
+			s.metrics.rejected.WithLabelValues("unauthorized").Inc()
+			writeError(w, http.StatusUnauthorized, "unauthorized", "an X-API-Key header is required")
+			return
+		}
+		key, err := s.store.CheckKey(r.Context(), secret)
+		switch {
+		case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrKeyRevoked):
+			s.metrics.rejected.WithLabelValues("unauthorized").Inc()
+			writeError(w, http.StatusForbidden, "forbidden", "the API key is not valid")
+			return
+		case err != nil:
+			s.log.Error("check API key", "err", err)
+			writeError(w, http.StatusInternalServerError, "internal_error", "cannot check the API key")
+			return
+		}
+		if ok, wait := s.limiter.allow(key.ID, time.Now()); !ok {
+			s.metrics.rejected.WithLabelValues("rate_limited").Inc()
+			w.Header().Set("Retry-After", retryAfter(wait))
+			writeError(w, http.StatusTooManyRequests, "rate_limited",
+				fmt.Sprintf("more than %d requests a minute for this key", s.opts.RateLimitPerMinute))
+			return
+		}
+		h(w, r)
+	}
+}
+
+// writeJSON writes v as a JSON reply with the given status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		// Only a NaN or infinity that escaped scrubbing can get here; the
+		// client still gets the error shape it decodes.
+		status = http.StatusInternalServerError
+		body, _ = json.Marshal(apiError{Error: "internal_error", Message: "cannot encode reply: " + err.Error()})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)+1))
+	w.WriteHeader(status)
+	w.Write(append(body, '\n'))
+}
+
+// apiError is the body of every error reply.
+type apiError struct {
+	Error   string `json:"error"`
+	Message string `json:"message"`
+}
+
+func writeError(w http.ResponseWriter, status int, code, message string) {
+	writeJSON(w, status, apiError{Error: code, Message: message})
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	now := time.Now()
+	writeJSON(w, http.StatusOK, struct {
+		Running   bool    `json:"running"`
+		Port      int     `json:"port"`
+		Version   string  `json:"version"`
+		Status    string  `json:"status"`
+		Server    string  `json:"server"`
+		Timestamp string  `json:"timestamp"`
+		Uptime    float64 `json:"uptime"`
+	}{true, s.opts.Port, s.opts.Version, "healthy", "songflow", now.UTC().Format(time.RFC3339), now.Sub(s.started).Seconds()})
+}
+
+func (s *Server) handleShutdown(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"message": "Server shutting down..."})
+	s.log.Info("shutdown requested over HTTP", "remote", r.RemoteAddr)
+	s.RequestShutdown()
+}
+
+// RequestShutdown asks Serve to stop, as POST /shutdown does.
+func (s *Server) RequestShutdown() {
+	s.shutdownOnce.Do(func() { close(s.shutdownCh) })
+}
+
+// ShutdownRequested is closed once POST /shutdown has been answered.
+func (s *Server) ShutdownRequested() <-chan struct{} { return s.shutdownCh }
+
+// Serve answers requests on ln until ctx ends or a shutdown is requested,
+// then shuts down gracefully: it stops accepting, lets requests in flight
+// finish for up to grace, then cancels what is left and waits briefly for
+// those handlers to answer. It returns nil after a clean shutdown.
+func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
+	base, cancelBase := context.WithCancel(context.Background())
+	defer cancelBase()
+	hs := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 30 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return base },
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+		s.log.Info("shutting down", "cause", context.Cause(ctx))
+	case <-s.shutdownCh:
+	}
+
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	if err != nil {
+		// Grace is over: cancel the analyses still running so their
+		// handlers answer, then drop the connections.
+		s.log.Warn("grace period over, cancelling requests in flight", "grace", grace)
+		cancelBase()
+		done := make(chan struct{})
+		go func() { s.active.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+		}
+		hs.Close()
+	}
+	if serr := <-served; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
+		return fmt.Errorf("serve %s: %w", ln.Addr(), serr)
+	}
+	return nil
+}
