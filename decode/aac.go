@@ -162,7 +162,8 @@ func decodeADTS(in *input) (*Audio, error) {
 		return nil, unsupported("ADTS stream with its channel layout in the bitstream (channel configuration 0)")
 	}
 	rate := adtsSampleRates[first.rateIdx]
-	srcDur := float64(frames) * 1024 / float64(rate)
+	// faad2 holds back the first frame's output (the encoder's priming).
+	srcDur := float64(frames-1) * 1024 / float64(rate)
 	want := in.wantFrames(rate)
 	if want < 0 {
 		if err := in.checkLength(srcDur); err != nil {
@@ -207,7 +208,6 @@ func decodeADTS(in *input) (*Audio, error) {
 	if outRate == 0 {
 		outRate = rate
 	}
-	srcDur = float64(frames) * 1024 / float64(rate)
 	if want < 0 {
 		srcDur = float64(sink.got) / float64(outRate)
 	}

@@ -110,14 +110,16 @@ lame --quiet -m m -b 64 --add-id3v2 --tt "Tagged Song" --ta "Tag Artist" \
 	--tv TBPM=128 --tv TKEY=Am "$T/m4.wav" mp3_tagged_mono_44k.mp3
 
 # --- AAC -----------------------------------------------------------------
+# Perceptual noise substitution is off: decoders fill those bands with
+# their own random noise, which no two decoders share.
 synth 44100 2 0.6 "$T/a1.wav" -b 16
-$FF -i "$T/a1.wav" -c:a aac -b:a 128k aac_stereo_44k.m4a
+$FF -i "$T/a1.wav" -c:a aac -aac_pns 0 -b:a 128k aac_stereo_44k.m4a
 synth 32000 1 1 "$T/a2.wav" -b 16
-$FF -i "$T/a2.wav" -c:a aac -b:a 48k -f adts aac_adts_mono_32k.aac
+$FF -i "$T/a2.wav" -c:a aac -aac_pns 0 -b:a 48k -f adts aac_adts_mono_32k.aac
 # At 24 kHz and below faad2 doubles the rate (in case of implicit SBR), so
 # this one has no reference: the test checks its rate and length.
 synth 22050 1 0.3 "$T/a3.wav" -b 16
-$FF -i "$T/a3.wav" -c:a aac -b:a 32k -f adts aac_adts_lc_22k.noref.aac
+$FF -i "$T/a3.wav" -c:a aac -aac_pns 0 -b:a 32k -f adts aac_adts_lc_22k.noref.aac
 
 # --- references ----------------------------------------------------------
 for f in wav_*.wav flac_*.flac; do

@@ -1,0 +1,413 @@
+package decode
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+const fixtures = "../testdata/decode/"
+
+// readRef reads ffmpeg's interleaved decode of a fixture: f32le for the
+// lossless formats, s16le for the lossy ones.
+func readRef(t *testing.T, name string, s16 bool) []float32 {
+	t.Helper()
+	b, err := os.ReadFile(fixtures + name + ".ref")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s16 {
+		out := make([]float32, len(b)/2)
+		for i := range out {
+			out[i] = float32(int16(binary.LittleEndian.Uint16(b[2*i:]))) / (1 << 15)
+		}
+		return out
+	}
+	out := make([]float32, len(b)/4)
+	for i := range out {
+		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+	return out
+}
+
+func interleave(chans [][]float32) []float32 {
+	n := len(chans[0])
+	out := make([]float32, 0, n*len(chans))
+	for i := range n {
+		for _, c := range chans {
+			out = append(out, c[i])
+		}
+	}
+	return out
+}
+
+// TestLosslessMatchesFFmpeg checks every WAV and FLAC fixture decodes to
+// exactly the float samples ffmpeg produces.
+func TestLosslessMatchesFFmpeg(t *testing.T) {
+	cases := []struct {
+		file     string
+		format   Format
+		rate, ch int
+	}{
+		{"wav_u8_mono_8k.wav", WAV, 8000, 1},
+		{"wav_s16_stereo_44k.wav", WAV, 44100, 2},
+		{"wav_s24_stereo_48k.wav", WAV, 48000, 2},
+		{"wav_s32_mono_16k.wav", WAV, 16000, 1},
+		{"wav_f32_stereo_22k.wav", WAV, 22050, 2},
+		{"wav_f64_mono_11k.wav", WAV, 11025, 1},
+		{"wav_s16_6ch_48k.wav", WAV, 48000, 6},
+		{"wav_ext_s24_stereo_44k.wav", WAV, 44100, 2},
+		{"wav_chunks_s24_mono_11k.wav", WAV, 11025, 1},
+		{"flac_s16_stereo_44k.flac", FLAC, 44100, 2},
+		{"flac_s24_mono_96k.flac", FLAC, 96000, 1},
+		{"flac_s8_mono_8k.flac", FLAC, 8000, 1},
+		{"flac_s16_3ch_32k.flac", FLAC, 32000, 3},
+		{"flac_id3_s16_stereo_22k.flac", FLAC, 22050, 2},
+	}
+	for _, c := range cases {
+		t.Run(c.file, func(t *testing.T) {
+			a, err := File(context.Background(), fixtures+c.file, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a.Format != c.format || a.Rate != c.rate || len(a.Channels) != c.ch {
+				t.Fatalf("got %s %d Hz %d channels, want %s %d Hz %d", a.Format, a.Rate, len(a.Channels), c.format, c.rate, c.ch)
+			}
+			got, want := interleave(a.Channels), readRef(t, c.file, false)
+			if len(got) != len(want) {
+				t.Fatalf("%d samples, ffmpeg has %d", len(got), len(want))
+			}
+			bad, first := 0, -1
+			for i := range got {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					if first < 0 {
+						first = i
+					}
+					bad++
+				}
+			}
+			if bad > 0 {
+				t.Fatalf("%d of %d samples differ from ffmpeg's; first at %d: %g, want %g", bad, len(got), first, got[first], want[first])
+			}
+			if d := a.SourceDuration - float64(len(got)/c.ch)/float64(c.rate); math.Abs(d) > 1e-9 {
+				t.Errorf("SourceDuration %g, off by %g", a.SourceDuration, d)
+			}
+		})
+	}
+}
+
+// snrAt returns the SNR in dB of got against ref when got[i] is compared
+// with ref[i+lag] (per channel, interleaved with ch channels), over the
+// overlap.
+func snrAt(got, ref []float32, ch, lag int) float64 {
+	var sig, noise float64
+	n := len(got) / ch
+	m := len(ref) / ch
+	for i := range n {
+		j := i + lag
+		if j < 0 || j >= m {
+			continue
+		}
+		for c := range ch {
+			r := float64(ref[j*ch+c])
+			d := float64(got[i*ch+c]) - r
+			sig += r * r
+			noise += d * d
+		}
+	}
+	if noise == 0 {
+		return math.Inf(1)
+	}
+	return 10 * math.Log10(sig/noise)
+}
+
+// TestLossyMatchesFFmpeg checks MP3 and AAC fixtures against ffmpeg's
+// decode: after finding the best alignment within ±2048 samples, the SNR
+// must be at least 60 dB, the alignment must be the expected one (0 where
+// the LAME header or the MP4 edit list says how to trim) and the length
+// must match.
+func TestLossyMatchesFFmpeg(t *testing.T) {
+	cases := []struct {
+		file     string
+		rate, ch int
+		lag      int // where ffmpeg's decode starts relative to ours
+		lenDiff  int // our length minus ffmpeg's, per channel
+	}{
+		{"mp3_cbr_stereo_44k.mp3", 44100, 2, 0, 0},
+		{"mp3_vbr_stereo_48k.mp3", 48000, 2, 0, 0},
+		{"mp3_tagged_mono_44k.mp3", 44100, 1, 0, 0},
+		// Frames too small for a LAME header: nothing to trim, by either.
+		{"mp3_mono_22k.mp3", 22050, 1, 0, 0},
+		// ffmpeg skips the priming the edit list names but keeps the
+		// padding after the edit's end.
+		{"aac_stereo_44k.m4a", 44100, 2, 0, 26460 - 26624},
+		// ADTS has no edit list; ffmpeg keeps the encoder's 1024 samples
+		// of priming, which faad2 holds back.
+		{"aac_adts_mono_32k.aac", 32000, 1, 1024, -1024},
+	}
+	for _, c := range cases {
+		t.Run(c.file, func(t *testing.T) {
+			a, err := File(context.Background(), fixtures+c.file, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a.Rate != c.rate || len(a.Channels) != c.ch {
+				t.Fatalf("got %d Hz %d channels, want %d Hz %d", a.Rate, len(a.Channels), c.rate, c.ch)
+			}
+			got, ref := interleave(a.Channels), readRef(t, c.file, true)
+			// Align on the first 8192 samples, then measure over all.
+			head := got[:min(len(got), 8192*c.ch)]
+			bestHead, bestLag := math.Inf(-1), 0
+			for lag := -2048; lag <= 2048; lag++ {
+				if s := snrAt(head, ref, c.ch, lag); s > bestHead {
+					bestHead, bestLag = s, lag
+				}
+			}
+			best := snrAt(got, ref, c.ch, bestLag)
+			t.Logf("best lag %d, SNR %.1f dB, %d samples (ffmpeg %d)", bestLag, best, len(got)/c.ch, len(ref)/c.ch)
+			if bestLag != c.lag {
+				t.Errorf("best alignment at lag %d, want %d", bestLag, c.lag)
+			}
+			if best < 60 {
+				t.Errorf("SNR %.1f dB against ffmpeg, want ≥ 60", best)
+			}
+			if d := len(got)/c.ch - len(ref)/c.ch; d != c.lenDiff {
+				t.Errorf("length differs from ffmpeg's by %d samples, want %d", d, c.lenDiff)
+			}
+		})
+	}
+}
+
+// TestAACLowRate checks that AAC-LC at 22.05 kHz, which faad2 decodes at
+// twice the rate, reports that rate and the right length.
+func TestAACLowRate(t *testing.T) {
+	a, err := File(context.Background(), fixtures+"aac_adts_lc_22k.noref.aac", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Rate != 44100 || len(a.Channels) != 1 {
+		t.Fatalf("%d Hz %d channels, want 44100 Hz mono", a.Rate, len(a.Channels))
+	}
+	// 0.3 s of audio plus at most one frame of encoder padding.
+	if d := a.Duration(); d < 0.3 || d > 0.3+2048.0/44100 {
+		t.Errorf("duration %.3f s, want 0.3 s", d)
+	}
+}
+
+func TestTags(t *testing.T) {
+	cases := []struct {
+		file, title, artist, key string
+		bpm                      float64
+	}{
+		{"mp3_tagged_mono_44k.mp3", "Tagged Song", "Tag Artist", "Am", 128},
+		{"flac_id3_s16_stereo_22k.flac", "FLAC With ID3", "Tag Tester", "F#m", 120},
+		{"wav_s16_stereo_44k.wav", "", "", "", 0},
+	}
+	for _, c := range cases {
+		a, err := File(context.Background(), fixtures+c.file, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Title != c.title || a.Artist != c.artist || a.TagKey != c.key || a.TagBPM != c.bpm {
+			t.Errorf("%s: tags %q %q %q %v, want %q %q %q %v", c.file, a.Title, a.Artist, a.TagKey, a.TagBPM, c.title, c.artist, c.key, c.bpm)
+		}
+	}
+}
+
+// TestWrongExtension checks the name plays no part: a WAV named .mp3
+// decodes as the WAV it is.
+func TestWrongExtension(t *testing.T) {
+	a, err := File(context.Background(), fixtures+"bad_is_wav.mp3", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := File(context.Background(), fixtures+"wav_u8_mono_8k.wav", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Format != WAV || a.Frames() != want.Frames() {
+		t.Errorf("decoded as %s with %d frames, want wav with %d", a.Format, a.Frames(), want.Frames())
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	cases := []struct {
+		file string
+		err  error
+		says string
+	}{
+		{"bad_empty.wav", ErrEmpty, "empty"},
+		{"bad_html.mp3", ErrUnsupported, "first bytes 3c 68 74 6d"},
+		{"bad_garbage.bin", ErrUnsupported, "unknown format"},
+		{"bad_vorbis.ogg", ErrUnsupported, "Ogg"},
+		{"bad_alac.m4a", ErrUnsupported, "ALAC"},
+		{"bad_truncated.mp3", ErrCorrupt, "truncated"},
+		{"bad_truncated.flac", ErrCorrupt, "FLAC"},
+		{"bad_4gb.wav", ErrCorrupt, "truncated"},
+		{"does_not_exist.wav", os.ErrNotExist, "no such file"},
+	}
+	for _, c := range cases {
+		t.Run(c.file, func(t *testing.T) {
+			var before runtime.MemStats
+			runtime.ReadMemStats(&before)
+			_, err := File(context.Background(), fixtures+c.file, Options{})
+			var after runtime.MemStats
+			runtime.ReadMemStats(&after)
+			if !errors.Is(err, c.err) {
+				t.Fatalf("error %v, want one wrapping %v", err, c.err)
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, c.file) || !strings.Contains(msg, c.says) {
+				t.Errorf("error %q should name the file and say %q", msg, c.says)
+			}
+			if n := after.TotalAlloc - before.TotalAlloc; n > 8<<20 {
+				t.Errorf("allocated %d bytes for a bad file", n)
+			}
+		})
+	}
+}
+
+func TestSniff(t *testing.T) {
+	wav, _ := os.ReadFile(fixtures + "wav_u8_mono_8k.wav")
+	mp3, _ := os.ReadFile(fixtures + "mp3_tagged_mono_44k.mp3")
+	cases := []struct {
+		head []byte
+		want Format
+		err  error
+		says string
+	}{
+		{wav[:64], WAV, nil, ""},
+		{mp3, MP3, nil, ""},
+		{[]byte("fLaC\x00\x00\x00\x22"), FLAC, nil, ""},
+		{[]byte("\x00\x00\x00\x20ftypM4A "), AAC, nil, ""},
+		{[]byte("OggS\x00\x02"), "", ErrUnsupported, "Ogg"},
+		{[]byte("FORM\x00\x00\x00\x00AIFF"), "", ErrUnsupported, "AIFF"},
+		{[]byte("<html>"), "", ErrUnsupported, "first bytes 3c 68 74 6d"},
+		{[]byte{0xff, 0xfd, 0x90, 0x00}, "", ErrUnsupported, "layer II"},
+		{nil, "", ErrEmpty, "empty"},
+		{[]byte("ID3\x03\x00\x00\x00\x00\x00\x00"), "", ErrEmpty, "ID3"},
+	}
+	for _, c := range cases {
+		got, err := Sniff(c.head)
+		if got != c.want || !errors.Is(err, c.err) || err != nil && !strings.Contains(err.Error(), c.says) {
+			t.Errorf("Sniff(% x…) = %q, %v; want %q, %v saying %q", c.head[:min(8, len(c.head))], got, err, c.want, c.err, c.says)
+		}
+	}
+}
+
+// TestMaxSeconds checks a cut decode gives exactly the start of the full
+// decode, while SourceDuration still tells the whole length.
+func TestMaxSeconds(t *testing.T) {
+	for _, f := range []string{"wav_s16_stereo_44k.wav", "flac_s16_stereo_44k.flac", "mp3_cbr_stereo_44k.mp3",
+		"mp3_mono_22k.mp3", "aac_stereo_44k.m4a", "aac_adts_mono_32k.aac"} {
+		full, err := File(context.Background(), fixtures+f, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cut, err := File(context.Background(), fixtures+f, Options{MaxSeconds: 0.1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := int(math.Ceil(0.1 * float64(full.Rate)))
+		if cut.Frames() != want || len(cut.Channels) != len(full.Channels) {
+			t.Errorf("%s: %d frames × %d channels, want %d × %d", f, cut.Frames(), len(cut.Channels), want, len(full.Channels))
+			continue
+		}
+		for c := range cut.Channels {
+			for i, v := range cut.Channels[c] {
+				if v != full.Channels[c][i] {
+					t.Fatalf("%s: channel %d sample %d is %g, full decode has %g", f, c, i, v, full.Channels[c][i])
+				}
+			}
+		}
+		if math.Abs(cut.SourceDuration-full.SourceDuration) > 0.03 {
+			t.Errorf("%s: SourceDuration %.3f when cut, %.3f in full", f, cut.SourceDuration, full.SourceDuration)
+		}
+	}
+}
+
+func TestMaxDuration(t *testing.T) {
+	for _, f := range []string{"wav_s32_mono_16k.wav", "flac_s8_mono_8k.flac", "mp3_cbr_stereo_44k.mp3", "aac_stereo_44k.m4a", "aac_adts_mono_32k.aac"} {
+		_, err := File(context.Background(), fixtures+f, Options{MaxDuration: 0.2})
+		if !errors.Is(err, ErrTooLong) {
+			t.Errorf("%s: error %v, want ErrTooLong", f, err)
+		}
+		// A cut decode does not need the whole song, so the limit does
+		// not apply.
+		if _, err := File(context.Background(), fixtures+f, Options{MaxDuration: 0.2, MaxSeconds: 0.1}); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+}
+
+func TestCanceled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := File(ctx, fixtures+"flac_s16_stereo_44k.flac", Options{})
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("error %v, want context.Canceled", err)
+	}
+}
+
+func TestBytesEqualsFile(t *testing.T) {
+	for _, f := range []string{"flac_id3_s16_stereo_22k.flac", "mp3_vbr_stereo_48k.mp3", "aac_stereo_44k.m4a"} {
+		data, err := os.ReadFile(fixtures + f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := Bytes(context.Background(), f, data, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := File(context.Background(), fixtures+f, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		x, y := interleave(a.Channels), interleave(b.Channels)
+		if len(x) != len(y) || a.Title != b.Title {
+			t.Fatalf("%s: Bytes and File differ", f)
+		}
+		for i := range x {
+			if x[i] != y[i] {
+				t.Fatalf("%s: Bytes and File differ at %d", f, i)
+			}
+		}
+	}
+}
+
+func TestMono(t *testing.T) {
+	a := &Audio{Channels: [][]float32{{1, 0.5, -1}, {0, 0.5, 1}}}
+	want := []float32{0.5, 0.5, 0}
+	for i, v := range a.Mono() {
+		if v != want[i] {
+			t.Fatalf("Mono() = %v, want %v", a.Mono(), want)
+		}
+	}
+}
+
+// fixtureFiles lists the fixtures (not references or the script), for
+// seeding fuzz targets.
+func fixtureFiles(tb testing.TB, pattern string) [][]byte {
+	names, err := filepath.Glob(fixtures + pattern)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var out [][]byte
+	for _, n := range names {
+		if strings.HasSuffix(n, ".ref") || strings.HasSuffix(n, ".sh") {
+			continue
+		}
+		b, err := os.ReadFile(n)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, b)
+	}
+	return out
+}
