@@ -1,0 +1,53 @@
+package stages
+
+import (
+	"context"
+
+	"github.com/songflow/songflow/decode"
+	"github.com/songflow/songflow/dsp"
+)
+
+// Decode returns the decode stage's function: it decodes job.Data, or the
+// file job.Name when Data is nil, into a Song holding every channel at the
+// source rate. The caller's title and artist win over the file's tags.
+// Info.Loudness is left for the resample stage. The function keeps no
+// state, so any number of workers may run it at once.
+func Decode(opts decode.Options) func(context.Context, Job) (*Song, error) {
+	return func(ctx context.Context, job Job) (*Song, error) {
+		var (
+			a   *decode.Audio
+			err error
+		)
+		if job.Data != nil {
+			a, err = decode.Bytes(ctx, job.Name, job.Data, opts)
+		} else {
+			a, err = decode.File(ctx, job.Name, opts)
+		}
+		if err != nil {
+			return nil, err // names the song and the reason already
+		}
+		info := &SongInfo{
+			Name:   job.Name,
+			Title:  job.Title,
+			Artist: job.Artist,
+			Tags: Tags{
+				Title:  a.Title,
+				Artist: a.Artist,
+				BPM:    a.TagBPM,
+				Key:    a.TagKey,
+			},
+			Format:         string(a.Format),
+			SampleRate:     dsp.Hz(a.Rate),
+			Channels:       len(a.Channels),
+			Duration:       dsp.Seconds(a.Duration()),
+			SourceDuration: dsp.Seconds(a.SourceDuration),
+		}
+		if info.Title == "" {
+			info.Title = a.Title
+		}
+		if info.Artist == "" {
+			info.Artist = a.Artist
+		}
+		return &Song{Info: info, Channels: a.Channels}, nil
+	}
+}
