@@ -1,0 +1,499 @@
+package reports
+
+import (
+	"fmt"
+	"image/color"
+	"math"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+)
+
+// Plot files written by [Write], in the order summary.md shows them.
+const (
+	PlotBPMScatter       = "bpm_scatter.png"
+	PlotBPMTolerance     = "bpm_tolerance.png"
+	PlotKeyOutcomes      = "key_outcomes.png"
+	PlotConfidence       = "confidence.png"
+	PlotStageUtilisation = "stage_utilisation.png"
+	PlotQueueDepth       = "queue_depth.png"
+	PlotThroughput       = "throughput.png"
+)
+
+var plotFiles = []string{PlotBPMScatter, PlotBPMTolerance, PlotKeyOutcomes, PlotConfidence, PlotStageUtilisation, PlotQueueDepth, PlotThroughput}
+
+// PlotFiles returns the names of the PNG files a report holds.
+func PlotFiles() []string { return slices.Clone(plotFiles) }
+
+// plotWidth and plotHeight size every plot: at the PNG default of 96 dpi
+// they are 960×600 pixels, readable on screen and in a README.
+const (
+	plotWidth  = 10 * vg.Inch
+	plotHeight = 6.25 * vg.Inch
+)
+
+// confidenceBins is how many bins the confidence plot splits 0..1 into.
+const confidenceBins = 5
+
+func writePlots(dir string, run *Run) error {
+	makers := []struct {
+		name string
+		make func(*Run) (*plot.Plot, error)
+	}{
+		{PlotBPMScatter, bpmScatter},
+		{PlotBPMTolerance, bpmTolerance},
+		{PlotKeyOutcomes, keyOutcomes},
+		{PlotConfidence, confidence},
+		{PlotStageUtilisation, stageUtilisation},
+		{PlotQueueDepth, queueDepth},
+		{PlotThroughput, throughput},
+	}
+	for _, m := range makers {
+		p, err := m.make(run)
+		if err != nil {
+			return fmt.Errorf("plot %s: %w", m.name, err)
+		}
+		if err := p.Save(plotWidth, plotHeight, filepath.Join(dir, m.name)); err != nil {
+			return fmt.Errorf("plot %s: %w", m.name, err)
+		}
+	}
+	return nil
+}
+
+// newPlot makes a plot with the common look: title, axis labels, a grid
+// and the legend at the top left.
+func newPlot(title, x, y string) *plot.Plot {
+	p := plot.New()
+	p.Title.Text = title
+	p.Title.TextStyle.Font.Size = vg.Points(16)
+	p.X.Label.Text = x
+	p.Y.Label.Text = y
+	p.X.Label.TextStyle.Font.Size = vg.Points(13)
+	p.Y.Label.TextStyle.Font.Size = vg.Points(13)
+	p.X.Tick.Label.Font.Size = vg.Points(11)
+	p.Y.Tick.Label.Font.Size = vg.Points(11)
+	p.Legend.TextStyle.Font.Size = vg.Points(12)
+	p.Legend.Top = true
+	p.Legend.Left = true
+	p.Legend.XOffs = vg.Points(8)
+	p.Legend.YOffs = -vg.Points(8)
+	p.Add(plotter.NewGrid())
+	return p
+}
+
+// noData marks an empty plot, so that it says why it is empty rather than
+// showing bare axes.
+func noData(p *plot.Plot, why string) {
+	p.Title.Text += "\n(" + why + ")"
+	p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = 0, 1, 0, 1
+}
+
+// tempoTicks labels a logarithmic BPM axis at round tempi, which powers
+// of ten alone would leave nearly bare over 30–400 BPM.
+type tempoTicks struct{}
+
+func (tempoTicks) Ticks(lo, hi float64) []plot.Tick {
+	var ticks []plot.Tick
+	for _, v := range []float64{10, 15, 20, 25, 30, 40, 50, 60, 70, 80, 90, 100, 120, 140, 160, 180, 200, 250, 300, 400, 500, 600, 800, 1000} {
+		if v >= lo && v <= hi {
+			ticks = append(ticks, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'f', -1, 64)})
+		}
+	}
+	return ticks
+}
+
+// scored returns the analysed records with a true tempo.
+func tempoScored(run *Run) []Record {
+	var out []Record
+	for _, r := range run.Records {
+		if r.Error == "" && r.Truth != nil && r.Truth.BPM > 0 && r.BPM > 0 {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func bpmScatter(run *Run) (*plot.Plot, error) {
+	p := newPlot("Estimated vs true tempo", "true tempo (BPM, log scale)", "estimated tempo (BPM, log scale)")
+	recs := tempoScored(run)
+	if len(recs) == 0 {
+		noData(p, "no analysed song has a true tempo")
+		return p, nil
+	}
+	xy := make(plotter.XYs, len(recs))
+	lo, hi := math.Inf(1), math.Inf(-1)
+	ylo, yhi := math.Inf(1), math.Inf(-1)
+	for i, r := range recs {
+		xy[i] = plotter.XY{X: r.Truth.BPM, Y: r.BPM}
+		lo, hi = min(lo, r.Truth.BPM), max(hi, r.Truth.BPM)
+		ylo, yhi = min(ylo, r.BPM), max(yhi, r.BPM)
+	}
+	p.X.Min, p.X.Max = lo/1.2, hi*1.2
+	p.Y.Min, p.Y.Max = min(ylo/1.2, lo/2.4), max(yhi*1.2, hi*2.4)
+	for _, ax := range []*plot.Axis{&p.X, &p.Y} {
+		ax.Scale = plot.LogScale{}
+		ax.Tick.Marker = tempoTicks{}
+	}
+	guides := []struct {
+		factor float64
+		label  string
+	}{{2, "×2 (double)"}, {1, "×1 (correct)"}, {0.5, "×½ (half)"}}
+	for i, g := range guides {
+		l, err := plotter.NewLine(plotter.XYs{{X: p.X.Min, Y: g.factor * p.X.Min}, {X: p.X.Max, Y: g.factor * p.X.Max}})
+		if err != nil {
+			return nil, err
+		}
+		l.Color = plotutil.Color(i + 1)
+		l.Width = vg.Points(1.5)
+		if g.factor != 1 {
+			l.Dashes = []vg.Length{vg.Points(6), vg.Points(4)}
+		}
+		p.Add(l)
+		p.Legend.Add(g.label, l)
+	}
+	s, err := plotter.NewScatter(xy)
+	if err != nil {
+		return nil, err
+	}
+	s.GlyphStyle.Shape = draw.CircleGlyph{}
+	s.GlyphStyle.Radius = vg.Points(4.5)
+	s.GlyphStyle.Color = plotutil.Color(0)
+	p.Add(s)
+	p.Legend.Add(fmt.Sprintf("songs (%d)", len(recs)), s)
+	return p, nil
+}
+
+func bpmTolerance(run *Run) (*plot.Plot, error) {
+	p := newPlot("Tempo accuracy vs tolerance", "tolerance (% of the true tempo)", "songs within tolerance (%)")
+	recs := tempoScored(run)
+	if len(recs) == 0 {
+		noData(p, "no analysed song has a true tempo")
+		return p, nil
+	}
+	pairs := make([]TempoPair, len(recs))
+	for i, r := range recs {
+		pairs[i] = TempoPair{Est: r.BPM, Truth: r.Truth.BPM}
+	}
+	c := ToleranceCurves(pairs, 0.08, 80)
+	a1 := make(plotter.XYs, len(c.Tolerance))
+	a2 := make(plotter.XYs, len(c.Tolerance))
+	for i, t := range c.Tolerance {
+		a1[i] = plotter.XY{X: 100 * t, Y: 100 * c.Acc1[i]}
+		a2[i] = plotter.XY{X: 100 * t, Y: 100 * c.Acc2[i]}
+	}
+	p.X.Min, p.X.Max = 0, 8
+	p.Y.Min, p.Y.Max = 0, 105
+	p.X.Tick.Marker = linearTicks{8}
+	p.Y.Tick.Marker = linearTicks{10}
+	mark, err := plotter.NewLine(plotter.XYs{{X: 100 * Tolerance, Y: 0}, {X: 100 * Tolerance, Y: 100}})
+	if err != nil {
+		return nil, err
+	}
+	mark.Color = color.Gray{Y: 90}
+	mark.Width = vg.Points(1.5)
+	mark.Dashes = []vg.Length{vg.Points(3), vg.Points(3)}
+	p.Add(mark)
+	for i, s := range []struct {
+		name string
+		xy   plotter.XYs
+	}{{"Accuracy2 (octave errors forgiven)", a2}, {"Accuracy1", a1}} {
+		l, err := plotter.NewLine(s.xy)
+		if err != nil {
+			return nil, err
+		}
+		l.Color = plotutil.Color(i)
+		l.Width = vg.Points(2.5)
+		l.StepStyle = plotter.PostStep
+		p.Add(l)
+		p.Legend.Add(s.name, l)
+	}
+	p.Legend.Add(fmt.Sprintf("%g %% (the score's tolerance)", 100*Tolerance), mark)
+	p.Legend.Left = false
+	p.Legend.Top = false
+	p.Legend.XOffs = -vg.Points(8)
+	p.Legend.YOffs = vg.Points(8)
+	return p, nil
+}
+
+func keyOutcomes(run *Run) (*plot.Plot, error) {
+	p := newPlot("Key outcomes (MIREX categories)", "estimated key relative to the true key", "songs")
+	counts := make(plotter.Values, len(KeyOutcomes))
+	names := make([]string, len(KeyOutcomes))
+	total := 0
+	for i, o := range KeyOutcomes {
+		names[i] = fmt.Sprintf("%s (%g)", o, o.Weight())
+		for _, r := range run.Records {
+			if r.KeyOutcome == o {
+				counts[i]++
+				total++
+			}
+		}
+	}
+	if total == 0 {
+		noData(p, "no analysed song has a true key")
+		return p, nil
+	}
+	bars, err := plotter.NewBarChart(counts, vg.Points(60))
+	if err != nil {
+		return nil, err
+	}
+	bars.Color = plotutil.Color(0)
+	bars.LineStyle.Width = 0
+	p.Add(bars)
+	p.NominalX(names...)
+	p.X.Min, p.X.Max = -0.6, float64(len(counts))-0.4
+	p.Y.Min = 0
+	p.Y.Max = max(1, slices.Max(counts)) * 1.15
+	p.Y.Tick.Marker = integerTicks{}
+	labels, err := barLabels(counts, 0, func(i int) string { return strconv.Itoa(int(counts[i])) })
+	if err != nil {
+		return nil, err
+	}
+	p.Add(labels)
+	return p, nil
+}
+
+// percentTicks labels a 0–100 % axis every 10 %, leaving room above
+// 100 unlabelled for a legend or bar labels.
+type percentTicks struct{}
+
+func (percentTicks) Ticks(lo, hi float64) []plot.Tick {
+	return linearTicks{10}.Ticks(lo, min(hi, 100))
+}
+
+// integerTicks labels a count axis at whole numbers only.
+type integerTicks struct{}
+
+func (integerTicks) Ticks(lo, hi float64) []plot.Tick {
+	step := math.Max(1, math.Ceil((hi-lo)/8))
+	var ticks []plot.Tick
+	for v := math.Ceil(lo/step) * step; v <= hi; v += step {
+		ticks = append(ticks, plot.Tick{Value: v, Label: strconv.Itoa(int(v))})
+	}
+	return ticks
+}
+
+// linearTicks labels a linear axis at about n round values (1, 2 or 5
+// times a power of ten apart), with minor ticks between; gonum's default
+// often labels only three values.
+type linearTicks struct{ n int }
+
+func (t linearTicks) Ticks(lo, hi float64) []plot.Tick {
+	if !(hi > lo) {
+		return []plot.Tick{{Value: lo, Label: strconv.FormatFloat(lo, 'g', 4, 64)}}
+	}
+	raw := (hi - lo) / float64(max(t.n, 2))
+	mag := math.Pow(10, math.Floor(math.Log10(raw)))
+	step := 10 * mag
+	for _, m := range []float64{1, 2, 5} {
+		if m*mag >= raw {
+			step = m * mag
+			break
+		}
+	}
+	prec := max(0, -int(math.Floor(math.Log10(step))))
+	var ticks []plot.Tick
+	for i := math.Ceil(lo/step - 1e-9); i*step <= hi+step*1e-9; i++ {
+		v := i * step
+		if v == 0 {
+			v = 0 // no "-0" label
+		}
+		ticks = append(ticks, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'f', prec, 64)})
+		if m := v + step/2; m < hi {
+			ticks = append(ticks, plot.Tick{Value: m})
+		}
+	}
+	return ticks
+}
+
+// barLabels writes text just above each bar of a chart whose bars sit at
+// x = 0, 1, … shifted by offset (in data units).
+func barLabels(heights plotter.Values, offset float64, text func(int) string) (*plotter.Labels, error) {
+	xyl := plotter.XYLabels{}
+	for i, h := range heights {
+		xyl.XYs = append(xyl.XYs, plotter.XY{X: float64(i) + offset, Y: h})
+		xyl.Labels = append(xyl.Labels, text(i))
+	}
+	l, err := plotter.NewLabels(xyl)
+	if err != nil {
+		return nil, err
+	}
+	for i := range l.TextStyle {
+		l.TextStyle[i].XAlign = -0.5
+		l.TextStyle[i].YAlign = 0
+		l.TextStyle[i].Font.Size = vg.Points(11)
+	}
+	l.Offset = vg.Point{Y: vg.Points(3)}
+	return l, nil
+}
+
+func confidence(run *Run) (*plot.Plot, error) {
+	p := newPlot("Accuracy per confidence bin", "confidence reported by the analysis (0..1)", "correct (%)")
+	var tc, kc []float64
+	var tok, kok []bool
+	for _, r := range run.Records {
+		if r.TempoOutcome != "" {
+			tc = append(tc, r.BPMConfidence)
+			tok = append(tok, r.TempoOutcome == TempoCorrect)
+		}
+		if r.KeyOutcome != "" {
+			kc = append(kc, r.KeyConfidence)
+			kok = append(kok, r.KeyOutcome == KeyCorrect)
+		}
+	}
+	if len(tc)+len(kc) == 0 {
+		noData(p, "no analysed song has a true tempo or key")
+		return p, nil
+	}
+	series := []struct {
+		name string
+		bins []ConfidenceBin
+	}{
+		{"tempo (Accuracy1)", ConfidenceBins(tc, tok, confidenceBins)},
+		{"key (same key)", ConfidenceBins(kc, kok, confidenceBins)},
+	}
+	width := vg.Points(34)
+	names := make([]string, confidenceBins)
+	for i, b := range series[0].bins {
+		names[i] = fmt.Sprintf("%.1f–%.1f", b.Lo, b.Hi)
+	}
+	for i, s := range series {
+		vals := make(plotter.Values, len(s.bins))
+		for j, b := range s.bins {
+			vals[j] = 100 * b.Accuracy
+		}
+		bars, err := plotter.NewBarChart(vals, width)
+		if err != nil {
+			return nil, err
+		}
+		bars.Color = plotutil.Color(i)
+		bars.LineStyle.Width = 0
+		bars.Offset = width * vg.Length(2*i-1) / 2
+		p.Add(bars)
+		p.Legend.Add(s.name, bars)
+		// The share of songs in a bin matters as much as its accuracy:
+		// label each bar with its count.
+		bins := s.bins
+		labels, err := barLabels(vals, 0, func(j int) string { return "n=" + strconv.Itoa(bins[j].Songs) })
+		if err != nil {
+			return nil, err
+		}
+		labels.Offset.X = bars.Offset
+		p.Add(labels)
+	}
+	p.NominalX(names...)
+	p.X.Min, p.X.Max = -0.6, float64(confidenceBins)-0.4
+	p.Y.Min, p.Y.Max = 0, 118
+	p.Y.Tick.Marker = percentTicks{}
+	p.Legend.Left = true
+	return p, nil
+}
+
+// stageSeries draws one line per stage from the metrics' time series.
+func stageSeries(run *Run, title, ylabel string, value func(at int, st int) float64) (*plot.Plot, error) {
+	p := newPlot(title, "time since the run started (s)", ylabel)
+	n := 0
+	for i, st := range run.Metrics.Stages {
+		if len(st.Series) == 0 {
+			continue
+		}
+		xy := make(plotter.XYs, 0, len(st.Series)+1)
+		xy = append(xy, plotter.XY{X: 0, Y: value(-1, i)})
+		for j, smp := range st.Series {
+			xy = append(xy, plotter.XY{X: smp.At.Seconds(), Y: value(j, i)})
+		}
+		l, err := plotter.NewLine(xy)
+		if err != nil {
+			return nil, err
+		}
+		l.Color = plotutil.Color(i)
+		l.Dashes = plotutil.Dashes(i)
+		l.Width = vg.Points(2)
+		// A sample describes the period that ends at its time.
+		l.StepStyle = plotter.PreStep
+		p.Add(l)
+		p.Legend.Add(st.Name, l)
+		n++
+	}
+	if n == 0 {
+		noData(p, "the run was too short for the metrics to take a sample")
+		return p, nil
+	}
+	p.X.Min = 0
+	p.Y.Min = 0
+	p.X.Tick.Marker = linearTicks{10}
+	p.Legend.Left = false
+	p.Legend.XOffs = -vg.Points(8)
+	return p, nil
+}
+
+func stageUtilisation(run *Run) (*plot.Plot, error) {
+	p, err := stageSeries(run, "Stage utilisation over time", "workers busy (% of the stage's workers)", func(j, i int) float64 {
+		if j < 0 {
+			return 0
+		}
+		return 100 * run.Metrics.Stages[i].Series[j].Utilisation
+	})
+	if err == nil {
+		// Room above 100 % for the legend.
+		p.Y.Max = 100 + 8*float64(len(run.Metrics.Stages))
+		p.Y.Tick.Marker = percentTicks{}
+	}
+	return p, err
+}
+
+func queueDepth(run *Run) (*plot.Plot, error) {
+	p, err := stageSeries(run, "Queue depth over time", "items waiting in the stage's input buffer", func(j, i int) float64 {
+		if j < 0 {
+			return 0
+		}
+		return float64(run.Metrics.Stages[i].Series[j].Queue)
+	})
+	if err == nil {
+		p.Y.Max = max(p.Y.Max, 1) * (1.1 + 0.08*float64(len(run.Metrics.Stages)))
+		p.Y.Tick.Marker = integerTicks{}
+	}
+	return p, err
+}
+
+func throughput(run *Run) (*plot.Plot, error) {
+	p := newPlot("Songs finished over time", "time since the run started (s)", "songs finished")
+	var done []float64
+	for _, r := range run.Records {
+		done = append(done, r.Finished)
+	}
+	if len(done) == 0 {
+		noData(p, "no song was analysed")
+		return p, nil
+	}
+	sort.Float64s(done)
+	xy := plotter.XYs{{X: 0, Y: 0}}
+	for i, t := range done {
+		xy = append(xy, plotter.XY{X: t, Y: float64(i + 1)})
+	}
+	end := math.Max(run.Wall.Seconds(), done[len(done)-1])
+	xy = append(xy, plotter.XY{X: end, Y: float64(len(done))})
+	l, err := plotter.NewLine(xy)
+	if err != nil {
+		return nil, err
+	}
+	l.StepStyle = plotter.PostStep
+	l.Width = vg.Points(2.5)
+	l.Color = plotutil.Color(0)
+	p.Add(l)
+	if end > 0 {
+		p.Title.Text += fmt.Sprintf(" (mean %.2f songs/s)", float64(len(done))/end)
+	}
+	p.X.Min, p.Y.Min = 0, 0
+	p.Y.Max = float64(len(done)) * 1.08
+	p.X.Tick.Marker = linearTicks{10}
+	p.Y.Tick.Marker = integerTicks{}
+	return p, nil
+}

@@ -1,0 +1,527 @@
+package reports
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/songflow/songflow/calibration"
+	"github.com/songflow/songflow/dsp"
+	"github.com/songflow/songflow/pipeline"
+	"github.com/songflow/songflow/stages"
+)
+
+// Record is one song of a calibration run: the analysis result (its
+// fields inline), the truth it is scored against and the outcome.
+type Record struct {
+	stages.Result
+	Truth        *Truth       `json:"truth,omitempty"`
+	TempoOutcome TempoOutcome `json:"tempo_outcome,omitempty"`
+	KeyOutcome   KeyOutcome   `json:"key_outcome,omitempty"`
+	// Error is why the song could not be analysed; the result fields are
+	// then empty.
+	Error string `json:"error,omitempty"`
+	// Finished is when the song's result came back, in seconds since the
+	// run started: the throughput plot is drawn from it.
+	Finished float64 `json:"finished_seconds"`
+}
+
+// Score fills in the record's outcome categories from its result and
+// truth. A failed song, or one without truth, gets none.
+func (r *Record) Score() {
+	r.TempoOutcome, r.KeyOutcome = "", ""
+	if r.Error != "" || r.Truth == nil {
+		return
+	}
+	if r.Truth.BPM > 0 {
+		r.TempoOutcome = ClassifyTempo(r.BPM, r.Truth.BPM, Tolerance)
+	}
+	if tk, ok := r.Truth.ParsedKey(); ok {
+		if ek, err := dsp.ParseKey(r.Key); err == nil {
+			r.KeyOutcome = ClassifyKey(ek, tk)
+		} else {
+			r.KeyOutcome = KeyOther // no usable estimate is a miss
+		}
+	}
+}
+
+// Skipped is a file of the calibration folder that was not analysed.
+type Skipped struct {
+	File   string `json:"file"`
+	Reason string `json:"reason"`
+}
+
+// Run is everything a calibration run produced, the input to [Write].
+type Run struct {
+	Dir       string // the calibration folder
+	TruthFile string // the truth file used, "" when truth came from tags
+	Records   []Record
+	Skipped   []Skipped
+	Started   time.Time
+	Wall      time.Duration
+	Cores     int   // GOMAXPROCS during the run
+	PeakRSS   int64 // bytes, the process's maximum resident set size
+	Metrics   pipeline.Snapshot
+	// Config is the configuration in force, as pipeline.toml text.
+	Config string
+	// Fit holds the --fit results, nil when no fit was asked for;
+	// FitNote explains a fit that could not be made.
+	Fit     []calibration.FeatureFit
+	FitFile string
+	FitNote string
+}
+
+// Summary holds a run's headline figures.
+type Summary struct {
+	Songs, Analysed, Failed, Skipped int
+	// TempoScored and KeyScored count the analysed songs with a true
+	// tempo and key; the accuracies are fractions of them.
+	TempoScored         int
+	Accuracy1           float64
+	Accuracy2           float64
+	TempoOutcomes       map[TempoOutcome]int
+	KeyScored           int
+	KeyWeighted         float64 // mean MIREX weighted score, 0..1
+	KeyOutcomes         map[KeyOutcome]int
+	AudioSeconds        float64
+	Wall                time.Duration
+	XRealTime           float64 // seconds of audio per second of wall time
+	XRealTimePerCore    float64
+	SongsPerSecond      float64
+	PeakRSS             int64
+	Bottleneck          string
+	BottleneckUtilising float64
+}
+
+// Summarise computes the headline figures of run from its records; the
+// records must have been scored ([Record.Score]).
+func Summarise(run *Run) Summary {
+	s := Summary{
+		Songs:         len(run.Records),
+		Skipped:       len(run.Skipped),
+		TempoOutcomes: map[TempoOutcome]int{},
+		KeyOutcomes:   map[KeyOutcome]int{},
+		Wall:          run.Wall,
+		PeakRSS:       run.PeakRSS,
+		Bottleneck:    run.Metrics.Bottleneck,
+	}
+	var a1, a2 int
+	var kw float64
+	for _, r := range run.Records {
+		if r.Error != "" {
+			s.Failed++
+			continue
+		}
+		s.Analysed++
+		s.AudioSeconds += r.Duration
+		if r.TempoOutcome != "" {
+			s.TempoScored++
+			s.TempoOutcomes[r.TempoOutcome]++
+			if Accuracy1(r.BPM, r.Truth.BPM, Tolerance) {
+				a1++
+			}
+			if Accuracy2(r.BPM, r.Truth.BPM, Tolerance) {
+				a2++
+			}
+		}
+		if r.KeyOutcome != "" {
+			s.KeyScored++
+			s.KeyOutcomes[r.KeyOutcome]++
+			kw += r.KeyOutcome.Weight()
+		}
+	}
+	s.Accuracy1 = frac(a1, s.TempoScored)
+	s.Accuracy2 = frac(a2, s.TempoScored)
+	if s.KeyScored > 0 {
+		s.KeyWeighted = kw / float64(s.KeyScored)
+	}
+	if w := run.Wall.Seconds(); w > 0 {
+		s.XRealTime = s.AudioSeconds / w
+		s.SongsPerSecond = float64(s.Analysed) / w
+		if run.Cores > 0 {
+			s.XRealTimePerCore = s.XRealTime / float64(run.Cores)
+		}
+	}
+	for _, st := range run.Metrics.Stages {
+		if st.Name == s.Bottleneck {
+			s.BottleneckUtilising = st.Utilisation
+		}
+	}
+	return s
+}
+
+// Headline writes the summary's main figures in a few plain lines, as the
+// calibrate command prints them at the end of a run.
+func (s Summary) Headline(w io.Writer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "songs %d analysed, %d failed, %d files skipped\n", s.Analysed, s.Failed, s.Skipped)
+	if s.TempoScored > 0 {
+		fmt.Fprintf(&b, "tempo  Accuracy1 %.1f %%  Accuracy2 %.1f %%  (%d songs with a true tempo)\n", 100*s.Accuracy1, 100*s.Accuracy2, s.TempoScored)
+	} else {
+		b.WriteString("tempo  no true tempi: not scored\n")
+	}
+	if s.KeyScored > 0 {
+		fmt.Fprintf(&b, "key    weighted score %.3f  (%s of %d songs with a true key)\n", s.KeyWeighted, s.keyCounts(), s.KeyScored)
+	} else {
+		b.WriteString("key    no true keys: not scored\n")
+	}
+	fmt.Fprintf(&b, "speed  %.1f s of audio in %.2f s: %.1f× real time (%.1f× per core), %.2f songs/s, peak memory %s\n",
+		s.AudioSeconds, s.Wall.Seconds(), s.XRealTime, s.XRealTimePerCore, s.SongsPerSecond, mib(s.PeakRSS))
+	if s.Bottleneck != "" {
+		fmt.Fprintf(&b, "bottleneck %s (%.0f %% busy)\n", s.Bottleneck, 100*s.BottleneckUtilising)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func (s Summary) keyCounts() string {
+	var parts []string
+	for _, o := range KeyOutcomes {
+		parts = append(parts, fmt.Sprintf("%d %s", s.KeyOutcomes[o], o))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func mib(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
+
+// Files written by [Write], relative to the report folder.
+const (
+	ResultsJSON     = "results.json"
+	ResultsCSV      = "results.csv"
+	SummaryMarkdown = "summary.md"
+)
+
+// Write writes the report of run into dir (created if needed):
+// results.json, results.csv, summary.md and the PNG plots. It scores
+// every record first and returns the summary it wrote.
+func Write(dir string, run *Run) (Summary, error) {
+	for i := range run.Records {
+		run.Records[i].Score()
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return Summary{}, fmt.Errorf("report: %w", err)
+	}
+	s := Summarise(run)
+	writers := []struct {
+		name  string
+		write func(io.Writer, *Run, Summary) error
+	}{
+		{ResultsJSON, writeJSON},
+		{ResultsCSV, writeCSV},
+		{SummaryMarkdown, writeSummary},
+	}
+	for _, w := range writers {
+		if err := writeFile(filepath.Join(dir, w.name), func(f io.Writer) error { return w.write(f, run, s) }); err != nil {
+			return s, err
+		}
+	}
+	if err := writePlots(dir, run); err != nil {
+		return s, err
+	}
+	return s, nil
+}
+
+func writeFile(path string, write func(io.Writer) error) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	if err := write(f); err != nil {
+		f.Close()
+		return fmt.Errorf("report %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("report %s: %w", path, err)
+	}
+	return nil
+}
+
+// Results is the content of results.json.
+type Results struct {
+	Dir       string    `json:"dir"`
+	TruthFile string    `json:"truth_file,omitempty"`
+	Songs     []Record  `json:"songs"`
+	Skipped   []Skipped `json:"skipped"`
+}
+
+func writeJSON(w io.Writer, run *Run, _ Summary) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	skipped := run.Skipped
+	if skipped == nil {
+		skipped = []Skipped{}
+	}
+	return enc.Encode(Results{Dir: run.Dir, TruthFile: run.TruthFile, Songs: run.Records, Skipped: skipped})
+}
+
+// stageNames returns the stages in pipeline order as the metrics list
+// them, then any others the records mention, sorted.
+func stageNames(run *Run) []string {
+	var names []string
+	for _, st := range run.Metrics.Stages {
+		names = append(names, st.Name)
+	}
+	var extra []string
+	for _, r := range run.Records {
+		for n := range r.StageSeconds {
+			if !slices.Contains(names, n) && !slices.Contains(extra, n) {
+				extra = append(extra, n)
+			}
+		}
+	}
+	sort.Strings(extra)
+	return append(names, extra...)
+}
+
+func writeCSV(w io.Writer, run *Run, _ Summary) error {
+	stageCols := stageNames(run)
+	hdr := []string{"file", "title", "artist", "format", "sample_rate", "channels", "duration",
+		"bpm", "bpm_confidence", "bpm_candidates", "time_signature",
+		"key", "key_confidence", "key_runner_up", "key_profile", "tuning_cents",
+		"loudness", "loudness_range", "true_peak",
+		"energy", "danceability", "acousticness", "valence", "spectral_centroid", "dynamic_range", "silence_ratio",
+		"analyzer_version", "analysis_duration", "tag_bpm", "tag_key",
+		"truth_source", "truth_bpm", "truth_key"}
+	for _, d := range Descriptors {
+		hdr = append(hdr, "truth_"+d)
+	}
+	hdr = append(hdr, "tempo_outcome", "key_outcome", "key_score", "error", "finished_seconds")
+	for _, n := range stageCols {
+		hdr = append(hdr, "stage_"+n+"_seconds")
+	}
+	cw := csv.NewWriter(w)
+	if err := cw.Write(hdr); err != nil {
+		return err
+	}
+	num := func(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
+	for _, r := range run.Records {
+		var cands []string
+		for _, c := range r.BPMCandidates {
+			cands = append(cands, fmt.Sprintf("%.1f:%.3f", c.BPM, c.Score))
+		}
+		row := []string{r.File, r.Title, r.Artist, r.Format, strconv.Itoa(r.SampleRate), strconv.Itoa(r.Channels), num(r.Duration),
+			num(r.BPM), num(r.BPMConfidence), strings.Join(cands, " "), r.TimeSignature,
+			r.Key, num(r.KeyConfidence), r.KeyDetails.RunnerUp, r.KeyDetails.Profile, num(r.KeyDetails.TuningCents),
+			num(r.Loudness), num(r.LoudnessRange), num(r.TruePeak),
+			num(r.Energy), num(r.Danceability), num(r.Acousticness), num(r.Valence), num(r.SpectralCentroid), num(r.DynamicRange), num(r.SilenceRatio),
+			r.AnalyzerVersion, num(r.AnalysisDuration), num(r.Tags.BPM), r.Tags.Key}
+		if t := r.Truth; t != nil {
+			row = append(row, t.Source, num(t.BPM), t.Key)
+			for _, d := range Descriptors {
+				if v, ok := t.Reference[d]; ok {
+					row = append(row, num(v))
+				} else {
+					row = append(row, "")
+				}
+			}
+		} else {
+			row = append(row, "", "", "")
+			for range Descriptors {
+				row = append(row, "")
+			}
+		}
+		score := ""
+		if r.KeyOutcome != "" {
+			score = num(r.KeyOutcome.Weight())
+		}
+		row = append(row, string(r.TempoOutcome), string(r.KeyOutcome), score, r.Error, num(r.Finished))
+		for _, n := range stageCols {
+			if v, ok := r.StageSeconds[n]; ok {
+				row = append(row, num(v))
+			} else {
+				row = append(row, "")
+			}
+		}
+		if err := cw.Write(row); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+func writeSummary(w io.Writer, run *Run, s Summary) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Calibration report\n\n")
+	fmt.Fprintf(&b, "Folder `%s`, run started %s UTC.", run.Dir, run.Started.UTC().Format("2006-01-02 15:04:05"))
+	if run.TruthFile != "" {
+		fmt.Fprintf(&b, " Ground truth from `%s`.\n\n", run.TruthFile)
+	} else {
+		b.WriteString(" No truth file: ground truth from the songs' TBPM and TKEY tags.\n\n")
+	}
+
+	b.WriteString("## Songs\n\n")
+	fmt.Fprintf(&b, "| | |\n|---|---|\n")
+	fmt.Fprintf(&b, "| songs | %d |\n| analysed | %d |\n| failed | %d |\n| files skipped | %d |\n", s.Songs, s.Analysed, s.Failed, s.Skipped)
+	fmt.Fprintf(&b, "| with a true tempo | %d |\n| with a true key | %d |\n\n", s.TempoScored, s.KeyScored)
+	if s.Failed > 0 {
+		b.WriteString("Failed songs (not scored):\n\n")
+		for _, r := range run.Records {
+			if r.Error != "" {
+				fmt.Fprintf(&b, "- `%s`: %s\n", r.File, oneLine(r.Error))
+			}
+		}
+		b.WriteString("\n")
+	}
+	if len(run.Skipped) > 0 {
+		b.WriteString("Skipped files:\n\n")
+		for _, k := range run.Skipped {
+			fmt.Fprintf(&b, "- `%s`: %s\n", k.File, oneLine(k.Reason))
+		}
+		b.WriteString("\n")
+	}
+
+	b.WriteString("## Accuracy\n\n")
+	fmt.Fprintf(&b, "Scored over the analysed songs that have a truth. Tempo is correct within %g %%;\n", 100*Tolerance)
+	b.WriteString("Accuracy2 also accepts ×⅓, ×½, ×2 and ×3 the true tempo. The key score is MIREX's:\n")
+	b.WriteString("1 same key, 0.5 the fifth above, 0.3 relative, 0.2 parallel, 0 otherwise.\n\n")
+	fmt.Fprintf(&b, "| measure | value |\n|---|---|\n")
+	if s.TempoScored > 0 {
+		fmt.Fprintf(&b, "| tempo Accuracy1 | %.1f %% (%d of %d) |\n", 100*s.Accuracy1, round(s.Accuracy1*float64(s.TempoScored)), s.TempoScored)
+		fmt.Fprintf(&b, "| tempo Accuracy2 | %.1f %% (%d of %d) |\n", 100*s.Accuracy2, round(s.Accuracy2*float64(s.TempoScored)), s.TempoScored)
+	} else {
+		b.WriteString("| tempo | no true tempi |\n")
+	}
+	if s.KeyScored > 0 {
+		fmt.Fprintf(&b, "| key weighted score | %.3f (%d songs) |\n", s.KeyWeighted, s.KeyScored)
+	} else {
+		b.WriteString("| key | no true keys |\n")
+	}
+	b.WriteString("\n| tempo outcome | songs |\n|---|---|\n")
+	for _, o := range TempoOutcomes {
+		fmt.Fprintf(&b, "| %s | %d |\n", o, s.TempoOutcomes[o])
+	}
+	b.WriteString("\n| key outcome | songs |\n|---|---|\n")
+	for _, o := range KeyOutcomes {
+		fmt.Fprintf(&b, "| %s | %d |\n", o, s.KeyOutcomes[o])
+	}
+	b.WriteString("\nMisses:\n\n")
+	misses := 0
+	for _, r := range run.Records {
+		tempoMiss := r.TempoOutcome != "" && r.TempoOutcome != TempoCorrect
+		keyMiss := r.KeyOutcome != "" && r.KeyOutcome != KeyCorrect
+		if tempoMiss || keyMiss {
+			misses++
+			fmt.Fprintf(&b, "- `%s`: tempo %.1f BPM for %g (%s), key %s for %s (%s)\n", r.File, r.BPM, r.Truth.BPM, orDash(string(r.TempoOutcome)), orDash(r.Key), orDash(r.Truth.Key), orDash(string(r.KeyOutcome)))
+		}
+	}
+	if misses == 0 {
+		b.WriteString("- none\n")
+	}
+
+	b.WriteString("\n## Speed\n\n")
+	fmt.Fprintf(&b, "| measure | value |\n|---|---|\n")
+	fmt.Fprintf(&b, "| seconds of audio | %.1f |\n| wall time | %.2f s |\n", s.AudioSeconds, s.Wall.Seconds())
+	fmt.Fprintf(&b, "| × real time | %.1f |\n| × real time per core (%d cores) | %.1f |\n", s.XRealTime, run.Cores, s.XRealTimePerCore)
+	fmt.Fprintf(&b, "| songs per second | %.2f |\n| peak memory (max RSS) | %s |\n\n", s.SongsPerSecond, mib(s.PeakRSS))
+
+	if len(run.Metrics.Stages) > 0 {
+		b.WriteString("## Stages\n\n")
+		b.WriteString("Utilisation is the fraction of the stage's workers' time spent working; service\n")
+		b.WriteString("times are per call of the stage function (one song, or one chunk for fft).\n\n")
+		b.WriteString("| stage | workers | buffer | in | out | errors | utilisation | p50 | p95 | max | suggested workers |\n")
+		b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
+		for _, st := range run.Metrics.Stages {
+			fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %.0f %% | %s | %s | %s | %d |\n",
+				st.Name, st.Workers, st.Buffer, st.In, st.Out, st.Errors, 100*st.Utilisation,
+				dur(st.P50), dur(st.P95), dur(st.Max), st.SuggestedWorkers)
+		}
+		if s.Bottleneck != "" {
+			fmt.Fprintf(&b, "\n**Bottleneck: %s** (%.0f %% busy). Give it the suggested workers (cores allowing) and\n", s.Bottleneck, 100*s.BottleneckUtilising)
+			b.WriteString("run again; if the bottleneck moves, the next stage takes its turn. Suggested workers,\n")
+			b.WriteString("to paste into `pipeline.toml` (or pass with `--config`):\n\n")
+		} else {
+			b.WriteString("\nSuggested workers, to paste into `pipeline.toml`:\n\n")
+		}
+		b.WriteString("```toml\n")
+		b.WriteString(Suggestion(run.Metrics))
+		b.WriteString("```\n\n")
+	}
+
+	if run.Fit != nil || run.FitNote != "" {
+		b.WriteString("## Calibration fit\n\n")
+		if run.FitNote != "" {
+			fmt.Fprintf(&b, "%s\n\n", run.FitNote)
+		}
+		if len(run.Fit) > 0 {
+			b.WriteString("A linear map per descriptor (clamped to 0..1, loudness unclamped), fitted by least squares.\n")
+			b.WriteString("MAE after is cross-validated: every song is corrected by a map fitted on the other folds only.\n")
+			b.WriteString("A map is kept only where it lowers that error.\n\n")
+			b.WriteString("| feature | songs | folds | MAE before | MAE after (CV) | slope | intercept | kept |\n")
+			b.WriteString("|---|---|---|---|---|---|---|---|\n")
+			for _, f := range run.Fit {
+				if f.Skipped != "" {
+					fmt.Fprintf(&b, "| %s | %d | | %.3f | | | | no: %s |\n", f.Feature, f.Songs, f.MAEBefore, f.Skipped)
+					continue
+				}
+				fmt.Fprintf(&b, "| %s | %d | %d | %.3f | %.3f | %.3f | %.3f | %s |\n", f.Feature, f.Songs, f.Folds, f.MAEBefore, f.MAEAfter, f.Linear.Slope, f.Linear.Intercept, yesNo(f.Kept))
+			}
+			b.WriteString("\n")
+		}
+		if run.FitFile != "" {
+			fmt.Fprintf(&b, "Written to `%s`; set `analysis.calibration` in `pipeline.toml` to apply it.\n\n", run.FitFile)
+		}
+	}
+
+	b.WriteString("## Plots\n\n")
+	for _, p := range plotFiles {
+		fmt.Fprintf(&b, "![%s](%s)\n", strings.TrimSuffix(p, ".png"), p)
+	}
+	b.WriteString("\n## Configuration used\n\n```toml\n")
+	b.WriteString(strings.TrimRight(run.Config, "\n"))
+	b.WriteString("\n```\n")
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// Suggestion renders the stages' suggested worker counts as pipeline.toml
+// sections, the counts in force alongside as comments.
+func Suggestion(m pipeline.Snapshot) string {
+	var b strings.Builder
+	for i, st := range m.Stages {
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		fmt.Fprintf(&b, "[stages.%s]\nworkers = %d # now %d, %.0f %% busy\nbuffer = %d\n", st.Name, max(1, st.SuggestedWorkers), st.Workers, 100*st.Utilisation, st.Buffer)
+	}
+	return b.String()
+}
+
+func dur(d time.Duration) string {
+	switch {
+	case d == 0:
+		return "0"
+	case d < time.Millisecond:
+		return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond))
+	case d < time.Second:
+		return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
+	}
+	return fmt.Sprintf("%.2f s", d.Seconds())
+}
+
+func round(v float64) int { return int(math.Round(v)) }
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+func orDash(s string) string {
+	if s == "" {
+		return "–"
+	}
+	return s
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}

@@ -1,0 +1,191 @@
+package reports
+
+import (
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/songflow/songflow/pipeline"
+	"github.com/songflow/songflow/stages"
+)
+
+// fakeRun is a run of six songs with hand-picked outcomes: tempo correct,
+// double, half, other and two without a tempo truth; keys correct, fifth,
+// relative, parallel, other; one failure; one skipped file.
+func fakeRun() *Run {
+	song := func(file string, bpm, conf float64, key string, kconf float64, truthBPM float64, truthKey string) Record {
+		return Record{
+			Result: stages.Result{File: file, BPM: bpm, BPMConfidence: conf, Key: key, KeyConfidence: kconf,
+				Duration: 30, Format: "wav", SampleRate: 22050, Channels: 1,
+				BPMCandidates: []stages.TempoCandidate{{BPM: bpm, Score: 1}, {BPM: bpm / 2, Score: 0.5}},
+				StageSeconds:  map[string]float64{"decode": 0.01, "fft": 0.02}},
+			Truth: &Truth{BPM: truthBPM, Key: truthKey, Source: "truth.csv"},
+		}
+	}
+	recs := []Record{
+		song("a.wav", 120.5, 0.9, "C Major", 0.9, 120, "C Major"), // correct, correct
+		song("b.wav", 180, 0.3, "G Major", 0.5, 90, "C Major"),    // double, fifth
+		song("c.wav", 70, 0.5, "A Minor", 0.7, 140, "C Major"),    // half, relative
+		song("d.wav", 100, 0.1, "C Minor", 0.2, 133, "C Major"),   // other, parallel
+		song("e.wav", 128, 0.95, "F# Major", 0.1, 0, "C Major"),   // -, other
+		{Result: stages.Result{File: "f.mp3"}, Error: "decode f.mp3: corrupt frame", Truth: &Truth{BPM: 100, Key: "D Major"}},
+	}
+	for i := range recs {
+		recs[i].Finished = 0.4 * float64(i+1)
+	}
+	series := func(scale float64) []pipeline.Sample {
+		var s []pipeline.Sample
+		for i := 1; i <= 20; i++ {
+			s = append(s, pipeline.Sample{At: time.Duration(i) * 120 * time.Millisecond, Queue: int(scale * float64(i%7)), Utilisation: min(1, scale*float64(i%9)/8)})
+		}
+		return s
+	}
+	snap := pipeline.Snapshot{Bottleneck: "fft", Stages: []pipeline.StageStats{
+		{Name: "decode", Workers: 2, Buffer: 4, In: 6, Out: 5, Errors: 1, Utilisation: 0.3, P50: 9 * time.Millisecond, P95: 20 * time.Millisecond, Max: 25 * time.Millisecond, SuggestedWorkers: 1, Series: series(0.3)},
+		{Name: "resample", Workers: 1, Buffer: 4, In: 5, Out: 5, Utilisation: 0.1, SuggestedWorkers: 1, Series: series(0.1)},
+		{Name: "fft", Workers: 2, Buffer: 16, In: 50, Out: 50, Utilisation: 0.95, P50: 400 * time.Microsecond, SuggestedWorkers: 3, Series: series(1)},
+	}}
+	return &Run{Dir: "testdata/x", TruthFile: "truth.csv", Records: recs,
+		Skipped: []Skipped{{File: "notes.txt", Reason: "not audio: unknown format"}},
+		Started: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Wall: 2500 * time.Millisecond, Cores: 2, PeakRSS: 80 << 20,
+		Metrics: snap, Config: "[stages.decode]\nworkers = 2\n"}
+}
+
+func TestWriteReport(t *testing.T) {
+	dir := t.TempDir()
+	if d := os.Getenv("SONGFLOW_REPORT_DIR"); d != "" {
+		dir = d // to look at the plots
+	}
+	run := fakeRun()
+	s, err := Write(dir, run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Hand-worked from fakeRun: 4 songs with a tempo truth, 1 correct,
+	// 3 within octave factors (double, half; 133 vs 100 is not).
+	if s.Songs != 6 || s.Analysed != 5 || s.Failed != 1 || s.Skipped != 1 {
+		t.Errorf("counts %+v", s)
+	}
+	if s.TempoScored != 4 || s.Accuracy1 != 0.25 || s.Accuracy2 != 0.75 {
+		t.Errorf("tempo: scored %d Acc1 %g Acc2 %g, want 4 0.25 0.75", s.TempoScored, s.Accuracy1, s.Accuracy2)
+	}
+	if want := (1 + 0.5 + 0.3 + 0.2 + 0) / 5; s.KeyScored != 5 || !close(s.KeyWeighted, want) {
+		t.Errorf("key: scored %d weighted %g, want 5 %g", s.KeyScored, s.KeyWeighted, want)
+	}
+	if s.AudioSeconds != 150 || !close(s.XRealTime, 60) || !close(s.XRealTimePerCore, 30) || !close(s.SongsPerSecond, 2) {
+		t.Errorf("speed %+v", s)
+	}
+	wantTempo := map[TempoOutcome]int{TempoCorrect: 1, TempoDouble: 1, TempoHalf: 1, TempoOther: 1}
+	for o, n := range wantTempo {
+		if s.TempoOutcomes[o] != n {
+			t.Errorf("tempo outcome %s: %d, want %d", o, s.TempoOutcomes[o], n)
+		}
+	}
+	for _, o := range KeyOutcomes {
+		if s.KeyOutcomes[o] != 1 {
+			t.Errorf("key outcome %s: %d, want 1", o, s.KeyOutcomes[o])
+		}
+	}
+
+	var res Results
+	b, err := os.ReadFile(filepath.Join(dir, ResultsJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Songs) != 6 || res.Songs[1].TempoOutcome != TempoDouble || res.Songs[1].KeyOutcome != KeyFifth ||
+		res.Songs[5].Error == "" || len(res.Skipped) != 1 || res.Songs[0].StageSeconds["fft"] != 0.02 {
+		t.Errorf("results.json: %s", b)
+	}
+	// Result fields sit at the top level of each record.
+	if !bytes.Contains(b, []byte(`"bpm": 120.5`)) || !bytes.Contains(b, []byte(`"tempo_outcome": "double"`)) {
+		t.Errorf("results.json lacks flat fields: %.400s", b)
+	}
+
+	f, err := os.Open(filepath.Join(dir, ResultsCSV))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(f).ReadAll()
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 7 {
+		t.Fatalf("results.csv has %d rows, want header + 6", len(rows))
+	}
+	col := map[string]int{}
+	for i, h := range rows[0] {
+		col[h] = i
+	}
+	for _, h := range []string{"file", "bpm", "key", "truth_bpm", "truth_key", "tempo_outcome", "key_outcome", "error", "stage_decode_seconds", "stage_fft_seconds"} {
+		if _, ok := col[h]; !ok {
+			t.Errorf("results.csv has no %q column", h)
+		}
+	}
+	if rows[3][col["tempo_outcome"]] != "half" || rows[3][col["key_outcome"]] != "relative" || rows[3][col["key_score"]] != "0.3" || rows[6][col["error"]] == "" {
+		t.Errorf("results.csv row c: %v", rows[3])
+	}
+
+	md, err := os.ReadFile(filepath.Join(dir, SummaryMarkdown))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| tempo Accuracy1 | 25.0 % (1 of 4) |", "| tempo Accuracy2 | 75.0 % (3 of 4) |",
+		"| key weighted score | 0.400 (5 songs) |", "**Bottleneck: fft**", "[stages.fft]\nworkers = 3 # now 2",
+		"notes.txt", "corrupt frame", "| × real time | 60.0 |"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("summary.md lacks %q", want)
+		}
+	}
+
+	var head bytes.Buffer
+	if err := s.Headline(&head); err != nil || !strings.Contains(head.String(), "Accuracy1 25.0 %") {
+		t.Errorf("headline %q %v", head.String(), err)
+	}
+	checkPlots(t, dir)
+}
+
+// checkPlots checks every plot decodes as PNG at the size Write draws.
+func checkPlots(t *testing.T, dir string) {
+	t.Helper()
+	for _, name := range PlotFiles() {
+		f, err := os.Open(filepath.Join(dir, name))
+		if err != nil {
+			t.Error(err)
+			continue
+		}
+		img, err := png.Decode(f)
+		f.Close()
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if b := img.Bounds(); b.Dx() < 600 || b.Dy() < 400 {
+			t.Errorf("%s is %v, too small to read", name, b)
+		}
+	}
+}
+
+func TestWriteReportEmpty(t *testing.T) {
+	// Nothing analysed, no metrics: the plots say so instead of failing.
+	dir := t.TempDir()
+	s, err := Write(dir, &Run{Dir: "x", Records: []Record{{Result: stages.Result{File: "a.wav"}, Error: "boom"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Analysed != 0 || s.Failed != 1 || s.Accuracy1 != 0 {
+		t.Errorf("%+v", s)
+	}
+	checkPlots(t, dir)
+}
+
+func close(a, b float64) bool { return a-b < 1e-9 && b-a < 1e-9 }
