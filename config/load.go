@@ -1,0 +1,241 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Load returns the effective configuration: the built-in defaults,
+// overridden by the file at path (none when path is ""), overridden by the
+// environment as getenv reports it (os.LookupEnv in production). Flags are
+// applied afterwards with Set. The Origins say where each value came from.
+// Every error is an *Error.
+func Load(path string, getenv func(string) (string, bool)) (Config, Origins, error) {
+	c := Default()
+	o := Origins{}
+	for _, f := range fields {
+		o[f.key] = "default"
+	}
+	var lines map[string]int
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return c, o, &Error{Msg: err.Error(), Origin: "file " + path}
+		}
+		if lines, err = decode(&c, o, string(data), "file "+path); err != nil {
+			return c, o, err
+		}
+	}
+	if getenv != nil {
+		if err := applyEnv(&c, o, getenv); err != nil {
+			return c, o, err
+		}
+	}
+	if err := c.Validate(); err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			e.Origin = o[e.Key]
+			if strings.HasPrefix(e.Origin, "file ") {
+				e.Line = lines[e.Key]
+			}
+		}
+		return c, o, err
+	}
+	return c, o, nil
+}
+
+// Check validates a configuration file on its own, for
+// `songflow config --check FILE`.
+func Check(path string) error {
+	_, _, err := Load(path, nil)
+	return err
+}
+
+// tomlErrLine finds the line BurntSushi/toml names in a type error.
+var tomlErrLine = regexp.MustCompile(`line (\d+)`)
+
+// decode applies a TOML document to c. It decodes into a generic map and
+// walks it against the schema itself, so that unknown keys and wrong types
+// are reported by key, first by line, rather than by reflection's view.
+func decode(c *Config, o Origins, text, origin string) (map[string]int, error) {
+	var raw map[string]any
+	if _, err := toml.Decode(text, &raw); err != nil {
+		e := &Error{Msg: err.Error(), Origin: origin}
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			e.Key, e.Line, e.Msg = pe.LastKey, pe.Position.Line, pe.Message
+		} else if m := tomlErrLine.FindStringSubmatch(err.Error()); m != nil {
+			fmt.Sscan(m[1], &e.Line)
+		}
+		return nil, e
+	}
+	lines := keyLines(text)
+	var errs []*Error
+	var walk func(prefix string, m map[string]any)
+	walk = func(prefix string, m map[string]any) {
+		for k, v := range m {
+			key := k
+			if prefix != "" {
+				key = prefix + "." + k
+			}
+			if f, ok := lookup(key); ok {
+				if err := f.bind(c).fromTOML(v); err != nil {
+					errs = append(errs, &Error{Key: key, Line: lines[key], Msg: err.Error(), Origin: origin})
+					continue
+				}
+				o[key] = origin
+				continue
+			}
+			sub, isMap := v.(map[string]any)
+			switch {
+			case isTable(key) && isMap:
+				walk(key, sub)
+			case isTable(key):
+				errs = append(errs, &Error{Key: key, Line: lines[key], Msg: fmt.Sprintf("want a table, got %s", tomlType(v)), Origin: origin})
+			default:
+				errs = append(errs, &Error{Key: key, Line: lines[key], Msg: "unknown key", Origin: origin})
+			}
+		}
+	}
+	walk("", raw)
+	if len(errs) > 0 {
+		// Report the first in the file, so the same file always gives the
+		// same error.
+		sort.Slice(errs, func(i, j int) bool {
+			if errs[i].Line != errs[j].Line {
+				return errs[i].Line < errs[j].Line
+			}
+			return errs[i].Key < errs[j].Key
+		})
+		return lines, errs[0]
+	}
+	return lines, nil
+}
+
+var (
+	tableLine = regexp.MustCompile(`^\s*\[\s*([A-Za-z0-9_.\-]+)\s*\]`)
+	keyLine   = regexp.MustCompile(`^\s*([A-Za-z0-9_.\-]+)\s*=`)
+)
+
+// keyLines maps each dotted key to its line, for error messages: the TOML
+// library keeps key positions to itself. It understands the plain
+// `[table]` / `key = value` layout of pipeline.toml; keys it cannot place
+// get no line.
+func keyLines(text string) map[string]int {
+	lines := map[string]int{}
+	table := ""
+	for i, l := range strings.Split(text, "\n") {
+		if m := tableLine.FindStringSubmatch(l); m != nil {
+			table = m[1]
+			if _, seen := lines[table]; !seen {
+				lines[table] = i + 1
+			}
+			continue
+		}
+		if m := keyLine.FindStringSubmatch(l); m != nil {
+			key := m[1]
+			if table != "" {
+				key = table + "." + key
+			}
+			lines[key] = i + 1
+		}
+	}
+	return lines
+}
+
+func applyEnv(c *Config, o Origins, getenv func(string) (string, bool)) error {
+	for _, f := range fields {
+		for _, name := range f.env {
+			s, ok := getenv(name)
+			if !ok || strings.TrimSpace(s) == "" {
+				continue
+			}
+			if err := f.bind(c).parse(s); err != nil {
+				return &Error{Key: f.key, Msg: err.Error(), Origin: "env " + name}
+			}
+			o[f.key] = "env " + name
+		}
+	}
+	return nil
+}
+
+// Set applies one flag: key is the dotted key, value its text. The whole
+// configuration is validated again; on error c is left unchanged.
+func (c *Config) Set(key, value string, o Origins, origin string) error {
+	f, ok := lookup(key)
+	if !ok {
+		return &Error{Key: key, Msg: "unknown key", Origin: origin}
+	}
+	old := *c
+	if err := f.bind(c).parse(value); err != nil {
+		return &Error{Key: key, Msg: err.Error(), Origin: origin}
+	}
+	if err := c.Validate(); err != nil {
+		*c = old
+		var e *Error
+		if errors.As(err, &e) {
+			e.Origin = origin
+		}
+		return err
+	}
+	if o != nil {
+		o[key] = origin
+	}
+	return nil
+}
+
+// Keys returns every dotted key, in pipeline.toml order.
+func Keys() []string {
+	ks := make([]string, len(fields))
+	for i, f := range fields {
+		ks[i] = f.key
+	}
+	return ks
+}
+
+// Validate checks every value's range and the relations between them
+// (hop ≤ fft_size, overlap < chunk_seconds). The error is an *Error naming
+// the first bad key.
+func (c Config) Validate() error {
+	for _, f := range fields {
+		if f.check == nil {
+			continue
+		}
+		if msg := f.check(&c); msg != "" {
+			return &Error{Key: f.key, Msg: msg}
+		}
+	}
+	return nil
+}
+
+// Write prints c as TOML, each value followed by a comment saying where it
+// came from (o may be nil). The output loads back to the same Config.
+func Write(w io.Writer, c Config, o Origins) error {
+	var b strings.Builder
+	table := ""
+	for _, f := range fields {
+		i := strings.LastIndex(f.key, ".")
+		t, k := f.key[:i], f.key[i+1:]
+		if t != table {
+			if table != "" {
+				b.WriteByte('\n')
+			}
+			fmt.Fprintf(&b, "[%s]\n", t)
+			table = t
+		}
+		origin := o[f.key]
+		if origin == "" {
+			origin = "default"
+		}
+		fmt.Fprintf(&b, "%s = %s # %s\n", k, f.bind(&c).toml(), origin)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
