@@ -134,6 +134,14 @@ func (s *Source[T]) submit(ctx context.Context, it Item[T], name string, hook fu
 	in.mu.Unlock()
 	defer in.doneSending()
 
+	// Checked first: a select below with room in the buffer could
+	// otherwise still accept a song after cancellation.
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("submit %q: %w", name, err)
+	}
+	if in.p.ctx.Err() != nil {
+		return nil, fmt.Errorf("submit %q to input %q: %w", name, in.name, ErrClosed)
+	}
 	t := newTicket(in.p, name)
 	it.Ticket = t
 	if it.Err != nil {

@@ -84,9 +84,10 @@ func TestSeriesBounded(t *testing.T) {
 func TestBottleneck(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	p := New(context.Background(), Options{SampleEvery: time.Millisecond})
-	in := NewInput[int](p, "in", 1)
-	fast := Map(p, "fast", StageConfig{Workers: 1, Buffer: 1}, in.Stream(), square)
-	slow := Map(p, "slow", StageConfig{Workers: 1, Buffer: 1}, fast, func(_ context.Context, v int) (int, error) {
+	// Deep buffers before the slow stage keep it from ever waiting for work.
+	in := NewInput[int](p, "in", 20)
+	fast := Map(p, "fast", StageConfig{Workers: 1, Buffer: 20}, in.Stream(), square)
+	slow := Map(p, "slow", StageConfig{Workers: 1, Buffer: 20}, fast, func(_ context.Context, v int) (int, error) {
 		time.Sleep(5 * time.Millisecond)
 		return v, nil
 	})

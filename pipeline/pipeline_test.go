@@ -301,7 +301,9 @@ func TestTimeoutInStage(t *testing.T) {
 // the timeout while that part is still missing, and drop it when it comes.
 func TestTimeoutInCollect(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	p := New(context.Background(), Options{SongTimeout: 20 * time.Millisecond})
+	// Long enough that parts 0 and 2 reach aggregate before the deadline
+	// even on a loaded machine, so that it is aggregate's timer that fires.
+	p := New(context.Background(), Options{SongTimeout: 300 * time.Millisecond})
 	in := NewInput[int](p, "in", 1)
 	parts := FlatMap(p, "chunk", StageConfig{Workers: 1}, in.Stream(), func(_ context.Context, v int) ([]int, error) {
 		return []int{0, 1, 2}, nil
