@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -167,19 +168,27 @@ func (s *Server) routes() {
 	guarded("POST /shutdown", s.handleShutdown)
 	guarded("GET /metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}).ServeHTTP)
 
-	// The same paths without a method answer 405 in JSON, and everything
-	// else 404 in JSON, so clients always get the error shape they decode.
-	for _, p := range []string{"/health", "/analyze_data", "/analyze", "/analyze_batch", "/stats",
-		"/diagnostics", "/cache", "/cache/search", "/cache/export", "/cache/{id}", "/cache/clear",
-		"/verify", "/shutdown", "/metrics"} {
-		s.mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
-			writeError(w, http.StatusMethodNotAllowed, "method_not_allowed",
-				fmt.Sprintf("%s is not allowed on %s", r.Method, r.URL.Path))
-		})
+}
+
+// notRouted answers a request no pattern matches: 405 when the path
+// exists for another method, else 404, both in the JSON error shape
+// (the mux's own replies are plain text).
+func (s *Server) notRouted(w http.ResponseWriter, r *http.Request) {
+	var allowed []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); pattern != "" {
+			allowed = append(allowed, m)
+		}
 	}
-	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	if len(allowed) == 0 {
 		writeError(w, http.StatusNotFound, "not_found", "no route "+r.URL.Path)
-	})
+		return
+	}
+	w.Header().Set("Allow", strings.Join(allowed, ", "))
+	writeError(w, http.StatusMethodNotAllowed, "method_not_allowed",
+		fmt.Sprintf("%s is not allowed on %s", r.Method, r.URL.Path))
 }
 
 // statusWriter remembers the status code written, for the metrics.
@@ -211,10 +220,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer s.active.Done()
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w}
-	s.mux.ServeHTTP(sw, r)
-	route := r.Pattern // set by the mux; a fixed set, so labels stay bounded
-	if route == "" || route == "/" {
-		route = "unmatched"
+	// The pattern, not the path, labels the metrics: a fixed set.
+	route := "unmatched"
+	if _, pattern := s.mux.Handler(r); pattern != "" {
+		route = pattern
+		s.mux.ServeHTTP(sw, r) // matches again, setting the path values
+	} else {
+		s.notRouted(sw, r)
 	}
 	code := sw.code
 	if code == 0 {

@@ -1,0 +1,807 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"math"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// jsonObject decodes body as one JSON object, failing the test otherwise.
+func jsonObject(t testing.TB, body []byte) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err != nil {
+		t.Fatalf("body is not a JSON object: %v\n%s", err, body)
+	}
+	return m
+}
+
+// kind names a decoded JSON value's type the way Swift's Codable sees it.
+func kind(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "bool"
+	case string:
+		return "string"
+	case float64:
+		if x == math.Trunc(x) {
+			return "int"
+		}
+		return "number"
+	case []any:
+		return "array"
+	case map[string]any:
+		return "object"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// wantTypes checks that m has every field with the JSON type given;
+// "number" accepts integral values too.
+func wantTypes(t testing.TB, what string, m map[string]any, types map[string]string) {
+	t.Helper()
+	for field, want := range types {
+		v, ok := m[field]
+		if !ok {
+			t.Errorf("%s: field %q missing", what, field)
+			continue
+		}
+		got := kind(v)
+		if got != want && !(want == "number" && got == "int") {
+			t.Errorf("%s: field %q is %s (%v), want %s", what, field, got, v, want)
+		}
+	}
+}
+
+func wantError(t testing.TB, what string, status int, body []byte, wantStatus int, wantCode string) map[string]any {
+	t.Helper()
+	if status != wantStatus {
+		t.Errorf("%s: status %d, want %d (%s)", what, status, wantStatus, body)
+	}
+	m := jsonObject(t, body)
+	wantTypes(t, what, m, map[string]string{"error": "string", "message": "string"})
+	if m["error"] != wantCode {
+		t.Errorf("%s: error %q, want %q", what, m["error"], wantCode)
+	}
+	return m
+}
+
+// analysisTypes are the fields and types the Swift clients decode.
+var analysisTypes = map[string]string{
+	"bpm": "number", "bpm_confidence": "number", "key": "string", "key_confidence": "number",
+	"energy": "number", "danceability": "number", "acousticness": "number",
+	"spectral_centroid": "number", "cached": "bool", "analysis_duration": "number",
+	"time_signature": "string", "valence": "number", "loudness": "number",
+	"dynamic_range": "number", "silence_ratio": "number", "key_details": "object",
+}
+
+func TestHealth(t *testing.T) {
+	ts := newTestServer(t, Options{Port: 5051, Version: "1.2.3"}, nil)
+	status, h, body := do(t, "GET", ts.URL+"/health", nil, nil)
+	if status != 200 || !strings.HasPrefix(h.Get("Content-Type"), "application/json") {
+		t.Fatalf("status %d, content type %q", status, h.Get("Content-Type"))
+	}
+	m := jsonObject(t, body)
+	wantTypes(t, "health", m, map[string]string{"running": "bool", "port": "int", "version": "string",
+		"status": "string", "server": "string", "timestamp": "string", "uptime": "number"})
+	if m["running"] != true || m["port"] != 5051.0 || m["version"] != "1.2.3" || m["status"] != "healthy" || m["server"] != "songflow" {
+		t.Errorf("health = %v", m)
+	}
+	if _, err := time.Parse(time.RFC3339, m["timestamp"].(string)); err != nil {
+		t.Errorf("timestamp: %v", err)
+	}
+}
+
+func TestAnalyzeDataContractAndCache(t *testing.T) {
+	ts := newTestServer(t, Options{}, nil)
+	url := ts.URL + "/analyze_data"
+	body := []byte("bpm=128\nsong one")
+	status, _, resp := do(t, "POST", url, body, map[string]string{
+		"Content-Type": "application/octet-stream", "X-Song-Title": "One", "X-Song-Artist": "Band",
+		"X-Client-Request-Id": "req-1"})
+	if status != 200 {
+		t.Fatalf("status %d: %s", status, resp)
+	}
+	m := jsonObject(t, resp)
+	wantTypes(t, "analyze_data", m, analysisTypes)
+	if m["bpm"] != 128.0 || m["key"] != "C# Minor" || m["cached"] != false || m["title"] != "One" || m["artist"] != "Band" {
+		t.Errorf("first reply = %v", m)
+	}
+	if _, ok := m["analyzed_at"]; ok {
+		t.Error("a fresh analysis has analyzed_at")
+	}
+	if j := ts.fake.lastJob(); j.Title != "One" || j.Artist != "Band" || string(j.Data) != string(body) {
+		t.Errorf("job = %+v", j)
+	}
+
+	// Same bytes under another title: a cache hit (content, not title, is the key).
+	status, _, resp = do(t, "POST", url, body, map[string]string{"X-Song-Title": "Renamed"})
+	m = jsonObject(t, resp)
+	if status != 200 || m["cached"] != true || m["bpm"] != 128.0 || ts.fake.calls.Load() != 1 {
+		t.Fatalf("second reply %d %v, %d analyses", status, m, ts.fake.calls.Load())
+	}
+	wantTypes(t, "cache hit", m, map[string]string{"analyzed_at": "string"})
+	if _, err := time.Parse(time.RFC3339, m["analyzed_at"].(string)); err != nil {
+		t.Error(err)
+	}
+
+	// Each of these must miss the cache and run the analyzer again.
+	for i, h := range []map[string]string{
+		{"X-Force-Reanalyze": "yes"},
+		{"X-Bypass-Cache": "1"},
+		{"X-Cache-Namespace": "ios"},
+		{"X-Skip-Chunk-Analysis": "true"},
+	} {
+		status, _, resp = do(t, "POST", url, body, h)
+		m = jsonObject(t, resp)
+		if status != 200 || m["cached"] != false || ts.fake.calls.Load() != int64(i+2) {
+			t.Errorf("%v: %d cached=%v after %d analyses", h, status, m["cached"], ts.fake.calls.Load())
+		}
+	}
+	// A preview (different bytes, same title) never collides with the song.
+	status, _, resp = do(t, "POST", url, []byte("bpm=64\npreview"), map[string]string{"X-Song-Title": "One", "X-Song-Artist": "Band"})
+	if m = jsonObject(t, resp); status != 200 || m["bpm"] != 64.0 || m["cached"] != false {
+		t.Errorf("preview reply %v", m)
+	}
+	// Untitled uploads are "Unknown".
+	_, _, resp = do(t, "POST", url, []byte("bpm=99\nuntitled"), nil)
+	if m = jsonObject(t, resp); m["title"] != "Unknown" || m["artist"] != "Unknown" {
+		t.Errorf("untitled: title %v artist %v", m["title"], m["artist"])
+	}
+}
+
+func TestTitleHeaders(t *testing.T) {
+	ts := newTestServer(t, Options{}, nil)
+	cases := []struct{ header, want string }{
+		{"Café del Mar", "Café del Mar"},                     // raw UTF-8
+		{"Caf%C3%A9%20del%20Mar", "Café del Mar"},            // percent-encoded
+		{"Caf\xe9 del Mar", "Café del Mar"},                  // Latin-1 byte
+		{"=?UTF-8?B?Q2Fmw6kgZGVsIE1hcg==?=", "Café del Mar"}, // RFC 2047
+		{"100% Pure", "100% Pure"},                           // a bare percent stays
+		{"Sigur Rós – Hoppípolla", "Sigur Rós – Hoppípolla"},
+	}
+	for i, c := range cases {
+		// The HTTP client would refuse some of these bytes, so the handler
+		// is called directly with the raw header.
+		req := httptest.NewRequest("POST", "/analyze_data", strings.NewReader(fmt.Sprintf("bpm=1%02d\n", i)))
+		req.Header["X-Song-Title"] = []string{c.header}
+		rec := httptest.NewRecorder()
+		ts.srv.ServeHTTP(rec, req)
+		m := jsonObject(t, rec.Body.Bytes())
+		if m["title"] != c.want || ts.fake.lastJob().Title != c.want {
+			t.Errorf("X-Song-Title %q → reply %q, job %q; want %q", c.header, m["title"], ts.fake.lastJob().Title, c.want)
+		}
+	}
+}
+
+func TestHeaderHelpers(t *testing.T) {
+	for in, want := range map[string]string{
+		"": "default", "ios": "ios", "my ns/../x": "myns..x"[:0] + "mynsx", "a-b_C9": "a-b_C9",
+		strings.Repeat("x", 40): strings.Repeat("x", 32), "émoji🎵": "moji",
+	} {
+		if got := cleanNamespace(in); got != want {
+			t.Errorf("cleanNamespace(%q) = %q, want %q", in, got, want)
+		}
+	}
+	for _, yes := range []string{"1", "true", "TRUE", "yes", "on", "y", " Y "} {
+		if !truthy(yes) {
+			t.Errorf("truthy(%q) = false", yes)
+		}
+	}
+	for _, no := range []string{"", "0", "false", "no", "off", "n", "2", "maybe"} {
+		if truthy(no) {
+			t.Errorf("truthy(%q) = true", no)
+		}
+	}
+}
+
+func TestFiniteJSON(t *testing.T) {
+	ts := newTestServer(t, Options{}, nil)
+	for _, round := range []string{"fresh", "cached"} {
+		status, _, body := do(t, "POST", ts.URL+"/analyze_data", []byte("nan\n"), nil)
+		if status != 200 {
+			t.Fatalf("%s: status %d: %s", round, status, body)
+		}
+		if bytes.Contains(body, []byte("NaN")) || bytes.Contains(body, []byte("Inf")) {
+			t.Fatalf("%s: non-finite number in %s", round, body)
+		}
+		m := jsonObject(t, body)
+		wantTypes(t, round, m, analysisTypes)
+		if m["loudness"] != -70.0 || m["bpm_confidence"] != 0.0 || m["energy"] != 0.0 {
+			t.Errorf("%s: loudness %v bpm_confidence %v energy %v", round, m["loudness"], m["bpm_confidence"], m["energy"])
+		}
+	}
+	// The cache listing and the diagnostics (whose fake snapshot has a NaN
+	// utilisation) are finite too.
+	for _, path := range []string{"/cache", "/diagnostics", "/metrics"} {
+		status, _, body := do(t, "GET", ts.URL+path, nil, nil)
+		if status != 200 || bytes.Contains(body, []byte("NaN")) {
+			t.Errorf("%s: status %d, NaN present: %v", path, status, bytes.Contains(body, []byte("NaN")))
+		}
+	}
+}
+
+func TestAnalysisErrors(t *testing.T) {
+	ts := newTestServer(t, Options{MaxBodyBytes: 1 << 20, AnalysisTimeout: 100 * time.Millisecond}, nil)
+	url := ts.URL + "/analyze_data"
+	status, _, body := do(t, "POST", url, nil, nil)
+	wantError(t, "empty body", status, body, 400, "empty_body")
+
+	status, _, body = do(t, "POST", url, bytes.Repeat([]byte("x"), 1<<20+1), nil)
+	wantError(t, "too large", status, body, 413, "payload_too_large")
+
+	status, _, body = do(t, "POST", url, []byte("unsupported\n"), nil)
+	m := wantError(t, "unsupported", status, body, 415, "unsupported_format")
+	if !strings.Contains(m["message"].(string), "ogg") {
+		t.Errorf("415 message %q does not name the format", m["message"])
+	}
+	status, _, body = do(t, "POST", url, []byte("corrupt\n"), nil)
+	wantError(t, "corrupt", status, body, 422, "invalid_audio")
+
+	status, _, body = do(t, "POST", url, []byte("timeout\n"), nil)
+	wantError(t, "pipeline timeout", status, body, 504, "timeout")
+
+	// The server's own deadline (analysis_timeout) passing is a 504 too.
+	status, _, body = do(t, "POST", url, []byte("block\n"), nil)
+	wantError(t, "deadline", status, body, 504, "timeout")
+
+	status, _, body = do(t, "POST", url, []byte("silence\n"), nil)
+	wantError(t, "no tempo", status, body, 422, "analysis_failed")
+
+	for _, path := range []string{"/analyze", "/analyze_batch", "/verify"} {
+		status, _, body = do(t, "POST", ts.URL+path, []byte("{not json"), nil)
+		wantError(t, path+" bad JSON", status, body, 400, "invalid_json")
+		status, _, body = do(t, "POST", ts.URL+path, nil, nil)
+		wantError(t, path+" empty", status, body, 400, "empty_body")
+	}
+	status, _, body = do(t, "GET", ts.URL+"/nowhere", nil, nil)
+	wantError(t, "unknown route", status, body, 404, "not_found")
+	status, _, body = do(t, "GET", ts.URL+"/analyze_data", nil, nil)
+	wantError(t, "wrong method", status, body, 405, "method_not_allowed")
+	// Nothing failed is cached.
+	if n, _ := ts.store.Count(context.Background(), "*"); n != 0 {
+		t.Errorf("%d failures cached", n)
+	}
+}
+
+func TestBusy(t *testing.T) {
+	fake := newFake()
+	ts := newTestServer(t, Options{MaxInFlight: 1, QueueWait: 50 * time.Millisecond}, fake)
+	first := make(chan int)
+	go func() {
+		status, _, _ := do(t, "POST", ts.URL+"/analyze_data", []byte("block\nfirst"), nil)
+		first <- status
+	}()
+	// Wait until the first song holds the only slot.
+	for ts.srv.admission.inFlight() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	status, h, body := do(t, "POST", ts.URL+"/analyze_data", []byte("bpm=90\nsecond"), nil)
+	wantError(t, "busy", status, body, 503, "busy")
+	if ra, err := strconv.Atoi(h.Get("Retry-After")); err != nil || ra < 1 {
+		t.Errorf("Retry-After %q", h.Get("Retry-After"))
+	}
+	// A cache hit needs no slot.
+	close(fake.release)
+	if s := <-first; s != 200 {
+		t.Fatalf("first request: %d", s)
+	}
+	fake.release = make(chan struct{})
+	status, _, _ = do(t, "POST", ts.URL+"/analyze_data", []byte("bpm=90\nsecond"), nil)
+	if status != 200 {
+		t.Fatalf("after the slot freed: %d", status)
+	}
+}
+
+func TestProductionKeys(t *testing.T) {
+	ts := newTestServer(t, Options{Production: true, RateLimitPerMinute: 3}, nil)
+	ctx := context.Background()
+	good, _, err := ts.store.CreateKey(ctx, "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoked, k, _ := ts.store.CreateKey(ctx, "old")
+	if _, err := ts.store.RevokeKey(ctx, strconv.FormatInt(k.ID, 10)); err != nil {
+		t.Fatal(err)
+	}
+	if status, _, _ := do(t, "GET", ts.URL+"/health", nil, nil); status != 200 {
+		t.Errorf("/health needs a key: %d", status)
+	}
+	for _, route := range [][2]string{{"GET", "/stats"}, {"GET", "/cache"}, {"POST", "/cache/clear"},
+		{"POST", "/shutdown"}, {"GET", "/metrics"}, {"GET", "/diagnostics"}, {"POST", "/analyze_data"},
+		{"DELETE", "/cache/1"}, {"GET", "/cache/export"}} {
+		status, _, body := do(t, route[0], ts.URL+route[1], []byte("bpm=1\n"), nil)
+		wantError(t, route[1]+" without key", status, body, 401, "unauthorized")
+		status, _, body = do(t, route[0], ts.URL+route[1], []byte("bpm=1\n"), map[string]string{"X-API-Key": "sf_wrong"})
+		wantError(t, route[1]+" bad key", status, body, 403, "forbidden")
+		status, _, body = do(t, route[0], ts.URL+route[1], []byte("bpm=1\n"), map[string]string{"X-API-Key": revoked})
+		wantError(t, route[1]+" revoked key", status, body, 403, "forbidden")
+	}
+	if ts.srv.ShutdownRequested() != nil {
+		select {
+		case <-ts.srv.ShutdownRequested():
+			t.Fatal("an unauthorised /shutdown shut the server down")
+		default:
+		}
+	}
+	// Three requests a minute: the fourth is refused with Retry-After.
+	key := map[string]string{"X-API-Key": good}
+	for i := range 3 {
+		if status, _, body := do(t, "GET", ts.URL+"/stats", nil, key); status != 200 {
+			t.Fatalf("request %d with key: %d %s", i, status, body)
+		}
+	}
+	status, h, body := do(t, "GET", ts.URL+"/stats", nil, key)
+	wantError(t, "rate limit", status, body, 429, "rate_limited")
+	if ra, err := strconv.Atoi(h.Get("Retry-After")); err != nil || ra < 1 || ra > 20 {
+		t.Errorf("Retry-After %q, want about 20 s (one token at 3/min)", h.Get("Retry-After"))
+	}
+}
+
+func TestRateLimiter(t *testing.T) {
+	l := newRateLimiter(60) // one a second, bursts of 60
+	t0 := time.Unix(1000, 0)
+	for i := range 60 {
+		if ok, _ := l.allow(1, t0); !ok {
+			t.Fatalf("request %d of the burst refused", i)
+		}
+	}
+	ok, wait := l.allow(1, t0)
+	if ok || wait != time.Second {
+		t.Fatalf("61st: ok=%v wait=%v, want refused for 1s", ok, wait)
+	}
+	if ok, _ := l.allow(2, t0); !ok {
+		t.Fatal("another key was limited")
+	}
+	if ok, _ := l.allow(1, t0.Add(1500*time.Millisecond)); !ok {
+		t.Fatal("no token after 1.5 s")
+	}
+	if ok, _ := l.allow(1, t0.Add(1600*time.Millisecond)); ok {
+		t.Fatal("a second token after 1.6 s")
+	}
+}
+
+func TestAnalyzeURL(t *testing.T) {
+	audio := []byte("bpm=140\nfrom the web")
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/song.m4a":
+			w.Write(audio)
+		case "/big.m4a":
+			w.Write(bytes.Repeat([]byte("x"), 2<<20))
+		case "/redirect":
+			http.Redirect(w, r, "/song.m4a", http.StatusFound)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer upstream.Close()
+
+	ts := newTestServer(t, Options{AllowPrivateURLs: true, MaxBodyBytes: 1 << 20}, nil)
+	req := func(body string) (int, []byte) {
+		status, _, b := do(t, "POST", ts.URL+"/analyze", []byte(body), map[string]string{"Content-Type": "application/json"})
+		return status, b
+	}
+	status, body := req(fmt.Sprintf(`{"url":%q,"title":"Web","artist":"Site"}`, upstream.URL+"/song.m4a"))
+	if status != 200 {
+		t.Fatalf("status %d: %s", status, body)
+	}
+	m := jsonObject(t, body)
+	wantTypes(t, "analyze url", m, analysisTypes)
+	if m["bpm"] != 140.0 || m["title"] != "Web" {
+		t.Errorf("reply %v", m)
+	}
+	// audio_url, string flags and a redirect.
+	status, body = req(fmt.Sprintf(`{"audio_url":%q,"force_reanalyze":"yes"}`, upstream.URL+"/redirect"))
+	if m = jsonObject(t, body); status != 200 || m["cached"] != false || ts.fake.calls.Load() != 2 {
+		t.Errorf("audio_url: %d %v", status, m)
+	}
+	status, body = req(fmt.Sprintf(`{"url":%q}`, upstream.URL+"/missing"))
+	wantError(t, "404 upstream", status, body, 502, "download_failed")
+	status, body = req(fmt.Sprintf(`{"url":%q}`, upstream.URL+"/big.m4a"))
+	wantError(t, "too big", status, body, 502, "download_failed")
+	status, body = req(`{"url":"ftp://example.com/a.mp3"}`)
+	wantError(t, "ftp", status, body, 400, "url_not_allowed")
+	status, body = req(`{"title":"no url"}`)
+	wantError(t, "no url", status, body, 400, "missing_url")
+
+	// Without allow_private_urls the same loopback server is refused, also
+	// through a name that resolves to it: the check is on the dialled IP.
+	strict := newTestServer(t, Options{}, nil)
+	host := strings.Replace(upstream.URL, "127.0.0.1", "localhost", 1)
+	for _, u := range []string{upstream.URL + "/song.m4a", host + "/song.m4a"} {
+		status, _, body := do(t, "POST", strict.URL+"/analyze", []byte(fmt.Sprintf(`{"url":%q}`, u)), nil)
+		m := wantError(t, "private "+u, status, body, 400, "url_not_allowed")
+		if !strings.Contains(m["message"].(string), "loopback") {
+			t.Errorf("message %q does not say why", m["message"])
+		}
+	}
+	if strict.fake.calls.Load() != 0 {
+		t.Error("a refused URL reached the analyzer")
+	}
+}
+
+func TestBlockedAddr(t *testing.T) {
+	for addr, want := range map[string]string{
+		"127.0.0.1": "loopback", "::1": "loopback", "::ffff:127.0.0.1": "loopback",
+		"169.254.169.254": "link-local", "fe80::1": "link-local",
+		"10.1.2.3": "private", "172.16.0.1": "private", "192.168.1.1": "private", "fd00::1": "private",
+		"100.64.0.1": "private", "0.0.0.0": "unspecified", "::": "unspecified", "239.1.1.1": "multicast", "224.0.0.251": "link-local",
+		"93.184.216.34": "", "2606:2800:220:1::": "", "8.8.8.8": "",
+	} {
+		if got := blockedAddr(netip.MustParseAddr(addr)); got != want {
+			t.Errorf("blockedAddr(%s) = %q, want %q", addr, got, want)
+		}
+	}
+}
+
+func TestBatch(t *testing.T) {
+	ts := newTestServer(t, Options{}, nil)
+	b64 := base64.StdEncoding.EncodeToString
+	items := []map[string]string{
+		{"audio_data": b64([]byte("bpm=100\na")), "title": "A", "artist": "X"},
+		{"audio_data": "%%% not base64", "title": "B"},
+		{"audio_data": b64([]byte("unsupported\n")), "title": "C"},
+		{"audio_data": b64([]byte("bpm=120\nd")), "title": "D"},
+	}
+	body, _ := json.Marshal(items)
+	status, _, resp := do(t, "POST", ts.URL+"/analyze_batch", body, nil)
+	if status != 200 {
+		t.Fatalf("status %d: %s", status, resp)
+	}
+	var out []map[string]any
+	if err := json.Unmarshal(resp, &out); err != nil || len(out) != 4 {
+		t.Fatalf("reply %s: %v", resp, err)
+	}
+	for i, m := range out {
+		// Every item has the result shape, failed or not (time_signature
+		// is present only when measured).
+		types := maps.Clone(analysisTypes)
+		if m["error"] != nil {
+			delete(types, "time_signature")
+			types["error"], types["message"] = "string", "string"
+		}
+		wantTypes(t, fmt.Sprintf("item %d", i), m, types)
+	}
+	if out[0]["bpm"] != 100.0 || out[0]["title"] != "A" || out[0]["error"] != nil {
+		t.Errorf("item 0: %v", out[0])
+	}
+	if out[1]["error"] != "invalid_audio_data" || out[1]["title"] != "B" {
+		t.Errorf("item 1: %v", out[1])
+	}
+	if out[2]["error"] != "unsupported_format" {
+		t.Errorf("item 2: %v", out[2])
+	}
+	if out[3]["bpm"] != 120.0 || out[3]["title"] != "D" {
+		t.Errorf("item 3: %v", out[3])
+	}
+	many, _ := json.Marshal(make([]map[string]string, 11))
+	status, _, resp = do(t, "POST", ts.URL+"/analyze_batch", many, nil)
+	wantError(t, "11 items", status, resp, 400, "batch_too_large")
+	status, _, resp = do(t, "POST", ts.URL+"/analyze_batch", []byte(`{"audio_data":"x"}`), nil)
+	wantError(t, "not an array", status, resp, 400, "invalid_json")
+}
+
+func TestStatsAndDiagnostics(t *testing.T) {
+	ts := newTestServer(t, Options{MaxInFlight: 3, Analysis: AnalysisSettings{SampleRate: 22050, FFTSize: 2048,
+		MaxSeconds: 90, Workers: map[string]int{"fft": 2}, ChunkAnalysis: true, ChunkSeconds: 10, MaxChunks: 12}}, nil)
+	for _, b := range []string{"bpm=100\na", "bpm=100\na", "bpm=100\na", "bpm=110\nb"} {
+		do(t, "POST", ts.URL+"/analyze_data", []byte(b), nil)
+	}
+	status, _, body := do(t, "GET", ts.URL+"/stats", nil, nil)
+	m := jsonObject(t, body)
+	wantTypes(t, "stats", m, map[string]string{"total_analyses": "int", "cache_hits": "int", "cache_misses": "int",
+		"cache_hit_rate": "number", "last_updated": "string", "total_cached_songs": "int", "database_path": "string"})
+	if status != 200 || m["total_analyses"] != 4.0 || m["cache_hits"] != 2.0 || m["cache_misses"] != 2.0 ||
+		m["cache_hit_rate"] != 0.5 || m["total_cached_songs"] != 2.0 || m["database_path"] != ts.store.Path() {
+		t.Errorf("stats = %v", m)
+	}
+
+	status, _, body = do(t, "GET", ts.URL+"/diagnostics", nil, nil)
+	m = jsonObject(t, body)
+	wantTypes(t, "diagnostics", m, map[string]string{"overall_status": "string", "build": "object", "mode": "string",
+		"components": "object", "warnings": "array", "configuration": "object", "pipeline": "object"})
+	if status != 200 || m["overall_status"] != "healthy" || m["mode"] != "development" {
+		t.Errorf("diagnostics: %d %v", status, m)
+	}
+	for name, c := range m["components"].(map[string]any) {
+		wantTypes(t, "component "+name, c.(map[string]any), map[string]string{"status": "string"})
+	}
+	an := m["configuration"].(map[string]any)["analysis"].(map[string]any)
+	wantTypes(t, "configuration.analysis", an, map[string]string{"sample_rate": "int", "fft_size": "int",
+		"max_duration": "number", "workers": "object", "chunk_analysis_enabled": "bool", "chunk_seconds": "number", "max_chunks": "int"})
+	if an["sample_rate"] != 22050.0 || an["max_chunks"] != 12.0 || an["chunk_analysis_enabled"] != true {
+		t.Errorf("analysis config %v", an)
+	}
+	pipe := m["pipeline"].(map[string]any)
+	stages := pipe["stages"].([]any)
+	if pipe["bottleneck"] != "decode" || len(stages) != 2 || stages[0].(map[string]any)["p95_seconds"] != 0.02 {
+		t.Errorf("pipeline %v", pipe)
+	}
+}
+
+func TestCacheRoutes(t *testing.T) {
+	ts := newTestServer(t, Options{}, nil)
+	songs := []struct{ body, title, artist, ns string }{
+		{"bpm=100\n1", "First", "Alpha", ""},
+		{"bpm=101\n2", "Second, \"quoted\"", "Beta", ""},
+		{"bpm=102\n3", "Third", "Alpha", "ios"},
+		{"bpm=103\n4", "=HYPERLINK(evil)", "Gamma", ""},
+	}
+	for _, s := range songs {
+		h := map[string]string{"X-Song-Title": s.title, "X-Song-Artist": s.artist}
+		if s.ns != "" {
+			h["X-Cache-Namespace"] = s.ns
+		}
+		if status, _, b := do(t, "POST", ts.URL+"/analyze_data", []byte(s.body), h); status != 200 {
+			t.Fatalf("%d %s", status, b)
+		}
+		time.Sleep(2 * time.Millisecond) // distinct analyzed_at for the order check
+	}
+	list := func(query string) []map[string]any {
+		t.Helper()
+		status, _, body := do(t, "GET", ts.URL+query, nil, nil)
+		if status != 200 {
+			t.Fatalf("%s: %d %s", query, status, body)
+		}
+		var rows []map[string]any
+		if err := json.Unmarshal(body, &rows); err != nil {
+			t.Fatalf("%s: %v: %s", query, err, body)
+		}
+		return rows
+	}
+	titles := func(rows []map[string]any) string {
+		var s []string
+		for _, r := range rows {
+			s = append(s, r["title"].(string))
+		}
+		return strings.Join(s, "|")
+	}
+	rows := list("/cache")
+	if got := titles(rows); got != `=HYPERLINK(evil)|Second, "quoted"|First` {
+		t.Errorf("/cache newest first = %s", got)
+	}
+	for _, r := range rows {
+		wantTypes(t, "cache row", r, map[string]string{"id": "int", "title": "string", "artist": "string",
+			"preview_url": "string", "analyzed_at": "string", "user_verified": "bool", "manual_bpm": "null",
+			"manual_key": "null", "bpm_notes": "null", "bpm": "number", "key": "string"})
+	}
+	if got := titles(list("/cache?namespace=all")); got != `=HYPERLINK(evil)|Third|Second, "quoted"|First` {
+		t.Errorf("namespace=all: %s", got)
+	}
+	if got := titles(list("/cache?namespace=*&limit=2&offset=1")); got != `Third|Second, "quoted"` {
+		t.Errorf("limit/offset: %s", got)
+	}
+	if got := titles(list("/cache?namespace=ios")); got != "Third" {
+		t.Errorf("namespace=ios: %s", got)
+	}
+	if got := titles(list("/cache/search?q=alpha&namespace=all")); got != "Third|First" {
+		t.Errorf("search alpha: %s", got)
+	}
+	if got := titles(list("/cache/search?q=alpha")); got != "First" {
+		t.Errorf("search alpha in default: %s", got)
+	}
+	status, _, body := do(t, "GET", ts.URL+"/cache?limit=x", nil, nil)
+	wantError(t, "bad limit", status, body, 400, "bad_request")
+	status, _, body = do(t, "GET", ts.URL+"/cache/search", nil, nil)
+	wantError(t, "no q", status, body, 400, "missing_query")
+
+	// Export.
+	status, h, body := do(t, "GET", ts.URL+"/cache/export", nil, nil)
+	if status != 200 || h.Get("Content-Type") != "text/csv; charset=utf-8" {
+		t.Fatalf("export %d %q", status, h.Get("Content-Type"))
+	}
+	cd := h.Get("Content-Disposition")
+	if !strings.HasPrefix(cd, `attachment; filename="cache_export_`) || len(cd) != len(`attachment; filename="cache_export_20260101_120000.csv"`) {
+		t.Errorf("Content-Disposition %q", cd)
+	}
+	recs, err := csv.NewReader(bytes.NewReader(body)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantHeader := "Title,Artist,Preview URL,BPM,BPM Confidence (%),Key,Key Confidence (%),Energy (%),Danceability (%)," +
+		"Acousticness (%),Brightness (Hz),Time Signature,Valence (%),Loudness (dB),Dynamic Range (dB),Silence Ratio (%)," +
+		"Analysis Duration (s),Analyzed At"
+	if got := strings.Join(recs[0], ","); got != wantHeader {
+		t.Errorf("CSV header\n got %s\nwant %s", got, wantHeader)
+	}
+	if len(recs) != 4 {
+		t.Fatalf("CSV has %d records, want header + 3", len(recs))
+	}
+	want := []string{`Second, "quoted"`, "Beta", "", "101.0", "80.0", "C# Minor", "70.0", "75.0", "60.0", "10.0",
+		"2200", "4/4", "40.0", "-9.5", "8.5", "2.0", "0.25"}
+	if got := recs[2][:len(want)]; strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("CSV row\n got %q\nwant %q", got, want)
+	}
+	if recs[1][0] != "'=HYPERLINK(evil)" {
+		t.Errorf("formula not neutralised: %q", recs[1][0])
+	}
+	_, _, body = do(t, "GET", ts.URL+"/cache/export", nil, map[string]string{"X-Cache-Namespace": "ios"})
+	if recs, _ := csv.NewReader(bytes.NewReader(body)).ReadAll(); len(recs) != 2 || recs[1][0] != "Third" {
+		t.Errorf("export of ios: %q", recs)
+	}
+
+	// Delete and clear.
+	id := int64(rows[0]["id"].(float64))
+	if status, _, body := do(t, "DELETE", fmt.Sprintf("%s/cache/%d", ts.URL, id), nil, nil); status != 200 {
+		t.Errorf("delete: %d %s", status, body)
+	}
+	status, _, body = do(t, "DELETE", fmt.Sprintf("%s/cache/%d", ts.URL, id), nil, nil)
+	wantError(t, "delete again", status, body, 404, "not_found")
+	status, _, body = do(t, "DELETE", ts.URL+"/cache/abc", nil, nil)
+	wantError(t, "delete abc", status, body, 400, "bad_request")
+	status, _, body = do(t, "POST", ts.URL+"/cache/clear?namespace=ios", nil, nil)
+	if m := jsonObject(t, body); status != 200 || m["cleared"] != 1.0 {
+		t.Errorf("clear ios: %d %v", status, m)
+	}
+	if got := titles(list("/cache?namespace=all")); got != `Second, "quoted"|First` {
+		t.Errorf("after delete and clear: %s", got)
+	}
+	do(t, "POST", ts.URL+"/cache/clear", nil, nil)
+	if rows := list("/cache?namespace=all"); len(rows) != 0 {
+		t.Errorf("after clear: %d rows", len(rows))
+	}
+}
+
+func TestVerify(t *testing.T) {
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("bpm=87\n" + r.URL.Path))
+	}))
+	defer upstream.Close()
+	ts := newTestServer(t, Options{AllowPrivateURLs: true}, nil)
+	u := upstream.URL + "/p.m4a"
+	if status, _, b := do(t, "POST", ts.URL+"/analyze", []byte(fmt.Sprintf(`{"url":%q,"title":"T"}`, u)), nil); status != 200 {
+		t.Fatalf("%d %s", status, b)
+	}
+	status, _, body := do(t, "POST", ts.URL+"/verify", []byte(fmt.Sprintf(`{"url":%q,"manual_bpm":174,"manual_key":"A Minor","bpm_notes":"double time"}`, u)), nil)
+	m := jsonObject(t, body)
+	wantTypes(t, "verify", m, map[string]string{"success": "bool", "message": "string"})
+	if status != 200 || m["success"] != true {
+		t.Fatalf("verify: %d %v", status, m)
+	}
+	_, _, body = do(t, "GET", ts.URL+"/cache", nil, nil)
+	var rows []map[string]any
+	json.Unmarshal(body, &rows)
+	if len(rows) != 1 || rows[0]["user_verified"] != true || rows[0]["manual_bpm"] != 174.0 ||
+		rows[0]["manual_key"] != "A Minor" || rows[0]["bpm_notes"] != "double time" || rows[0]["preview_url"] != u {
+		t.Errorf("row after verify: %v", rows)
+	}
+	status, _, body = do(t, "POST", ts.URL+"/verify", []byte(`{"url":"https://nowhere/x"}`), nil)
+	wantError(t, "verify unknown", status, body, 404, "not_found")
+	status, _, body = do(t, "POST", ts.URL+"/verify", []byte(`{"manual_bpm":120}`), nil)
+	wantError(t, "verify no url", status, body, 400, "missing_url")
+	status, _, body = do(t, "POST", ts.URL+"/verify", []byte(fmt.Sprintf(`{"url":%q,"manual_bpm":-5}`, u)), nil)
+	wantError(t, "verify bad bpm", status, body, 400, "bad_request")
+}
+
+func TestMetrics(t *testing.T) {
+	ts := newTestServer(t, Options{}, nil)
+	do(t, "POST", ts.URL+"/analyze_data", []byte("bpm=100\n"), nil)
+	do(t, "POST", ts.URL+"/analyze_data", []byte("bpm=100\n"), nil)
+	do(t, "POST", ts.URL+"/analyze_data", []byte("unsupported\n"), nil)
+	do(t, "GET", ts.URL+"/nowhere", nil, nil)
+	status, h, body := do(t, "GET", ts.URL+"/metrics", nil, nil)
+	if status != 200 || !strings.HasPrefix(h.Get("Content-Type"), "text/plain") {
+		t.Fatalf("metrics: %d %q", status, h.Get("Content-Type"))
+	}
+	text := string(body)
+	for _, want := range []string{
+		`songflow_http_requests_total{code="200",route="POST /analyze_data"} 2`,
+		`songflow_http_requests_total{code="415",route="POST /analyze_data"} 1`,
+		`songflow_http_requests_total{code="404",route="unmatched"} 1`,
+		`songflow_http_request_duration_seconds_count{code="200",route="POST /analyze_data"} 2`,
+		"songflow_cache_hits_total 1",
+		"songflow_cache_misses_total 2",
+		`songflow_stage_items_in_total{stage="decode"} 5`,
+		`songflow_stage_errors_total{stage="fft"} 1`,
+		`songflow_stage_service_seconds{quantile="0.95",stage="decode"} 0.02`,
+		`songflow_stage_utilisation{stage="fft"} 0`,
+		`songflow_pipeline_bottleneck{stage="decode"} 1`,
+		"songflow_pipeline_songs_submitted_total 2",
+		"songflow_http_analyses_in_flight 0",
+	} {
+		if !strings.Contains(text, want+"\n") {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+}
+
+// A second server on the same database answers from the cache: results
+// survive restarts.
+func TestCacheSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	path := dir + "/cache.db"
+	ctx := context.Background()
+	open := func() *testServer {
+		st, err := openStore(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return newTestServerWithStore(t, Options{}, nil, st)
+	}
+	a := open()
+	do(t, "POST", a.URL+"/analyze_data", []byte("bpm=123\n"), nil)
+	a.Close()
+	a.store.Close()
+	b := open()
+	status, _, body := do(t, "POST", b.URL+"/analyze_data", []byte("bpm=123\n"), nil)
+	if m := jsonObject(t, body); status != 200 || m["cached"] != true || b.fake.calls.Load() != 0 {
+		t.Fatalf("after restart: %d %v", status, m)
+	}
+	// A new analyzer version does not reuse old results.
+	st, _ := openStore(ctx, path)
+	c := newTestServerWithStore(t, Options{AnalyzerVersion: "test-2"}, nil, st)
+	_, _, body = do(t, "POST", c.URL+"/analyze_data", []byte("bpm=123\n"), nil)
+	if m := jsonObject(t, body); m["cached"] != false || c.fake.calls.Load() != 1 {
+		t.Fatalf("new analyzer version hit the old cache: %v", m)
+	}
+}
+
+func TestShutdown(t *testing.T) {
+	fake := newFake()
+	st, err := openStore(context.Background(), t.TempDir()+"/c.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	srv, err := New(fake, st, Options{AnalyzerVersion: "v"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(context.Background(), ln, 200*time.Millisecond) }()
+	base := "http://" + ln.Addr().String()
+
+	// A song still analysing when the grace period ends is cancelled and
+	// its request answered, not left hanging.
+	inflight := make(chan int, 1)
+	go func() {
+		status, _, _ := do(t, "POST", base+"/analyze_data", []byte("block\n"), nil)
+		inflight <- status
+	}()
+	for srv.admission.inFlight() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	status, _, body := do(t, "POST", base+"/shutdown", nil, nil)
+	if m := jsonObject(t, body); status != 200 || m["message"] != "Server shutting down..." {
+		t.Fatalf("shutdown: %d %v", status, m)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Serve = %v, want nil", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Serve did not return after /shutdown")
+	}
+	select {
+	case s := <-inflight:
+		if s != 503 {
+			t.Errorf("in-flight request ended %d, want 503", s)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the in-flight request hung")
+	}
+	if _, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {
+		t.Error("still accepting connections after shutdown")
+	}
+}
