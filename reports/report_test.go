@@ -189,3 +189,15 @@ func TestWriteReportEmpty(t *testing.T) {
 }
 
 func close(a, b float64) bool { return a-b < 1e-9 && b-a < 1e-9 }
+
+func TestPeakRSS(t *testing.T) {
+	// Hold 64 MiB live: the peak must be at least that.
+	buf := make([]byte, 64<<20)
+	for i := range buf {
+		buf[i] = byte(i)
+	}
+	if got := PeakRSS(); got < 64<<20 {
+		t.Errorf("PeakRSS %d bytes with 64 MiB in use", got)
+	}
+	_ = buf[len(buf)-1]
+}

@@ -1,0 +1,427 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/songflow/songflow/calibration"
+	"github.com/songflow/songflow/config"
+	"github.com/songflow/songflow/decode"
+	"github.com/songflow/songflow/reports"
+	"github.com/songflow/songflow/stages"
+)
+
+const calibrateUsage = "usage: songflow calibrate DIR [--config FILE] [--out DIR] [--fit]"
+
+// calibrateFolds is the number of cross-validation folds --fit uses.
+const calibrateFolds = 5
+
+// plainProgressEvery is how often progress is printed when stderr is not
+// a terminal (a log file, CI).
+const plainProgressEvery = 5 * time.Second
+
+// runCalibrate analyses every song under a folder with known answers and
+// writes the accuracy and throughput report. Exit status: 0 when the run
+// completed (failed songs are reported, not fatal), 2 on a usage or
+// configuration error, 1 when nothing could be analysed.
+func runCalibrate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fset := flag.NewFlagSet("calibrate", flag.ContinueOnError)
+	fset.SetOutput(stderr)
+	fset.Usage = func() {
+		fmt.Fprintln(stderr, calibrateUsage)
+		fset.PrintDefaults()
+	}
+	cfgPath := fset.String("config", "", "configuration file (default ./pipeline.toml when present)")
+	outDir := fset.String("out", "", "report folder (default reports/<UTC timestamp>)")
+	fit := fset.Bool("fit", false, "fit calibration.json from the truth's descriptor columns")
+	// Flags may come before or after DIR.
+	var pos []string
+	for {
+		if err := fset.Parse(args); err != nil {
+			return 2
+		}
+		if fset.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fset.Arg(0))
+		args = fset.Args()[1:]
+	}
+	if len(pos) != 1 {
+		fmt.Fprintln(stderr, calibrateUsage)
+		return 2
+	}
+	dir := pos[0]
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		if err == nil {
+			err = errors.New("not a folder")
+		}
+		fmt.Fprintf(stderr, "songflow calibrate: %s: %v\n", dir, err)
+		return 2
+	}
+	cfg, origins, ok := loadConfig(*cfgPath, stderr)
+	if !ok {
+		return 2
+	}
+	truth, err := reports.LoadTruth(dir)
+	if err != nil {
+		fmt.Fprintf(stderr, "songflow calibrate: %v\n", err)
+		return 2
+	}
+	out := *outDir
+	if out == "" {
+		out = filepath.Join("reports", time.Now().UTC().Format("20060102T150405Z"))
+	}
+
+	// A calibration map in force is applied as in analysis, except when
+	// fitting a new one: that must see the raw measurements.
+	var opts []stages.Option
+	if p := cfg.Analysis.Calibration; p != "" && !*fit {
+		m, err := calibration.Load(p)
+		if err != nil {
+			fmt.Fprintf(stderr, "songflow calibrate: analysis.calibration: %v\n", err)
+			return 2
+		}
+		opts = append(opts, stages.WithAdjust(m.Apply))
+	}
+
+	songs, skipped, err := walkCalibration(dir, truth.File, out)
+	if err != nil {
+		fmt.Fprintf(stderr, "songflow calibrate: %v\n", err)
+		return 1
+	}
+	for _, s := range skipped {
+		fmt.Fprintf(stderr, "skipped %s: %s\n", s.File, s.Reason)
+	}
+	if len(songs) == 0 {
+		fmt.Fprintf(stderr, "songflow calibrate: no audio files under %s\n", dir)
+		return 1
+	}
+
+	a, err := stages.NewAnalyzer(ctx, cfg, opts...)
+	if err != nil {
+		var ce *config.Error
+		if errors.As(err, &ce) {
+			fmt.Fprintf(stderr, "songflow calibrate: %v\n", err)
+			return 2
+		}
+		fmt.Fprintf(stderr, "songflow calibrate: start the pipeline: %v\n", err)
+		return 1
+	}
+	run := &reports.Run{Dir: dir, TruthFile: truth.File, Skipped: skipped, Cores: runtime.GOMAXPROCS(0)}
+	run.Started = time.Now()
+	run.Records = analyseAll(ctx, a, dir, songs, inFlightLimit(cfg), newProgress(stderr, len(songs)), run.Started)
+	run.Wall = time.Since(run.Started)
+	run.Metrics = a.Snapshot()
+	if err := a.Close(); err != nil {
+		fmt.Fprintf(stderr, "songflow calibrate: stop the pipeline: %v\n", err)
+	}
+	run.PeakRSS = reports.PeakRSS()
+	var cfgText bytes.Buffer
+	if err := config.Write(&cfgText, cfg, origins); err != nil {
+		fmt.Fprintf(stderr, "songflow calibrate: %v\n", err)
+	}
+	run.Config = cfgText.String()
+
+	for i := range run.Records {
+		r := &run.Records[i]
+		if t, ok := truth.Lookup(r.File, r.Tags); ok {
+			r.Truth = &t
+		}
+	}
+	if *fit {
+		if err := os.MkdirAll(out, 0o755); err != nil {
+			fmt.Fprintf(stderr, "songflow calibrate: %v\n", err)
+			return 1
+		}
+		fitCalibration(run, out)
+	}
+	sum, err := reports.Write(out, run)
+	if err != nil {
+		fmt.Fprintf(stderr, "songflow calibrate: %v\n", err)
+		return 1
+	}
+	sum.Headline(stdout)
+	if run.FitFile != "" {
+		fmt.Fprintf(stdout, "calibration map written to %s\n", run.FitFile)
+	} else if run.FitNote != "" {
+		fmt.Fprintf(stdout, "fit: %s\n", run.FitNote)
+	}
+	fmt.Fprintf(stdout, "report written to %s\n", out)
+	if ctx.Err() != nil {
+		fmt.Fprintln(stderr, "songflow calibrate: interrupted; the report covers the songs finished")
+		return 1
+	}
+	if sum.Analysed == 0 {
+		fmt.Fprintln(stderr, "songflow calibrate: no song could be analysed")
+		return 1
+	}
+	return 0
+}
+
+// walkCalibration lists the audio files under dir, relative to it and in
+// lexical order, and the other files with the reason each is skipped. It
+// leaves out hidden folders and the report folder out when it lies
+// inside dir. Audio is recognised by its bytes, not its name.
+func walkCalibration(dir, truthFile, out string) (songs []string, skipped []reports.Skipped, err error) {
+	absOut, _ := filepath.Abs(out)
+	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return fmt.Errorf("walk %s: %w", path, err)
+		}
+		rel, _ := filepath.Rel(dir, path)
+		if d.IsDir() {
+			if abs, _ := filepath.Abs(path); path != dir && (strings.HasPrefix(d.Name(), ".") || abs == absOut) {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !d.Type().IsRegular() {
+			skipped = append(skipped, reports.Skipped{File: rel, Reason: "not a regular file"})
+			return nil
+		}
+		if truthFile != "" && filepath.ToSlash(rel) == filepath.ToSlash(truthFile) {
+			skipped = append(skipped, reports.Skipped{File: rel, Reason: "ground truth, not audio"})
+			return nil
+		}
+		if reason := notAudio(path); reason != "" {
+			skipped = append(skipped, reports.Skipped{File: rel, Reason: reason})
+			return nil
+		}
+		songs = append(songs, rel)
+		return nil
+	})
+	sort.Strings(songs)
+	return songs, skipped, err
+}
+
+// notAudio sniffs the start of the file at path and says why it is not
+// audio songflow can read, or "" when it looks like audio.
+func notAudio(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return err.Error()
+	}
+	defer f.Close()
+	head := make([]byte, 64<<10)
+	n, err := io.ReadFull(f, head)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return err.Error()
+	}
+	head = head[:n]
+	if _, err := decode.Sniff(head); err != nil {
+		// An ID3 tag larger than the head (cover art) hides the audio
+		// behind it; such a file is meant to be audio, and decoding will
+		// say if it is not.
+		if bytes.HasPrefix(head, []byte("ID3")) && n == len(head) {
+			return ""
+		}
+		return "not audio: " + err.Error()
+	}
+	return ""
+}
+
+// inFlightLimit bounds the songs handed to the analyzer at once: enough
+// to fill every stage's workers and buffers, so the pipeline never
+// starves, without a goroutine per song for huge folders.
+func inFlightLimit(cfg config.Config) int {
+	n := 1
+	for _, s := range []struct{ w, b int }{
+		{cfg.Stages.Decode.Workers, cfg.Stages.Decode.Buffer},
+		{cfg.Stages.Resample.Workers, cfg.Stages.Resample.Buffer},
+		{cfg.Stages.Chunk.Workers, cfg.Stages.Chunk.Buffer},
+		{cfg.Stages.FFT.Workers, cfg.Stages.FFT.Buffer},
+		{cfg.Stages.Aggregate.Workers, cfg.Stages.Aggregate.Buffer},
+	} {
+		n += max(1, s.w) + s.b
+	}
+	return n
+}
+
+// analyser is the part of stages.Analyzer calibrate uses.
+type analyser interface {
+	Analyze(ctx context.Context, job stages.Job) (stages.Result, error)
+}
+
+// progress is told of each finished song.
+type progress interface {
+	Done(failed bool)
+	Finish()
+}
+
+// analyseAll runs every song through a, at most limit at once, and
+// returns one record per song in the order of songs, each stamped with
+// the time it finished.
+func analyseAll(ctx context.Context, a analyser, dir string, songs []string, limit int, prog progress, start time.Time) []reports.Record {
+	recs := make([]reports.Record, len(songs))
+	sem := make(chan struct{}, max(1, limit))
+	var wg sync.WaitGroup
+	for i, rel := range songs {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			for j := i; j < len(songs); j++ {
+				recs[j] = reports.Record{Result: stages.Result{File: songs[j]}, Error: "not analysed: " + ctx.Err().Error()}
+			}
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			res, err := a.Analyze(ctx, stages.Job{Name: filepath.Join(dir, rel)})
+			rec := reports.Record{Result: res, Finished: time.Since(start).Seconds()}
+			rec.File = rel
+			if err != nil {
+				rec.Error = err.Error()
+			}
+			recs[i] = rec
+			prog.Done(err != nil)
+		}()
+	}
+	wg.Wait()
+	prog.Finish()
+	return recs
+}
+
+// fitCalibration fits descriptor maps to the run's reference values and
+// writes calibration.json into out, recording the outcome in run.
+func fitCalibration(run *reports.Run, out string) {
+	var obs []calibration.Observation
+	for _, r := range run.Records {
+		if r.Error == "" && r.Truth != nil && len(r.Truth.Reference) > 0 {
+			obs = append(obs, calibration.Observation{Result: r.Result, Reference: r.Truth.Reference})
+		}
+	}
+	m, fits, err := calibration.Fit(obs, calibrateFolds)
+	if err != nil {
+		run.FitNote = "no fit: the truth has no descriptor columns (energy, danceability, acousticness, valence, loudness) for the analysed songs"
+		return
+	}
+	run.Fit = fits
+	if len(m.Features) == 0 {
+		run.FitNote = "no feature's map lowered the cross-validated error: calibration.json not written"
+		return
+	}
+	path := filepath.Join(out, "calibration.json")
+	if err := m.WriteFile(path); err != nil {
+		run.FitNote = fmt.Sprintf("could not write calibration.json: %v", err)
+		return
+	}
+	run.FitFile = path
+}
+
+// newProgress shows progress on w: a bar when w is a terminal, else a
+// plain line every few seconds, which logs and CI keep readable.
+func newProgress(w io.Writer, total int) progress {
+	if f, ok := w.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			bar := progressbar.NewOptions(total,
+				progressbar.OptionSetWriter(w),
+				progressbar.OptionSetDescription("calibrate"),
+				progressbar.OptionShowCount(),
+				progressbar.OptionShowIts(),
+				progressbar.OptionSetItsString("songs"),
+				progressbar.OptionSetPredictTime(true),
+				progressbar.OptionThrottle(100*time.Millisecond),
+				progressbar.OptionOnCompletion(func() { fmt.Fprintln(w) }),
+			)
+			return &barProgress{bar: bar}
+		}
+	}
+	return newPlainProgress(w, total, plainProgressEvery)
+}
+
+type barProgress struct {
+	mu  sync.Mutex
+	bar *progressbar.ProgressBar
+}
+
+func (p *barProgress) Done(bool) {
+	p.mu.Lock()
+	p.bar.Add(1)
+	p.mu.Unlock()
+}
+
+func (p *barProgress) Finish() {
+	p.mu.Lock()
+	p.bar.Finish()
+	p.mu.Unlock()
+}
+
+// plainProgress prints "calibrate: 7/12 songs (1 failed), 1.3 songs/s,
+// ETA 4s" every period, and once more at the end.
+type plainProgress struct {
+	w      io.Writer
+	total  int
+	start  time.Time
+	mu     sync.Mutex
+	done   int
+	failed int
+	stop   chan struct{}
+	ended  chan struct{}
+}
+
+func newPlainProgress(w io.Writer, total int, every time.Duration) *plainProgress {
+	p := &plainProgress{w: w, total: total, start: time.Now(), stop: make(chan struct{}), ended: make(chan struct{})}
+	go func() {
+		defer close(p.ended)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				p.print()
+			case <-p.stop:
+				p.print()
+				return
+			}
+		}
+	}()
+	return p
+}
+
+func (p *plainProgress) Done(failed bool) {
+	p.mu.Lock()
+	p.done++
+	if failed {
+		p.failed++
+	}
+	p.mu.Unlock()
+}
+
+func (p *plainProgress) Finish() {
+	close(p.stop)
+	<-p.ended
+}
+
+func (p *plainProgress) print() {
+	p.mu.Lock()
+	done, failed := p.done, p.failed
+	p.mu.Unlock()
+	el := time.Since(p.start).Seconds()
+	rate := 0.0
+	if el > 0 {
+		rate = float64(done) / el
+	}
+	eta := "?"
+	if rate > 0 {
+		eta = (time.Duration(float64(p.total-done) / rate * float64(time.Second))).Round(time.Second).String()
+	}
+	fmt.Fprintf(p.w, "calibrate: %d/%d songs (%d failed), %.2f songs/s, ETA %s\n", done, p.total, failed, rate, eta)
+}

@@ -1,0 +1,345 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image/png"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/songflow/songflow/dsp"
+	"github.com/songflow/songflow/reports"
+	"github.com/songflow/songflow/stages"
+)
+
+const calibrationSet = "../../testdata/calibration"
+
+func TestWalkCalibration(t *testing.T) {
+	songs, skipped, err := walkCalibration(calibrationSet, "truth.csv", filepath.Join(t.TempDir(), "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(songs) < 10 {
+		t.Errorf("%d songs found: %v", len(songs), songs)
+	}
+	formats := map[string]bool{}
+	for _, s := range songs {
+		formats[filepath.Ext(s)] = true
+	}
+	for _, ext := range []string{".wav", ".flac", ".mp3", ".m4a"} {
+		if !formats[ext] {
+			t.Errorf("no %s song in the calibration set", ext)
+		}
+	}
+	reasons := map[string]string{}
+	for _, s := range skipped {
+		reasons[filepath.ToSlash(s.File)] = s.Reason
+	}
+	if !strings.HasPrefix(reasons["notes.txt"], "not audio") {
+		t.Errorf("notes.txt: %q", reasons["notes.txt"])
+	}
+	if reasons["truth.csv"] == "" || reasons["make.sh"] == "" || reasons["gen/main.go"] == "" {
+		t.Errorf("skipped: %v", reasons)
+	}
+}
+
+func TestWalkCalibrationSniffsBytes(t *testing.T) {
+	dir := t.TempDir()
+	wav, err := os.ReadFile(filepath.Join(calibrationSet, "01-adagio-c-major.wav"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Audio with a misleading name is found; text named .mp3 is not.
+	os.WriteFile(filepath.Join(dir, "song.dat"), wav, 0o644)
+	os.WriteFile(filepath.Join(dir, "fake.mp3"), []byte("hello, this is text\n"), 0o644)
+	os.Mkdir(filepath.Join(dir, ".hidden"), 0o755)
+	os.WriteFile(filepath.Join(dir, ".hidden", "x.wav"), wav, 0o644)
+	out := filepath.Join(dir, "report")
+	os.Mkdir(out, 0o755)
+	os.WriteFile(filepath.Join(out, "y.wav"), wav, 0o644)
+	songs, skipped, err := walkCalibration(dir, "", out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(songs) != 1 || songs[0] != "song.dat" {
+		t.Errorf("songs %v", songs)
+	}
+	if len(skipped) != 1 || skipped[0].File != "fake.mp3" {
+		t.Errorf("skipped %v", skipped)
+	}
+}
+
+// fakeAnalyser answers from a table, failing songs not in it, and records
+// how many calls were in flight at once.
+type fakeAnalyser struct {
+	bpm            map[string]float64
+	mu             sync.Mutex
+	inFlight, peak int
+}
+
+func (f *fakeAnalyser) Analyze(ctx context.Context, job stages.Job) (stages.Result, error) {
+	f.mu.Lock()
+	f.inFlight++
+	f.peak = max(f.peak, f.inFlight)
+	f.mu.Unlock()
+	time.Sleep(time.Millisecond)
+	f.mu.Lock()
+	f.inFlight--
+	f.mu.Unlock()
+	bpm, ok := f.bpm[filepath.Base(job.Name)]
+	if !ok {
+		return stages.Result{File: job.Name}, fmt.Errorf("analyze %s: decode: %w", job.Name, errors.New("corrupt"))
+	}
+	return stages.Result{File: job.Name, BPM: bpm, Duration: 10, StageSeconds: map[string]float64{"decode": 0.001}}, nil
+}
+
+type countProgress struct {
+	mu           sync.Mutex
+	done, failed int
+	finished     bool
+}
+
+func (c *countProgress) Done(failed bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.done++
+	if failed {
+		c.failed++
+	}
+}
+
+func (c *countProgress) Finish() { c.finished = true }
+
+func TestAnalyseAll(t *testing.T) {
+	var songs []string
+	fa := &fakeAnalyser{bpm: map[string]float64{}}
+	for i := 0; i < 40; i++ {
+		name := fmt.Sprintf("s%02d.wav", i)
+		songs = append(songs, filepath.Join("sub", name))
+		if i%10 != 3 {
+			fa.bpm[name] = float64(60 + i)
+		}
+	}
+	prog := &countProgress{}
+	recs := analyseAll(context.Background(), fa, "root", songs, 5, prog, time.Now())
+	if len(recs) != 40 || prog.done != 40 || prog.failed != 4 || !prog.finished {
+		t.Fatalf("%d records, progress %+v", len(recs), prog)
+	}
+	if fa.peak > 5 {
+		t.Errorf("%d songs in flight, limit 5", fa.peak)
+	}
+	for i, r := range recs {
+		if r.File != songs[i] {
+			t.Errorf("record %d is %s, want %s (input order, relative path)", i, r.File, songs[i])
+		}
+		if failed := i%10 == 3; failed != (r.Error != "") || (!failed && r.BPM != float64(60+i)) {
+			t.Errorf("record %d: %+v", i, r)
+		}
+		if r.Finished <= 0 {
+			t.Errorf("record %d has no finishing time", i)
+		}
+	}
+}
+
+func TestAnalyseAllCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	recs := analyseAll(ctx, &fakeAnalyser{}, "root", []string{"a.wav", "b.wav"}, 1, &countProgress{}, time.Now())
+	for _, r := range recs {
+		if r.Error == "" {
+			t.Errorf("%s: no error after cancellation", r.File)
+		}
+	}
+}
+
+func TestPlainProgress(t *testing.T) {
+	var buf bytes.Buffer
+	p := newPlainProgress(&buf, 3, time.Hour)
+	p.Done(false)
+	p.Done(true)
+	p.Finish()
+	if got := buf.String(); !strings.HasPrefix(got, "calibrate: 2/3 songs (1 failed), ") || !strings.Contains(got, "ETA") {
+		t.Errorf("progress line %q", got)
+	}
+}
+
+func TestCalibrateUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{},
+		{"--bogus", calibrationSet},
+		{calibrationSet, "extra"},
+		{filepath.Join(t.TempDir(), "missing")},
+		{filepath.Join(calibrationSet, "notes.txt")},
+	} {
+		var out, errb bytes.Buffer
+		if code := runCalibrate(context.Background(), args, &out, &errb); code != 2 {
+			t.Errorf("calibrate %q: exit %d, want 2 (stderr %q)", args, code, errb.String())
+		}
+	}
+}
+
+func TestCalibrateNothingToAnalyse(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "readme.txt"), []byte("no songs here"), 0o644)
+	var out, errb bytes.Buffer
+	if code := runCalibrate(context.Background(), []string{dir, "--out", filepath.Join(dir, "r")}, &out, &errb); code != 1 {
+		t.Errorf("exit %d, want 1; stderr %q", code, errb.String())
+	}
+	if !strings.Contains(errb.String(), "readme.txt") {
+		t.Errorf("the skipped file is not listed: %q", errb.String())
+	}
+}
+
+// TestCalibrateEndToEnd runs the whole pipeline on the calibration set and
+// checks the report against what its own results imply.
+func TestCalibrateEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the whole pipeline on the calibration set")
+	}
+	out := filepath.Join(t.TempDir(), "report")
+	var stdout, stderr bytes.Buffer
+	code := runCalibrate(context.Background(), []string{calibrationSet, "--out", out, "--fit"}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
+	}
+	t.Logf("stdout:\n%s", stdout.String())
+
+	b, err := os.ReadFile(filepath.Join(out, reports.ResultsJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res reports.Results
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Songs) < 10 {
+		t.Fatalf("%d songs in results.json", len(res.Songs))
+	}
+	skippedNotes := false
+	for _, s := range res.Skipped {
+		skippedNotes = skippedNotes || s.File == "notes.txt"
+	}
+	if !skippedNotes {
+		t.Errorf("notes.txt not listed as skipped: %v", res.Skipped)
+	}
+
+	// Score results.json independently of package reports' helpers.
+	var tempoN, acc1, acc2, keyN, failed int
+	var keySum, audio float64
+	for _, s := range res.Songs {
+		if s.Error != "" {
+			failed++
+			continue
+		}
+		audio += s.Duration
+		if s.Truth == nil {
+			t.Errorf("%s has no truth", s.File)
+			continue
+		}
+		if len(s.StageSeconds) == 0 {
+			t.Errorf("%s has no per-stage timings", s.File)
+		}
+		if tb := s.Truth.BPM; tb > 0 {
+			tempoN++
+			if math.Abs(s.BPM-tb) <= 0.04*tb {
+				acc1++
+			}
+			for _, f := range []float64{1.0 / 3, 0.5, 1, 2, 3} {
+				if math.Abs(s.BPM-f*tb) <= 0.04*f*tb {
+					acc2++
+					break
+				}
+			}
+		}
+		if s.Truth.Key != "" {
+			keyN++
+			tk, err1 := dsp.ParseKey(s.Truth.Key)
+			ek, err2 := dsp.ParseKey(s.Key)
+			if err1 != nil {
+				t.Errorf("%s: truth key %q: %v", s.File, s.Truth.Key, err1)
+			}
+			if err2 == nil {
+				d := ((ek.Tonic-tk.Tonic)%12 + 12) % 12
+				switch {
+				case ek == tk:
+					keySum += 1
+				case ek.Minor == tk.Minor && d == 7:
+					keySum += 0.5
+				case !ek.Minor && tk.Minor && d == 3, ek.Minor && !tk.Minor && d == 9:
+					keySum += 0.3
+				case ek.Minor != tk.Minor && d == 0:
+					keySum += 0.2
+				}
+			}
+		}
+	}
+	if tempoN < 10 || keyN < 10 {
+		t.Fatalf("only %d songs with a tempo truth and %d with a key truth were analysed (%d failed)", tempoN, keyN, failed)
+	}
+
+	md, err := os.ReadFile(filepath.Join(out, reports.SummaryMarkdown))
+	if err != nil {
+		t.Fatal(err)
+	}
+	summary := string(md)
+	figure := func(re string) string {
+		m := regexp.MustCompile(re).FindStringSubmatch(summary)
+		if m == nil {
+			t.Fatalf("summary.md has no match for %s:\n%s", re, summary)
+		}
+		return m[1]
+	}
+	pct := func(n, d int) string { return strconv.FormatFloat(100*float64(n)/float64(d), 'f', 1, 64) }
+	if got := figure(`\| tempo Accuracy1 \| ([0-9.]+) %`); got != pct(acc1, tempoN) {
+		t.Errorf("summary Accuracy1 %s %%, results imply %s %% (%d of %d)", got, pct(acc1, tempoN), acc1, tempoN)
+	}
+	if got := figure(`\| tempo Accuracy2 \| ([0-9.]+) %`); got != pct(acc2, tempoN) {
+		t.Errorf("summary Accuracy2 %s %%, results imply %s %%", got, pct(acc2, tempoN))
+	}
+	if got, want := figure(`\| key weighted score \| ([0-9.]+) `), strconv.FormatFloat(keySum/float64(keyN), 'f', 3, 64); got != want {
+		t.Errorf("summary key score %s, results imply %s", got, want)
+	}
+	if got := figure(`\| failed \| ([0-9]+) \|`); got != strconv.Itoa(failed) {
+		t.Errorf("summary failed %s, results have %d", got, failed)
+	}
+	if got, want := figure(`\| seconds of audio \| ([0-9.]+) \|`), strconv.FormatFloat(audio, 'f', 1, 64); got != want {
+		t.Errorf("summary audio %s s, results add up to %s s", got, want)
+	}
+	for _, want := range []string{"Bottleneck:", "[stages.decode]", "## Configuration used", "## Calibration fit"} {
+		if !strings.Contains(summary, want) {
+			t.Errorf("summary.md lacks %q", want)
+		}
+	}
+	if !strings.Contains(stdout.String(), "Accuracy1 "+pct(acc1, tempoN)+" %") {
+		t.Errorf("stdout lacks the Accuracy1 headline: %s", stdout.String())
+	}
+
+	for _, name := range append(reports.PlotFiles(), reports.ResultsCSV) {
+		if _, err := os.Stat(filepath.Join(out, name)); err != nil {
+			t.Error(err)
+		}
+	}
+	for _, name := range reports.PlotFiles() {
+		f, err := os.Open(filepath.Join(out, name))
+		if err != nil {
+			continue
+		}
+		img, err := png.Decode(f)
+		f.Close()
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+		} else if b := img.Bounds(); b.Dx() < 600 || b.Dy() < 400 || b.Dx() > 4000 {
+			t.Errorf("%s is %dx%d", name, b.Dx(), b.Dy())
+		}
+	}
+}
