@@ -189,6 +189,9 @@ type keyParams struct {
 	// the song's 95th-percentile frame: near-silent frames would otherwise
 	// count as much as the music once normalised.
 	silentRatio float64
+	// raw skips the per-frame normalisation and compression: frames are
+	// summed as they come, so loud passages weigh more.
+	raw bool
 	// confScale is the score margin (best minus runner-up) that gives a
 	// confidence of 1 − 1/e.
 	confScale float64
@@ -254,7 +257,14 @@ func estimateKey(chroma []float32, bins int, profile KeyProfile, p keyParams) Ke
 			continue
 		}
 		for i, v := range pc {
-			sum[i] += math.Log1p(p.compress * v / mx)
+			switch {
+			case p.raw:
+				sum[i] += v
+			case p.compress == 0:
+				sum[i] += v / mx
+			default:
+				sum[i] += math.Log1p(p.compress * v / mx)
+			}
 		}
 	}
 	tmpl := keyProfiles[profile]
