@@ -52,7 +52,9 @@ func seg(seconds float64, dBFS ...float64) segment { return segment{dBFS, second
 // coefficients BS.1770-4 Tables 1 and 2 publish for 48 kHz.
 func TestKWeighting48k(t *testing.T) {
 	shelf, hp := kWeighting(48000)
-	const tol = 1e-8 // the standard prints 14 decimals; the prototype fit is good to ~1e-10
+	// The standard prints 14 decimals; the derivation matches every one of
+	// them (measured deviation ≤ 1.4e-15).
+	const tol = 1e-14
 	for _, c := range []struct {
 		name      string
 		got, want float64

@@ -3,6 +3,8 @@ package dsp
 import (
 	"fmt"
 	"math"
+
+	"gonum.org/v1/gonum/blas/blas32"
 )
 
 // Band-limited resampling by windowed-sinc interpolation (Smith, "Digital
@@ -47,10 +49,6 @@ type Resampler struct {
 	// coef holds the polyphase table, phase-major, taps coefficients per
 	// phase: phases = l in exact mode, interpPhases+1 in interpolated mode.
 	coef []float32
-	// sym, when not nil, is the symmetric kernel of an integer decimation
-	// (l == 1): coefficient for offsets 0, ±1, … ±(half-1), folded so that
-	// each multiply serves two input samples.
-	sym []float32
 }
 
 // NewResampler prepares a resampler from rate from to rate to. It reports an
@@ -95,17 +93,6 @@ func NewResampler(from, to Hz) (*Resampler, error) {
 		r.exact = r.l <= maxExactPhases && r.l*int64(r.taps) <= maxExactTaps
 	}
 	if r.exact {
-		if r.l == 1 {
-			r.sym = make([]float32, r.half)
-			sum := kernel(0)
-			for j := 1; j < r.half; j++ {
-				sum += 2 * kernel(float64(j))
-			}
-			for j := range r.sym {
-				r.sym[j] = float32(kernel(float64(j)) / sum)
-			}
-			return r, nil
-		}
 		r.coef = make([]float32, int(r.l)*r.taps)
 		for p := int64(0); p < r.l; p++ {
 			r.fillPhase(r.coef[int(p)*r.taps:][:r.taps], float64(p)/float64(r.l), kernel)
@@ -172,8 +159,6 @@ func (r *Resampler) ResampleInto(dst, in []float32) []float32 {
 	switch {
 	case r.from == r.to:
 		copy(out, in)
-	case r.sym != nil:
-		r.decimate(out, in)
 	case r.exact:
 		r.rational(out, in)
 	default:
@@ -182,60 +167,9 @@ func (r *Resampler) ResampleInto(dst, in []float32) []float32 {
 	return out
 }
 
-// decimate handles from = m·to with the folded symmetric kernel.
-func (r *Resampler) decimate(out, in []float32) {
-	m := int(r.m)
-	h := r.sym
-	reach := r.half - 1
-	for k := range out {
-		c := k * m
-		if c-reach < 0 || c+reach >= len(in) {
-			out[k] = r.decimateEdge(in, c)
-			continue
-		}
-		out[k] = foldedDot(in[c-reach:c+reach+1], h)
-	}
-}
-
-func (r *Resampler) decimateEdge(in []float32, c int) float32 {
-	at := func(i int) float32 {
-		if i < 0 || i >= len(in) {
-			return 0
-		}
-		return in[i]
-	}
-	acc := r.sym[0] * at(c)
-	for j := 1; j < len(r.sym); j++ {
-		acc += r.sym[j] * (at(c-j) + at(c+j))
-	}
-	return acc
-}
-
-// foldedDot is the symmetric FIR at the centre of x (len(x) = 2*len(h)-1):
-// h[0]·x[c] + Σ h[j]·(x[c-j]+x[c+j]). Each multiply serves two samples,
-// and eight-wide groups let the compiler drop all but one bounds check per
-// group while four accumulators keep the adds from serialising.
-func foldedDot(x, h []float32) float32 {
-	c := len(h) - 1
-	x = x[:2*c+1]
-	var a0, a1, a2, a3 float32
-	j := 1
-	for ; j+8 <= len(h); j += 8 {
-		hh := h[j : j+8 : j+8]
-		lo := x[c-j-7 : c-j+1 : c-j+1] // x[c-j-7] … x[c-j]
-		hi := x[c+j : c+j+8 : c+j+8]
-		a0 += hh[0]*(lo[7]+hi[0]) + hh[4]*(lo[3]+hi[4])
-		a1 += hh[1]*(lo[6]+hi[1]) + hh[5]*(lo[2]+hi[5])
-		a2 += hh[2]*(lo[5]+hi[2]) + hh[6]*(lo[1]+hi[6])
-		a3 += hh[3]*(lo[4]+hi[3]) + hh[7]*(lo[0]+hi[7])
-	}
-	for ; j < len(h); j++ {
-		a0 += h[j] * (x[c-j] + x[c+j])
-	}
-	return h[0]*x[c] + (a0 + a1) + (a2 + a3)
-}
-
-// dot is Σ a[i]·b[i] with len(b) >= len(a), eight-wide like foldedDot.
+// dot is Σ a[i]·b[i] with len(b) >= len(a), for short a: eight-wide
+// groups let the compiler drop all but one bounds check per group, and four
+// accumulators keep the adds from serialising on one register.
 func dot(a, b []float32) float32 {
 	b = b[:len(a)]
 	var s0, s1, s2, s3 float32
@@ -252,6 +186,12 @@ func dot(a, b []float32) float32 {
 		s0 += a[i] * b[i]
 	}
 	return (s0 + s1) + (s2 + s3)
+}
+
+// dotLong is dot for the long kernels of the resampler, through gonum's
+// BLAS, whose amd64 assembly multiplies four floats per instruction.
+func dotLong(a, b []float32) float32 {
+	return blas32.Dot(blas32.Vector{N: len(a), Inc: 1, Data: a}, blas32.Vector{N: len(a), Inc: 1, Data: b[:len(a)]})
 }
 
 // window returns the taps input samples starting at start, or false when
@@ -285,7 +225,7 @@ func (r *Resampler) rational(out, in []float32) {
 		h := r.coef[p*taps : (p+1)*taps]
 		start := n0 - r.half + 1
 		if x, ok := window(in, start, taps); ok {
-			out[k] = dot(h, x)
+			out[k] = dotLong(h, x)
 		} else {
 			out[k] = edgeDot(h, in, start)
 		}
@@ -311,7 +251,7 @@ func (r *Resampler) interpolated(out, in []float32) {
 		start := int(n0) - r.half + 1
 		var v0, v1 float32
 		if x, ok := window(in, start, taps); ok {
-			v0, v1 = dot(h0, x), dot(h1, x)
+			v0, v1 = dotLong(h0, x), dotLong(h1, x)
 		} else {
 			v0, v1 = edgeDot(h0, in, start), edgeDot(h1, in, start)
 		}
