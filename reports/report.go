@@ -411,7 +411,14 @@ func writeSummary(w io.Writer, run *Run, s Summary) error {
 		keyMiss := r.KeyOutcome != "" && r.KeyOutcome != KeyCorrect
 		if tempoMiss || keyMiss {
 			misses++
-			fmt.Fprintf(&b, "- `%s`: tempo %.1f BPM for %g (%s), key %s for %s (%s)\n", r.File, r.BPM, r.Truth.BPM, orDash(string(r.TempoOutcome)), orDash(r.Key), orDash(r.Truth.Key), orDash(string(r.KeyOutcome)))
+			var parts []string
+			if r.TempoOutcome != "" {
+				parts = append(parts, fmt.Sprintf("tempo %.1f BPM for %g (%s)", r.BPM, r.Truth.BPM, r.TempoOutcome))
+			}
+			if r.KeyOutcome != "" {
+				parts = append(parts, fmt.Sprintf("key %s for %s (%s)", orDash(r.Key), r.Truth.Key, r.KeyOutcome))
+			}
+			fmt.Fprintf(&b, "- `%s`: %s\n", r.File, strings.Join(parts, ", "))
 		}
 	}
 	if misses == 0 {
