@@ -210,3 +210,9 @@ func do(t testing.TB, method, url string, body []byte, headers map[string]string
 }
 
 func openStore(ctx context.Context, path string) (*store.Store, error) { return store.Open(ctx, path) }
+
+func newLoopbackServer(t testing.TB, h http.Handler) *httptest.Server {
+	ts := httptest.NewServer(h)
+	t.Cleanup(ts.Close)
+	return ts
+}
