@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -8,6 +9,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/songflow/songflow/config"
+	"github.com/songflow/songflow/stages"
+	"github.com/songflow/songflow/store"
 )
 
 // Fifty uploads at once against two pipeline slots: each gets its own
@@ -134,6 +139,25 @@ func BenchmarkUploadPreview(b *testing.B) {
 		// reads only the first line.
 		body := append([]byte("bpm=120\n"), preview...)
 		benchUploads(b, ts, body)
+	})
+	b.Run("real", func(b *testing.B) {
+		cfg := config.Default()
+		a, err := stages.NewAnalyzer(context.Background(), cfg)
+		if err != nil {
+			b.Skip("analyzer:", err)
+		}
+		defer a.Close()
+		st, err := store.Open(context.Background(), b.TempDir()+"/cache.db")
+		if err != nil {
+			b.Fatal(err)
+		}
+		srv, err := New(a, st, Options{AnalyzerVersion: stages.AnalyzerVersion, MaxInFlight: cfg.Server.MaxInFlight})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ts := &testServer{Server: newLoopbackServer(b, srv), srv: srv, store: st}
+		defer st.Close()
+		benchUploads(b, ts, preview)
 	})
 }
 

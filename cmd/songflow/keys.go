@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/songflow/songflow/store"
+)
+
+const keysUsage = `usage:
+  songflow keys create [--name NAME] [--config FILE] [--db PATH]   print a new API key (shown once)
+  songflow keys list [--config FILE] [--db PATH]                   every key, without the secrets
+  songflow keys revoke ID|PREFIX [--config FILE] [--db PATH]       stop a key working
+`
+
+// runKeys manages the API keys production mode requires. Keys live hashed
+// in the server's database (server.db_path).
+func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, keysUsage)
+		return 2
+	}
+	sub := args[0]
+	fs := flag.NewFlagSet("keys "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "configuration file (default ./pipeline.toml when present)")
+	db := fs.String("db", "", "database file (default server.db_path)")
+	name := fs.String("name", "", "what the key is for (create)")
+	// Accept the flags before or after the revoke argument.
+	var rest []string
+	for tail := args[1:]; ; {
+		if err := fs.Parse(tail); err != nil {
+			return 2
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		rest = append(rest, fs.Arg(0))
+		tail = fs.Args()[1:]
+	}
+	wantArgs := 0
+	if sub == "revoke" {
+		wantArgs = 1
+	}
+	switch sub {
+	case "create", "list", "revoke":
+	default:
+		fmt.Fprintf(stderr, "songflow keys: unknown subcommand %q\n%s", sub, keysUsage)
+		return 2
+	}
+	if len(rest) != wantArgs {
+		fmt.Fprint(stderr, keysUsage)
+		return 2
+	}
+	dbPath := *db
+	if dbPath == "" {
+		cfg, _, ok := loadConfig(*path, stderr)
+		if !ok {
+			return 2
+		}
+		dbPath = cfg.Server.DBPath
+	}
+	st, err := store.Open(ctx, dbPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "songflow keys: %v\n", err)
+		return 1
+	}
+	defer st.Close()
+
+	switch sub {
+	case "create":
+		if *name == "" {
+			*name = "unnamed"
+		}
+		secret, k, err := st.CreateKey(ctx, *name)
+		if err != nil {
+			fmt.Fprintf(stderr, "songflow keys: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "%s\n", secret)
+		fmt.Fprintf(stderr, "created key %d (%s, %s…); it is shown only this once: send it as X-API-Key\n", k.ID, k.Name, k.Prefix)
+	case "list":
+		keys, err := st.Keys(ctx)
+		if err != nil {
+			fmt.Fprintf(stderr, "songflow keys: %v\n", err)
+			return 1
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tPREFIX\tCREATED\tSTATUS")
+		for _, k := range keys {
+			status := "active"
+			if k.Revoked() {
+				status = "revoked " + k.RevokedAt.Format(time.RFC3339)
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s…\t%s\t%s\n", k.ID, k.Name, k.Prefix, k.CreatedAt.Format(time.RFC3339), status)
+		}
+		tw.Flush()
+	case "revoke":
+		k, err := st.RevokeKey(ctx, rest[0])
+		if errors.Is(err, store.ErrNotFound) {
+			fmt.Fprintf(stderr, "songflow keys: no active key %q\n", rest[0])
+			return 1
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "songflow keys: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "revoked key %d (%s, %s…)\n", k.ID, k.Name, k.Prefix)
+	}
+	return 0
+}
