@@ -96,7 +96,7 @@ func sniffHead(head []byte, afterID3 bool) (Format, error) {
 	case has(4, "ftyp"):
 		return AAC, nil
 	case has(0, "RIFF"):
-		return "", unsupported("RIFF file that is not WAVE (form type %q)", printable(head[8:min(12, len(head))]))
+		return "", unsupported("RIFF file that is not WAVE (form type %q)", printable(head[min(8, len(head)):min(12, len(head))]))
 	case has(0, "RIFX"):
 		return "", unsupported("big-endian WAV (RIFX) is not supported")
 	case has(0, "RF64"), has(0, "BW64"):
