@@ -1,0 +1,166 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/songflow/songflow/decode"
+	"github.com/songflow/songflow/reports"
+	"github.com/songflow/songflow/stages"
+)
+
+// runBench measures the pipeline's speed on real files: every audio file
+// under the given paths (default testdata/calibration) is read into memory
+// and analysed --repeat times, so disk speed does not count. It reports
+// x-real-time against wall time and against CPU time (seconds of audio per
+// second of one core), each stage's own x-real-time, the bottleneck and the
+// peak resident memory.
+func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fl := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	path := fl.String("config", "", "configuration file (default ./pipeline.toml when present)")
+	repeat := fl.Int("repeat", 3, "times each file is analysed")
+	if err := fl.Parse(args); err != nil {
+		return 2
+	}
+	if *repeat < 1 {
+		fmt.Fprintln(stderr, "songflow bench: --repeat must be at least 1")
+		return 2
+	}
+	roots := fl.Args()
+	if len(roots) == 0 {
+		roots = []string{filepath.Join("testdata", "calibration")}
+	}
+	cfg, _, ok := loadConfig(*path, stderr)
+	if !ok {
+		return 2
+	}
+	files, err := benchFiles(roots)
+	if err != nil {
+		fmt.Fprintf(stderr, "songflow bench: %v\n", err)
+		return 2
+	}
+	if len(files) == 0 {
+		fmt.Fprintln(stderr, "songflow bench: no audio files found")
+		return 1
+	}
+	data := make(map[string][]byte, len(files))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			fmt.Fprintf(stderr, "songflow bench: %v\n", err)
+			return 1
+		}
+		data[f] = b
+	}
+
+	a, err := newAnalyzer(ctx, cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "songflow bench: %v\n", err)
+		return 2
+	}
+	cpu0 := cpuTime()
+	start := time.Now()
+	var (
+		mu      sync.Mutex
+		audio   float64
+		failed  int
+		wg      sync.WaitGroup
+		limiter = make(chan struct{}, 64)
+	)
+	for r := 0; r < *repeat; r++ {
+		for _, f := range files {
+			wg.Add(1)
+			limiter <- struct{}{}
+			go func() {
+				defer func() { <-limiter; wg.Done() }()
+				res, err := a.Analyze(ctx, stages.Job{Name: f, Data: data[f]})
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					failed++
+					fmt.Fprintf(stderr, "songflow bench: %v\n", err)
+					return
+				}
+				audio += res.Duration
+			}()
+		}
+	}
+	wg.Wait()
+	wall := time.Since(start).Seconds()
+	cpu := (cpuTime() - cpu0).Seconds()
+	snap := a.Snapshot()
+	a.Close()
+
+	songs := len(files)**repeat - failed
+	fmt.Fprintf(stdout, "songs            %d analysed, %d failed (%d files × %d)\n", songs, failed, len(files), *repeat)
+	fmt.Fprintf(stdout, "audio            %.1f s\n", audio)
+	fmt.Fprintf(stdout, "wall time        %.2f s  → %.0f× real time, %.2f songs/s\n", wall, audio/wall, float64(songs)/wall)
+	fmt.Fprintf(stdout, "CPU time         %.2f s  → %.0f× real time per core\n", cpu, audio/cpu)
+	fmt.Fprintf(stdout, "peak memory      %.0f MiB (resident)\n", float64(reports.PeakRSS())/(1<<20))
+	fmt.Fprintf(stdout, "bottleneck       %s\n\n", snap.Bottleneck)
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "stage\tworkers\tbusy s\tx-real-time\tutilisation\tp50 ms\tp95 ms\tsuggested workers\t")
+	for _, s := range snap.Stages {
+		x := 0.0
+		if s.Busy > 0 {
+			x = audio / s.Busy.Seconds()
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.0f×\t%.0f%%\t%.1f\t%.1f\t%d\t\n", s.Name, s.Workers, s.Busy.Seconds(), x,
+			100*s.Utilisation, ms(s.P50), ms(s.P95), s.SuggestedWorkers)
+	}
+	tw.Flush()
+	if failed > 0 {
+		return 1
+	}
+	return 0
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// benchFiles lists the audio files under roots, recognised by their bytes.
+func benchFiles(roots []string) ([]string, error) {
+	var files []string
+	for _, root := range roots {
+		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			f, err := os.Open(p)
+			if err != nil {
+				return err
+			}
+			head := make([]byte, 64<<10)
+			n, _ := io.ReadFull(f, head)
+			f.Close()
+			if _, err := decode.Sniff(head[:n]); err == nil {
+				files = append(files, p)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	sort.Strings(files)
+	return files, nil
+}
+
+// cpuTime is the user and system time this process has used so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}

@@ -1,0 +1,76 @@
+// Command songflow analyses songs — tempo, key, loudness and feel — with a
+// dataflow pipeline whose stages are tuned in pipeline.toml.
+//
+// Usage:
+//
+//	songflow calibrate DIR [--config FILE] [--out DIR] [--fit]
+//	songflow analyze [--config FILE] FILE...
+//	songflow watch DIR [--config FILE] [--out DIR]
+//	songflow serve [--config FILE] [--addr HOST:PORT]
+//	songflow bench [--config FILE] [--seconds N] [--songs N]
+//	songflow config [--config FILE] | songflow config --check FILE
+//	songflow keys create|list|revoke
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `songflow analyses songs: tempo, key, loudness and feel.
+
+Usage:
+  songflow calibrate DIR [--config FILE] [--out DIR] [--fit]   accuracy and speed reports for a folder with known answers
+  songflow analyze [--config FILE] FILE...                     one JSON line per file
+  songflow watch DIR [--config FILE] [--out DIR]               analyse every song dropped into DIR, once
+  songflow serve [--config FILE] [--addr HOST:PORT]            the HTTP server the apps talk to
+  songflow bench [--config FILE] [--seconds N] [--songs N]     x-real-time and memory on generated songs
+  songflow config [--config FILE]                              print the effective configuration
+  songflow config --check FILE                                 validate a configuration file
+  songflow keys create|list|revoke                             API keys for production mode
+
+The configuration is pipeline.toml in the current folder when it exists,
+else the built-in defaults; environment variables and flags override it.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run dispatches a subcommand and returns the process exit status:
+// 0 success, 1 failure of the work, 2 usage or configuration error.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "calibrate":
+		return runCalibrate(ctx, rest, stdout, stderr)
+	case "analyze":
+		return runAnalyze(ctx, rest, stdout, stderr)
+	case "watch":
+		return runWatch(ctx, rest, stdout, stderr)
+	case "serve":
+		return runServe(ctx, rest, stdout, stderr)
+	case "bench":
+		return runBench(ctx, rest, stdout, stderr)
+	case "config":
+		return runConfig(ctx, rest, stdout, stderr)
+	case "keys":
+		return runKeys(ctx, rest, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "songflow: unknown command %q\n\n%s", cmd, usage)
+	return 2
+}
