@@ -1,0 +1,189 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/songflow/songflow/store"
+)
+
+// syncBuffer is a bytes.Buffer safe to write from runServe while the test
+// reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+var listening = regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`)
+
+// startServe runs `songflow serve` on a free loopback port and returns its
+// base URL and exit status channel.
+func startServe(t *testing.T, ctx context.Context) (string, <-chan int, *syncBuffer) {
+	t.Helper()
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "pipeline.toml")
+	toml := "[server]\ndb_path = " + strconv.Quote(filepath.Join(dir, "songflow.db")) + "\n"
+	if err := os.WriteFile(cfgPath, []byte(toml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr syncBuffer
+	code := make(chan int, 1)
+	go func() {
+		code <- runServe(ctx, []string{"--config", cfgPath, "--addr", "127.0.0.1:0"}, &stdout, &stderr)
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := listening.FindStringSubmatch(stdout.String()); m != nil {
+			return m[1], code, &stdout
+		}
+		select {
+		case c := <-code:
+			t.Fatalf("serve exited %d: %s", c, stderr.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	t.Fatalf("serve did not start: %s %s", stdout.String(), stderr.String())
+	return "", nil, nil
+}
+
+func waitExit(t *testing.T, code <-chan int) int {
+	t.Helper()
+	select {
+	case c := <-code:
+		return c
+	case <-time.After(60 * time.Second):
+		t.Fatal("serve did not exit")
+	}
+	return -1
+}
+
+func TestServeShutdownRoute(t *testing.T) {
+	base, code, stdout := startServe(t, context.Background())
+	resp, err := http.Get(base + "/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var health map[string]any
+	json.NewDecoder(resp.Body).Decode(&health)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || health["status"] != "healthy" {
+		t.Fatalf("health %d %v", resp.StatusCode, health)
+	}
+	resp, err = http.Post(base+"/shutdown", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("/shutdown answered %d", resp.StatusCode)
+	}
+	if c := waitExit(t, code); c != 0 {
+		t.Fatalf("exit %d", c)
+	}
+	if !strings.Contains(stdout.String(), "stopped") {
+		t.Errorf("stdout: %s", stdout.String())
+	}
+}
+
+// SIGTERM and SIGINT reach runServe as the end of ctx.
+func TestServeSignal(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	_, code, _ := startServe(t, ctx)
+	cancel()
+	if c := waitExit(t, code); c != 0 {
+		t.Fatalf("exit %d", c)
+	}
+}
+
+func TestListenAddr(t *testing.T) {
+	env := func(m map[string]string) func(string) (string, bool) {
+		return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+	}
+	cases := []struct {
+		conf, flag string
+		env        map[string]string
+		want       string
+	}{
+		{"127.0.0.1:5050", "", nil, "127.0.0.1:5050"},
+		{"127.0.0.1:5050", "", map[string]string{"MAC_STUDIO_SERVER_PORT": "6060"}, "127.0.0.1:6060"},
+		{"127.0.0.1:5050", "", map[string]string{"MAC_STUDIO_SERVER_HOST": "::1"}, "[::1]:5050"},
+		{"127.0.0.1:5050", "127.0.0.1:7070", map[string]string{"MAC_STUDIO_SERVER_PORT": "6060"}, "127.0.0.1:7070"},
+	}
+	for _, c := range cases {
+		got, err := listenAddr(c.conf, c.flag, env(c.env))
+		if err != nil || got != c.want {
+			t.Errorf("listenAddr(%q, %q, %v) = %q, %v; want %q", c.conf, c.flag, c.env, got, err, c.want)
+		}
+	}
+	if _, err := listenAddr("127.0.0.1:5050", "", env(map[string]string{"MAC_STUDIO_SERVER_PORT": "http"})); err == nil {
+		t.Error("a non-numeric port was accepted")
+	}
+	if _, err := listenAddr("127.0.0.1:5050", "nonsense", env(nil)); err == nil {
+		t.Error("--addr without a port was accepted")
+	}
+}
+
+func TestKeysCommand(t *testing.T) {
+	ctx := context.Background()
+	db := filepath.Join(t.TempDir(), "k.db")
+	run := func(args ...string) (int, string, string) {
+		var out, errOut bytes.Buffer
+		c := runKeys(ctx, append(args, "--db", db), &out, &errOut)
+		return c, out.String(), errOut.String()
+	}
+	c, secret, _ := run("create", "--name", "ios app")
+	secret = strings.TrimSpace(secret)
+	if c != 0 || !strings.HasPrefix(secret, "sf_") {
+		t.Fatalf("create: %d %q", c, secret)
+	}
+	c, list, _ := run("list")
+	if c != 0 || !strings.Contains(list, "ios app") || !strings.Contains(list, "active") || strings.Contains(list, secret) {
+		t.Fatalf("list: %d\n%s", c, list)
+	}
+	st, err := store.Open(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := st.CheckKey(ctx, secret)
+	st.Close()
+	if err != nil {
+		t.Fatalf("the printed key does not check: %v", err)
+	}
+	if c, out, errOut := run("revoke", strconv.FormatInt(k.ID, 10)); c != 0 || !strings.Contains(out, "revoked") {
+		t.Fatalf("revoke: %d %s %s", c, out, errOut)
+	}
+	if c, _, _ := run("revoke", strconv.FormatInt(k.ID, 10)); c != 1 {
+		t.Errorf("revoking twice: exit %d, want 1", c)
+	}
+	if _, list, _ = run("list"); !strings.Contains(list, "revoked") {
+		t.Errorf("list after revoke:\n%s", list)
+	}
+	if c, _, _ := run("rotate"); c != 2 {
+		t.Errorf("unknown subcommand: exit %d", c)
+	}
+	if c, _, _ := run("revoke"); c != 2 {
+		t.Errorf("revoke without a key: exit %d", c)
+	}
+}
