@@ -1,20 +1,27 @@
 package dsp
 
 import (
+	"encoding/binary"
 	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
 	"testing"
 )
 
-// segment is a stretch of a 1 kHz test tone: its peak level per channel in
+// toneSegment is a stretch of a 1 kHz test tone: its peak level per channel in
 // dBFS (one entry for all channels when they are equal) and its length.
-type segment struct {
+type toneSegment struct {
 	dBFS    []float64
 	seconds float64
 }
 
 // toneProgramme builds the EBU test signals: a 1 kHz sine whose level steps
 // from segment to segment, continuous in phase, in every channel.
-func toneProgramme(rate Hz, channels int, segs ...segment) [][]float32 {
+func toneProgramme(rate Hz, channels int, segs ...toneSegment) [][]float32 {
 	var n int
 	for _, s := range segs {
 		n += int(math.Round(s.seconds * float64(rate)))
@@ -46,7 +53,7 @@ func toneProgramme(rate Hz, channels int, segs ...segment) [][]float32 {
 	return out
 }
 
-func seg(seconds float64, dBFS ...float64) segment { return segment{dBFS, seconds} }
+func toneSeg(seconds float64, dBFS ...float64) toneSegment { return toneSegment{dBFS, seconds} }
 
 // The K-weighting derived from the analog prototypes must give the
 // coefficients BS.1770-4 Tables 1 and 2 publish for 48 kHz.
@@ -82,15 +89,15 @@ func TestLoudnessEBU3341Integrated(t *testing.T) {
 	cases := []struct {
 		name     string
 		channels int
-		segs     []segment
+		segs     []toneSegment
 		want     float64
 	}{
-		{"case 1: stereo −23 dBFS", 2, []segment{seg(20, -23)}, -23},
-		{"case 2: stereo −33 dBFS", 2, []segment{seg(20, -33)}, -33},
-		{"case 3: −36/−23/−36", 2, []segment{seg(10, -36), seg(60, -23), seg(10, -36)}, -23},
-		{"case 4: −72/−36/−23/−36/−72", 2, []segment{seg(10, -72), seg(10, -36), seg(60, -23), seg(10, -36), seg(10, -72)}, -23},
-		{"case 5: −26/−20/−26", 2, []segment{seg(20, -26), seg(20.1, -20), seg(20, -26)}, -23},
-		{"case 6: 5.0 channels", 5, []segment{seg(20, -28, -28, -24, -30, -30)}, -23},
+		{"case 1: stereo −23 dBFS", 2, []toneSegment{toneSeg(20, -23)}, -23},
+		{"case 2: stereo −33 dBFS", 2, []toneSegment{toneSeg(20, -33)}, -33},
+		{"case 3: −36/−23/−36", 2, []toneSegment{toneSeg(10, -36), toneSeg(60, -23), toneSeg(10, -36)}, -23},
+		{"case 4: −72/−36/−23/−36/−72", 2, []toneSegment{toneSeg(10, -72), toneSeg(10, -36), toneSeg(60, -23), toneSeg(10, -36), toneSeg(10, -72)}, -23},
+		{"case 5: −26/−20/−26", 2, []toneSegment{toneSeg(20, -26), toneSeg(20.1, -20), toneSeg(20, -26)}, -23},
+		{"case 6: 5.0 channels", 5, []toneSegment{toneSeg(20, -28, -28, -24, -30, -30)}, -23},
 	}
 	for _, rate := range []Hz{48000, 44100} {
 		for _, c := range cases {
@@ -107,7 +114,7 @@ func TestLoudnessEBU3341Integrated(t *testing.T) {
 // computed per rate, not borrowed from 48 kHz.
 func TestLoudnessAnyRate(t *testing.T) {
 	for _, rate := range []Hz{8000, 22050, 32000, 88200, 96000, 192000, 37800.5} {
-		got := MeasureLoudness(toneProgramme(rate, 2, seg(10, -23)), rate)
+		got := MeasureLoudness(toneProgramme(rate, 2, toneSeg(10, -23)), rate)
 		if math.Abs(got.Integrated+23) > 0.1 {
 			t.Errorf("%g Hz: %.3f LUFS, want −23.0 ±0.1", rate, got.Integrated)
 		}
@@ -116,8 +123,8 @@ func TestLoudnessAnyRate(t *testing.T) {
 
 // The 6-channel layout leaves LFE out: a loud LFE channel changes nothing.
 func TestLoudnessLFEExcluded(t *testing.T) {
-	with := MeasureLoudness(toneProgramme(48000, 6, seg(10, -28, -28, -24, 0, -30, -30)), 48000)
-	without := MeasureLoudness(toneProgramme(48000, 5, seg(10, -28, -28, -24, -30, -30)), 48000)
+	with := MeasureLoudness(toneProgramme(48000, 6, toneSeg(10, -28, -28, -24, 0, -30, -30)), 48000)
+	without := MeasureLoudness(toneProgramme(48000, 5, toneSeg(10, -28, -28, -24, -30, -30)), 48000)
 	if math.Abs(with.Integrated-without.Integrated) > 1e-9 {
 		t.Errorf("5.1 with a 0 dBFS LFE reads %.3f LUFS, 5.0 reads %.3f", with.Integrated, without.Integrated)
 	}
@@ -136,9 +143,9 @@ func TestLoudnessRangeEBU3342(t *testing.T) {
 		{[]float64{-50, -35, -20, -35, -50}, 15},
 	}
 	for i, c := range cases {
-		var segs []segment
+		var segs []toneSegment
 		for _, l := range c.levels {
-			segs = append(segs, seg(20, l))
+			segs = append(segs, toneSeg(20, l))
 		}
 		got := MeasureLoudness(toneProgramme(48000, 2, segs...), 48000)
 		t.Logf("3342 case %d %v: LRA %.2f LU", i+1, c.levels, got.Range)
@@ -232,8 +239,8 @@ func TestLoudnessSilenceAndShortInput(t *testing.T) {
 		"nil":           nil,
 		"no samples":    {{}, {}},
 		"silence":       {make([]float32, 48000), make([]float32, 48000)},
-		"300 ms of −20": toneProgramme(48000, 2, seg(0.3, -20)),
-		"−80 dBFS tone": toneProgramme(48000, 2, seg(5, -80)),
+		"300 ms of −20": toneProgramme(48000, 2, toneSeg(0.3, -20)),
+		"−80 dBFS tone": toneProgramme(48000, 2, toneSeg(5, -80)),
 		"NaN samples":   {{float32(math.NaN()), 0, 0}},
 		"+Inf samples":  {append(make([]float32, 48000), float32(math.Inf(1)))},
 	}
@@ -257,7 +264,7 @@ func TestLoudnessSilenceAndShortInput(t *testing.T) {
 	if tp := MeasureLoudness(inputs["300 ms of −20"], 48000).TruePeak; math.Abs(tp+20) > 0.2 {
 		t.Errorf("300 ms at −20 dBFS: true peak %.2f dBTP, want −20", tp)
 	}
-	if got := MeasureLoudness(toneProgramme(48000, 2, seg(1, -23)), 0); got.Integrated != SilentLUFS {
+	if got := MeasureLoudness(toneProgramme(48000, 2, toneSeg(1, -23)), 0); got.Integrated != SilentLUFS {
 		t.Errorf("rate 0: %+v, want the silent sentinels", got)
 	}
 }
@@ -285,4 +292,93 @@ func BenchmarkMeasureLoudness(b *testing.B) {
 		MeasureLoudness([][]float32{l, r}, rate)
 	}
 	b.ReportMetric(180*float64(b.N)/b.Elapsed().Seconds(), "x-realtime")
+}
+
+// BenchmarkMeasureLoudnessDense is the worst case for the true-peak
+// shortcut: steady full-band noise, where nearly every block could hold the
+// peak and is interpolated.
+func BenchmarkMeasureLoudnessDense(b *testing.B) {
+	const rate = 44100
+	l := benchSong(180 * rate)
+	r := append([]float32(nil), l[rate:]...)
+	r = append(r, l[:rate]...)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		MeasureLoudness([][]float32{l, r}, rate)
+	}
+	b.ReportMetric(180*float64(b.N)/b.Elapsed().Seconds(), "x-realtime")
+}
+
+// TestLoudnessMatchesFFmpeg compares with ffmpeg's ebur128 filter, an
+// independent BS.1770-4 meter, on a programme with level changes, when
+// ffmpeg is installed (it is not needed to build or test songflow).
+func TestLoudnessMatchesFFmpeg(t *testing.T) {
+	ffmpeg, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		t.Skip("ffmpeg not installed")
+	}
+	const rate = 44100
+	l, r := musicLike(40*rate, rate, 3), musicLike(40*rate, rate, 4)
+	for i := range l { // 10 s steps at 0, −12, −4 and −20 dB
+		g := float32(math.Pow(10, []float64{0, -12, -4, -20}[i/(10*rate)]/20))
+		l[i] *= g
+		r[i] *= 0.7 * g
+	}
+	path := filepath.Join(t.TempDir(), "programme.wav")
+	if err := os.WriteFile(path, floatWAV([][]float32{l, r}, rate), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(ffmpeg, "-hide_banner", "-nostats", "-i", path, "-af", "ebur128=peak=true", "-f", "null", "-").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ffmpeg: %v\n%s", err, out)
+	}
+	summary := string(out[strings.LastIndex(string(out), "Summary:"):])
+	field := func(name string) float64 {
+		m := regexp.MustCompile(name + `:\s+(-?[0-9.]+)`).FindStringSubmatch(summary)
+		if m == nil {
+			t.Fatalf("no %s in ffmpeg's summary:\n%s", name, summary)
+		}
+		v, _ := strconv.ParseFloat(m[1], 64)
+		return v
+	}
+	got := MeasureLoudness([][]float32{l, r}, rate)
+	t.Logf("songflow %+v; ffmpeg I %.1f LRA %.1f TP %.1f", got, field("I"), field("LRA"), field("Peak"))
+	// ffmpeg prints one decimal: allow its rounding on top of the
+	// standard's tolerances.
+	if d := got.Integrated - field("I"); math.Abs(d) > 0.15 {
+		t.Errorf("integrated %.2f LUFS, ffmpeg %.1f", got.Integrated, field("I"))
+	}
+	if d := got.Range - field("LRA"); math.Abs(d) > 1 {
+		t.Errorf("range %.2f LU, ffmpeg %.1f", got.Range, field("LRA"))
+	}
+	if d := got.TruePeak - field("Peak"); d > 0.25 || d < -0.45 {
+		t.Errorf("true peak %.2f dBTP, ffmpeg %.1f", got.TruePeak, field("Peak"))
+	}
+}
+
+// floatWAV encodes channels as a 32-bit IEEE float WAV file.
+func floatWAV(channels [][]float32, rate int) []byte {
+	n, ch := len(channels[0]), len(channels)
+	data := 4 * n * ch
+	b := make([]byte, 0, 44+data)
+	le := binary.LittleEndian
+	b = append(b, "RIFF"...)
+	b = le.AppendUint32(b, uint32(36+data))
+	b = append(b, "WAVEfmt "...)
+	b = le.AppendUint32(b, 16)
+	b = le.AppendUint16(b, 3) // WAVE_FORMAT_IEEE_FLOAT
+	b = le.AppendUint16(b, uint16(ch))
+	b = le.AppendUint32(b, uint32(rate))
+	b = le.AppendUint32(b, uint32(rate*ch*4))
+	b = le.AppendUint16(b, uint16(ch*4))
+	b = le.AppendUint16(b, 32)
+	b = append(b, "data"...)
+	b = le.AppendUint32(b, uint32(data))
+	for i := range n {
+		for _, c := range channels {
+			b = le.AppendUint32(b, math.Float32bits(c[i]))
+		}
+	}
+	return b
 }
