@@ -68,10 +68,11 @@ func NewAnalyzer(ctx context.Context, cfg config.Config, opts ...Option) (*Analy
 func (a *Analyzer) Analyze(ctx context.Context, job Job) (Result, error) {
 	item, err := pipeline.Call(ctx, a.src, a.router, job.Name, job)
 	if err != nil {
+		var se *pipeline.StageError
+		if errors.As(err, &se) {
+			return Result{File: job.Name}, err // already names the song and stage
+		}
 		return Result{File: job.Name}, fmt.Errorf("analyze %s: %w", job.Name, err)
-	}
-	if item.Err != nil {
-		return Result{File: job.Name}, item.Err
 	}
 	r := item.Value
 	r.AnalysisDuration = time.Since(item.Ticket.Submitted).Seconds()
