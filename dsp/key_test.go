@@ -270,3 +270,61 @@ func TestParseKey(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkChromaApply measures the chroma of real-ish frames (the
+// cadence's spectra), reporting audio seconds per second of work.
+func BenchmarkChromaApply(b *testing.B) {
+	st, err := NewSTFT(2048, 512)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var mags [][]float64
+	st.Walk(cadence(2, false, 0), func(f *Frame) bool {
+		mags = append(mags, append([]float64(nil), f.Mag...))
+		return true
+	})
+	cf := NewChromaFilter(2048, testRate)
+	dst := make([]float32, cf.Bins())
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		cf.Apply(mags[i%len(mags)], dst)
+	}
+	b.ReportMetric(512.0/testRate*float64(b.N)/b.Elapsed().Seconds(), "x-realtime")
+}
+
+// BenchmarkEstimateKey measures the song-level estimate on 5 minutes of
+// chroma frames.
+func BenchmarkEstimateKey(b *testing.B) {
+	ch, bins := chromaOf(b, cadence(9, true, 0), testRate)
+	frames := 300 * testRate / 512
+	song := make([]float32, 0, frames*bins)
+	for len(song) < frames*bins {
+		song = append(song, ch...)
+	}
+	song = song[:frames*bins]
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		EstimateKey(song, bins, "")
+	}
+	b.ReportMetric(300*float64(b.N)/b.Elapsed().Seconds(), "x-realtime")
+}
+
+// BenchmarkDescribeFeel measures the feel descriptors on 5 minutes of
+// frame features.
+func BenchmarkDescribeFeel(b *testing.B) {
+	frames := 300 * testRate / 512
+	in := FeelInput{FrameRate: testRate / 512}
+	for i := range frames {
+		v := float32(0.1 + 0.05*math.Sin(float64(i)))
+		in.RMS = append(in.RMS, v)
+		in.Centroid = append(in.Centroid, 1000)
+		in.Flatness = append(in.Flatness, 0.1)
+		in.Onset = append(in.Onset, float32(i%21)/21)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		DescribeFeel(in)
+	}
+	b.ReportMetric(300*float64(b.N)/b.Elapsed().Seconds(), "x-realtime")
+}
