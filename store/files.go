@@ -1,0 +1,270 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+)
+
+// FileState is what the folder watcher concluded about one file.
+type FileState string
+
+// The states a watched file can be in. Each is final until the file
+// changes: a failed or skipped file is not looked at again while its size
+// and modification time stay the same.
+const (
+	FileDone    FileState = "done"    // analysed; its result is in the results table
+	FileFailed  FileState = "failed"  // analysis failed; Error says why
+	FileSkipped FileState = "skipped" // not audio songflow reads; Error says why
+)
+
+// File is the watcher's record of one file in a watched folder. Size and
+// ModTime are what the file looked like when it was read, so a later scan
+// can tell an unchanged file without reading it.
+type File struct {
+	Path            string // absolute
+	Size            int64
+	ModTime         time.Time
+	Hash            string // HashContent of the bytes read; "" when they could not be read
+	AnalyzerVersion string
+	State           FileState
+	Error           string
+	UpdatedAt       time.Time
+}
+
+// EnsureFiles creates the folder watcher's tables when they do not exist:
+// watch_files (one row per file seen) and watch_journal (the results due
+// in the watcher's results.jsonl, each once). It is idempotent; call it
+// once after Open.
+func (s *Store) EnsureFiles(ctx context.Context) error {
+	stmts := []string{
+		`CREATE TABLE IF NOT EXISTS watch_files (
+			path             TEXT PRIMARY KEY,
+			size             INTEGER NOT NULL,
+			mtime_ns         INTEGER NOT NULL,
+			content_hash     TEXT    NOT NULL,
+			analyzer_version TEXT    NOT NULL,
+			state            TEXT    NOT NULL,
+			error            TEXT    NOT NULL DEFAULT '',
+			updated_at       TEXT    NOT NULL
+		)`,
+		`CREATE INDEX IF NOT EXISTS watch_files_by_hash ON watch_files (content_hash, analyzer_version)`,
+		`CREATE TABLE IF NOT EXISTS watch_journal (
+			seq              INTEGER PRIMARY KEY AUTOINCREMENT,
+			content_hash     TEXT    NOT NULL,
+			analyzer_version TEXT    NOT NULL,
+			namespace        TEXT    NOT NULL,
+			skip_chunks      INTEGER NOT NULL,
+			UNIQUE (content_hash, analyzer_version, namespace, skip_chunks)
+		)`,
+	}
+	for _, q := range stmts {
+		if _, err := s.db.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("store: watch tables: %w", err)
+		}
+	}
+	return nil
+}
+
+const fileColumns = `path, size, mtime_ns, content_hash, analyzer_version, state, error, updated_at`
+
+func scanFile(row scanner) (File, error) {
+	var (
+		f     File
+		mtime int64
+		at    string
+		state string
+	)
+	if err := row.Scan(&f.Path, &f.Size, &mtime, &f.Hash, &f.AnalyzerVersion, &state, &f.Error, &at); err != nil {
+		return File{}, err
+	}
+	f.ModTime = time.Unix(0, mtime).UTC()
+	f.State = FileState(state)
+	var err error
+	if f.UpdatedAt, err = time.Parse(timeLayout, at); err != nil {
+		return File{}, fmt.Errorf("file %s: updated_at %q: %w", f.Path, at, err)
+	}
+	return f, nil
+}
+
+// File returns the record of the file at path; ok is false when there is
+// none.
+func (s *Store) File(ctx context.Context, path string) (f File, ok bool, err error) {
+	row := s.db.QueryRowContext(ctx, `SELECT `+fileColumns+` FROM watch_files WHERE path = ?`, path)
+	f, err = scanFile(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return File{}, false, nil
+	}
+	if err != nil {
+		return File{}, false, fmt.Errorf("store: file %s: %w", path, err)
+	}
+	return f, true, nil
+}
+
+// Files returns the records of every file inside the folder dir (at any
+// depth), ordered by path.
+func (s *Store) Files(ctx context.Context, dir string) ([]File, error) {
+	// A range on the primary key rather than LIKE: paths may hold % and _.
+	sep := string(os.PathSeparator)
+	lo, hi := dir+sep, dir+string(rune(os.PathSeparator)+1)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+fileColumns+` FROM watch_files
+		WHERE path >= ? AND path < ? ORDER BY path`, lo, hi)
+	if err != nil {
+		return nil, fmt.Errorf("store: files under %s: %w", dir, err)
+	}
+	defer rows.Close()
+	files := []File{}
+	for rows.Next() {
+		f, err := scanFile(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: files under %s: %w", dir, err)
+		}
+		files = append(files, f)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: files under %s: %w", dir, err)
+	}
+	return files, nil
+}
+
+// FileWithContent returns a record of some file whose bytes hash to hash
+// and that was looked at by the given analyzer version, preferring a done
+// one; ok is false when there is none. It lets the watcher treat a copy of
+// a file it already failed on like the original.
+func (s *Store) FileWithContent(ctx context.Context, hash, analyzerVersion string) (f File, ok bool, err error) {
+	row := s.db.QueryRowContext(ctx, `SELECT `+fileColumns+` FROM watch_files
+		WHERE content_hash = ? AND analyzer_version = ?
+		ORDER BY state = 'done' DESC, path LIMIT 1`, hash, analyzerVersion)
+	f, err = scanFile(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return File{}, false, nil
+	}
+	if err != nil {
+		return File{}, false, fmt.Errorf("store: file with content %s: %w", hash, err)
+	}
+	return f, true, nil
+}
+
+// RecordFile writes the record of f and, for a done file, its result r in
+// one transaction, so that a process killed at any moment leaves both or
+// neither. A result already stored under r.Key is kept as it is (same key,
+// same analysis). journaled reports whether r.Key entered the watcher's
+// journal just now, which happens once per key ever: the caller then owes
+// results.jsonl a line for it (see Journal for the other half).
+func (s *Store) RecordFile(ctx context.Context, f File, r *Entry) (journaled bool, err error) {
+	if f.Path == "" || f.State == "" {
+		return false, fmt.Errorf("store: record file: incomplete record %+v", f)
+	}
+	if f.State == FileDone && r == nil {
+		return false, fmt.Errorf("store: record file %s: done without a result", f.Path)
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("store: record file %s: %w", f.Path, err)
+	}
+	defer tx.Rollback() // a no-op once committed
+	now := s.now().UTC().Format(timeLayout)
+	if r != nil {
+		if r.Key.Hash == "" || r.Key.AnalyzerVersion == "" || r.Key.Namespace == "" {
+			return false, fmt.Errorf("store: record file %s: incomplete key %+v", f.Path, r.Key)
+		}
+		at := r.AnalyzedAt
+		if at.IsZero() {
+			at = s.now()
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO results
+			(content_hash, analyzer_version, namespace, skip_chunks, title, artist, preview_url, result, analyzed_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (content_hash, analyzer_version, namespace, skip_chunks) DO NOTHING`,
+			r.Key.Hash, r.Key.AnalyzerVersion, r.Key.Namespace, boolInt(r.Key.SkipChunks),
+			r.Title, r.Artist, r.PreviewURL, string(r.Result), at.UTC().Format(timeLayout)); err != nil {
+			return false, fmt.Errorf("store: record file %s: result: %w", f.Path, err)
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO watch_journal
+			(content_hash, analyzer_version, namespace, skip_chunks) VALUES (?, ?, ?, ?)
+			ON CONFLICT DO NOTHING`,
+			r.Key.Hash, r.Key.AnalyzerVersion, r.Key.Namespace, boolInt(r.Key.SkipChunks))
+		if err != nil {
+			return false, fmt.Errorf("store: record file %s: journal: %w", f.Path, err)
+		}
+		n, _ := res.RowsAffected()
+		journaled = n == 1
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO watch_files (`+fileColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns,
+			content_hash = excluded.content_hash, analyzer_version = excluded.analyzer_version,
+			state = excluded.state, error = excluded.error, updated_at = excluded.updated_at`,
+		f.Path, f.Size, f.ModTime.UnixNano(), f.Hash, f.AnalyzerVersion, string(f.State), f.Error, now); err != nil {
+		return false, fmt.Errorf("store: record file %s: %w", f.Path, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("store: record file %s: commit: %w", f.Path, err)
+	}
+	return journaled, nil
+}
+
+// ForgetFile deletes the record of the file at path, which is gone. Its
+// result stays: the same bytes elsewhere, now or later, reuse it.
+func (s *Store) ForgetFile(ctx context.Context, path string) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM watch_files WHERE path = ?`, path); err != nil {
+		return fmt.Errorf("store: forget file %s: %w", path, err)
+	}
+	return nil
+}
+
+// Journal returns the keys of every result the watcher has journaled, in
+// the order they were journaled. After a crash the watcher appends to
+// results.jsonl those of them the file lacks, so each appears there once.
+func (s *Store) Journal(ctx context.Context) ([]Key, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT content_hash, analyzer_version, namespace, skip_chunks
+		FROM watch_journal ORDER BY seq`)
+	if err != nil {
+		return nil, fmt.Errorf("store: journal: %w", err)
+	}
+	defer rows.Close()
+	keys := []Key{}
+	for rows.Next() {
+		var (
+			k    Key
+			skip int
+		)
+		if err := rows.Scan(&k.Hash, &k.AnalyzerVersion, &k.Namespace, &skip); err != nil {
+			return nil, fmt.Errorf("store: journal: %w", err)
+		}
+		k.SkipChunks = skip != 0
+		keys = append(keys, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: journal: %w", err)
+	}
+	return keys, nil
+}
+
+// IntegrityCheck runs SQLite's PRAGMA integrity_check and returns nil
+// when it answers "ok", else an error holding its findings.
+func (s *Store) IntegrityCheck(ctx context.Context) error {
+	rows, err := s.db.QueryContext(ctx, `PRAGMA integrity_check`)
+	if err != nil {
+		return fmt.Errorf("store: integrity check: %w", err)
+	}
+	defer rows.Close()
+	var msgs []string
+	for rows.Next() {
+		var m string
+		if err := rows.Scan(&m); err != nil {
+			return fmt.Errorf("store: integrity check: %w", err)
+		}
+		msgs = append(msgs, m)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("store: integrity check: %w", err)
+	}
+	if len(msgs) == 1 && msgs[0] == "ok" {
+		return nil
+	}
+	return fmt.Errorf("store: integrity check: %v", msgs)
+}

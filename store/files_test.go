@@ -1,0 +1,138 @@
+package store
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func openFiles(t *testing.T) *Store {
+	t.Helper()
+	s, _ := openTemp(t)
+	ctx := context.Background()
+	// Twice: the tables must be created idempotently.
+	for range 2 {
+		if err := s.EnsureFiles(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s
+}
+
+func TestRecordFileDoneWritesResultFileAndJournalOnce(t *testing.T) {
+	ctx := context.Background()
+	s := openFiles(t)
+	dir := filepath.Join(t.TempDir(), "music")
+	k := Key{Hash: HashContent([]byte("song")), AnalyzerVersion: "v1", Namespace: "watch"}
+	mtime := time.Date(2026, 3, 4, 5, 6, 7, 123456789, time.UTC)
+	a := File{Path: filepath.Join(dir, "a.wav"), Size: 4, ModTime: mtime, Hash: k.Hash, AnalyzerVersion: "v1", State: FileDone}
+	j, err := s.RecordFile(ctx, a, &Entry{Key: k, Title: "A", Result: result(120)})
+	if err != nil || !j {
+		t.Fatalf("first record: journaled %v, err %v; want true, nil", j, err)
+	}
+	// The same content under a second name: the stored result is kept
+	// (DO NOTHING), and the key is not journaled again.
+	b := a
+	b.Path = filepath.Join(dir, "sub", "b.wav")
+	j, err = s.RecordFile(ctx, b, &Entry{Key: k, Title: "B", Result: result(99)})
+	if err != nil || j {
+		t.Fatalf("second record: journaled %v, err %v; want false, nil", j, err)
+	}
+	e, ok, err := s.Get(ctx, k)
+	if err != nil || !ok || e.Title != "A" || string(e.Result) != string(result(120)) {
+		t.Fatalf("result = %+v, %v, %v; want the first one kept", e, ok, err)
+	}
+	got, ok, err := s.File(ctx, a.Path)
+	if err != nil || !ok {
+		t.Fatalf("File(a) = %v, %v", ok, err)
+	}
+	if !got.ModTime.Equal(mtime) || got.Size != 4 || got.State != FileDone || got.Hash != k.Hash {
+		t.Fatalf("File(a) = %+v; want mtime %v to the nanosecond, size 4, done", got, mtime)
+	}
+	keys, err := s.Journal(ctx)
+	if err != nil || len(keys) != 1 || keys[0] != k {
+		t.Fatalf("journal = %v, %v; want [%v]", keys, err, k)
+	}
+	files, err := s.Files(ctx, dir)
+	if err != nil || len(files) != 2 || files[0].Path != a.Path || files[1].Path != b.Path {
+		t.Fatalf("Files(dir) = %+v, %v; want a then sub/b", files, err)
+	}
+	// A sibling folder whose name extends dir's is not inside dir.
+	other := File{Path: dir + "-other" + string(filepath.Separator) + "c.wav", Hash: "x", AnalyzerVersion: "v1", State: FileSkipped, Error: "not audio"}
+	if _, err := s.RecordFile(ctx, other, nil); err != nil {
+		t.Fatal(err)
+	}
+	if files, _ := s.Files(ctx, dir); len(files) != 2 {
+		t.Fatalf("Files(dir) holds %d files, want 2 (the -other folder is outside)", len(files))
+	}
+	if err := s.ForgetFile(ctx, a.Path); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := s.File(ctx, a.Path); ok {
+		t.Fatal("forgotten file still recorded")
+	}
+	if _, ok, _ := s.Get(ctx, k); !ok {
+		t.Fatal("forgetting a file removed its result; b still needs it")
+	}
+	if err := s.IntegrityCheck(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRecordFileFailedAndFileWithContent(t *testing.T) {
+	ctx := context.Background()
+	s := openFiles(t)
+	dir := t.TempDir()
+	bad := File{Path: filepath.Join(dir, "bad.mp3"), Size: 10, ModTime: time.Unix(100, 0), Hash: "h1", AnalyzerVersion: "v1", State: FileFailed, Error: "decode: bad frame"}
+	if j, err := s.RecordFile(ctx, bad, nil); err != nil || j {
+		t.Fatalf("record failed file: %v, %v", j, err)
+	}
+	f, ok, err := s.FileWithContent(ctx, "h1", "v1")
+	if err != nil || !ok || f.State != FileFailed || f.Error != "decode: bad frame" {
+		t.Fatalf("FileWithContent = %+v, %v, %v", f, ok, err)
+	}
+	if _, ok, _ := s.FileWithContent(ctx, "h1", "v2"); ok {
+		t.Fatal("a failure under another analyzer version matched")
+	}
+	// The file changes and is analysed: the row is replaced, not added.
+	k := Key{Hash: "h2", AnalyzerVersion: "v1", Namespace: "watch"}
+	good := bad
+	good.Hash, good.State, good.Error, good.Size = "h2", FileDone, "", 11
+	if j, err := s.RecordFile(ctx, good, &Entry{Key: k, Result: result(100)}); err != nil || !j {
+		t.Fatalf("record fixed file: %v, %v", j, err)
+	}
+	files, _ := s.Files(ctx, dir)
+	if len(files) != 1 || files[0].State != FileDone || files[0].Error != "" || files[0].Size != 11 {
+		t.Fatalf("files = %+v; want one done row", files)
+	}
+	if _, ok, _ := s.FileWithContent(ctx, "h1", "v1"); ok {
+		t.Fatal("old content still recorded after the file changed")
+	}
+}
+
+func TestRecordFileRejectsIncomplete(t *testing.T) {
+	ctx := context.Background()
+	s := openFiles(t)
+	cases := []struct {
+		name string
+		f    File
+		r    *Entry
+	}{
+		{"no path", File{State: FileDone}, &Entry{Key: Key{Hash: "h", AnalyzerVersion: "v", Namespace: "n"}, Result: result(1)}},
+		{"no state", File{Path: "/x"}, nil},
+		{"done without result", File{Path: "/x", State: FileDone}, nil},
+		{"incomplete key", File{Path: "/x", State: FileDone}, &Entry{Key: Key{Hash: "h"}, Result: result(1)}},
+	}
+	for _, c := range cases {
+		if _, err := s.RecordFile(ctx, c.f, c.r); err == nil {
+			t.Errorf("%s: no error", c.name)
+		}
+	}
+	if files, _ := s.Files(ctx, ""); len(files) != 0 {
+		t.Fatalf("a rejected record left rows: %+v", files)
+	}
+	if keys, _ := s.Journal(ctx); len(keys) != 0 {
+		t.Fatalf("a rejected record left journal rows: %+v", keys)
+	}
+}
