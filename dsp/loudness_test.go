@@ -206,10 +206,15 @@ func TestTruePeakShortcutExact(t *testing.T) {
 			x[at+i] = float32(0.5 * math.Sin(math.Pi/2*float64(i)+math.Pi/4+float64(at)))
 		}
 	}
-	got := truePeakDB([][]float32{x}, len(x))
-	want := bruteTruePeak(x)
-	if math.Abs(got-want) > 1e-6 {
-		t.Errorf("true peak with shortcut %.6f dBTP, everywhere %.6f", got, want)
+	// Dense signals, where few blocks can be skipped whole.
+	noise := benchSong(44100)
+	beats := musicLike(44100, 44100, 9)
+	for name, sig := range map[string][]float32{"bursts": x, "noise": noise, "beats": beats} {
+		got := truePeakDB([][]float32{sig}, len(sig))
+		want := bruteTruePeak(sig)
+		if math.Abs(got-want) > 1e-6 {
+			t.Errorf("%s: true peak with shortcut %.6f dBTP, everywhere %.6f", name, got, want)
+		}
 	}
 }
 
