@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"image/color"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -14,6 +15,9 @@ import (
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+
+	"github.com/songflow/songflow/pipeline"
 )
 
 // Plot files written by [Write], in the order summary.md shows them.
@@ -51,9 +55,10 @@ func writePlots(dir string, run *Run) error {
 		{PlotBPMTolerance, bpmTolerance},
 		{PlotKeyOutcomes, keyOutcomes},
 		{PlotConfidence, confidence},
-		{PlotStageUtilisation, stageUtilisation},
-		{PlotQueueDepth, queueDepth},
 		{PlotThroughput, throughput},
+	}
+	if err := writeStageFigures(dir, run); err != nil {
+		return err
 	}
 	for _, m := range makers {
 		p, err := m.make(run)
@@ -73,6 +78,7 @@ func newPlot(title, x, y string) *plot.Plot {
 	p := plot.New()
 	p.Title.Text = title
 	p.Title.TextStyle.Font.Size = vg.Points(16)
+	p.Title.Padding = vg.Points(8)
 	p.X.Label.Text = x
 	p.Y.Label.Text = y
 	p.X.Label.TextStyle.Font.Size = vg.Points(13)
@@ -396,71 +402,146 @@ func confidence(run *Run) (*plot.Plot, error) {
 	return p, nil
 }
 
-// stageSeries draws one line per stage from the metrics' time series.
-func stageSeries(run *Run, title, ylabel string, value func(at int, st int) float64) (*plot.Plot, error) {
-	p := newPlot(title, "time since the run started (s)", ylabel)
-	n := 0
+// panelHeight is the height of one stage's panel in the stacked stage
+// figures.
+const panelHeight = 1.7 * vg.Inch
+
+// stagePanels draws one panel per stage, stacked over a shared time axis:
+// lines of several stages at the same level (two stages both saturated)
+// would hide each other in a single plot. The panel title names the
+// stage; summary states the whole run's figure for it.
+func stagePanels(run *Run, ylabel string, value func(pipeline.Sample) float64, summary func(pipeline.StageStats) string, ymax float64, ticks plot.Ticker) ([]*plot.Plot, bool, error) {
+	var panels []*plot.Plot
+	end := run.Wall.Seconds()
+	top := ymax
+	for _, st := range run.Metrics.Stages {
+		for _, smp := range st.Series {
+			end = max(end, smp.At.Seconds())
+			top = max(top, value(smp))
+		}
+	}
+	drawn := false
 	for i, st := range run.Metrics.Stages {
-		if len(st.Series) == 0 {
-			continue
+		p := plot.New()
+		p.Title.Text = st.Name + ": " + summary(st)
+		p.Title.TextStyle.Font.Size = vg.Points(13)
+		p.Title.Padding = vg.Points(2)
+		p.Y.Label.Text = ylabel
+		p.Y.Label.TextStyle.Font.Size = vg.Points(11)
+		p.X.Tick.Label.Font.Size = vg.Points(10)
+		p.Y.Tick.Label.Font.Size = vg.Points(10)
+		p.Add(plotter.NewGrid())
+		p.X.Min, p.X.Max = 0, max(end, 1e-3)
+		p.Y.Min, p.Y.Max = 0, top
+		p.X.Tick.Marker = linearTicks{10}
+		p.Y.Tick.Marker = ticks
+		if len(st.Series) > 0 {
+			drawn = true
+			xy := plotter.XYs{{X: 0, Y: value(st.Series[0])}}
+			for _, smp := range st.Series {
+				xy = append(xy, plotter.XY{X: smp.At.Seconds(), Y: value(smp)})
+			}
+			l, err := plotter.NewLine(xy)
+			if err != nil {
+				return nil, false, err
+			}
+			// A sample describes the period that ends at its time.
+			l.StepStyle = plotter.PreStep
+			l.Color = plotutil.Color(i)
+			l.Width = vg.Points(2)
+			l.FillColor = fade(plotutil.Color(i))
+			p.Add(l)
 		}
-		xy := make(plotter.XYs, 0, len(st.Series)+1)
-		xy = append(xy, plotter.XY{X: 0, Y: value(-1, i)})
-		for j, smp := range st.Series {
-			xy = append(xy, plotter.XY{X: smp.At.Seconds(), Y: value(j, i)})
+		panels = append(panels, p)
+	}
+	if len(panels) > 0 {
+		last := panels[len(panels)-1]
+		last.X.Label.Text = "time since the run started (s)"
+		last.X.Label.TextStyle.Font.Size = vg.Points(12)
+	}
+	return panels, drawn, nil
+}
+
+// plural spells a count with its noun: "1 worker", "2 workers".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
+}
+
+// fade returns c made pale, to fill the area under a line.
+func fade(c color.Color) color.Color {
+	r, g, b, _ := c.RGBA()
+	mix := func(v uint32) uint8 { return uint8((v>>8)/4 + 191) }
+	return color.NRGBA{R: mix(r), G: mix(g), B: mix(b), A: 255}
+}
+
+// savePanels writes panels stacked in one PNG under a common title.
+func savePanels(path, title string, panels []*plot.Plot) error {
+	const titleRoom = 0.45 * vg.Inch
+	h := titleRoom + vg.Length(len(panels))*panelHeight + 0.3*vg.Inch
+	img := vgimg.New(plotWidth, h)
+	dc := draw.New(img)
+	head := plot.New().Title.TextStyle
+	head.Font.Size = vg.Points(16)
+	head.XAlign = draw.XCenter
+	head.YAlign = draw.YTop
+	dc.FillText(head, vg.Point{X: plotWidth / 2, Y: h - vg.Points(6)}, title)
+	tiles := draw.Tiles{Rows: len(panels), Cols: 1, PadTop: titleRoom, PadBottom: vg.Points(4), PadLeft: vg.Points(4), PadRight: vg.Points(12), PadY: vg.Points(10)}
+	grid := make([][]*plot.Plot, len(panels))
+	for i, p := range panels {
+		grid[i] = []*plot.Plot{p}
+	}
+	canvases := plot.Align(grid, tiles, dc)
+	for i, p := range panels {
+		p.Draw(canvases[i][0])
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// writeStageFigures writes the stage utilisation and queue depth figures.
+func writeStageFigures(dir string, run *Run) error {
+	figs := []struct {
+		name, title, ylabel string
+		value               func(pipeline.Sample) float64
+		summary             func(pipeline.StageStats) string
+		ymax                float64
+		ticks               plot.Ticker
+	}{
+		{PlotStageUtilisation, "Stage utilisation over time (% of each stage's workers busy)", "busy (%)",
+			func(s pipeline.Sample) float64 { return 100 * s.Utilisation },
+			func(st pipeline.StageStats) string {
+				return fmt.Sprintf("%s, %.0f %% busy over the run, %d suggested", plural(st.Workers, "worker"), 100*st.Utilisation, st.SuggestedWorkers)
+			}, 100, linearTicks{4}},
+		{PlotQueueDepth, "Queue depth over time (items waiting in each stage's input buffer)", "items",
+			func(s pipeline.Sample) float64 { return float64(s.Queue) },
+			func(st pipeline.StageStats) string { return fmt.Sprintf("buffer of %d", st.Buffer) },
+			1, integerTicks{}},
+	}
+	for _, f := range figs {
+		path := filepath.Join(dir, f.name)
+		panels, ok, err := stagePanels(run, f.ylabel, f.value, f.summary, f.ymax, f.ticks)
+		if err == nil && !ok {
+			p := newPlot(f.title, "time since the run started (s)", f.ylabel)
+			noData(p, "the run was too short for the metrics to take a sample")
+			err = p.Save(plotWidth, plotHeight, path)
+		} else if err == nil {
+			err = savePanels(path, f.title, panels)
 		}
-		l, err := plotter.NewLine(xy)
 		if err != nil {
-			return nil, err
+			return fmt.Errorf("plot %s: %w", f.name, err)
 		}
-		l.Color = plotutil.Color(i)
-		l.Dashes = plotutil.Dashes(i)
-		l.Width = vg.Points(2)
-		// A sample describes the period that ends at its time.
-		l.StepStyle = plotter.PreStep
-		p.Add(l)
-		p.Legend.Add(st.Name, l)
-		n++
 	}
-	if n == 0 {
-		noData(p, "the run was too short for the metrics to take a sample")
-		return p, nil
-	}
-	p.X.Min = 0
-	p.Y.Min = 0
-	p.X.Tick.Marker = linearTicks{10}
-	p.Legend.Left = false
-	p.Legend.XOffs = -vg.Points(8)
-	return p, nil
-}
-
-func stageUtilisation(run *Run) (*plot.Plot, error) {
-	p, err := stageSeries(run, "Stage utilisation over time", "workers busy (% of the stage's workers)", func(j, i int) float64 {
-		if j < 0 {
-			return 0
-		}
-		return 100 * run.Metrics.Stages[i].Series[j].Utilisation
-	})
-	if err == nil {
-		// Room above 100 % for the legend.
-		p.Y.Max = 100 + 8*float64(len(run.Metrics.Stages))
-		p.Y.Tick.Marker = percentTicks{}
-	}
-	return p, err
-}
-
-func queueDepth(run *Run) (*plot.Plot, error) {
-	p, err := stageSeries(run, "Queue depth over time", "items waiting in the stage's input buffer", func(j, i int) float64 {
-		if j < 0 {
-			return 0
-		}
-		return float64(run.Metrics.Stages[i].Series[j].Queue)
-	})
-	if err == nil {
-		p.Y.Max = max(p.Y.Max, 1) * (1.1 + 0.08*float64(len(run.Metrics.Stages)))
-		p.Y.Tick.Marker = integerTicks{}
-	}
-	return p, err
+	return nil
 }
 
 func throughput(run *Run) (*plot.Plot, error) {
