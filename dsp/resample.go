@@ -151,11 +151,16 @@ func (r *Resampler) Resample(in []float32) []float32 {
 	return r.ResampleInto(make([]float32, r.OutputLen(len(in))), in)
 }
 
-// ResampleInto is Resample writing into dst, which must hold at least
-// OutputLen(len(in)) samples, and returns dst[:OutputLen(len(in))]. It
-// allocates nothing. When the rates are equal, in is copied.
+// ResampleInto is Resample writing into dst, and returns
+// dst[:OutputLen(len(in))]. When dst has the capacity it allocates nothing,
+// so a caller can reuse one buffer; otherwise it allocates a new one. When
+// the rates are equal, in is copied.
 func (r *Resampler) ResampleInto(dst, in []float32) []float32 {
-	out := dst[:r.OutputLen(len(in))]
+	need := r.OutputLen(len(in))
+	if cap(dst) < need {
+		dst = make([]float32, need)
+	}
+	out := dst[:need]
 	switch {
 	case r.from == r.to:
 		copy(out, in)

@@ -210,6 +210,25 @@ func TestResampleLength(t *testing.T) {
 	}
 }
 
+func TestResampleIntoReusesBuffer(t *testing.T) {
+	r, _ := NewResampler(44100, 22050)
+	in := toneAt(1000, 44100, 4410, 0.5, 0)
+	want := r.Resample(in)
+	buf := make([]float32, 0, 5000)
+	got := r.ResampleInto(buf, in)
+	if len(got) != len(want) || &got[0] != &buf[:1][0] {
+		t.Fatalf("ResampleInto gave %d samples in a new buffer, want %d in the given one", len(got), len(want))
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Fatalf("ResampleInto differs from Resample at %d", i)
+		}
+	}
+	if small := r.ResampleInto(make([]float32, 3), in); len(small) != len(want) {
+		t.Errorf("too small a buffer: %d samples, want %d", len(small), len(want))
+	}
+}
+
 func TestResampleEqualRatesPassThrough(t *testing.T) {
 	r, err := NewResampler(22050, 22050)
 	if err != nil {
