@@ -1,0 +1,246 @@
+package sources
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+)
+
+// patience bounds every wait for an event. It is generous because the
+// machine is shared; no test asserts how quickly anything happens.
+const patience = 20 * time.Second
+
+type harness struct {
+	t   *testing.T
+	dir string
+	w   *Watcher
+	ev  chan Event
+}
+
+// start runs a Watcher on a fresh temp folder prepared by setup.
+func start(t *testing.T, opts WatchOptions, setup func(dir string)) *harness {
+	t.Helper()
+	dir := t.TempDir()
+	if setup != nil {
+		setup(dir)
+	}
+	if opts.OnError == nil {
+		opts.OnError = func(err error) { t.Logf("watcher: %v", err) }
+	}
+	w, err := NewWatcher(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &harness{t: t, dir: dir, w: w, ev: make(chan Event)}
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx, h.ev) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return h
+}
+
+// next waits for the next event that is not a Scanned, unless scans is
+// set.
+func (h *harness) next(scans bool) Event {
+	h.t.Helper()
+	timeout := time.After(patience)
+	for {
+		select {
+		case e := <-h.ev:
+			if e.Kind == Scanned && !scans {
+				continue
+			}
+			return e
+		case <-timeout:
+			h.t.Fatalf("no event within %v", patience)
+			return Event{}
+		}
+	}
+}
+
+func write(t *testing.T, path string, data string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestIgnored(t *testing.T) {
+	for name, want := range map[string]bool{
+		"song.mp3":                  false,
+		"dir/Song.FLAC":             false,
+		"my.partition.wav":          false,
+		".DS_Store":                 true,
+		"dir/.hidden.wav":           true,
+		"._song.mp3":                true,
+		"song.mp3.part":             true,
+		"song.mp3.PART":             true,
+		"song.flac.crdownload":      true,
+		"song.m4a.download":         true,
+		"song.wav.partial":          true,
+		"x.tmp":                     true,
+		"~$notes.docx":              true,
+		"album/~$lock.wav":          true,
+		"nested/.sync/partial.flac": false, // the folder is skipped by the walk, not by this name
+	} {
+		if got := Ignored(name); got != want {
+			t.Errorf("Ignored(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
+
+func TestExistingFilesSettleOnceAndFirstEventIsScan(t *testing.T) {
+	h := start(t, WatchOptions{Settle: 100 * time.Millisecond}, func(dir string) {
+		write(t, filepath.Join(dir, "a.wav"), "aaaa")
+		write(t, filepath.Join(dir, "sub", "deeper", "b.flac"), "bb")
+		write(t, filepath.Join(dir, ".DS_Store"), "x")
+		write(t, filepath.Join(dir, "c.mp3.part"), "x")
+		write(t, filepath.Join(dir, ".hidden", "d.wav"), "x")
+	})
+	first := h.next(true)
+	want := []string{filepath.Join(h.dir, "a.wav"), filepath.Join(h.dir, "sub", "deeper", "b.flac")}
+	if first.Kind != Scanned || !slices.Equal(first.Paths, want) {
+		t.Fatalf("first event = %+v, want Scanned with %v", first, want)
+	}
+	got := []Event{h.next(false), h.next(false)}
+	for i, e := range got {
+		if e.Kind != Settled || e.Path != want[i] {
+			t.Fatalf("event %d = %v %s, want settled %s", i, e.Kind, e.Path, want[i])
+		}
+	}
+	if got[0].Size != 4 || got[1].Size != 2 {
+		t.Fatalf("sizes %d, %d; want 4, 2", got[0].Size, got[1].Size)
+	}
+	// A file written afterwards is the next event: the two files above
+	// were reported once only.
+	c := filepath.Join(h.dir, "c.wav")
+	write(t, c, "ccc")
+	if e := h.next(false); e.Kind != Settled || e.Path != c {
+		t.Fatalf("event = %v %s, want settled %s", e.Kind, e.Path, c)
+	}
+}
+
+func TestSlowWriteSettlesOnceWhenComplete(t *testing.T) {
+	// Writes come every 20 ms and the settle time is 1.5 s: the file is
+	// never still long enough while it is being written.
+	h := start(t, WatchOptions{Settle: 1500 * time.Millisecond}, nil)
+	if e := h.next(true); e.Kind != Scanned || len(e.Paths) != 0 {
+		t.Fatalf("first event = %+v, want an empty scan", e)
+	}
+	path := filepath.Join(h.dir, "slow.wav")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const writes = 50
+	for i := range writes {
+		if _, err := f.Write([]byte("0123456789")); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case e := <-h.ev:
+			if e.Kind != Scanned {
+				t.Fatalf("after %d of %d writes: %v %s (size %d) before the file was complete", i+1, writes, e.Kind, e.Path, e.Size)
+			}
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e := h.next(false)
+	if e.Kind != Settled || e.Path != path || e.Size != 10*writes {
+		t.Fatalf("event = %+v, want settled %s of %d bytes", e, path, 10*writes)
+	}
+	// Changing the file makes it settle again, once.
+	write(t, path, "changed")
+	if e := h.next(false); e.Kind != Settled || e.Size != 7 {
+		t.Fatalf("after a change: %+v, want settled, 7 bytes", e)
+	}
+}
+
+func TestNewSubfolderRenameAndRemove(t *testing.T) {
+	h := start(t, WatchOptions{Settle: 50 * time.Millisecond}, nil)
+	h.next(true) // the initial, empty scan
+	// A folder tree appears at once, as when an album is moved in.
+	staging := t.TempDir()
+	write(t, filepath.Join(staging, "album", "cd1", "01.flac"), "one")
+	album := filepath.Join(h.dir, "album")
+	if err := os.Rename(filepath.Join(staging, "album"), album); err != nil {
+		t.Fatal(err)
+	}
+	one := filepath.Join(album, "cd1", "01.flac")
+	if e := h.next(false); e.Kind != Settled || e.Path != one {
+		t.Fatalf("event = %v %s, want settled %s", e.Kind, e.Path, one)
+	}
+	// A file created in the new folder afterwards: the folder is watched.
+	two := filepath.Join(album, "cd1", "02.flac")
+	write(t, two, "two")
+	if e := h.next(false); e.Kind != Settled || e.Path != two {
+		t.Fatalf("event = %v %s, want settled %s", e.Kind, e.Path, two)
+	}
+	// A rename is the old name removed and the new one settled.
+	renamed := filepath.Join(h.dir, "renamed.flac")
+	if err := os.Rename(two, renamed); err != nil {
+		t.Fatal(err)
+	}
+	got := map[EventKind]string{}
+	for range 2 {
+		e := h.next(false)
+		got[e.Kind] = e.Path
+	}
+	if got[Removed] != two || got[Settled] != renamed {
+		t.Fatalf("after rename: %v; want removed %s and settled %s", got, two, renamed)
+	}
+	// Removing the folder removes what was settled in it.
+	if err := os.RemoveAll(album); err != nil {
+		t.Fatal(err)
+	}
+	if e := h.next(false); e.Kind != Removed || e.Path != one {
+		t.Fatalf("event = %v %s, want removed %s", e.Kind, e.Path, one)
+	}
+}
+
+func TestRescanFindsWhatNotificationMissed(t *testing.T) {
+	h := start(t, WatchOptions{Settle: 10 * time.Millisecond, Rescan: 200 * time.Millisecond}, nil)
+	h.next(true)
+	// Drop the folder's notification, as an overflow or a network
+	// filesystem would: only the rescan can find the new file.
+	if err := h.w.fw.Remove(h.dir); err != nil {
+		t.Fatal(err)
+	}
+	a := filepath.Join(h.dir, "a.wav")
+	write(t, a, "a")
+	if e := h.next(false); e.Kind != Settled || e.Path != a {
+		t.Fatalf("event = %v %s, want settled %s", e.Kind, e.Path, a)
+	}
+	// And its removal.
+	if err := os.Remove(a); err != nil {
+		t.Fatal(err)
+	}
+	if e := h.next(false); e.Kind != Removed || e.Path != a {
+		t.Fatalf("event = %v %s, want removed %s", e.Kind, e.Path, a)
+	}
+}
+
+func TestNewWatcherErrors(t *testing.T) {
+	if _, err := NewWatcher(filepath.Join(t.TempDir(), "missing"), WatchOptions{}); err == nil {
+		t.Error("missing folder: no error")
+	}
+	f := filepath.Join(t.TempDir(), "file")
+	write(t, f, "x")
+	if _, err := NewWatcher(f, WatchOptions{}); err == nil {
+		t.Error("a file: no error")
+	}
+}
