@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/songflow/songflow/calibration"
 	"github.com/songflow/songflow/dsp"
 	"github.com/songflow/songflow/reports"
 	"github.com/songflow/songflow/stages"
@@ -174,7 +175,10 @@ func TestPlainProgress(t *testing.T) {
 }
 
 func TestCalibrateUsage(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "bad.toml")
+	os.WriteFile(bad, []byte("[stages.decode]\nworkers = 0\n"), 0o644)
 	for _, args := range [][]string{
+		{calibrationSet, "--config", bad},
 		{},
 		{"--bogus", calibrationSet},
 		{calibrationSet, "extra"},
@@ -324,6 +328,14 @@ func TestCalibrateEndToEnd(t *testing.T) {
 		t.Errorf("stdout lacks the Accuracy1 headline: %s", stdout.String())
 	}
 
+	if m, err := calibration.Load(filepath.Join(out, "calibration.json")); err != nil {
+		t.Errorf("--fit: %v", err)
+	} else if len(m.Features) == 0 {
+		t.Error("--fit wrote an empty map")
+	}
+	if !strings.Contains(summary, "MAE after (CV)") {
+		t.Error("summary.md has no cross-validated fit table")
+	}
 	for _, name := range append(reports.PlotFiles(), reports.ResultsCSV) {
 		if _, err := os.Stat(filepath.Join(out, name)); err != nil {
 			t.Error(err)
