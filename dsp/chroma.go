@@ -22,7 +22,9 @@ const (
 	// chromaFloorDB drops spectral peaks this far below the frame's largest.
 	chromaFloorDB = 60
 	// chromaMaxPeaks bounds the peaks kept per frame (the strongest win).
-	chromaMaxPeaks = 96
+	// A 4096-point frame at 22050 Hz has at most ~460 local maxima in
+	// range, so normally every peak is kept and none has to be ranked.
+	chromaMaxPeaks = 512
 	// chromaMatchRatio is how close (relative frequency, ~34 cents) a peak
 	// must lie to h times a lower peak to count as its h-th harmonic.
 	chromaMatchRatio = 0.02
@@ -245,13 +247,17 @@ func suppressHarmonics(peaks []spectralPeak, scale float64) {
 func spread(acc *[chromaBins]float64, q, amp float64) {
 	const half = chromaKernelWidth / 2
 	lo := int(math.Ceil(q - half))
+	// cos²(πd/W) = (1 + cos(2πd/W))/2, stepped by the angle-addition
+	// formula so that a peak costs one sincos however many bins it covers.
+	step := 2 * math.Pi / chromaKernelWidth
+	s1, c1 := math.Sincos(step)
+	sn, cs := math.Sincos(step * (float64(lo) - q))
 	for b := lo; float64(b) < q+half; b++ {
-		d := float64(b) - q
-		w := math.Cos(math.Pi * d / chromaKernelWidth)
 		idx := b % chromaBins
 		if idx < 0 {
 			idx += chromaBins
 		}
-		acc[idx] += amp * w * w
+		acc[idx] += amp * 0.5 * (1 + cs)
+		cs, sn = cs*c1-sn*s1, sn*c1+cs*s1
 	}
 }

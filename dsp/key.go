@@ -32,7 +32,8 @@ const (
 	// estimation in electronic dance music", ECIR 2016).
 	EDM KeyProfile = "edm"
 	// DefaultKeyProfile is the profile with the best MIREX weighted score
-	// on the development corpus (see the package tests).
+	// on the development corpus (TestKeyCorpus, 44 key-labelled pieces:
+	// temperley 0.950, krumhansl 0.911, shaath 0.898, edm 0.852).
 	DefaultKeyProfile = Temperley
 )
 
