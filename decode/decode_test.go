@@ -411,3 +411,44 @@ func fixtureFiles(tb testing.TB, pattern string) [][]byte {
 	}
 	return out
 }
+
+// TestConcurrent decodes AAC (whose decoders share one WebAssembly
+// instance) and the other formats from several goroutines at once; every
+// result must equal the one decoded alone.
+func TestConcurrent(t *testing.T) {
+	files := []string{"aac_stereo_44k.m4a", "aac_adts_mono_32k.aac", "mp3_cbr_stereo_44k.mp3", "flac_s16_stereo_44k.flac"}
+	want := make(map[string][]float32)
+	for _, f := range files {
+		a, err := File(context.Background(), fixtures+f, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[f] = interleave(a.Channels)
+	}
+	errs := make(chan error, 4*len(files))
+	for range 4 {
+		for _, f := range files {
+			go func() {
+				a, err := File(context.Background(), fixtures+f, Options{})
+				if err == nil {
+					got := interleave(a.Channels)
+					if len(got) != len(want[f]) {
+						err = errors.New(f + ": length differs when decoded concurrently")
+					}
+					for i := range min(len(got), len(want[f])) {
+						if got[i] != want[f][i] {
+							err = errors.New(f + ": samples differ when decoded concurrently")
+							break
+						}
+					}
+				}
+				errs <- err
+			}()
+		}
+	}
+	for range 4 * len(files) {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}

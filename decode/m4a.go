@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math"
 )
 
 // MP4 boxes (ISO/IEC 14496-12) are parsed here directly rather than with
@@ -166,7 +167,7 @@ func decodeM4A(in *input) (*Audio, error) {
 	srcDur := float64(length) / float64(tr.timescale)
 	want := int64(-1)
 	if in.opts.MaxSeconds > 0 {
-		want = int64(in.opts.MaxSeconds * float64(tr.timescale))
+		want = int64(math.Ceil(in.opts.MaxSeconds * float64(tr.timescale)))
 	} else if err := in.checkLength(srcDur); err != nil {
 		return nil, err
 	}
