@@ -1,0 +1,732 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/songflow/songflow/config"
+	"github.com/songflow/songflow/decode"
+	"github.com/songflow/songflow/pipeline"
+	"github.com/songflow/songflow/reports"
+	"github.com/songflow/songflow/sinks"
+	"github.com/songflow/songflow/sources"
+	"github.com/songflow/songflow/stages"
+	"github.com/songflow/songflow/store"
+)
+
+const watchUsage = "usage: songflow watch DIR [--config FILE] [--out DIR] [--db FILE] [--stop-timeout SECONDS]"
+
+// watchNamespace is the store namespace of the watcher's results. It is
+// not the apps' "default": a client clearing its cache through the server
+// must not make a watched folder's results vanish (the watcher would
+// analyse the whole folder again). The server still lists them with
+// namespace=watch.
+const watchNamespace = "watch"
+
+// Files the watcher keeps in its output folder.
+const (
+	watchResultsFile = "results.jsonl"
+	watchSummaryFile = "summary.md"
+)
+
+// watchPlots are the calibrate report's plots that make sense without
+// ground truth; the watcher's summary shows them.
+var watchPlots = []string{reports.PlotStageUtilisation, reports.PlotQueueDepth, reports.PlotThroughput}
+
+// runWatch keeps a folder analysed: every audio file in it, and every one
+// added or changed later, is analysed once, its result stored and
+// appended to OUT/results.jsonl. It runs until ctx ends (SIGINT, SIGTERM),
+// then finishes or abandons the songs in flight within --stop-timeout and
+// exits 0. Exit status 2 is a usage or configuration error, 1 a failure
+// to start (store, output folder, pipeline).
+func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fset := flag.NewFlagSet("watch", flag.ContinueOnError)
+	fset.SetOutput(stderr)
+	fset.Usage = func() {
+		fmt.Fprintln(stderr, watchUsage)
+		fset.PrintDefaults()
+	}
+	cfgPath := fset.String("config", "", "configuration file (default ./pipeline.toml when present)")
+	outDir := fset.String("out", "songflow-watch", "folder for results.jsonl, summary.md and the plots")
+	dbPath := fset.String("db", "", "SQLite database (default server.db_path, shared with songflow serve)")
+	stopSecs := fset.Float64("stop-timeout", 10, "seconds songs in flight may take to finish after a stop signal")
+	var pos []string
+	for { // flags may come before or after DIR
+		if err := fset.Parse(args); err != nil {
+			return 2
+		}
+		if fset.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fset.Arg(0))
+		args = fset.Args()[1:]
+	}
+	if len(pos) != 1 || *stopSecs < 0 {
+		fmt.Fprintln(stderr, watchUsage)
+		return 2
+	}
+	dir, err := filepath.Abs(pos[0])
+	if err == nil {
+		var st os.FileInfo
+		if st, err = os.Stat(dir); err == nil && !st.IsDir() {
+			err = errors.New("not a folder")
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "songflow watch: %s: %v\n", pos[0], err)
+		return 2
+	}
+	cfg, origins, ok := loadConfig(*cfgPath, stderr)
+	if !ok {
+		return 2
+	}
+	if *dbPath != "" {
+		cfg.Server.DBPath = *dbPath
+	}
+	out, err := filepath.Abs(*outDir)
+	if err != nil {
+		fmt.Fprintf(stderr, "songflow watch: %v\n", err)
+		return 2
+	}
+	db, err := filepath.Abs(cfg.Server.DBPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "songflow watch: %v\n", err)
+		return 2
+	}
+
+	st, err := store.Open(ctx, db)
+	if err != nil {
+		fmt.Fprintf(stderr, "songflow watch: %v\n", err)
+		return 1
+	}
+	defer st.Close()
+	if err := st.EnsureFiles(ctx); err != nil {
+		fmt.Fprintf(stderr, "songflow watch: %v\n", err)
+		return 1
+	}
+	jl, err := sinks.OpenJSONL(filepath.Join(out, watchResultsFile))
+	if err != nil {
+		fmt.Fprintf(stderr, "songflow watch: %v\n", err)
+		return 1
+	}
+	defer jl.Close()
+
+	// The pipeline outlives the stop signal by the grace period, so songs
+	// in flight can finish; work is cancelled when that runs out.
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	a, err := newAnalyzer(work, cfg)
+	if err != nil {
+		var ce *config.Error
+		if errors.As(err, &ce) {
+			fmt.Fprintf(stderr, "songflow watch: %v\n", err)
+			return 2
+		}
+		fmt.Fprintf(stderr, "songflow watch: start the pipeline: %v\n", err)
+		return 1
+	}
+	var cfgText bytes.Buffer
+	_ = config.Write(&cfgText, cfg, origins)
+
+	w := &folderWatch{
+		dir: dir, out: out, db: db,
+		cfg: cfg, cfgText: cfgText.String(),
+		st: st, jl: jl, an: a, snapshot: a.Snapshot,
+		version: stages.AnalyzerVersion,
+		log:     &lockedWriter{w: stdout}, errLog: &lockedWriter{w: stderr},
+		work: work, cancelWork: cancelWork,
+		stopGrace: time.Duration(*stopSecs * float64(time.Second)),
+		claims:    map[string]chan struct{}{},
+	}
+	code := w.run(ctx)
+	if err := a.Close(); err != nil && !errors.Is(err, context.Canceled) {
+		fmt.Fprintf(stderr, "songflow watch: stop the pipeline: %v\n", err)
+	}
+	return code
+}
+
+// watchAnalyser is the part of stages.Analyzer the watcher uses.
+type watchAnalyser interface {
+	Analyze(ctx context.Context, job stages.Job) (stages.Result, error)
+}
+
+// lockedWriter serialises whole lines from many goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) printf(format string, args ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintf(l.w, format+"\n", args...)
+}
+
+// folderWatch is one run of the watch command.
+type folderWatch struct {
+	dir, out, db string
+	cfg          config.Config
+	cfgText      string
+	st           *store.Store
+	jl           *sinks.JSONL
+	an           watchAnalyser
+	snapshot     func() pipeline.Snapshot
+	version      string
+	log, errLog  *lockedWriter
+
+	work       context.Context // analysis and store writes; outlives the stop signal by stopGrace
+	cancelWork context.CancelFunc
+	stopGrace  time.Duration
+
+	mu      sync.Mutex
+	claims  map[string]chan struct{} // content hashes being analysed
+	records []reports.Record         // songs analysed by this run, for the report
+	waits   []time.Duration          // from a file's last write to its result
+	started time.Time
+	counts  struct{ analysed, same, failed, skipped int }
+}
+
+// run feeds settled files to a pool of workers until ctx ends, then stops
+// within the grace period and writes the last report.
+func (w *folderWatch) run(ctx context.Context) int {
+	w.started = time.Now()
+	if err := w.reconcile(ctx); err != nil {
+		w.errLog.printf("songflow watch: %v", err)
+		return 1
+	}
+	src, err := sources.NewWatcher(w.dir, sources.WatchOptions{
+		Settle:  watchSeconds(w.cfg.Watch.SettleSeconds),
+		Rescan:  watchSeconds(w.cfg.Watch.RescanSeconds),
+		Skip:    w.skip,
+		OnError: func(err error) { w.errLog.printf("songflow watch: %v", err) },
+	})
+	if err != nil {
+		w.errLog.printf("songflow watch: %v", err)
+		return 1
+	}
+	w.log.printf("watching %s (results in %s, store %s)", w.dir, w.out, w.db)
+
+	events := make(chan sources.Event)
+	srcDone := make(chan error, 1)
+	go func() { srcDone <- src.Run(ctx, events) }()
+
+	reportStop := make(chan struct{})
+	reportDone := make(chan struct{})
+	go w.reportLoop(reportStop, reportDone)
+
+	jobs := make(chan sources.Event)
+	finished := make(chan string)
+	var wg sync.WaitGroup
+	for range watchWorkers(w.cfg) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ev := range jobs {
+				w.process(ev)
+				select {
+				case finished <- ev.Path:
+				case <-w.work.Done():
+				}
+			}
+		}()
+	}
+
+	// The queue holds at most one event per file, the newest; a file being
+	// processed waits in again until its worker is done with it.
+	var (
+		order   []string
+		waiting = map[string]sources.Event{}
+		busy    = map[string]bool{}
+		again   = map[string]sources.Event{}
+	)
+	enqueue := func(ev sources.Event) {
+		if _, ok := waiting[ev.Path]; !ok {
+			order = append(order, ev.Path)
+		}
+		waiting[ev.Path] = ev
+	}
+	drop := func(path string) {
+		if _, ok := waiting[path]; ok {
+			delete(waiting, path)
+			order = slices.DeleteFunc(order, func(p string) bool { return p == path })
+		}
+		delete(again, path)
+	}
+loop:
+	for {
+		var (
+			send chan<- sources.Event
+			head sources.Event
+		)
+		if len(order) > 0 {
+			send, head = jobs, waiting[order[0]]
+		}
+		select {
+		case <-ctx.Done():
+			break loop
+		case err := <-srcDone:
+			if err != nil {
+				w.errLog.printf("songflow watch: %v", err)
+			}
+			break loop
+		case send <- head:
+			delete(waiting, head.Path)
+			order = order[1:]
+			busy[head.Path] = true
+		case path := <-finished:
+			delete(busy, path)
+			if ev, ok := again[path]; ok {
+				delete(again, path)
+				enqueue(ev)
+			}
+		case ev := <-events:
+			switch ev.Kind {
+			case sources.Settled:
+				if busy[ev.Path] {
+					again[ev.Path] = ev
+				} else {
+					enqueue(ev)
+				}
+			case sources.Removed:
+				drop(ev.Path)
+				w.forget(ev.Path)
+			case sources.Scanned:
+				w.prune(ev.Paths)
+			}
+		}
+	}
+
+	// Stop: no new songs; those in flight get the grace period.
+	w.log.printf("stopping: %d songs in flight get up to %v", len(busy), w.stopGrace)
+	close(jobs)
+	idle := make(chan struct{})
+	go func() { wg.Wait(); close(idle) }()
+	grace := time.NewTimer(w.stopGrace)
+	defer grace.Stop()
+	for waitingForWorkers := true; waitingForWorkers; {
+		select {
+		case <-finished:
+		case <-idle:
+			waitingForWorkers = false
+		case <-grace.C:
+			w.log.printf("stop: abandoning the songs still in flight; they are analysed next time")
+			w.cancelWork()
+		}
+	}
+	close(reportStop)
+	<-reportDone
+	if ctx.Err() == nil {
+		return 1 // the source failed
+	}
+	w.log.printf("stopped: %d analysed, %d same content as another file, %d failed, %d skipped",
+		w.counts.analysed, w.counts.same, w.counts.failed, w.counts.skipped)
+	return 0
+}
+
+// watchWorkers is how many files are processed at once: enough to keep
+// every stage of the pipeline busy, each holding one file's bytes.
+func watchWorkers(cfg config.Config) int {
+	n := 1
+	for _, s := range []struct{ w, b int }{
+		{cfg.Stages.Decode.Workers, cfg.Stages.Decode.Buffer},
+		{cfg.Stages.Resample.Workers, cfg.Stages.Resample.Buffer},
+		{cfg.Stages.Aggregate.Workers, 0},
+	} {
+		n += max(1, s.w) + s.b
+	}
+	return n
+}
+
+// skip leaves the watcher's own files out of the watched tree when they
+// lie inside it: its output folder and database would otherwise change
+// under every result and be read again and again.
+func (w *folderWatch) skip(path string) bool {
+	if path == w.out || strings.HasPrefix(path, w.out+string(filepath.Separator)) {
+		return true
+	}
+	for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
+		if path == w.db+suffix {
+			return true
+		}
+	}
+	return false
+}
+
+// reconcile makes results.jsonl hold every result the store has
+// journaled: after a kill between a commit and its line, the line is
+// written now. OpenJSONL has already dropped torn and repeated lines.
+func (w *folderWatch) reconcile(ctx context.Context) error {
+	keys, err := w.st.Journal(ctx)
+	if err != nil {
+		return err
+	}
+	added := 0
+	for _, k := range keys {
+		if w.jl.Has(k.Hash, k.AnalyzerVersion) {
+			continue
+		}
+		e, ok, err := w.st.Get(ctx, k)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue // the result was deleted (cache cleared); nothing to write
+		}
+		var res stages.Result
+		if err := json.Unmarshal(e.Result, &res); err != nil {
+			return fmt.Errorf("result %s: %w", k.Hash, err)
+		}
+		if wrote, err := w.jl.Append(k.Hash, res); err != nil {
+			return err
+		} else if wrote {
+			added++
+		}
+	}
+	if added > 0 {
+		w.log.printf("recovered %d results missing from %s", added, watchResultsFile)
+	}
+	return nil
+}
+
+// forget drops the record of a file that is gone; its result stays.
+func (w *folderWatch) forget(path string) {
+	if err := w.st.ForgetFile(w.work, path); err != nil {
+		w.errLog.printf("songflow watch: %v", err)
+	}
+}
+
+// prune forgets the recorded files a full scan did not find, including
+// those removed while the watcher was not running.
+func (w *folderWatch) prune(present []string) {
+	files, err := w.st.Files(w.work, w.dir)
+	if err != nil {
+		w.errLog.printf("songflow watch: %v", err)
+		return
+	}
+	for _, f := range files {
+		if _, found := slices.BinarySearch(present, f.Path); !found {
+			w.forget(f.Path)
+		}
+	}
+}
+
+func (w *folderWatch) rel(path string) string {
+	if r, err := filepath.Rel(w.dir, path); err == nil {
+		return filepath.ToSlash(r)
+	}
+	return path
+}
+
+func (w *folderWatch) key(hash string) store.Key {
+	return store.Key{Hash: hash, AnalyzerVersion: w.version, Namespace: watchNamespace}
+}
+
+// claim makes the caller the only one analysing content hash until it
+// calls release; a second file with the same bytes waits and then finds
+// the first one's result. ok is false when work was cancelled meanwhile.
+func (w *folderWatch) claim(hash string) (release func(), ok bool) {
+	for {
+		w.mu.Lock()
+		ch, taken := w.claims[hash]
+		if !taken {
+			ch = make(chan struct{})
+			w.claims[hash] = ch
+			w.mu.Unlock()
+			return func() {
+				w.mu.Lock()
+				delete(w.claims, hash)
+				w.mu.Unlock()
+				close(ch)
+			}, true
+		}
+		w.mu.Unlock()
+		select {
+		case <-ch:
+		case <-w.work.Done():
+			return nil, false
+		}
+	}
+}
+
+// process brings one settled file's record up to date: nothing when it is
+// recorded as it is now, else read, hash, and analyse unless its bytes
+// have been analysed (or failed) before.
+func (w *folderWatch) process(ev sources.Event) {
+	ctx := w.work
+	rel := w.rel(ev.Path)
+	if rec, ok, err := w.st.File(ctx, ev.Path); err != nil {
+		w.errLog.printf("songflow watch: %v", err)
+		return
+	} else if ok && rec.Size == ev.Size && rec.ModTime.Equal(ev.ModTime) && rec.AnalyzerVersion == w.version {
+		if rec.State != store.FileDone {
+			return // a failure or a skip is recorded once; retried only when the file changes
+		}
+		if _, ok, err := w.st.Get(ctx, w.key(rec.Hash)); err != nil || ok {
+			return
+		}
+		// The result was deleted (the server's cache was cleared): analyse again.
+	}
+	data, err := os.ReadFile(ev.Path)
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			w.errLog.printf("songflow watch: %v", err)
+		}
+		return
+	}
+	// The bytes count only if the file did not change while being read;
+	// if it did, it settles again and comes back.
+	if fi, err := os.Stat(ev.Path); err != nil || fi.Size() != ev.Size || !fi.ModTime().Equal(ev.ModTime) || int64(len(data)) != ev.Size {
+		return
+	}
+	f := store.File{Path: ev.Path, Size: ev.Size, ModTime: ev.ModTime, Hash: store.HashContent(data), AnalyzerVersion: w.version}
+	if reason := sniffAudio(data); reason != "" {
+		f.State, f.Error = store.FileSkipped, reason
+		if w.record(f, nil) {
+			w.count(func() { w.counts.skipped++ })
+			w.log.printf("skipped %s: %s", rel, reason)
+		}
+		return
+	}
+	release, ok := w.claim(f.Hash)
+	if !ok {
+		return
+	}
+	defer release()
+
+	// Bytes analysed before, under this name or another.
+	if e, ok, err := w.st.Get(ctx, w.key(f.Hash)); err != nil {
+		w.errLog.printf("songflow watch: %v", err)
+		return
+	} else if ok {
+		var res stages.Result
+		if err := json.Unmarshal(e.Result, &res); err != nil {
+			w.errLog.printf("songflow watch: result %s: %v", f.Hash, err)
+			return
+		}
+		f.State = store.FileDone
+		if w.record(f, &e) {
+			w.count(func() { w.counts.same++ })
+			w.log.printf("same %s: content already analysed as %s", rel, res.File)
+		}
+		return
+	}
+	if prev, ok, err := w.st.FileWithContent(ctx, f.Hash, w.version); err == nil && ok && prev.State == store.FileFailed {
+		f.State, f.Error = store.FileFailed, prev.Error
+		if w.record(f, nil) {
+			w.count(func() { w.counts.failed++ })
+			w.log.printf("failed %s: same content as %s: %s", rel, w.rel(prev.Path), oneLineErr(prev.Error))
+		}
+		return
+	}
+
+	start := time.Now()
+	res, err := w.an.Analyze(ctx, stages.Job{Name: ev.Path, Data: data})
+	if err != nil {
+		if ctx.Err() != nil {
+			return // abandoned at stop: says nothing about the file
+		}
+		f.State, f.Error = store.FileFailed, err.Error()
+		if w.record(f, nil) {
+			w.count(func() { w.counts.failed++ })
+			w.addRecord(reports.Record{Result: stages.Result{File: rel}, Error: err.Error(), Finished: time.Since(w.started).Seconds()}, 0)
+			w.log.printf("failed %s: %s", rel, oneLineErr(err.Error()))
+		}
+		return
+	}
+	ms := time.Since(start).Milliseconds()
+	res.File = rel
+	blob, err := json.Marshal(res)
+	if err != nil {
+		w.errLog.printf("songflow watch: result of %s: %v", rel, err)
+		return
+	}
+	f.State = store.FileDone
+	e := store.Entry{Key: w.key(f.Hash), Title: res.Title, Artist: res.Artist, Result: blob}
+	if !w.record(f, &e) {
+		return
+	}
+	now := time.Now()
+	w.count(func() { w.counts.analysed++ })
+	w.addRecord(reports.Record{Result: stages.Result{File: rel, Duration: res.Duration, BPM: res.BPM, Key: res.Key}, Finished: now.Sub(w.started).Seconds()}, now.Sub(ev.ModTime))
+	w.log.printf("song %s  bpm %.1f  key %s  loudness %.1f LUFS  %d ms", rel, res.BPM, orDashString(res.Key), res.Loudness, ms)
+}
+
+// record commits f (and e, when done) and reports whether it did. The
+// commit is not cancelled by the stop: a finished analysis is kept.
+func (w *folderWatch) record(f store.File, e *store.Entry) bool {
+	journaled, err := w.st.RecordFile(context.WithoutCancel(w.work), f, e)
+	if err != nil {
+		w.errLog.printf("songflow watch: %v", err)
+		return false
+	}
+	if journaled && e != nil {
+		// Appending is idempotent; the line for a key journaled now is due
+		// here, after the commit. A kill in between is repaired at start.
+		var res stages.Result
+		if err := json.Unmarshal(e.Result, &res); err != nil {
+			w.errLog.printf("songflow watch: result %s: %v", e.Key.Hash, err)
+		} else if _, err := w.jl.Append(e.Key.Hash, res); err != nil {
+			w.errLog.printf("songflow watch: %v", err)
+		}
+	}
+	return true
+}
+
+func (w *folderWatch) count(fn func()) {
+	w.mu.Lock()
+	fn()
+	w.mu.Unlock()
+}
+
+func (w *folderWatch) addRecord(r reports.Record, wait time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.records = append(w.records, r)
+	if wait > 0 {
+		w.waits = append(w.waits, wait)
+	}
+}
+
+// sniffAudio says why data is not audio songflow reads, or "" when it
+// looks like audio. An ID3 tag longer than the sniffed head (cover art)
+// counts as audio: decoding will tell.
+func sniffAudio(data []byte) string {
+	head := data[:min(len(data), 64<<10)]
+	if _, err := decode.Sniff(head); err != nil {
+		if bytes.HasPrefix(head, []byte("ID3")) && len(data) > len(head) {
+			return ""
+		}
+		return "not audio: " + err.Error()
+	}
+	return ""
+}
+
+func oneLineErr(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+func orDashString(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// reportLoop writes the report every watch.report_seconds, and once more
+// when stop closes.
+func (w *folderWatch) reportLoop(stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	var tick <-chan time.Time
+	if every := watchSeconds(w.cfg.Watch.ReportSeconds); every > 0 {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case <-tick:
+		case <-stop:
+			w.writeReport()
+			return
+		}
+		w.writeReport()
+	}
+}
+
+// writeReport writes OUT/summary.md and the three speed plots. The plots
+// come from the calibrate report: reports.Write renders into a scratch
+// folder and the watcher keeps the plots that need no ground truth (an
+// exported reports.WritePlots(dir, run, names...) would spare the rest).
+func (w *folderWatch) writeReport() {
+	w.mu.Lock()
+	recs := slices.Clone(w.records)
+	waits := slices.Clone(w.waits)
+	counts := w.counts
+	w.mu.Unlock()
+	run := &reports.Run{
+		Dir: w.dir, Records: recs, Started: w.started, Wall: time.Since(w.started),
+		Cores: runtime.GOMAXPROCS(0), PeakRSS: reports.PeakRSS(), Metrics: w.snapshot(), Config: w.cfgText,
+	}
+	scratch := filepath.Join(w.out, ".report")
+	sum, err := reports.Write(scratch, run)
+	if err != nil {
+		w.errLog.printf("songflow watch: report: %v", err)
+		return
+	}
+	for _, p := range watchPlots {
+		if err := os.Rename(filepath.Join(scratch, p), filepath.Join(w.out, p)); err != nil {
+			w.errLog.printf("songflow watch: report: %v", err)
+		}
+	}
+	var b strings.Builder
+	writeWatchSummary(&b, w, run, sum, counts, waits)
+	tmp := filepath.Join(w.out, watchSummaryFile+".tmp")
+	if err := os.WriteFile(tmp, []byte(b.String()), 0o644); err != nil {
+		w.errLog.printf("songflow watch: report: %v", err)
+		return
+	}
+	if err := os.Rename(tmp, filepath.Join(w.out, watchSummaryFile)); err != nil {
+		w.errLog.printf("songflow watch: report: %v", err)
+	}
+}
+
+func writeWatchSummary(b *strings.Builder, w *folderWatch, run *reports.Run, s reports.Summary, c struct{ analysed, same, failed, skipped int }, waits []time.Duration) {
+	fmt.Fprintf(b, "# Watch report\n\n")
+	fmt.Fprintf(b, "Folder `%s`, watched since %s UTC; this report %s UTC (refreshed every %g s).\n\n",
+		w.dir, w.started.UTC().Format("2006-01-02 15:04:05"), time.Now().UTC().Format("2006-01-02 15:04:05"), w.cfg.Watch.ReportSeconds)
+	b.WriteString("## Files since start\n\n| | |\n|---|---|\n")
+	fmt.Fprintf(b, "| analysed | %d |\n| same content as a file analysed before | %d |\n| failed | %d |\n| skipped (not audio) | %d |\n",
+		c.analysed, c.same, c.failed, c.skipped)
+	fmt.Fprintf(b, "| results in `%s` (all runs) | %d |\n\n", watchResultsFile, w.jl.Len())
+	if s.Failed > 0 {
+		b.WriteString("Failed songs:\n\n")
+		for _, r := range run.Records {
+			if r.Error != "" {
+				fmt.Fprintf(b, "- `%s`: %s\n", r.File, oneLineErr(r.Error))
+			}
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("## Speed\n\n| measure | value |\n|---|---|\n")
+	fmt.Fprintf(b, "| seconds of audio analysed | %.1f |\n| wall time since start | %.1f s |\n", s.AudioSeconds, s.Wall.Seconds())
+	fmt.Fprintf(b, "| × real time over the wall time | %.1f (%.1f per core, %d cores) |\n", s.XRealTime, s.XRealTimePerCore, run.Cores)
+	fmt.Fprintf(b, "| songs per second over the wall time | %.3f |\n", s.SongsPerSecond)
+	if len(waits) > 0 {
+		slices.Sort(waits)
+		fmt.Fprintf(b, "| last write to result, median | %.2f s |\n| last write to result, max | %.2f s |\n",
+			waits[len(waits)/2].Seconds(), waits[len(waits)-1].Seconds())
+	}
+	fmt.Fprintf(b, "| peak memory (max RSS) | %.0f MiB |\n\n", float64(s.PeakRSS)/(1<<20))
+	if len(run.Metrics.Stages) > 0 {
+		b.WriteString("## Stages\n\n| stage | workers | buffer | in | out | errors | utilisation | p50 | p95 | max | suggested workers |\n")
+		b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
+		for _, st := range run.Metrics.Stages {
+			fmt.Fprintf(b, "| %s | %d | %d | %d | %d | %d | %.0f %% | %v | %v | %v | %d |\n",
+				st.Name, st.Workers, st.Buffer, st.In, st.Out, st.Errors, 100*st.Utilisation,
+				st.P50.Round(time.Millisecond), st.P95.Round(time.Millisecond), st.Max.Round(time.Millisecond), st.SuggestedWorkers)
+		}
+		if s.Bottleneck != "" {
+			fmt.Fprintf(b, "\nBottleneck: **%s** (%.0f %% busy). Suggested workers for `pipeline.toml`:\n\n", s.Bottleneck, 100*s.BottleneckUtilising)
+		} else {
+			b.WriteString("\nSuggested workers for `pipeline.toml`:\n\n")
+		}
+		b.WriteString("```toml\n" + reports.Suggestion(run.Metrics) + "```\n\n")
+	}
+	b.WriteString("## Plots\n\n")
+	for _, p := range watchPlots {
+		fmt.Fprintf(b, "![%s](%s)\n", strings.TrimSuffix(p, ".png"), p)
+	}
+}
+
+// watchSeconds converts a configured number of seconds to a Duration.
+func watchSeconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
