@@ -1,0 +1,524 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/songflow/songflow/sinks"
+	"github.com/songflow/songflow/store"
+)
+
+// watchPatience bounds every wait. Generous: the machine is shared, and
+// no test asserts how quickly anything happens.
+const watchPatience = 120 * time.Second
+
+// calibrationSong is a song of the shared corpus, read-only.
+func calibrationSong(t testing.TB, name string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "..", "testdata", "calibration", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// variant returns a copy of a WAV song with one sample's low bit flipped
+// near the end: other bytes, so another result, but still valid audio.
+func variant(data []byte, n int) []byte {
+	v := bytes.Clone(data)
+	v[len(v)-2-2*n] ^= 1
+	return v
+}
+
+// watchEnv is one watched folder with its output folder, store and
+// configuration.
+type watchEnv struct {
+	root, dir, out, db, cfg string
+}
+
+func newWatchEnv(t testing.TB, settle, rescan float64) watchEnv {
+	t.Helper()
+	root := t.TempDir()
+	e := watchEnv{root: root, dir: filepath.Join(root, "music"), out: filepath.Join(root, "out"),
+		db: filepath.Join(root, "songflow.db"), cfg: filepath.Join(root, "watch.toml")}
+	if err := os.MkdirAll(e.dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	toml := fmt.Sprintf("[watch]\nsettle_seconds = %g\nrescan_seconds = %g\nreport_seconds = 1.0\n\n[server]\ndb_path = %q\n", settle, rescan, e.db)
+	if err := os.WriteFile(e.cfg, []byte(toml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func (e watchEnv) args() []string {
+	return []string{e.dir, "--config", e.cfg, "--out", e.out, "--stop-timeout", "30"}
+}
+
+func (e watchEnv) put(t testing.TB, rel string, data []byte) string {
+	t.Helper()
+	p := filepath.Join(e.dir, filepath.FromSlash(rel))
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// Written under a temporary name and renamed, as sync tools do, so
+	// the watcher never sees a partial file (the slow-copy test does that).
+	tmp := p + ".part"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// watchLog is a bytes.Buffer safe for the watcher's goroutines.
+type watchLog struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *watchLog) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *watchLog) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// count counts the log lines starting with prefix and mentioning file
+// (any file when file is "").
+func (s *watchLog) count(prefix, file string) int {
+	n := 0
+	for _, l := range strings.Split(s.String(), "\n") {
+		if strings.HasPrefix(l, prefix+" ") && (file == "" || strings.HasPrefix(l, prefix+" "+file+":") || strings.HasPrefix(l, prefix+" "+file+" ")) {
+			n++
+		}
+	}
+	return n
+}
+
+// running is a watcher running in this process.
+type running struct {
+	cancel context.CancelFunc
+	done   chan int
+	out    *watchLog
+	err    *watchLog
+}
+
+func startWatch(t testing.TB, e watchEnv) *running {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{cancel: cancel, done: make(chan int, 1), out: &watchLog{}, err: &watchLog{}}
+	go func() { r.done <- runWatch(ctx, e.args(), r.out, r.err) }()
+	t.Cleanup(func() {
+		cancel()
+		<-r.done
+	})
+	return r
+}
+
+// stop stops the watcher as SIGINT would and returns its exit status.
+func (r *running) stop(t testing.TB) int {
+	t.Helper()
+	r.cancel()
+	select {
+	case code := <-r.done:
+		r.done <- code // for the cleanup
+		return code
+	case <-time.After(watchPatience):
+		t.Fatal("watcher did not stop")
+		return -1
+	}
+}
+
+func waitUntil(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(watchPatience)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// jsonlLines reads results.jsonl; a torn last line is left out.
+func jsonlLines(t testing.TB, e watchEnv) []sinks.Line {
+	t.Helper()
+	f, err := os.Open(filepath.Join(e.out, watchResultsFile))
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var lines []sinks.Line
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 16<<20)
+	for sc.Scan() {
+		var l sinks.Line
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			continue
+		}
+		lines = append(lines, l)
+	}
+	return lines
+}
+
+// files returns the watcher's records of e's folder, by path relative to
+// it.
+func files(t testing.TB, e watchEnv) map[string]store.File {
+	t.Helper()
+	st, err := store.Open(context.Background(), e.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.EnsureFiles(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	fs, err := st.Files(context.Background(), e.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]store.File{}
+	for _, f := range fs {
+		rel, _ := filepath.Rel(e.dir, f.Path)
+		m[filepath.ToSlash(rel)] = f
+	}
+	return m
+}
+
+func hasState(t testing.TB, e watchEnv, rel string, s store.FileState) bool {
+	f, ok := files(t, e)[rel]
+	return ok && f.State == s
+}
+
+func TestWatchFolder(t *testing.T) {
+	e := newWatchEnv(t, 0.3, 0.5)
+	a := calibrationSong(t, "01-adagio-c-major.wav")
+	b := calibrationSong(t, "05-shuffle-d-major.wav")
+	c := calibrationSong(t, "09-rock-b-minor.wav")
+	e.put(t, "a.wav", a)
+	e.put(t, "b.wav", b)
+	e.put(t, "copy of a.wav", a)                                            // same content, second name
+	e.put(t, "corrupt.flac", append([]byte("fLaC"), make([]byte, 4000)...)) // audio by its magic, undecodable
+	e.put(t, "notes.txt", []byte("not a song"))
+	e.put(t, ".hidden.wav", c)
+	e.put(t, "~$lock.wav", c)
+	if err := os.WriteFile(filepath.Join(e.dir, "c.wav.crdownload"), c, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := startWatch(t, e)
+
+	waitUntil(t, "the five files to be recorded", func() bool { return len(files(t, e)) == 5 })
+	fs := files(t, e)
+	for rel, want := range map[string]store.FileState{"a.wav": store.FileDone, "b.wav": store.FileDone,
+		"copy of a.wav": store.FileDone, "corrupt.flac": store.FileFailed, "notes.txt": store.FileSkipped} {
+		if fs[rel].State != want {
+			t.Errorf("%s: state %q (%s), want %q", rel, fs[rel].State, fs[rel].Error, want)
+		}
+	}
+	if fs["a.wav"].Hash != fs["copy of a.wav"].Hash || fs["corrupt.flac"].Error == "" {
+		t.Errorf("records: %+v", fs)
+	}
+	if n := r.out.count("song", ""); n != 2 {
+		t.Errorf("%d songs analysed, want 2 (the copy reuses a's result):\n%s", n, r.out)
+	}
+	if r.out.count("same", "") != 1 || r.out.count("failed", "corrupt.flac") != 1 {
+		t.Errorf("log:\n%s", r.out)
+	}
+	if lines := jsonlLines(t, e); len(lines) != 2 {
+		t.Errorf("results.jsonl has %d lines, want 2", len(lines))
+	}
+
+	// A new subfolder, with a song in a folder inside it.
+	e.put(t, "new/deeper/c.wav", c)
+	waitUntil(t, "new/deeper/c.wav", func() bool { return hasState(t, e, "new/deeper/c.wav", store.FileDone) })
+
+	// A rename into another folder: the old record goes, the new name
+	// reuses the result.
+	if err := os.Rename(filepath.Join(e.dir, "b.wav"), filepath.Join(e.dir, "new", "b renamed.wav")); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the rename", func() bool {
+		fs := files(t, e)
+		_, old := fs["b.wav"]
+		return !old && fs["new/b renamed.wav"].State == store.FileDone
+	})
+	if r.out.count("song", "") != 3 || r.out.count("same", "new/b renamed.wav") != 1 {
+		t.Errorf("after the rename, log:\n%s", r.out)
+	}
+
+	// Rescans come and go; the corrupt file stays failed, logged once.
+	summary := filepath.Join(e.out, watchSummaryFile)
+	for range 3 {
+		st0, _ := os.Stat(summary)
+		waitUntil(t, "a report refresh", func() bool {
+			st1, err := os.Stat(summary)
+			return err == nil && (st0 == nil || st1.ModTime().After(st0.ModTime()))
+		})
+	}
+	if n := r.out.count("failed", ""); n != 1 {
+		t.Errorf("corrupt file logged as failed %d times, want once:\n%s", n, r.out)
+	}
+	// Fixed, it is analysed.
+	if err := os.WriteFile(filepath.Join(e.dir, "corrupt.flac"), calibrationSong(t, "02-andante-a-minor.flac"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the fixed file", func() bool { return hasState(t, e, "corrupt.flac", store.FileDone) })
+
+	if code := r.stop(t); code != 0 {
+		t.Fatalf("exit status %d, want 0; stderr:\n%s", code, r.err)
+	}
+	if n := r.out.count("song", ""); n != 4 {
+		t.Errorf("%d songs analysed, want 4:\n%s", n, r.out)
+	}
+	lines := jsonlLines(t, e)
+	if len(lines) != 4 {
+		t.Fatalf("results.jsonl has %d lines, want 4", len(lines))
+	}
+	for _, l := range lines {
+		if l.BPM <= 0 || l.Key == "" || l.ContentHash == "" || l.File == "" {
+			t.Errorf("line %+v lacks a result", l)
+		}
+	}
+	text, err := os.ReadFile(summary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| analysed | 4 |", "| failed | 1 |", "stage_utilisation.png"} {
+		if !strings.Contains(string(text), want) {
+			t.Errorf("summary.md lacks %q:\n%s", want, text)
+		}
+	}
+	for _, p := range watchPlots {
+		if st, err := os.Stat(filepath.Join(e.out, p)); err != nil || st.Size() == 0 {
+			t.Errorf("plot %s: %v", p, err)
+		}
+	}
+}
+
+func TestWatchSlowCopy(t *testing.T) {
+	// Writes every 20 ms against a 1.5 s settle time: the file is never
+	// still long enough while being copied.
+	e := newWatchEnv(t, 1.5, 60)
+	r := startWatch(t, e)
+	waitUntil(t, "the watcher to start", func() bool { return r.out.count("watching", "") == 1 })
+	song := calibrationSong(t, "05-shuffle-d-major.wav")
+	path := filepath.Join(e.dir, "slow.wav")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const piece = 8 << 10
+	for off := 0; off < len(song); off += piece {
+		if _, err := f.Write(song[off:min(off+piece, len(song))]); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := files(t, e)["slow.wav"]; ok || len(jsonlLines(t, e)) > 0 {
+			t.Fatalf("a result or record after %d of %d bytes", off+piece, len(song))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "slow.wav", func() bool { return hasState(t, e, "slow.wav", store.FileDone) })
+	if code := r.stop(t); code != 0 {
+		t.Fatalf("exit status %d", code)
+	}
+	lines := jsonlLines(t, e)
+	if len(lines) != 1 || lines[0].ContentHash != store.HashContent(song) {
+		t.Fatalf("results.jsonl = %+v, want one line for the whole file", lines)
+	}
+	if n := r.out.count("song", "slow.wav") + r.out.count("failed", "slow.wav"); n != 1 {
+		t.Fatalf("slow.wav logged %d times, want once:\n%s", n, r.out)
+	}
+}
+
+func TestWatchRestart(t *testing.T) {
+	e := newWatchEnv(t, 0.2, 60)
+	a := calibrationSong(t, "01-adagio-c-major.wav")
+	b := calibrationSong(t, "05-shuffle-d-major.wav")
+	e.put(t, "a.wav", a)
+	e.put(t, "b.wav", b)
+	e.put(t, "gone.wav", variant(b, 1))
+	r := startWatch(t, e)
+	waitUntil(t, "three songs", func() bool { return len(jsonlLines(t, e)) == 3 })
+	if code := r.stop(t); code != 0 {
+		t.Fatalf("exit status %d", code)
+	}
+
+	// While it is down: a file added, one changed, one removed, and
+	// results.jsonl loses its last line and gains a torn one, as a kill
+	// between a commit and its line would leave it.
+	e.put(t, "added.wav", variant(a, 1))
+	changed := variant(b, 2)
+	e.put(t, "b.wav", changed)
+	if err := os.Remove(filepath.Join(e.dir, "gone.wav")); err != nil {
+		t.Fatal(err)
+	}
+	jpath := filepath.Join(e.out, watchResultsFile)
+	data, _ := os.ReadFile(jpath)
+	cut := bytes.LastIndexByte(data[:len(data)-1], '\n') + 1
+	torn := append(data[:cut:cut], data[cut:cut+20]...)
+	if err := os.WriteFile(jpath, torn, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	r = startWatch(t, e)
+	waitUntil(t, "the restart to catch up", func() bool {
+		fs := files(t, e)
+		_, old := fs["gone.wav"]
+		return !old && len(fs) == 3 && fs["added.wav"].State == store.FileDone &&
+			fs["b.wav"].Hash == store.HashContent(changed) && fs["b.wav"].State == store.FileDone
+	})
+	if code := r.stop(t); code != 0 {
+		t.Fatalf("exit status %d", code)
+	}
+	// Only the two new contents were analysed; a.wav was not touched.
+	if n := r.out.count("song", ""); n != 2 || r.out.count("song", "added.wav") != 1 || r.out.count("song", "b.wav") != 1 {
+		t.Fatalf("after restart, log:\n%s", r.out)
+	}
+	if r.out.count("recovered", "") != 1 {
+		t.Errorf("the line lost from results.jsonl was not recovered:\n%s", r.out)
+	}
+	// Results are by content: b's old result stays in the file, gone's
+	// too; each of the five contents appears once.
+	lines := jsonlLines(t, e)
+	seen := map[string]int{}
+	for _, l := range lines {
+		seen[l.ContentHash]++
+	}
+	if len(lines) != 5 || len(seen) != 5 {
+		t.Fatalf("results.jsonl: %d lines, %d contents; want 5 and 5", len(lines), len(seen))
+	}
+	if raw, _ := os.ReadFile(jpath); !bytes.HasSuffix(raw, []byte("\n")) {
+		t.Fatal("results.jsonl ends in a torn line")
+	}
+}
+
+// TestWatchChildProcess is the watcher run as a child process by
+// TestWatchKill9; on its own it does nothing.
+func TestWatchChildProcess(t *testing.T) {
+	args := os.Getenv("SONGFLOW_WATCH_CHILD")
+	if args == "" {
+		t.Skip("only run as a child of TestWatchKill9")
+	}
+	var argv []string
+	if err := json.Unmarshal([]byte(args), &argv); err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := runWatch(ctx, argv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func TestWatchKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the watcher as a child process several times")
+	}
+	e := newWatchEnv(t, 0.2, 60)
+	wavs := [][]byte{calibrationSong(t, "01-adagio-c-major.wav"), calibrationSong(t, "05-shuffle-d-major.wav"), calibrationSong(t, "09-rock-b-minor.wav")}
+	const songs = 8
+	for i := range songs {
+		e.put(t, fmt.Sprintf("album %d/song %d.wav", i%2, i), variant(wavs[i%3], i))
+	}
+	e.put(t, "album 0/duplicate.wav", variant(wavs[0], 0))
+	logPath := filepath.Join(e.root, "child.log")
+	start := func() *exec.Cmd {
+		log, err := os.OpenFile(logPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(os.Args[0], "-test.run=^TestWatchChildProcess$")
+		argv, _ := json.Marshal(e.args())
+		cmd.Env = append(os.Environ(), "SONGFLOW_WATCH_CHILD="+string(argv))
+		cmd.Stdout, cmd.Stderr = log, log
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		log.Close()
+		return cmd
+	}
+	done := func() int {
+		n := 0
+		for _, f := range files(t, e) {
+			if f.State == store.FileDone {
+				n++
+			}
+		}
+		return n
+	}
+	// Kill it as soon as each new result is committed: the moment between
+	// the store's commit and the line in results.jsonl is the delicate one.
+	kills := 0
+	for prev := 0; kills < 4 && prev < songs-1; kills++ {
+		cmd := start()
+		waitUntil(t, "a new result", func() bool { return done() > prev })
+		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		cmd.Wait()
+		prev = done()
+		t.Logf("kill %d: %d of %d files done", kills+1, prev, songs+1)
+	}
+	// The last run finishes the folder and stops on SIGINT.
+	cmd := start()
+	waitUntil(t, "every file", func() bool { return done() == songs+1 })
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		log, _ := os.ReadFile(logPath)
+		t.Fatalf("after SIGINT: %v\n%s", err, log)
+	}
+
+	st, err := store.Open(context.Background(), e.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.IntegrityCheck(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	n, err := st.Count(context.Background(), watchNamespace)
+	if err != nil || n != songs {
+		t.Fatalf("store holds %d results (%v), want %d", n, err, songs)
+	}
+	lines := jsonlLines(t, e)
+	seen := map[string]int{}
+	for _, l := range lines {
+		seen[l.ContentHash]++
+	}
+	if len(lines) != songs || len(seen) != songs {
+		log, _ := os.ReadFile(logPath)
+		t.Fatalf("results.jsonl: %d lines, %d contents; want %d of each\n%s", len(lines), len(seen), songs, log)
+	}
+	for _, f := range files(t, e) {
+		if _, ok := seen[f.Hash]; !ok {
+			t.Errorf("%s: result missing from results.jsonl", f.Path)
+		}
+	}
+}
