@@ -138,7 +138,16 @@ func runCalibrate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 
 	for i := range run.Records {
 		r := &run.Records[i]
-		if t, ok := truth.Lookup(r.File, r.Tags); ok {
+		// The result's title and artist are the tags' or, failing
+		// them, the job's; both serve to match a playlist export.
+		tags := r.Tags
+		if tags.Title == "" {
+			tags.Title = r.Title
+		}
+		if tags.Artist == "" {
+			tags.Artist = r.Artist
+		}
+		if t, ok := truth.Lookup(r.File, tags); ok {
 			r.Truth = &t
 		}
 	}

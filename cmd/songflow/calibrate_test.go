@@ -355,3 +355,42 @@ func TestCalibrateEndToEnd(t *testing.T) {
 		}
 	}
 }
+
+// TestCalibrateSpotifyExport matches a song to a playlist export by the
+// "Artist - Title" of its file name.
+func TestCalibrateSpotifyExport(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the pipeline")
+	}
+	dir := t.TempDir()
+	wav, err := os.ReadFile(filepath.Join(calibrationSet, "01-adagio-c-major.wav"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "Synth Band - Adagio.wav"), wav, 0o644)
+	os.WriteFile(filepath.Join(dir, "My Playlist.csv"), []byte("Song,Artist,BPM,Key,Dance,Energy,Acoustic,Happy,Loud (Db),Camelot\n"+
+		"Adagio (Remastered),Synth Band,60,C,30,25,10,50,-8 db,8B\n"), 0o644)
+	out := filepath.Join(dir, "report")
+	var stdout, stderr bytes.Buffer
+	if code := runCalibrate(context.Background(), []string{dir, "--out", out}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	b, err := os.ReadFile(filepath.Join(out, reports.ResultsJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res reports.Results
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Songs) != 1 || res.TruthFile != "My Playlist.csv" {
+		t.Fatalf("results: %s", b)
+	}
+	tr := res.Songs[0].Truth
+	if tr == nil || tr.BPM != 60 || tr.Key != "C Major" || tr.Reference["energy"] != 0.25 || tr.Reference["loudness"] != -8 {
+		t.Errorf("truth %+v", tr)
+	}
+	if res.Songs[0].TempoOutcome == "" || res.Songs[0].KeyOutcome == "" {
+		t.Errorf("not scored: %+v", res.Songs[0])
+	}
+}
