@@ -75,10 +75,10 @@ func TestWriteReport(t *testing.T) {
 	if s.TempoScored != 4 || s.Accuracy1 != 0.25 || s.Accuracy2 != 0.75 {
 		t.Errorf("tempo: scored %d Acc1 %g Acc2 %g, want 4 0.25 0.75", s.TempoScored, s.Accuracy1, s.Accuracy2)
 	}
-	if want := (1 + 0.5 + 0.3 + 0.2 + 0) / 5; s.KeyScored != 5 || !close(s.KeyWeighted, want) {
+	if want := (1 + 0.5 + 0.3 + 0.2 + 0) / 5; s.KeyScored != 5 || !near(s.KeyWeighted, want) {
 		t.Errorf("key: scored %d weighted %g, want 5 %g", s.KeyScored, s.KeyWeighted, want)
 	}
-	if s.AudioSeconds != 150 || !close(s.XRealTime, 60) || !close(s.XRealTimePerCore, 30) || !close(s.SongsPerSecond, 2) {
+	if s.AudioSeconds != 150 || !near(s.XRealTime, 60) || !near(s.XRealTimePerCore, 30) || !near(s.SongsPerSecond, 2) {
 		t.Errorf("speed %+v", s)
 	}
 	wantTempo := map[TempoOutcome]int{TempoCorrect: 1, TempoDouble: 1, TempoHalf: 1, TempoOther: 1}
@@ -188,7 +188,7 @@ func TestWriteReportEmpty(t *testing.T) {
 	checkPlots(t, dir)
 }
 
-func close(a, b float64) bool { return a-b < 1e-9 && b-a < 1e-9 }
+func near(a, b float64) bool { return a-b < 1e-9 && b-a < 1e-9 }
 
 func TestPeakRSS(t *testing.T) {
 	// Hold 64 MiB live: the peak must be at least that.
