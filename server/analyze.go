@@ -304,6 +304,9 @@ func (s *Server) analyze(ctx context.Context, sg song) (analysis, *failure) {
 			return a, nil
 		}
 	}
+	if err := s.opts.Sniff(sg.data); err != nil {
+		return analysis{}, s.analysisFailure(ctx, fmt.Errorf("%s: %w", sg.name, err))
+	}
 	s.metrics.misses.Inc()
 	s.count(ctx, "cache_misses", log)
 

@@ -149,6 +149,10 @@ func newTestServerWithStore(t testing.TB, opts Options, fake *fakeAnalyzer, st *
 	if opts.AnalyzerVersion == "" {
 		opts.AnalyzerVersion = "test-1"
 	}
+	if opts.Sniff == nil {
+		// The fake reads text bodies no decoder would accept.
+		opts.Sniff = func([]byte) error { return nil }
+	}
 	srv, err := New(fake, st, opts)
 	if err != nil {
 		t.Fatal(err)

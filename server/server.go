@@ -24,6 +24,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/songflow/songflow/decode"
 	"github.com/songflow/songflow/pipeline"
 	"github.com/songflow/songflow/stages"
 	"github.com/songflow/songflow/store"
@@ -66,6 +67,11 @@ type Options struct {
 	AllowPrivateURLs   bool          // let /analyze fetch from loopback and private networks
 	DownloadTimeout    time.Duration // for /analyze; default 60 s
 
+	// Sniff rejects data the decoder cannot read, before the song takes a
+	// pipeline slot, so an unsupported upload gets its 415 at once even
+	// when the server is busy. Default: decode.Sniff's verdict.
+	Sniff func(data []byte) error
+
 	Analysis AnalysisSettings
 	Logger   *slog.Logger // default: discard
 }
@@ -94,6 +100,12 @@ func (o *Options) defaults() {
 	}
 	if o.DownloadTimeout <= 0 {
 		o.DownloadTimeout = 60 * time.Second
+	}
+	if o.Sniff == nil {
+		o.Sniff = func(data []byte) error {
+			_, err := decode.Sniff(data)
+			return err
+		}
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

@@ -288,9 +288,7 @@ func TestBusy(t *testing.T) {
 		first <- status
 	}()
 	// Wait until the first song holds the only slot.
-	for ts.srv.admission.inFlight() == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	waitInFlight(t, ts.srv)
 	status, h, body := do(t, "POST", ts.URL+"/analyze_data", []byte("bpm=90\nsecond"), nil)
 	wantError(t, "busy", status, body, 503, "busy")
 	if ra, err := strconv.Atoi(h.Get("Retry-After")); err != nil || ra < 1 {
@@ -759,7 +757,7 @@ func TestShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	srv, err := New(fake, st, Options{AnalyzerVersion: "v"})
+	srv, err := New(fake, st, Options{AnalyzerVersion: "v", Sniff: func([]byte) error { return nil }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -778,9 +776,7 @@ func TestShutdown(t *testing.T) {
 		status, _, _ := do(t, "POST", base+"/analyze_data", []byte("block\n"), nil)
 		inflight <- status
 	}()
-	for srv.admission.inFlight() == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	waitInFlight(t, srv)
 	status, _, body := do(t, "POST", base+"/shutdown", nil, nil)
 	if m := jsonObject(t, body); status != 200 || m["message"] != "Server shutting down..." {
 		t.Fatalf("shutdown: %d %v", status, m)
@@ -803,5 +799,39 @@ func TestShutdown(t *testing.T) {
 	}
 	if _, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {
 		t.Error("still accepting connections after shutdown")
+	}
+}
+
+// waitInFlight waits until a song holds a pipeline slot.
+func waitInFlight(t *testing.T, srv *Server) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); srv.admission.inFlight() == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no song entered the pipeline")
+		}
+	}
+}
+
+// The default sniff turns unsupported uploads away before they take a
+// pipeline slot: the analyzer never sees them, even when every slot is busy.
+func TestSniffBeforeAdmission(t *testing.T) {
+	fake := newFake()
+	st, err := openStore(context.Background(), t.TempDir()+"/c.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	srv, err := New(fake, st, Options{AnalyzerVersion: "v", MaxInFlight: 1, QueueWait: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.admission.slots <- struct{}{} // every slot taken
+	for _, body := range []string{"OggS\x00\x02\x00\x00\x00\x00\x00\x00", "FORM\x00\x00\x00\x00AIFF", "plain text, not audio"} {
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, httptest.NewRequest("POST", "/analyze_data", strings.NewReader(body)))
+		wantError(t, fmt.Sprintf("%.4q", body), rec.Code, rec.Body.Bytes(), 415, "unsupported_format")
+	}
+	if fake.calls.Load() != 0 {
+		t.Errorf("the analyzer saw %d unsupported uploads", fake.calls.Load())
 	}
 }
