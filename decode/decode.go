@@ -219,9 +219,10 @@ func (in *input) checkLength(seconds float64) error {
 }
 
 // maxPrealloc bounds the samples per channel allocated up front from a
-// header's claim, so a header that lies costs little; real data beyond it
-// grows the slices by append.
-const maxPrealloc = 1 << 22
+// header's claim (64 MB per channel, six minutes at 44.1 kHz), so a header
+// that lies costs little more than the data it came with; real data beyond
+// it grows the slices by append.
+const maxPrealloc = 1 << 24
 
 // newChannels makes n channel slices with capacity for frames samples,
 // capped by maxPrealloc.
