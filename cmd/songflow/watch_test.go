@@ -522,3 +522,44 @@ func TestWatchKill9(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkWatchFolder drops a folder of 20 songs (the 12 of the
+// calibration corpus and 8 WAV copies with changed bytes) into a watched
+// folder and measures the throughput until all 20 results are written,
+// then the wait of one more song: from the end of its write to its line
+// in results.jsonl (settle time + analysis).
+func BenchmarkWatchFolder(b *testing.B) {
+	names := []string{"01-adagio-c-major.wav", "02-andante-a-minor.flac", "03-ballad-g-major.mp3", "04-groove-e-minor.m4a",
+		"05-shuffle-d-major.wav", "06-pop-f-major.flac", "07-house-d-minor.mp3", "08-disco-bb-major.m4a",
+		"09-rock-b-minor.wav", "10-punk-e-major.flac", "11-dnb-fs-minor.mp3", "12-gallop-eb-major.m4a"}
+	wavs := [][]byte{calibrationSong(b, names[0]), calibrationSong(b, names[4]), calibrationSong(b, names[8])}
+	var wall, audio, wait time.Duration
+	for range b.N {
+		e := newWatchEnv(b, 0.5, 60)
+		for _, n := range names {
+			e.put(b, n, calibrationSong(b, n))
+		}
+		for i := range 8 {
+			e.put(b, fmt.Sprintf("copy-%d.wav", i), variant(wavs[i%3], i+1))
+		}
+		t0 := time.Now()
+		r := startWatch(b, e)
+		waitUntil(b, "20 results", func() bool { return len(jsonlLines(b, e)) == 20 })
+		wall += time.Since(t0)
+		for _, l := range jsonlLines(b, e) {
+			audio += time.Duration(l.Duration * float64(time.Second))
+		}
+		e.put(b, "late.wav", variant(wavs[0], 100))
+		t1 := time.Now()
+		for len(jsonlLines(b, e)) < 21 {
+			time.Sleep(5 * time.Millisecond)
+		}
+		wait += time.Since(t1)
+		if code := r.stop(b); code != 0 {
+			b.Fatalf("exit status %d", code)
+		}
+	}
+	b.ReportMetric(20*float64(b.N)/wall.Seconds(), "songs/s")
+	b.ReportMetric(audio.Seconds()/wall.Seconds(), "x-realtime")
+	b.ReportMetric(wait.Seconds()/float64(b.N), "s-write-to-result")
+}
