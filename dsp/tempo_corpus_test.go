@@ -3,6 +3,7 @@ package dsp
 import (
 	"encoding/binary"
 	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"math"
 	"os"
@@ -39,6 +40,13 @@ func TestTempoCorpus(t *testing.T) {
 	classes := map[string]*accClass{}
 	var total accClass
 	var audioSec, spent float64
+	var dump *os.File
+	if p := os.Getenv("SONGFLOW_TEMPO_DUMP"); p != "" {
+		if dump, err = os.Create(p); err != nil {
+			t.Fatal(err)
+		}
+		defer dump.Close()
+	}
 	for _, r := range rows {
 		x, err := tempoReadF32(filepath.Join(raw, r.id+".f32"))
 		if err != nil {
@@ -53,7 +61,11 @@ func TestTempoCorpus(t *testing.T) {
 			s.Walk(c, func(f *Frame) bool { o = append(o, float32(d.Next(f.Mag))); return true })
 			onsets = append(onsets, o)
 		}
-		est := EstimateTempo(onsets, frameRate)
+		an := newTempoAnalysis(onsets, frameRate)
+		est := an.estimate()
+		if dump != nil {
+			json.NewEncoder(dump).Encode(map[string]any{"id": r.id, "truth": r.bpm, "levels": an.levels, "est": est.BPM})
+		}
 		spent += time.Since(start).Seconds()
 		audioSec += float64(len(x)) / rate
 		ok1 := math.Abs(est.BPM/r.bpm-1) <= 0.04

@@ -1,0 +1,166 @@
+package dsp
+
+import (
+	"math"
+	"testing"
+)
+
+const tempoTestRate = 22050.0
+
+// tempoOnsets runs the STFT and onset detector over x in 20 s chunks, as
+// the pipeline does.
+func tempoOnsets(x []float32) ([][]float32, Hz) {
+	s, _ := NewSTFT(2048, 512)
+	d := NewOnsetDetector(2048, tempoTestRate)
+	var out [][]float32
+	chunk := int(20 * tempoTestRate)
+	for start := 0; start < len(x); start += chunk {
+		c := x[start:min(start+chunk, len(x))]
+		d.Reset()
+		o := make([]float32, 0, s.FrameCount(len(c)))
+		s.Walk(c, func(f *Frame) bool { o = append(o, float32(d.Next(f.Mag))); return true })
+		out = append(out, o)
+	}
+	return out, Hz(tempoTestRate / 512)
+}
+
+// hit adds a percussive sound at sample at: a decaying tone (freq > 0)
+// or a decaying noise burst (freq == 0).
+func hit(x []float32, at int, freq, amp, decay float64, seed *uint32) {
+	for j := 0; at+j < len(x) && j < int(6*decay); j++ {
+		env := amp * math.Exp(-float64(j)/decay)
+		var v float64
+		if freq > 0 {
+			v = math.Sin(2 * math.Pi * freq * float64(j) / tempoTestRate)
+		} else {
+			*seed = *seed*1664525 + 1013904223
+			v = float64(*seed>>8)/float64(1<<23) - 1
+		}
+		x[at+j] += float32(env * v)
+	}
+}
+
+func clickTrack(bpm, seconds float64) []float32 {
+	x := make([]float32, int(seconds*tempoTestRate))
+	seed := uint32(3)
+	period := 60 / bpm * tempoTestRate
+	for t := 1000.0; int(t) < len(x); t += period {
+		hit(x, int(t), 0, 0.5, 60, &seed)
+	}
+	return x
+}
+
+// randomHits places the same bursts at random times (mean rate 2 per s):
+// no tempo at all.
+func randomHits(seconds float64) []float32 {
+	x := make([]float32, int(seconds*tempoTestRate))
+	seed, burst := uint32(17), uint32(3)
+	for t := 1000; t < len(x); {
+		hit(x, t, 0, 0.5, 60, &burst)
+		seed = seed*1664525 + 1013904223
+		t += int(float64(seed>>8) / float64(1<<24) * tempoTestRate)
+	}
+	return x
+}
+
+func TestTempoClickTracks(t *testing.T) {
+	random := EstimateTempo(tempoOnsets(randomHits(45)))
+	for _, bpm := range []float64{60, 90, 120.5, 140, 174} {
+		est := EstimateTempo(tempoOnsets(clickTrack(bpm, 45)))
+		if math.Abs(est.BPM-bpm) > 0.1 {
+			t.Errorf("%.1f BPM click track: estimated %.2f (candidates %v)", bpm, est.BPM, est.Candidates)
+		}
+		// Confidence must rank a steady click above random hits.
+		if est.Confidence <= 2*random.Confidence {
+			t.Errorf("%.1f BPM click track: confidence %.2f, random hits %.2f", bpm, est.Confidence, random.Confidence)
+		}
+		if len(est.Candidates) == 0 || est.Candidates[0].BPM != est.BPM {
+			t.Errorf("%.1f BPM: candidates %v do not start with the estimate", bpm, est.Candidates)
+		}
+	}
+}
+
+// drumPattern is a rock beat: kick on 1 and 3, snare on 2 and 4, closed
+// hi-hat on every eighth note (the off-beats included), softer.
+func drumPattern(bpm, seconds float64) []float32 {
+	x := make([]float32, int(seconds*tempoTestRate))
+	seed := uint32(11)
+	beat := 60 / bpm * tempoTestRate
+	for i := 0; ; i++ {
+		t := 500 + float64(i)*beat
+		if int(t) >= len(x) {
+			break
+		}
+		if i%2 == 0 {
+			hit(x, int(t), 60, 0.6, 2000, &seed) // kick
+		} else {
+			hit(x, int(t), 0, 0.4, 1500, &seed) // snare
+		}
+		hit(x, int(t), 0, 0.1, 150, &seed)        // hat on the beat
+		hit(x, int(t+beat/2), 0, 0.1, 150, &seed) // hat on the off-beat
+	}
+	return x
+}
+
+func TestTempoDrumPattern(t *testing.T) {
+	for _, bpm := range []float64{96, 128} {
+		est := EstimateTempo(tempoOnsets(drumPattern(bpm, 60)))
+		if math.Abs(est.BPM-bpm) > 0.1 {
+			t.Errorf("%.0f BPM drum pattern: estimated %.2f (candidates %v)", bpm, est.BPM, est.Candidates)
+		}
+	}
+}
+
+func TestTempoSilence(t *testing.T) {
+	est := EstimateTempo(tempoOnsets(make([]float32, int(10*tempoTestRate))))
+	if est.BPM != 0 || est.Confidence != 0 {
+		t.Errorf("silence: %+v, want zero estimate", est)
+	}
+	if est := EstimateTempo(nil, 43); est.BPM != 0 {
+		t.Errorf("no chunks: %+v", est)
+	}
+}
+
+func TestDecideOctave(t *testing.T) {
+	level := func(bpm, strength, salience float64) MetricalLevel {
+		return MetricalLevel{BPM: bpm, Strength: strength, Salience: salience}
+	}
+	for _, tc := range []struct {
+		name   string
+		levels []MetricalLevel
+		want   float64
+	}{
+		// Equal evidence: the level nearest the preferred tempo wins.
+		{"prior breaks ties", []MetricalLevel{level(50, 5, 1), level(100, 5, 1), level(200, 5, 1)}, 100},
+		{"prior breaks ties, fast", []MetricalLevel{level(70, 5, 1), level(140, 5, 1), level(280, 5, 1)}, 140},
+		// Empty off-beats: 120 BPM measures half of 60 BPM's strength
+		// (1 + (5-1)/2 would be the limit), so it is a subdivision
+		// nobody plays, however comfortable its rate.
+		{"empty off-beats", []MetricalLevel{level(60, 5, 1), level(120, 2.9, 1)}, 60},
+		// The same pair with off-beats as strong as the beats: 120 is
+		// as real a pulse as 60 and nearer the preferred tempo.
+		{"full off-beats", []MetricalLevel{level(60, 5, 1), level(120, 5, 1)}, 120},
+		// Much stronger evidence outweighs the prior's preference.
+		{"evidence beats prior", []MetricalLevel{level(80, 9, 1), level(120, 1.2, 0.1)}, 80},
+		// No pulse evidence anywhere: nothing is chosen over the first.
+		{"no evidence", []MetricalLevel{level(90, 1, 0), level(120, 0.8, 0)}, 90},
+	} {
+		best, post := DecideOctave(tc.levels)
+		if got := tc.levels[best].BPM; got != tc.want {
+			t.Errorf("%s: chose %.0f BPM (posterior %.3f), want %.0f", tc.name, got, post, tc.want)
+		}
+		var sum float64
+		for _, p := range post {
+			if p < 0 || p > 1 {
+				t.Errorf("%s: posterior %v outside 0..1", tc.name, post)
+			}
+			sum += p
+		}
+		if sum != 0 && math.Abs(sum-1) > 1e-9 {
+			t.Errorf("%s: posterior sums to %g", tc.name, sum)
+		}
+	}
+	if best, post := DecideOctave(nil); best != 0 || len(post) != 0 {
+		t.Errorf("no levels: %d %v", best, post)
+	}
+}
