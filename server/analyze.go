@@ -350,7 +350,8 @@ func (s *Server) analyze(ctx context.Context, sg song) (analysis, *failure) {
 		return analysis{}, &failure{status: http.StatusInternalServerError, code: "internal_error", message: "cannot encode the result: " + err.Error()}
 	}
 	now := time.Now().UTC()
-	id, err := s.store.Put(ctx, store.Entry{Key: key, Title: res.Title, Artist: res.Artist,
+	// A client that left still paid for the analysis: keep it.
+	id, err := s.store.Put(context.WithoutCancel(ctx), store.Entry{Key: key, Title: res.Title, Artist: res.Artist,
 		PreviewURL: sg.previewURL, Result: blob, AnalyzedAt: now})
 	if err != nil {
 		// The answer is still good; only the cache missed a write.

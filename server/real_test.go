@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -93,6 +94,11 @@ func TestConcurrentUploadsReal(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the analysis pipeline")
 	}
+	// As songflow serve runs: a P to spare beyond the stage workers (see
+	// serveProcs in cmd/songflow), or /health waits behind them.
+	cfg := config.Default().Stages
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(max(runtime.NumCPU(),
+		cfg.Decode.Workers+cfg.Resample.Workers+cfg.Chunk.Workers+cfg.FFT.Workers+cfg.Aggregate.Workers+2)))
 	ts := realServer(t, Options{MaxInFlight: 3, QueueWait: 2 * time.Second})
 	names, _ := filepath.Glob(filepath.Join("..", "testdata", "calibration", "*.*"))
 	var files [][]byte

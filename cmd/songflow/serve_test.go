@@ -8,12 +8,14 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/songflow/songflow/config"
 	"github.com/songflow/songflow/store"
 )
 
@@ -42,6 +44,9 @@ var listening = regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`)
 // base URL and exit status channel.
 func startServe(t *testing.T, ctx context.Context) (string, <-chan int, *syncBuffer) {
 	t.Helper()
+	// runServe leaves GOMAXPROCS alone when the variable is set, so the
+	// test binary's other tests keep theirs.
+	t.Setenv("GOMAXPROCS", strconv.Itoa(runtime.GOMAXPROCS(0)))
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "pipeline.toml")
 	toml := "[server]\ndb_path = " + strconv.Quote(filepath.Join(dir, "songflow.db")) + "\n"
@@ -185,5 +190,17 @@ func TestKeysCommand(t *testing.T) {
 	}
 	if c, _, _ := run("revoke"); c != 2 {
 		t.Errorf("revoke without a key: exit %d", c)
+	}
+}
+
+func TestServeProcs(t *testing.T) {
+	cfg := config.Default()
+	st := cfg.Stages
+	workers := st.Decode.Workers + st.Resample.Workers + st.Chunk.Workers + st.FFT.Workers + st.Aggregate.Workers
+	if got := serveProcs(cfg, 2); got != workers+2 {
+		t.Errorf("serveProcs on 2 CPUs = %d, want %d (one spare P beyond the %d workers)", got, workers+2, workers)
+	}
+	if got := serveProcs(cfg, 64); got != 64 {
+		t.Errorf("serveProcs on 64 CPUs = %d, want 64", got)
 	}
 }
