@@ -38,6 +38,7 @@ func TestTempoCorpus(t *testing.T) {
 	d := NewOnsetDetector(2048, rate)
 	frameRate := Hz(rate / 512)
 	classes := map[string]*accClass{}
+	confBins := map[string]*accClass{}
 	var total accClass
 	var audioSec, spent float64
 	var dump *os.File
@@ -92,6 +93,14 @@ func TestTempoCorpus(t *testing.T) {
 				c.ok2++
 			}
 		}
+		bin := classOf(confBins, fmt.Sprintf("conf %.2f-%.2f", math.Floor(est.Confidence*4)/4, math.Floor(est.Confidence*4)/4+0.25))
+		bin.n++
+		if ok1 {
+			bin.ok1++
+		}
+		if ok2 {
+			bin.ok2++
+		}
 		mark := "  "
 		if !ok1 {
 			mark = "x "
@@ -102,6 +111,9 @@ func TestTempoCorpus(t *testing.T) {
 		fmt.Printf("%s%-40s truth %6.1f est %6.1f (x%.3f) conf %.2f cand %v\n", mark, r.id, r.bpm, est.BPM, est.BPM/r.bpm, est.Confidence, est.Candidates)
 	}
 	for name, c := range classes {
+		fmt.Printf("%-9s n=%3d Acc1 %.3f Acc2 %.3f\n", name, c.n, float64(c.ok1)/float64(c.n), float64(c.ok2)/float64(c.n))
+	}
+	for name, c := range confBins {
 		fmt.Printf("%-9s n=%3d Acc1 %.3f Acc2 %.3f\n", name, c.n, float64(c.ok1)/float64(c.n), float64(c.ok2)/float64(c.n))
 	}
 	fmt.Printf("ALL       n=%3d Acc1 %.3f Acc2 %.3f   (%.0fx realtime)\n", total.n,

@@ -164,3 +164,17 @@ func TestDecideOctave(t *testing.T) {
 		t.Errorf("no levels: %d %v", best, post)
 	}
 }
+
+// BenchmarkEstimateTempo times the song-level tempo estimate for 3 minutes
+// of onset frames (9 chunks of 20 s), the part the aggregate stage adds
+// after the fft stage.
+func BenchmarkEstimateTempo(b *testing.B) {
+	const seconds = 180
+	onsets, rate := tempoOnsets(drumPattern(113, seconds))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		EstimateTempo(onsets, rate)
+	}
+	b.ReportMetric(seconds*float64(b.N)/b.Elapsed().Seconds(), "x-realtime")
+}
