@@ -62,7 +62,15 @@ func (o *Outlet[T]) Via(f streams.Flow) streams.Flow {
 
 // To streams the elements into sink and blocks until the sink completes.
 func (o *Outlet[T]) To(sink streams.Sink) {
-	o.transmit(sink)
+	// transmit runs as a pipeline goroutine: otherwise the pipeline could
+	// count itself drained, and cancel, before the last element is handed
+	// to the sink.
+	sent := make(chan struct{})
+	o.p.spawn(func() {
+		defer close(sent)
+		o.transmit(sink)
+	})
+	<-sent
 	sink.AwaitCompletion()
 }
 
