@@ -304,6 +304,58 @@ func (s *Server) analyze(ctx context.Context, sg song) (analysis, *failure) {
 			return a, nil
 		}
 	}
+	for {
+		// Identical songs arriving together (a client retrying while its
+		// first request still runs) share one analysis.
+		s.flightMu.Lock()
+		f, running := s.flights[key]
+		if !running {
+			f = &flight{done: make(chan struct{})}
+			s.flights[key] = f
+		} else {
+			f.waiters++
+		}
+		s.flightMu.Unlock()
+		if !running {
+			f.res, f.fail = s.run(ctx, sg, key, log)
+			s.flightMu.Lock()
+			delete(s.flights, key)
+			s.flightMu.Unlock()
+			close(f.done)
+			return f.res, f.fail
+		}
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return analysis{}, s.analysisFailure(ctx, ctx.Err())
+		}
+		if f.fail != nil && f.fail.code == "cancelled" {
+			continue // the first client left; this one still wants the answer
+		}
+		if f.fail != nil {
+			return analysis{}, f.fail
+		}
+		a := f.res
+		if sg.title != "" {
+			a.Title = sg.title
+		}
+		if sg.artist != "" {
+			a.Artist = sg.artist
+		}
+		return a, nil
+	}
+}
+
+// flight is one analysis that identical concurrent requests wait for.
+type flight struct {
+	done    chan struct{} // closed when res and fail are set
+	waiters int           // requests waiting besides the first; under Server.flightMu
+	res     analysis
+	fail    *failure
+}
+
+// run analyses sg through the pipeline and caches the result.
+func (s *Server) run(ctx context.Context, sg song, key store.Key, log *slog.Logger) (analysis, *failure) {
 	if err := s.opts.Sniff(sg.data); err != nil {
 		return analysis{}, s.analysisFailure(ctx, fmt.Errorf("%s: %w", sg.name, err))
 	}

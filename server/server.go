@@ -127,6 +127,9 @@ type Server struct {
 	limiter   *rateLimiter
 	fetcher   *downloader
 
+	flightMu sync.Mutex
+	flights  map[store.Key]*flight // analyses running, by cache key
+
 	shutdownOnce sync.Once
 	shutdownCh   chan struct{}
 	active       sync.WaitGroup // requests inside ServeHTTP
@@ -152,6 +155,7 @@ func New(a Analyzer, st *store.Store, opts Options) (*Server, error) {
 		admission:  newAdmission(opts.MaxInFlight, opts.QueueWait),
 		fetcher:    newDownloader(opts.DownloadTimeout, opts.MaxBodyBytes, opts.AllowPrivateURLs),
 		shutdownCh: make(chan struct{}),
+		flights:    map[store.Key]*flight{},
 	}
 	if opts.Production {
 		s.limiter = newRateLimiter(opts.RateLimitPerMinute)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -15,6 +16,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -833,5 +835,78 @@ func TestSniffBeforeAdmission(t *testing.T) {
 	}
 	if fake.calls.Load() != 0 {
 		t.Errorf("the analyzer saw %d unsupported uploads", fake.calls.Load())
+	}
+}
+
+// Latin-1 and UTF-8 bytes in a header arrive intact over a real
+// connection (Go's HTTP client would refuse to send some of them).
+func TestTitleHeaderOnTheWire(t *testing.T) {
+	ts := newTestServer(t, Options{}, nil)
+	conn, err := net.Dial("tcp", ts.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	body := "bpm=77\nwire"
+	fmt.Fprintf(conn, "POST /analyze_data HTTP/1.1\r\nHost: x\r\nX-Song-Title: Caf\xe9\r\nX-Song-Artist: Bj\xc3\xb6rk\r\n"+
+		"Content-Length: %d\r\nConnection: close\r\n\r\n%s", len(body), body)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("%d %v", resp.StatusCode, err)
+	}
+	if m["title"] != "Café" || m["artist"] != "Björk" {
+		t.Errorf("title %q artist %q", m["title"], m["artist"])
+	}
+}
+
+// Identical uploads arriving together share one analysis; each still gets
+// its own title back.
+func TestIdenticalUploadsShareAnalysis(t *testing.T) {
+	fake := newFake()
+	ts := newTestServer(t, Options{}, fake)
+	body := []byte("block\nsame bytes")
+	const n = 5
+	titles := make([]string, n)
+	statuses := make([]int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			status, _, resp := do(t, "POST", ts.URL+"/analyze_data", body, map[string]string{"X-Song-Title": fmt.Sprint("copy ", i)})
+			statuses[i] = status
+			titles[i], _ = jsonObject(t, resp)["title"].(string)
+		}()
+	}
+	// Let every request arrive and find the first one running.
+	waitInFlight(t, ts.srv)
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(time.Millisecond) {
+		ts.srv.flightMu.Lock()
+		waiting := 0
+		for _, f := range ts.srv.flights {
+			waiting += f.waiters
+		}
+		ts.srv.flightMu.Unlock()
+		if waiting == n-1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the requests did not all arrive")
+		}
+	}
+	close(fake.release)
+	wg.Wait()
+	if got := fake.calls.Load(); got != 1 {
+		t.Errorf("%d analyses of one song", got)
+	}
+	for i := range n {
+		if statuses[i] != 200 || titles[i] != fmt.Sprint("copy ", i) {
+			t.Errorf("request %d: %d title %q", i, statuses[i], titles[i])
+		}
 	}
 }
