@@ -166,7 +166,8 @@ func newTestServerWithStore(t testing.TB, opts Options, fake *fakeAnalyzer, st *
 }
 
 // wavFile makes a 16-bit stereo PCM WAV file of the given length, a 440 Hz
-// tone, the size of a 30-second store preview when seconds = 30.
+// tone with a click every half second; 30 s is the size of a store
+// preview.
 func wavFile(seconds float64, rate int) []byte {
 	n := int(seconds * float64(rate))
 	data := make([]byte, 44+4*n)
@@ -183,7 +184,11 @@ func wavFile(seconds float64, rate int) []byte {
 	copy(data[36:], "data")
 	binary.LittleEndian.PutUint32(data[40:], uint32(4*n))
 	for i := range n {
-		v := int16(0.5 * 32767 * math.Sin(2*math.Pi*440*float64(i)/float64(rate)))
+		x := 0.3 * math.Sin(2*math.Pi*440*float64(i)/float64(rate))
+		if i%(rate/2) < rate/100 { // a 10 ms click every half second: 120 BPM
+			x += 0.5 * math.Sin(2*math.Pi*2000*float64(i)/float64(rate))
+		}
+		v := int16(32767 * x)
 		binary.LittleEndian.PutUint16(data[44+4*i:], uint16(v))
 		binary.LittleEndian.PutUint16(data[46+4*i:], uint16(v))
 	}
