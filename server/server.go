@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -132,7 +133,7 @@ type Server struct {
 
 	shutdownOnce sync.Once
 	shutdownCh   chan struct{}
-	active       sync.WaitGroup // requests inside ServeHTTP
+	active       atomic.Int64 // requests inside ServeHTTP
 }
 
 // New returns a Server answering with a and caching in st. The server does
@@ -233,7 +234,7 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // ServeHTTP routes r and records its route, status and latency.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.active.Add(1)
-	defer s.active.Done()
+	defer s.active.Add(-1)
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w}
 	// The pattern, not the path, labels the metrics: a fixed set.
@@ -370,11 +371,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 		// handlers answer, then drop the connections.
 		s.log.Warn("grace period over, cancelling requests in flight", "grace", grace)
 		cancelBase()
-		done := make(chan struct{})
-		go func() { s.active.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
+		for deadline := time.Now().Add(5 * time.Second); s.active.Load() > 0 && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
 		}
 		hs.Close()
 	}
