@@ -66,6 +66,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs // /stats and logs show where the data really is
+	}
 	s := &Store{db: db, path: path, now: time.Now}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
@@ -77,7 +80,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 // Close releases the connection pool. Writes already returned are durable.
 func (s *Store) Close() error { return s.db.Close() }
 
-// Path is the database file the store was opened with.
+// Path is the absolute path of the database file.
 func (s *Store) Path() string { return s.path }
 
 // JournalMode reports SQLite's journal mode ("wal" once open).
