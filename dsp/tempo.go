@@ -277,7 +277,7 @@ func (a *tempoAnalysis) estimate() TempoEstimate {
 
 	est := TempoEstimate{BPM: bpm}
 	est.Candidates = candidateList(bpm, a.levels, posterior, choice)
-	est.Confidence = a.confidence(bpm, posterior[choice])
+	est.Confidence = a.confidence(bpm, octaveShare(a.levels, posterior, choice))
 	return est
 }
 
@@ -491,10 +491,27 @@ func candidateList(bpm float64, levels []MetricalLevel, posterior []float64, cho
 	return out
 }
 
+// octaveShare is the chosen level's posterior against its octave
+// neighbours (half and double its tempo): the probability that, given the
+// pulse family, the octave is right. Triple relatives are left out; their
+// doubt is the family's, which confidence measures separately.
+func octaveShare(levels []MetricalLevel, posterior []float64, choice int) float64 {
+	sum := posterior[choice]
+	for i, l := range levels {
+		if d := math.Abs(math.Log2(l.BPM / levels[choice].BPM)); math.Abs(d-1) < familyTolerance {
+			sum += posterior[i]
+		}
+	}
+	if sum <= 0 {
+		return 0
+	}
+	return posterior[choice] / sum
+}
+
 // confidence estimates the probability that bpm is right: the share of
 // chunks whose own strongest periodicity lies in bpm's pulse family (the
-// family is right) times the chosen level's posterior (the octave is).
-func (a *tempoAnalysis) confidence(bpm, posterior float64) float64 {
+// family is right) times the octave's probability.
+func (a *tempoAnalysis) confidence(bpm, octave float64) float64 {
 	if len(a.perChunk) == 0 {
 		return 0
 	}
@@ -509,6 +526,6 @@ func (a *tempoAnalysis) confidence(bpm, posterior float64) float64 {
 			agree++
 		}
 	}
-	c := float64(agree) / float64(len(a.perChunk)) * posterior
+	c := float64(agree) / float64(len(a.perChunk)) * octave
 	return math.Max(0, math.Min(1, c))
 }
