@@ -307,6 +307,13 @@ func (s *TruthSet) Lookup(rel string, tags stages.Tags) (Truth, bool) {
 	if t, ok := s.byFile[cleanRel(rel)]; ok {
 		return t, true
 	}
+	// A bare file name in the truth file also names a song kept in a
+	// subfolder, as in corpora that keep audio/ beside truth.csv.
+	if dir, base := path.Split(cleanRel(rel)); dir != "" {
+		if t, ok := s.byFile[base]; ok {
+			return t, true
+		}
+	}
 	title, artist := tags.Title, tags.Artist
 	if title == "" || artist == "" {
 		base := path.Base(cleanRel(rel))

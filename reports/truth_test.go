@@ -32,6 +32,14 @@ func TestReadTruthFileColumn(t *testing.T) {
 	if two.Key != "D# Major" || two.BPM != 92.5 || two.Reference[Danceability] != 1 {
 		t.Errorf("two = %+v", two)
 	}
+	// A bare name in the truth file also finds the song in a subfolder;
+	// a name with a folder must match exactly.
+	if sub, ok := s.Lookup(filepath.FromSlash("audio/two.flac"), stages.Tags{}); !ok || sub.BPM != 92.5 {
+		t.Errorf("audio/two.flac = %+v, %v; want two.flac's truth", sub, ok)
+	}
+	if _, ok := s.Lookup(filepath.FromSlash("b/one.wav"), stages.Tags{}); ok {
+		t.Error("b/one.wav must not take a/one.wav's truth")
+	}
 	three, ok := s.Lookup("three.mp3", stages.Tags{})
 	if !ok || three.BPM != 0 || three.Key != "" || three.Reference != nil {
 		t.Errorf("three = %+v, %v; want known but empty", three, ok)
