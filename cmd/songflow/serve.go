@@ -171,7 +171,7 @@ func serverOptions(cfg config.Config, port int, version string, log *slog.Logger
 		MaxBodyBytes:       int64(s.MaxBodyMB) << 20,
 		AnalysisTimeout:    time.Duration(s.AnalysisTimeout * float64(time.Second)),
 		Production:         s.Production,
-		RateLimitPerMinute: s.RateLimitPerMinute,
+		RateLimitPerMinute: noLimitIfZero(s.RateLimitPerMinute),
 		MaxInFlight:        s.MaxInFlight,
 		QueueWait:          time.Duration(s.QueueWait * float64(time.Second)),
 		AllowPrivateURLs:   s.AllowPrivateURLs,
@@ -196,4 +196,13 @@ func buildVersion() string {
 		return bi.Main.Version
 	}
 	return "dev"
+}
+
+// noLimitIfZero maps pipeline.toml's "0 = no limit" onto server.Options,
+// where 0 means the default and a negative value means no limit.
+func noLimitIfZero(perMinute int) int {
+	if perMinute == 0 {
+		return -1
+	}
+	return perMinute
 }
