@@ -44,11 +44,8 @@ func runConfig(_ context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if *check != "" {
-		if _, err := os.Stat(*check); err != nil {
+		if err := config.Check(*check); err != nil {
 			fmt.Fprintf(stderr, "songflow config: %v\n", err)
-			return 2
-		}
-		if _, _, ok := loadConfig(*check, stderr); !ok {
 			return 2
 		}
 		fmt.Fprintf(stdout, "%s: ok\n", *check)

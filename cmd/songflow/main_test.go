@@ -1,0 +1,113 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestRunUsage(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), nil, &out, &errOut); code != 2 {
+		t.Errorf("no command: exit %d, want 2", code)
+	}
+	if code := run(context.Background(), []string{"frobnicate"}, &out, &errOut); code != 2 ||
+		!strings.Contains(errOut.String(), `unknown command "frobnicate"`) {
+		t.Errorf("unknown command: exit %d, stderr %q", code, errOut.String())
+	}
+}
+
+func TestConfigCheck(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.toml")
+	os.WriteFile(bad, []byte("[stages.fft]\nworkers = 0\n"), 0o644)
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"config", "--check", bad}, &out, &errOut); code != 2 ||
+		!strings.Contains(errOut.String(), "stages.fft.workers") || !strings.Contains(errOut.String(), "line 2") {
+		t.Errorf("bad file: exit %d, stderr %q", code, errOut.String())
+	}
+	errOut.Reset()
+	if code := run(context.Background(), []string{"config", "--check", filepath.Join("..", "..", "pipeline.toml")}, &out, &errOut); code != 0 {
+		t.Errorf("shipped pipeline.toml: exit %d, stderr %q", code, errOut.String())
+	}
+}
+
+func TestConfigPrintsOrigins(t *testing.T) {
+	t.Setenv("ANALYSIS_HOP_LENGTH", "256")
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"config"}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), "hop = 256 # env ANALYSIS_HOP_LENGTH") {
+		t.Errorf("effective configuration lacks the env override:\n%s", out.String())
+	}
+}
+
+// TestAnalyze runs two calibration songs of known tempo and key and one
+// file that is not audio: one JSON line each, in order, and exit 1.
+func TestAnalyze(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the whole pipeline")
+	}
+	cal := filepath.Join("..", "..", "testdata", "calibration")
+	files := []string{
+		filepath.Join(cal, "01-adagio-c-major.wav"),
+		filepath.Join(cal, "notes.txt"),
+		filepath.Join(cal, "07-house-d-minor.mp3"),
+	}
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), append([]string{"analyze"}, files...), &out, &errOut)
+	if code != 1 {
+		t.Errorf("exit %d, want 1 (one file failed); stderr %s", code, errOut.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("%d lines, want 3:\n%s", len(lines), out.String())
+	}
+	var recs [3]map[string]any
+	for i, l := range lines {
+		if err := json.Unmarshal([]byte(l), &recs[i]); err != nil {
+			t.Fatalf("line %d: %v", i, err)
+		}
+		if recs[i]["file"] != files[i] {
+			t.Errorf("line %d is for %v, want %s", i, recs[i]["file"], files[i])
+		}
+	}
+	if e, _ := recs[1]["error"].(string); !strings.Contains(e, "notes.txt") || !strings.Contains(e, "unknown format") {
+		t.Errorf("error for notes.txt = %q, want it named with the reason", e)
+	}
+	for i, want := range map[int]struct {
+		bpm float64
+		key string
+	}{0: {60, "C Major"}, 2: {124, "D Minor"}} {
+		bpm, _ := recs[i]["bpm"].(float64)
+		if bpm < want.bpm*0.96 || bpm > want.bpm*1.04 || recs[i]["key"] != want.key {
+			t.Errorf("%s: bpm %v key %v, want %v and %s", files[i], bpm, recs[i]["key"], want.bpm, want.key)
+		}
+	}
+}
+
+func TestBench(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the whole pipeline")
+	}
+	song := filepath.Join("..", "..", "testdata", "calibration", "05-shuffle-d-major.wav")
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"bench", "--repeat", "2", song}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	for _, want := range []string{"songs            2 analysed, 0 failed", "audio            24.0 s", "per core", "peak memory", "bottleneck"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("bench output lacks %q:\n%s", want, out.String())
+		}
+	}
+	for _, stage := range []string{"decode", "resample", "chunk", "fft", "aggregate"} {
+		if !strings.Contains(out.String(), stage) {
+			t.Errorf("bench output lacks stage %s", stage)
+		}
+	}
+}
