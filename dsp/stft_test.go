@@ -2,7 +2,10 @@ package dsp
 
 import (
 	"math"
+	"math/cmplx"
 	"testing"
+
+	"gonum.org/v1/gonum/dsp/fourier"
 )
 
 func testSine(n int, rate, freq, amp float64) []float32 {
@@ -155,4 +158,52 @@ func BenchmarkSTFTOnset(b *testing.B) {
 		s.Walk(x, func(f *Frame) bool { d.Next(f.Mag); return true })
 	}
 	b.ReportMetric(180*float64(b.N)/b.Elapsed().Seconds(), "x-realtime")
+}
+
+// TestSTFTMatchesRealFFT checks the half-length complex path (radix-4 for
+// 2048, radix-2 for 1024 and 32) and the general path (24) against gonum's
+// real FFT of the same windowed frame, bin by bin.
+func TestSTFTMatchesRealFFT(t *testing.T) {
+	for _, size := range []int{2048, 1024, 32, 24} {
+		s, err := NewSTFT(size, size/4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := make([]float32, size)
+		seed := uint32(3)
+		for i := range x {
+			seed = seed*1664525 + 1013904223
+			x[i] = float32(0.4*math.Sin(0.21*float64(i))) + float32(seed>>8)/float32(1<<24) - 0.5
+		}
+		f := s.Transform(x)
+		w := make([]float64, size)
+		for i, v := range x {
+			w[i] = float64(v) * s.Window()[i]
+		}
+		want := fourier.NewFFT(size).Coefficients(nil, w)
+		var peak float64
+		for _, c := range want {
+			peak = math.Max(peak, cmplx.Abs(c))
+		}
+		for k, c := range want {
+			if d := cmplx.Abs(f.Coeffs[k] - c); d > 1e-12*peak {
+				t.Fatalf("size %d bin %d: %v, want %v", size, k, f.Coeffs[k], c)
+			}
+			m := cmplx.Abs(c) * 2 / sumOf(s.Window())
+			if k == 0 || k == size/2 {
+				m /= 2
+			}
+			if math.Abs(f.Mag[k]-m) > 1e-12*peak {
+				t.Fatalf("size %d bin %d: magnitude %g, want %g", size, k, f.Mag[k], m)
+			}
+		}
+	}
+}
+
+func sumOf(x []float64) float64 {
+	var s float64
+	for _, v := range x {
+		s += v
+	}
+	return s
 }
