@@ -76,7 +76,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		audio   float64
 		failed  int
 		wg      sync.WaitGroup
-		limiter = make(chan struct{}, 64)
+		limiter = make(chan struct{}, inFlightLimit(cfg))
 	)
 	for r := 0; r < *repeat; r++ {
 		for _, f := range files {
