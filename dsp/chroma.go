@@ -52,6 +52,34 @@ type ChromaFilter struct {
 	rate    Hz
 	lo, hi  int // FFT bins searched for peaks
 	p       chromaParams
+	k       chromaKernel
+	// binQ[k] is the chroma position of FFT bin k's centre,
+	// 36·log2(f_k/chromaRefHz); binInv[k] is 1/k. Together they turn a
+	// refined peak's position into chroma bins with a short series instead
+	// of a logarithm.
+	binQ, binInv []float64
+	harm         [4]harmonicMatch
+}
+
+// harmonicMatch is one harmonic that suppressHarmonics looks for: a peak at
+// f loses w times the amplitude of the strongest peak in [lo·f, hi·f].
+type harmonicMatch struct {
+	lo, hi, w float64
+}
+
+// chromaKernel holds the sines and cosines spread steps its kernel with,
+// computed once per filter rather than once per peak.
+type chromaKernel struct {
+	stepSin, stepCos float64 // of the angle between neighbouring bins, 2π/W
+	midSin, midCos   float64 // of half that angle
+}
+
+func newChromaKernel() chromaKernel {
+	step := 2 * math.Pi / chromaKernelWidth
+	var k chromaKernel
+	k.stepSin, k.stepCos = math.Sincos(step)
+	k.midSin, k.midCos = math.Sincos(step / 2)
+	return k
 }
 
 // chromaParams are the tunable parts of the filter, kept together so the
@@ -76,7 +104,7 @@ func NewChromaFilter(fftSize int, rate Hz) *ChromaFilter {
 }
 
 func newChromaFilter(fftSize int, rate Hz, p chromaParams) *ChromaFilter {
-	c := &ChromaFilter{fftSize: fftSize, rate: rate, p: p}
+	c := &ChromaFilter{fftSize: fftSize, rate: rate, p: p, k: newChromaKernel()}
 	if fftSize < 4 || !(rate > 0) {
 		return c
 	}
@@ -89,6 +117,26 @@ func newChromaFilter(fftSize int, rate Hz, p chromaParams) *ChromaFilter {
 	if c.hi > fftSize/2-1 {
 		c.hi = fftSize/2 - 1
 	}
+	if c.hi <= c.lo {
+		return c
+	}
+	c.binQ = make([]float64, c.hi+1)
+	c.binInv = make([]float64, c.hi+1)
+	for k := c.lo; k <= c.hi; k++ {
+		c.binQ[k] = chromaBins * math.Log2(float64(k)*binHz/chromaRefHz)
+		c.binInv[k] = 1 / float64(k)
+	}
+	i := 0
+	for h, w := range harmonicWeight {
+		if w != 0 && i < len(c.harm) {
+			c.harm[i] = harmonicMatch{
+				lo: (1 - chromaMatchRatio) / float64(h),
+				hi: (1 + chromaMatchRatio) / float64(h),
+				w:  p.suppress * w,
+			}
+			i++
+		}
+	}
 	return c
 }
 
@@ -98,6 +146,7 @@ func (c *ChromaFilter) Bins() int { return chromaBins }
 
 type spectralPeak struct {
 	hz, amp float64
+	q       float64 // position in chroma bins, 36·log2(hz/chromaRefHz)
 }
 
 // Apply writes the chroma of mag (fftSize/2+1 magnitudes) into dst (Bins
@@ -114,19 +163,18 @@ func (c *ChromaFilter) Apply(mag []float64, dst []float32) {
 	var peaks [chromaMaxPeaks]spectralPeak
 	n := c.findPeaks(mag, &peaks)
 	if c.p.suppress > 0 {
-		suppressHarmonics(peaks[:n], c.p.suppress)
+		suppressHarmonics(peaks[:n], &c.harm)
 	}
 	var acc [chromaBins]float64
 	for _, p := range peaks[:n] {
 		if p.amp <= 0 {
 			continue
 		}
-		q := float64(chromaBins) * math.Log2(p.hz/chromaRefHz)
 		a := p.amp
 		if c.p.power != 1 {
 			a = math.Pow(a, c.p.power)
 		}
-		spread(&acc, q, a)
+		c.k.spread(&acc, p.q, a)
 	}
 	for i, v := range acc {
 		dst[i] = float32(v)
@@ -139,11 +187,10 @@ func (c *ChromaFilter) Apply(mag []float64, dst []float32) {
 // frequency error stays within a few hundredths of a bin). It returns how
 // many it put in peaks, in ascending frequency.
 func (c *ChromaFilter) findPeaks(mag []float64, peaks *[chromaMaxPeaks]spectralPeak) int {
+	mag = mag[:c.hi+2]
 	maxMag := 0.0
-	for k := c.lo; k <= c.hi; k++ {
-		if m := mag[k]; m > maxMag {
-			maxMag = m
-		}
+	for _, m := range mag[c.lo : c.hi+1] {
+		maxMag = max(maxMag, m)
 	}
 	if !(maxMag > 0) || math.IsInf(maxMag, 0) {
 		return 0
@@ -156,8 +203,10 @@ func (c *ChromaFilter) findPeaks(mag []float64, peaks *[chromaMaxPeaks]spectralP
 		if !(m > floor) || !(m > mag[k-1]) || !(m >= mag[k+1]) {
 			continue
 		}
-		a, b, g := logMag(mag[k-1]), math.Log(m), logMag(mag[k+1])
-		off, den := 0.0, a-2*b+g
+		// Logarithms relative to the peak: a, g ≤ 0.
+		inv := 1 / m
+		a, g := logRatio(mag[k-1], m, inv), logRatio(mag[k+1], m, inv)
+		off, den := 0.0, a+g
 		if den < 0 {
 			off = 0.5 * (a - g) / den
 		}
@@ -166,7 +215,9 @@ func (c *ChromaFilter) findPeaks(mag []float64, peaks *[chromaMaxPeaks]spectralP
 		}
 		p := spectralPeak{
 			hz:  (float64(k) + off) * binHz,
-			amp: math.Exp(b - 0.25*(a-g)*off),
+			amp: m * smallExp(-0.25*(a-g)*off),
+			// log2(k+off) = log2 k + log2(1 + off/k), |off/k| ≤ 1/14.
+			q: c.binQ[k] + chromaBins/math.Ln2*smallLog1p(off*c.binInv[k]),
 		}
 		if n < len(peaks) {
 			peaks[n] = p
@@ -195,69 +246,133 @@ func (c *ChromaFilter) findPeaks(mag []float64, peaks *[chromaMaxPeaks]spectralP
 	return n
 }
 
-// logMag is a natural log of a magnitude that stays finite at zero.
-func logMag(m float64) float64 {
-	if m < 1e-300 {
-		return math.Log(1e-300)
+// logRatio is ln(max(x, 1e-300)/m) for a magnitude x next to a peak m > 0
+// (inv = 1/m): one logarithm of the ratio rather than two, unless the
+// ratio would leave the normal floating-point range.
+func logRatio(x, m, inv float64) float64 {
+	if x < 1e-300 {
+		x = 1e-300
 	}
-	return math.Log(m)
+	if r := x * inv; r >= 0x1p-1022 {
+		return fastLog(r)
+	}
+	return fastLog(x) - fastLog(m)
+}
+
+// smallLog1p is ln(1+u) for |u| ≤ 1/14 by its series to u⁸ (error below
+// 1e-10), grouped so that the terms are computed side by side.
+func smallLog1p(u float64) float64 {
+	u2 := u * u
+	u4 := u2 * u2
+	return u*(1-u*(1.0/2)) + u2*u*((1.0/3)-u*(1.0/4)) +
+		u4*u*((1.0/5)-u*(1.0/6)) + u4*u2*u*((1.0/7)-u*(1.0/8))
+}
+
+// fastLog is the natural logarithm of a positive, finite, normal x, good to
+// about 1e-9 absolute: the exponent from the bits, and for the mantissa
+// m in [√½, √2) the series ln m = 2·atanh(s), s = (m−1)/(m+1), |s| < 0.172,
+// cut after s⁹. It skips math.Log's special cases, which the callers rule
+// out, and costs a third as much.
+func fastLog(x float64) float64 {
+	b := math.Float64bits(x)
+	e := float64(int64(b>>52&0x7ff) - 1023)
+	m := math.Float64frombits(b&(1<<52-1) | 1023<<52) // [1, 2)
+	if m > math.Sqrt2 {
+		m *= 0.5
+		e++
+	}
+	s := (m - 1) / (m + 1)
+	s2 := s * s
+	return e*math.Ln2 + 2*s*(1+s2*(1.0/3+s2*(1.0/5+s2*(1.0/7+s2*(1.0/9)))))
+}
+
+// smallExp is e^x, by its Taylor series to x⁷ (relative error below 1e-9)
+// when |x| ≤ 0.25 — the peak corrections findPeaks makes almost always are —
+// and by math.Exp otherwise. The terms are grouped in pairs so that they
+// are computed side by side rather than in one long chain.
+func smallExp(x float64) float64 {
+	if x > 0.25 || x < -0.25 {
+		return math.Exp(x)
+	}
+	x2 := x * x
+	x4 := x2 * x2
+	return (1 + x) + x2*((1.0/2)+x*(1.0/6)) +
+		x4*(((1.0/24)+x*(1.0/120))+x2*((1.0/720)+x*(1.0/5040)))
 }
 
 // suppressHarmonics lowers each peak by the amplitude expected of it as the
 // 3rd, 5th, 6th or 7th harmonic of a lower peak, so that a single note does
 // not light up its fifth and third in the chroma. peaks must be in ascending
 // frequency; each is reduced by its fundamentals' original amplitudes.
-func suppressHarmonics(peaks []spectralPeak, scale float64) {
+func suppressHarmonics(peaks []spectralPeak, harm *[4]harmonicMatch) {
 	var orig [chromaMaxPeaks]float64
 	for i, p := range peaks {
 		orig[i] = p.amp
 	}
+	// from[h] is the first peak that may still be a fundamental of the
+	// current one through harmonic h: the window only moves up as the
+	// current peak does, so each window is a pointer walking once over the
+	// peaks instead of a search per peak.
+	var from [len(harm)]int
 	for i := range peaks {
 		fi := peaks[i].hz
 		taken := 0.0
-		for h, w := range harmonicWeight {
-			if w == 0 {
-				continue
+		for h := range harm {
+			m := &harm[h]
+			lo, hi := fi*m.lo, fi*m.hi
+			a := from[h]
+			for a < i && peaks[a].hz < lo {
+				a++
 			}
-			lo, hi := fi/float64(h)*(1-chromaMatchRatio), fi/float64(h)*(1+chromaMatchRatio)
-			// First peak at or above lo, by bisection over the lower peaks.
-			a, b := 0, i
-			for a < b {
-				m := (a + b) / 2
-				if peaks[m].hz < lo {
-					a = m + 1
-				} else {
-					b = m
-				}
-			}
+			from[h] = a
 			best := 0.0
 			for j := a; j < i && peaks[j].hz <= hi; j++ {
-				best = math.Max(best, orig[j])
+				if v := orig[j]; v > best {
+					best = v
+				}
 			}
-			taken += scale * w * best
+			taken += m.w * best
 		}
 		if taken > 0 {
-			peaks[i].amp = math.Max(0, orig[i]-taken)
+			peaks[i].amp = max(0, orig[i]-taken)
 		}
 	}
 }
 
 // spread adds amp to acc around the fractional bin position q (circular)
 // with the Hann kernel of width chromaKernelWidth.
-func spread(acc *[chromaBins]float64, q, amp float64) {
+func (k *chromaKernel) spread(acc *[chromaBins]float64, q, amp float64) {
 	const half = chromaKernelWidth / 2
 	lo := int(math.Ceil(q - half))
 	// cos²(πd/W) = (1 + cos(2πd/W))/2, stepped by the angle-addition
-	// formula so that a peak costs one sincos however many bins it covers.
+	// formula from the first bin's angle, which lies in [−π, −π+step).
 	step := 2 * math.Pi / chromaKernelWidth
-	s1, c1 := math.Sincos(step)
-	sn, cs := math.Sincos(step * (float64(lo) - q))
-	for b := lo; float64(b) < q+half; b++ {
-		idx := b % chromaBins
-		if idx < 0 {
-			idx += chromaBins
-		}
-		acc[idx] += amp * 0.5 * (1 + cs)
-		cs, sn = cs*c1-sn*s1, sn*c1+cs*s1
+	sn, cs := k.start(step * (float64(lo) - q))
+	s1, c1 := k.stepSin, k.stepCos
+	idx := lo % chromaBins
+	if idx < 0 {
+		idx += chromaBins
 	}
+	amp *= 0.5
+	for b := lo; float64(b) < q+half; b++ {
+		acc[idx] += amp * (1 + cs)
+		cs, sn = cs*c1-sn*s1, sn*c1+cs*s1
+		if idx++; idx == chromaBins {
+			idx = 0
+		}
+	}
+}
+
+// start returns sin θ and cos θ for θ in [−π, −π+2π/chromaKernelWidth]
+// by Taylor series about the middle of that range (error below 1e-9), which
+// is all spread needs and much cheaper than math.Sincos's range reduction.
+func (k *chromaKernel) start(theta float64) (sin, cos float64) {
+	const mid = math.Pi / chromaKernelWidth // half the range, ≈ 0.70
+	v := theta + math.Pi - mid              // |v| ≤ mid
+	v2 := v * v
+	sv := v * (1 - v2*(1.0/6-v2*(1.0/120-v2*(1.0/5040-v2*(1.0/362880)))))
+	cv := 1 - v2*(1.0/2-v2*(1.0/24-v2*(1.0/720-v2*(1.0/40320-v2*(1.0/3628800)))))
+	sm, cm := k.midSin, k.midCos
+	// θ = −π + mid + v: sin θ = −sin(mid+v), cos θ = −cos(mid+v).
+	return -(sm*cv + cm*sv), -(cm*cv - sm*sv)
 }
