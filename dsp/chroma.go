@@ -188,9 +188,13 @@ func (c *ChromaFilter) Apply(mag []float64, dst []float32) {
 // many it put in peaks, in ascending frequency.
 func (c *ChromaFilter) findPeaks(mag []float64, peaks *[chromaMaxPeaks]spectralPeak) int {
 	mag = mag[:c.hi+2]
+	// A plain comparison, not max: the builtin's NaN and signed-zero care
+	// costs more than the whole loop otherwise does.
 	maxMag := 0.0
 	for _, m := range mag[c.lo : c.hi+1] {
-		maxMag = max(maxMag, m)
+		if m > maxMag {
+			maxMag = m
+		}
 	}
 	if !(maxMag > 0) || math.IsInf(maxMag, 0) {
 		return 0

@@ -109,12 +109,25 @@ func chunkName(c *Chunk) string {
 	return "(unnamed)"
 }
 
+// frameRMS is the root mean square of x, summed in four interleaved
+// partial sums so that the additions need not wait on each other.
 func frameRMS(x []float64) float64 {
-	var s float64
-	for _, v := range x {
-		s += v * v
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		v := x[i : i+4 : i+4]
+		s0 += v[0] * v[0]
+		s1 += v[1] * v[1]
+		s2 += v[2] * v[2]
+		s3 += v[3] * v[3]
 	}
-	return math.Sqrt(s / float64(len(x)))
+	for ; i < len(x); i++ {
+		s0 += x[i] * x[i]
+	}
+	if len(x) == 0 {
+		return 0
+	}
+	return math.Sqrt((s0 + s1 + s2 + s3) / float64(len(x)))
 }
 
 // flatnessFloor is the power below which bins count as this value in the
@@ -126,33 +139,82 @@ const flatnessFloor = 1e-10
 // the spectral flatness of the power spectrum (Gray & Markel 1974, "A
 // spectral-flatness measure for studying the autocorrelation method of
 // linear prediction of speech analysis": geometric over arithmetic mean),
-// both over all bins but DC. The geometric mean multiplies blocks of 16
-// powers before one logarithm: each factor is in [1e-10, ~1], so a block
-// cannot underflow, and the frame costs 64 logarithms instead of 1024.
+// both over all bins but DC.
+//
+// The geometric mean needs Σ ln p. Powers are multiplied in blocks of 16
+// (each factor is in [1e-10, ~1], so a block cannot underflow); each
+// block's binary exponent is moved into an integer sum and its mantissa
+// into a running product, so the frame costs one logarithm instead of one
+// per bin.
 func spectralShape(mag, binHz []float64) (centroid, flatness float32) {
-	var sumMag, sumFM, sumPow, logSum float64
-	prod := 1.0
-	n := 0
-	for k := 1; k < len(mag); k++ {
-		m := mag[k]
-		sumMag += m
-		sumFM += m * binHz[k]
-		p := max(m*m, flatnessFloor)
-		sumPow += p
-		prod *= p
-		n++
-		if n%16 == 0 {
-			logSum += math.Log(prod)
-			prod = 1
-		}
+	if len(mag) < 2 {
+		return 0, 0
 	}
-	logSum += math.Log(prod)
+	mag, binHz = mag[1:], binHz[1:len(mag)]
+	n := len(mag)
+	var sumMag, sumFM, sumPow float64
+	exp2 := 0   // Σ of the blocks' binary exponents
+	mant := 1.0 // product of the blocks' mantissas, kept in [1, 2)
+	for len(mag) > 0 {
+		blk := min(16, len(mag))
+		m, f := mag[:blk], binHz[:blk]
+		// Two interleaved products and sums halve the dependency chains.
+		var sm0, sm1, sf0, sf1, sp0, sp1 float64
+		pr0, pr1 := 1.0, 1.0
+		i := 0
+		for ; i+2 <= blk; i += 2 {
+			a, b := m[i], m[i+1]
+			sm0 += a
+			sm1 += b
+			sf0 += a * f[i]
+			sf1 += b * f[i+1]
+			pa, pb := a*a, b*b
+			if pa < flatnessFloor {
+				pa = flatnessFloor
+			}
+			if pb < flatnessFloor {
+				pb = flatnessFloor
+			}
+			sp0 += pa
+			sp1 += pb
+			pr0 *= pa
+			pr1 *= pb
+		}
+		if i < blk {
+			a := m[i]
+			sm0 += a
+			sf0 += a * f[i]
+			pa := max(a*a, flatnessFloor)
+			sp0 += pa
+			pr0 *= pa
+		}
+		sumMag += sm0 + sm1
+		sumFM += sf0 + sf1
+		sumPow += sp0 + sp1
+		e, fr := splitExp(pr0 * pr1)
+		exp2 += e
+		e, mant = splitExp(mant * fr)
+		exp2 += e
+		mag, binHz = mag[blk:], binHz[blk:]
+	}
 	if sumMag > 0 {
 		centroid = float32(sumFM / sumMag)
 	}
-	if n > 0 && sumPow > 0 {
-		fl := math.Exp(logSum/float64(n)) / (sumPow / float64(n))
+	if sumPow > 0 {
+		logMean := (float64(exp2)*math.Ln2 + math.Log(mant)) / float64(n)
+		fl := math.Exp(logMean) / (sumPow / float64(n))
 		flatness = float32(math.Min(1, math.Max(0, fl)))
 	}
 	return centroid, flatness
+}
+
+// splitExp splits x into m·2^e with m in [1, 2) when x is a positive normal
+// number, and leaves anything else (NaN, zero, subnormal) to math.Frexp.
+func splitExp(x float64) (e int, m float64) {
+	b := math.Float64bits(x)
+	if be := int(b >> 52); be > 0 && be < 0x7ff {
+		return be - 1023, math.Float64frombits(b&(1<<52-1) | 1023<<52)
+	}
+	m, e = math.Frexp(x)
+	return e, m
 }

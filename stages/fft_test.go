@@ -177,3 +177,55 @@ func reportRealtime(b *testing.B, audioSeconds, cpuSeconds float64) {
 		b.ReportMetric(audioSeconds*float64(b.N)/cpuSeconds, "x-realtime-cpu")
 	}
 }
+
+// TestSpectralShapeDirect checks the blocked centroid and flatness against
+// their definitions summed bin by bin with one logarithm per bin, on
+// spectra from a few dB to far below the flatness floor, of odd and even
+// lengths.
+func TestSpectralShapeDirect(t *testing.T) {
+	seed := uint32(11)
+	rnd := func() float64 {
+		seed = seed*1664525 + 1013904223
+		return float64(seed>>8) / float64(1<<24)
+	}
+	for _, n := range []int{2, 3, 17, 33, 1025} {
+		for _, scale := range []float64{1, 1e-3, 1e-7} {
+			mag, hz := make([]float64, n), make([]float64, n)
+			for k := range mag {
+				mag[k] = scale * rnd() * rnd()
+				hz[k] = float64(k) * 10.77
+			}
+			var sm, sf, sp, sl float64
+			for k := 1; k < n; k++ {
+				p := math.Max(mag[k]*mag[k], flatnessFloor)
+				sm += mag[k]
+				sf += mag[k] * hz[k]
+				sp += p
+				sl += math.Log(p)
+			}
+			m := float64(n - 1)
+			wantC, wantF := sf/sm, math.Exp(sl/m)/(sp/m)
+			c, f := spectralShape(mag, hz)
+			if math.Abs(float64(c)-wantC) > 1e-5*wantC || math.Abs(float64(f)-wantF) > 1e-5*wantF {
+				t.Errorf("%d bins at %g: centroid %g flatness %g, want %g and %g", n, scale, c, f, wantC, wantF)
+			}
+		}
+	}
+	if c, f := spectralShape(make([]float64, 1025), make([]float64, 1025)); c != 0 || f != 1 {
+		t.Errorf("silence: centroid %g flatness %g, want 0 and 1 (every bin at the floor)", c, f)
+	}
+}
+
+func TestFrameRMS(t *testing.T) {
+	for _, n := range []int{1, 3, 4, 2047, 2048} {
+		x := make([]float64, n)
+		var ss float64
+		for i := range x {
+			x[i] = math.Sin(0.3*float64(i)) + 0.2
+			ss += x[i] * x[i]
+		}
+		if got, want := frameRMS(x), math.Sqrt(ss/float64(n)); math.Abs(got-want) > 1e-12 {
+			t.Errorf("%d samples: RMS %g, want %g", n, got, want)
+		}
+	}
+}
