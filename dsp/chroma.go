@@ -309,36 +309,32 @@ func smallExp(x float64) float64 {
 // not light up its fifth and third in the chroma. peaks must be in ascending
 // frequency; each is reduced by its fundamentals' original amplitudes.
 func suppressHarmonics(peaks []spectralPeak, harm *[4]harmonicMatch) {
-	var orig [chromaMaxPeaks]float64
-	for i, p := range peaks {
-		orig[i] = p.amp
-	}
-	// from[h] is the first peak that may still be a fundamental of the
-	// current one through harmonic h: the window only moves up as the
-	// current peak does, so each window is a pointer walking once over the
-	// peaks instead of a search per peak.
-	var from [len(harm)]int
-	for i := range peaks {
-		fi := peaks[i].hz
-		taken := 0.0
-		for h := range harm {
-			m := &harm[h]
+	var taken [chromaMaxPeaks]float64
+	taken1 := taken[:len(peaks)]
+	// One harmonic at a time: the window f·[lo, hi] of the possible
+	// fundamentals only moves up as the peak does, so its start is a pointer
+	// walking once over the peaks instead of a search per peak.
+	for h := range harm {
+		m := harm[h]
+		a := 0
+		for i := range peaks {
+			fi := peaks[i].hz
 			lo, hi := fi*m.lo, fi*m.hi
-			a := from[h]
 			for a < i && peaks[a].hz < lo {
 				a++
 			}
-			from[h] = a
 			best := 0.0
 			for j := a; j < i && peaks[j].hz <= hi; j++ {
-				if v := orig[j]; v > best {
+				if v := peaks[j].amp; v > best {
 					best = v
 				}
 			}
-			taken += m.w * best
+			taken1[i] += m.w * best
 		}
-		if taken > 0 {
-			peaks[i].amp = max(0, orig[i]-taken)
+	}
+	for i, t := range taken1 {
+		if t > 0 {
+			peaks[i].amp = max(0, peaks[i].amp-t)
 		}
 	}
 }

@@ -111,3 +111,31 @@ func TestLogRatio(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkChromaNoisy measures the chroma of frames of a tone in noise,
+// about 125 spectral peaks per frame: the busy case, where every peak is
+// refined, checked against its possible fundamentals and spread.
+func BenchmarkChromaNoisy(b *testing.B) {
+	x := whiteNoise(4, 0.05, 5)
+	tone := sine(4, 220, 0.3)
+	for i := range x {
+		x[i] += tone[i]
+	}
+	st, err := NewSTFT(2048, 512)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var mags [][]float64
+	st.Walk(x, func(f *Frame) bool {
+		mags = append(mags, append([]float64(nil), f.Mag...))
+		return true
+	})
+	cf := NewChromaFilter(2048, testRate)
+	dst := make([]float32, cf.Bins())
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		cf.Apply(mags[i%len(mags)], dst)
+	}
+	b.ReportMetric(512.0/testRate*float64(b.N)/b.Elapsed().Seconds(), "x-realtime")
+}
