@@ -487,6 +487,13 @@ func TestWatchKill9(t *testing.T) {
 	// The last run finishes the folder and stops on SIGINT.
 	cmd := start()
 	waitUntil(t, "every file", func() bool { return done() == songs+1 })
+	// All files may have been done before this run: wait until it is up
+	// (its signal handler is installed before it says "watching"), or the
+	// interrupt would kill it before it can stop cleanly.
+	waitUntil(t, "the last run to start", func() bool {
+		log, _ := os.ReadFile(logPath)
+		return strings.Count(string(log), "watching ") == kills+1
+	})
 	if err := cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
