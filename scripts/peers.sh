@@ -5,23 +5,24 @@
 #
 #   scripts/peers.sh CORPUS_DIR SONGFLOW_REPORT_DIR
 #
+# aubio's estimates are kept in SONGFLOW_REPORT_DIR/aubio_tempo.csv.
 # Needs aubio (apt-get install aubio-tools) and python3. Not used by CI.
 set -euo pipefail
 corpus=$1 report=$2
-aubio_csv=$(mktemp)
-echo "file,bpm" > "$aubio_csv"
+aubio_csv=$report/aubio_tempo.csv
+[ -s "$aubio_csv" ] || { echo "file,bpm" > "$aubio_csv"
 while IFS=, read -r file _; do
   [ "$file" = file ] && continue
   bpm=$(aubio tempo -i "$corpus/audio/$file" 2>/dev/null | awk '/bpm/{print $1}' | tail -1)
   [ -z "$bpm" ] && [ -f "$corpus/$file" ] && bpm=$(aubio tempo -i "$corpus/$file" 2>/dev/null | awk '/bpm/{print $1}' | tail -1)
   echo "$file,${bpm:-0}" >> "$aubio_csv"
-done < <(python3 -c 'import csv,sys; [print(r["file"]+",") for r in csv.DictReader(open(sys.argv[1]))]' "$corpus/truth.csv")
+done < <(python3 -c 'import csv,sys; [print(r["file"]+",") for r in csv.DictReader(open(sys.argv[1]))]' "$corpus/truth.csv"); }
 python3 - "$corpus/truth.csv" "$aubio_csv" "$report/results.json" <<'PY'
 import csv, json, os, sys
 truth = {r["file"]: float(r["bpm"]) for r in csv.DictReader(open(sys.argv[1])) if r["bpm"]}
 aubio = {r["file"]: float(r["bpm"]) for r in csv.DictReader(open(sys.argv[2]))}
 sf = {}
-for r in json.load(open(sys.argv[3])):
+for r in json.load(open(sys.argv[3]))["songs"]:
     sf[os.path.basename(r["file"])] = float(r.get("bpm") or 0)
 def acc(est, t, tol=0.04):
     a1 = abs(est - t) <= tol * t
@@ -40,4 +41,3 @@ for name, est in (("aubio tempo", aubio), ("songflow", sf)):
             line += f" {100*sum(r[0][0] for r in sub)/len(sub):.0f}% / {100*sum(r[0][1] for r in sub)/len(sub):.0f}% (n={len(sub)}) |"
     print(line)
 PY
-rm -f "$aubio_csv"
