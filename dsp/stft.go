@@ -164,8 +164,9 @@ func (s *STFT) load(x []float32, start int) {
 
 func copyF32(dst []float64, src []float32) int {
 	n := min(len(dst), len(src))
-	for i, v := range src[:n] {
-		dst[i] = float64(v)
+	dst, src = dst[:n], src[:n]
+	for i := range dst {
+		dst[i] = float64(src[i])
 	}
 	return n
 }
@@ -180,7 +181,8 @@ func (s *STFT) transform() {
 	m := len(z)
 	x, w = x[:2*m], w[:2*m]
 	for n := range z {
-		z[n] = complex(x[2*n]*w[2*n], x[2*n+1]*w[2*n+1])
+		xp, wp := x[2*n:2*n+2:2*n+2], w[2*n:2*n+2:2*n+2]
+		z[n] = complex(xp[0]*wp[0], xp[1]*wp[1])
 	}
 	if s.radix4 {
 		fourier.CoefficientsRadix4(z)

@@ -229,3 +229,54 @@ func TestFrameRMS(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkAfterDecode runs everything that follows decoding on one core,
+// one stage after another: a 3-minute 44.1 kHz stereo song resampled to
+// 22050 Hz (with its loudness measured), cut into the default 20 s chunks,
+// through the FFT stage and aggregated into a result.
+func BenchmarkAfterDecode(b *testing.B) {
+	const rate, seconds = 44100, 180
+	n := rate * seconds
+	l, r := make([]float32, n), make([]float32, n)
+	seed := uint32(3)
+	for i := range l {
+		seed = seed*1664525 + 1013904223
+		noise := 0.05 * (float64(seed>>8)/float64(1<<23) - 1)
+		// A tone with a beat on every half second, over noise.
+		env := math.Exp(-float64(i%(rate/2)) / (0.05 * rate))
+		v := 0.3*math.Sin(2*math.Pi*220*float64(i)/rate) + noise*(0.3+env)
+		l[i], r[i] = float32(v), float32(0.8*v)
+	}
+	song := &Song{
+		Info:     &SongInfo{Name: "bench.wav", SampleRate: rate, Channels: 2, Duration: seconds},
+		Channels: [][]float32{l, r},
+	}
+	ctx := context.Background()
+	resample := Resample(22050)
+	chunks := Chunks(ChunkOptions{Seconds: 20, MaxChunks: 20})
+	fft := FFT(FFTOptions{Size: 2048, Hop: 512})()
+	agg := Aggregate(AggregateOptions{})
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu := processCPUSeconds()
+	for i := 0; i < b.N; i++ {
+		sig, err := resample(ctx, song)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cs, err := chunks(ctx, sig)
+		if err != nil {
+			b.Fatal(err)
+		}
+		parts := make([]*Frames, len(cs))
+		for j, c := range cs {
+			if parts[j], err = fft(ctx, c); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if _, err := agg(ctx, parts); err != nil {
+			b.Fatal(err)
+		}
+	}
+	reportRealtime(b, seconds, processCPUSeconds()-cpu)
+}
