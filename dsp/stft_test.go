@@ -207,3 +207,50 @@ func sumOf(x []float64) float64 {
 	}
 	return s
 }
+
+// BenchmarkSTFT measures the transform alone (window, FFT, spectrum and
+// magnitudes) over 3 minutes at 22050 Hz, 2048/512.
+func BenchmarkSTFT(b *testing.B) {
+	const rate = 22050.0
+	x := testSine(int(180*rate), rate, 440, 0.5)
+	s, _ := NewSTFT(2048, 512)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		s.Walk(x, func(f *Frame) bool { return true })
+	}
+	b.ReportMetric(180*float64(b.N)/b.Elapsed().Seconds(), "x-realtime")
+}
+
+// BenchmarkFFTFloor measures the FFTs the STFT of BenchmarkSTFT is built on,
+// for as many frames: gonum's 1024-point radix-4 complex FFT (what STFT
+// uses) and gonum's 2048-point real FFT (FFTPACK, what it used before).
+func BenchmarkFFTFloor(b *testing.B) {
+	const frames = 180 * 22050 / 512
+	x := make([]float64, 2048)
+	for i := range x {
+		x[i] = math.Sin(0.37 * float64(i))
+	}
+	b.Run("radix4-1024", func(b *testing.B) {
+		z := make([]complex128, 1024)
+		for i := 0; i < b.N; i++ {
+			for f := 0; f < frames; f++ {
+				for n := range z {
+					z[n] = complex(x[2*n], x[2*n+1])
+				}
+				fourier.CoefficientsRadix4(z)
+			}
+		}
+		b.ReportMetric(180*float64(b.N)/b.Elapsed().Seconds(), "x-realtime")
+	})
+	b.Run("fftpack-real-2048", func(b *testing.B) {
+		fft := fourier.NewFFT(2048)
+		c := make([]complex128, 1025)
+		for i := 0; i < b.N; i++ {
+			for f := 0; f < frames; f++ {
+				fft.Coefficients(c, x)
+			}
+		}
+		b.ReportMetric(180*float64(b.N)/b.Elapsed().Seconds(), "x-realtime")
+	})
+}
