@@ -147,16 +147,16 @@ func prepareOnset(o []float32, rate float64) []float64 {
 		run += float64(v)
 		prefix[i+1] = run
 	}
-	var any bool
+	var rises bool
 	for i, v := range o {
 		lo, hi := max(0, i-half), min(len(o), i+half+1)
 		mean := (prefix[hi] - prefix[lo]) / float64(hi-lo)
 		if d := float64(v) - mean; d > 0 {
 			x[i] = d
-			any = true
+			rises = true
 		}
 	}
-	if !any {
+	if !rises {
 		return nil
 	}
 	return x
