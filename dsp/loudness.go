@@ -182,9 +182,9 @@ func kWeightedEnergy(x []float32, bounds []int, s, h biquad, g float64, energy [
 		var acc float64
 		for _, v := range x[bounds[j]:bounds[j+1]] {
 			in := float64(v)
-			y := s.b0*in + s.b1*x1 + s.b2*x2 - s.a1*y1 - s.a2*y2
+			y := (s.b0*in + s.b1*x1 + s.b2*x2 - s.a2*y2) - s.a1*y1
 			x2, x1 = x1, in
-			z := y - 2*y1 + y2 - h.a1*z1 - h.a2*z2
+			z := (y - 2*y1 + y2 - h.a2*z2) - h.a1*z1
 			y2, y1 = y1, y
 			z2, z1 = z1, z
 			acc += z * z
@@ -206,12 +206,14 @@ func kWeightedEnergy2(xa, xb []float32, bounds []int, s, h biquad, ga, gb float6
 		sb = sb[:len(sa)]
 		for i, va := range sa {
 			ina, inb := float64(va), float64(sb[i])
-			ya := s.b0*ina + s.b1*ax1 + s.b2*ax2 - s.a1*ay1 - s.a2*ay2
-			yb := s.b0*inb + s.b1*bx1 + s.b2*bx2 - s.a1*by1 - s.a2*by2
+			// The previous output enters last, so each recursion waits
+			// for one multiply and one add per sample, not three steps.
+			ya := (s.b0*ina + s.b1*ax1 + s.b2*ax2 - s.a2*ay2) - s.a1*ay1
+			yb := (s.b0*inb + s.b1*bx1 + s.b2*bx2 - s.a2*by2) - s.a1*by1
 			ax2, ax1 = ax1, ina
 			bx2, bx1 = bx1, inb
-			za := ya - 2*ay1 + ay2 - h.a1*az1 - h.a2*az2
-			zb := yb - 2*by1 + by2 - h.a1*bz1 - h.a2*bz2
+			za := (ya - 2*ay1 + ay2 - h.a2*az2) - h.a1*az1
+			zb := (yb - 2*by1 + by2 - h.a2*bz2) - h.a1*bz1
 			ay2, ay1 = ay1, ya
 			by2, by1 = by1, yb
 			az2, az1 = az1, za
@@ -321,13 +323,17 @@ func percentile(x []float64, q float64) float64 {
 // sample peak, a lower bound): a whole block when Σ|h|·max|x| over its
 // neighbourhood stays below the peak, and a single point when its six
 // central taps plus the bound on the other six stay below it. Both bounds
-// are exact, so the shortcut never changes the result.
+// hold with a margin for float32 rounding, so the shortcut never changes
+// the result.
 func truePeakDB(channels [][]float32, n int) float64 {
 	// The interpolating phases of a windowed sinc cut off at the input
 	// Nyquist frequency; phase 0 is the input sample itself. Tap i weighs
 	// x[k-half+1+i] for a point frac after sample k.
 	const taps, core = 2 * truePeakHalf, 6
 	const coreFrom = truePeakHalf - core/2 // first central tap
+	// roundMargin covers the float32 rounding of the central estimate (a
+	// few ulps of Σ|h·x| ≤ 2·max|x|), in units of max|x|.
+	const roundMargin = 1e-5
 	var phases [truePeakFactor - 1][taps]float32
 	var tail [truePeakFactor - 1]float64 // Σ|h| outside the central taps
 	var bound float64                    // max over phases of Σ|h|
@@ -346,6 +352,21 @@ func truePeakDB(channels [][]float32, n int) float64 {
 		}
 		bound = max(bound, l1)
 	}
+	// The kernel is even, so the phase at 3/4 is the phase at 1/4 reversed
+	// and the phase at 1/2 is its own reverse. On the central window c,
+	// with s_j = c_j + c_{5-j} and d_j = c_j - c_{5-j}, the 1/4 and 3/4
+	// estimates are E+O and E−O (E from s, O from d) and the 1/2 estimate
+	// comes from s alone: nine multiplies for the three phases, and
+	// max(|E+O|, |E−O|) = |E|+|O| tests the outer two at once.
+	var even, odd, mid [core / 2]float32
+	q, m := phases[0][coreFrom:coreFrom+core], phases[1][coreFrom:coreFrom+core]
+	for j := range even {
+		even[j] = float32((float64(q[j]) + float64(q[core-1-j])) / 2)
+		odd[j] = float32((float64(q[j]) - float64(q[core-1-j])) / 2)
+		mid[j] = m[j]
+	}
+	tailOuter := max(tail[0], tail[2]) + roundMargin
+	tailMid := tail[1] + roundMargin
 
 	// Block maxima of |x| as float bits: for non-negative floats the bit
 	// patterns order like the values, and integer max is branch-free.
@@ -383,23 +404,40 @@ func truePeakDB(channels [][]float32, n int) float64 {
 			if near*bound <= float64(peak) {
 				continue
 			}
-			for k := b * truePeakBlock; k < min(n, (b+1)*truePeakBlock); k++ {
-				start := k - truePeakHalf + 1
-				if start < 0 || start+taps > n {
-					for p := range phases {
-						peak = max(peak, abs32(edgeDot(phases[p][:], x, start)))
-					}
-					continue
+			lo, hi := b*truePeakBlock, min(n, (b+1)*truePeakBlock)
+			// Points whose window leaves x are few: interpolate them all.
+			for lo < hi && lo-truePeakHalf+1 < 0 {
+				peak = max(peak, edgePeak(&phases, x, lo))
+				lo++
+			}
+			for hi > lo && hi-truePeakHalf+taps > n {
+				hi--
+				peak = max(peak, edgePeak(&phases, x, hi))
+			}
+			// A point needs interpolating when its central estimate
+			// lies outside ±lim; the tests are written without abs so
+			// that the values stay in float registers.
+			limOuter := peak - float32(tailOuter*near)
+			limMid := peak - float32(tailMid*near)
+			for k := lo; k < hi; k++ {
+				cw := x[k-truePeakHalf+1+coreFrom:][:core:core]
+				s0, s1, s2 := cw[0]+cw[5], cw[1]+cw[4], cw[2]+cw[3]
+				d0, d1, d2 := cw[0]-cw[5], cw[1]-cw[4], cw[2]-cw[3]
+				e := even[0]*s0 + even[1]*s1 + even[2]*s2
+				o := odd[0]*d0 + odd[1]*d1 + odd[2]*d2
+				h := mid[0]*s0 + mid[1]*s1 + mid[2]*s2
+				a, b := e+o, e-o
+				if a > limOuter || -a > limOuter || b > limOuter || -b > limOuter {
+					w := x[k-truePeakHalf+1:][:taps:taps]
+					peak = max(peak, abs32(dot(phases[0][:], w)), abs32(dot(phases[2][:], w)))
+					limOuter = peak - float32(tailOuter*near)
+					limMid = peak - float32(tailMid*near)
 				}
-				w := x[start : start+taps]
-				cw := w[coreFrom : coreFrom+core]
-				for p := range phases {
-					h := phases[p][coreFrom : coreFrom+core]
-					est := h[0]*cw[0] + h[1]*cw[1] + h[2]*cw[2] + h[3]*cw[3] + h[4]*cw[4] + h[5]*cw[5]
-					if float64(abs32(est))+tail[p]*near <= float64(peak) {
-						continue
-					}
-					peak = max(peak, abs32(dot(phases[p][:], w)))
+				if h > limMid || -h > limMid {
+					w := x[k-truePeakHalf+1:][:taps:taps]
+					peak = max(peak, abs32(dot(phases[1][:], w)))
+					limOuter = peak - float32(tailOuter*near)
+					limMid = peak - float32(tailMid*near)
 				}
 			}
 		}
@@ -408,6 +446,16 @@ func truePeakDB(channels [][]float32, n int) float64 {
 		return SilentDBTP
 	}
 	return min(MaxDBTP, max(SilentDBTP, 20*math.Log10(float64(peak))))
+}
+
+// edgePeak is the largest interpolated magnitude after sample k of x when
+// the interpolator's window reaches past an end of x, where x is zero.
+func edgePeak(phases *[truePeakFactor - 1][2 * truePeakHalf]float32, x []float32, k int) float32 {
+	var peak float32
+	for p := range phases {
+		peak = max(peak, abs32(edgeDot(phases[p][:], x, k-truePeakHalf+1)))
+	}
+	return peak
 }
 
 func abs32(v float32) float32 { return math.Float32frombits(math.Float32bits(v) &^ (1 << 31)) }

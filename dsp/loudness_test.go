@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -209,7 +210,19 @@ func TestTruePeakShortcutExact(t *testing.T) {
 	// Dense signals, where few blocks can be skipped whole.
 	noise := benchSong(44100)
 	beats := musicLike(44100, 44100, 9)
-	for name, sig := range map[string][]float32{"bursts": x, "noise": noise, "beats": beats} {
+	// A steady loud tone, where every crest is a candidate, and a signal
+	// whose largest inter-sample peaks sit at its two ends.
+	tone := toneAt(220, 44100, 44100, 0.3, 0.1)
+	for i, v := range benchSong(44100) {
+		tone[i] += 0.1 * v
+	}
+	head := toneAt(11025, 44100, 300, 0.01, 0)
+	for i := range 8 {
+		head[i] = float32(0.9 * math.Sin(math.Pi/2*float64(i)+math.Pi/4))
+	}
+	tail := slices.Clone(head)
+	slices.Reverse(tail)
+	for name, sig := range map[string][]float32{"bursts": x, "noise": noise, "beats": beats, "tone": tone, "head": head, "tail": tail} {
 		got := truePeakDB([][]float32{sig}, len(sig))
 		want := bruteTruePeak(sig)
 		if math.Abs(got-want) > 1e-6 {
