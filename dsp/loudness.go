@@ -368,6 +368,32 @@ func truePeakDB(channels [][]float32, n int) float64 {
 	tailOuter := max(tail[0], tail[2]) + roundMargin
 	tailMid := tail[1] + roundMargin
 
+	// A second bound for smooth stretches: every phase is exactly a·x_k +
+	// b·x_{k+1} plus Σ c_m·Δ²x_m over the second differences inside its
+	// window (solve h_i = c_{i-1} − 2c_i + c_{i+1} from both ends, and a
+	// and b from the two middle taps). So |y| ≤ (|a|+|b|)·max(|x_k|,
+	// |x_{k+1}|) + Σ|c|·max|Δ²x|, which stays near the sample peak where
+	// the signal is dominated by frequencies well below Nyquist, however
+	// loud, while Σ|h|·max|x| exceeds it by 90 %.
+	var lin, curve [truePeakFactor - 1]float64
+	for p, h := range phases {
+		var c [taps + 1]float64 // c[m] weighs Δ²x at tap m; c[0] = c[taps-1] = 0
+		for i := 0; i < truePeakHalf-1; i++ {
+			c[i+1] = float64(h[i]) + 2*c[i] - c[max(i-1, 0)] // c[0] = 0
+		}
+		for i := taps - 1; i > truePeakHalf; i-- {
+			c[i-1] = float64(h[i]) + 2*c[i] - c[i+1]
+		}
+		k := truePeakHalf - 1
+		a := float64(h[k]) - (c[k-1] - 2*c[k] + c[k+1])
+		b := float64(h[k+1]) - (c[k] - 2*c[k+1] + c[k+2])
+		lin[p] = math.Abs(a) + math.Abs(b)
+		for _, v := range c {
+			curve[p] += math.Abs(v)
+		}
+	}
+	linMax, curveMax := slices.Max(lin[:]), slices.Max(curve[:])
+
 	// Block maxima of |x| as float bits: for non-negative floats the bit
 	// patterns order like the values, and integer max is branch-free.
 	nb := (n + truePeakBlock - 1) / truePeakBlock
@@ -413,6 +439,27 @@ func truePeakDB(channels [][]float32, n int) float64 {
 			for hi > lo && hi-truePeakHalf+taps > n {
 				hi--
 				peak = max(peak, edgePeak(&phases, x, hi))
+			}
+			if lo >= hi {
+				continue
+			}
+			// The smooth-stretch bound: the largest neighbour pair and
+			// the largest second difference inside any window.
+			var pairBits uint32
+			for _, v := range x[lo : hi+1] {
+				pairBits = max(pairBits, math.Float32bits(v)&^(1<<31))
+			}
+			var bendBits uint32
+			win := x[lo-truePeakHalf+1 : hi+truePeakHalf]
+			x0, x1 := win[0], win[1]
+			for _, x2 := range win[2:] {
+				bendBits = max(bendBits, math.Float32bits(x0-2*x1+x2)&^(1<<31))
+				x0, x1 = x1, x2
+			}
+			pair := float64(math.Float32frombits(pairBits))
+			bend := float64(math.Float32frombits(bendBits))
+			if linMax*pair+curveMax*bend+roundMargin*near <= float64(peak) {
+				continue
 			}
 			// A point needs interpolating when its central estimate
 			// lies outside ±lim; the tests are written without abs so

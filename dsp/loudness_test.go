@@ -222,7 +222,15 @@ func TestTruePeakShortcutExact(t *testing.T) {
 	}
 	tail := slices.Clone(head)
 	slices.Reverse(tail)
-	for name, sig := range map[string][]float32{"bursts": x, "noise": noise, "beats": beats, "tone": tone, "head": head, "tail": tail} {
+	// A loud slow tone, which the second-difference bound skips, with
+	// short bursts near fs/4 whose peaks fall between samples.
+	smooth := toneAt(97, 44100, 44100, 0.8, 0.2)
+	for _, at := range []int{3000, 20000, 31000} {
+		for i := range 9 {
+			smooth[at+i] += float32(0.15 * math.Sin(math.Pi/2*float64(i)+math.Pi/4))
+		}
+	}
+	for name, sig := range map[string][]float32{"bursts": x, "noise": noise, "beats": beats, "tone": tone, "head": head, "tail": tail, "smooth": smooth} {
 		got := truePeakDB([][]float32{sig}, len(sig))
 		want := bruteTruePeak(sig)
 		if math.Abs(got-want) > 1e-6 {
