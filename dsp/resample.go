@@ -196,7 +196,7 @@ func dot(a, b []float32) float32 {
 // dotLong is dot for the long kernels of the resampler, through gonum's
 // BLAS, whose amd64 assembly multiplies four floats per instruction.
 func dotLong(a, b []float32) float32 {
-	return blas32.Dot(blas32.Vector{N: len(a), Inc: 1, Data: a}, blas32.Vector{N: len(a), Inc: 1, Data: b[:len(a)]})
+	return blas32.Dot(blas32.Vector{N: len(a), Inc: 1, Data: b[:len(a)]}, blas32.Vector{N: len(a), Inc: 1, Data: a})
 }
 
 // window returns the taps input samples starting at start, or false when
@@ -223,10 +223,12 @@ func edgeDot(h, in []float32, start int) float32 {
 // in, so its phase is (k·m mod l) and no rounding accumulates.
 func (r *Resampler) rational(out, in []float32) {
 	taps := r.taps
-	var pos int64 // k·m
+	// k·m = n0·l + p, stepped without dividing: a 64-bit division per
+	// output costs as much as a quarter of its dot product.
+	whole, frac := int(r.m/r.l), int(r.m%r.l)
+	l := int(r.l)
+	n0, p := 0, 0
 	for k := range out {
-		n0 := int(pos / r.l)
-		p := int(pos % r.l)
 		h := r.coef[p*taps : (p+1)*taps]
 		start := n0 - r.half + 1
 		if x, ok := window(in, start, taps); ok {
@@ -234,7 +236,11 @@ func (r *Resampler) rational(out, in []float32) {
 		} else {
 			out[k] = edgeDot(h, in, start)
 		}
-		pos += r.m
+		n0 += whole
+		if p += frac; p >= l {
+			p -= l
+			n0++
+		}
 	}
 }
 

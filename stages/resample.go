@@ -68,12 +68,19 @@ func mixdown(channels [][]float32) []float32 {
 		n = min(n, len(c))
 	}
 	mono := make([]float32, n)
+	g := 1 / float32(len(channels))
+	if len(channels) == 2 { // the common case in one pass over memory
+		a, b := channels[0][:n], channels[1][:n]
+		for i := range mono {
+			mono[i] = (a[i] + b[i]) * g
+		}
+		return mono
+	}
 	for _, c := range channels {
 		for i, v := range c[:n] {
 			mono[i] += v
 		}
 	}
-	g := 1 / float32(len(channels))
 	for i := range mono {
 		mono[i] *= g
 	}
