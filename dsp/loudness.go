@@ -403,12 +403,8 @@ func truePeakDB(channels [][]float32, n int) float64 {
 		x = x[:n]
 		bm := blockMax[c*nb : (c+1)*nb]
 		for b := range bm {
-			var m uint32
-			for _, v := range x[b*truePeakBlock : min(n, (b+1)*truePeakBlock)] {
-				m = max(m, math.Float32bits(v)&^(1<<31))
-			}
-			bm[b] = m
-			peakBits = max(peakBits, m)
+			bm[b] = absMaxBits(x[b*truePeakBlock : min(n, (b+1)*truePeakBlock)])
+			peakBits = max(peakBits, bm[b])
 		}
 	}
 	if peakBits > math.Float32bits(float32(math.Inf(1))) { // NaN samples
@@ -445,19 +441,8 @@ func truePeakDB(channels [][]float32, n int) float64 {
 			}
 			// The smooth-stretch bound: the largest neighbour pair and
 			// the largest second difference inside any window.
-			var pairBits uint32
-			for _, v := range x[lo : hi+1] {
-				pairBits = max(pairBits, math.Float32bits(v)&^(1<<31))
-			}
-			var bendBits uint32
-			win := x[lo-truePeakHalf+1 : hi+truePeakHalf]
-			x0, x1 := win[0], win[1]
-			for _, x2 := range win[2:] {
-				bendBits = max(bendBits, math.Float32bits(x0-2*x1+x2)&^(1<<31))
-				x0, x1 = x1, x2
-			}
-			pair := float64(math.Float32frombits(pairBits))
-			bend := float64(math.Float32frombits(bendBits))
+			pair := float64(max(math.Float32frombits(bm[b]), abs32(x[hi]))) // x[lo … hi]
+			bend := float64(math.Float32frombits(bendMaxBits(x[lo-truePeakHalf+1 : hi+truePeakHalf])))
 			if linMax*pair+curveMax*bend+roundMargin*near <= float64(peak) {
 				continue
 			}
@@ -493,6 +478,41 @@ func truePeakDB(channels [][]float32, n int) float64 {
 		return SilentDBTP
 	}
 	return min(MaxDBTP, max(SilentDBTP, 20*math.Log10(float64(peak))))
+}
+
+// absMaxBits is the bit pattern of max|x| (0 for no samples). Four
+// running maxima let the comparisons of consecutive samples overlap.
+func absMaxBits(x []float32) uint32 {
+	const abs = ^uint32(1 << 31)
+	var m0, m1, m2, m3 uint32
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		q := x[i : i+4 : i+4]
+		m0 = max(m0, math.Float32bits(q[0])&abs)
+		m1 = max(m1, math.Float32bits(q[1])&abs)
+		m2 = max(m2, math.Float32bits(q[2])&abs)
+		m3 = max(m3, math.Float32bits(q[3])&abs)
+	}
+	for ; i < len(x); i++ {
+		m0 = max(m0, math.Float32bits(x[i])&abs)
+	}
+	return max(m0, m1, m2, m3)
+}
+
+// bendMaxBits is the bit pattern of the largest |x[i-1] − 2x[i] + x[i+1]|.
+func bendMaxBits(x []float32) uint32 {
+	const abs = ^uint32(1 << 31)
+	var m0, m1 uint32
+	i := 0
+	for ; i+3 < len(x); i += 2 {
+		q := x[i : i+4 : i+4]
+		m0 = max(m0, math.Float32bits(q[0]-2*q[1]+q[2])&abs)
+		m1 = max(m1, math.Float32bits(q[1]-2*q[2]+q[3])&abs)
+	}
+	if i+2 < len(x) {
+		m0 = max(m0, math.Float32bits(x[i]-2*x[i+1]+x[i+2])&abs)
+	}
+	return max(m0, m1)
 }
 
 // edgePeak is the largest interpolated magnitude after sample k of x when

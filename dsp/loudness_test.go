@@ -408,3 +408,24 @@ func floatWAV(channels [][]float32, rate int) []byte {
 	}
 	return b
 }
+
+// The unrolled scans must see every sample and every second difference,
+// whatever the length.
+func TestTruePeakScans(t *testing.T) {
+	x := musicLike(40, 44100, 5)
+	for n := range len(x) + 1 {
+		var wantMax, wantBend float32
+		for i, v := range x[:n] {
+			wantMax = max(wantMax, float32(math.Abs(float64(v))))
+			if i >= 2 {
+				wantBend = max(wantBend, float32(math.Abs(float64(x[i-2]-2*x[i-1]+v))))
+			}
+		}
+		if got := math.Float32frombits(absMaxBits(x[:n])); got != wantMax {
+			t.Errorf("%d samples: max |x| %g, want %g", n, got, wantMax)
+		}
+		if got := math.Float32frombits(bendMaxBits(x[:n])); got != wantBend {
+			t.Errorf("%d samples: max |Δ²x| %g, want %g", n, got, wantBend)
+		}
+	}
+}
