@@ -161,15 +161,101 @@ func (r *Resampler) ResampleInto(dst, in []float32) []float32 {
 		dst = make([]float32, need)
 	}
 	out := dst[:need]
-	switch {
-	case r.from == r.to:
+	if r.from == r.to {
 		copy(out, in)
-	case r.exact:
-		r.rational(out, in)
-	default:
-		r.interpolated(out, in)
+	} else {
+		r.convert(out, 0, in, 0, len(in))
 	}
 	return out
+}
+
+// mixBlock is how many output samples ResampleMixInto produces from one
+// mixed stretch of input: enough that the windows' overlap between
+// stretches is mixed only a few per cent more than once, small enough that
+// the stretch stays in cache.
+const mixBlock = 4096
+
+// ResampleMixInto is ResampleInto for the average of channels over the
+// shortest one's length, mixed a stretch at a time as the output needs it:
+// the result equals ResampleInto of the full mixdown, without holding that
+// mixdown in memory. It returns dst[:OutputLen(n)] for that length n.
+func (r *Resampler) ResampleMixInto(dst []float32, channels [][]float32) []float32 {
+	if len(channels) == 0 {
+		return dst[:0]
+	}
+	n := len(channels[0])
+	for _, c := range channels {
+		n = min(n, len(c))
+	}
+	if len(channels) == 1 {
+		return r.ResampleInto(dst, channels[0][:n])
+	}
+	need := r.OutputLen(n)
+	if cap(dst) < need {
+		dst = make([]float32, need)
+	}
+	out := dst[:need]
+	if r.from == r.to {
+		mixInto(out, channels, 0)
+		return out
+	}
+	var seg []float32
+	for k0 := 0; k0 < need; k0 += mixBlock {
+		k1 := min(need, k0+mixBlock)
+		lo, hi := r.inputStart(k0), r.inputStart(k1-1)+r.taps
+		lo, hi = max(lo, 0), min(hi, n)
+		if hi < lo {
+			hi = lo
+		}
+		if cap(seg) < hi-lo {
+			seg = make([]float32, hi-lo, mixBlock*int(math.Ceil(float64(r.from)/float64(r.to)))+r.taps+2)
+		}
+		seg = seg[:hi-lo]
+		mixInto(seg, channels, lo)
+		r.convert(out[k0:k1], k0, seg, lo, n)
+	}
+	return out
+}
+
+// mixInto writes the average of channels from sample from onwards into dst,
+// adding the channels in order and scaling once, as a full mixdown would.
+func mixInto(dst []float32, channels [][]float32, from int) {
+	g := 1 / float32(len(channels))
+	if len(channels) == 2 {
+		a, b := channels[0][from:][:len(dst)], channels[1][from:][:len(dst)]
+		for i := range dst {
+			dst[i] = (a[i] + b[i]) * g
+		}
+		return
+	}
+	clear(dst)
+	for _, c := range channels {
+		for i, v := range c[from:][:len(dst)] {
+			dst[i] += v
+		}
+	}
+	for i := range dst {
+		dst[i] *= g
+	}
+}
+
+// inputStart is the first input sample in the window of output sample k.
+func (r *Resampler) inputStart(k int) int {
+	if r.exact {
+		return int(int64(k)*r.m/r.l) - r.half + 1
+	}
+	return int(math.Floor(float64(k)*r.step)) - r.half + 1
+}
+
+// convert computes output samples k0 … k0+len(out)-1 of a signal of n
+// samples, of which seg holds samples base … base+len(seg)-1: every sample
+// that the windows reach inside [0, n).
+func (r *Resampler) convert(out []float32, k0 int, seg []float32, base, n int) {
+	if r.exact {
+		r.rational(out, k0, seg, base, n)
+	} else {
+		r.interpolated(out, k0, seg, base, n)
+	}
 }
 
 // dot is Σ a[i]·b[i] with len(b) >= len(a), for short a: eight-wide
@@ -199,13 +285,14 @@ func dotLong(a, b []float32) float32 {
 	return blas32.Dot(blas32.Vector{N: len(a), Inc: 1, Data: b[:len(a)]}, blas32.Vector{N: len(a), Inc: 1, Data: a})
 }
 
-// window returns the taps input samples starting at start, or false when
-// they reach outside in.
-func window(in []float32, start, taps int) ([]float32, bool) {
-	if start < 0 || start+taps > len(in) {
+// window returns the taps samples of a signal of n samples starting at
+// start, from seg holding samples base onwards, or false when they reach
+// outside the signal.
+func window(seg []float32, base, n, start, taps int) ([]float32, bool) {
+	if start < 0 || start+taps > n {
 		return nil, false
 	}
-	return in[start : start+taps], true
+	return seg[start-base : start-base+taps], true
 }
 
 // edgeDot is dot for a window reaching outside in, where in is zero.
@@ -221,20 +308,21 @@ func edgeDot(h, in []float32, start int) float32 {
 
 // rational handles to/from = l/m exactly: output k lies k·m/l input samples
 // in, so its phase is (k·m mod l) and no rounding accumulates.
-func (r *Resampler) rational(out, in []float32) {
+func (r *Resampler) rational(out []float32, k0 int, seg []float32, base, n int) {
 	taps := r.taps
 	// k·m = n0·l + p, stepped without dividing: a 64-bit division per
 	// output costs as much as a quarter of its dot product.
 	whole, frac := int(r.m/r.l), int(r.m%r.l)
 	l := int(r.l)
-	n0, p := 0, 0
+	pos := int64(k0) * r.m
+	n0, p := int(pos/r.l), int(pos%r.l)
 	for k := range out {
 		h := r.coef[p*taps : (p+1)*taps]
 		start := n0 - r.half + 1
-		if x, ok := window(in, start, taps); ok {
+		if x, ok := window(seg, base, n, start, taps); ok {
 			out[k] = dotLong(h, x)
 		} else {
-			out[k] = edgeDot(h, in, start)
+			out[k] = edgeDot(h, seg, start-base)
 		}
 		n0 += whole
 		if p += frac; p >= l {
@@ -246,10 +334,10 @@ func (r *Resampler) rational(out, in []float32) {
 
 // interpolated handles any ratio: the taps for a fractional position are
 // interpolated linearly between the two nearest of interpPhases phases.
-func (r *Resampler) interpolated(out, in []float32) {
+func (r *Resampler) interpolated(out []float32, k0 int, seg []float32, base, n int) {
 	taps := r.taps
 	for k := range out {
-		t := float64(k) * r.step
+		t := float64(k0+k) * r.step
 		n0 := math.Floor(t)
 		f := (t - n0) * interpPhases
 		p := int(f)
@@ -261,10 +349,10 @@ func (r *Resampler) interpolated(out, in []float32) {
 		h1 := r.coef[(p+1)*taps : (p+2)*taps]
 		start := int(n0) - r.half + 1
 		var v0, v1 float32
-		if x, ok := window(in, start, taps); ok {
+		if x, ok := window(seg, base, n, start, taps); ok {
 			v0, v1 = dotLong(h0, x), dotLong(h1, x)
 		} else {
-			v0, v1 = edgeDot(h0, in, start), edgeDot(h1, in, start)
+			v0, v1 = edgeDot(h0, seg, start-base), edgeDot(h1, seg, start-base)
 		}
 		out[k] = v0 + a*(v1-v0)
 	}

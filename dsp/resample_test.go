@@ -315,3 +315,59 @@ func BenchmarkResample44100To22050(b *testing.B) { benchResample(b, 44100, 22050
 func BenchmarkResample48000To22050(b *testing.B) { benchResample(b, 48000, 22050) }
 func BenchmarkResample44100To48000(b *testing.B) { benchResample(b, 44100, 48000) }
 func BenchmarkResampleIrrational(b *testing.B)   { benchResample(b, 44100, 22050.5) }
+
+// Mixing a stretch at a time must give exactly what resampling the whole
+// mixdown gives, at every ratio, across stretch boundaries and at the ends.
+func TestResampleMixIntoMatchesMixdown(t *testing.T) {
+	for _, p := range append(ratePairs, struct{ from, to Hz }{22050, 22050}) {
+		r, err := NewResampler(p.from, p.to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range []int{0, 1, 7, r.taps + 3, 3*mixBlock + 17} {
+			for chans := 1; chans <= 3; chans++ {
+				channels := make([][]float32, chans)
+				for c := range channels {
+					// Channels of unequal length: the shortest one counts.
+					channels[c] = musicLike(n+c, p.from, uint32(c+1))
+				}
+				mono := make([]float32, n)
+				for _, c := range channels {
+					for i := range mono {
+						mono[i] += c[i]
+					}
+				}
+				for i := range mono {
+					mono[i] *= 1 / float32(chans)
+				}
+				want := r.ResampleInto(nil, mono)
+				got := r.ResampleMixInto(nil, channels)
+				if len(got) != len(want) {
+					t.Fatalf("%g→%g, %d samples × %d: %d outputs, want %d", p.from, p.to, n, chans, len(got), len(want))
+				}
+				for i := range got {
+					if got[i] != want[i] {
+						t.Fatalf("%g→%g, %d samples × %d: output %d is %g, want %g", p.from, p.to, n, chans, i, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}
+
+func BenchmarkResampleMix44100To22050(b *testing.B) {
+	r, err := NewResampler(44100, 22050)
+	if err != nil {
+		b.Fatal(err)
+	}
+	l := benchSong(180 * 44100)
+	rr := append([]float32(nil), l[44100:]...)
+	rr = append(rr, l[:44100]...)
+	out := make([]float32, r.OutputLen(len(l)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		r.ResampleMixInto(out, [][]float32{l, rr})
+	}
+	b.ReportMetric(180*float64(b.N)/b.Elapsed().Seconds(), "x-realtime")
+}

@@ -53,36 +53,13 @@ func Resample(rate dsp.Hz) func(context.Context, *Song) (*Signal, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("resample %s: %w", name, err)
 		}
-		return &Signal{Info: s.Info, Rate: rate, Mono: r.Resample(mixdown(s.Channels))}, nil
-	}
-}
-
-// mixdown averages the channels (over the shortest one's length). A mono
-// song is returned as it is, without a copy.
-func mixdown(channels [][]float32) []float32 {
-	if len(channels) == 1 {
-		return channels[0]
-	}
-	n := len(channels[0])
-	for _, c := range channels {
-		n = min(n, len(c))
-	}
-	mono := make([]float32, n)
-	g := 1 / float32(len(channels))
-	if len(channels) == 2 { // the common case in one pass over memory
-		a, b := channels[0][:n], channels[1][:n]
-		for i := range mono {
-			mono[i] = (a[i] + b[i]) * g
+		if len(s.Channels) == 1 {
+			// Resample hands back a mono song at the analysis rate as is.
+			return &Signal{Info: s.Info, Rate: rate, Mono: r.Resample(s.Channels[0])}, nil
 		}
-		return mono
+		// Mixing down a stretch at a time as the resampler needs it keeps
+		// the mixdown in cache instead of writing and rereading a copy of
+		// the song.
+		return &Signal{Info: s.Info, Rate: rate, Mono: r.ResampleMixInto(nil, s.Channels)}, nil
 	}
-	for _, c := range channels {
-		for i, v := range c[:n] {
-			mono[i] += v
-		}
-	}
-	for i := range mono {
-		mono[i] *= g
-	}
-	return mono
 }
