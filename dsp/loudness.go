@@ -321,10 +321,11 @@ func percentile(x []float64, q float64) float64 {
 // Interpolation costs 36 multiplies per input sample, so it is skipped
 // wherever it provably cannot raise the running peak (which starts at the
 // sample peak, a lower bound): a whole block when Σ|h|·max|x| over its
-// neighbourhood stays below the peak, and a single point when its six
-// central taps plus the bound on the other six stay below it. Both bounds
-// hold with a margin for float32 rounding, so the shortcut never changes
-// the result.
+// neighbourhood stays below the peak, or when a bound from its largest
+// samples and second differences does (loud but smooth stretches), and a
+// single point when its six central taps plus the bound on the other six
+// stay below it. Every bound holds with a margin for float32 rounding, so
+// the shortcut never changes the result.
 func truePeakDB(channels [][]float32, n int) float64 {
 	// The interpolating phases of a windowed sinc cut off at the input
 	// Nyquist frequency; phase 0 is the input sample itself. Tap i weighs
@@ -377,7 +378,7 @@ func truePeakDB(channels [][]float32, n int) float64 {
 	// loud, while Σ|h|·max|x| exceeds it by 90 %.
 	var lin, curve [truePeakFactor - 1]float64
 	for p, h := range phases {
-		var c [taps + 1]float64 // c[m] weighs Δ²x at tap m; c[0] = c[taps-1] = 0
+		var c [taps + 1]float64 // c[m] weighs Δ²x at tap m, 0 < m < taps-1; the rest stay 0
 		for i := 0; i < truePeakHalf-1; i++ {
 			c[i+1] = float64(h[i]) + 2*c[i] - c[max(i-1, 0)] // c[0] = 0
 		}
