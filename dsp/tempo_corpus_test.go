@@ -40,6 +40,14 @@ func TestTempoCorpus(t *testing.T) {
 	classes := map[string]*accClass{}
 	confBins := map[string]*accClass{}
 	var total accClass
+	// Per piece: confidence and whether Accuracy1 held, for the Brier
+	// score of the confidence.
+	type scored struct {
+		id   string
+		conf float64
+		ok   bool
+	}
+	var scores []scored
 	var audioSec, spent float64
 	var dump *os.File
 	if p := os.Getenv("SONGFLOW_TEMPO_DUMP"); p != "" {
@@ -59,11 +67,12 @@ func TestTempoCorpus(t *testing.T) {
 		an := newTempoAnalysis(onsets, frameRate)
 		est := an.estimate()
 		if dump != nil {
-			json.NewEncoder(dump).Encode(map[string]any{"id": r.id, "truth": r.bpm, "levels": an.levels, "est": est.BPM})
+			json.NewEncoder(dump).Encode(map[string]any{"id": r.id, "truth": r.bpm, "levels": an.levels, "est": est.BPM, "conf": est.Confidence, "cands": est.Candidates})
 		}
 		spent += time.Since(start).Seconds()
 		audioSec += float64(len(x)) / rate
 		ok1, ok2 := tempoAccuracy(est.BPM, r.bpm)
+		scores = append(scores, scored{r.id, est.Confidence, ok1})
 		cls := "mid"
 		switch {
 		case r.bpm < 80:
@@ -105,6 +114,51 @@ func TestTempoCorpus(t *testing.T) {
 	}
 	for name, c := range confBins {
 		fmt.Printf("%-9s n=%3d Acc1 %.3f Acc2 %.3f\n", name, c.n, float64(c.ok1)/float64(c.n), float64(c.ok2)/float64(c.n))
+	}
+	// Brier score of the confidence as a forecast of Accuracy1, against
+	// the constant forecast (the hit rate): a confidence that predicts
+	// correctness must score lower. The constant is given its best chance
+	// in-sample, and honestly under leave-one-source-group-out.
+	if len(scores) > 0 {
+		groupOf, _ := tempoReadGroups(filepath.Join(filepath.Dir(truthPath), "truth_detail.jsonl"))
+		group := func(id string) string {
+			if g := groupOf[id]; g != "" {
+				return g
+			}
+			return id
+		}
+		var brier, hits float64
+		for _, sc := range scores {
+			o := 0.0
+			if sc.ok {
+				o = 1
+				hits++
+			}
+			brier += (sc.conf - o) * (sc.conf - o)
+		}
+		rate := hits / float64(len(scores))
+		var cvConst float64
+		for _, sc := range scores {
+			var h, n float64
+			for _, o := range scores {
+				if group(o.id) != group(sc.id) {
+					n++
+					if o.ok {
+						h++
+					}
+				}
+			}
+			p, o := rate, 0.0
+			if n > 0 {
+				p = h / n
+			}
+			if sc.ok {
+				o = 1
+			}
+			cvConst += (p - o) * (p - o)
+		}
+		n := float64(len(scores))
+		fmt.Printf("confidence Brier %.4f; constant %.3f: in-sample %.4f, grouped CV %.4f\n", brier/n, rate, rate*(1-rate), cvConst/n)
 	}
 	fmt.Printf("ALL       n=%3d Acc1 %.3f Acc2 %.3f   (%.0fx realtime)\n", total.n,
 		float64(total.ok1)/float64(total.n), float64(total.ok2)/float64(total.n), audioSec/spent)
