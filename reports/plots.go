@@ -46,20 +46,35 @@ const (
 // confidenceBins is how many bins the confidence plot splits 0..1 into.
 const confidenceBins = 5
 
+// plotMaker renders one single-panel plot of a run.
+type plotMaker struct {
+	name string
+	make func(*Run) (*plot.Plot, error)
+}
+
 func writePlots(dir string, run *Run) error {
-	makers := []struct {
-		name string
-		make func(*Run) (*plot.Plot, error)
-	}{
+	if err := WriteSpeedPlots(dir, run); err != nil {
+		return err
+	}
+	return saveAll(dir, run, []plotMaker{
 		{PlotBPMScatter, bpmScatter},
 		{PlotBPMTolerance, bpmTolerance},
 		{PlotKeyOutcomes, keyOutcomes},
 		{PlotConfidence, confidence},
-		{PlotThroughput, throughput},
-	}
+	})
+}
+
+// WriteSpeedPlots writes into dir the plots that need no ground truth:
+// stage utilisation, queue depth and throughput. The watch folder's
+// report is made of these.
+func WriteSpeedPlots(dir string, run *Run) error {
 	if err := writeStageFigures(dir, run); err != nil {
 		return err
 	}
+	return saveAll(dir, run, []plotMaker{{PlotThroughput, throughput}})
+}
+
+func saveAll(dir string, run *Run, makers []plotMaker) error {
 	for _, m := range makers {
 		p, err := m.make(run)
 		if err != nil {

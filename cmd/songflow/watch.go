@@ -644,9 +644,8 @@ func (w *folderWatch) reportLoop(stop <-chan struct{}, done chan<- struct{}) {
 }
 
 // writeReport writes OUT/summary.md and the three speed plots. The plots
-// come from the calibrate report: reports.Write renders into a scratch
-// folder and the watcher keeps the plots that need no ground truth (an
-// exported reports.WritePlots(dir, run, names...) would spare the rest).
+// are rendered into a scratch folder and renamed into OUT, so a reader
+// never sees a half-written file.
 func (w *folderWatch) writeReport() {
 	w.mu.Lock()
 	recs := slices.Clone(w.records)
@@ -657,9 +656,16 @@ func (w *folderWatch) writeReport() {
 		Dir: w.dir, Records: recs, Started: w.started, Wall: time.Since(w.started),
 		Cores: runtime.GOMAXPROCS(0), PeakRSS: reports.PeakRSS(), Metrics: w.snapshot(), Config: w.cfgText,
 	}
+	for i := range run.Records {
+		run.Records[i].Score()
+	}
+	sum := reports.Summarise(run)
 	scratch := filepath.Join(w.out, ".report")
-	sum, err := reports.Write(scratch, run)
-	if err != nil {
+	if err := os.MkdirAll(scratch, 0o755); err != nil {
+		w.errLog.printf("songflow watch: report: %v", err)
+		return
+	}
+	if err := reports.WriteSpeedPlots(scratch, run); err != nil {
 		w.errLog.printf("songflow watch: report: %v", err)
 		return
 	}

@@ -316,6 +316,14 @@ func TestWatchFolder(t *testing.T) {
 			t.Errorf("plot %s: %v", p, err)
 		}
 	}
+	// Plots that need ground truth are not made for a watched folder.
+	for _, p := range []string{"bpm_scatter.png", "key_outcomes.png"} {
+		for _, dir := range []string{e.out, filepath.Join(e.out, ".report")} {
+			if _, err := os.Stat(filepath.Join(dir, p)); err == nil {
+				t.Errorf("%s was written into %s", p, dir)
+			}
+		}
+	}
 }
 
 func TestWatchSlowCopy(t *testing.T) {
