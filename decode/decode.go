@@ -121,42 +121,65 @@ func (a *Audio) Mono() []float32 {
 func File(ctx context.Context, path string, opts Options) (*Audio, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("decode %s: %w", path, err)
+		return nil, &Error{Name: path, Err: err}
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("decode %s: %w", path, err)
+		return nil, &Error{Name: path, Err: err}
 	}
 	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("decode %s: not a regular file", path)
+		return nil, &Error{Name: path, Err: errors.New("not a regular file")}
 	}
-	return decode(ctx, path, f, st.Size(), opts)
+	return named(path)(decode(ctx, f, st.Size(), opts))
 }
 
 // Bytes decodes data held in memory; name identifies it in errors.
 func Bytes(ctx context.Context, name string, data []byte, opts Options) (*Audio, error) {
-	return decode(ctx, name, bytes.NewReader(data), int64(len(data)), opts)
+	return named(name)(decode(ctx, bytes.NewReader(data), int64(len(data)), opts))
+}
+
+// Error is the error of decoding one file or upload: Name says which and
+// Err why. Err wraps ErrUnsupported, ErrEmpty, ErrCorrupt or ErrTooLong
+// where one of them applies, so errors.Is works through it.
+type Error struct {
+	Name string
+	Err  error
+}
+
+func (e *Error) Error() string { return "decode " + e.Name + ": " + e.Err.Error() }
+
+// Unwrap returns the reason.
+func (e *Error) Unwrap() error { return e.Err }
+
+// named wraps a decode result's error in an *Error naming the input.
+func named(name string) func(*Audio, error) (*Audio, error) {
+	return func(a *Audio, err error) (*Audio, error) {
+		if err != nil {
+			return nil, &Error{Name: name, Err: err}
+		}
+		return a, nil
+	}
 }
 
 // decode sniffs the format and runs its decoder, turning any panic inside
 // the third-party decoders into an ErrCorrupt error.
-func decode(ctx context.Context, name string, r io.ReaderAt, size int64, opts Options) (a *Audio, err error) {
+func decode(ctx context.Context, r io.ReaderAt, size int64, opts Options) (a *Audio, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			a, err = nil, fmt.Errorf("decode %s: %w: decoder failed: %v", name, ErrCorrupt, p)
+			a, err = nil, fmt.Errorf("%w: decoder failed: %v", ErrCorrupt, p)
 		}
 	}()
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("decode %s: %w", name, err)
+		return nil, err
 	}
 	if opts.MaxSeconds < 0 || math.IsNaN(opts.MaxSeconds) || opts.MaxDuration < 0 || math.IsNaN(opts.MaxDuration) {
-		return nil, fmt.Errorf("decode %s: negative or NaN MaxSeconds/MaxDuration", name)
+		return nil, errors.New("negative or NaN MaxSeconds/MaxDuration")
 	}
 	in := &input{ctx: ctx, r: r, size: size, opts: opts}
 	format, start, err := sniffAt(r, size)
 	if err != nil {
-		return nil, fmt.Errorf("decode %s: %w", name, err)
+		return nil, err
 	}
 	in.start = start
 	switch format {
@@ -172,11 +195,11 @@ func decode(ctx context.Context, name string, r io.ReaderAt, size int64, opts Op
 		err = fmt.Errorf("%w: %s", ErrUnsupported, format)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("decode %s: %w", name, err)
+		return nil, err
 	}
 	a.Format = format
 	if a.Frames() == 0 {
-		return nil, fmt.Errorf("decode %s: %w: the %s stream holds no samples", name, ErrEmpty, format)
+		return nil, fmt.Errorf("%w: the %s stream holds no samples", ErrEmpty, format)
 	}
 	if a.SourceDuration < a.Duration() {
 		a.SourceDuration = a.Duration()

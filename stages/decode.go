@@ -2,6 +2,8 @@ package stages
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
 	"github.com/songflow/songflow/decode"
 	"github.com/songflow/songflow/dsp"
@@ -24,7 +26,15 @@ func Decode(opts decode.Options) func(context.Context, Job) (*Song, error) {
 			a, err = decode.File(ctx, job.Name, opts)
 		}
 		if err != nil {
-			return nil, err // names the song and the reason already
+			// The engine's error names the stage and the song; keep the reason.
+			var de *decode.Error
+			if errors.As(err, &de) {
+				err = de.Err
+			}
+			if errors.Is(err, decode.ErrTooLong) {
+				return nil, fmt.Errorf("%w (analysis.max_duration; set analysis.max_seconds to analyse only the start)", err)
+			}
+			return nil, err
 		}
 		info := &SongInfo{
 			Name:   job.Name,
