@@ -374,7 +374,7 @@ func (s *Server) run(ctx context.Context, sg song, key store.Key, log *slog.Logg
 	}
 	actx, cancel := context.WithTimeout(ctx, s.opts.AnalysisTimeout)
 	start := time.Now()
-	res, err := s.analyzer.Analyze(actx, stages.Job{Name: sg.name, Data: sg.data, Title: sg.title, Artist: sg.artist})
+	res, err := s.analyzer.Analyze(actx, stages.Job{Name: sg.name, Data: sg.data, Title: sg.title, Artist: sg.artist, SkipChunks: sg.skipChunks})
 	cancel()
 	s.admission.release()
 	if err != nil {

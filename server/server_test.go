@@ -154,6 +154,10 @@ func TestAnalyzeDataContractAndCache(t *testing.T) {
 		if status != 200 || m["cached"] != false || ts.fake.calls.Load() != int64(i+2) {
 			t.Errorf("%v: %d cached=%v after %d analyses", h, status, m["cached"], ts.fake.calls.Load())
 		}
+		// Only the chunk header asks the pipeline for a quick analysis.
+		if skip := ts.fake.lastJob().SkipChunks; skip != (h["X-Skip-Chunk-Analysis"] != "") {
+			t.Errorf("%v: job SkipChunks = %v", h, skip)
+		}
 	}
 	// A preview (different bytes, same title) never collides with the song.
 	status, _, resp = do(t, "POST", url, []byte("bpm=64\npreview"), map[string]string{"X-Song-Title": "One", "X-Song-Artist": "Band"})

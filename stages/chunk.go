@@ -61,6 +61,9 @@ func Chunks(opts ChunkOptions) func(context.Context, *Signal) ([]*Chunk, error) 
 		if opts.MaxChunks > 0 {
 			count = min(count, opts.MaxChunks)
 		}
+		if s.Info.SkipChunks {
+			count = 1
+		}
 		win = min(win, n)
 		chunks := make([]*Chunk, count)
 		for i := range chunks {

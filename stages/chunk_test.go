@@ -94,3 +94,17 @@ func TestChunkErrors(t *testing.T) {
 		t.Errorf("cancelled: error %v, want context.Canceled", err)
 	}
 }
+
+// A job that asks to skip chunk analysis gets the first window only,
+// whatever the configuration allows.
+func TestChunkSkip(t *testing.T) {
+	sig := signalOf(100*100, 100)
+	sig.Info.SkipChunks = true
+	chunks, err := Chunks(ChunkOptions{20, 0, 20})(context.Background(), sig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(chunks) != 1 || chunks[0].Offset != 0 || len(chunks[0].Samples) != 20*100 || chunks[0].Count != 1 {
+		t.Fatalf("got %d chunks (first at %v s, %d samples), want one 20 s window at 0", len(chunks), chunks[0].Offset, len(chunks[0].Samples))
+	}
+}

@@ -51,6 +51,7 @@ func Decode(opts decode.Options) func(context.Context, Job) (*Song, error) {
 			Channels:       len(a.Channels),
 			Duration:       dsp.Seconds(a.Duration()),
 			SourceDuration: dsp.Seconds(a.SourceDuration),
+			SkipChunks:     job.SkipChunks,
 		}
 		if info.Title == "" {
 			info.Title = a.Title

@@ -60,3 +60,15 @@ func TestDecodeStage(t *testing.T) {
 		t.Errorf("error %v, want ErrUnsupported saying Ogg, without the song's name", err)
 	}
 }
+
+func TestDecodeCarriesSkipChunks(t *testing.T) {
+	for _, skip := range []bool{false, true} {
+		s, err := Decode(decode.Options{})(context.Background(), Job{Name: decodeFixtures + "mp3_tagged_mono_44k.mp3", SkipChunks: skip})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Info.SkipChunks != skip {
+			t.Errorf("Job.SkipChunks %v reached SongInfo as %v", skip, s.Info.SkipChunks)
+		}
+	}
+}

@@ -16,6 +16,10 @@ type Job struct {
 	// Title and Artist as given by the caller; empty when unknown. Tags
 	// read from the file fill them in when they are empty.
 	Title, Artist string
+	// SkipChunks asks for a quick analysis of the song's first chunk only,
+	// instead of chunks spread over the whole song (the apps'
+	// X-Skip-Chunk-Analysis).
+	SkipChunks bool
 }
 
 // Tags are the metadata read from the file (ID3, Vorbis comments, MP4
@@ -52,6 +56,8 @@ type SongInfo struct {
 	// Loudness is measured by the resample stage on the source channels at
 	// their own rate, before they are mixed down and dropped.
 	Loudness dsp.Loudness
+	// SkipChunks carries Job.SkipChunks to the chunk stage.
+	SkipChunks bool
 }
 
 // Signal is a song ready for analysis: the resample stage's output, a mono
