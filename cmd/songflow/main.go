@@ -5,7 +5,7 @@
 //
 //	songflow calibrate DIR [--config FILE] [--out DIR] [--fit]
 //	songflow analyze [--config FILE] FILE...
-//	songflow watch DIR [--config FILE] [--out DIR]
+//	songflow watch DIR [--config FILE] [--out DIR] [--db FILE]
 //	songflow serve [--config FILE] [--addr HOST:PORT]
 //	songflow bench [--config FILE] [--seconds N] [--songs N]
 //	songflow config [--config FILE] | songflow config --check FILE
@@ -26,7 +26,7 @@ const usage = `songflow analyses songs: tempo, key, loudness and feel.
 Usage:
   songflow calibrate DIR [--config FILE] [--out DIR] [--fit]   accuracy and speed reports for a folder with known answers
   songflow analyze [--config FILE] FILE...                     one JSON line per file
-  songflow watch DIR [--config FILE] [--out DIR]               analyse every song dropped into DIR, once
+  songflow watch DIR [--config FILE] [--out DIR] [--db FILE]   analyse every song dropped into DIR, once
   songflow serve [--config FILE] [--addr HOST:PORT]            the HTTP server the apps talk to
   songflow bench [--config FILE] [--seconds N] [--songs N]     x-real-time and memory on generated songs
   songflow config [--config FILE]                              print the effective configuration
