@@ -76,7 +76,7 @@ type Watch struct {
 func Default() Config {
 	return Config{
 		Stages: Stages{
-			Decode:    pipeline.StageConfig{Workers: 3, Buffer: 4},
+			Decode:    pipeline.StageConfig{Workers: 2, Buffer: 4},
 			Resample:  pipeline.StageConfig{Workers: 1, Buffer: 2},
 			Chunk:     pipeline.StageConfig{Workers: 1, Buffer: 2},
 			FFT:       pipeline.StageConfig{Workers: 2, Buffer: 8},
