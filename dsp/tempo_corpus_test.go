@@ -15,7 +15,7 @@ import (
 )
 
 // TestTempoCorpus measures the tempo estimator on the development corpus
-// (/work/shared/corpus): set SONGFLOW_CORPUS_RAW to a folder of 22050 Hz
+// (../shared/corpus beside the repo): set SONGFLOW_CORPUS_RAW to a folder of 22050 Hz
 // mono float32 little-endian <id>.f32 files, and optionally
 // SONGFLOW_CORPUS_TRUTH to its truth.csv. It prints every piece and the
 // Accuracy1 / Accuracy2 scores; it fails only if the scores fall below the
@@ -27,7 +27,7 @@ func TestTempoCorpus(t *testing.T) {
 	}
 	truthPath := os.Getenv("SONGFLOW_CORPUS_TRUTH")
 	if truthPath == "" {
-		truthPath = "/work/shared/corpus/truth.csv"
+		truthPath = filepath.Join("..", "..", "shared", "corpus", "truth.csv")
 	}
 	rows, err := tempoReadTruth(truthPath)
 	if err != nil {
@@ -308,7 +308,7 @@ func TestTempoPriorCV(t *testing.T) {
 	}
 	truthPath := os.Getenv("SONGFLOW_CORPUS_TRUTH")
 	if truthPath == "" {
-		truthPath = "/work/shared/corpus/truth.csv"
+		truthPath = filepath.Join("..", "..", "shared", "corpus", "truth.csv")
 	}
 	rows, err := tempoReadTruth(truthPath)
 	if err != nil {
