@@ -14,7 +14,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/songflow/songflow/decode"
 	"github.com/songflow/songflow/reports"
 	"github.com/songflow/songflow/stages"
 )
@@ -136,14 +135,7 @@ func benchFiles(roots []string) ([]string, error) {
 			if err != nil || d.IsDir() {
 				return err
 			}
-			f, err := os.Open(p)
-			if err != nil {
-				return err
-			}
-			head := make([]byte, 64<<10)
-			n, _ := io.ReadFull(f, head)
-			f.Close()
-			if _, err := decode.Sniff(head[:n]); err == nil {
+			if notAudio(p) == "" {
 				files = append(files, p)
 			}
 			return nil

@@ -225,17 +225,26 @@ func notAudio(path string) string {
 		return err.Error()
 	}
 	defer f.Close()
-	head := make([]byte, 64<<10)
+	head := make([]byte, sniffBytes+1) // one more byte tells whether the file goes on
 	n, err := io.ReadFull(f, head)
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
 		return err.Error()
 	}
-	head = head[:n]
+	return sniffAudio(head[:n])
+}
+
+// sniffBytes is how much of a file's start is sniffed for its format.
+const sniffBytes = 64 << 10
+
+// sniffAudio says why data (a whole file, or at least its first
+// sniffBytes+1 bytes) is not audio songflow reads, or "" when it looks
+// like audio. An ID3 tag longer than the sniffed head (cover art) hides
+// the audio behind it; such a file counts as audio, and decoding will say
+// if it is not.
+func sniffAudio(data []byte) string {
+	head := data[:min(len(data), sniffBytes)]
 	if _, err := decode.Sniff(head); err != nil {
-		// An ID3 tag larger than the head (cover art) hides the audio
-		// behind it; such a file is meant to be audio, and decoding will
-		// say if it is not.
-		if bytes.HasPrefix(head, []byte("ID3")) && n == len(head) {
+		if bytes.HasPrefix(head, []byte("ID3")) && len(data) > len(head) {
 			return ""
 		}
 		return "not audio: " + err.Error()

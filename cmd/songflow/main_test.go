@@ -111,3 +111,44 @@ func TestBench(t *testing.T) {
 		}
 	}
 }
+
+// TestNotAudio checks the one rule every front door uses to tell audio
+// from other files, including an ID3 tag too long for the sniffed head.
+func TestNotAudio(t *testing.T) {
+	dir := t.TempDir()
+	id3 := func(size int) []byte {
+		// ID3v2.4 header with a synchsafe size, then padding.
+		h := []byte{'I', 'D', '3', 4, 0, 0, byte(size >> 21 & 0x7f), byte(size >> 14 & 0x7f), byte(size >> 7 & 0x7f), byte(size & 0x7f)}
+		return append(h, make([]byte, size)...)
+	}
+	wav, err := os.ReadFile(filepath.Join("..", "..", "testdata", "calibration", "05-shuffle-d-major.wav"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name  string
+		data  []byte
+		audio bool
+	}{
+		{"song.wav", wav, true},
+		{"notes.txt", []byte("These are notes."), false},
+		{"empty.mp3", nil, false},
+		// Cover art larger than the sniffed head: the audio lies beyond.
+		{"big-tag.mp3", id3(sniffBytes + 100), true},
+		// A short file that is only a tag holds no audio at all.
+		{"only-tag.mp3", id3(100), false},
+	}
+	for _, c := range cases {
+		p := filepath.Join(dir, c.name)
+		if err := os.WriteFile(p, c.data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		reason := notAudio(p)
+		if (reason == "") != c.audio {
+			t.Errorf("%s: notAudio = %q, want audio %v", c.name, reason, c.audio)
+		}
+		if got := sniffAudio(c.data); got != reason {
+			t.Errorf("%s: sniffAudio = %q, notAudio = %q; they must agree", c.name, got, reason)
+		}
+	}
+}

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/songflow/songflow/config"
-	"github.com/songflow/songflow/decode"
 	"github.com/songflow/songflow/pipeline"
 	"github.com/songflow/songflow/reports"
 	"github.com/songflow/songflow/sinks"
@@ -597,20 +596,6 @@ func (w *folderWatch) addRecord(r reports.Record, wait time.Duration) {
 	if wait > 0 {
 		w.waits = append(w.waits, wait)
 	}
-}
-
-// sniffAudio says why data is not audio songflow reads, or "" when it
-// looks like audio. An ID3 tag longer than the sniffed head (cover art)
-// counts as audio: decoding will tell.
-func sniffAudio(data []byte) string {
-	head := data[:min(len(data), 64<<10)]
-	if _, err := decode.Sniff(head); err != nil {
-		if bytes.HasPrefix(head, []byte("ID3")) && len(data) > len(head) {
-			return ""
-		}
-		return "not audio: " + err.Error()
-	}
-	return ""
 }
 
 func oneLineErr(s string) string { return strings.Join(strings.Fields(s), " ") }
