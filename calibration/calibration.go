@@ -18,6 +18,7 @@ import (
 	"slices"
 
 	"github.com/songflow/songflow/stages"
+	"gonum.org/v1/gonum/stat"
 )
 
 // Features are the result fields a map can correct, by their JSON names.
@@ -250,24 +251,11 @@ func crossValidate(x, y []float64, k int, clamp bool) float64 {
 // leastSquares fits y ≈ a·x + b by ordinary least squares. When x does
 // not vary there is no slope to find and the line is the mean of y.
 func leastSquares(x, y []float64, clamp bool) Linear {
-	n := float64(len(x))
-	var mx, my float64
-	for i := range x {
-		mx += x[i]
-		my += y[i]
+	if stat.Variance(x, nil) <= 1e-12 {
+		return Linear{Intercept: stat.Mean(y, nil), Clamp: clamp}
 	}
-	mx /= n
-	my /= n
-	var sxy, sxx float64
-	for i := range x {
-		sxy += (x[i] - mx) * (y[i] - my)
-		sxx += (x[i] - mx) * (x[i] - mx)
-	}
-	if sxx <= 1e-12*n {
-		return Linear{Intercept: my, Clamp: clamp}
-	}
-	a := sxy / sxx
-	return Linear{Slope: a, Intercept: my - a*mx, Clamp: clamp}
+	b, a := stat.LinearRegression(x, y, nil, false)
+	return Linear{Slope: a, Intercept: b, Clamp: clamp}
 }
 
 func mae(x, y []float64, l Linear) float64 {

@@ -5,6 +5,8 @@ import (
 	"math"
 	"sort"
 	"strings"
+
+	"gonum.org/v1/gonum/stat"
 )
 
 // KeyProfile names a pair of major and minor key templates: the expected
@@ -363,28 +365,14 @@ func foldChroma(frame []float32, perSemi int, shift float64, pc *[12]float64) {
 	}
 }
 
-// correlation is the correlation coefficient of x and y (0 when either is
-// constant).
+// correlation is the Pearson correlation of x and y, 0 when either is
+// constant (gonum returns NaN there).
 func correlation(x, y []float64) float64 {
-	n := float64(len(x))
-	var mx, my float64
-	for i := range x {
-		mx += x[i]
-		my += y[i]
-	}
-	mx /= n
-	my /= n
-	var sxy, sxx, syy float64
-	for i := range x {
-		dx, dy := x[i]-mx, y[i]-my
-		sxy += dx * dy
-		sxx += dx * dx
-		syy += dy * dy
-	}
-	if sxx <= 0 || syy <= 0 {
+	r := stat.Correlation(x, y, nil)
+	if math.IsNaN(r) {
 		return 0
 	}
-	return sxy / math.Sqrt(sxx*syy)
+	return r
 }
 
 // nearestRank returns the q-quantile (0..1) of xs by nearest rank, without
