@@ -273,25 +273,7 @@ func TestParseKey(t *testing.T) {
 
 // BenchmarkChromaApply measures the chroma of real-ish frames (the
 // cadence's spectra), reporting audio seconds per second of work.
-func BenchmarkChromaApply(b *testing.B) {
-	st, err := NewSTFT(2048, 512)
-	if err != nil {
-		b.Fatal(err)
-	}
-	var mags [][]float64
-	st.Walk(cadence(2, false, 0), func(f *Frame) bool {
-		mags = append(mags, append([]float64(nil), f.Mag...))
-		return true
-	})
-	cf := NewChromaFilter(2048, testRate)
-	dst := make([]float32, cf.Bins())
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		cf.Apply(mags[i%len(mags)], dst)
-	}
-	b.ReportMetric(512.0/testRate*float64(b.N)/b.Elapsed().Seconds(), "x-realtime")
-}
+func BenchmarkChromaApply(b *testing.B) { benchChroma(b, cadence(2, false, 0)) }
 
 // BenchmarkEstimateKey measures the song-level estimate on 5 minutes of
 // chroma frames.
