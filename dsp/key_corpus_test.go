@@ -80,14 +80,7 @@ var derivedSuffix = regexp.MustCompile(`_(up|down)\d+$|_tempo\d+$`)
 // SONGFLOW_CORPUS_RAW and the truth table (SONGFLOW_CORPUS_TRUTH, else the
 // shared corpus's truth.csv), skipping the test when they are absent.
 func loadKeyCorpus(t *testing.T) []corpusPiece {
-	raw := os.Getenv("SONGFLOW_CORPUS_RAW")
-	if raw == "" {
-		t.Skip("SONGFLOW_CORPUS_RAW not set: no corpus to measure on")
-	}
-	truthPath := os.Getenv("SONGFLOW_CORPUS_TRUTH")
-	if truthPath == "" {
-		truthPath = filepath.Join("..", "..", "shared", "corpus", "truth.csv")
-	}
+	raw, truthPath := corpusPaths(t)
 	f, err := os.Open(truthPath)
 	if err != nil {
 		t.Fatalf("truth: %v", err)

@@ -21,14 +21,7 @@ import (
 // Accuracy1 / Accuracy2 scores; it fails only if the scores fall below the
 // floor they reached when the estimator was tuned, so a regression shows.
 func TestTempoCorpus(t *testing.T) {
-	raw := os.Getenv("SONGFLOW_CORPUS_RAW")
-	if raw == "" {
-		t.Skip("SONGFLOW_CORPUS_RAW not set")
-	}
-	truthPath := os.Getenv("SONGFLOW_CORPUS_TRUTH")
-	if truthPath == "" {
-		truthPath = filepath.Join("..", "..", "shared", "corpus", "truth.csv")
-	}
+	raw, truthPath := corpusPaths(t)
 	rows, err := tempoReadTruth(truthPath)
 	if err != nil {
 		t.Fatal(err)
@@ -302,14 +295,7 @@ func TestTempoAccuracy(t *testing.T) {
 // published prior under cross-validation by more than 5 points of
 // Accuracy1 — the sign that the default should be revisited.
 func TestTempoPriorCV(t *testing.T) {
-	raw := os.Getenv("SONGFLOW_CORPUS_RAW")
-	if raw == "" {
-		t.Skip("SONGFLOW_CORPUS_RAW not set")
-	}
-	truthPath := os.Getenv("SONGFLOW_CORPUS_TRUTH")
-	if truthPath == "" {
-		truthPath = filepath.Join("..", "..", "shared", "corpus", "truth.csv")
-	}
+	raw, truthPath := corpusPaths(t)
 	rows, err := tempoReadTruth(truthPath)
 	if err != nil {
 		t.Fatal(err)
