@@ -35,35 +35,7 @@ func TestConcurrentUploads(t *testing.T) {
 	}
 	outcomes := make([]outcome, n)
 
-	stop := make(chan struct{})
-	var healthMax time.Duration
-	var healthLat []time.Duration
-	healthDone := make(chan struct{})
-	go func() {
-		defer close(healthDone)
-		client := &http.Client{Timeout: 10 * time.Second}
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			start := time.Now()
-			resp, err := client.Get(ts.URL + "/health")
-			d := time.Since(start)
-			if err != nil {
-				t.Errorf("/health: %v", err)
-				return
-			}
-			resp.Body.Close()
-			if resp.StatusCode != 200 {
-				t.Errorf("/health: %d", resp.StatusCode)
-			}
-			healthLat = append(healthLat, d)
-			healthMax = max(healthMax, d)
-			time.Sleep(5 * time.Millisecond)
-		}
-	}()
+	stopHealth := probeHealth(t, ts.URL)
 
 	var wg sync.WaitGroup
 	for i := range n {
@@ -98,8 +70,7 @@ func TestConcurrentUploads(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("uploads hung")
 	}
-	close(stop)
-	<-healthDone
+	healthLat := stopHealth()
 
 	var ok, busy, unsupported int
 	for i, o := range outcomes {
@@ -117,7 +88,7 @@ func TestConcurrentUploads(t *testing.T) {
 	if ok == 0 || busy == 0 {
 		t.Errorf("ok %d, busy %d: the test should see both", ok, busy)
 	}
-	slices.Sort(healthLat)
+	healthMax := healthLat[len(healthLat)-1]
 	t.Logf("50 uploads: %d ok, %d busy (503), %d unsupported (415); /health %d probes, p50 %v, max %v",
 		ok, busy, unsupported, len(healthLat), healthLat[len(healthLat)/2], healthMax)
 	if healthMax > time.Second {
@@ -205,4 +176,44 @@ func benchUploads(b *testing.B, ts *testServer, body []byte) {
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(lat[(len(lat)*95)/100].Microseconds())/1000, "p95-ms")
 	b.ReportMetric(30*float64(b.N)/b.Elapsed().Seconds(), "x-realtime")
+}
+
+// probeHealth asks ts/health every few milliseconds until the returned
+// stop is called, failing the test on an error or a non-200 reply. stop
+// returns the latencies seen, sorted, and fails the test if there are none.
+func probeHealth(t testing.TB, url string) (stop func() []time.Duration) {
+	quit := make(chan struct{})
+	done := make(chan struct{})
+	var lat []time.Duration
+	go func() {
+		defer close(done)
+		client := &http.Client{Timeout: 10 * time.Second}
+		for {
+			select {
+			case <-quit:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			start := time.Now()
+			resp, err := client.Get(url + "/health")
+			if err != nil {
+				t.Errorf("/health: %v", err)
+				return
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Errorf("/health: %d", resp.StatusCode)
+			}
+			lat = append(lat, time.Since(start))
+		}
+	}()
+	return func() []time.Duration {
+		close(quit)
+		<-done
+		if len(lat) == 0 {
+			t.Fatal("no /health probe completed")
+		}
+		slices.Sort(lat)
+		return lat
+	}
 }

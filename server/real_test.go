@@ -4,11 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"maps"
-	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -118,28 +116,7 @@ func TestConcurrentUploadsReal(t *testing.T) {
 	}
 	ogg := []byte("OggS\x00\x02" + strings.Repeat("\x00", 64))
 
-	stop := make(chan struct{})
-	var health []time.Duration
-	healthDone := make(chan struct{})
-	go func() {
-		defer close(healthDone)
-		client := &http.Client{Timeout: 10 * time.Second}
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(20 * time.Millisecond):
-			}
-			start := time.Now()
-			resp, err := client.Get(ts.URL + "/health")
-			if err != nil {
-				t.Errorf("/health: %v", err)
-				return
-			}
-			resp.Body.Close()
-			health = append(health, time.Since(start))
-		}
-	}()
+	stopHealth := probeHealth(t, ts.URL)
 
 	type outcome struct {
 		status   int
@@ -179,8 +156,7 @@ func TestConcurrentUploadsReal(t *testing.T) {
 		t.Fatal("uploads hung")
 	}
 	elapsed := time.Since(start)
-	close(stop)
-	<-healthDone
+	health := stopHealth()
 
 	first := map[int]outcome{}
 	var ok, busy, unsupported int
@@ -200,10 +176,6 @@ func TestConcurrentUploadsReal(t *testing.T) {
 		default:
 			t.Errorf("upload %d (%s): %+v", i, fileNames[f], o)
 		}
-	}
-	slices.Sort(health)
-	if len(health) == 0 {
-		t.Fatal("no /health probe completed")
 	}
 	hmax := health[len(health)-1]
 	t.Logf("50 real uploads in %v: %d ok, %d busy (503), %d unsupported (415); /health %d probes, p50 %v, p95 %v, max %v",
