@@ -251,46 +251,40 @@ func lufsToPower(l float64) float64 { return math.Pow(10, (l-loudnessOffset)/10)
 // gatedLoudness is the BS.1770-4 §2.8 integrated loudness of block powers.
 func gatedLoudness(blocks []float64) float64 {
 	abs := lufsToPower(absoluteGate)
+	mean, n := meanAbove(blocks, abs)
+	if n == 0 {
+		return SilentLUFS
+	}
+	rel := max(abs, lufsToPower(powerToLUFS(mean)+relativeGate))
+	if mean, n = meanAbove(blocks, rel); n == 0 {
+		return SilentLUFS
+	}
+	return powerToLUFS(mean)
+}
+
+// meanAbove is the mean of the powers above gate, and how many there are.
+func meanAbove(powers []float64, gate float64) (mean float64, n int) {
 	var sum float64
-	var count int
-	for _, p := range blocks {
-		if p > abs {
+	for _, p := range powers {
+		if p > gate {
 			sum += p
-			count++
+			n++
 		}
 	}
-	if count == 0 {
-		return SilentLUFS
+	if n == 0 {
+		return 0, 0
 	}
-	rel := max(abs, lufsToPower(powerToLUFS(sum/float64(count))+relativeGate))
-	sum, count = 0, 0
-	for _, p := range blocks {
-		if p > rel {
-			sum += p
-			count++
-		}
-	}
-	if count == 0 {
-		return SilentLUFS
-	}
-	return powerToLUFS(sum / float64(count))
+	return sum / float64(n), n
 }
 
 // loudnessRange is the EBU Tech 3342 loudness range of short-term powers.
 func loudnessRange(short []float64) float64 {
 	abs := lufsToPower(absoluteGate)
-	var sum float64
-	var count int
-	for _, p := range short {
-		if p > abs {
-			sum += p
-			count++
-		}
-	}
-	if count < 2 {
+	mean, n := meanAbove(short, abs)
+	if n < 2 {
 		return 0
 	}
-	rel := max(abs, lufsToPower(powerToLUFS(sum/float64(count))+lraRelativeGate))
+	rel := max(abs, lufsToPower(powerToLUFS(mean)+lraRelativeGate))
 	var kept []float64
 	for _, p := range short {
 		if p > rel {
