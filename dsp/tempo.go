@@ -527,6 +527,13 @@ func octaveShare(levels []MetricalLevel, posterior []float64, choice int) float6
 // chunks whose own strongest periodicity lies in bpm's pulse family (the
 // family is right) times the octave's probability.
 func (a *tempoAnalysis) confidence(bpm, octave float64) float64 {
+	c := a.agreeShare(bpm) * octave
+	return math.Max(0, math.Min(1, c))
+}
+
+// agreeShare is the share of chunks whose own strongest periodicity lies
+// in bpm's pulse family.
+func (a *tempoAnalysis) agreeShare(bpm float64) float64 {
 	if len(a.perChunk) == 0 {
 		return 0
 	}
@@ -541,6 +548,5 @@ func (a *tempoAnalysis) confidence(bpm, octave float64) float64 {
 			agree++
 		}
 	}
-	c := float64(agree) / float64(len(a.perChunk)) * octave
-	return math.Max(0, math.Min(1, c))
+	return float64(agree) / float64(len(a.perChunk))
 }

@@ -60,7 +60,7 @@ func TestTempoCorpus(t *testing.T) {
 		an := newTempoAnalysis(onsets, frameRate)
 		est := an.estimate()
 		if dump != nil {
-			json.NewEncoder(dump).Encode(map[string]any{"id": r.id, "truth": r.bpm, "levels": an.levels, "est": est.BPM, "conf": est.Confidence, "cands": est.Candidates})
+			json.NewEncoder(dump).Encode(map[string]any{"id": r.id, "truth": r.bpm, "levels": an.levels, "est": est.BPM, "conf": est.Confidence, "agree": an.agreeShare(est.BPM), "cands": est.Candidates})
 		}
 		spent += time.Since(start).Seconds()
 		audioSec += float64(len(x)) / rate
