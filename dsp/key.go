@@ -202,6 +202,15 @@ type keyParams struct {
 
 var defaultKeyParams = keyParams{compress: 100, silentRatio: 0.01, confScale: 0.05}
 
+// KeyFrameStride is how many frames of a 2048-point, 512-hop STFT apart the
+// chroma frames given to EstimateKey need to be. A key holds for seconds,
+// so 23 ms steps buy nothing: every 4th frame (93 ms at 22050 Hz) gives
+// frames that tile the signal exactly, every sample in one of them, for a
+// quarter of the chroma work. On the development corpus every 4th frame
+// scores the same as every frame (MIREX weighted 0.960) and every 8th
+// loses (0.942); see TestKeyCorpus.
+const KeyFrameStride = 4
+
 // EstimateKey estimates a song's key from its chroma frames (bins values per
 // frame, frame-major, as ChromaFilter.Apply makes them; bins must be a
 // multiple of 12). It measures the tuning from the within-semitone

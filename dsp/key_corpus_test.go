@@ -48,7 +48,8 @@ var keyVariants = []struct {
 }
 
 // chromaVariantsOf computes the chroma of x under every chroma variant
-// from one STFT pass.
+// from one STFT pass, on every KeyFrameStride-th frame as the FFT stage
+// does.
 func chromaVariantsOf(t testing.TB, x []float32, rate Hz) ([][]float32, int) {
 	t.Helper()
 	st, err := NewSTFT(2048, 512)
@@ -59,10 +60,13 @@ func chromaVariantsOf(t testing.TB, x []float32, rate Hz) ([][]float32, int) {
 	out := make([][]float32, len(chromaVariants))
 	for i, v := range chromaVariants {
 		filters[i] = newChromaFilter(2048, rate, v.p)
-		out[i] = make([]float32, 0, st.FrameCount(len(x))*chromaBins)
+		out[i] = make([]float32, 0, (st.FrameCount(len(x))+KeyFrameStride-1)/KeyFrameStride*chromaBins)
 	}
 	buf := make([]float32, chromaBins)
 	st.Walk(x, func(f *Frame) bool {
+		if f.Index%KeyFrameStride != 0 {
+			return true
+		}
 		for i, cf := range filters {
 			cf.Apply(f.Mag, buf)
 			out[i] = append(out[i], buf...)

@@ -18,7 +18,7 @@ type AggregateOptions struct {
 
 // AnalyzerVersion identifies the analysis that produced a Result. It
 // changes whenever results may change, so caches keyed by it stay honest.
-const AnalyzerVersion = "songflow-analysis-1"
+const AnalyzerVersion = "songflow-analysis-2"
 
 // Aggregate returns the aggregate stage: it turns all the Frames of one
 // song (in index order) into the song's Result: tempo, key, loudness and
@@ -36,17 +36,21 @@ func aggregate(ctx context.Context, opts AggregateOptions, parts []*Frames) (Res
 	info := parts[0].Info
 	rate := parts[0].FrameRate
 	bins := parts[0].ChromaBins
+	stride := parts[0].ChromaStride
 	total := 0
 	for i, p := range parts {
 		if p == nil || p.Info != info {
 			return Result{}, fmt.Errorf("aggregate %s: part %d belongs to another song", info.Name, i)
 		}
-		if p.FrameRate != rate || p.ChromaBins != bins {
-			return Result{}, fmt.Errorf("aggregate %s: part %d has frame rate %v and %d chroma bins, part 0 %v and %d",
-				info.Name, i, p.FrameRate, p.ChromaBins, rate, bins)
+		if p.FrameRate != rate || p.ChromaBins != bins || p.ChromaStride != stride {
+			return Result{}, fmt.Errorf("aggregate %s: part %d has frame rate %v and %d chroma bins every %d frames, part 0 %v and %d every %d",
+				info.Name, i, p.FrameRate, p.ChromaBins, p.ChromaStride, rate, bins, stride)
+		}
+		if stride < 1 {
+			return Result{}, fmt.Errorf("aggregate %s: part %d has chroma stride %d", info.Name, i, stride)
 		}
 		n := len(p.Onset)
-		if len(p.RMS) != n || len(p.Centroid) != n || len(p.Flatness) != n || len(p.Chroma) != n*bins {
+		if len(p.RMS) != n || len(p.Centroid) != n || len(p.Flatness) != n || len(p.Chroma) != (n+stride-1)/stride*bins {
 			return Result{}, fmt.Errorf("aggregate %s: part %d has series of unequal length", info.Name, i)
 		}
 		total += n
@@ -62,7 +66,7 @@ func aggregate(ctx context.Context, opts AggregateOptions, parts []*Frames) (Res
 	centroid := make([]float32, 0, total)
 	flatness := make([]float32, 0, total)
 	onset := make([]float32, 0, total)
-	chroma := make([]float32, 0, total*bins)
+	chroma := make([]float32, 0, (total+len(parts)*(stride-1))/stride*bins)
 	for i, p := range parts {
 		onsets[i] = p.Onset
 		onset = append(onset, p.Onset...)

@@ -17,7 +17,8 @@ type FFTOptions struct {
 // FFT returns a factory of fft stage functions, one per worker: each owns
 // its FFT plan and buffers, which are not safe to share. A stage function
 // turns a chunk into per-frame features (onset strength, RMS, spectral
-// centroid and flatness, chroma) so that whole spectra go no further.
+// centroid and flatness, and chroma on every dsp.KeyFrameStride-th frame)
+// so that whole spectra go no further.
 func FFT(opts FFTOptions) func() func(context.Context, *Chunk) (*Frames, error) {
 	return func() func(context.Context, *Chunk) (*Frames, error) {
 		w := &fftWorker{opts: opts}
@@ -63,21 +64,23 @@ func (w *fftWorker) run(ctx context.Context, c *Chunk) (*Frames, error) {
 	}
 	n := w.stft.FrameCount(len(c.Samples))
 	bins := w.chroma.Bins()
+	const stride = dsp.KeyFrameStride
 	// One backing array for the four per-frame series: one allocation
 	// instead of four.
 	series := make([]float32, 4*n)
 	f := &Frames{
-		Info:       c.Info,
-		Index:      c.Index,
-		Count:      c.Count,
-		Offset:     c.Offset,
-		FrameRate:  c.Rate / dsp.Hz(w.opts.Hop),
-		Onset:      series[0*n : 1*n : 1*n],
-		RMS:        series[1*n : 2*n : 2*n],
-		Centroid:   series[2*n : 3*n : 3*n],
-		Flatness:   series[3*n : 4*n : 4*n],
-		Chroma:     make([]float32, n*bins),
-		ChromaBins: bins,
+		Info:         c.Info,
+		Index:        c.Index,
+		Count:        c.Count,
+		Offset:       c.Offset,
+		FrameRate:    c.Rate / dsp.Hz(w.opts.Hop),
+		Onset:        series[0*n : 1*n : 1*n],
+		RMS:          series[1*n : 2*n : 2*n],
+		Centroid:     series[2*n : 3*n : 3*n],
+		Flatness:     series[3*n : 4*n : 4*n],
+		Chroma:       make([]float32, (n+stride-1)/stride*bins),
+		ChromaBins:   bins,
+		ChromaStride: stride,
 	}
 	w.onset.Reset()
 	var err error
@@ -93,7 +96,10 @@ func (w *fftWorker) run(ctx context.Context, c *Chunk) (*Frames, error) {
 		f.Onset[i] = float32(w.onset.Next(fr.Mag))
 		f.RMS[i] = float32(frameRMS(fr.Samples))
 		f.Centroid[i], f.Flatness[i] = spectralShape(fr.Mag, w.binHz)
-		w.chroma.Apply(fr.Mag, f.Chroma[i*bins:(i+1)*bins])
+		if i%stride == 0 {
+			j := i / stride
+			w.chroma.Apply(fr.Mag, f.Chroma[j*bins:(j+1)*bins])
+		}
 		return true
 	})
 	if err != nil {

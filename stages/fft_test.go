@@ -5,6 +5,8 @@ import (
 	"errors"
 	"math"
 	"testing"
+
+	"github.com/songflow/songflow/dsp"
 )
 
 const fftTestRate = 22050.0
@@ -43,8 +45,12 @@ func runFFT(t *testing.T, x []float32) *Frames {
 func TestFFTStageSine(t *testing.T) {
 	n := int(2 * fftTestRate)
 	f := runFFT(t, fftTestSine(n, 440, 0.5))
-	if want := (n + 511) / 512; len(f.Onset) != want || len(f.RMS) != want || len(f.Chroma) != want*f.ChromaBins {
-		t.Fatalf("%d onset, %d RMS, %d chroma values; want %d frames", len(f.Onset), len(f.RMS), len(f.Chroma), want)
+	want := (n + 511) / 512
+	if len(f.Onset) != want || len(f.RMS) != want {
+		t.Fatalf("%d onset, %d RMS values; want %d frames", len(f.Onset), len(f.RMS), want)
+	}
+	if s := f.ChromaStride; s < 1 || len(f.Chroma) != (want+s-1)/s*f.ChromaBins {
+		t.Fatalf("%d chroma values every %d frames; want %d frames' worth", len(f.Chroma), s, want)
 	}
 	if got := float64(f.FrameRate); math.Abs(got-fftTestRate/512) > 1e-9 {
 		t.Errorf("frame rate %g", got)
@@ -70,7 +76,8 @@ func TestFFTStageSine(t *testing.T) {
 	}
 	// A4 is pitch class 9: with three bins per semitone its chroma peak
 	// is bin 27 when bin 0 is C.
-	frame := f.Chroma[i*f.ChromaBins : (i+1)*f.ChromaBins]
+	j := i / f.ChromaStride
+	frame := f.Chroma[j*f.ChromaBins : (j+1)*f.ChromaBins]
 	best := 0
 	for b, v := range frame {
 		if v > frame[best] {
@@ -79,6 +86,42 @@ func TestFFTStageSine(t *testing.T) {
 	}
 	if per := f.ChromaBins / 12; best/per != 9 {
 		t.Errorf("chroma peak in bin %d of %d, want pitch class A", best, f.ChromaBins)
+	}
+}
+
+// TestFFTStageChromaFrames checks that chroma frame j is the chroma of STFT
+// frame j·ChromaStride, including a last frame that is not a multiple of
+// the stride from the chunk's end.
+func TestFFTStageChromaFrames(t *testing.T) {
+	x := fftTestNoise(int(3*fftTestRate)+777, 0.1)
+	tone := fftTestSine(len(x), 330, 0.4)
+	for i := range x {
+		x[i] += tone[i]
+	}
+	f := runFFT(t, x)
+	st, err := dsp.NewSTFT(2048, 512)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf := dsp.NewChromaFilter(2048, fftTestRate)
+	want := make([]float32, cf.Bins())
+	got := 0
+	st.Walk(x, func(fr *dsp.Frame) bool {
+		if fr.Index%f.ChromaStride != 0 {
+			return true
+		}
+		cf.Apply(fr.Mag, want)
+		j := fr.Index / f.ChromaStride
+		for b, v := range f.Chroma[j*f.ChromaBins : (j+1)*f.ChromaBins] {
+			if v != want[b] {
+				t.Fatalf("chroma frame %d bin %d: %g, want %g (STFT frame %d)", j, b, v, want[b], fr.Index)
+			}
+		}
+		got++
+		return true
+	})
+	if got*f.ChromaBins != len(f.Chroma) {
+		t.Errorf("%d chroma frames checked, stage has %d", got, len(f.Chroma)/f.ChromaBins)
 	}
 }
 

@@ -81,8 +81,8 @@ type Chunk struct {
 
 // Frames holds the per-frame features of one chunk: the FFT stage's
 // output. Whole spectra stay inside the FFT stage; only these travel on.
-// Every slice has one entry per STFT frame (Chroma has ChromaBins per
-// frame, frame-major).
+// Every slice but Chroma has one entry per STFT frame; Chroma holds
+// ChromaBins values, frame-major, for every ChromaStride-th frame only.
 type Frames struct {
 	Info      *SongInfo
 	Index     int
@@ -94,8 +94,13 @@ type Frames struct {
 	RMS        []float32 // RMS of the frame's samples, linear full scale
 	Centroid   []float32 // spectral centroid, Hz
 	Flatness   []float32 // spectral flatness (geometric / arithmetic mean), 0..1
-	Chroma     []float32 // pitch-class energy, ChromaBins per frame
+	Chroma     []float32 // pitch-class energy, ChromaBins per chroma frame
 	ChromaBins int
+	// ChromaStride is the distance in STFT frames between chroma frames:
+	// Chroma holds frames 0, ChromaStride, 2·ChromaStride, … of the chunk,
+	// ⌈len(Onset)/ChromaStride⌉ of them. Only the key uses chroma, and a
+	// key needs no finer steps (see dsp.KeyFrameStride).
+	ChromaStride int
 }
 
 // TempoCandidate is one tempo hypothesis with its score.
