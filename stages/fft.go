@@ -35,6 +35,7 @@ type fftWorker struct {
 	onset  *dsp.OnsetDetector
 	chroma *dsp.ChromaFilter
 	binHz  []float64 // centre frequency of each bin
+	hopSq  []float64 // Σx² of each hop of the chunk, reused between chunks
 }
 
 func (w *fftWorker) setup(rate dsp.Hz) error {
@@ -83,6 +84,14 @@ func (w *fftWorker) run(ctx context.Context, c *Chunk) (*Frames, error) {
 		ChromaStride: stride,
 	}
 	w.onset.Reset()
+	// When hops tile a frame, a frame's Σx² is the sum of its hops': each
+	// sample is squared once instead of once per frame that holds it.
+	var hopSq []float64
+	perFrame := w.opts.Size / w.opts.Hop
+	if w.opts.Size%w.opts.Hop == 0 {
+		w.hopSq = hopEnergies(w.hopSq, c.Samples, w.opts.Hop, n+perFrame)
+		hopSq = w.hopSq
+	}
 	var err error
 	w.stft.Walk(c.Samples, func(fr *dsp.Frame) bool {
 		// A chunk is 20 s of work at most; checking every ~100 frames
@@ -94,7 +103,15 @@ func (w *fftWorker) run(ctx context.Context, c *Chunk) (*Frames, error) {
 		}
 		i := fr.Index
 		f.Onset[i] = float32(w.onset.Next(fr.Mag))
-		f.RMS[i] = float32(frameRMS(fr.Samples))
+		if hopSq != nil {
+			var ss float64
+			for _, v := range hopSq[i : i+perFrame] {
+				ss += v
+			}
+			f.RMS[i] = float32(math.Sqrt(ss / float64(w.opts.Size)))
+		} else {
+			f.RMS[i] = float32(frameRMS(fr.Samples))
+		}
 		f.Centroid[i], f.Flatness[i] = spectralShape(fr.Mag, w.binHz)
 		if i%stride == 0 {
 			j := i / stride
@@ -113,6 +130,35 @@ func chunkName(c *Chunk) string {
 		return c.Info.Name
 	}
 	return "(unnamed)"
+}
+
+// hopEnergies returns, in buf's storage when it has the capacity, Σx² of
+// each of the first count hops of x (zero past its end, where frames are
+// zero-padded).
+func hopEnergies(buf []float64, x []float32, hop, count int) []float64 {
+	if cap(buf) < count {
+		buf = make([]float64, count)
+	}
+	buf = buf[:count]
+	for j := range buf {
+		var s0, s1 float64
+		if lo := j * hop; lo < len(x) {
+			seg := x[lo:min(lo+hop, len(x))]
+			// Two partial sums so that the additions overlap.
+			i := 0
+			for ; i+2 <= len(seg); i += 2 {
+				a, b := float64(seg[i]), float64(seg[i+1])
+				s0 += a * a
+				s1 += b * b
+			}
+			if i < len(seg) {
+				a := float64(seg[i])
+				s0 += a * a
+			}
+		}
+		buf[j] = s0 + s1
+	}
+	return buf
 }
 
 // frameRMS is the root mean square of x, summed in four interleaved

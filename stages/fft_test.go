@@ -259,6 +259,30 @@ func TestSpectralShapeDirect(t *testing.T) {
 	}
 }
 
+// TestFFTStageRMS checks the per-frame RMS against the frames' own
+// samples, both when hops tile a frame (summed per hop) and when they do not
+// (summed per frame), on a length that leaves a zero-padded last frame.
+func TestFFTStageRMS(t *testing.T) {
+	x := fftTestNoise(int(2*fftTestRate)+333, 0.3)
+	for _, opts := range []FFTOptions{{Size: 2048, Hop: 512}, {Size: 2048, Hop: 500}, {Size: 1024, Hop: 1024}} {
+		f, err := FFT(opts)()(context.Background(), fftTestChunk(x))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := dsp.NewSTFT(opts.Size, opts.Hop)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.Walk(x, func(fr *dsp.Frame) bool {
+			want := frameRMS(fr.Samples)
+			if got := float64(f.RMS[fr.Index]); math.Abs(got-want) > 1e-6*want {
+				t.Fatalf("%+v frame %d: RMS %g, want %g", opts, fr.Index, got, want)
+			}
+			return true
+		})
+	}
+}
+
 func TestFrameRMS(t *testing.T) {
 	for _, n := range []int{1, 3, 4, 2047, 2048} {
 		x := make([]float64, n)
