@@ -62,7 +62,7 @@ type tempoAnalysis struct {
 	perChunk [][]float64
 	// levels are the metrical levels the octave decision weighed.
 	levels []MetricalLevel
-	// prior is the preferred-tempo prior of the octave decision.
+	// prior is the beat-rate prior of the octave decision.
 	prior tempoPrior
 }
 
@@ -348,18 +348,15 @@ func (a *tempoAnalysis) candidateLevels(peaks []TempoCandidate) []MetricalLevel 
 // exact power-of-two ratio and still count as one pulse family.
 const familyTolerance = 0.03
 
-// Preferred-tempo prior: listeners' tapping rate is log-normally
-// distributed over tempo around a preferred rate near 120 BPM, about an
-// octave wide (van Noorden & Moelants 1999, "Resonance in the perception of
-// musical pulse"; Moelants 2002, "Preferred tempo reconsidered"). The
-// published values are used as they are: on the development corpus the
-// best-fitting prior (150 BPM, half an octave) lifts in-sample Accuracy1
-// from 0.625 to 0.740, but under leave-one-source-group-out validation only
-// to 0.656 while Accuracy2 falls from 0.917 to 0.823 (TestTempoPriorCV).
-const (
-	preferredBPM    = 120.0
-	preferredOctave = 1.0 // standard deviation, in octaves
-)
+// Beat-rate prior. The pulse-train strength is a mean per pulse, so it
+// cannot say whether a song has twice as many beats as a slower level
+// would give it; the evidence a level collects over a song grows with the
+// number of its beats, as an agent's score does in Dixon's beat tracker
+// (Dixon 2001, "Automatic extraction of tempo and beat from expressive
+// performances"). The prior therefore weights each level by its beat rate,
+// up to the fastest tempo Percival & Tzanetakis 2014 consider a beat
+// (210 BPM); faster pulses are subdivisions.
+const beatMaxBPM = 210.0
 
 // Weights of the two evidence terms in DecideOctave: square roots, so that
 // neither the pulse-train strength nor the salience alone can outvote the
@@ -372,20 +369,28 @@ const (
 // DecideOctave picks the level the beat is most likely at among candidate
 // metrical levels (the beat, its multiples and subdivisions), and returns
 // its index with each level's posterior probability. A level's score is
-// the preferred-tempo prior times its pulse-train strength above chance and
-// its autocorrelation salience, each raised to a weight: the evidence says
-// which pulse family the onsets follow, the prior which of the family's
-// octaves listeners tap.
+// the beat-rate prior times its pulse-train strength above chance and its
+// autocorrelation salience, each raised to a weight: the evidence says
+// which pulse family the onsets follow and how strongly each octave is
+// played, the prior how many beats each octave puts in the song.
 func DecideOctave(levels []MetricalLevel) (best int, posterior []float64) {
 	return defaultPrior.decide(levels)
 }
 
-// tempoPrior is a log-Gaussian preferred-tempo prior: centre in BPM and
-// standard deviation in octaves. It is a value, not constants alone, so
-// that the corpus test can cross-validate it (TestTempoPriorCV).
-type tempoPrior struct{ centre, octaves float64 }
+// tempoPrior is the beat-rate prior with its upper limit in BPM. It is a
+// value, not a constant alone, so that the corpus test can cross-validate
+// the limit (TestTempoPriorCV).
+type tempoPrior struct{ maxBPM float64 }
 
-var defaultPrior = tempoPrior{preferredBPM, preferredOctave}
+var defaultPrior = tempoPrior{beatMaxBPM}
+
+// weight is the prior weight of a beat at bpm.
+func (p tempoPrior) weight(bpm float64) float64 {
+	if bpm > p.maxBPM {
+		return 0
+	}
+	return bpm / p.maxBPM
+}
 
 // decide is DecideOctave under prior p.
 func (p tempoPrior) decide(levels []MetricalLevel) (best int, posterior []float64) {
@@ -395,8 +400,7 @@ func (p tempoPrior) decide(levels []MetricalLevel) (best int, posterior []float6
 		if !offbeatsCarry(levels, i) {
 			continue
 		}
-		z := math.Log2(l.BPM/p.centre) / p.octaves
-		posterior[i] = math.Exp(-0.5*z*z) *
+		posterior[i] = p.weight(l.BPM) *
 			math.Pow(math.Max(l.Strength-1, 0), strengthExponent) *
 			math.Pow(math.Max(l.Salience, 0), salienceExponent)
 		sum += posterior[i]
@@ -470,20 +474,27 @@ func gaussianSmooth(x []float64, sigma float64) []float64 {
 }
 
 // offbeatsCarry reports whether level i could be the beat rather than a
-// subdivision of the level at half its tempo: its added pulses, halfway
-// between the slower level's, must carry at least the song's mean onset
-// strength. If S is the slower level's strength and the off-beats have
-// strength s, the faster level measures (S + s)/2, so s ≥ 1 exactly when
-// its excess over chance keeps at least half of the slower level's. A
-// level with no half-tempo partner among the candidates passes.
+// subdivision of the level at half its tempo: the pulses it adds, halfway
+// between the slower level's, must carry at least offbeatShare of the
+// slower level's onset strength above chance. If S is the slower level's
+// strength and the off-beats have strength s, the faster level measures
+// (S + s)/2. A level with no half-tempo partner among the candidates
+// passes.
 func offbeatsCarry(levels []MetricalLevel, i int) bool {
 	for _, l := range levels {
 		if math.Abs(math.Log2(levels[i].BPM/l.BPM)-1) < familyTolerance {
-			return levels[i].Strength-1 >= 0.5*(l.Strength-1)
+			offbeat := 2*levels[i].Strength - l.Strength
+			return offbeat-1 >= offbeatShare*(l.Strength-1)
 		}
 	}
 	return true
 }
+
+// offbeatShare is the least share of the beats' excess onset strength the
+// off-beats of a faster level must carry to be beats themselves: a tenth
+// (−20 dB in onset strength) is an ornament such as a soft hi-hat between
+// drum hits, not a pulse a player counts.
+const offbeatShare = 0.1
 
 // candidateList gives the estimate and the two next most probable distinct
 // tempi, scored by posterior relative to the estimate's.

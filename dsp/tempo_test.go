@@ -130,15 +130,20 @@ func TestDecideOctave(t *testing.T) {
 		levels []MetricalLevel
 		want   float64
 	}{
-		// Equal evidence: the level nearest the preferred tempo wins.
-		{"prior breaks ties", []MetricalLevel{level(50, 5, 1), level(100, 5, 1), level(200, 5, 1)}, 100},
-		{"prior breaks ties, fast", []MetricalLevel{level(70, 5, 1), level(140, 5, 1), level(280, 5, 1)}, 140},
+		// Equal evidence: the level with the most beats wins, up to the
+		// fastest beat rate.
+		{"prior breaks ties", []MetricalLevel{level(50, 5, 1), level(100, 5, 1), level(200, 5, 1)}, 200},
+		{"beat limit", []MetricalLevel{level(70, 5, 1), level(140, 5, 1), level(280, 5, 1)}, 140},
+		{"just above the beat limit", []MetricalLevel{level(106, 5, 1), level(212, 5, 1)}, 106},
+		// Off-beats a twentieth of the beats (a soft hi-hat between
+		// drum hits): 120 BPM is not a pulse however many beats it has.
+		{"ornamental off-beats", []MetricalLevel{level(60, 5, 1), level(120, 3.1, 1)}, 60},
 		// Empty off-beats: 120 BPM measures half of 60 BPM's strength
 		// (1 + (5-1)/2 would be the limit), so it is a subdivision
 		// nobody plays, however comfortable its rate.
 		{"empty off-beats", []MetricalLevel{level(60, 5, 1), level(120, 2.9, 1)}, 60},
 		// The same pair with off-beats as strong as the beats: 120 is
-		// as real a pulse as 60 and nearer the preferred tempo.
+		// as real a pulse as 60, with twice the beats.
 		{"full off-beats", []MetricalLevel{level(60, 5, 1), level(120, 5, 1)}, 120},
 		// Much stronger evidence outweighs the prior's preference.
 		{"evidence beats prior", []MetricalLevel{level(80, 9, 1), level(120, 1.2, 0.1)}, 80},
