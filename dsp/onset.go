@@ -13,7 +13,8 @@ import "math"
 // An OnsetDetector keeps the previous frame, so it must see the frames of
 // one signal in order, and is not safe for concurrent use.
 type OnsetDetector struct {
-	bandOf    []int32 // band index of each spectrum bin, -1 when unused
+	// Band b covers the spectrum bins [bandLo[b], bandLo[b]+bandWidth[b]).
+	bandLo    []int
 	bandWidth []float64
 	cur, prev []float64
 	primed    bool
@@ -57,14 +58,18 @@ func NewOnsetDetector(fftSize int, rate Hz) *OnsetDetector {
 		bandOf[k] = band
 	}
 	n := int(band) + 1
+	lo := make([]int, n)
 	width := make([]float64, n)
-	for _, b := range bandOf {
+	for k, b := range bandOf {
 		if b >= 0 {
+			if width[b] == 0 {
+				lo[b] = k
+			}
 			width[b]++
 		}
 	}
 	return &OnsetDetector{
-		bandOf:    bandOf,
+		bandLo:    lo,
 		bandWidth: width,
 		cur:       make([]float64, n),
 		prev:      make([]float64, n),
@@ -82,11 +87,15 @@ func (d *OnsetDetector) Reset() { d.primed = false }
 // after a reset has no predecessor and scores 0.
 func (d *OnsetDetector) Next(mag []float64) float64 {
 	cur := d.cur
-	clear(cur)
-	for k, b := range d.bandOf[:len(mag)] {
-		if b >= 0 {
-			cur[b] += mag[k] * mag[k]
+	// Bands are runs of consecutive bins: summing each run in turn gives
+	// the same sums as a per-bin band lookup without the lookup.
+	for b, lo := range d.bandLo {
+		hi := min(lo+int(d.bandWidth[b]), len(mag))
+		var e float64
+		for _, m := range mag[min(lo, hi):hi] {
+			e += m * m
 		}
+		cur[b] = e
 	}
 	var flux float64
 	for b, e := range cur {
