@@ -80,9 +80,23 @@ func TestTempoClickTracks(t *testing.T) {
 	}
 }
 
+// hiHat adds a hi-hat-like sound at sample at: decaying noise through a
+// second difference, which keeps mostly the top octaves, as cymbals do.
+func hiHat(x []float32, at int, amp, decay float64, seed *uint32) {
+	var p1, p2 float64
+	for j := 0; at+j < len(x) && j < int(6*decay); j++ {
+		*seed = *seed*1664525 + 1013904223
+		v := float64(*seed>>8)/float64(1<<23) - 1
+		d := (v - 2*p1 + p2) / 4
+		p2, p1 = p1, v
+		x[at+j] += float32(amp * math.Exp(-float64(j)/decay) * d)
+	}
+}
+
 // drumPattern is a rock beat: kick on 1 and 3, snare on 2 and 4, closed
-// hi-hat on every eighth note (the off-beats included), softer.
-func drumPattern(bpm, seconds float64) []float32 {
+// hi-hat on every eighth note (the off-beats included) at hat times the
+// kick's amplitude.
+func drumPattern(bpm, seconds, hat float64) []float32 {
 	x := make([]float32, int(seconds*tempoTestRate))
 	seed := uint32(11)
 	beat := 60 / bpm * tempoTestRate
@@ -96,15 +110,19 @@ func drumPattern(bpm, seconds float64) []float32 {
 		} else {
 			hit(x, int(t), 0, 0.4, 1500, &seed) // snare
 		}
-		hit(x, int(t), 0, 0.1, 150, &seed)        // hat on the beat
-		hit(x, int(t+beat/2), 0, 0.1, 150, &seed) // hat on the off-beat
+		hiHat(x, int(t), 0.6*hat, 300, &seed)
+		hiHat(x, int(t+beat/2), 0.6*hat, 300, &seed)
 	}
 	return x
 }
 
+// TestTempoDrumPattern checks that busy off-beats do not double the tempo
+// of a beat in the range where the beat-rate prior is tempted (80–105 BPM)
+// or above it: hats at 0.8 of the kick's amplitude are about 8 dB below
+// it in RMS, a loud mix.
 func TestTempoDrumPattern(t *testing.T) {
-	for _, bpm := range []float64{96, 128} {
-		est := EstimateTempo(tempoOnsets(drumPattern(bpm, 60)))
+	for _, bpm := range []float64{85, 96, 104, 128, 174} {
+		est := EstimateTempo(tempoOnsets(drumPattern(bpm, 60, 0.8)))
 		if math.Abs(est.BPM-bpm) > 0.1 {
 			t.Errorf("%.0f BPM drum pattern: estimated %.2f (candidates %v)", bpm, est.BPM, est.Candidates)
 		}
@@ -175,7 +193,7 @@ func TestDecideOctave(t *testing.T) {
 // after the fft stage.
 func BenchmarkEstimateTempo(b *testing.B) {
 	const seconds = 180
-	onsets, rate := tempoOnsets(drumPattern(113, seconds))
+	onsets, rate := tempoOnsets(drumPattern(113, seconds, 0.8))
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
