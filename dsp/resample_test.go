@@ -77,7 +77,7 @@ func TestResamplePassband(t *testing.T) {
 		}
 		nyq := math.Min(float64(p.from), float64(p.to)) / 2
 		var worst float64
-		for _, frac := range []float64{0.002, 0.05, 0.1, 0.25, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.88, 0.9} {
+		for _, frac := range []float64{0.002, 0.05, 0.1, 0.25, 0.4, 0.5, 0.6, 0.7, 0.75, 0.78, 0.8} {
 			f := Hz(frac * nyq)
 			in := toneAt(f, p.from, int(p.from/2), 0.5, 0.3)
 			out := r.Resample(in)
@@ -99,6 +99,34 @@ func TestResamplePassband(t *testing.T) {
 			}
 		}
 		t.Logf("%g→%g: passband ripple %.5f dB (%d taps)", p.from, p.to, worst, r.taps)
+	}
+}
+
+// Between the pass edge (0.8 of the lower Nyquist) and the stop edge the
+// gain falls steadily, through half the amplitude (−6.02 dB) at the
+// filter's cutoff, the middle of the transition band: a windowed sinc's
+// response there is half its passband gain whatever the window.
+func TestResampleTransitionBand(t *testing.T) {
+	for _, p := range ratePairs {
+		r, err := NewResampler(p.from, p.to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nyq := math.Min(float64(p.from), float64(p.to)) / 2
+		prev := 0.0
+		for _, frac := range []float64{0.82, 0.85, 0.88, 0.9, 0.92, 0.95} {
+			f := Hz(frac * nyq)
+			in := toneAt(f, p.from, int(p.from/2), 0.5, 0.3)
+			amp, _, _ := fitTone(trimEdges(r.Resample(in), r), f, p.to)
+			g := ampDB(amp / 0.5)
+			if g >= prev {
+				t.Errorf("%g→%g: %.1f Hz gain %.2f dB, not below the %.2f dB of the frequency before", p.from, p.to, f, g, prev)
+			}
+			if frac == 0.9 && math.Abs(g-ampDB(0.5)) > 0.1 {
+				t.Errorf("%g→%g: %.1f Hz (the cutoff) gain %.3f dB, want %.3f ± 0.1 dB", p.from, p.to, f, g, ampDB(0.5))
+			}
+			prev = g
+		}
 	}
 }
 
