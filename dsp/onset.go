@@ -13,9 +13,12 @@ import "math"
 // An OnsetDetector keeps the previous frame, so it must see the frames of
 // one signal in order, and is not safe for concurrent use.
 type OnsetDetector struct {
-	// Band b covers the spectrum bins [bandLo[b], bandLo[b]+bandWidth[b]).
+	// Band b covers the spectrum bins [bandLo[b], bandLo[b]+bandWidth[b]);
+	// bandGain[b] is onsetCompression/bandWidth[b], which turns its
+	// energy into the compressed mean power per bin.
 	bandLo    []int
 	bandWidth []float64
+	bandGain  []float64
 	cur, prev []float64
 	primed    bool
 }
@@ -68,9 +71,14 @@ func NewOnsetDetector(fftSize int, rate Hz) *OnsetDetector {
 			width[b]++
 		}
 	}
+	gain := make([]float64, n)
+	for b, w := range width {
+		gain[b] = onsetCompression / w
+	}
 	return &OnsetDetector{
 		bandLo:    lo,
 		bandWidth: width,
+		bandGain:  gain,
 		cur:       make([]float64, n),
 		prev:      make([]float64, n),
 	}
@@ -97,10 +105,40 @@ func (d *OnsetDetector) Next(mag []float64) float64 {
 		}
 		cur[b] = e
 	}
+	return d.flux()
+}
+
+// NextPower is Next for the frame's bin powers, the squares of its
+// magnitudes (Frame.Power), which spares squaring them again.
+func (d *OnsetDetector) NextPower(pow []float64) float64 {
+	cur := d.cur
+	for b, lo := range d.bandLo {
+		hi := min(lo+int(d.bandWidth[b]), len(pow))
+		p := pow[min(lo, hi):hi]
+		// Two partial sums let the additions of wide bands overlap.
+		var e0, e1 float64
+		i := 0
+		for ; i+2 <= len(p); i += 2 {
+			e0 += p[i]
+			e1 += p[i+1]
+		}
+		if i < len(p) {
+			e0 += p[i]
+		}
+		cur[b] = e0 + e1
+	}
+	return d.flux()
+}
+
+// flux log-compresses the band energies in d.cur, returns the rectified
+// increase over the previous frame's and keeps them for the next frame.
+func (d *OnsetDetector) flux() float64 {
+	cur := d.cur
+	gain := d.bandGain[:len(cur)]
 	var flux float64
 	for b, e := range cur {
 		// Mean power per bin keeps wide high bands from dominating.
-		v := math.Log1p(onsetCompression * e / d.bandWidth[b])
+		v := log1pNonNeg(gain[b] * e)
 		cur[b] = v
 		if d.primed {
 			if diff := v - d.prev[b]; diff > 0 {
@@ -114,4 +152,15 @@ func (d *OnsetDetector) Next(mag []float64) float64 {
 		return 0
 	}
 	return flux
+}
+
+// log1pNonNeg is ln(1+y) for y ≥ 0, as fastLog(1+y): rounding 1+y moves
+// the result by at most 1.2e-16, and fastLog is good to about 1e-9, so the
+// error is absolute, not relative, which is what the flux's differences of
+// logs need. Infinite, NaN or negative y go to math.Log1p.
+func log1pNonNeg(y float64) float64 {
+	if y >= 0 && y <= math.MaxFloat64 {
+		return fastLog(1 + y)
+	}
+	return math.Log1p(y)
 }

@@ -52,6 +52,9 @@ type Frame struct {
 	// Mag holds the window-corrected magnitude of each bin: a sinusoid of
 	// amplitude A centred on a bin shows A in that bin.
 	Mag []float64
+	// Power holds the square of each bin's Mag, computed before the square
+	// root, for consumers that want power.
+	Power []float64
 
 	windowed []float64
 }
@@ -84,6 +87,7 @@ func NewSTFT(size, hop int) (*STFT, error) {
 			Samples: make([]float64, size),
 			Coeffs:  make([]complex128, bins),
 			Mag:     make([]float64, bins),
+			Power:   make([]float64, bins),
 		},
 	}
 	m := size / 2
@@ -193,13 +197,15 @@ func (s *STFT) transform() {
 	// Z[k] = E[k] + iO[k], and E, O are Hermitian, so
 	// E[k] = (Z[k] + conj Z[m-k])/2, O[k] = -i(Z[k] - conj Z[m-k])/2 and
 	// X[k] = E[k] + W^k O[k], X[m-k] = conj(E[k] - W^k O[k]), W = e^{-2πi/N}.
-	c, mag, tw := f.Coeffs[:m+1], f.Mag[:m+1], s.tw[:m/2+1]
+	c, mag, pow, tw := f.Coeffs[:m+1], f.Mag[:m+1], f.Power[:m+1], s.tw[:m/2+1]
 	scale := s.magScale
+	scale2 := scale * scale
 	z0 := z[0]
 	c[0] = complex(real(z0)+imag(z0), 0)
 	c[m] = complex(real(z0)-imag(z0), 0)
 	mag[0] = math.Abs(real(c[0])) * scale * 0.5
 	mag[m] = math.Abs(real(c[m])) * scale * 0.5
+	pow[0], pow[m] = mag[0]*mag[0], mag[m]*mag[m]
 	for k := 1; k <= m/2; k++ {
 		a, b := z[k], z[m-k]
 		// e = E[k], o = O[k], expanded to keep the arithmetic real.
@@ -214,8 +220,9 @@ func (s *STFT) transform() {
 		c[m-k] = complex(yr, yi)
 		// math.Sqrt rather than cmplx.Abs: Hypot's overflow care costs
 		// time and spectra never come near overflow.
-		mag[k] = math.Sqrt(xr*xr+xi*xi) * scale
-		mag[m-k] = math.Sqrt(yr*yr+yi*yi) * scale
+		px, py := (xr*xr+xi*xi)*scale2, (yr*yr+yi*yi)*scale2
+		pow[k], pow[m-k] = px, py
+		mag[k], mag[m-k] = math.Sqrt(px), math.Sqrt(py)
 	}
 }
 
@@ -227,11 +234,15 @@ func (s *STFT) transformReal() {
 	}
 	s.fft.Coefficients(f.Coeffs, f.windowed)
 	last := len(f.Coeffs) - 1
+	scale2 := s.magScale * s.magScale
 	for k, c := range f.Coeffs {
-		f.Mag[k] = math.Sqrt(real(c)*real(c)+imag(c)*imag(c)) * s.magScale
+		p := (real(c)*real(c) + imag(c)*imag(c)) * scale2
+		if k == 0 || k == last {
+			p *= 0.25
+		}
+		f.Power[k] = p
+		f.Mag[k] = math.Sqrt(p)
 	}
-	f.Mag[0] *= 0.5
-	f.Mag[last] *= 0.5
 }
 
 // Energy returns Σ|X[k]|²/N over the full two-sided spectrum of the frame's

@@ -102,7 +102,7 @@ func (w *fftWorker) run(ctx context.Context, c *Chunk) (*Frames, error) {
 			}
 		}
 		i := fr.Index
-		f.Onset[i] = float32(w.onset.Next(fr.Mag))
+		f.Onset[i] = float32(w.onset.NextPower(fr.Power))
 		if hopSq != nil {
 			var ss float64
 			for _, v := range hopSq[i : i+perFrame] {
@@ -112,7 +112,7 @@ func (w *fftWorker) run(ctx context.Context, c *Chunk) (*Frames, error) {
 		} else {
 			f.RMS[i] = float32(frameRMS(fr.Samples))
 		}
-		f.Centroid[i], f.Flatness[i] = spectralShape(fr.Mag, w.binHz)
+		f.Centroid[i], f.Flatness[i] = spectralShape(fr.Mag, fr.Power, w.binHz)
 		if i%stride == 0 {
 			j := i / stride
 			w.chroma.Apply(fr.Mag, f.Chroma[j*bins:(j+1)*bins])
@@ -191,25 +191,26 @@ const flatnessFloor = 1e-10
 // the spectral flatness of the power spectrum (Gray & Markel 1974, "A
 // spectral-flatness measure for studying the autocorrelation method of
 // linear prediction of speech analysis": geometric over arithmetic mean),
-// both over all bins but DC.
+// both over all bins but DC, from the bins' magnitudes mag and powers pow
+// (their squares, as in dsp.Frame).
 //
 // The geometric mean needs Σ ln p. Powers are multiplied in blocks of 16
 // (each factor is in [1e-10, ~1], so a block cannot underflow); each
 // block's binary exponent is moved into an integer sum and its mantissa
 // into a running product, so the frame costs one logarithm instead of one
 // per bin.
-func spectralShape(mag, binHz []float64) (centroid, flatness float32) {
+func spectralShape(mag, pow, binHz []float64) (centroid, flatness float32) {
 	if len(mag) < 2 {
 		return 0, 0
 	}
-	mag, binHz = mag[1:], binHz[1:len(mag)]
+	mag, pow, binHz = mag[1:], pow[1:len(mag)], binHz[1:len(mag)]
 	n := len(mag)
 	var sumMag, sumFM, sumPow float64
 	exp2 := 0   // Σ of the blocks' binary exponents
 	mant := 1.0 // product of the blocks' mantissas, kept in [1, 2)
 	for len(mag) > 0 {
 		blk := min(16, len(mag))
-		m, f := mag[:blk], binHz[:blk]
+		m, pw, f := mag[:blk], pow[:blk], binHz[:blk]
 		// Two interleaved products and sums halve the dependency chains.
 		var sm0, sm1, sf0, sf1, sp0, sp1 float64
 		pr0, pr1 := 1.0, 1.0
@@ -220,7 +221,7 @@ func spectralShape(mag, binHz []float64) (centroid, flatness float32) {
 			sm1 += b
 			sf0 += a * f[i]
 			sf1 += b * f[i+1]
-			pa, pb := a*a, b*b
+			pa, pb := pw[i], pw[i+1]
 			if pa < flatnessFloor {
 				pa = flatnessFloor
 			}
@@ -236,7 +237,7 @@ func spectralShape(mag, binHz []float64) (centroid, flatness float32) {
 			a := m[i]
 			sm0 += a
 			sf0 += a * f[i]
-			pa := max(a*a, flatnessFloor)
+			pa := max(pw[i], flatnessFloor)
 			sp0 += pa
 			pr0 *= pa
 		}
@@ -247,7 +248,7 @@ func spectralShape(mag, binHz []float64) (centroid, flatness float32) {
 		exp2 += e
 		e, mant = splitExp(mant * fr)
 		exp2 += e
-		mag, binHz = mag[blk:], binHz[blk:]
+		mag, pow, binHz = mag[blk:], pow[blk:], binHz[blk:]
 	}
 	if sumMag > 0 {
 		centroid = float32(sumFM / sumMag)

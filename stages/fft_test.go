@@ -248,13 +248,17 @@ func TestSpectralShapeDirect(t *testing.T) {
 			}
 			m := float64(n - 1)
 			wantC, wantF := sf/sm, math.Exp(sl/m)/(sp/m)
-			c, f := spectralShape(mag, hz)
+			pow := make([]float64, n)
+			for k, m := range mag {
+				pow[k] = m * m
+			}
+			c, f := spectralShape(mag, pow, hz)
 			if math.Abs(float64(c)-wantC) > 1e-5*wantC || math.Abs(float64(f)-wantF) > 1e-5*wantF {
 				t.Errorf("%d bins at %g: centroid %g flatness %g, want %g and %g", n, scale, c, f, wantC, wantF)
 			}
 		}
 	}
-	if c, f := spectralShape(make([]float64, 1025), make([]float64, 1025)); c != 0 || f != 1 {
+	if c, f := spectralShape(make([]float64, 1025), make([]float64, 1025), make([]float64, 1025)); c != 0 || f != 1 {
 		t.Errorf("silence: centroid %g flatness %g, want 0 and 1 (every bin at the floor)", c, f)
 	}
 }
