@@ -17,6 +17,21 @@ func TestLog1pNonNeg(t *testing.T) {
 			}
 		}
 	}
+	// Across the mantissa tables' entries and their edges.
+	for i := 0; i < 5000; i++ {
+		v := math.Ldexp(1+float64(i)/5000, i%7-3) - 1
+		if v < 0 {
+			continue
+		}
+		if got, want := log1pNonNeg(v), math.Log1p(v); math.Abs(got-want) > 2e-9 {
+			t.Errorf("log1pNonNeg(%g) = %.17g, want %.17g", v, got, want)
+		}
+	}
+	for x := 1e-300; x < 1e300; x *= 1.7 {
+		if got, want := tableLog(x), math.Log(x); math.Abs(got-want) > 1e-12 {
+			t.Fatalf("tableLog(%g) = %.17g, want %.17g", x, got, want)
+		}
+	}
 	if got := log1pNonNeg(0); got != 0 {
 		t.Errorf("log1pNonNeg(0) = %g, want 0", got)
 	}
