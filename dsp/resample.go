@@ -31,7 +31,7 @@ const (
 	// band, stays at ≤ −80 dB. Doubling the transition width halves the
 	// filter (Kaiser's formula): 110 instead of 218 taps for 44.1 → 22.05
 	// kHz, half the resampler's cost.
-	resamplePassEdge = 0.8
+	resamplePassEdge = 0.77
 	resampleStopEdge = 1.0
 
 	// maxExactPhases bounds the polyphase table of an exact rational ratio
