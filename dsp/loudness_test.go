@@ -429,3 +429,26 @@ func TestTruePeakScans(t *testing.T) {
 		}
 	}
 }
+
+// blockAbsMaxBits gives every block what absMaxBits gives it alone, for
+// whole and partial last blocks.
+func TestBlockAbsMaxBits(t *testing.T) {
+	x := musicLike(4000, 44100, 9)
+	x[1234] = -3 // a negative peak
+	for _, n := range []int{0, 1, 15, 16, 17, 1000, 1235, len(x)} {
+		nb := (n + truePeakBlock - 1) / truePeakBlock
+		got := make([]uint32, nb)
+		peak := blockAbsMaxBits(got, x[:n])
+		var want uint32
+		for b := range got {
+			m := absMaxBits(x[b*truePeakBlock : min(n, (b+1)*truePeakBlock)])
+			if got[b] != m {
+				t.Fatalf("%d samples, block %d: %#x, want %#x", n, b, got[b], m)
+			}
+			want = max(want, m)
+		}
+		if peak != want {
+			t.Errorf("%d samples: peak %#x, want %#x", n, peak, want)
+		}
+	}
+}
