@@ -105,7 +105,10 @@ func TestResamplePassband(t *testing.T) {
 // Between the pass edge (0.77 of the lower Nyquist) and the stop edge the
 // gain falls steadily, through half the amplitude (−6.02 dB) at the
 // filter's cutoff, the middle of the transition band: a windowed sinc's
-// response there is half its passband gain whatever the window.
+// response there is half its passband gain whatever the window. (The
+// half-band filter of a 2:1 decimation has its cutoff at the Nyquist
+// frequency itself, where no tone can be fitted; TestResampleHalfBand
+// checks its other half.)
 func TestResampleTransitionBand(t *testing.T) {
 	for _, p := range ratePairs {
 		r, err := NewResampler(p.from, p.to)
@@ -114,8 +117,12 @@ func TestResampleTransitionBand(t *testing.T) {
 		}
 		nyq := math.Min(float64(p.from), float64(p.to)) / 2
 		prev := 0.0
-		cutoff := (resamplePassEdge + resampleStopEdge) / 2
-		for _, frac := range []float64{0.8, 0.83, 0.86, cutoff, 0.91, 0.94, 0.97} {
+		cutoff := (r.passEdge + r.stopEdge) / 2
+		for _, q := range []float64{0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8} {
+			frac := r.passEdge + q*(r.stopEdge-r.passEdge)
+			if frac > 0.97 {
+				break
+			}
 			f := Hz(frac * nyq)
 			in := toneAt(f, p.from, int(p.from/2), 0.5, 0.3)
 			amp, _, _ := fitTone(trimEdges(r.Resample(in), r), f, p.to)
@@ -131,6 +138,8 @@ func TestResampleTransitionBand(t *testing.T) {
 	}
 }
 
+// Nothing from the stop edge up (the Nyquist frequency, or for a 2:1
+// half-band filter 1.23 times it) comes out above −80 dB.
 func TestResampleStopband(t *testing.T) {
 	for _, p := range ratePairs {
 		if p.to > p.from {
@@ -143,6 +152,7 @@ func TestResampleStopband(t *testing.T) {
 		nyq := float64(p.to) / 2
 		worst := math.Inf(-1)
 		for _, frac := range []float64{1.001, 1.005, 1.01, 1.03, 1.05, 1.1, 1.2, 1.5, 2, 3, 5, 7} {
+			frac *= r.stopEdge
 			f := frac * nyq
 			if f >= 0.995*float64(p.from)/2 {
 				continue
@@ -156,6 +166,32 @@ func TestResampleStopband(t *testing.T) {
 			}
 		}
 		t.Logf("%g→%g: worst stopband level %.1f dB", p.from, p.to, worst)
+	}
+}
+
+// The half-band filter of a 2:1 decimation is complementary about the
+// output Nyquist frequency f_N: a tone at f_N(1+d) folds to f_N(1−d) with
+// the amplitude 1 − H(f_N(1−d)), so what the tone at f_N(1−d) loses the
+// one mirrored above f_N brings, and a pair of them adds to exactly one.
+// From the pass edge down, the fold is below −80 dB (TestResampleStopband).
+func TestResampleHalfBand(t *testing.T) {
+	for _, p := range []struct{ from, to Hz }{{44100, 22050}, {48000, 24000}} {
+		r, err := NewResampler(p.from, p.to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.hb == nil || r.stopEdge != 2-r.passEdge {
+			t.Fatalf("%g→%g: not a half-band filter", p.from, p.to)
+		}
+		nyq := float64(p.to) / 2
+		for _, d := range []float64{0.03, 0.08, 0.12, 0.16, 0.2} {
+			below, above := Hz((1-d)*nyq), Hz((1+d)*nyq)
+			direct, _, _ := fitTone(trimEdges(r.Resample(toneAt(below, p.from, int(p.from/2), 0.5, 0.3)), r), below, p.to)
+			folded, _, _ := fitTone(trimEdges(r.Resample(toneAt(above, p.from, int(p.from/2), 0.5, 0.3)), r), below, p.to)
+			if sum := (direct + folded) / 0.5; math.Abs(sum-1) > 1e-4 {
+				t.Errorf("%g→%g: d = %g: gains %.5f below and %.5f folded from above sum to %.6f, want 1", p.from, p.to, d, direct/0.5, folded/0.5, sum)
+			}
+		}
 	}
 }
 
