@@ -5,6 +5,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/songflow/songflow/pipeline"
 )
 
 // value is one typed setting inside a Config, seen the three ways it can
@@ -178,6 +180,15 @@ func atLeast(p func(*Config) *int, lo int) func(*Config) string {
 	}
 }
 
+func between(p func(*Config) *int, lo, hi int) func(*Config) string {
+	return func(c *Config) string {
+		if v := *p(c); v < lo || v > hi {
+			return fmt.Sprintf("must be %d..%d, got %d", lo, hi, v)
+		}
+		return ""
+	}
+}
+
 func positive(p func(*Config) *float64) func(*Config) string {
 	return func(c *Config) string {
 		if v := *p(c); !(v > 0) || math.IsInf(v, 0) {
@@ -212,39 +223,23 @@ const (
 	maxBuffer  = 1 << 16
 )
 
-func stageFields(name string, s func(*Config) *Stages, st func(*Stages) *int, buf func(*Stages) *int, env ...string) []field {
-	w := func(c *Config) *int { return st(s(c)) }
-	b := func(c *Config) *int { return buf(s(c)) }
+func stageFields(name string, stage func(*Config) *pipeline.StageConfig, env ...string) []field {
+	w := func(c *Config) *int { return &stage(c).Workers }
+	b := func(c *Config) *int { return &stage(c).Buffer }
 	return []field{
-		{key: "stages." + name + ".workers", bind: ints(w), env: env, check: func(c *Config) string {
-			if v := *w(c); v < 1 || v > maxWorkers {
-				return fmt.Sprintf("must be 1..%d, got %d", maxWorkers, v)
-			}
-			return ""
-		}},
-		{key: "stages." + name + ".buffer", bind: ints(b), check: func(c *Config) string {
-			if v := *b(c); v < 0 || v > maxBuffer {
-				return fmt.Sprintf("must be 0..%d, got %d", maxBuffer, v)
-			}
-			return ""
-		}},
+		{key: "stages." + name + ".workers", bind: ints(w), env: env, check: between(w, 1, maxWorkers)},
+		{key: "stages." + name + ".buffer", bind: ints(b), check: between(b, 0, maxBuffer)},
 	}
 }
 
 // fields lists every key in the order pipeline.toml and Write use.
 var fields = func() []field {
-	stages := func(c *Config) *Stages { return &c.Stages }
 	var fs []field
-	fs = append(fs, stageFields("decode", stages,
-		func(s *Stages) *int { return &s.Decode.Workers }, func(s *Stages) *int { return &s.Decode.Buffer }, "ANALYSIS_WORKERS")...)
-	fs = append(fs, stageFields("resample", stages,
-		func(s *Stages) *int { return &s.Resample.Workers }, func(s *Stages) *int { return &s.Resample.Buffer })...)
-	fs = append(fs, stageFields("chunk", stages,
-		func(s *Stages) *int { return &s.Chunk.Workers }, func(s *Stages) *int { return &s.Chunk.Buffer })...)
-	fs = append(fs, stageFields("fft", stages,
-		func(s *Stages) *int { return &s.FFT.Workers }, func(s *Stages) *int { return &s.FFT.Buffer }, "ANALYSIS_WORKERS")...)
-	fs = append(fs, stageFields("aggregate", stages,
-		func(s *Stages) *int { return &s.Aggregate.Workers }, func(s *Stages) *int { return &s.Aggregate.Buffer })...)
+	fs = append(fs, stageFields("decode", func(c *Config) *pipeline.StageConfig { return &c.Stages.Decode }, "ANALYSIS_WORKERS")...)
+	fs = append(fs, stageFields("resample", func(c *Config) *pipeline.StageConfig { return &c.Stages.Resample })...)
+	fs = append(fs, stageFields("chunk", func(c *Config) *pipeline.StageConfig { return &c.Stages.Chunk })...)
+	fs = append(fs, stageFields("fft", func(c *Config) *pipeline.StageConfig { return &c.Stages.FFT }, "ANALYSIS_WORKERS")...)
+	fs = append(fs, stageFields("aggregate", func(c *Config) *pipeline.StageConfig { return &c.Stages.Aggregate })...)
 
 	sampleRate := func(c *Config) *int { return &c.Analysis.SampleRate }
 	fftSize := func(c *Config) *int { return &c.Analysis.FFTSize }
