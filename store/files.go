@@ -115,16 +115,8 @@ func (s *Store) Files(ctx context.Context, dir string) ([]File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: files under %s: %w", dir, err)
 	}
-	defer rows.Close()
-	files := []File{}
-	for rows.Next() {
-		f, err := scanFile(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: files under %s: %w", dir, err)
-		}
-		files = append(files, f)
-	}
-	if err := rows.Err(); err != nil {
+	files, err := collect(rows, scanFile)
+	if err != nil {
 		return nil, fmt.Errorf("store: files under %s: %w", dir, err)
 	}
 	return files, nil
@@ -225,20 +217,16 @@ func (s *Store) Journal(ctx context.Context) ([]Key, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: journal: %w", err)
 	}
-	defer rows.Close()
-	keys := []Key{}
-	for rows.Next() {
+	keys, err := collect(rows, func(row scanner) (Key, error) {
 		var (
 			k    Key
 			skip int
 		)
-		if err := rows.Scan(&k.Hash, &k.AnalyzerVersion, &k.Namespace, &skip); err != nil {
-			return nil, fmt.Errorf("store: journal: %w", err)
-		}
+		err := row.Scan(&k.Hash, &k.AnalyzerVersion, &k.Namespace, &skip)
 		k.SkipChunks = skip != 0
-		keys = append(keys, k)
-	}
-	if err := rows.Err(); err != nil {
+		return k, err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("store: journal: %w", err)
 	}
 	return keys, nil
@@ -251,16 +239,11 @@ func (s *Store) IntegrityCheck(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("store: integrity check: %w", err)
 	}
-	defer rows.Close()
-	var msgs []string
-	for rows.Next() {
-		var m string
-		if err := rows.Scan(&m); err != nil {
-			return fmt.Errorf("store: integrity check: %w", err)
-		}
-		msgs = append(msgs, m)
-	}
-	if err := rows.Err(); err != nil {
+	msgs, err := collect(rows, func(row scanner) (m string, err error) {
+		err = row.Scan(&m)
+		return m, err
+	})
+	if err != nil {
 		return fmt.Errorf("store: integrity check: %w", err)
 	}
 	if len(msgs) == 1 && msgs[0] == "ok" {

@@ -82,16 +82,8 @@ func (s *Store) Keys(ctx context.Context) ([]APIKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: list keys: %w", err)
 	}
-	defer rows.Close()
-	keys := []APIKey{}
-	for rows.Next() {
-		k, err := scanKey(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: list keys: %w", err)
-		}
-		keys = append(keys, k)
-	}
-	if err := rows.Err(); err != nil {
+	keys, err := collect(rows, scanKey)
+	if err != nil {
 		return nil, fmt.Errorf("store: list keys: %w", err)
 	}
 	return keys, nil

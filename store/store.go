@@ -178,6 +178,24 @@ const entryColumns = `id, content_hash, analyzer_version, namespace, skip_chunks
 
 type scanner interface{ Scan(dest ...any) error }
 
+// collect scans every row with scan and closes rows. The slice is never
+// nil, so an empty listing encodes as [] in JSON.
+func collect[T any](rows *sql.Rows, scan func(scanner) (T, error)) ([]T, error) {
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func scanEntry(row scanner) (Entry, error) {
 	var (
 		e          Entry
@@ -317,16 +335,8 @@ func (s *Store) List(ctx context.Context, q Query) ([]Entry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: list: %w", err)
 	}
-	defer rows.Close()
-	entries := []Entry{}
-	for rows.Next() {
-		e, err := scanEntry(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: list: %w", err)
-		}
-		entries = append(entries, e)
-	}
-	if err := rows.Err(); err != nil {
+	entries, err := collect(rows, scanEntry)
+	if err != nil {
 		return nil, fmt.Errorf("store: list: %w", err)
 	}
 	return entries, nil
