@@ -61,18 +61,14 @@ func (in *Input[T]) forward(out chan Item[T], terminal bool) {
 		defer close(out)
 		done := in.p.ctx.Done()
 		for {
+			it, ok := recv(in.ch, done)
+			if !ok {
+				return
+			}
 			select {
-			case it, ok := <-in.ch:
-				if !ok {
-					return
-				}
-				select {
-				case out <- it:
-					if terminal {
-						in.p.finish(it.Ticket, it.Err)
-					}
-				case <-done:
-					return
+			case out <- it:
+				if terminal {
+					in.p.finish(it.Ticket, it.Err)
 				}
 			case <-done:
 				return

@@ -31,12 +31,15 @@ func (e *emitter[O]) send(it Item[O]) bool {
 	}
 }
 
-func recv[I any](ch <-chan Item[I], done <-chan struct{}) (Item[I], bool) {
+// recv takes the next element from ch; false means ch is closed or the
+// pipeline was cancelled.
+func recv[E any](ch <-chan E, done <-chan struct{}) (E, bool) {
 	select {
-	case it, ok := <-ch:
-		return it, ok
+	case e, ok := <-ch:
+		return e, ok
 	case <-done:
-		return Item[I]{}, false
+		var zero E
+		return zero, false
 	}
 }
 

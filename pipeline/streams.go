@@ -107,12 +107,7 @@ func NewFlow[I, O any](p *Pipeline, name string, cfg StageConfig, fn func(contex
 			defer close(out)
 			done := p.ctx.Done()
 			for {
-				var e any
-				var ok bool
-				select {
-				case e, ok = <-f.in:
-				case <-done:
-				}
+				e, ok := recv(f.in, done)
 				if !ok {
 					return
 				}
@@ -185,12 +180,7 @@ func (in *Input[T]) Inlet(name func(T) string) (*Inlet[T], error) {
 		defer src.Close()
 		done := p.ctx.Done()
 		for n := 1; ; n++ {
-			var e any
-			var ok bool
-			select {
-			case e, ok = <-il.in:
-			case <-done:
-			}
+			e, ok := recv(il.in, done)
 			if !ok {
 				return
 			}
