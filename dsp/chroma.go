@@ -272,24 +272,6 @@ func smallLog1p(u float64) float64 {
 		u4*u*((1.0/5)-u*(1.0/6)) + u4*u2*u*((1.0/7)-u*(1.0/8))
 }
 
-// fastLog is the natural logarithm of a positive, finite, normal x, good to
-// about 1e-9 absolute: the exponent from the bits, and for the mantissa
-// m in [√½, √2) the series ln m = 2·atanh(s), s = (m−1)/(m+1), |s| < 0.172,
-// cut after s⁹. It skips math.Log's special cases, which the callers rule
-// out, and costs a third as much.
-func fastLog(x float64) float64 {
-	b := math.Float64bits(x)
-	e := float64(int64(b>>52&0x7ff) - 1023)
-	m := math.Float64frombits(b&(1<<52-1) | 1023<<52) // [1, 2)
-	if m > math.Sqrt2 {
-		m *= 0.5
-		e++
-	}
-	s := (m - 1) / (m + 1)
-	s2 := s * s
-	return e*math.Ln2 + 2*s*(1+s2*(1.0/3+s2*(1.0/5+s2*(1.0/7+s2*(1.0/9)))))
-}
-
 // smallExp is e^x, by its Taylor series to x⁷ (relative error below 1e-9)
 // when |x| ≤ 0.25 — the peak corrections findPeaks makes almost always are —
 // and by math.Exp otherwise. The terms are grouped in pairs so that they

@@ -38,7 +38,7 @@ func feelOf(t *testing.T, x []float32, hints FeelInput) Feel {
 		in.RMS = append(in.RMS, float32(math.Sqrt(ss/float64(len(f.Samples)))))
 		in.Centroid = append(in.Centroid, float32(cen))
 		in.Flatness = append(in.Flatness, float32(flat))
-		in.Onset = append(in.Onset, float32(od.Next(f.Mag)))
+		in.Onset = append(in.Onset, float32(od.Next(f)))
 		return true
 	})
 	return DescribeFeel(in)

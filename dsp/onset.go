@@ -2,7 +2,7 @@ package dsp
 
 import "math"
 
-// OnsetDetector turns successive magnitude spectra into an onset strength
+// OnsetDetector turns successive short-time spectra into an onset strength
 // signal: the half-wave rectified increase of log-compressed energy in
 // logarithmically spaced bands, summed over the bands (the spectral flux of
 // Böck, Krebs & Schedl 2012, "Evaluating the online capabilities of onset
@@ -90,28 +90,14 @@ func (d *OnsetDetector) Bands() int { return len(d.cur) }
 // Reset forgets the previous frame, as at the start of a new signal.
 func (d *OnsetDetector) Reset() { d.primed = false }
 
-// Next takes the next frame's window-corrected magnitudes (fftSize/2+1 of
-// them, as in Frame.Mag) and returns its onset strength. The first frame
-// after a reset has no predecessor and scores 0.
-func (d *OnsetDetector) Next(mag []float64) float64 {
+// Next takes the next frame of the signal and returns its onset strength,
+// from the frame's bin powers (Frame.Power). The first frame after a reset
+// has no predecessor and scores 0.
+func (d *OnsetDetector) Next(f *Frame) float64 {
+	pow := f.Power
 	cur := d.cur
-	// Bands are runs of consecutive bins: summing each run in turn gives
-	// the same sums as a per-bin band lookup without the lookup.
-	for b, lo := range d.bandLo {
-		hi := min(lo+int(d.bandWidth[b]), len(mag))
-		var e float64
-		for _, m := range mag[min(lo, hi):hi] {
-			e += m * m
-		}
-		cur[b] = e
-	}
-	return d.flux()
-}
-
-// NextPower is Next for the frame's bin powers, the squares of its
-// magnitudes (Frame.Power), which spares squaring them again.
-func (d *OnsetDetector) NextPower(pow []float64) float64 {
-	cur := d.cur
+	// Bands are runs of consecutive bins: summing each run in turn needs no
+	// per-bin band lookup.
 	for b, lo := range d.bandLo {
 		hi := min(lo+int(d.bandWidth[b]), len(pow))
 		p := pow[min(lo, hi):hi]
@@ -152,46 +138,4 @@ func (d *OnsetDetector) flux() float64 {
 		return 0
 	}
 	return flux
-}
-
-// log1pNonNeg is ln(1+y) for y ≥ 0, as tableLog(1+y): rounding 1+y moves
-// the result by at most 1.2e-16 and tableLog is good to 2e-13, so
-// the error is absolute, not relative, which is what the flux's
-// differences of logs need. Infinite, NaN or negative y go to math.Log1p.
-func log1pNonNeg(y float64) float64 {
-	if y >= 0 && y <= math.MaxFloat64 {
-		return tableLog(1 + y)
-	}
-	return math.Log1p(y)
-}
-
-// logTableBits is how many leading mantissa bits index the tables of
-// tableLog.
-const logTableBits = 8
-
-// logTableLn[i] is ln(1 + i/256) and logTableInv[i] its argument's
-// inverse, for the mantissas that tableLog starts from.
-var logTableLn, logTableInv = func() (ln, inv [1 << logTableBits]float64) {
-	for i := range ln {
-		c := 1 + float64(i)/(1<<logTableBits)
-		ln[i], inv[i] = math.Log(c), 1/c
-	}
-	return ln, inv
-}()
-
-// tableLog is the natural logarithm of a positive, finite, normal x (the
-// caller rules out the rest): the exponent from the bits, the mantissa m
-// in [1, 2) as the tabulated c = 1 + i/256 just below it times 1 + r,
-// r = (m−c)/c in [0, 1/256), and ln(1 + r) by its series to r⁴ (error
-// below r⁵/5 < 2e-13). No division and no special cases: a third of
-// fastLog's cost.
-func tableLog(x float64) float64 {
-	b := math.Float64bits(x)
-	e := float64(int64(b>>52&0x7ff) - 1023)
-	i := b >> (52 - logTableBits) & (1<<logTableBits - 1)
-	m := math.Float64frombits(b&(1<<52-1) | 1023<<52) // [1, 2)
-	c := math.Float64frombits(i<<(52-logTableBits) | 1023<<52)
-	r := (m - c) * logTableInv[i]
-	r2 := r * r
-	return (e*math.Ln2 + logTableLn[i]) + (r - r2*((0.5-r*(1.0/3))+r2*0.25))
 }

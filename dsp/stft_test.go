@@ -110,7 +110,7 @@ func TestOnsetPeaksAtClicks(t *testing.T) {
 	d := NewOnsetDetector(size, rate)
 	var onset []float64
 	s.Walk(x, func(f *Frame) bool {
-		onset = append(onset, d.Next(f.Mag))
+		onset = append(onset, d.Next(f))
 		return true
 	})
 	// A click at sample c first enters the frame that starts at
@@ -155,7 +155,7 @@ func BenchmarkSTFTOnset(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		d.Reset()
-		s.Walk(x, func(f *Frame) bool { d.Next(f.Mag); return true })
+		s.Walk(x, func(f *Frame) bool { d.Next(f); return true })
 	}
 	b.ReportMetric(180*float64(b.N)/b.Elapsed().Seconds(), "x-realtime")
 }
@@ -253,4 +253,23 @@ func BenchmarkFFTFloor(b *testing.B) {
 		}
 		b.ReportMetric(180*float64(b.N)/b.Elapsed().Seconds(), "x-realtime")
 	})
+}
+
+// Power is Mag squared on every path of the STFT (radix-4, radix-2 and the
+// general real FFT), so that consumers of power need not square again.
+func TestFramePowerIsMagSquared(t *testing.T) {
+	for _, size := range []int{2048, 1024, 1536} {
+		s, err := NewSTFT(size, size/4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Walk(musicLike(22050*2, 22050, 5), func(f *Frame) bool {
+			for k, m := range f.Mag {
+				if p := f.Power[k]; math.Abs(p-m*m) > 1e-12*(m*m) {
+					t.Fatalf("size %d frame %d bin %d: power %g, magnitude² %g", size, f.Index, k, p, m*m)
+				}
+			}
+			return true
+		})
+	}
 }

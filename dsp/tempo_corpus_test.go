@@ -247,7 +247,7 @@ func tempoCorpusOnsets(s *STFT, d *OnsetDetector, x []float32) [][]float32 {
 	for _, c := range tempoCorpusChunks(x, int(20*tempoCorpusRate), 20) {
 		d.Reset()
 		o := make([]float32, 0, s.FrameCount(len(c)))
-		s.Walk(c, func(f *Frame) bool { o = append(o, float32(d.Next(f.Mag))); return true })
+		s.Walk(c, func(f *Frame) bool { o = append(o, float32(d.Next(f))); return true })
 		onsets = append(onsets, o)
 	}
 	return onsets

@@ -18,7 +18,7 @@ func tempoOnsets(x []float32) ([][]float32, Hz) {
 		c := x[start:min(start+chunk, len(x))]
 		d.Reset()
 		o := make([]float32, 0, s.FrameCount(len(c)))
-		s.Walk(c, func(f *Frame) bool { o = append(o, float32(d.Next(f.Mag))); return true })
+		s.Walk(c, func(f *Frame) bool { o = append(o, float32(d.Next(f))); return true })
 		out = append(out, o)
 	}
 	return out, Hz(tempoTestRate / 512)

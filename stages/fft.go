@@ -102,7 +102,7 @@ func (w *fftWorker) run(ctx context.Context, c *Chunk) (*Frames, error) {
 			}
 		}
 		i := fr.Index
-		f.Onset[i] = float32(w.onset.NextPower(fr.Power))
+		f.Onset[i] = float32(w.onset.Next(fr))
 		if hopSq != nil {
 			var ss float64
 			for _, v := range hopSq[i : i+perFrame] {
