@@ -35,7 +35,7 @@ type fftWorker struct {
 	onset  *dsp.OnsetDetector
 	chroma *dsp.ChromaFilter
 	binHz  []float64 // centre frequency of each bin
-	hopSq  []float64 // Σx² of each hop of the chunk, reused between chunks
+	sumSq  []float64 // running Σx² of the chunk, reused between chunks
 }
 
 func (w *fftWorker) setup(rate dsp.Hz) error {
@@ -84,14 +84,10 @@ func (w *fftWorker) run(ctx context.Context, c *Chunk) (*Frames, error) {
 		ChromaStride: stride,
 	}
 	w.onset.Reset()
-	// When hops tile a frame, a frame's Σx² is the sum of its hops': each
-	// sample is squared once instead of once per frame that holds it.
-	var hopSq []float64
-	perFrame := w.opts.Size / w.opts.Hop
-	if w.opts.Size%w.opts.Hop == 0 {
-		w.hopSq = hopEnergies(w.hopSq, c.Samples, w.opts.Hop, n+perFrame)
-		hopSq = w.hopSq
-	}
+	// A frame's Σx² is a difference of running sums: each sample is
+	// squared once, not once per frame that holds it.
+	w.sumSq = runningSumSq(w.sumSq, c.Samples)
+	sumSq, size, hop := w.sumSq, w.opts.Size, w.opts.Hop
 	var err error
 	w.stft.Walk(c.Samples, func(fr *dsp.Frame) bool {
 		// A chunk is 20 s of work at most; checking every ~100 frames
@@ -103,15 +99,10 @@ func (w *fftWorker) run(ctx context.Context, c *Chunk) (*Frames, error) {
 		}
 		i := fr.Index
 		f.Onset[i] = float32(w.onset.Next(fr))
-		if hopSq != nil {
-			var ss float64
-			for _, v := range hopSq[i : i+perFrame] {
-				ss += v
-			}
-			f.RMS[i] = float32(math.Sqrt(ss / float64(w.opts.Size)))
-		} else {
-			f.RMS[i] = float32(frameRMS(fr.Samples))
-		}
+		lo := min(i*hop, len(c.Samples))
+		hi := min(i*hop+size, len(c.Samples))
+		// Rounding can leave a silent frame's difference a hair below 0.
+		f.RMS[i] = float32(math.Sqrt(max(0, sumSq[hi]-sumSq[lo]) / float64(size)))
 		f.Centroid[i], f.Flatness[i] = spectralShape(fr.Mag, fr.Power, w.binHz)
 		if i%stride == 0 {
 			j := i / stride
@@ -132,54 +123,20 @@ func chunkName(c *Chunk) string {
 	return "(unnamed)"
 }
 
-// hopEnergies returns, in buf's storage when it has the capacity, Σx² of
-// each of the first count hops of x (zero past its end, where frames are
-// zero-padded).
-func hopEnergies(buf []float64, x []float32, hop, count int) []float64 {
-	if cap(buf) < count {
-		buf = make([]float64, count)
+// runningSumSq returns, in buf's storage when it has the capacity, the
+// running sums of x²: element j is Σ x[i]² over i < j, len(x)+1 of them.
+func runningSumSq(buf []float64, x []float32) []float64 {
+	if cap(buf) < len(x)+1 {
+		buf = make([]float64, len(x)+1)
 	}
-	buf = buf[:count]
-	for j := range buf {
-		var s0, s1 float64
-		if lo := j * hop; lo < len(x) {
-			seg := x[lo:min(lo+hop, len(x))]
-			// Two partial sums so that the additions overlap.
-			i := 0
-			for ; i+2 <= len(seg); i += 2 {
-				a, b := float64(seg[i]), float64(seg[i+1])
-				s0 += a * a
-				s1 += b * b
-			}
-			if i < len(seg) {
-				a := float64(seg[i])
-				s0 += a * a
-			}
-		}
-		buf[j] = s0 + s1
+	buf = buf[:len(x)+1]
+	var s float64
+	buf[0] = 0
+	for i, v := range x {
+		s += float64(v) * float64(v)
+		buf[i+1] = s
 	}
 	return buf
-}
-
-// frameRMS is the root mean square of x, summed in four interleaved
-// partial sums so that the additions need not wait on each other.
-func frameRMS(x []float64) float64 {
-	var s0, s1, s2, s3 float64
-	i := 0
-	for ; i+4 <= len(x); i += 4 {
-		v := x[i : i+4 : i+4]
-		s0 += v[0] * v[0]
-		s1 += v[1] * v[1]
-		s2 += v[2] * v[2]
-		s3 += v[3] * v[3]
-	}
-	for ; i < len(x); i++ {
-		s0 += x[i] * x[i]
-	}
-	if len(x) == 0 {
-		return 0
-	}
-	return math.Sqrt((s0 + s1 + s2 + s3) / float64(len(x)))
 }
 
 // flatnessFloor is the power below which bins count as this value in the
