@@ -79,9 +79,6 @@ type Resampler struct {
 	// 4-wide and scalar tails that cost as much as two of its rounds.
 	// phase: phases = l in exact mode, interpPhases+1 in interpolated mode.
 	coef []float32
-	// passEdge and stopEdge bound the transition band, as fractions of the
-	// lower Nyquist frequency.
-	passEdge, stopEdge float64
 	// hb holds, for an exact 2:1 decimation, the half-band filter's
 	// halfBandTaps taps at odd distances 1, 3, …, 23 from the output
 	// sample's input sample, whose own tap is ½; every other tap is zero
@@ -102,7 +99,7 @@ func NewResampler(from, to Hz) (*Resampler, error) {
 	if hi/lo > maxRateRatio {
 		return nil, fmt.Errorf("resample %g Hz → %g Hz: ratio above %d", from, to, maxRateRatio)
 	}
-	r := &Resampler{from: from, to: to, passEdge: resamplePassEdge, stopEdge: resampleStopEdge}
+	r := &Resampler{from: from, to: to}
 	if from == to {
 		return r, nil
 	}
@@ -110,14 +107,15 @@ func NewResampler(from, to Hz) (*Resampler, error) {
 	integral := math.Abs(fi-float64(from)) < rateIntegralEps && math.Abs(ti-float64(to)) < rateIntegralEps
 	halfBand := integral && fi == 2*ti
 	if halfBand {
-		r.stopEdge = 2 - r.passEdge
+		r.l, r.m, r.exact = 1, 2, true
 	}
+	pass, stop := r.transition()
 
 	// The kernel, in units of input samples: a low-pass at the centre of
 	// the transition band, whose width sets the length (Kaiser's formula).
 	scale := lo / float64(from) // lower Nyquist relative to input Nyquist
-	cutoff := (r.passEdge + r.stopEdge) / 2 * scale
-	width := (r.stopEdge - r.passEdge) / 2 * scale // cycles/sample
+	cutoff := (pass + stop) / 2 * scale
+	width := (stop - pass) / 2 * scale // cycles/sample
 	n := (resampleStopbandDB - 7.95) / (14.36 * width)
 	r.half = int(math.Ceil(n/2)) + 1
 	r.taps = 2 * r.half
@@ -132,7 +130,6 @@ func NewResampler(from, to Hz) (*Resampler, error) {
 	}
 
 	if halfBand {
-		r.l, r.m, r.exact = 1, 2, true
 		r.fillHalfBand(kernel)
 		return r, nil
 	}
@@ -169,6 +166,17 @@ func (r *Resampler) fillPhase(dst []float32, frac float64, kernel func(float64) 
 	for i := range v {
 		dst[i] = float32(v[i] / sum)
 	}
+}
+
+// transition returns the edges of the filter's transition band, as
+// fractions of the lower Nyquist frequency: resamplePassEdge to
+// resampleStopEdge, or for an exact 2:1 decimation the half-band filter's,
+// symmetric about the Nyquist frequency.
+func (r *Resampler) transition() (pass, stop float64) {
+	if r.exact && r.l == 1 && r.m == 2 {
+		return resamplePassEdge, 2 - resamplePassEdge
+	}
+	return resamplePassEdge, resampleStopEdge
 }
 
 // fillHalfBand builds the filter of an exact 2:1 decimation. Its cutoff

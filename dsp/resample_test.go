@@ -117,9 +117,10 @@ func TestResampleTransitionBand(t *testing.T) {
 		}
 		nyq := math.Min(float64(p.from), float64(p.to)) / 2
 		prev := 0.0
-		cutoff := (r.passEdge + r.stopEdge) / 2
+		pass, stop := r.transition()
+		cutoff := (pass + stop) / 2
 		for _, q := range []float64{0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8} {
-			frac := r.passEdge + q*(r.stopEdge-r.passEdge)
+			frac := pass + q*(stop-pass)
 			if frac > 0.97 {
 				break
 			}
@@ -151,8 +152,9 @@ func TestResampleStopband(t *testing.T) {
 		}
 		nyq := float64(p.to) / 2
 		worst := math.Inf(-1)
+		_, stop := r.transition()
 		for _, frac := range []float64{1.001, 1.005, 1.01, 1.03, 1.05, 1.1, 1.2, 1.5, 2, 3, 5, 7} {
-			frac *= r.stopEdge
+			frac *= stop
 			f := frac * nyq
 			if f >= 0.995*float64(p.from)/2 {
 				continue
@@ -180,7 +182,7 @@ func TestResampleHalfBand(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r.hb == nil || r.stopEdge != 2-r.passEdge {
+		if pass, stop := r.transition(); r.hb == nil || stop != 2-pass {
 			t.Fatalf("%g→%g: not a half-band filter", p.from, p.to)
 		}
 		nyq := float64(p.to) / 2
