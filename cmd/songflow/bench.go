@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -68,7 +67,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "songflow bench: %v\n", err)
 		return 2
 	}
-	cpu0 := cpuTime()
+	cpu0 := reports.CPUTime()
 	start := time.Now()
 	var (
 		mu      sync.Mutex
@@ -97,7 +96,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	wg.Wait()
 	wall := time.Since(start).Seconds()
-	cpu := (cpuTime() - cpu0).Seconds()
+	cpu := (reports.CPUTime() - cpu0).Seconds()
 	snap := a.Snapshot()
 	a.Close()
 
@@ -105,7 +104,11 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fmt.Fprintf(stdout, "songs            %d analysed, %d failed (%d files × %d)\n", songs, failed, len(files), *repeat)
 	fmt.Fprintf(stdout, "audio            %.1f s\n", audio)
 	fmt.Fprintf(stdout, "wall time        %.2f s  → %.0f× real time, %.2f songs/s\n", wall, audio/wall, float64(songs)/wall)
-	fmt.Fprintf(stdout, "CPU time         %.2f s  → %.0f× real time per core\n", cpu, audio/cpu)
+	if cpu > 0 {
+		fmt.Fprintf(stdout, "CPU time         %.2f s  → %.0f× real time per core\n", cpu, audio/cpu)
+	} else {
+		fmt.Fprintln(stdout, "CPU time         unknown on this system")
+	}
 	fmt.Fprintf(stdout, "peak memory      %.0f MiB (resident)\n", float64(reports.PeakRSS())/(1<<20))
 	fmt.Fprintf(stdout, "bottleneck       %s\n\n", snap.Bottleneck)
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
@@ -146,13 +149,4 @@ func benchFiles(roots []string) ([]string, error) {
 	}
 	sort.Strings(files)
 	return files, nil
-}
-
-// cpuTime is the user and system time this process has used so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
