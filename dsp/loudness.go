@@ -476,6 +476,9 @@ func truePeakDB(channels [][]float32, n int) float64 {
 // over the whole blocks, rather than a call per block, saves a sixth of the
 // work.
 func blockAbsMaxBits(bm []uint32, x []float32) uint32 {
+	// The loop body reads q[0] … q[15]: it stops compiling if a block
+	// is ever not 16 samples, rather than silently skipping samples.
+	const _ = uint(truePeakBlock-16) + uint(16-truePeakBlock)
 	const abs = ^uint32(1 << 31)
 	var peak uint32
 	whole := min(len(bm), len(x)/truePeakBlock)
