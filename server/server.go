@@ -184,10 +184,12 @@ func (s *Server) routes() {
 	guarded("POST /verify", s.handleVerify)
 	guarded("POST /shutdown", s.handleShutdown)
 	guarded("GET /metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}).ServeHTTP)
-
+	// The catch-all takes what no route above matches, so that the mux's
+	// own plain-text 404 and 405 never reach a client.
+	s.mux.HandleFunc("/", s.notRouted)
 }
 
-// notRouted answers a request no pattern matches: 405 when the path
+// notRouted answers a request no route matches: 405 when the path
 // exists for another method, else 404, both in the JSON error shape
 // (the mux's own replies are plain text).
 func (s *Server) notRouted(w http.ResponseWriter, r *http.Request) {
@@ -195,7 +197,7 @@ func (s *Server) notRouted(w http.ResponseWriter, r *http.Request) {
 	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
 		probe := r.Clone(r.Context())
 		probe.Method = m
-		if _, pattern := s.mux.Handler(probe); pattern != "" {
+		if _, pattern := s.mux.Handler(probe); pattern != "" && pattern != "/" {
 			allowed = append(allowed, m)
 		}
 	}
@@ -237,13 +239,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer s.active.Add(-1)
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w}
-	// The pattern, not the path, labels the metrics: a fixed set.
-	route := "unmatched"
-	if _, pattern := s.mux.Handler(r); pattern != "" {
-		route = pattern
-		s.mux.ServeHTTP(sw, r) // matches again, setting the path values
-	} else {
-		s.notRouted(sw, r)
+	s.mux.ServeHTTP(sw, r)
+	// The pattern the mux matched, not the path, labels the metrics: a
+	// fixed set.
+	route := r.Pattern
+	if route == "" || route == "/" {
+		route = "unmatched"
 	}
 	code := sw.code
 	if code == 0 {

@@ -277,8 +277,16 @@ func TestAnalysisErrors(t *testing.T) {
 	}
 	status, _, body = do(t, "GET", ts.URL+"/nowhere", nil, nil)
 	wantError(t, "unknown route", status, body, 404, "not_found")
-	status, _, body = do(t, "GET", ts.URL+"/analyze_data", nil, nil)
+	status, h, body := do(t, "GET", ts.URL+"/analyze_data", nil, nil)
 	wantError(t, "wrong method", status, body, 405, "method_not_allowed")
+	if got := h.Get("Allow"); got != "POST" {
+		t.Errorf("wrong method: Allow %q, want POST", got)
+	}
+	status, h, body = do(t, "PUT", ts.URL+"/cache/7", nil, nil)
+	wantError(t, "wrong method on a wildcard route", status, body, 405, "method_not_allowed")
+	if got := h.Get("Allow"); got != "DELETE" {
+		t.Errorf("wrong method on a wildcard route: Allow %q, want DELETE", got)
+	}
 	// Nothing failed is cached.
 	if n, _ := ts.store.Count(context.Background(), "*"); n != 0 {
 		t.Errorf("%d failures cached", n)
