@@ -48,17 +48,9 @@ func runCalibrate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	cfgPath := fset.String("config", "", "configuration file (default ./pipeline.toml when present)")
 	outDir := fset.String("out", "", "report folder (default reports/<UTC timestamp>)")
 	fit := fset.Bool("fit", false, "fit calibration.json from the truth's descriptor columns")
-	// Flags may come before or after DIR.
-	var pos []string
-	for {
-		if err := fset.Parse(args); err != nil {
-			return 2
-		}
-		if fset.NArg() == 0 {
-			break
-		}
-		pos = append(pos, fset.Arg(0))
-		args = fset.Args()[1:]
+	pos, err := parseInterspersed(fset, args)
+	if err != nil {
+		return 2
 	}
 	if len(pos) != 1 {
 		fmt.Fprintln(stderr, calibrateUsage)

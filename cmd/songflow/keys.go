@@ -31,17 +31,9 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	path := fs.String("config", "", "configuration file (default ./pipeline.toml when present)")
 	db := fs.String("db", "", "database file (default server.db_path)")
 	name := fs.String("name", "", "what the key is for (create)")
-	// Accept the flags before or after the revoke argument.
-	var rest []string
-	for tail := args[1:]; ; {
-		if err := fs.Parse(tail); err != nil {
-			return 2
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		rest = append(rest, fs.Arg(0))
-		tail = fs.Args()[1:]
+	rest, err := parseInterspersed(fs, args[1:])
+	if err != nil {
+		return 2
 	}
 	wantArgs := 0
 	if sub == "revoke" {

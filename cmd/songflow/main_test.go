@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
+	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -150,5 +153,19 @@ func TestNotAudio(t *testing.T) {
 		if got := sniffAudio(c.data); got != reason {
 			t.Errorf("%s: sniffAudio = %q, notAudio = %q; they must agree", c.name, got, reason)
 		}
+	}
+}
+
+func TestParseInterspersed(t *testing.T) {
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	out := fs.String("out", "", "")
+	fit := fs.Bool("fit", false, "")
+	pos, err := parseInterspersed(fs, []string{"--fit", "a", "--out", "x", "b", "c"})
+	if err != nil || !slices.Equal(pos, []string{"a", "b", "c"}) || *out != "x" || !*fit {
+		t.Errorf("positional %q, --out %q, --fit %v, err %v", pos, *out, *fit, err)
+	}
+	if _, err := parseInterspersed(fs, []string{"a", "--bogus"}); err == nil {
+		t.Error("an unknown flag after a positional argument was accepted")
 	}
 }

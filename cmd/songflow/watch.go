@@ -61,16 +61,9 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	outDir := fset.String("out", "songflow-watch", "folder for results.jsonl, summary.md and the plots")
 	dbPath := fset.String("db", "", "SQLite database (default server.db_path, shared with songflow serve)")
 	stopSecs := fset.Float64("stop-timeout", 10, "seconds songs in flight may take to finish after a stop signal")
-	var pos []string
-	for { // flags may come before or after DIR
-		if err := fset.Parse(args); err != nil {
-			return 2
-		}
-		if fset.NArg() == 0 {
-			break
-		}
-		pos = append(pos, fset.Arg(0))
-		args = fset.Args()[1:]
+	pos, err := parseInterspersed(fset, args)
+	if err != nil {
+		return 2
 	}
 	if len(pos) != 1 || *stopSecs < 0 {
 		fmt.Fprintln(stderr, watchUsage)
