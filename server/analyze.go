@@ -93,16 +93,10 @@ func (s *Server) handleAnalyzeData(w http.ResponseWriter, r *http.Request) {
 		f.write(w)
 		return
 	}
-	h := r.Header
-	sg := song{
-		data:       data,
-		title:      headerText(h.Get("X-Song-Title")),
-		artist:     headerText(h.Get("X-Song-Artist")),
-		namespace:  cleanNamespace(h.Get("X-Cache-Namespace")),
-		force:      truthy(h.Get("X-Force-Reanalyze")) || truthy(h.Get("X-Bypass-Cache")),
-		skipChunks: truthy(h.Get("X-Skip-Chunk-Analysis")),
-		requestID:  h.Get("X-Client-Request-Id"),
-	}
+	sg := uploadSong(r.Header)
+	sg.data = data
+	sg.title = headerText(r.Header.Get("X-Song-Title"))
+	sg.artist = headerText(r.Header.Get("X-Song-Artist"))
 	sg.name = uploadName(sg.title, sg.artist)
 	res, f := s.analyze(r.Context(), sg)
 	if f != nil {
@@ -110,6 +104,17 @@ func (s *Server) handleAnalyzeData(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
+}
+
+// uploadSong is the part of a song an upload's headers set, for
+// /analyze_data and for every song of /analyze_batch.
+func uploadSong(h http.Header) song {
+	return song{
+		namespace:  cleanNamespace(h.Get("X-Cache-Namespace")),
+		force:      truthy(h.Get("X-Force-Reanalyze")) || truthy(h.Get("X-Bypass-Cache")),
+		skipChunks: truthy(h.Get("X-Skip-Chunk-Analysis")),
+		requestID:  h.Get("X-Client-Request-Id"),
+	}
 }
 
 func uploadName(title, artist string) string {
@@ -221,21 +226,16 @@ func (s *Server) handleAnalyzeBatch(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("a batch holds at most %d songs, this one %d", maxBatch, len(items)))
 		return
 	}
-	h := r.Header
+	base := uploadSong(r.Header)
 	out := make([]analysis, len(items))
 	var wg sync.WaitGroup
 	for i, it := range items {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sg := song{
-				title:      strings.TrimSpace(it.Title),
-				artist:     strings.TrimSpace(it.Artist),
-				namespace:  cleanNamespace(h.Get("X-Cache-Namespace")),
-				force:      truthy(h.Get("X-Force-Reanalyze")) || truthy(h.Get("X-Bypass-Cache")),
-				skipChunks: truthy(h.Get("X-Skip-Chunk-Analysis")),
-				requestID:  h.Get("X-Client-Request-Id"),
-			}
+			sg := base
+			sg.title = strings.TrimSpace(it.Title)
+			sg.artist = strings.TrimSpace(it.Artist)
 			sg.name = fmt.Sprintf("batch[%d] %s", i, uploadName(sg.title, sg.artist))
 			data, err := decodeBase64(it.AudioData)
 			var f *failure

@@ -472,9 +472,14 @@ func TestBatch(t *testing.T) {
 		{"audio_data": b64([]byte("bpm=120\nd")), "title": "D"},
 	}
 	body, _ := json.Marshal(items)
-	status, _, resp := do(t, "POST", ts.URL+"/analyze_batch", body, nil)
+	status, _, resp := do(t, "POST", ts.URL+"/analyze_batch", body, map[string]string{"X-Cache-Namespace": "batch"})
 	if status != 200 {
 		t.Fatalf("status %d: %s", status, resp)
+	}
+	// The upload headers apply to every song of the batch: the two that
+	// were analysed are cached in its namespace.
+	if n, err := ts.store.Count(context.Background(), "batch"); n != 2 || err != nil {
+		t.Errorf("namespace batch holds %d entries (%v), want 2", n, err)
 	}
 	var out []map[string]any
 	if err := json.Unmarshal(resp, &out); err != nil || len(out) != 4 {
