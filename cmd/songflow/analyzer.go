@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 
 	"github.com/songflow/songflow/calibration"
 	"github.com/songflow/songflow/config"
@@ -10,15 +12,32 @@ import (
 )
 
 // newAnalyzer starts the analysis pipeline every front door shares,
-// applying the calibration map named by analysis.calibration when set.
+// applying the calibration map named by analysis.calibration when set. A
+// map that cannot be loaded is a *config.Error, like any bad setting.
 func newAnalyzer(ctx context.Context, cfg config.Config) (*stages.Analyzer, error) {
 	var opts []stages.Option
 	if cfg.Analysis.Calibration != "" {
 		m, err := calibration.Load(cfg.Analysis.Calibration)
 		if err != nil {
-			return nil, fmt.Errorf("analysis.calibration: %w", err)
+			return nil, &config.Error{Key: "analysis.calibration", Msg: err.Error()}
 		}
 		opts = append(opts, stages.WithAdjust(m.Apply))
 	}
 	return stages.NewAnalyzer(ctx, cfg, opts...)
+}
+
+// startAnalyzer is newAnalyzer for a command that tells a configuration
+// error (exit status 2) from a pipeline that would not start (1). It
+// reports the failure on stderr, prefixed with the command's name.
+func startAnalyzer(ctx context.Context, cfg config.Config, cmd string, stderr io.Writer) (*stages.Analyzer, int) {
+	a, err := newAnalyzer(ctx, cfg)
+	if err == nil {
+		return a, 0
+	}
+	if ce := (*config.Error)(nil); errors.As(err, &ce) {
+		fmt.Fprintf(stderr, "songflow %s: %v\n", cmd, err)
+		return nil, 2
+	}
+	fmt.Fprintf(stderr, "songflow %s: start the pipeline: %v\n", cmd, err)
+	return nil, 1
 }

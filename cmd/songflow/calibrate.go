@@ -78,18 +78,6 @@ func runCalibrate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		out = filepath.Join("reports", time.Now().UTC().Format("20060102T150405Z"))
 	}
 
-	// A calibration map in force is applied as in analysis, except when
-	// fitting a new one: that must see the raw measurements.
-	var opts []stages.Option
-	if p := cfg.Analysis.Calibration; p != "" && !*fit {
-		m, err := calibration.Load(p)
-		if err != nil {
-			fmt.Fprintf(stderr, "songflow calibrate: analysis.calibration: %v\n", err)
-			return 2
-		}
-		opts = append(opts, stages.WithAdjust(m.Apply))
-	}
-
 	songs, skipped, err := walkCalibration(dir, truth.File, out)
 	if err != nil {
 		fmt.Fprintf(stderr, "songflow calibrate: %v\n", err)
@@ -103,15 +91,16 @@ func runCalibrate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return 1
 	}
 
-	a, err := stages.NewAnalyzer(ctx, cfg, opts...)
-	if err != nil {
-		var ce *config.Error
-		if errors.As(err, &ce) {
-			fmt.Fprintf(stderr, "songflow calibrate: %v\n", err)
-			return 2
-		}
-		fmt.Fprintf(stderr, "songflow calibrate: start the pipeline: %v\n", err)
-		return 1
+	// A calibration map in force is applied as in analysis, except when
+	// fitting a new one: that must see the raw measurements. The report
+	// still shows the configuration as given.
+	acfg := cfg
+	if *fit {
+		acfg.Analysis.Calibration = ""
+	}
+	a, code := startAnalyzer(ctx, acfg, "calibrate", stderr)
+	if a == nil {
+		return code
 	}
 	run := &reports.Run{Dir: dir, TruthFile: truth.File, Skipped: skipped, Cores: runtime.GOMAXPROCS(0)}
 	run.Started = time.Now()

@@ -394,3 +394,43 @@ func TestCalibrateSpotifyExport(t *testing.T) {
 		t.Errorf("not scored: %+v", res.Songs[0])
 	}
 }
+
+// TestBadCalibrationMap: a calibration map in force that cannot be loaded
+// is a configuration error (exit 2) for calibrate and watch alike, except
+// when calibrate --fit is to replace it: fitting sees the raw
+// measurements, and the report still shows the configuration as given.
+func TestBadCalibrationMap(t *testing.T) {
+	dir, etc := t.TempDir(), t.TempDir()
+	wav, err := os.ReadFile(filepath.Join(calibrationSet, "01-adagio-c-major.wav"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "song.wav"), wav, 0o644)
+	missing := filepath.Join(etc, "missing.json")
+	cfg := filepath.Join(etc, "cal.toml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("[analysis]\ncalibration = %q\n\n[server]\ndb_path = %q\n", missing, filepath.Join(etc, "songflow.db"))), 0o644)
+
+	for _, cmd := range []string{"calibrate", "watch"} {
+		var out, errb bytes.Buffer
+		code := run(context.Background(), []string{cmd, dir, "--config", cfg, "--out", filepath.Join(etc, cmd)}, &out, &errb)
+		if code != 2 || !strings.Contains(errb.String(), "songflow "+cmd+": analysis.calibration: ") {
+			t.Errorf("%s: exit %d, want 2; stderr %q", cmd, code, errb.String())
+		}
+	}
+
+	if testing.Short() {
+		return
+	}
+	out := filepath.Join(etc, "fit")
+	var stdout, stderr bytes.Buffer
+	if code := runCalibrate(context.Background(), []string{dir, "--config", cfg, "--out", out, "--fit"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("--fit: exit %d: %s", code, stderr.String())
+	}
+	md, err := os.ReadFile(filepath.Join(out, reports.SummaryMarkdown))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("calibration = %q", missing); !strings.Contains(string(md), want) {
+		t.Errorf("summary.md's configuration lacks %s", want)
+	}
+}

@@ -119,15 +119,9 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	// in flight can finish; work is cancelled when that runs out.
 	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
-	a, err := newAnalyzer(work, cfg)
-	if err != nil {
-		var ce *config.Error
-		if errors.As(err, &ce) {
-			fmt.Fprintf(stderr, "songflow watch: %v\n", err)
-			return 2
-		}
-		fmt.Fprintf(stderr, "songflow watch: start the pipeline: %v\n", err)
-		return 1
+	a, code := startAnalyzer(work, cfg, "watch", stderr)
+	if a == nil {
+		return code
 	}
 	var cfgText bytes.Buffer
 	_ = config.Write(&cfgText, cfg, origins)
@@ -142,7 +136,7 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		stopGrace: time.Duration(*stopSecs * float64(time.Second)),
 		claims:    map[string]chan struct{}{},
 	}
-	code := w.run(ctx)
+	code = w.run(ctx)
 	if err := a.Close(); err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintf(stderr, "songflow watch: stop the pipeline: %v\n", err)
 	}
