@@ -28,14 +28,14 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fl.SetOutput(stderr)
 	path := fl.String("config", "", "configuration file (default ./pipeline.toml when present)")
 	repeat := fl.Int("repeat", 3, "times each file is analysed")
-	if err := fl.Parse(args); err != nil {
+	roots, err := parseInterspersed(fl, args)
+	if err != nil {
 		return 2
 	}
 	if *repeat < 1 {
 		fmt.Fprintln(stderr, "songflow bench: --repeat must be at least 1")
 		return 2
 	}
-	roots := fl.Args()
 	if len(roots) == 0 {
 		roots = []string{filepath.Join("testdata", "calibration")}
 	}

@@ -7,7 +7,7 @@
 //	songflow analyze [--config FILE] FILE...
 //	songflow watch DIR [--config FILE] [--out DIR] [--db FILE]
 //	songflow serve [--config FILE] [--addr HOST:PORT]
-//	songflow bench [--config FILE] [--seconds N] [--songs N]
+//	songflow bench [--config FILE] [--repeat N] [PATH...]
 //	songflow config [--config FILE] | songflow config --check FILE
 //	songflow keys create|list|revoke
 package main
@@ -29,7 +29,7 @@ Usage:
   songflow analyze [--config FILE] FILE...                     one JSON line per file
   songflow watch DIR [--config FILE] [--out DIR] [--db FILE]   analyse every song dropped into DIR, once
   songflow serve [--config FILE] [--addr HOST:PORT]            the HTTP server the apps talk to
-  songflow bench [--config FILE] [--seconds N] [--songs N]     x-real-time and memory on generated songs
+  songflow bench [--config FILE] [--repeat N] [PATH...]        x-real-time and memory on songs read into memory
   songflow config [--config FILE]                              print the effective configuration
   songflow config --check FILE                                 validate a configuration file
   songflow keys create|list|revoke                             API keys for production mode
