@@ -86,22 +86,30 @@ const maxListed = 1000
 
 func (s *Server) listRows(w http.ResponseWriter, r *http.Request, search string) {
 	limit, f := queryInt(r, "limit", 100)
-	if f == nil {
-		var offset int
-		if offset, f = queryInt(r, "offset", 0); f == nil {
-			s.writeRows(w, r, store.Query{Namespace: requestNamespace(r), Search: search,
-				Limit: min(max(limit, 1), maxListed), Offset: offset})
-			return
-		}
+	if f != nil {
+		f.write(w)
+		return
 	}
-	f.write(w)
-}
-
-func (s *Server) writeRows(w http.ResponseWriter, r *http.Request, q store.Query) {
-	entries, err := s.store.List(r.Context(), q)
+	offset, f := queryInt(r, "offset", 0)
+	if f != nil {
+		f.write(w)
+		return
+	}
+	rows, err := s.rows(r, store.Query{Namespace: requestNamespace(r), Search: search,
+		Limit: min(max(limit, 1), maxListed), Offset: offset})
 	if err != nil {
 		s.internal(w, err)
 		return
+	}
+	writeJSON(w, http.StatusOK, rows)
+}
+
+// rows lists the entries q selects as rows, leaving out (and logging) any
+// whose stored result cannot be read.
+func (s *Server) rows(r *http.Request, q store.Query) ([]cacheRow, error) {
+	entries, err := s.store.List(r.Context(), q)
+	if err != nil {
+		return nil, err
 	}
 	rows := make([]cacheRow, 0, len(entries))
 	for _, e := range entries {
@@ -112,7 +120,7 @@ func (s *Server) writeRows(w http.ResponseWriter, r *http.Request, q store.Query
 		}
 		rows = append(rows, row)
 	}
-	writeJSON(w, http.StatusOK, rows)
+	return rows, nil
 }
 
 func (s *Server) internal(w http.ResponseWriter, err error) {
@@ -194,7 +202,7 @@ func exportRecord(row cacheRow) []string {
 }
 
 func (s *Server) handleCacheExport(w http.ResponseWriter, r *http.Request) {
-	entries, err := s.store.List(r.Context(), store.Query{Namespace: requestNamespace(r)})
+	rows, err := s.rows(r, store.Query{Namespace: requestNamespace(r)})
 	if err != nil {
 		s.internal(w, err)
 		return
@@ -204,12 +212,7 @@ func (s *Server) handleCacheExport(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
 	cw := csv.NewWriter(w)
 	cw.Write(exportColumns[:])
-	for _, e := range entries {
-		row, err := toRow(e)
-		if err != nil {
-			s.log.Error("unreadable cache row", "err", err)
-			continue
-		}
+	for _, row := range rows {
 		cw.Write(exportRecord(row))
 	}
 	cw.Flush()

@@ -19,6 +19,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/songflow/songflow/store"
 )
 
 // jsonObject decodes body as one JSON object, failing the test otherwise.
@@ -672,6 +674,30 @@ func TestCacheRoutes(t *testing.T) {
 	do(t, "POST", ts.URL+"/cache/clear", nil, nil)
 	if rows := list("/cache?namespace=all"); len(rows) != 0 {
 		t.Errorf("after clear: %d rows", len(rows))
+	}
+}
+
+// TestUnreadableCacheRow checks that a stored result that no longer decodes
+// is left out of /cache and /cache/export rather than failing them.
+func TestUnreadableCacheRow(t *testing.T) {
+	ts := newTestServer(t, Options{}, nil)
+	h := map[string]string{"X-Cache-Namespace": "mixed", "X-Song-Title": "Good"}
+	if status, _, b := do(t, "POST", ts.URL+"/analyze_data", []byte("bpm=100\ngood"), h); status != 200 {
+		t.Fatalf("%d %s", status, b)
+	}
+	bad := store.Entry{Key: store.Key{Hash: "bad", AnalyzerVersion: "test", Namespace: "mixed"},
+		Title: "Bad", Result: json.RawMessage(`{"bpm":"fast"}`)}
+	if _, err := ts.store.Put(context.Background(), bad); err != nil {
+		t.Fatal(err)
+	}
+	status, _, body := do(t, "GET", ts.URL+"/cache?namespace=mixed", nil, nil)
+	var rows []map[string]any
+	if err := json.Unmarshal(body, &rows); status != 200 || err != nil || len(rows) != 1 || rows[0]["title"] != "Good" {
+		t.Errorf("/cache: %d %s", status, body)
+	}
+	status, _, body = do(t, "GET", ts.URL+"/cache/export?namespace=mixed", nil, nil)
+	if recs, err := csv.NewReader(bytes.NewReader(body)).ReadAll(); status != 200 || err != nil || len(recs) != 2 || recs[1][0] != "Good" {
+		t.Errorf("/cache/export: %d %q", status, recs)
 	}
 }
 
