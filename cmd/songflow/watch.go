@@ -479,7 +479,7 @@ func (w *folderWatch) process(ev sources.Event) {
 	f := store.File{Path: ev.Path, Size: ev.Size, ModTime: ev.ModTime, Hash: store.HashContent(data), AnalyzerVersion: w.version}
 	if reason := sniffAudio(data); reason != "" {
 		f.State, f.Error = store.FileSkipped, reason
-		if w.record(f, nil) {
+		if w.record(f, nil, nil) {
 			w.count(func() { w.counts.skipped++ })
 			w.log.printf("skipped %s: %s", rel, reason)
 		}
@@ -502,7 +502,7 @@ func (w *folderWatch) process(ev sources.Event) {
 			return
 		}
 		f.State = store.FileDone
-		if w.record(f, &e) {
+		if w.record(f, &e, &res) {
 			w.count(func() { w.counts.same++ })
 			w.log.printf("same %s: content already analysed as %s", rel, res.File)
 		}
@@ -510,7 +510,7 @@ func (w *folderWatch) process(ev sources.Event) {
 	}
 	if prev, ok, err := w.st.FileWithContent(ctx, f.Hash, w.version); err == nil && ok && prev.State == store.FileFailed {
 		f.State, f.Error = store.FileFailed, prev.Error
-		if w.record(f, nil) {
+		if w.record(f, nil, nil) {
 			w.count(func() { w.counts.failed++ })
 			w.log.printf("failed %s: same content as %s: %s", rel, w.rel(prev.Path), oneLineErr(prev.Error))
 		}
@@ -524,7 +524,7 @@ func (w *folderWatch) process(ev sources.Event) {
 			return // abandoned at stop: says nothing about the file
 		}
 		f.State, f.Error = store.FileFailed, err.Error()
-		if w.record(f, nil) {
+		if w.record(f, nil, nil) {
 			w.count(func() { w.counts.failed++ })
 			w.addRecord(reports.Record{Result: stages.Result{File: rel}, Error: err.Error(), Finished: time.Since(w.started).Seconds()}, 0)
 			w.log.printf("failed %s: %s", rel, oneLineErr(err.Error()))
@@ -540,7 +540,7 @@ func (w *folderWatch) process(ev sources.Event) {
 	}
 	f.State = store.FileDone
 	e := store.Entry{Key: w.key(f.Hash), Title: res.Title, Artist: res.Artist, Result: blob}
-	if !w.record(f, &e) {
+	if !w.record(f, &e, &res) {
 		return
 	}
 	now := time.Now()
@@ -549,9 +549,10 @@ func (w *folderWatch) process(ev sources.Event) {
 	w.log.printf("song %s  bpm %.1f  key %s  loudness %.1f LUFS  %d ms", rel, res.BPM, orDashString(res.Key), res.Loudness, ms)
 }
 
-// record commits f (and e, when done) and reports whether it did. The
-// commit is not cancelled by the stop: a finished analysis is kept.
-func (w *folderWatch) record(f store.File, e *store.Entry) bool {
+// record commits f (and e, when done, whose Result is res encoded) and
+// reports whether it did. The commit is not cancelled by the stop: a
+// finished analysis is kept.
+func (w *folderWatch) record(f store.File, e *store.Entry, res *stages.Result) bool {
 	journaled, err := w.st.RecordFile(context.WithoutCancel(w.work), f, e)
 	if err != nil {
 		w.errLog.printf("songflow watch: %v", err)
@@ -560,10 +561,7 @@ func (w *folderWatch) record(f store.File, e *store.Entry) bool {
 	if journaled && e != nil {
 		// Appending is idempotent; the line for a key journaled now is due
 		// here, after the commit. A kill in between is repaired at start.
-		var res stages.Result
-		if err := json.Unmarshal(e.Result, &res); err != nil {
-			w.errLog.printf("songflow watch: result %s: %v", e.Key.Hash, err)
-		} else if _, err := w.jl.Append(e.Key.Hash, res); err != nil {
+		if _, err := w.jl.Append(e.Key.Hash, *res); err != nil {
 			w.errLog.printf("songflow watch: %v", err)
 		}
 	}
