@@ -261,14 +261,20 @@ func (w *Watcher) gone(path string) {
 			delete(w.watched, d)
 		}
 	}
+	w.forget(under)
+}
+
+// forget drops the files drop selects, pending or settled, and reports the
+// settled ones as Removed, in name order.
+func (w *Watcher) forget(drop func(path string) bool) {
 	for p := range w.pending {
-		if under(p) {
+		if drop(p) {
 			delete(w.pending, p)
 		}
 	}
 	var removed []string
 	for p := range w.settled {
-		if under(p) {
+		if drop(p) {
 			removed = append(removed, p)
 			delete(w.settled, p)
 		}
@@ -381,22 +387,7 @@ func (w *Watcher) scan() {
 	}
 	seen := map[string]bool{}
 	w.walk(w.dir, seen)
-	var removed []string
-	for p := range w.settled {
-		if !seen[p] {
-			removed = append(removed, p)
-		}
-	}
-	for p := range w.pending {
-		if !seen[p] {
-			delete(w.pending, p)
-		}
-	}
-	sort.Strings(removed)
-	for _, p := range removed {
-		delete(w.settled, p)
-		w.outbox = append(w.outbox, Event{Kind: Removed, Path: p})
-	}
+	w.forget(func(p string) bool { return !seen[p] })
 	paths := make([]string, 0, len(seen))
 	for p := range seen {
 		paths = append(paths, p)
