@@ -297,6 +297,41 @@ func TestTimeoutInStage(t *testing.T) {
 	}
 }
 
+// TestLateResultIsTimeout has a stage function ignore its context and
+// succeed after the song's deadline: the song fails with the timeout, from
+// that stage, and the next stage never sees it.
+func TestLateResultIsTimeout(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	p := New(context.Background(), Options{SongTimeout: 20 * time.Millisecond})
+	in := NewInput[int](p, "in", 1)
+	slow := Map(p, "slow", StageConfig{Workers: 1}, in.Stream(), func(_ context.Context, v int) (int, error) {
+		time.Sleep(60 * time.Millisecond)
+		return v, nil
+	})
+	var nextCalls atomic.Int32
+	next := Map(p, "next", StageConfig{Workers: 1}, slow, func(_ context.Context, v int) (int, error) {
+		nextCalls.Add(1)
+		return v, nil
+	})
+	out := next.Out()
+	src, _ := in.Open()
+	src.Submit(context.Background(), "late", 1)
+	src.Close()
+	var got []Item[int]
+	for it := range out {
+		got = append(got, it)
+	}
+	if err := p.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || !errors.Is(got[0].Err, ErrTimeout) || !strings.HasPrefix(got[0].Err.Error(), `slow: song "late"`) {
+		t.Fatalf("results %+v, want one timeout from slow", got)
+	}
+	if n := nextCalls.Load(); n != 0 {
+		t.Errorf("next stage called %d times for a timed-out song", n)
+	}
+}
+
 // TestTimeoutInCollect keeps one part of a song stuck: Collect must emit
 // the timeout while that part is still missing, and drop it when it comes.
 func TestTimeoutInCollect(t *testing.T) {

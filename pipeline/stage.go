@@ -106,16 +106,18 @@ func apply[I, O any](s *stage, w int, it Item[I], fn func(context.Context, I) (O
 	if t.failed.Load() {
 		return v, nil, false
 	}
-	if !t.expired(time.Now()) {
+	if t.expired(time.Now()) {
+		err = s.timeoutErr()
+	} else {
 		start := s.begin(w)
 		v, err = call(fn, t.Context(), it.Value)
 		s.end(w, start, t)
-		if err == nil && !t.expired(time.Now()) {
+		// A result that came after the deadline is a timeout too.
+		if t.expired(time.Now()) {
+			err = s.timeoutErr()
+		} else if err == nil {
 			return v, nil, true
 		}
-	}
-	if t.expired(time.Now()) {
-		err = s.timeoutErr()
 	}
 	if err = s.raise(t, err); err == nil {
 		return v, nil, false
