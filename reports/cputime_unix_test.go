@@ -7,11 +7,11 @@ import (
 	"time"
 )
 
-// TestRusage checks that spinning makes the process's CPU time grow, in
+// TestCPUTime checks that spinning makes the process's CPU time grow, in
 // nanoseconds (a unit off by 1000 would never reach 20 ms, or pass at
-// once), and that a Go process has some resident memory. Other processes
-// share the cores, so the CPU time is not compared with the wall time.
-func TestRusage(t *testing.T) {
+// once). Other processes share the cores, so the CPU time is not compared
+// with the wall time.
+func TestCPUTime(t *testing.T) {
 	before := CPUTime()
 	if before <= 0 {
 		t.Fatalf("CPU time %v before spinning", before)
@@ -24,8 +24,5 @@ func TestRusage(t *testing.T) {
 	}
 	if wall := time.Since(start); wall < 5*time.Millisecond {
 		t.Errorf("20 ms of CPU time in %v of wall time on one goroutine", wall)
-	}
-	if rss := PeakRSS(); rss < 1<<20 {
-		t.Errorf("peak RSS %d bytes, want at least 1 MiB", rss)
 	}
 }
