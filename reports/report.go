@@ -435,13 +435,7 @@ func writeSummary(w io.Writer, run *Run, s Summary) error {
 		b.WriteString("## Stages\n\n")
 		b.WriteString("Utilisation is the fraction of the stage's workers' time spent working; service\n")
 		b.WriteString("times are per call of the stage function (one song, or one chunk for fft).\n\n")
-		b.WriteString("| stage | workers | buffer | in | out | errors | utilisation | p50 | p95 | max | suggested workers |\n")
-		b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
-		for _, st := range run.Metrics.Stages {
-			fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %.0f %% | %s | %s | %s | %d |\n",
-				st.Name, st.Workers, st.Buffer, st.In, st.Out, st.Errors, 100*st.Utilisation,
-				dur(st.P50), dur(st.P95), dur(st.Max), st.SuggestedWorkers)
-		}
+		b.WriteString(StageTable(run.Metrics))
 		if s.Bottleneck != "" {
 			fmt.Fprintf(&b, "\n**Bottleneck: %s** (%.0f %% busy). Give it the suggested workers (cores allowing) and\n", s.Bottleneck, 100*s.BottleneckUtilising)
 			b.WriteString("run again; if the bottleneck moves, the next stage takes its turn. Suggested workers,\n")
@@ -488,6 +482,20 @@ func writeSummary(w io.Writer, run *Run, s Summary) error {
 	b.WriteString("\n```\n")
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// StageTable renders the stages' figures as a Markdown table: settings,
+// items, errors, utilisation, service times and suggested workers.
+func StageTable(m pipeline.Snapshot) string {
+	var b strings.Builder
+	b.WriteString("| stage | workers | buffer | in | out | errors | utilisation | p50 | p95 | max | suggested workers |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, st := range m.Stages {
+		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %.0f %% | %s | %s | %s | %d |\n",
+			st.Name, st.Workers, st.Buffer, st.In, st.Out, st.Errors, 100*st.Utilisation,
+			dur(st.P50), dur(st.P95), dur(st.Max), st.SuggestedWorkers)
+	}
+	return b.String()
 }
 
 // Suggestion renders the stages' suggested worker counts as pipeline.toml

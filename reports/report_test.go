@@ -141,7 +141,9 @@ func TestWriteReport(t *testing.T) {
 	}
 	for _, want := range []string{"| tempo Accuracy1 | 25.0 % (1 of 4) |", "| tempo Accuracy2 | 75.0 % (3 of 4) |",
 		"| key weighted score | 0.400 (5 songs) |", "**Bottleneck: fft**", "[stages.fft]\nworkers = 3 # now 2",
-		"notes.txt", "corrupt frame", "| × real time | 60.0 |"} {
+		"notes.txt", "corrupt frame", "| × real time | 60.0 |",
+		"| decode | 2 | 4 | 6 | 5 | 1 | 30 % | 9.0 ms | 20.0 ms | 25.0 ms | 1 |\n",
+		"| fft | 2 | 16 | 50 | 50 | 0 | 95 % | 400 µs | 0 | 0 | 3 |\n"} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("summary.md lacks %q", want)
 		}

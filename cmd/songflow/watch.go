@@ -684,13 +684,7 @@ func writeWatchSummary(b *strings.Builder, w *folderWatch, run *reports.Run, s r
 	}
 	fmt.Fprintf(b, "| peak memory (max RSS) | %.0f MiB |\n\n", float64(s.PeakRSS)/(1<<20))
 	if len(run.Metrics.Stages) > 0 {
-		b.WriteString("## Stages\n\n| stage | workers | buffer | in | out | errors | utilisation | p50 | p95 | max | suggested workers |\n")
-		b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
-		for _, st := range run.Metrics.Stages {
-			fmt.Fprintf(b, "| %s | %d | %d | %d | %d | %d | %.0f %% | %v | %v | %v | %d |\n",
-				st.Name, st.Workers, st.Buffer, st.In, st.Out, st.Errors, 100*st.Utilisation,
-				st.P50.Round(time.Millisecond), st.P95.Round(time.Millisecond), st.Max.Round(time.Millisecond), st.SuggestedWorkers)
-		}
+		b.WriteString("## Stages\n\n" + reports.StageTable(run.Metrics))
 		if s.Bottleneck != "" {
 			fmt.Fprintf(b, "\nBottleneck: **%s** (%.0f %% busy). Suggested workers for `pipeline.toml`:\n\n", s.Bottleneck, 100*s.BottleneckUtilising)
 		} else {

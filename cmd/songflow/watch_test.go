@@ -306,7 +306,7 @@ func TestWatchFolder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"| analysed | 4 |", "| failed | 1 |", "stage_utilisation.png"} {
+	for _, want := range []string{"| analysed | 4 |", "| failed | 1 |", "stage_utilisation.png", "| stage | workers | buffer |", "| decode | "} {
 		if !strings.Contains(string(text), want) {
 			t.Errorf("summary.md lacks %q:\n%s", want, text)
 		}
