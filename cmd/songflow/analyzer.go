@@ -8,6 +8,7 @@ import (
 
 	"github.com/songflow/songflow/calibration"
 	"github.com/songflow/songflow/config"
+	"github.com/songflow/songflow/pipeline"
 	"github.com/songflow/songflow/stages"
 )
 
@@ -40,4 +41,9 @@ func startAnalyzer(ctx context.Context, cfg config.Config, cmd string, stderr io
 	}
 	fmt.Fprintf(stderr, "songflow %s: start the pipeline: %v\n", cmd, err)
 	return nil, 1
+}
+
+// stageConfigs lists every stage's settings in pipeline order.
+func stageConfigs(s config.Stages) []pipeline.StageConfig {
+	return []pipeline.StageConfig{s.Decode, s.Resample, s.Chunk, s.FFT, s.Aggregate}
 }

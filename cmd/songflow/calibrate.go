@@ -238,14 +238,8 @@ func sniffAudio(data []byte) string {
 // starves, without a goroutine per song for huge folders.
 func inFlightLimit(cfg config.Config) int {
 	n := 1
-	for _, s := range []struct{ w, b int }{
-		{cfg.Stages.Decode.Workers, cfg.Stages.Decode.Buffer},
-		{cfg.Stages.Resample.Workers, cfg.Stages.Resample.Buffer},
-		{cfg.Stages.Chunk.Workers, cfg.Stages.Chunk.Buffer},
-		{cfg.Stages.FFT.Workers, cfg.Stages.FFT.Buffer},
-		{cfg.Stages.Aggregate.Workers, cfg.Stages.Aggregate.Buffer},
-	} {
-		n += max(1, s.w) + s.b
+	for _, s := range stageConfigs(cfg.Stages) {
+		n += max(1, s.Workers) + s.Buffer
 	}
 	return n
 }

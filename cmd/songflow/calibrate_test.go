@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/songflow/songflow/calibration"
+	"github.com/songflow/songflow/config"
 	"github.com/songflow/songflow/dsp"
 	"github.com/songflow/songflow/reports"
 	"github.com/songflow/songflow/stages"
@@ -432,5 +433,19 @@ func TestBadCalibrationMap(t *testing.T) {
 	}
 	if want := fmt.Sprintf("calibration = %q", missing); !strings.Contains(string(md), want) {
 		t.Errorf("summary.md's configuration lacks %s", want)
+	}
+}
+
+func TestInFlightLimit(t *testing.T) {
+	var cfg config.Config
+	st := &cfg.Stages
+	st.Decode.Workers, st.Decode.Buffer = 2, 4
+	st.Resample.Workers, st.Resample.Buffer = 1, 4
+	st.Chunk.Workers, st.Chunk.Buffer = 0, 8 // 0 workers count as 1
+	st.FFT.Workers, st.FFT.Buffer = 3, 16
+	st.Aggregate.Workers, st.Aggregate.Buffer = 1, 2
+	// One more than every stage's workers and buffers: 1 + 6 + 5 + 9 + 19 + 3.
+	if got := inFlightLimit(cfg); got != 43 {
+		t.Errorf("inFlightLimit = %d, want 43", got)
 	}
 }

@@ -102,10 +102,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 // busy cores; with a spare P it runs at once and the kernel shares the
 // cores (p50 0.5 ms).
 func serveProcs(cfg config.Config, cpus int) int {
-	st := cfg.Stages
 	workers := 0
-	for _, w := range []int{st.Decode.Workers, st.Resample.Workers, st.Chunk.Workers, st.FFT.Workers, st.Aggregate.Workers} {
-		workers += max(w, 1)
+	for _, s := range stageConfigs(cfg.Stages) {
+		workers += max(s.Workers, 1)
 	}
 	return max(cpus, workers+2)
 }
