@@ -88,7 +88,8 @@ func truthy(s string) bool {
 // clients send for flags ("true", "yes", 1).
 type flexBool bool
 
-// UnmarshalJSON accepts true/false, numbers and truthy strings.
+// UnmarshalJSON accepts true/false, numbers and truthy strings; null is
+// false (decoding null into a bool succeeds and leaves it false).
 func (f *flexBool) UnmarshalJSON(b []byte) error {
 	var v bool
 	if err := json.Unmarshal(b, &v); err == nil {
@@ -103,10 +104,6 @@ func (f *flexBool) UnmarshalJSON(b []byte) error {
 	var n float64
 	if err := json.Unmarshal(b, &n); err == nil {
 		*f = n != 0
-		return nil
-	}
-	if string(b) == "null" {
-		*f = false
 		return nil
 	}
 	return fmt.Errorf("not a boolean: %s", b)

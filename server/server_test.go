@@ -216,6 +216,21 @@ func TestHeaderHelpers(t *testing.T) {
 			t.Errorf("truthy(%q) = true", no)
 		}
 	}
+	for in, want := range map[string]bool{
+		`true`: true, `false`: false, `null`: false, `1`: true, `0`: false, `0.5`: true,
+		`"yes"`: true, `"TRUE"`: true, `"no"`: false, `""`: false,
+	} {
+		f := flexBool(!want) // a decoder must set the value, not keep it
+		if err := json.Unmarshal([]byte(in), &f); err != nil || bool(f) != want {
+			t.Errorf("flexBool %s = %v, %v; want %v", in, f, err, want)
+		}
+	}
+	for _, bad := range []string{`[]`, `{}`} {
+		var f flexBool
+		if err := json.Unmarshal([]byte(bad), &f); err == nil {
+			t.Errorf("flexBool %s: no error", bad)
+		}
+	}
 }
 
 func TestFiniteJSON(t *testing.T) {
