@@ -153,6 +153,12 @@ func (s *Store) RecordFile(ctx context.Context, f File, r *Entry) (journaled boo
 	if f.State == FileDone && r == nil {
 		return false, fmt.Errorf("store: record file %s: done without a result", f.Path)
 	}
+	var values []any
+	if r != nil {
+		if values, err = s.resultValues(*r); err != nil {
+			return false, fmt.Errorf("store: record file %s: %w", f.Path, err)
+		}
+	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return false, fmt.Errorf("store: record file %s: %w", f.Path, err)
@@ -160,19 +166,7 @@ func (s *Store) RecordFile(ctx context.Context, f File, r *Entry) (journaled boo
 	defer tx.Rollback() // a no-op once committed
 	now := s.now().UTC().Format(timeLayout)
 	if r != nil {
-		if r.Key.Hash == "" || r.Key.AnalyzerVersion == "" || r.Key.Namespace == "" {
-			return false, fmt.Errorf("store: record file %s: incomplete key %+v", f.Path, r.Key)
-		}
-		at := r.AnalyzedAt
-		if at.IsZero() {
-			at = s.now()
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO results
-			(content_hash, analyzer_version, namespace, skip_chunks, title, artist, preview_url, result, analyzed_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (content_hash, analyzer_version, namespace, skip_chunks) DO NOTHING`,
-			r.Key.Hash, r.Key.AnalyzerVersion, r.Key.Namespace, boolInt(r.Key.SkipChunks),
-			r.Title, r.Artist, r.PreviewURL, string(r.Result), at.UTC().Format(timeLayout)); err != nil {
+		if _, err := tx.ExecContext(ctx, insertResult+`DO NOTHING`, values...); err != nil {
 			return false, fmt.Errorf("store: record file %s: result: %w", f.Path, err)
 		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO watch_journal

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"path/filepath"
 	"testing"
 	"time"
@@ -123,6 +124,7 @@ func TestRecordFileRejectsIncomplete(t *testing.T) {
 		{"no state", File{Path: "/x"}, nil},
 		{"done without result", File{Path: "/x", State: FileDone}, nil},
 		{"incomplete key", File{Path: "/x", State: FileDone}, &Entry{Key: Key{Hash: "h"}, Result: result(1)}},
+		{"result not JSON", File{Path: "/x", State: FileDone}, &Entry{Key: Key{Hash: "h", AnalyzerVersion: "v", Namespace: "n"}, Result: json.RawMessage(`{"bpm":`)}},
 	}
 	for _, c := range cases {
 		if _, err := s.RecordFile(ctx, c.f, c.r); err == nil {

@@ -256,33 +256,46 @@ func (s *Store) GetByID(ctx context.Context, id int64) (Entry, error) {
 	return e, nil
 }
 
-// Put stores e.Result under e.Key, replacing an earlier result for the same
-// key but keeping what the user verified about it, and returns the row id.
-// A zero AnalyzedAt means now. An empty PreviewURL keeps the earlier one.
-func (s *Store) Put(ctx context.Context, e Entry) (int64, error) {
+// insertResult inserts one result row with the values resultValues gives;
+// the caller adds what a row already stored under the same key does.
+const insertResult = `INSERT INTO results
+	(content_hash, analyzer_version, namespace, skip_chunks, title, artist, preview_url, result, analyzed_at)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+	ON CONFLICT (content_hash, analyzer_version, namespace, skip_chunks) `
+
+// resultValues checks that e can be stored (a complete key, a JSON result)
+// and returns the values of insertResult; a zero AnalyzedAt means now.
+func (s *Store) resultValues(e Entry) ([]any, error) {
 	if e.Key.Hash == "" || e.Key.AnalyzerVersion == "" || e.Key.Namespace == "" {
-		return 0, fmt.Errorf("store: put: incomplete key %+v", e.Key)
+		return nil, fmt.Errorf("incomplete key %+v", e.Key)
 	}
 	if !json.Valid(e.Result) {
-		return 0, fmt.Errorf("store: put %s: result is not valid JSON", e.Key.Hash)
+		return nil, fmt.Errorf("result %s is not valid JSON", e.Key.Hash)
 	}
 	at := e.AnalyzedAt
 	if at.IsZero() {
 		at = s.now()
 	}
+	return []any{e.Key.Hash, e.Key.AnalyzerVersion, e.Key.Namespace, boolInt(e.Key.SkipChunks),
+		e.Title, e.Artist, e.PreviewURL, string(e.Result), at.UTC().Format(timeLayout)}, nil
+}
+
+// Put stores e.Result under e.Key, replacing an earlier result for the same
+// key but keeping what the user verified about it, and returns the row id.
+// A zero AnalyzedAt means now. An empty PreviewURL keeps the earlier one.
+func (s *Store) Put(ctx context.Context, e Entry) (int64, error) {
+	values, err := s.resultValues(e)
+	if err != nil {
+		return 0, fmt.Errorf("store: put: %w", err)
+	}
 	var id int64
-	err := s.db.QueryRowContext(ctx, `INSERT INTO results
-		(content_hash, analyzer_version, namespace, skip_chunks, title, artist, preview_url, result, analyzed_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT (content_hash, analyzer_version, namespace, skip_chunks) DO UPDATE SET
+	err = s.db.QueryRowContext(ctx, insertResult+`DO UPDATE SET
 			title = excluded.title,
 			artist = excluded.artist,
 			preview_url = CASE WHEN excluded.preview_url <> '' THEN excluded.preview_url ELSE results.preview_url END,
 			result = excluded.result,
 			analyzed_at = excluded.analyzed_at
-		RETURNING id`,
-		e.Key.Hash, e.Key.AnalyzerVersion, e.Key.Namespace, boolInt(e.Key.SkipChunks),
-		e.Title, e.Artist, e.PreviewURL, string(e.Result), at.UTC().Format(timeLayout)).Scan(&id)
+		RETURNING id`, values...).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("store: put %s: %w", e.Key.Hash, err)
 	}
