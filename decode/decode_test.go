@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -449,6 +450,57 @@ func TestConcurrent(t *testing.T) {
 	for range 4 * len(files) {
 		if err := <-errs; err != nil {
 			t.Error(err)
+		}
+	}
+}
+
+// TestWAVChunkWalk builds WAV files chunk by chunk: the walk skips chunks
+// it does not read, pads odd sizes, and tells a missing fmt chunk
+// (corrupt) from a missing data chunk (no audio).
+func TestWAVChunkWalk(t *testing.T) {
+	chunk := func(id string, body []byte) []byte {
+		b := binary.LittleEndian.AppendUint32([]byte(id), uint32(len(body)))
+		b = append(b, body...)
+		if len(body)%2 == 1 {
+			b = append(b, 0)
+		}
+		return b
+	}
+	wav := func(chunks ...[]byte) []byte {
+		b := []byte("RIFF\x00\x00\x00\x00WAVE")
+		for _, c := range chunks {
+			b = append(b, c...)
+		}
+		binary.LittleEndian.PutUint32(b[4:], uint32(len(b)-8))
+		return b
+	}
+	// Mono 16-bit PCM at 8 kHz.
+	fmtChunk := chunk("fmt ", []byte{1, 0, 1, 0, 0x40, 0x1f, 0, 0, 0x80, 0x3e, 0, 0, 2, 0, 16, 0})
+	data := chunk("data", []byte{0x00, 0x40, 0x00, 0xc0}) // +0.5, -0.5
+	odd := chunk("LIST", []byte("odd"))
+
+	a, err := Bytes(context.Background(), "ok", wav(odd, fmtChunk, odd, data), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Rate != 8000 || len(a.Channels) != 1 || !slices.Equal(a.Channels[0], []float32{0.5, -0.5}) {
+		t.Errorf("decoded rate %d, channels %v; want 8000 Hz, [[0.5 -0.5]]", a.Rate, a.Channels)
+	}
+	for _, c := range []struct {
+		name string
+		data []byte
+		err  error
+		says string
+	}{
+		{"no fmt", wav(odd), ErrCorrupt, "no fmt chunk"},
+		{"header only", wav(), ErrCorrupt, "no fmt chunk"},
+		{"no data", wav(fmtChunk, odd), ErrEmpty, "no data chunk"},
+		{"torn chunk header", append(wav(fmtChunk), "dat"...), ErrEmpty, "no data chunk"},
+		{"data before fmt", wav(data, fmtChunk), ErrCorrupt, "before its fmt chunk"},
+	} {
+		_, err := Bytes(context.Background(), c.name, c.data, Options{})
+		if !errors.Is(err, c.err) || !strings.Contains(err.Error(), c.says) {
+			t.Errorf("%s: %v, want %v saying %q", c.name, err, c.err, c.says)
 		}
 	}
 }

@@ -38,15 +38,11 @@ func decodeWAV(in *input) (*Audio, error) {
 	if _, err := in.r.ReadAt(hdr[:], in.start); err != nil {
 		return nil, fmt.Errorf("%w: WAV header: %v", ErrCorrupt, err)
 	}
-	off := in.start + 12
 	var fmtc *wavFormat
-	for {
+	for off := in.start + 12; off < in.size; {
 		var ch [8]byte
 		if _, err := in.r.ReadAt(ch[:], off); err != nil {
-			if fmtc == nil {
-				return nil, fmt.Errorf("%w: WAV has no fmt chunk", ErrCorrupt)
-			}
-			return nil, fmt.Errorf("%w: WAV has no data chunk", ErrEmpty)
+			break // no whole chunk header left
 		}
 		id := string(ch[:4])
 		size := int64(binary.LittleEndian.Uint32(ch[4:]))
@@ -72,13 +68,11 @@ func decodeWAV(in *input) (*Audio, error) {
 			return readWAVData(in, fmtc, body, size)
 		}
 		off = body + size + size&1
-		if off >= in.size {
-			if fmtc == nil {
-				return nil, fmt.Errorf("%w: WAV has no fmt chunk", ErrCorrupt)
-			}
-			return nil, fmt.Errorf("%w: WAV has no data chunk", ErrEmpty)
-		}
 	}
+	if fmtc == nil {
+		return nil, fmt.Errorf("%w: WAV has no fmt chunk", ErrCorrupt)
+	}
+	return nil, fmt.Errorf("%w: WAV has no data chunk", ErrEmpty)
 }
 
 // readWAVFormat parses the fmt chunk at off.
