@@ -98,6 +98,15 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 2
 	}
 
+	// Results are kept under the analyzer's version and a digest of the
+	// settings that change results, as serve's cache is: a new calibration
+	// map or max_seconds analyses every file again.
+	version, err := analyzerVersion(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "songflow watch: %v\n", err)
+		return 2
+	}
+
 	st, err := store.Open(ctx, db)
 	if err != nil {
 		fmt.Fprintf(stderr, "songflow watch: %v\n", err)
@@ -130,7 +139,7 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		dir: dir, out: out, db: db,
 		cfg: cfg, cfgText: cfgText.String(),
 		st: st, jl: jl, an: a, snapshot: a.Snapshot,
-		version: stages.AnalyzerVersion,
+		version: version,
 		log:     &lockedWriter{w: stdout}, errLog: &lockedWriter{w: stderr},
 		work: work, cancelWork: cancelWork,
 		stopGrace: time.Duration(*stopSecs * float64(time.Second)),
@@ -533,6 +542,9 @@ func (w *folderWatch) process(ev sources.Event) {
 	}
 	ms := time.Since(start).Milliseconds()
 	res.File = rel
+	// The line in results.jsonl says which settings made it, and is
+	// kept once per content and version.
+	res.AnalyzerVersion = w.version
 	blob, err := json.Marshal(res)
 	if err != nil {
 		w.errLog.printf("songflow watch: result of %s: %v", rel, err)

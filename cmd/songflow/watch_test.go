@@ -426,6 +426,51 @@ func TestWatchRestart(t *testing.T) {
 	}
 }
 
+// TestWatchSettingsChange checks that results are kept per settings: after
+// analysis.max_seconds changes, a file already analysed is analysed again
+// and results.jsonl gains its new result beside the old one; a restart
+// with the same settings analyses nothing.
+func TestWatchSettingsChange(t *testing.T) {
+	e := newWatchEnv(t, 0.2, 60)
+	song := calibrationSong(t, "01-adagio-c-major.wav")
+	e.put(t, "a.wav", song)
+	r := startWatch(t, e)
+	waitUntil(t, "the first result", func() bool { return len(jsonlLines(t, e)) == 1 })
+	if code := r.stop(t); code != 0 {
+		t.Fatalf("exit status %d", code)
+	}
+
+	cfg, err := os.ReadFile(e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(e.cfg, append(cfg, "\n[analysis]\nmax_seconds = 5\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = startWatch(t, e)
+	waitUntil(t, "the result under the new settings", func() bool { return len(jsonlLines(t, e)) == 2 })
+	if code := r.stop(t); code != 0 {
+		t.Fatalf("exit status %d", code)
+	}
+	lines := jsonlLines(t, e)
+	if lines[0].ContentHash != lines[1].ContentHash || lines[0].AnalyzerVersion == lines[1].AnalyzerVersion {
+		t.Fatalf("lines: %s %s and %s %s; want one content under two versions",
+			lines[0].ContentHash, lines[0].AnalyzerVersion, lines[1].ContentHash, lines[1].AnalyzerVersion)
+	}
+	if d0, d1 := lines[0].Duration, lines[1].Duration; !(d1 <= 5.01 && d0 > d1) {
+		t.Errorf("durations %g then %g; want the second cut to 5 s", d0, d1)
+	}
+
+	r = startWatch(t, e)
+	time.Sleep(time.Second)
+	if code := r.stop(t); code != 0 {
+		t.Fatalf("exit status %d", code)
+	}
+	if n := r.out.count("song", ""); n != 0 || len(jsonlLines(t, e)) != 2 {
+		t.Errorf("same settings: %d songs analysed, %d lines; want 0 and 2:\n%s", n, len(jsonlLines(t, e)), r.out)
+	}
+}
+
 // TestWatchChildProcess is the watcher run as a child process by
 // TestWatchKill9; on its own it does nothing.
 func TestWatchChildProcess(t *testing.T) {
