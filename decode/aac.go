@@ -77,6 +77,7 @@ type aacSink struct {
 	skip     int64
 	want     int64 // -1 = all
 	got      int64
+	expect   int64 // samples per channel the stream announced
 }
 
 func (s *aacSink) done() bool { return s.want >= 0 && s.got >= s.want }
@@ -95,6 +96,7 @@ func (s *aacSink) add(pcm []int16) error {
 		if n == 2048 {
 			s.rate *= 2
 			s.skip *= 2
+			s.expect *= 2
 			if s.want > 0 {
 				s.want *= 2
 			}
@@ -110,6 +112,7 @@ func (s *aacSink) add(pcm []int16) error {
 		to = min(n, from+s.want-s.got)
 	}
 	for c, ch := range s.chans {
+		ch = makeRoom(ch, int(max(0, to-from)), s.expect)
 		for i := from; i < to; i++ {
 			ch = append(ch, float32(pcm[int(i)*nch+c])*(1.0/(1<<15)))
 		}
@@ -183,7 +186,7 @@ func decodeADTS(in *input) (*Audio, error) {
 	if want >= 0 {
 		pre = min(pre, want)
 	}
-	sink := &aacSink{coreRate: rate, want: want, chans: newChannels(dec.channels, pre)}
+	sink := &aacSink{coreRate: rate, want: want, expect: pre, chans: newChannels(dec.channels, pre)}
 	err = walkADTS(in, func(h adtsHeader, payload []byte) (bool, error) {
 		if h.blocks != 1 {
 			return false, unsupported("ADTS frames holding %d raw data blocks are not supported", h.blocks)

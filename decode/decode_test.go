@@ -504,3 +504,34 @@ func TestWAVChunkWalk(t *testing.T) {
 		}
 	}
 }
+
+// TestMakeRoom checks how channel slices grow past what was allocated up
+// front: straight to the announced length in one step, and by append's
+// own rule when the stream turns out longer.
+func TestMakeRoom(t *testing.T) {
+	ch := make([]float32, 8)
+	// Room left: the same backing array comes back.
+	roomy := make([]float32, 4, 16)
+	if got := makeRoom(roomy, 12, 1000); &got[:1][0] != &roomy[:1][0] || cap(got) != 16 {
+		t.Errorf("with room for 12 more, makeRoom reallocated (cap %d)", cap(got))
+	}
+	// Full, with 1000 announced: one allocation that holds them all, not a
+	// doubling (16) or a quarter step (10).
+	got := makeRoom(ch, 4, 1000)
+	if cap(got) < 1000 || cap(got) > 1100 {
+		t.Errorf("full at 8 of 1000 announced: cap %d, want about 1000", cap(got))
+	}
+	if len(got) != 8 || got[7] != ch[7] {
+		t.Errorf("makeRoom lost samples: len %d", len(got))
+	}
+	// Past the announced length (a header that under-claims), there is
+	// still room for what is added.
+	over := makeRoom(make([]float32, 1000, 1000), 64, 1000)
+	if cap(over)-len(over) < 64 {
+		t.Errorf("past the announced length: room for %d, want 64", cap(over)-len(over))
+	}
+	// Nothing announced (0) or a negative claim: plain growth.
+	if got := makeRoom(ch, 3, 0); cap(got)-len(got) < 3 {
+		t.Errorf("nothing announced: room for %d, want 3", cap(got)-len(got))
+	}
+}

@@ -73,7 +73,7 @@ func decodeFLAC(in *input) (*Audio, error) {
 			if len(s) < take {
 				return nil, fmt.Errorf("%w: FLAC subframe with %d of %d samples", ErrCorrupt, len(s), take)
 			}
-			ch := chans[c]
+			ch := makeRoom(chans[c], take, pre)
 			for _, v := range s[:take] {
 				ch = append(ch, float32(v)*scale)
 			}

@@ -195,7 +195,7 @@ func decodeM4A(in *input) (*Audio, error) {
 	// only limits what a lying header can make us allocate up front.
 	pre := min(scale(want), in.size*16)
 	sink := &aacSink{coreRate: int(coreRate), skip: scale(skip), want: scale(want),
-		chans: newChannels(dec.channels, pre)}
+		expect: pre, chans: newChannels(dec.channels, pre)}
 	buf := make([]byte, maxAACFrame)
 	err = tr.eachSample(in.size, func(i, off uint64, size uint32) (bool, error) {
 		if i&255 == 0 {

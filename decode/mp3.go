@@ -93,7 +93,7 @@ func decodeMP3(in *input) (*Audio, error) {
 			b = b[:(want-got)*4]
 		}
 		for c := range nch {
-			ch := chans[c]
+			ch := makeRoom(chans[c], len(b)/4, want)
 			for p := c * 2; p+2 <= len(b); p += 4 {
 				ch = append(ch, float32(int16(binary.LittleEndian.Uint16(b[p:])))*(1.0/(1<<15)))
 			}
