@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"sync"
@@ -11,19 +10,19 @@ import (
 	"github.com/songflow/songflow/stages"
 )
 
+const analyzeUsage = "usage: songflow analyze FILE... [--config FILE]"
+
 // runAnalyze prints one JSON object per file, in the order given, as soon
 // as that file and every file before it are done. Files are analysed
 // concurrently through one pipeline.
 func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("analyze", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "", "configuration file (default ./pipeline.toml when present)")
-	if err := fs.Parse(args); err != nil {
+	fs, path := newFlags("analyze", analyzeUsage, stderr)
+	files, err := parseInterspersed(fs, args)
+	if err != nil {
 		return 2
 	}
-	files := fs.Args()
 	if len(files) == 0 {
-		fmt.Fprintln(stderr, "usage: songflow analyze [--config FILE] FILE...")
+		fmt.Fprintln(stderr, analyzeUsage)
 		return 2
 	}
 	cfg, _, ok := loadConfig(*path, stderr)

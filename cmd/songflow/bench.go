@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -17,6 +16,8 @@ import (
 	"github.com/songflow/songflow/stages"
 )
 
+const benchUsage = "usage: songflow bench [FILE|DIR...] [--config FILE] [--repeat N]"
+
 // runBench measures the pipeline's speed on real files: every audio file
 // under the given paths (default testdata/calibration) is read into memory
 // and analysed --repeat times, so disk speed does not count. It reports
@@ -24,9 +25,7 @@ import (
 // second of one core), each stage's own x-real-time, the bottleneck and the
 // peak resident memory.
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fl := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fl.SetOutput(stderr)
-	path := fl.String("config", "", "configuration file (default ./pipeline.toml when present)")
+	fl, path := newFlags("bench", benchUsage, stderr)
 	repeat := fl.Int("repeat", 3, "times each file is analysed")
 	roots, err := parseInterspersed(fl, args)
 	if err != nil {

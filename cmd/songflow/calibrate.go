@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -39,13 +38,7 @@ const plainProgressEvery = 5 * time.Second
 // completed (failed songs are reported, not fatal), 2 on a usage or
 // configuration error, 1 when nothing could be analysed.
 func runCalibrate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fset := flag.NewFlagSet("calibrate", flag.ContinueOnError)
-	fset.SetOutput(stderr)
-	fset.Usage = func() {
-		fmt.Fprintln(stderr, calibrateUsage)
-		fset.PrintDefaults()
-	}
-	cfgPath := fset.String("config", "", "configuration file (default ./pipeline.toml when present)")
+	fset, cfgPath := newFlags("calibrate", calibrateUsage, stderr)
 	outDir := fset.String("out", "", "report folder (default reports/<UTC timestamp>)")
 	fit := fset.Bool("fit", false, "fit calibration.json from the truth's descriptor columns")
 	pos, err := parseInterspersed(fset, args)

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -33,13 +32,11 @@ func loadConfig(path string, stderr io.Writer) (config.Config, config.Origins, b
 
 // runConfig prints the effective configuration, or validates a file.
 func runConfig(_ context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("config", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "", "configuration file (default ./pipeline.toml when present)")
+	fs, path := newFlags("config", "usage: songflow config [--config FILE] [--check FILE]", stderr)
 	check := fs.String("check", "", "validate this configuration file and exit")
-	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+	if pos, err := parseInterspersed(fs, args); err != nil || len(pos) > 0 {
 		if err == nil {
-			fmt.Fprintf(stderr, "songflow config: unexpected argument %q\n", fs.Arg(0))
+			fmt.Fprintf(stderr, "songflow config: unexpected argument %q\n", pos[0])
 		}
 		return 2
 	}

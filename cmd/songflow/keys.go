@@ -3,9 +3,9 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -26,9 +26,7 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	sub := args[0]
-	fs := flag.NewFlagSet("keys "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "", "configuration file (default ./pipeline.toml when present)")
+	fs, path := newFlags("keys "+sub, strings.TrimSuffix(keysUsage, "\n"), stderr)
 	db := fs.String("db", "", "database file (default server.db_path)")
 	name := fs.String("name", "", "what the key is for (create)")
 	rest, err := parseInterspersed(fs, args[1:])

@@ -76,6 +76,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 2
 }
 
+// newFlags makes a subcommand's flag set: its errors, and its usage line
+// and flags on -h, go to stderr, and every subcommand takes --config.
+func newFlags(name, usage string, stderr io.Writer) (fs *flag.FlagSet, config *string) {
+	fs = flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, usage)
+		fs.PrintDefaults()
+	}
+	return fs, fs.String("config", "", "configuration file (default ./pipeline.toml when present)")
+}
+
 // parseInterspersed parses fs's flags wherever they stand among the
 // positional arguments, which it returns in order: the flag package stops
 // at the first positional one, and users write "calibrate DIR --out X".

@@ -63,7 +63,9 @@ func TestAnalyze(t *testing.T) {
 		filepath.Join(cal, "07-house-d-minor.mp3"),
 	}
 	var out, errOut bytes.Buffer
-	code := run(context.Background(), append([]string{"analyze"}, files...), &out, &errOut)
+	// A flag after the files, as users write it.
+	args := append(append([]string{"analyze"}, files...), "--config", filepath.Join("..", "..", "pipeline.toml"))
+	code := run(context.Background(), args, &out, &errOut)
 	if code != 1 {
 		t.Errorf("exit %d, want 1 (one file failed); stderr %s", code, errOut.String())
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -28,13 +27,11 @@ const shutdownGrace = 30 * time.Second
 // runServe runs the HTTP server until SIGINT/SIGTERM (ctx) or POST
 // /shutdown, then shuts down gracefully and returns 0.
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	path := fs.String("config", "", "configuration file (default ./pipeline.toml when present)")
+	fs, path := newFlags("serve", "usage: songflow serve [--config FILE] [--addr HOST:PORT]", stderr)
 	addrFlag := fs.String("addr", "", "listen address HOST:PORT (default server.addr, 127.0.0.1:5050)")
-	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
+	if pos, err := parseInterspersed(fs, args); err != nil || len(pos) > 0 {
 		if err == nil {
-			fmt.Fprintf(stderr, "songflow serve: unexpected argument %q\n", fs.Arg(0))
+			fmt.Fprintf(stderr, "songflow serve: unexpected argument %q\n", pos[0])
 		}
 		return 2
 	}

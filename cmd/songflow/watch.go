@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -51,13 +50,7 @@ var watchPlots = []string{reports.PlotStageUtilisation, reports.PlotQueueDepth, 
 // exits 0. Exit status 2 is a usage or configuration error, 1 a failure
 // to start (store, output folder, pipeline).
 func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fset := flag.NewFlagSet("watch", flag.ContinueOnError)
-	fset.SetOutput(stderr)
-	fset.Usage = func() {
-		fmt.Fprintln(stderr, watchUsage)
-		fset.PrintDefaults()
-	}
-	cfgPath := fset.String("config", "", "configuration file (default ./pipeline.toml when present)")
+	fset, cfgPath := newFlags("watch", watchUsage, stderr)
 	outDir := fset.String("out", "songflow-watch", "folder for results.jsonl, summary.md and the plots")
 	dbPath := fset.String("db", "", "SQLite database (default server.db_path, shared with songflow serve)")
 	stopSecs := fset.Float64("stop-timeout", 10, "seconds songs in flight may take to finish after a stop signal")
