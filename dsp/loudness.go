@@ -23,8 +23,8 @@ const (
 	// SilentDBTP is the true peak of digital silence, and the lowest true
 	// peak reported.
 	SilentDBTP = -200.0
-	// MaxDBTP is the highest true peak reported (a float signal holding
-	// +Inf would otherwise read +Inf).
+	// MaxDBTP is the highest true peak reported (a float sample can lie
+	// as far as 770 dB above full scale).
 	MaxDBTP = 200.0
 )
 
@@ -110,7 +110,8 @@ func channelWeights(n int) []float64 {
 // 100 ms, gated at −70 LUFS and −20 LU relative, 10th to 95th percentile)
 // and true peak per BS.1770-4 Annex 2 (4× oversampling). channels hold the
 // samples of each channel, full scale ±1, in WAVE order; a shorter channel
-// limits the measurement to its length.
+// limits the measurement to its length. NaN and infinite samples are
+// measured as 0.
 //
 // The result is always finite: Integrated is SilentLUFS when nothing passes
 // the absolute gate (silence, or under 400 ms of audio), Range is 0 when
@@ -141,7 +142,31 @@ func MeasureLoudness(channels [][]float32, rate Hz) Loudness {
 	if segs < momentarySegs {
 		return out
 	}
-	energy := make([]float64, segs) // Σ_i G_i Σ y_i² per segment
+	energy := weightedEnergies(channels, bounds, rate)
+	if slices.ContainsFunc(energy, func(e float64) bool { return !isFinite(e) }) {
+		// Finite samples cannot overflow the filters, so a non-finite
+		// segment means a NaN or infinite sample, which would stay in the
+		// filters' state and blank every block after it.
+		energy = weightedEnergies(zeroNonFinite(channels, bounds[segs]), bounds, rate)
+	}
+
+	blocks := windowPowers(energy, bounds, momentarySegs)
+	out.Integrated = gatedLoudness(blocks)
+	out.Range = loudnessRange(windowPowers(energy, bounds, shortTermSegs))
+	if !isFinite(out.Integrated) {
+		out.Integrated = SilentLUFS
+	}
+	if !isFinite(out.Range) {
+		out.Range = 0
+	}
+	return out
+}
+
+// weightedEnergies returns Σ_i G_i Σ y_i² of each segment between bounds,
+// y_i the K-weighted channel i.
+func weightedEnergies(channels [][]float32, bounds []int, rate Hz) []float64 {
+	segs := len(bounds) - 1
+	energy := make([]float64, segs)
 	shelf, hp := kWeighting(rate)
 	var todo []int // channels that count, filtered two at a time
 	weights := channelWeights(len(channels))
@@ -159,15 +184,22 @@ func MeasureLoudness(channels [][]float32, rate Hz) Loudness {
 	if len(todo) == 1 {
 		kWeightedEnergy(channels[todo[0]][:end], bounds, shelf, hp, weights[todo[0]], energy)
 	}
+	return energy
+}
 
-	blocks := windowPowers(energy, bounds, momentarySegs)
-	out.Integrated = gatedLoudness(blocks)
-	out.Range = loudnessRange(windowPowers(energy, bounds, shortTermSegs))
-	if !isFinite(out.Integrated) {
-		out.Integrated = SilentLUFS
-	}
-	if !isFinite(out.Range) {
-		out.Range = 0
+// zeroNonFinite returns copies of the first n samples of channels with
+// every NaN and infinite sample set to 0: such a sample is damage, not a
+// level, and MeasureLoudness measures the programme around it.
+func zeroNonFinite(channels [][]float32, n int) [][]float32 {
+	out := make([][]float32, len(channels))
+	for c, x := range channels {
+		y := make([]float32, n)
+		for i, v := range x[:n] {
+			if !math.IsNaN(float64(v)) && !math.IsInf(float64(v), 0) {
+				y[i] = v
+			}
+		}
+		out[c] = y
 	}
 	return out
 }
@@ -398,8 +430,10 @@ func truePeakDB(channels [][]float32, n int) float64 {
 		bm := blockMax[c*nb : (c+1)*nb]
 		peakBits = max(peakBits, blockAbsMaxBits(bm, x[:n]))
 	}
-	if peakBits > math.Float32bits(float32(math.Inf(1))) { // NaN samples
-		return SilentDBTP
+	if peakBits >= math.Float32bits(float32(math.Inf(1))) {
+		// A NaN or infinite sample would make the peak and every bound
+		// it touches NaN or infinite: measure the programme around it.
+		return truePeakDB(zeroNonFinite(channels, n), n)
 	}
 	peak := math.Float32frombits(peakBits)
 	for c, x := range channels {

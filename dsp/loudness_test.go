@@ -277,7 +277,7 @@ func TestLoudnessSilenceAndShortInput(t *testing.T) {
 				t.Errorf("%s: %+v is not finite", name, got)
 			}
 		}
-		if got.Integrated != SilentLUFS && name != "+Inf samples" {
+		if got.Integrated != SilentLUFS {
 			t.Errorf("%s: integrated %.2f, want SilentLUFS %.0f", name, got.Integrated, SilentLUFS)
 		}
 		if got.Range != 0 {
@@ -292,6 +292,24 @@ func TestLoudnessSilenceAndShortInput(t *testing.T) {
 	}
 	if got := MeasureLoudness(toneProgramme(48000, 2, toneSeg(1, -23)), 0); got.Integrated != SilentLUFS {
 		t.Errorf("rate 0: %+v, want the silent sentinels", got)
+	}
+}
+
+// A NaN or infinite sample is damage, not a level: it must neither blank
+// the rest of the programme (it would stay in the K-weighting filters'
+// state) nor replace the true peak.
+func TestLoudnessIgnoresNonFiniteSamples(t *testing.T) {
+	// Quiet first, loud after the damage: losing what follows it shows.
+	clean := toneProgramme(48000, 2, toneSeg(2, -30), toneSeg(8, -10))
+	want := MeasureLoudness(clean, 48000)
+	for _, v := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
+		in := toneProgramme(48000, 2, toneSeg(2, -30), toneSeg(8, -10))
+		in[0][48000] = float32(v)
+		got := MeasureLoudness(in, 48000)
+		if math.Abs(got.Integrated-want.Integrated) > 0.05 || math.Abs(got.Range-want.Range) > 0.05 ||
+			math.Abs(got.TruePeak-want.TruePeak) > 0.05 {
+			t.Errorf("%v at 1 s: %+v, want %+v", v, got, want)
+		}
 	}
 }
 
