@@ -101,8 +101,17 @@ func (w *fftWorker) run(ctx context.Context, c *Chunk) (*Frames, error) {
 		f.Onset[i] = float32(w.onset.Next(fr))
 		lo := min(i*hop, len(c.Samples))
 		hi := min(i*hop+size, len(c.Samples))
+		ss := sumSq[hi] - sumSq[lo]
+		if math.IsNaN(ss) || math.IsInf(ss, 0) {
+			// A NaN or infinite sample stays in every running sum after
+			// it: only the frames that hold it may lose their RMS.
+			ss = 0
+			for _, v := range c.Samples[lo:hi] {
+				ss += float64(v) * float64(v)
+			}
+		}
 		// Rounding can leave a silent frame's difference a hair below 0.
-		f.RMS[i] = float32(math.Sqrt(max(0, sumSq[hi]-sumSq[lo]) / float64(size)))
+		f.RMS[i] = float32(math.Sqrt(max(0, ss) / float64(size)))
 		f.Centroid[i], f.Flatness[i] = spectralShape(fr.Mag, fr.Power, w.binHz)
 		if i%stride == 0 {
 			j := i / stride

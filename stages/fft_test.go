@@ -293,6 +293,30 @@ func TestFFTStageRMS(t *testing.T) {
 	}
 }
 
+// A NaN or infinite sample must cost the RMS of the frames that hold it
+// only, not of every frame after it in the chunk.
+func TestFFTStageRMSAfterNonFiniteSample(t *testing.T) {
+	const size, hop = 2048, 512
+	for _, bad := range []float64{math.NaN(), math.Inf(1)} {
+		x := fftTestNoise(int(2*fftTestRate), 0.3)
+		at := 5000
+		x[at] = float32(bad)
+		f := runFFT(t, x)
+		for i, got := range f.RMS {
+			if i*hop <= at && at < i*hop+size {
+				continue // holds the sample
+			}
+			var ss float64
+			for _, v := range x[i*hop : min(len(x), i*hop+size)] {
+				ss += float64(v) * float64(v)
+			}
+			if want := math.Sqrt(ss / size); !(math.Abs(float64(got)-want) <= 1e-6*want) {
+				t.Fatalf("%v at sample %d: frame %d RMS %g, want %g", bad, at, i, got, want)
+			}
+		}
+	}
+}
+
 // BenchmarkAfterDecode runs everything that follows decoding on one core,
 // one stage after another: a 3-minute 44.1 kHz stereo song resampled to
 // 22050 Hz (with its loudness measured), cut into the default 20 s chunks,
