@@ -102,9 +102,9 @@ func aggregate(ctx context.Context, opts AggregateOptions, parts []*Frames) (Res
 		BPMConfidence: finite(tempo.Confidence),
 		BPMCandidates: make([]TempoCandidate, 0, len(tempo.Candidates)),
 
-		Loudness:      finiteOr(info.Loudness.Integrated, silentLUFS),
+		Loudness:      finiteOr(info.Loudness.Integrated, dsp.SilentLUFS),
 		LoudnessRange: finite(info.Loudness.Range),
-		TruePeak:      finiteOr(info.Loudness.TruePeak, silentDBTP),
+		TruePeak:      finiteOr(info.Loudness.TruePeak, dsp.SilentDBTP),
 
 		Energy:           finite(feel.Energy),
 		Danceability:     finite(feel.Danceability),
@@ -154,14 +154,6 @@ func keyDetails(k dsp.KeyEstimate) KeyDetails {
 	sort.SliceStable(d.Scores, func(i, j int) bool { return d.Scores[i].Score > d.Scores[j].Score })
 	return d
 }
-
-// Levels reported for digital silence, whose loudness and peak are −∞:
-// −70 LUFS is BS.1770-4's absolute gate (nothing quieter counts as
-// programme), −140 dBTP lies below the noise floor of 24-bit audio.
-const (
-	silentLUFS = -70.0
-	silentDBTP = -140.0
-)
 
 // finiteOr maps NaN and −Inf to floor (a silent measurement) and +Inf to 0.
 func finiteOr(x, floor float64) float64 {
