@@ -45,8 +45,13 @@ type TempoEstimate struct {
 // with harmonic enhancement proposes candidate periods, cross-correlation
 // with pulse trains scores them; an explicit octave decision (DecideOctave)
 // then picks the metrical level, and a fine pulse-train search over every
-// chunk refines the period.
+// chunk refines the period. A frame rate that is not positive and finite
+// gives the zero estimate.
 func EstimateTempo(onsets [][]float32, frameRate Hz) TempoEstimate {
+	if !(frameRate > 0) || math.IsInf(float64(frameRate), 0) {
+		// The lag range is sized from the rate: it would not exist.
+		return TempoEstimate{}
+	}
 	a := newTempoAnalysis(onsets, frameRate)
 	return a.estimate()
 }

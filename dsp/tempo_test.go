@@ -137,6 +137,12 @@ func TestTempoSilence(t *testing.T) {
 	if est := EstimateTempo(nil, 43); est.BPM != 0 {
 		t.Errorf("no chunks: %+v", est)
 	}
+	clicks, _ := tempoOnsets(clickTrack(120, 20))
+	for _, rate := range []float64{0, -43, math.Inf(1), math.NaN()} {
+		if est := EstimateTempo(clicks, Hz(rate)); est.BPM != 0 || est.Confidence != 0 || len(est.Candidates) != 0 {
+			t.Errorf("frame rate %v: %+v, want zero estimate", rate, est)
+		}
+	}
 }
 
 func TestDecideOctave(t *testing.T) {
