@@ -105,24 +105,24 @@ func DescribeFeel(in FeelInput) Feel {
 	active := make([]float64, 0, n)
 	for i, r := range in.RMS {
 		rms := float64(r)
-		if !isFiniteF(rms) || rms < silenceRMS {
+		if !isFinite(rms) || rms < silenceRMS {
 			silent++
 			continue
 		}
 		active = append(active, rms)
 		p := rms * rms
 		power += p
-		if i < len(in.Centroid) && isFiniteF(float64(in.Centroid[i])) && in.Centroid[i] >= 0 {
+		if i < len(in.Centroid) && isFinite(float64(in.Centroid[i])) && in.Centroid[i] >= 0 {
 			centroidW += p * float64(in.Centroid[i])
 		}
-		if i < len(in.Flatness) && isFiniteF(float64(in.Flatness[i])) && in.Flatness[i] >= 0 {
+		if i < len(in.Flatness) && isFinite(float64(in.Flatness[i])) && in.Flatness[i] >= 0 {
 			flatSum += float64(in.Flatness[i])
 			flatN++
 		}
 	}
 	f.SilenceRatio = float64(silent) / float64(n)
 	pulse, period := pulseRegularity(in.Onset, float64(in.FrameRate))
-	if len(active) == 0 || !isFiniteF(power) {
+	if len(active) == 0 || !isFinite(power) {
 		return f
 	}
 	f.SpectralCentroid = finiteOrZero(centroidW / power)
@@ -141,7 +141,7 @@ func DescribeFeel(in FeelInput) Feel {
 	f.Energy = clampUnit(0.55*level + 0.25*bright + 0.2*noisy)
 
 	f.Danceability = pulse
-	if in.PulseClarity > 0 && isFiniteF(in.PulseClarity) {
+	if in.PulseClarity > 0 && isFinite(in.PulseClarity) {
 		f.Danceability = 0.75*pulse + 0.25*clampUnit(in.PulseClarity)
 	}
 	f.Danceability = clampUnit(f.Danceability)
@@ -157,7 +157,7 @@ func DescribeFeel(in FeelInput) Feel {
 	}
 	tempo := 0.5
 	switch {
-	case in.BPM > 0 && isFiniteF(in.BPM):
+	case in.BPM > 0 && isFinite(in.BPM):
 		tempo = unitRamp(in.BPM, valenceSlowBPM, valenceFastBPM)
 	case period > 0:
 		tempo = unitRamp(60/period, valenceSlowBPM, valenceFastBPM)
@@ -173,7 +173,7 @@ func DescribeFeel(in FeelInput) Feel {
 // towards danceable tempi, at its best beat period (the periodicity
 // measure behind Ellis 2007, "Beat tracking by dynamic programming", §3.1).
 func pulseRegularity(onset []float32, frameRate float64) (score, period float64) {
-	if !(frameRate > 0) || !isFiniteF(frameRate) {
+	if !(frameRate > 0) || !isFinite(frameRate) {
 		return 0, 0
 	}
 	minLag := int(math.Ceil(pulseMinSeconds * frameRate))
@@ -189,7 +189,7 @@ func pulseRegularity(onset []float32, frameRate float64) (score, period float64)
 	prefix := make([]float64, n+1)
 	for i, v := range onset {
 		x := float64(v)
-		if !isFiniteF(x) {
+		if !isFinite(x) {
 			x = 0
 		}
 		prefix[i+1] = prefix[i] + x
@@ -199,14 +199,14 @@ func pulseRegularity(onset []float32, frameRate float64) (score, period float64)
 	var energy float64
 	for i, v := range onset {
 		x := float64(v)
-		if !isFiniteF(x) {
+		if !isFinite(x) {
 			x = 0
 		}
 		a, b := max(0, i-half), min(n, i+half+1)
 		d[i] = x - (prefix[b]-prefix[a])/float64(b-a)
 		energy += d[i] * d[i]
 	}
-	if !(energy > 0) || !isFiniteF(energy) {
+	if !(energy > 0) || !isFinite(energy) {
 		return 0, 0
 	}
 	for lag := minLag; lag <= maxLag; lag++ {
@@ -237,11 +237,9 @@ func unitLogRamp(x, lo, hi float64) float64 {
 	return clampUnit(math.Log(x/lo) / math.Log(hi/lo))
 }
 
-func isFiniteF(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
-
 // finiteOrZero turns a non-finite value into 0.
 func finiteOrZero(x float64) float64 {
-	if !isFiniteF(x) {
+	if !isFinite(x) {
 		return 0
 	}
 	return x

@@ -84,14 +84,6 @@ func (k Key) String() string {
 	return pitchNames[((k.Tonic%12)+12)%12] + m
 }
 
-// index is the key's position in KeyEstimate.Scores.
-func (k Key) index() int {
-	if k.Minor {
-		return k.Tonic + 12
-	}
-	return k.Tonic
-}
-
 func keyAt(i int) Key { return Key{Tonic: i % 12, Minor: i >= 12} }
 
 // ParseKey reads a key as people and tag editors write it: a note letter,
@@ -280,7 +272,7 @@ func estimateKey(chroma []float32, bins int, profile KeyProfile, p keyParams) Ke
 		}
 	}
 	tmpl := keyProfiles[profile]
-	best, second := 0, 1
+	best := 0
 	for i := range 24 {
 		k := keyAt(i)
 		mode := 0
@@ -298,7 +290,7 @@ func estimateKey(chroma []float32, bins int, profile KeyProfile, p keyParams) Ke
 			best = i
 		}
 	}
-	second = -1
+	second := -1
 	for i := range 24 {
 		if i != best && (second < 0 || est.Scores[i] > est.Scores[second]) {
 			second = i

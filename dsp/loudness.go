@@ -195,7 +195,7 @@ func zeroNonFinite(channels [][]float32, n int) [][]float32 {
 	for c, x := range channels {
 		y := make([]float32, n)
 		for i, v := range x[:n] {
-			if !math.IsNaN(float64(v)) && !math.IsInf(float64(v), 0) {
+			if isFinite(float64(v)) {
 				y[i] = v
 			}
 		}

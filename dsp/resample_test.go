@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-// sine returns n samples of amp·sin(2πft+phase) sampled at rate.
+// toneAt returns n samples of amp·sin(2πft+phase) sampled at rate.
 func toneAt(f, rate Hz, n int, amp, phase float64) []float32 {
 	x := make([]float32, n)
 	w := 2 * math.Pi * float64(f) / float64(rate)
@@ -15,7 +15,7 @@ func toneAt(f, rate Hz, n int, amp, phase float64) []float32 {
 	return x
 }
 
-// fitSine fits a·sin(ωi)+b·cos(ωi) to x by least squares and returns the
+// fitTone fits a·sin(ωi)+b·cos(ωi) to x by least squares and returns the
 // amplitude, the phase and the RMS of what is left.
 func fitTone(x []float32, f, rate Hz) (amp, phase, residual float64) {
 	w := 2 * math.Pi * float64(f) / float64(rate)
