@@ -185,3 +185,60 @@ func BenchmarkAggregate(b *testing.B) {
 	}
 	b.ReportMetric(180*float64(b.N)/b.Elapsed().Seconds(), "x-realtime")
 }
+
+// ditherSong is n samples of 16-bit TPDF dither on digital silence: what a
+// silent passage holds after an encoder or a DAW reduced it to 16 bits.
+func ditherSong(n int) []float32 {
+	x := make([]float32, n)
+	seed := uint32(11)
+	uniform := func() float64 {
+		seed = seed*1664525 + 1013904223
+		return float64(seed>>8) / float64(1<<24)
+	}
+	for i := range x {
+		// The sum of two uniform values is triangular over ±1 LSB.
+		x[i] = float32(math.Round(uniform()+uniform()-1)) / 32768
+	}
+	return x
+}
+
+// TestAggregateDitherIsSilence checks that a song of dither alone gets no
+// tempo and no key: onset and chroma are level-free, so without the noise
+// floor the dither's random fluctuations gave it a tempo and a key with
+// some confidence.
+func TestAggregateDitherIsSilence(t *testing.T) {
+	info := &SongInfo{Name: "dither.wav", Format: "wav", SampleRate: 22050, Channels: 1, Duration: 45}
+	r, err := Aggregate(AggregateOptions{})(context.Background(), songFrames(t, info, ditherSong(45*fftTestRate)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFinite(t, r)
+	if r.BPM != 0 || r.BPMConfidence != 0 || len(r.BPMCandidates) != 0 {
+		t.Errorf("dither has tempo %.1f (confidence %.2f, candidates %v)", r.BPM, r.BPMConfidence, r.BPMCandidates)
+	}
+	if r.KeyConfidence != 0 {
+		t.Errorf("dither has key %s with confidence %.2f", r.Key, r.KeyConfidence)
+	}
+	if r.SilenceRatio != 1 {
+		t.Errorf("dither: silence ratio %.2f, want 1", r.SilenceRatio)
+	}
+}
+
+// TestAggregateTempoAfterDither checks that music after a long dithered
+// intro is analysed as if the intro were not there.
+func TestAggregateTempoAfterDither(t *testing.T) {
+	const bpm = 120.0
+	music := cadenceSong(bpm)
+	x := append(ditherSong(40*fftTestRate), music...)
+	info := &SongInfo{Name: "intro.wav", Format: "wav", SampleRate: 22050, Channels: 1, Duration: dsp.Seconds(len(x) / fftTestRate)}
+	r, err := Aggregate(AggregateOptions{})(context.Background(), songFrames(t, info, x))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(r.BPM/bpm-1) > 0.01 {
+		t.Errorf("after a dithered intro: %.1f BPM, want %.0f", r.BPM, bpm)
+	}
+	if r.Key != "C Major" {
+		t.Errorf("after a dithered intro: key %s, want C Major", r.Key)
+	}
+}

@@ -98,7 +98,7 @@ func (w *fftWorker) run(ctx context.Context, c *Chunk) (*Frames, error) {
 			}
 		}
 		i := fr.Index
-		f.Onset[i] = float32(w.onset.Next(fr))
+		onset := w.onset.Next(fr)
 		lo := min(i*hop, len(c.Samples))
 		hi := min(i*hop+size, len(c.Samples))
 		ss := sumSq[hi] - sumSq[lo]
@@ -111,8 +111,15 @@ func (w *fftWorker) run(ctx context.Context, c *Chunk) (*Frames, error) {
 			}
 		}
 		// Rounding can leave a silent frame's difference a hair below 0.
-		f.RMS[i] = float32(math.Sqrt(max(0, ss) / float64(size)))
+		rms := math.Sqrt(max(0, ss) / float64(size))
+		f.RMS[i] = float32(rms)
 		f.Centroid[i], f.Flatness[i] = spectralShape(fr.Mag, fr.Power, w.binHz)
+		if !(rms >= noiseFloorRMS) {
+			// Onset and chroma are level-free: left in, dither would
+			// lend a silent song a tempo and a key.
+			return true
+		}
+		f.Onset[i] = float32(onset)
 		if i%stride == 0 {
 			j := i / stride
 			w.chroma.Apply(fr.Mag, f.Chroma[j*bins:(j+1)*bins])
@@ -124,6 +131,13 @@ func (w *fftWorker) run(ctx context.Context, c *Chunk) (*Frames, error) {
 	}
 	return f, nil
 }
+
+// noiseFloorRMS (−80 dBFS) is the frame RMS below which a frame holds no
+// music, only digital silence, dither (16-bit TPDF dither measures about
+// −98 dBFS) or a lossy encoder's noise: such frames carry no onset
+// strength and no chroma. Mastered music, even in its quietest passages,
+// stays above it.
+const noiseFloorRMS = 1e-4
 
 func chunkName(c *Chunk) string {
 	if c.Info != nil {
