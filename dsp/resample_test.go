@@ -2,6 +2,7 @@ package dsp
 
 import (
 	"math"
+	"slices"
 	"testing"
 )
 
@@ -399,9 +400,10 @@ func TestResampleMixIntoMatchesMixdown(t *testing.T) {
 					channels[c] = musicLike(n+c, p.from, uint32(c+1))
 				}
 				mono := make([]float32, n)
-				for _, c := range channels {
+				signs := Polarities(channels)
+				for c, ch := range channels {
 					for i := range mono {
-						mono[i] += c[i]
+						mono[i] += signs[c] * ch[i]
 					}
 				}
 				for i := range mono {
@@ -437,4 +439,64 @@ func BenchmarkResampleMix44100To22050(b *testing.B) {
 		r.ResampleMixInto(out, [][]float32{l, rr})
 	}
 	b.ReportMetric(180*float64(b.N)/b.Elapsed().Seconds(), "x-realtime")
+}
+
+// TestPolarities checks the downmix signs on channels of known relation
+// (a copy keeps +1, an inverted copy gets −1), and that the mixdown of a
+// stereo pair in anti-phase is the signal itself instead of nothing.
+func TestPolarities(t *testing.T) {
+	const n = 44100
+	l := musicLike(n, 44100, 1)
+	inv := negate(l)
+	silent := make([]float32, n)
+	cases := []struct {
+		name     string
+		channels [][]float32
+		want     []float32
+	}{
+		{"mono", [][]float32{l}, []float32{1}},
+		{"copy", [][]float32{l, l}, []float32{1, 1}},
+		{"inverted", [][]float32{l, inv}, []float32{1, -1}},
+		{"three, middle inverted", [][]float32{l, inv, l}, []float32{1, -1, 1}},
+		{"silent first channel", [][]float32{silent, inv}, []float32{1, 1}},
+		// Independent channels (hard-panned instruments) correlate
+		// near 0, whichever the sign: they are not a polarity fault.
+		{"independent", [][]float32{l, musicLike(n, 44100, 7)}, []float32{1, 1}},
+		{"independent, one inverted", [][]float32{l, negate(musicLike(n, 44100, 7))}, []float32{1, 1}},
+		// Mostly inverted, with a little of its own: still anti-phase.
+		{"inverted plus a fifth of another", [][]float32{l, mixed(inv, musicLike(n, 44100, 7), 0.2)}, []float32{1, -1}},
+	}
+	for _, c := range cases {
+		got := Polarities(c.channels)
+		if !slices.Equal(got, c.want) {
+			t.Errorf("%s: signs %v, want %v", c.name, got, c.want)
+		}
+	}
+	r, err := NewResampler(44100, 44100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mix := r.ResampleMixInto(nil, [][]float32{l, inv})
+	for i := range mix {
+		if mix[i] != l[i] {
+			t.Fatalf("anti-phase mixdown sample %d is %g, want %g", i, mix[i], l[i])
+		}
+	}
+}
+
+func negate(x []float32) []float32 {
+	out := make([]float32, len(x))
+	for i, v := range x {
+		out[i] = -v
+	}
+	return out
+}
+
+// mixed returns x + g·y.
+func mixed(x, y []float32, g float32) []float32 {
+	out := make([]float32, len(x))
+	for i := range out {
+		out[i] = x[i] + g*y[i]
+	}
+	return out
 }
