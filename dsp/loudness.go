@@ -44,6 +44,10 @@ const (
 	truePeakBlock   = 16     // samples per block of the true-peak shortcut
 )
 
+// rlbF0 is the corner of the K-weighting's RLB high-pass, in Hz (the
+// analog prototype of BS.1770-4's 48 kHz table).
+const rlbF0 = 38.13547087602444
+
 // biquad is a second-order IIR section, a0 normalised to 1.
 type biquad struct{ b0, b1, b2, a1, a2 float64 }
 
@@ -52,33 +56,39 @@ type biquad struct{ b0, b1, b2, a1, a2 float64 }
 // standard tabulates them for 48 kHz only; these are the bilinear transforms
 // of the analog prototypes that reproduce the table (shelf at 1681.97 Hz,
 // +4.00 dB, Q 0.7072; high-pass at 38.135 Hz, Q 0.5003), so every rate gets
-// the same curve.
+// the same curve. At rates up to 3364 Hz the shelf's corner lies at
+// or above the Nyquist frequency, where the transform cannot place it (the
+// filter would be unstable), so it is left out: such a signal lies wholly
+// below the corner, where the shelf adds 0 to 2.5 dB. The rate must be
+// above 2·rlbF0 (76 Hz), which MeasureLoudness sees to.
 func kWeighting(rate Hz) (shelf, highpass biquad) {
 	const (
 		shelfF0   = 1681.974450955533
 		shelfGain = 3.999843853973347 // dB
 		shelfQ    = 0.7071752369554196
 		shelfVbEx = 0.4996667741545416 // band gain exponent of the prototype
-		hpF0      = 38.13547087602444
 		hpQ       = 0.5003270373238773
 	)
-	k := math.Tan(math.Pi * shelfF0 / float64(rate))
+	k := math.Tan(math.Pi * rlbF0 / float64(rate))
+	a0 := 1 + k/hpQ + k*k
+	highpass = biquad{
+		b0: 1, b1: -2, b2: 1,
+		a1: 2 * (k*k - 1) / a0,
+		a2: (1 - k/hpQ + k*k) / a0,
+	}
+	if float64(rate) <= 2*shelfF0 {
+		return biquad{b0: 1}, highpass
+	}
+	k = math.Tan(math.Pi * shelfF0 / float64(rate))
 	vh := math.Pow(10, shelfGain/20)
 	vb := math.Pow(vh, shelfVbEx)
-	a0 := 1 + k/shelfQ + k*k
+	a0 = 1 + k/shelfQ + k*k
 	shelf = biquad{
 		b0: (vh + vb*k/shelfQ + k*k) / a0,
 		b1: 2 * (k*k - vh) / a0,
 		b2: (vh - vb*k/shelfQ + k*k) / a0,
 		a1: 2 * (k*k - 1) / a0,
 		a2: (1 - k/shelfQ + k*k) / a0,
-	}
-	k = math.Tan(math.Pi * hpF0 / float64(rate))
-	a0 = 1 + k/hpQ + k*k
-	highpass = biquad{
-		b0: 1, b1: -2, b2: 1,
-		a1: 2 * (k*k - 1) / a0,
-		a2: (1 - k/hpQ + k*k) / a0,
 	}
 	return shelf, highpass
 }
@@ -119,7 +129,9 @@ func channelWeights(n int) []float64 {
 // [SilentDBTP, MaxDBTP].
 func MeasureLoudness(channels [][]float32, rate Hz) Loudness {
 	out := Loudness{Integrated: SilentLUFS, Range: 0, TruePeak: SilentDBTP}
-	if len(channels) == 0 || !(rate > 0) || math.IsInf(float64(rate), 0) {
+	// At or below twice the RLB corner a signal holds nothing the
+	// K-weighting passes, and the high-pass cannot be built.
+	if len(channels) == 0 || !(rate > 2*rlbF0) || math.IsInf(float64(rate), 0) {
 		return out
 	}
 	n := len(channels[0])
@@ -209,6 +221,8 @@ func zeroNonFinite(channels [][]float32, n int) [][]float32 {
 func kWeightedEnergy(x []float32, bounds []int, s, h biquad, g float64, energy []float64) {
 	// Direct form I: the state is the last inputs and outputs of each
 	// stage, which stays well conditioned for the RLB pole near z = 1.
+	// The high-pass's numerator is 1, −2, 1 at every rate, as in the
+	// standard's table.
 	var x1, x2, y1, y2, z1, z2 float64
 	for j := range energy {
 		var acc float64

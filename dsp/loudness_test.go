@@ -470,3 +470,33 @@ func TestBlockAbsMaxBits(t *testing.T) {
 		}
 	}
 }
+
+// At rates up to 3364 Hz the K-weighting's shelf cannot be built; loudness
+// must stay finite and, for a 100 Hz tone that the missing shelf would
+// hardly touch (+0.00 dB), read about what it reads at 48 kHz. The table's
+// high-pass numerator 1, −2, 1, kept at every rate, lifts the pass band as
+// the rate falls (a0 − 1: +0.26 dB at 8 kHz, +0.5 dB at 4 kHz, +2 dB at
+// 1 kHz), which bounds the difference. At or below 76 Hz, twice the
+// high-pass's corner, nothing passes: the silent measurement.
+func TestLoudnessLowRates(t *testing.T) {
+	tone := func(rate Hz, freq float64) [][]float32 {
+		x := make([]float32, int(10*rate))
+		for i := range x {
+			x[i] = float32(0.1 * math.Sin(2*math.Pi*freq*float64(i)/float64(rate)))
+		}
+		return [][]float32{x}
+	}
+	ref := MeasureLoudness(tone(48000, 100), 48000).Integrated
+	for _, c := range []struct {
+		rate Hz
+		tol  float64 // LU
+	}{{1000, 2.1}, {2000, 1.1}, {3000, 0.7}, {3363, 0.6}, {3365, 0.6}, {4000, 0.5}, {8000, 0.3}} {
+		got := MeasureLoudness(tone(c.rate, 100), c.rate).Integrated
+		if !(math.Abs(got-ref) <= c.tol) {
+			t.Errorf("100 Hz tone at %g Hz: %.3f LUFS, want %.3f ±%.1f as at 48 kHz", c.rate, got, ref, c.tol)
+		}
+	}
+	if got := MeasureLoudness(tone(60, 5), 60); got.Integrated != SilentLUFS {
+		t.Errorf("5 Hz tone at 60 Hz: %.2f LUFS, want the silent %.0f", got.Integrated, SilentLUFS)
+	}
+}
