@@ -424,7 +424,7 @@ func (p tempoPrior) decide(levels []MetricalLevel) (best int, posterior []float6
 }
 
 // refine searches the pulse-train score finely around bpm (±2 %, 0.02 BPM
-// steps) and interpolates the peak with a parabola: over a song's worth of
+// steps, within MinBPM..MaxBPM) and interpolates the peak with a parabola: over a song's worth of
 // pulses a period off by 0.1 BPM drifts by whole frames, so the peak is
 // sharp. The search runs on the onset signal smoothed by a Gaussian of one
 // frame, so that the score varies smoothly with the period instead of in
@@ -435,8 +435,9 @@ func (a *tempoAnalysis) refine(bpm float64) float64 {
 		smooth[i] = gaussianSmooth(x, 1)
 	}
 	const step = 0.02
-	n := int(0.04 * bpm / step)
-	lo := bpm * 0.98
+	// The window stays inside the range the estimator reports.
+	lo, hi := max(bpm*0.98, MinBPM), min(bpm*1.02, MaxBPM)
+	n := max(0, int((hi-lo)/step))
 	scores := make([]float64, n+1)
 	best := 0
 	for i := range scores {

@@ -207,3 +207,23 @@ func BenchmarkEstimateTempo(b *testing.B) {
 	}
 	b.ReportMetric(seconds*float64(b.N)/b.Elapsed().Seconds(), "x-realtime")
 }
+
+// TestTempoRefineStaysInRange checks that the fine search around a level
+// at the edge of the reported range cannot leave it, even when the pulses
+// lie just outside.
+func TestTempoRefineStaysInRange(t *testing.T) {
+	rate := 22050.0 / 512
+	pulses := func(bpm float64) [][]float64 {
+		x := make([]float64, int(120*rate))
+		for t := 0.0; t < float64(len(x)); t += 60 * rate / bpm {
+			x[int(t)] = 1
+		}
+		return [][]float64{x}
+	}
+	for _, c := range []struct{ pulses, level float64 }{{29.5, 30}, {305, 299}} {
+		a := &tempoAnalysis{rate: rate, chunks: pulses(c.pulses)}
+		if got := a.refine(c.level); got < MinBPM || got > MaxBPM {
+			t.Errorf("pulses at %g BPM, level %g: refined to %g, outside %g–%g", c.pulses, c.level, got, MinBPM, MaxBPM)
+		}
+	}
+}
