@@ -95,29 +95,6 @@ func (a *Audio) Duration() float64 {
 	return float64(a.Frames()) / float64(a.Rate)
 }
 
-// Mono returns the mean of the channels. With one channel it returns that
-// channel itself, not a copy.
-func (a *Audio) Mono() []float32 {
-	switch len(a.Channels) {
-	case 0:
-		return nil
-	case 1:
-		return a.Channels[0]
-	}
-	n := a.Frames()
-	out := make([]float32, n)
-	for _, c := range a.Channels {
-		for i, v := range c[:n] {
-			out[i] += v
-		}
-	}
-	g := 1 / float32(len(a.Channels))
-	for i := range out {
-		out[i] *= g
-	}
-	return out
-}
-
 // File decodes the file at path. The file is read piecewise, never whole.
 func File(ctx context.Context, path string, opts Options) (*Audio, error) {
 	f, err := os.Open(path)

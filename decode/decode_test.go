@@ -382,16 +382,6 @@ func TestBytesEqualsFile(t *testing.T) {
 	}
 }
 
-func TestMono(t *testing.T) {
-	a := &Audio{Channels: [][]float32{{1, 0.5, -1}, {0, 0.5, 1}}}
-	want := []float32{0.5, 0.5, 0}
-	for i, v := range a.Mono() {
-		if v != want[i] {
-			t.Fatalf("Mono() = %v, want %v", a.Mono(), want)
-		}
-	}
-}
-
 // fixtureFiles lists the fixtures (not references or the script), for
 // seeding fuzz targets.
 func fixtureFiles(tb testing.TB, pattern string) [][]byte {
