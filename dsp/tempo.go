@@ -85,6 +85,9 @@ func newTempoAnalysis(onsets [][]float32, frameRate Hz) *tempoAnalysis {
 	maxLag := int(math.Ceil(a.lagOf(MinBPM)*tempoHarmonics[len(tempoHarmonics)-1])) + 2
 	a.acf = make([]float64, maxLag+1)
 	a.weight = make([]float64, maxLag+1)
+	if !hasOnsets(onsets) {
+		return a
+	}
 	var fft *fourier.FFT
 	var buf []float64
 	var coeff []complex128
@@ -133,6 +136,34 @@ func newTempoAnalysis(onsets [][]float32, frameRate Hz) *tempoAnalysis {
 		}
 	}
 	return a
+}
+
+// A song has onsets to time when at least onsetFrameShare of its frames
+// reach minOnsetStrength: a rise of one neper (4.3 dB) in one band, or of
+// 0.1 dB across forty. A steady tone's spectrum ripples only by the
+// window's leakage as the frames slide over its period (a 100 Hz sine
+// peaks at 0.3), which the estimator, blind to scale, would otherwise
+// time as a confident beat; music's strongest frames reach 30 and more.
+// One frame in a hundred is one every 2.3 s at the default 43 frames a
+// second: a beat at the slowest reported tempo, 30 BPM, gives more.
+const (
+	minOnsetStrength = 1.0
+	onsetFrameShare  = 0.01
+)
+
+// hasOnsets reports whether enough frames of onsets reach
+// minOnsetStrength.
+func hasOnsets(onsets [][]float32) bool {
+	var n, strong int
+	for _, o := range onsets {
+		n += len(o)
+		for _, v := range o {
+			if v >= minOnsetStrength {
+				strong++
+			}
+		}
+	}
+	return n > 0 && float64(strong) >= onsetFrameShare*float64(n)
 }
 
 // prepareOnset removes the slowly varying part of an onset envelope

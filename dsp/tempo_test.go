@@ -227,3 +227,21 @@ func TestTempoRefineStaysInRange(t *testing.T) {
 		}
 	}
 }
+
+// TestTempoSteadyTone checks that steady tones, whose onset strength is
+// only the window's ripple, get no tempo, while a click track at the
+// slowest reported tempo still does.
+func TestTempoSteadyTone(t *testing.T) {
+	for _, freq := range []float64{55, 100, 440, 1000} {
+		x := make([]float32, int(45*tempoTestRate))
+		for i := range x {
+			x[i] = float32(0.5 * math.Sin(2*math.Pi*freq*float64(i)/tempoTestRate))
+		}
+		if est := EstimateTempo(tempoOnsets(x)); est.BPM != 0 || est.Confidence != 0 {
+			t.Errorf("steady %g Hz sine: %.1f BPM, confidence %.2f; want none", freq, est.BPM, est.Confidence)
+		}
+	}
+	if est := EstimateTempo(tempoOnsets(clickTrack(30, 60))); math.Abs(est.BPM-30) > 0.3 && math.Abs(est.BPM-60) > 0.6 {
+		t.Errorf("30 BPM click track: %.1f BPM", est.BPM)
+	}
+}
