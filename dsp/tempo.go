@@ -138,32 +138,30 @@ func newTempoAnalysis(onsets [][]float32, frameRate Hz) *tempoAnalysis {
 	return a
 }
 
-// A song has onsets to time when at least onsetFrameShare of its frames
-// reach minOnsetStrength: a rise of one neper (4.3 dB) in one band, or of
-// 0.1 dB across forty. A steady tone's spectrum ripples only by the
-// window's leakage as the frames slide over its period (a 100 Hz sine
-// peaks at 0.3), which the estimator, blind to scale, would otherwise
-// time as a confident beat; music's strongest frames reach 30 and more.
-// One frame in a hundred is one every 2.3 s at the default 43 frames a
-// second: a beat at the slowest reported tempo, 30 BPM, gives more.
+// A song has a tempo to find only when at least minOnsets onsets, peaks
+// of the onset strength reaching minOnsetStrength, give it intervals to
+// compare: three intervals at least. minOnsetStrength is a rise of one
+// neper (4.3 dB) in one band, or of 0.1 dB across forty. A steady tone's
+// spectrum ripples only by the window's leakage as the frames slide over
+// its period (a 100 Hz sine peaks at 0.3, its start aside), which the
+// estimator, blind to scale, would otherwise time as a confident beat;
+// music's strongest onsets reach 30 and more.
 const (
 	minOnsetStrength = 1.0
-	onsetFrameShare  = 0.01
+	minOnsets        = 4
 )
 
-// hasOnsets reports whether enough frames of onsets reach
-// minOnsetStrength.
+// hasOnsets reports whether the onset signals hold minOnsets onsets.
 func hasOnsets(onsets [][]float32) bool {
-	var n, strong int
+	n := 0
 	for _, o := range onsets {
-		n += len(o)
-		for _, v := range o {
-			if v >= minOnsetStrength {
-				strong++
+		for i, v := range o {
+			if v >= minOnsetStrength && (i == 0 || v > o[i-1]) && (i+1 == len(o) || v >= o[i+1]) {
+				n++
 			}
 		}
 	}
-	return n > 0 && float64(strong) >= onsetFrameShare*float64(n)
+	return n >= minOnsets
 }
 
 // prepareOnset removes the slowly varying part of an onset envelope

@@ -229,8 +229,8 @@ func TestTempoRefineStaysInRange(t *testing.T) {
 }
 
 // TestTempoSteadyTone checks that steady tones, whose onset strength is
-// only the window's ripple, get no tempo, while a click track at the
-// slowest reported tempo still does.
+// only the window's ripple, and a single hit get no tempo, while a click
+// track at the slowest reported tempo still does.
 func TestTempoSteadyTone(t *testing.T) {
 	for _, freq := range []float64{55, 100, 440, 1000} {
 		x := make([]float32, int(45*tempoTestRate))
@@ -239,6 +239,14 @@ func TestTempoSteadyTone(t *testing.T) {
 		}
 		if est := EstimateTempo(tempoOnsets(x)); est.BPM != 0 || est.Confidence != 0 {
 			t.Errorf("steady %g Hz sine: %.1f BPM, confidence %.2f; want none", freq, est.BPM, est.Confidence)
+		}
+	}
+	for _, seconds := range []float64{0.5, 3, 30} {
+		x := make([]float32, int(seconds*tempoTestRate))
+		seed := uint32(1)
+		hit(x, int(0.1*tempoTestRate), 220, 0.5, 0.3*tempoTestRate, &seed)
+		if est := EstimateTempo(tempoOnsets(x)); est.BPM != 0 {
+			t.Errorf("one hit in %g s: %.1f BPM", seconds, est.BPM)
 		}
 	}
 	if est := EstimateTempo(tempoOnsets(clickTrack(30, 60))); math.Abs(est.BPM-30) > 0.3 && math.Abs(est.BPM-60) > 0.6 {
