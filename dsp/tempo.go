@@ -453,9 +453,9 @@ func (p tempoPrior) decide(levels []MetricalLevel) (best int, posterior []float6
 }
 
 // refine searches the pulse-train score finely around bpm (±2 %, 0.02 BPM
-// steps, within MinBPM..MaxBPM) and interpolates the peak with a parabola: over a song's worth of
-// pulses a period off by 0.1 BPM drifts by whole frames, so the peak is
-// sharp. The search runs on the onset signal smoothed by a Gaussian of one
+// steps, within MinBPM..MaxBPM) and interpolates the peak with a parabola:
+// over a song's worth of pulses a period off by 0.1 BPM drifts by whole
+// frames, so the peak is sharp. The search runs on the onset signal smoothed by a Gaussian of one
 // frame, so that the score varies smoothly with the period instead of in
 // steps of the frame grid.
 func (a *tempoAnalysis) refine(bpm float64) float64 {
