@@ -84,7 +84,9 @@ func (k Key) String() string {
 	return pitchNames[((k.Tonic%12)+12)%12] + m
 }
 
-func keyAt(i int) Key { return Key{Tonic: i % 12, Minor: i >= 12} }
+// KeyAt is the key of index i in KeyEstimate.Scores: the major keys from C
+// at 0–11, then the minor keys from C at 12–23.
+func KeyAt(i int) Key { return Key{Tonic: i % 12, Minor: i >= 12} }
 
 // ParseKey reads a key as people and tag editors write it: a note letter,
 // accidentals (#, ♯, b, ♭; enharmonic alternatives after a slash are
@@ -168,7 +170,7 @@ type KeyEstimate struct {
 	TuningCents float64
 	RunnerUp    Key
 	// Scores holds the correlation (−1..1) of the song's pitch-class
-	// profile with each key's template: index Tonic + 12 for minor keys.
+	// profile with each key's template, indexed as KeyAt says.
 	Scores  [24]float64
 	Profile KeyProfile
 }
@@ -274,7 +276,7 @@ func estimateKey(chroma []float32, bins int, profile KeyProfile, p keyParams) Ke
 	tmpl := keyProfiles[profile]
 	best := 0
 	for i := range 24 {
-		k := keyAt(i)
+		k := KeyAt(i)
 		mode := 0
 		if k.Minor {
 			mode = 1
@@ -296,7 +298,7 @@ func estimateKey(chroma []float32, bins int, profile KeyProfile, p keyParams) Ke
 			second = i
 		}
 	}
-	est.Key, est.RunnerUp = keyAt(best), keyAt(second)
+	est.Key, est.RunnerUp = KeyAt(best), KeyAt(second)
 	margin := est.Scores[best] - est.Scores[second]
 	fit := math.Max(0, est.Scores[best])
 	est.Confidence = clampUnit(fit * (1 - math.Exp(-margin/p.confScale)))

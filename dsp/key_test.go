@@ -264,7 +264,7 @@ func TestParseKey(t *testing.T) {
 	}
 	// Every spelled key parses back to itself.
 	for i := range 24 {
-		k := keyAt(i)
+		k := KeyAt(i)
 		if got, err := ParseKey(k.String()); err != nil || got != k {
 			t.Errorf("round trip %v: %v, %v", k, got, err)
 		}

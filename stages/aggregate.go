@@ -148,8 +148,7 @@ func keyDetails(k dsp.KeyEstimate) KeyDetails {
 		Scores:      make([]KeyScore, 0, len(k.Scores)),
 	}
 	for i, s := range k.Scores {
-		key := dsp.Key{Tonic: i % 12, Minor: i >= 12}
-		d.Scores = append(d.Scores, KeyScore{Key: key.String(), Score: finite(s)})
+		d.Scores = append(d.Scores, KeyScore{Key: dsp.KeyAt(i).String(), Score: finite(s)})
 	}
 	sort.SliceStable(d.Scores, func(i, j int) bool { return d.Scores[i].Score > d.Scores[j].Score })
 	return d
