@@ -64,7 +64,7 @@ var ratePairs = []struct{ from, to Hz }{
 	{44100, 22051},   // 22051/44100 has too many phases: interpolated table
 }
 
-// trim drops the ends where the filter reaches past the signal.
+// trimEdges drops the ends where the filter reaches past the signal.
 func trimEdges(x []float32, r *Resampler) []float32 {
 	edge := 2*r.half + 16
 	return x[edge : len(x)-edge]
