@@ -431,10 +431,7 @@ func (p tempoPrior) decide(levels []MetricalLevel) (best int, posterior []float6
 	posterior = make([]float64, len(levels))
 	var sum float64
 	for i, l := range levels {
-		if !offbeatsCarry(levels, i) {
-			continue
-		}
-		posterior[i] = p.weight(l.BPM) *
+		posterior[i] = p.weight(l.BPM) * offbeatWeight(levels, i) *
 			math.Pow(math.Max(l.Strength-1, 0), strengthExponent) *
 			math.Pow(math.Max(l.Salience, 0), salienceExponent)
 		sum += posterior[i]
@@ -508,21 +505,28 @@ func gaussianSmooth(x []float64, sigma float64) []float64 {
 	return out
 }
 
-// offbeatsCarry reports whether level i could be the beat rather than a
+// offbeatWeight says how far level i could be the beat rather than a
 // subdivision of the level at half its tempo: the pulses it adds, halfway
-// between the slower level's, must carry at least offbeatShare of the
+// between the slower level's, should carry at least offbeatShare of the
 // slower level's onset strength above chance. If S is the slower level's
 // strength and the off-beats have strength s, the faster level measures
-// (S + s)/2. A level with no half-tempo partner among the candidates
-// passes.
-func offbeatsCarry(levels []MetricalLevel, i int) bool {
+// (S + s)/2. Off-beats carrying the whole share, and a level with no
+// half-tempo partner among the candidates, weigh 1; weaker off-beats weigh
+// their share of it, down to 0 for none. The weight tapers rather than
+// cuts so that the posterior keeps measuring doubt: a level whose
+// off-beats fall just short stays in its octave's share, which a cut-off
+// would set to certainty for the slower level.
+func offbeatWeight(levels []MetricalLevel, i int) float64 {
 	for _, l := range levels {
 		if math.Abs(math.Log2(levels[i].BPM/l.BPM)-1) < familyTolerance {
+			if l.Strength <= 1 {
+				return 1
+			}
 			offbeat := 2*levels[i].Strength - l.Strength
-			return offbeat-1 >= offbeatShare*(l.Strength-1)
+			return math.Max(0, math.Min(1, (offbeat-1)/(offbeatShare*(l.Strength-1))))
 		}
 	}
-	return true
+	return 1
 }
 
 // offbeatShare is the least share of the beats' excess onset strength the
@@ -532,24 +536,68 @@ func offbeatsCarry(levels []MetricalLevel, i int) bool {
 // carry less, and with no share required the 104 BPM beat doubles).
 const offbeatShare = 0.1
 
-// candidateList gives the estimate and the two next most probable distinct
-// tempi, scored by posterior relative to the estimate's.
+// candidateList gives the estimate and the two readings a listener
+// would offer instead: the likeliest other octave (half or double the
+// beat) and the likeliest other grouping (×⅔ or ×3/2: a 6/8 bar counted
+// in dotted quarters where it was counted in quarters, or the reverse).
+// Those are the two ways a tempo is commonly wrong, so an app can offer
+// both as one-tap corrections. When either
+// is missing among the levels, the likeliest remaining level takes its
+// place. Each scores its posterior relative to the estimate's.
 func candidateList(bpm float64, levels []MetricalLevel, posterior []float64, choice int) []TempoCandidate {
 	out := []TempoCandidate{{BPM: bpm, Score: 1}}
-	order := make([]int, len(levels))
-	for i := range order {
-		order[i] = i
+	if posterior[choice] <= 0 {
+		return out
 	}
-	sort.Slice(order, func(i, j int) bool { return posterior[order[i]] > posterior[order[j]] })
-	for _, i := range order {
-		if len(out) == 3 || posterior[i] <= 0 || posterior[choice] <= 0 {
+	ref := levels[choice].BPM
+	related := func(i int, octaves ...float64) bool {
+		d := math.Abs(math.Log2(levels[i].BPM / ref))
+		for _, o := range octaves {
+			if math.Abs(d-o) < familyTolerance {
+				return true
+			}
+		}
+		return false
+	}
+	octave := func(i int) bool { return related(i, 1) }
+	meter := func(i int) bool { return related(i, math.Log2(1.5)) }
+	other := func(int) bool { return true }
+	used := []float64{bpm}
+	pick := func(in func(int) bool) {
+		best := -1
+		for i, l := range levels {
+			if !in(i) || i == choice {
+				continue
+			}
+			dup := false
+			for _, u := range used {
+				dup = dup || math.Abs(math.Log(l.BPM/u)) < math.Log(1.04)
+			}
+			if dup {
+				continue
+			}
+			if best < 0 || posterior[i] > posterior[best] ||
+				posterior[i] == posterior[best] && l.Salience > levels[best].Salience {
+				best = i
+			}
+		}
+		if best >= 0 {
+			b := math.Round(levels[best].BPM*10) / 10
+			used = append(used, b)
+			out = append(out, TempoCandidate{BPM: b, Score: posterior[best] / posterior[choice]})
+		}
+	}
+	pick(octave)
+	pick(meter)
+	for len(out) < 3 && len(out) < len(levels) {
+		n := len(out)
+		pick(other)
+		if len(out) == n {
 			break
 		}
-		if math.Abs(math.Log(levels[i].BPM/bpm)) < math.Log(1.04) {
-			continue
-		}
-		out = append(out, TempoCandidate{BPM: math.Round(levels[i].BPM*10) / 10, Score: posterior[i] / posterior[choice]})
 	}
+	alt := out[1:]
+	sort.SliceStable(alt, func(i, j int) bool { return alt[i].Score > alt[j].Score })
 	return out
 }
 

@@ -160,7 +160,8 @@ func TestDecideOctave(t *testing.T) {
 		{"beat limit", []MetricalLevel{level(70, 5, 1), level(140, 5, 1), level(280, 5, 1)}, 140},
 		{"just above the beat limit", []MetricalLevel{level(106, 5, 1), level(212, 5, 1)}, 106},
 		// Off-beats a twentieth of the beats (a soft hi-hat between
-		// drum hits): 120 BPM is not a pulse however many beats it has.
+		// drum hits), half the share a beat needs: 120 BPM counts half,
+		// too little for its extra beats to win.
 		{"ornamental off-beats", []MetricalLevel{level(60, 5, 1), level(120, 3.1, 1)}, 60},
 		// Empty off-beats: 120 BPM measures half of 60 BPM's strength
 		// (1 + (5-1)/2 would be the limit), so it is a subdivision
@@ -191,6 +192,78 @@ func TestDecideOctave(t *testing.T) {
 	}
 	if best, post := DecideOctave(nil); best != 0 || len(post) != 0 {
 		t.Errorf("no levels: %d %v", best, post)
+	}
+}
+
+// TestOffbeatWeight checks that off-beats falling short of the share
+// count the faster level down in proportion instead of ruling it out, so
+// that the slower level's octave share stays a measure of doubt.
+func TestOffbeatWeight(t *testing.T) {
+	level := func(bpm, strength float64) MetricalLevel {
+		return MetricalLevel{BPM: bpm, Strength: strength, Salience: 1}
+	}
+	for _, tc := range []struct {
+		fast float64 // strength of the 120 BPM level; 60 BPM has 5
+		want float64
+	}{
+		{5, 1},     // off-beats as strong as the beats
+		{3.2, 1},   // off-beats carry exactly offbeatShare: (2·3.2−5−1)/4 = 0.1
+		{3.1, 0.5}, // half the share
+		{3.0, 0},   // off-beats at chance
+		{2.5, 0},   // below chance
+		{1.0, 0},   // nothing at all
+	} {
+		levels := []MetricalLevel{level(60, 5), level(120, tc.fast)}
+		if got := offbeatWeight(levels, 1); math.Abs(got-tc.want) > 1e-9 {
+			t.Errorf("120 BPM at strength %g: weight %g, want %g", tc.fast, got, tc.want)
+		}
+		if got := offbeatWeight(levels, 0); got != 1 {
+			t.Errorf("60 BPM, no half partner: weight %g, want 1", got)
+		}
+	}
+	// Off-beats at half the share: 60 BPM still wins, but 120 keeps a
+	// posterior, so the decision is not reported as certain.
+	best, post := DecideOctave([]MetricalLevel{level(60, 5), level(120, 3.1)})
+	if best != 0 || !(post[1] > 0.1) {
+		t.Errorf("off-beats at half the share: chose %d, posterior %v; want 60 BPM with 120 above 0.1", best, post)
+	}
+}
+
+// TestTempoCandidates checks that the candidates are the estimate, its
+// other octave and its other grouping (×⅔ or ×3/2), even when a level
+// such as a bar (×⅓) scores more than the grouping.
+func TestTempoCandidates(t *testing.T) {
+	level := func(bpm, strength, salience float64) MetricalLevel {
+		return MetricalLevel{BPM: bpm, Strength: strength, Salience: salience}
+	}
+	// A 6/8 piece strummed in quarters at 160: the bar (53.3) and the
+	// half (80) outscore the dotted-quarter beat (106.7).
+	levels := []MetricalLevel{
+		level(53.3, 13, 1), level(80, 9, 0.5), level(106.7, 6.6, 0.76),
+		level(160, 9.5, 0.9), level(320, 5, 0.3),
+	}
+	best, post := DecideOctave(levels)
+	if levels[best].BPM != 160 {
+		t.Fatalf("chose %g BPM, want 160 (posterior %v)", levels[best].BPM, post)
+	}
+	got := candidateList(160, levels, post, best)
+	var bpms []float64
+	for _, c := range got {
+		bpms = append(bpms, c.BPM)
+		if c.Score < 0 || c.Score > 1 {
+			t.Errorf("candidate %+v: score outside 0..1", c)
+		}
+	}
+	want := map[float64]bool{160: true, 80: true, 106.7: true}
+	if len(bpms) != 3 || bpms[0] != 160 || !want[bpms[1]] || !want[bpms[2]] || bpms[1] == bpms[2] {
+		t.Errorf("candidates %v, want 160 then 80 and 106.7", bpms)
+	}
+	// With no grouping relative among the levels, the next likeliest
+	// level fills the place.
+	levels = []MetricalLevel{level(60, 9, 1), level(120, 7, 0.8), level(30, 12, 0.9)}
+	best, post = DecideOctave(levels)
+	if got := candidateList(levels[best].BPM, levels, post, best); len(got) != 3 {
+		t.Errorf("no grouping relative: candidates %v, want 3", got)
 	}
 }
 

@@ -85,9 +85,11 @@ type Summary struct {
 	Songs, Analysed, Failed, Skipped int
 	// TempoScored and KeyScored count the analysed songs with a true
 	// tempo and key; the accuracies are fractions of them.
-	TempoScored         int
-	Accuracy1           float64
-	Accuracy2           float64
+	TempoScored int
+	Accuracy1   float64
+	Accuracy2   float64
+	// InCandidates is the share whose true tempo is among bpm_candidates.
+	InCandidates        float64
 	TempoOutcomes       map[TempoOutcome]int
 	KeyScored           int
 	KeyWeighted         float64 // mean MIREX weighted score, 0..1
@@ -114,7 +116,7 @@ func Summarise(run *Run) Summary {
 		PeakRSS:       run.PeakRSS,
 		Bottleneck:    run.Metrics.Bottleneck,
 	}
-	var a1, a2 int
+	var a1, a2, inCands int
 	var kw float64
 	for _, r := range run.Records {
 		if r.Error != "" {
@@ -132,6 +134,13 @@ func Summarise(run *Run) Summary {
 			if Accuracy2(r.BPM, r.Truth.BPM, Tolerance) {
 				a2++
 			}
+			cands := make([]float64, len(r.BPMCandidates))
+			for i, c := range r.BPMCandidates {
+				cands[i] = c.BPM
+			}
+			if AmongCandidates(cands, r.Truth.BPM, Tolerance) {
+				inCands++
+			}
 		}
 		if r.KeyOutcome != "" {
 			s.KeyScored++
@@ -141,6 +150,7 @@ func Summarise(run *Run) Summary {
 	}
 	s.Accuracy1 = frac(a1, s.TempoScored)
 	s.Accuracy2 = frac(a2, s.TempoScored)
+	s.InCandidates = frac(inCands, s.TempoScored)
 	if s.KeyScored > 0 {
 		s.KeyWeighted = kw / float64(s.KeyScored)
 	}
@@ -165,7 +175,7 @@ func (s Summary) Headline(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "songs %d analysed, %d failed, %d files skipped\n", s.Analysed, s.Failed, s.Skipped)
 	if s.TempoScored > 0 {
-		fmt.Fprintf(&b, "tempo  Accuracy1 %.1f %%  Accuracy2 %.1f %%  (%d songs with a true tempo)\n", 100*s.Accuracy1, 100*s.Accuracy2, s.TempoScored)
+		fmt.Fprintf(&b, "tempo  Accuracy1 %.1f %%  Accuracy2 %.1f %%  among candidates %.1f %%  (%d songs with a true tempo)\n", 100*s.Accuracy1, 100*s.Accuracy2, 100*s.InCandidates, s.TempoScored)
 	} else {
 		b.WriteString("tempo  no true tempi: not scored\n")
 	}
@@ -382,12 +392,15 @@ func writeSummary(w io.Writer, run *Run, s Summary) error {
 
 	b.WriteString("## Accuracy\n\n")
 	fmt.Fprintf(&b, "Scored over the analysed songs that have a truth. Tempo is correct within %g %%;\n", 100*Tolerance)
-	b.WriteString("Accuracy2 also accepts ×⅓, ×½, ×2 and ×3 the true tempo. The key score is MIREX's:\n")
+	b.WriteString("Accuracy2 also accepts ×⅓, ×½, ×2 and ×3 the true tempo; \"among candidates\" counts\n")
+	b.WriteString("the songs whose true tempo is one of the three `bpm_candidates` (the estimate, its other\n")
+	b.WriteString("octave and its other grouping, ×⅔ or ×3/2). The key score is MIREX's:\n")
 	b.WriteString("1 same key, 0.5 the fifth above, 0.3 relative, 0.2 parallel, 0 otherwise.\n\n")
 	fmt.Fprintf(&b, "| measure | value |\n|---|---|\n")
 	if s.TempoScored > 0 {
 		fmt.Fprintf(&b, "| tempo Accuracy1 | %.1f %% (%d of %d) |\n", 100*s.Accuracy1, round(s.Accuracy1*float64(s.TempoScored)), s.TempoScored)
 		fmt.Fprintf(&b, "| tempo Accuracy2 | %.1f %% (%d of %d) |\n", 100*s.Accuracy2, round(s.Accuracy2*float64(s.TempoScored)), s.TempoScored)
+		fmt.Fprintf(&b, "| true tempo among `bpm_candidates` | %.1f %% (%d of %d) |\n", 100*s.InCandidates, round(s.InCandidates*float64(s.TempoScored)), s.TempoScored)
 	} else {
 		b.WriteString("| tempo | no true tempi |\n")
 	}

@@ -75,6 +75,11 @@ func TestWriteReport(t *testing.T) {
 	if s.TempoScored != 4 || s.Accuracy1 != 0.25 || s.Accuracy2 != 0.75 {
 		t.Errorf("tempo: scored %d Acc1 %g Acc2 %g, want 4 0.25 0.75", s.TempoScored, s.Accuracy1, s.Accuracy2)
 	}
+	// Candidates are the estimate and its half: b's half is its truth,
+	// c's (35) and d's (50) are not.
+	if s.InCandidates != 0.5 {
+		t.Errorf("among candidates %g, want 0.5", s.InCandidates)
+	}
 	if want := (1 + 0.5 + 0.3 + 0.2 + 0) / 5; s.KeyScored != 5 || !near(s.KeyWeighted, want) {
 		t.Errorf("key: scored %d weighted %g, want 5 %g", s.KeyScored, s.KeyWeighted, want)
 	}
@@ -139,7 +144,7 @@ func TestWriteReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"| tempo Accuracy1 | 25.0 % (1 of 4) |", "| tempo Accuracy2 | 75.0 % (3 of 4) |",
+	for _, want := range []string{"| tempo Accuracy1 | 25.0 % (1 of 4) |", "| tempo Accuracy2 | 75.0 % (3 of 4) |", "| true tempo among `bpm_candidates` | 50.0 % (2 of 4) |",
 		"| key weighted score | 0.400 (5 songs) |", "**Bottleneck: fft**", "[stages.fft]\nworkers = 3 # now 2",
 		"notes.txt", "corrupt frame", "| × real time | 60.0 |",
 		"| decode | 2 | 4 | 6 | 5 | 1 | 30 % | 9.0 ms | 20.0 ms | 25.0 ms | 1 |\n",

@@ -36,6 +36,18 @@ func Accuracy2(est, truth, tol float64) bool {
 	return false
 }
 
+// AmongCandidates reports whether any of the candidate tempi is within
+// tol of the true tempo: how often an app showing the candidates offers
+// the right tempo as one of its choices.
+func AmongCandidates(candidates []float64, truth, tol float64) bool {
+	for _, c := range candidates {
+		if within(c, truth, tol) {
+			return true
+		}
+	}
+	return false
+}
+
 // TempoOutcome names how an estimated tempo relates to the true one.
 type TempoOutcome string
 

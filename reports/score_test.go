@@ -35,6 +35,28 @@ func TestAccuracy(t *testing.T) {
 	}
 }
 
+func TestAmongCandidates(t *testing.T) {
+	tests := []struct {
+		cands []float64
+		truth float64
+		want  bool
+	}{
+		// A 6/8 piece read in quarters: the dotted-quarter beat (×⅔) is
+		// offered as the third candidate.
+		{[]float64{160, 80, 106.7}, 106.67, true},
+		{[]float64{196, 98, 130.7}, 98, true},
+		{[]float64{196, 98, 130.7}, 105, false}, // 98 is 6.7 % off
+		{[]float64{124.8}, 120, true},           // +4 %: inside
+		{nil, 120, false},
+		{[]float64{120}, 0, false}, // no truth never scores
+	}
+	for _, tt := range tests {
+		if got := AmongCandidates(tt.cands, tt.truth, Tolerance); got != tt.want {
+			t.Errorf("AmongCandidates(%v, %g) = %v, want %v", tt.cands, tt.truth, got, tt.want)
+		}
+	}
+}
+
 func TestClassifyTempo(t *testing.T) {
 	tests := []struct {
 		est, truth float64
