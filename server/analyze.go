@@ -372,13 +372,21 @@ func (s *Server) run(ctx context.Context, sg song, key store.Key, log *slog.Logg
 			message:    fmt.Sprintf("%d songs are being analysed; none finished within %v", s.opts.MaxInFlight, s.opts.QueueWait),
 			retryAfter: retryAfter(s.opts.QueueWait)}
 	}
-	actx, cancel := context.WithTimeout(ctx, s.opts.AnalysisTimeout)
+	// Once admitted, the song runs to its end even if the client leaves:
+	// the pipeline finishes a song whose caller stopped waiting anyway, so
+	// giving up here would free the slot while the song still fills the
+	// pipeline, and throw away the result a retrying client (or one
+	// waiting on this flight) then has to pay for again. Only the deadline
+	// and the end of the server stop it.
+	dctx, stop := s.detach(ctx)
+	defer stop()
+	actx, cancel := context.WithTimeout(dctx, s.opts.AnalysisTimeout)
 	start := time.Now()
 	res, err := s.analyzer.Analyze(actx, stages.Job{Name: sg.name, Data: sg.data, Title: sg.title, Artist: sg.artist, SkipChunks: sg.skipChunks})
 	cancel()
 	s.admission.release()
 	if err != nil {
-		f := s.analysisFailure(ctx, err)
+		f := s.analysisFailure(dctx, err)
 		log.Warn("analysis failed", "status", f.status, "err", err)
 		return analysis{}, f
 	}
@@ -413,6 +421,17 @@ func (s *Server) run(ctx context.Context, sg song, key store.Key, log *slog.Logg
 	log.Info("analysed", "bpm", res.BPM, "key", res.Key, "loudness", res.Loudness,
 		"ms", time.Since(start).Milliseconds())
 	return analysis{Result: res, CacheID: id}, nil
+}
+
+// detach returns a context with ctx's values that ends with the server
+// rather than with ctx; stop releases it.
+func (s *Server) detach(ctx context.Context) (context.Context, context.CancelFunc) {
+	dctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	unhook := context.AfterFunc(s.life, cancel)
+	return dctx, func() {
+		unhook()
+		cancel()
+	}
 }
 
 // fromCache looks key up, counting a hit.

@@ -40,6 +40,7 @@ type fakeAnalyzer struct {
 
 	mu   sync.Mutex
 	jobs []stages.Job
+	ctxs []context.Context // each job's context, in the order of jobs
 }
 
 func newFake() *fakeAnalyzer { return &fakeAnalyzer{release: make(chan struct{})} }
@@ -48,6 +49,13 @@ func (f *fakeAnalyzer) lastJob() stages.Job {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.jobs[len(f.jobs)-1]
+}
+
+// lastCtx is the context the latest job was analysed under.
+func (f *fakeAnalyzer) lastCtx() context.Context {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.ctxs[len(f.ctxs)-1]
 }
 
 func knownResult(bpm float64) stages.Result {
@@ -69,6 +77,7 @@ func (f *fakeAnalyzer) Analyze(ctx context.Context, job stages.Job) (stages.Resu
 	f.calls.Add(1)
 	f.mu.Lock()
 	f.jobs = append(f.jobs, job)
+	f.ctxs = append(f.ctxs, ctx)
 	f.mu.Unlock()
 	if f.delay > 0 {
 		select {

@@ -134,6 +134,11 @@ type Server struct {
 	shutdownOnce sync.Once
 	shutdownCh   chan struct{}
 	active       atomic.Int64 // requests inside ServeHTTP
+
+	// life ends when Serve gives up on the requests in flight; analyses,
+	// which outlive the client that asked (see run), end with it.
+	life    context.Context
+	endLife context.CancelFunc
 }
 
 // New returns a Server answering with a and caching in st. The server does
@@ -158,6 +163,7 @@ func New(a Analyzer, st *store.Store, opts Options) (*Server, error) {
 		shutdownCh: make(chan struct{}),
 		flights:    map[store.Key]*flight{},
 	}
+	s.life, s.endLife = context.WithCancel(context.Background())
 	if opts.Production {
 		s.limiter = newRateLimiter(opts.RateLimitPerMinute)
 	}
@@ -345,12 +351,11 @@ func (s *Server) ShutdownRequested() <-chan struct{} { return s.shutdownCh }
 // finish for up to grace, then cancels what is left and waits briefly for
 // those handlers to answer. It returns nil after a clean shutdown.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
-	base, cancelBase := context.WithCancel(context.Background())
-	defer cancelBase()
+	defer s.endLife()
 	hs := &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: 30 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return base },
+		BaseContext:       func(net.Listener) context.Context { return s.life },
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	served := make(chan error, 1)
@@ -371,7 +376,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 		// Grace is over: cancel the analyses still running so their
 		// handlers answer, then drop the connections.
 		s.log.Warn("grace period over, cancelling requests in flight", "grace", grace)
-		cancelBase()
+		s.endLife()
 		for deadline := time.Now().Add(5 * time.Second); s.active.Load() > 0 && time.Now().Before(deadline); {
 			time.Sleep(10 * time.Millisecond)
 		}

@@ -968,3 +968,61 @@ func TestIdenticalUploadsShareAnalysis(t *testing.T) {
 		}
 	}
 }
+
+// A client that leaves while its song is in the pipeline does not stop
+// the song (the pipeline would finish it anyway): it keeps its slot, and
+// its result reaches the cache and whoever retries the same bytes.
+func TestClientLeavingKeepsAnalysis(t *testing.T) {
+	fake := newFake()
+	ts := newTestServer(t, Options{MaxInFlight: 1}, fake)
+	body := []byte("block\nclient gives up")
+	ctx, leave := context.WithCancel(context.Background())
+	left := make(chan struct{})
+	go func() {
+		defer close(left)
+		req := httptest.NewRequest("POST", "/analyze_data", bytes.NewReader(body)).WithContext(ctx)
+		ts.srv.ServeHTTP(httptest.NewRecorder(), req)
+	}()
+	waitInFlight(t, ts.srv)
+	leave()
+	if err := fake.lastCtx().Err(); err != nil {
+		t.Fatalf("the client leaving stopped its analysis: %v", err)
+	}
+	if n := ts.srv.admission.inFlight(); n != 1 {
+		t.Errorf("%d songs hold a slot while the song is still analysed, want 1", n)
+	}
+
+	// The client retries: it joins the analysis still running.
+	retry := make(chan map[string]any, 1)
+	go func() {
+		status, _, resp := do(t, "POST", ts.URL+"/analyze_data", body, nil)
+		m := jsonObject(t, resp)
+		m["status"] = status
+		retry <- m
+	}()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(time.Millisecond) {
+		ts.srv.flightMu.Lock()
+		waiting := 0
+		for _, f := range ts.srv.flights {
+			waiting += f.waiters
+		}
+		ts.srv.flightMu.Unlock()
+		if waiting == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the retry did not join the running analysis")
+		}
+	}
+	close(fake.release)
+	<-left
+	if m := <-retry; m["status"] != 200 || m["bpm"] != 100.0 {
+		t.Errorf("retry: %v", m)
+	}
+	if n := fake.calls.Load(); n != 1 {
+		t.Errorf("%d analyses of one song", n)
+	}
+	if n, err := ts.store.Count(context.Background(), "*"); n != 1 || err != nil {
+		t.Errorf("%d results cached (%v), want the one the first client left", n, err)
+	}
+}
