@@ -60,12 +60,21 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "songflow serve: %v\n", err)
 		return 2
 	}
-	a, err := newAnalyzer(ctx, cfg)
+	// The pipeline must outlive ctx: a signal starts the same graceful
+	// shutdown as /shutdown, in which the songs in flight get the grace
+	// period to finish. Once Serve has returned nobody waits for a song,
+	// so what is left is cancelled rather than waited for.
+	actx, stopAnalyzer := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopAnalyzer()
+	a, err := newAnalyzer(actx, cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "songflow serve: %v\n", err)
 		return 2
 	}
-	defer a.Close()
+	defer func() {
+		stopAnalyzer()
+		a.Close()
+	}()
 
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -117,6 +119,94 @@ func TestServeSignal(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	_, code, _ := startServe(t, ctx)
 	cancel()
+	if c := waitExit(t, code); c != 0 {
+		t.Fatalf("exit %d", c)
+	}
+}
+
+// clickTrack is a 16-bit stereo 44.1 kHz WAV song of the given length: a
+// quiet tone with a click every half second (120 BPM).
+func clickTrack(seconds int) []byte {
+	const rate = 44100
+	n := seconds * rate
+	data := make([]byte, 44+4*n)
+	copy(data[0:], "RIFF")
+	binary.LittleEndian.PutUint32(data[4:], uint32(36+4*n))
+	copy(data[8:], "WAVEfmt ")
+	binary.LittleEndian.PutUint32(data[16:], 16)
+	binary.LittleEndian.PutUint16(data[20:], 1)
+	binary.LittleEndian.PutUint16(data[22:], 2)
+	binary.LittleEndian.PutUint32(data[24:], rate)
+	binary.LittleEndian.PutUint32(data[28:], rate*4)
+	binary.LittleEndian.PutUint16(data[32:], 4)
+	binary.LittleEndian.PutUint16(data[34:], 16)
+	copy(data[36:], "data")
+	binary.LittleEndian.PutUint32(data[40:], uint32(4*n))
+	for i := range n {
+		x := 0.2 * math.Sin(2*math.Pi*440*float64(i)/rate)
+		if i%(rate/2) < rate/100 {
+			x += 0.5 * math.Sin(2*math.Pi*2000*float64(i)/rate)
+		}
+		v := uint16(int16(32767 * x))
+		binary.LittleEndian.PutUint16(data[44+4*i:], v)
+		binary.LittleEndian.PutUint16(data[46+4*i:], v)
+	}
+	return data
+}
+
+// A signal shuts down as gracefully as /shutdown: a song being analysed
+// when it arrives still gets its result, rather than the pipeline closing
+// under it.
+func TestServeSignalFinishesSongsInFlight(t *testing.T) {
+	ctx, signal := context.WithCancel(context.Background())
+	base, code, _ := startServe(t, ctx)
+	type reply struct {
+		status int
+		body   map[string]any
+		err    error
+	}
+	replies := make(chan reply, 1)
+	go func() {
+		resp, err := http.Post(base+"/analyze_data", "audio/wav", bytes.NewReader(clickTrack(240)))
+		if err != nil {
+			replies <- reply{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		err = json.NewDecoder(resp.Body).Decode(&m)
+		replies <- reply{resp.StatusCode, m, err}
+	}()
+	// Signal once the song holds a pipeline slot.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Millisecond) {
+		resp, err := http.Get(base + "/diagnostics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var diag struct {
+			Components map[string]struct {
+				Detail map[string]any `json:"detail"`
+			} `json:"components"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&diag)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := diag.Components["analyzer"].Detail["in_flight"].(float64); n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the song never entered the pipeline")
+		}
+	}
+	signal()
+	r := <-replies
+	if r.err != nil || r.status != 200 {
+		t.Errorf("song in flight at the signal: %d %v %v", r.status, r.body, r.err)
+	} else if bpm, _ := r.body["bpm"].(float64); bpm <= 0 {
+		t.Errorf("song in flight at the signal: bpm %v", r.body["bpm"])
+	}
 	if c := waitExit(t, code); c != 0 {
 		t.Fatalf("exit %d", c)
 	}
