@@ -301,7 +301,7 @@ func (s *Server) analyze(ctx context.Context, sg song) (analysis, *failure) {
 	log := s.log.With("song", sg.name, "request_id", sg.requestID, "namespace", sg.namespace, "hash", key.Hash[:12])
 	if !sg.force {
 		if a, ok := s.fromCache(ctx, key, log); ok {
-			return a, nil
+			return retitle(a, sg), nil
 		}
 	}
 	for {
@@ -335,15 +335,21 @@ func (s *Server) analyze(ctx context.Context, sg song) (analysis, *failure) {
 		if f.fail != nil {
 			return analysis{}, f.fail
 		}
-		a := f.res
-		if sg.title != "" {
-			a.Title = sg.title
-		}
-		if sg.artist != "" {
-			a.Artist = sg.artist
-		}
-		return a, nil
+		return retitle(f.res, sg), nil
 	}
+}
+
+// retitle gives a result analysed for other bytes-identical requests the
+// title and artist this request named, since the cache key is the
+// content alone.
+func retitle(a analysis, sg song) analysis {
+	if sg.title != "" {
+		a.Title = sg.title
+	}
+	if sg.artist != "" {
+		a.Artist = sg.artist
+	}
+	return a
 }
 
 // flight is one analysis that identical concurrent requests wait for.

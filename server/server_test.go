@@ -1026,3 +1026,19 @@ func TestClientLeavingKeepsAnalysis(t *testing.T) {
 		t.Errorf("%d results cached (%v), want the one the first client left", n, err)
 	}
 }
+
+// The cache is keyed by content, so one recording uploaded under two
+// names is one entry; each reply still carries the name its request gave.
+func TestCacheHitKeepsRequestTitle(t *testing.T) {
+	ts := newTestServer(t, Options{}, nil)
+	body := []byte("bpm=126\nsame recording")
+	do(t, "POST", ts.URL+"/analyze_data", body, map[string]string{"X-Song-Title": "Album Cut", "X-Song-Artist": "Band"})
+	status, _, resp := do(t, "POST", ts.URL+"/analyze_data", body, map[string]string{"X-Song-Title": "Compilation Cut"})
+	m := jsonObject(t, resp)
+	if status != 200 || m["cached"] != true {
+		t.Fatalf("second upload: %d %v", status, m)
+	}
+	if m["title"] != "Compilation Cut" || m["artist"] != "Band" {
+		t.Errorf("cache hit: title %q artist %q, want %q and the cached artist %q", m["title"], m["artist"], "Compilation Cut", "Band")
+	}
+}
