@@ -317,12 +317,7 @@ func (s *Server) analyze(ctx context.Context, sg song) (analysis, *failure) {
 		}
 		s.flightMu.Unlock()
 		if !running {
-			f.res, f.fail = s.run(ctx, sg, key, log)
-			s.flightMu.Lock()
-			delete(s.flights, key)
-			s.flightMu.Unlock()
-			close(f.done)
-			return f.res, f.fail
+			return s.lead(ctx, f, sg, key, log)
 		}
 		select {
 		case <-f.done:
@@ -350,6 +345,23 @@ func retitle(a analysis, sg song) analysis {
 		a.Artist = sg.artist
 	}
 	return a
+}
+
+// lead runs the analysis f stands for and hands its outcome to f's
+// waiters. The flight lands even if the analysis panics: otherwise its
+// waiters, and every later request for the same bytes, would wait for it
+// until the server restarts.
+func (s *Server) lead(ctx context.Context, f *flight, sg song, key store.Key, log *slog.Logger) (analysis, *failure) {
+	f.fail = &failure{status: http.StatusInternalServerError, code: "internal_error",
+		message: "the analysis of " + sg.name + " stopped unexpectedly"}
+	defer func() {
+		s.flightMu.Lock()
+		delete(s.flights, key)
+		s.flightMu.Unlock()
+		close(f.done)
+	}()
+	f.res, f.fail = s.run(ctx, sg, key, log)
+	return f.res, f.fail
 }
 
 // flight is one analysis that identical concurrent requests wait for.

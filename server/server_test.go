@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -1040,5 +1041,36 @@ func TestCacheHitKeepsRequestTitle(t *testing.T) {
 	}
 	if m["title"] != "Compilation Cut" || m["artist"] != "Band" {
 		t.Errorf("cache hit: title %q artist %q, want %q and the cached artist %q", m["title"], m["artist"], "Compilation Cut", "Band")
+	}
+}
+
+// A panic while analysing a song must not leave its flight behind: every
+// later upload of the same bytes would wait on it for ever.
+func TestPanicLandsFlight(t *testing.T) {
+	var panicked atomic.Bool
+	ts := newTestServer(t, Options{Sniff: func([]byte) error {
+		if panicked.CompareAndSwap(false, true) {
+			panic("sniffer bug")
+		}
+		return nil
+	}}, nil)
+	body := []byte("bpm=111\npanics once")
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("the sniffer's panic did not reach the handler")
+			}
+		}()
+		ts.srv.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("POST", "/analyze_data", bytes.NewReader(body)))
+	}()
+	ts.srv.flightMu.Lock()
+	left := len(ts.srv.flights)
+	ts.srv.flightMu.Unlock()
+	if left != 0 {
+		t.Fatalf("%d flights left behind by the panic", left)
+	}
+	status, _, resp := do(t, "POST", ts.URL+"/analyze_data", body, nil)
+	if m := jsonObject(t, resp); status != 200 || m["bpm"] != 111.0 {
+		t.Errorf("the same bytes again: %d %v", status, m)
 	}
 }
