@@ -24,6 +24,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -143,6 +144,17 @@ func (s *Store) migrate(ctx context.Context) error {
 func HashContent(data []byte) string {
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:])
+}
+
+// HashReader is HashContent of everything r yields, computed as it streams
+// by so that a file of any size can be keyed without holding it in memory.
+// n is how many bytes were read.
+func HashReader(r io.Reader) (hash string, n int64, err error) {
+	h := sha256.New()
+	if n, err = io.Copy(h, r); err != nil {
+		return "", n, fmt.Errorf("store: hash: %w", err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
 }
 
 // Key identifies one cached result.

@@ -49,6 +49,15 @@ func TestHashContent(t *testing.T) {
 	}
 }
 
+func TestHashReaderMatchesHashContent(t *testing.T) {
+	// Results stored under HashContent must be found by HashReader's key.
+	data := []byte(strings.Repeat("songflow ", 100000))
+	got, n, err := HashReader(strings.NewReader(string(data)))
+	if err != nil || n != int64(len(data)) || got != HashContent(data) {
+		t.Fatalf("HashReader = %s, %d, %v; want %s, %d", got, n, err, HashContent(data), len(data))
+	}
+}
+
 func TestWALAndReopen(t *testing.T) {
 	ctx := context.Background()
 	s, path := openTemp(t)

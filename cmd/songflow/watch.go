@@ -466,20 +466,23 @@ func (w *folderWatch) process(ev sources.Event) {
 		}
 		// The result was deleted (the server's cache was cleared): analyse again.
 	}
-	data, err := os.ReadFile(ev.Path)
+	// The file is hashed as it streams by and analysed from disk, never
+	// held whole: a film or disk image dropped into the folder would
+	// otherwise cost its size in memory, once per worker.
+	hash, head, opened, err := hashFile(ev.Path, sniffBytes+1)
 	if err != nil {
-		if !errors.Is(err, os.ErrNotExist) {
-			w.errLog.printf("songflow watch: %v", err)
+		if !errors.Is(err, os.ErrNotExist) && !errors.Is(err, errChangedWhileRead) {
+			w.errLog.printf("songflow watch: %s: %v", rel, err)
 		}
 		return
 	}
 	// The bytes count only if the file did not change while being read;
 	// if it did, it settles again and comes back.
-	if fi, err := os.Stat(ev.Path); err != nil || fi.Size() != ev.Size || !fi.ModTime().Equal(ev.ModTime) || int64(len(data)) != ev.Size {
+	if !w.unchanged(ev, opened) {
 		return
 	}
-	f := store.File{Path: ev.Path, Size: ev.Size, ModTime: ev.ModTime, Hash: store.HashContent(data), AnalyzerVersion: w.version}
-	if reason := sniffAudio(data); reason != "" {
+	f := store.File{Path: ev.Path, Size: ev.Size, ModTime: ev.ModTime, Hash: hash, AnalyzerVersion: w.version}
+	if reason := sniffAudio(head); reason != "" {
 		f.State, f.Error = store.FileSkipped, reason
 		if w.record(f, nil, nil) {
 			w.count(func() { w.counts.skipped++ })
@@ -520,11 +523,16 @@ func (w *folderWatch) process(ev sources.Event) {
 	}
 
 	start := time.Now()
-	res, err := w.an.Analyze(ctx, stages.Job{Name: ev.Path, Data: data})
+	res, err := w.an.Analyze(ctx, stages.Job{Name: ev.Path})
+	if ctx.Err() != nil {
+		return // abandoned at stop: says nothing about the file
+	}
+	// The analysis read the file again, from disk: it belongs to the
+	// bytes hashed only if the file is still the one that was hashed.
+	if !w.unchanged(ev, opened) {
+		return
+	}
 	if err != nil {
-		if ctx.Err() != nil {
-			return // abandoned at stop: says nothing about the file
-		}
 		f.State, f.Error = store.FileFailed, err.Error()
 		if w.record(f, nil, nil) {
 			w.count(func() { w.counts.failed++ })
@@ -552,6 +560,51 @@ func (w *folderWatch) process(ev sources.Event) {
 	w.count(func() { w.counts.analysed++ })
 	w.addRecord(reports.Record{Result: stages.Result{File: rel, Duration: res.Duration, BPM: res.BPM, Key: res.Key}, Finished: now.Sub(w.started).Seconds()}, now.Sub(ev.ModTime))
 	w.log.printf("song %s  bpm %.1f  key %s  loudness %.1f LUFS  %d ms", rel, res.BPM, orDashString(res.Key), res.Loudness, ms)
+}
+
+// hashFile reads the file at path once, from start to end, and returns
+// the content hash of its bytes, its first n bytes and what it looked
+// like when opened.
+func hashFile(path string, n int) (hash string, head []byte, opened os.FileInfo, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", nil, nil, err
+	}
+	defer f.Close()
+	if opened, err = f.Stat(); err != nil {
+		return "", nil, nil, err
+	}
+	head = make([]byte, n)
+	m, err := io.ReadFull(f, head)
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return "", nil, nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	head = head[:m]
+	hash, total, err := store.HashReader(io.MultiReader(bytes.NewReader(head), f))
+	if err != nil {
+		return "", nil, nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if total != opened.Size() {
+		return "", nil, nil, fmt.Errorf("read %s: %w", path, errChangedWhileRead)
+	}
+	return hash, head, opened, nil
+}
+
+// errChangedWhileRead says a file's length changed while it was hashed;
+// it settles again and comes back.
+var errChangedWhileRead = errors.New("changed while read")
+
+// unchanged reports whether the file at ev.Path is still the one opened,
+// as ev saw it settle: same file, size and modification time.
+func (w *folderWatch) unchanged(ev sources.Event, opened os.FileInfo) bool {
+	if opened.Size() != ev.Size || !opened.ModTime().Equal(ev.ModTime) {
+		return false
+	}
+	now, err := os.Stat(ev.Path)
+	if err != nil {
+		return false
+	}
+	return os.SameFile(opened, now) && now.Size() == ev.Size && now.ModTime().Equal(ev.ModTime)
 }
 
 // record commits f (and e, when done, whose Result is res encoded) and

@@ -1,0 +1,200 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+
+	"github.com/songflow/songflow/sinks"
+	"github.com/songflow/songflow/sources"
+	"github.com/songflow/songflow/stages"
+	"github.com/songflow/songflow/store"
+)
+
+// stubAnalyser stands in for the pipeline: it answers every job with
+// res (and err) without reading anything.
+type stubAnalyser struct {
+	mu     sync.Mutex
+	jobs   []string
+	res    stages.Result
+	err    error
+	during func(job stages.Job) // when not nil, called inside Analyze
+}
+
+func (f *stubAnalyser) Analyze(ctx context.Context, job stages.Job) (stages.Result, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.jobs = append(f.jobs, job.Name)
+	if f.during != nil {
+		f.during(job)
+	}
+	return f.res, f.err
+}
+
+// newUnitWatch is a folderWatch over a fresh temp folder with its own
+// store and results file, analysing with an; nothing runs until the test
+// calls its methods.
+func newUnitWatch(t *testing.T, an watchAnalyser) (*folderWatch, *running) {
+	t.Helper()
+	root := t.TempDir()
+	dir := filepath.Join(root, "music")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	st, err := store.Open(ctx, filepath.Join(root, "songflow.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.EnsureFiles(ctx); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(root, "out")
+	jl, err := sinks.OpenJSONL(filepath.Join(out, watchResultsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { jl.Close() })
+	work, cancel := context.WithCancel(ctx)
+	t.Cleanup(cancel)
+	logs := &running{out: &watchLog{}, err: &watchLog{}}
+	return &folderWatch{
+		dir: dir, out: out, db: filepath.Join(root, "songflow.db"),
+		st: st, jl: jl, an: an, version: "test-version",
+		log: &lockedWriter{w: logs.out}, errLog: &lockedWriter{w: logs.err},
+		work: work, cancelWork: cancel,
+		claims: map[string]chan struct{}{},
+	}, logs
+}
+
+// settledEvent is the event a Watcher sends for the file at path as it is
+// now.
+func settledEvent(t *testing.T, path string) sources.Event {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sources.Event{Kind: sources.Settled, Path: path, Size: fi.Size(), ModTime: fi.ModTime()}
+}
+
+// sparseFile makes a file of size bytes that starts with head and holds
+// no disk blocks beyond it.
+func sparseFile(t *testing.T, path string, head []byte, size int64) {
+	t.Helper()
+	if err := os.WriteFile(path, head, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(path, size); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestWatchProcessStreamsBigFiles drops a big file that is not audio and
+// a big WAV into the folder: each is hashed and recorded without being
+// held in memory whole (before, every worker read its file whole, so a
+// film or disk image in the folder cost its size in RAM).
+func TestWatchProcessStreamsBigFiles(t *testing.T) {
+	const size = 256 << 20
+	an := &stubAnalyser{res: stages.Result{BPM: 120, Key: "C Major", Duration: 60}}
+	w, logs := newUnitWatch(t, an)
+
+	film := filepath.Join(w.dir, "film.mkv")
+	sparseFile(t, film, []byte("not a song at all"), size)
+	wav := filepath.Join(w.dir, "long.wav")
+	hdr := make([]byte, 44)
+	copy(hdr, "RIFF")
+	binary.LittleEndian.PutUint32(hdr[4:], size-8)
+	copy(hdr[8:], "WAVEfmt ")
+	binary.LittleEndian.PutUint32(hdr[16:], 16)
+	binary.LittleEndian.PutUint16(hdr[20:], 1)     // PCM
+	binary.LittleEndian.PutUint16(hdr[22:], 2)     // channels
+	binary.LittleEndian.PutUint32(hdr[24:], 44100) // rate
+	binary.LittleEndian.PutUint32(hdr[28:], 44100*4)
+	binary.LittleEndian.PutUint16(hdr[32:], 4)
+	binary.LittleEndian.PutUint16(hdr[34:], 16)
+	copy(hdr[36:], "data")
+	binary.LittleEndian.PutUint32(hdr[40:], size-44)
+	sparseFile(t, wav, hdr, size)
+
+	for _, path := range []string{film, wav} {
+		ev := settledEvent(t, path)
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		w.process(ev)
+		runtime.ReadMemStats(&after)
+		if grew := after.TotalAlloc - before.TotalAlloc; grew > size/4 {
+			t.Errorf("%s: processing a %d MiB file allocated %d MiB", w.rel(path), size>>20, grew>>20)
+		}
+	}
+	if s := logs.err.String(); s != "" {
+		t.Errorf("errors: %s", s)
+	}
+	for path, want := range map[string]store.FileState{film: store.FileSkipped, wav: store.FileDone} {
+		rec, ok, err := w.st.File(context.Background(), path)
+		if err != nil || !ok || rec.State != want {
+			t.Fatalf("%s: record %+v, %v, %v; want state %s", w.rel(path), rec, ok, err, want)
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hash, _, err := store.HashReader(f)
+		f.Close()
+		if err != nil || rec.Hash != hash {
+			t.Errorf("%s: hash %s, want %s (%v)", w.rel(path), rec.Hash, hash, err)
+		}
+	}
+	if len(an.jobs) != 1 || an.jobs[0] != wav || !w.jl.Has(mustRecord(t, w, wav).Hash, w.version) {
+		t.Errorf("analysed %v, want only %s with its line in results.jsonl", an.jobs, wav)
+	}
+}
+
+func mustRecord(t *testing.T, w *folderWatch, path string) store.File {
+	t.Helper()
+	rec, ok, err := w.st.File(context.Background(), path)
+	if err != nil || !ok {
+		t.Fatalf("%s: no record (%v)", path, err)
+	}
+	return rec
+}
+
+// TestWatchProcessFileChangedDuringAnalysis: the analysis reads the file
+// from disk after it was hashed, so a file rewritten meanwhile must not
+// have that result (or failure) recorded under the old bytes' hash; it
+// settles again and comes back.
+func TestWatchProcessFileChangedDuringAnalysis(t *testing.T) {
+	song := calibrationSong(t, "01-adagio-c-major.wav")
+	for _, fail := range []bool{false, true} {
+		an := &stubAnalyser{res: stages.Result{BPM: 120, Key: "C Major"}}
+		if fail {
+			an.err = errors.New("decode: corrupt")
+		}
+		w, logs := newUnitWatch(t, an)
+		path := filepath.Join(w.dir, "a.wav")
+		if err := os.WriteFile(path, song, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		an.during = func(stages.Job) {
+			if err := os.WriteFile(path, variant(song, 1)[:len(song)-100], 0o644); err != nil {
+				t.Error(err)
+			}
+		}
+		w.process(settledEvent(t, path))
+		if len(an.jobs) != 1 {
+			t.Fatalf("analysed %d times, want once", len(an.jobs))
+		}
+		if rec, ok, err := w.st.File(context.Background(), path); err != nil || ok {
+			t.Errorf("fail=%v: recorded %+v (%v) for a file rewritten during its analysis", fail, rec, err)
+		}
+		if w.jl.Len() != 0 || logs.out.count("song", "") != 0 || logs.out.count("failed", "") != 0 {
+			t.Errorf("fail=%v: %d lines; log:\n%s", fail, w.jl.Len(), logs.out)
+		}
+	}
+}
