@@ -82,6 +82,15 @@ func TestFileErrors(t *testing.T) {
 		{"in flight", "[server]\nmax_in_flight = 0\n", "server.max_in_flight", 2, "must be at least 1, got 0"},
 		{"addr", "[server]\naddr = \"\"\n", "server.addr", 2, "must not be empty"},
 		{"negative rescan", "[watch]\nrescan_seconds = -1\n", "watch.rescan_seconds", 2, "must be 0 or more, got -1"},
+		// Seconds that a time.Duration cannot hold: they used to wrap to a
+		// negative duration (the engine then ran with its 120 s default,
+		// the server timed every request out) or round to 0.
+		{"timeout beyond Duration", "[analysis]\nsong_timeout = 1e10\n", "analysis.song_timeout", 2, "must be at most 9223372036 s, got 1e+10"},
+		{"timeout below 1 ns", "[analysis]\nsong_timeout = 1e-10\n", "analysis.song_timeout", 2, "must be at least 1e-09 s (1 ns), got 1e-10"},
+		{"analysis timeout beyond Duration", "[server]\nanalysis_timeout = 1e12\n", "server.analysis_timeout", 2, "must be at most 9223372036 s, got 1e+12"},
+		{"queue wait beyond Duration", "[server]\nqueue_wait = 1e10\n", "server.queue_wait", 2, "must be at most 9223372036 s, got 1e+10"},
+		{"sample period beyond Duration", "[metrics]\nsample_seconds = 1e10\n", "metrics.sample_seconds", 2, "must be at most 9223372036 s, got 1e+10"},
+		{"settle beyond Duration", "[watch]\nsettle_seconds = 1e10\n", "watch.settle_seconds", 2, "must be at most 9223372036 s, got 1e+10"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := writeFile(t, tc.text)
@@ -97,6 +106,18 @@ func TestFileErrors(t *testing.T) {
 				t.Errorf("message %q does not name the key", err)
 			}
 		})
+	}
+}
+
+// TestLongestTimeoutFits loads the longest song_timeout accepted: it must
+// reach the engine as that duration, not wrapped round to a negative one.
+func TestLongestTimeoutFits(t *testing.T) {
+	c, _, err := Load(writeFile(t, "[analysis]\nsong_timeout = 9223372036\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.PipelineOptions().SongTimeout; got != 9223372036*time.Second {
+		t.Errorf("song timeout %v, want 9223372036s", got)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/songflow/songflow/pipeline"
 )
@@ -207,6 +208,47 @@ func nonNegative(p func(*Config) *float64) func(*Config) string {
 	}
 }
 
+// maxSeconds is the longest setting that still fits a time.Duration
+// (about 292 years): a longer one would wrap around when converted, to a
+// negative duration on amd64, which the engine and server would take for
+// "unset" or "already expired".
+const maxSeconds = math.MaxInt64 / int64(time.Second)
+
+// positiveDuration is positive for a key that becomes a time.Duration: it
+// must also be at least a nanosecond, which it would otherwise round to 0
+// ("unset"), and fit a Duration.
+func positiveDuration(p func(*Config) *float64) func(*Config) string {
+	return func(c *Config) string {
+		if msg := positive(p)(c); msg != "" {
+			return msg
+		}
+		if v := *p(c); v*float64(time.Second) < 1 {
+			return fmt.Sprintf("must be at least 1e-09 s (1 ns), got %v", v)
+		}
+		return fitsDuration(p)(c)
+	}
+}
+
+// nonNegativeDuration is nonNegative for a key that becomes a
+// time.Duration.
+func nonNegativeDuration(p func(*Config) *float64) func(*Config) string {
+	return func(c *Config) string {
+		if msg := nonNegative(p)(c); msg != "" {
+			return msg
+		}
+		return fitsDuration(p)(c)
+	}
+}
+
+func fitsDuration(p func(*Config) *float64) func(*Config) string {
+	return func(c *Config) string {
+		if v := *p(c); v > float64(maxSeconds) {
+			return fmt.Sprintf("must be at most %d s, got %v", maxSeconds, v)
+		}
+		return ""
+	}
+}
+
 func nonEmpty(p func(*Config) *string) func(*Config) string {
 	return func(c *Config) string {
 		if *p(c) == "" {
@@ -279,7 +321,7 @@ var fields = func() []field {
 		field{key: "analysis.max_chunks", bind: ints(maxChunks), env: []string{"MAX_CHUNK_BATCHES"}, check: atLeast(maxChunks, 1)},
 		field{key: "analysis.max_seconds", bind: floats(maxSeconds), env: []string{"MAX_ANALYSIS_SECONDS"}, check: nonNegative(maxSeconds)},
 		field{key: "analysis.max_duration", bind: floats(maxDuration), check: nonNegative(maxDuration)},
-		field{key: "analysis.song_timeout", bind: floats(songTimeout), check: positive(songTimeout)},
+		field{key: "analysis.song_timeout", bind: floats(songTimeout), check: positiveDuration(songTimeout)},
 		field{key: "analysis.calibration", bind: strs(func(c *Config) *string { return &c.Analysis.Calibration })},
 		field{key: "analysis.key_profile", bind: strs(func(c *Config) *string { return &c.Analysis.KeyProfile })},
 	)
@@ -289,7 +331,7 @@ var fields = func() []field {
 		if v := *sample(c); !(v >= 0.001) || math.IsInf(v, 0) {
 			return fmt.Sprintf("must be at least 0.001 s, got %v", v)
 		}
-		return ""
+		return fitsDuration(sample)(c)
 	}})
 
 	addr := func(c *Config) *string { return &c.Server.Addr }
@@ -303,11 +345,11 @@ var fields = func() []field {
 		field{key: "server.addr", bind: strs(addr), check: nonEmpty(addr)},
 		field{key: "server.db_path", bind: strs(db), check: nonEmpty(db)},
 		field{key: "server.max_body_mb", bind: ints(body), check: atLeast(body, 1)},
-		field{key: "server.analysis_timeout", bind: floats(atimeout), check: positive(atimeout)},
+		field{key: "server.analysis_timeout", bind: floats(atimeout), check: positiveDuration(atimeout)},
 		field{key: "server.production", bind: bools(func(c *Config) *bool { return &c.Server.Production }), env: []string{"PRODUCTION_MODE"}},
 		field{key: "server.rate_limit_per_minute", bind: ints(rate), check: atLeast(rate, 0)},
 		field{key: "server.max_in_flight", bind: ints(inflight), check: atLeast(inflight, 1)},
-		field{key: "server.queue_wait", bind: floats(qwait), check: nonNegative(qwait)},
+		field{key: "server.queue_wait", bind: floats(qwait), check: nonNegativeDuration(qwait)},
 		field{key: "server.allow_private_urls", bind: bools(func(c *Config) *bool { return &c.Server.AllowPrivateURLs })},
 	)
 
@@ -315,9 +357,9 @@ var fields = func() []field {
 	rescan := func(c *Config) *float64 { return &c.Watch.RescanSeconds }
 	report := func(c *Config) *float64 { return &c.Watch.ReportSeconds }
 	fs = append(fs,
-		field{key: "watch.settle_seconds", bind: floats(settle), check: nonNegative(settle)},
-		field{key: "watch.rescan_seconds", bind: floats(rescan), check: nonNegative(rescan)},
-		field{key: "watch.report_seconds", bind: floats(report), check: nonNegative(report)},
+		field{key: "watch.settle_seconds", bind: floats(settle), check: nonNegativeDuration(settle)},
+		field{key: "watch.rescan_seconds", bind: floats(rescan), check: nonNegativeDuration(rescan)},
+		field{key: "watch.report_seconds", bind: floats(report), check: nonNegativeDuration(report)},
 	)
 	return fs
 }()
