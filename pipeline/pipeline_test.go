@@ -567,3 +567,66 @@ func TestOpenAfterClose(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSongContextEndsWithSong fails one part of a song while another part
+// is still inside a stage function, waiting on its song's context: when
+// the song's error leaves the engine that context is done, and it must
+// then say why, like any context. Its Err used to be nil after Done had
+// closed, and a context derived from it (context.WithCancel in a stage
+// function) then either never ended, hanging the stage, or panicked inside
+// package context ("missing cancel error"), taking the process down.
+func TestSongContextEndsWithSong(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	p := New(context.Background(), Options{SongTimeout: time.Hour})
+	in := NewInput[int](p, "in", 1)
+	parts := FlatMap(p, "chunk", StageConfig{Workers: 1}, in.Stream(), func(_ context.Context, v int) ([]int, error) {
+		return []int{0, 1}, nil
+	})
+	waiting := make(chan struct{})
+	var errAfterDone, derivedErr, lateDerivedErr error
+	sameDone := true
+	fft := Map(p, "fft", StageConfig{Workers: 2, Buffer: 2}, parts, func(ctx context.Context, v int) (int, error) {
+		if v == 0 {
+			<-waiting
+			return 0, errors.New("NaN in spectrum")
+		}
+		derived, cancel := context.WithCancel(ctx)
+		defer cancel()
+		done := ctx.Done()
+		close(waiting)
+		<-done // the song failed on part 0 and its result went out
+		errAfterDone = ctx.Err()
+		sameDone = ctx.Done() == done
+		if errAfterDone == nil {
+			return 0, nil // waiting on derived would hang
+		}
+		<-derived.Done()
+		derivedErr = derived.Err()
+		late, cancelLate := context.WithCancel(ctx)
+		defer cancelLate()
+		lateDerivedErr = late.Err()
+		return 0, ctx.Err()
+	})
+	out := Collect(p, "aggregate", StageConfig{Workers: 1}, fft, join).Out()
+	src, _ := in.Open()
+	if _, err := src.Submit(context.Background(), "song", 0); err != nil {
+		t.Fatal(err)
+	}
+	src.Close()
+	var got []Item[int]
+	for it := range out {
+		got = append(got, it)
+	}
+	if err := p.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Err == nil || got[0].Err.Error() != `fft: song "song": NaN in spectrum` {
+		t.Fatalf("results %+v, want the one error from fft", got)
+	}
+	if !errors.Is(errAfterDone, context.Canceled) || !sameDone {
+		t.Fatalf("song context after its song ended: Err %v, same Done channel %v; want context.Canceled, true", errAfterDone, sameDone)
+	}
+	if !errors.Is(derivedErr, context.Canceled) || !errors.Is(lateDerivedErr, context.Canceled) {
+		t.Errorf("derived contexts: Err %v and %v, want context.Canceled", derivedErr, lateDerivedErr)
+	}
+}

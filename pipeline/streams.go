@@ -129,6 +129,7 @@ func toItem[I any](p *Pipeline, name string, e any) Item[I] {
 	case Item[I]:
 		if v.Ticket != nil {
 			p.reenter(v.Err)
+			v.Ticket.reopen()
 			return v
 		}
 		e = v.Value

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"testing"
@@ -87,5 +88,52 @@ func TestGoStreamsSourceAndSink(t *testing.T) {
 	}
 	if err := p.Wait(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestGoStreamsReentryContext sends songs out of the engine to a
+// go-streams operator and back into an engine stage: the song's context,
+// ended when the song left, must be live again for the stage it re-enters.
+func TestGoStreamsReentryContext(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	p := New(context.Background(), Options{})
+	input := NewInput[int](p, "in", 2)
+	first := Map(p, "first", StageConfig{Workers: 1}, input.Stream(), func(ctx context.Context, v int) (int, error) {
+		ctx.Done() // makes the song's deadline context, ended when it leaves
+		return v, nil
+	})
+	again := NewFlow(p, "again", StageConfig{Workers: 1}, func(ctx context.Context, v int) (int, error) {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		select {
+		case <-ctx.Done():
+			return 0, errors.New("context done on re-entry")
+		default:
+		}
+		return v, nil
+	})
+	out := make(chan any, 10)
+	go first.Outlet().Via(flow.NewFilter(func(Item[int]) bool { return true }, 1)).Via(again).To(extension.NewChanSink(out))
+	src, _ := input.Open()
+	for v := range 5 {
+		if _, err := src.Submit(context.Background(), fmt.Sprint(v), v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src.Close()
+	n := 0
+	for e := range out {
+		it := e.(Item[int])
+		n++
+		if it.Err != nil {
+			t.Errorf("song %s: %v", it.Ticket.Name, it.Err)
+		}
+	}
+	if err := p.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if s := p.Snapshot(); n != 5 || s.Completed != 5 || s.Failed != 0 {
+		t.Errorf("%d results; snapshot completed %d failed %d", n, s.Completed, s.Failed)
 	}
 }

@@ -29,6 +29,10 @@ type Ticket struct {
 	mu       sync.Mutex
 	deadline context.Context // made on the first Done call only
 	cancel   context.CancelFunc
+	// over is set once the song's final item has left the engine. Parts
+	// of a failed song may still be inside a stage function then; their
+	// context must stay done, with an error, rather than start over.
+	over bool
 }
 
 func newTicket(p *Pipeline, name string) *Ticket {
@@ -75,13 +79,27 @@ func (t *Ticket) fail() bool { return t.failed.CompareAndSwap(false, true) }
 
 func (t *Ticket) expired(now time.Time) bool { return !now.Before(t.Deadline) }
 
-// release frees the song's deadline timer, if one was made.
+// release frees the song's deadline timer, if one was made, and ends the
+// song's context. The cancelled context is kept: a stage function still at
+// work on another part of the song, or a context derived from its own
+// (whose watcher calls Done and Err again later), must keep seeing the
+// same closed Done channel and a non-nil Err, as the context contract
+// requires; a nil Err there panics inside package context.
 func (t *Ticket) release() {
 	t.mu.Lock()
+	t.over = true
 	if t.cancel != nil {
 		t.cancel()
-		t.deadline, t.cancel = nil, nil
 	}
+	t.mu.Unlock()
+}
+
+// reopen gives a song that comes back into the engine through a go-streams
+// adapter a live context again.
+func (t *Ticket) reopen() {
+	t.mu.Lock()
+	t.over = false
+	t.deadline, t.cancel = nil, nil
 	t.mu.Unlock()
 }
 
@@ -110,16 +128,17 @@ func (c *songContext) Done() <-chan struct{} {
 	t := c.t
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.deadline == nil {
-		t.deadline, t.cancel = context.WithDeadline(t.p.ctx, t.Deadline)
-	}
-	return t.deadline.Done()
+	return t.deadlineCtx().Done()
 }
 
 func (c *songContext) Err() error {
 	t := c.t
 	t.mu.Lock()
 	d := t.deadline
+	if d == nil && t.over {
+		// Made now, so that Err keeps returning what it returns here.
+		d = t.deadlineCtx()
+	}
 	t.mu.Unlock()
 	if d != nil {
 		return d.Err()
@@ -131,6 +150,18 @@ func (c *songContext) Err() error {
 		return context.DeadlineExceeded
 	}
 	return nil
+}
+
+// deadlineCtx returns the song's deadline context, making it on first use;
+// once the song is over it is made already cancelled. t.mu is held.
+func (t *Ticket) deadlineCtx() context.Context {
+	if t.deadline == nil {
+		t.deadline, t.cancel = context.WithDeadline(t.p.ctx, t.Deadline)
+		if t.over {
+			t.cancel()
+		}
+	}
+	return t.deadline
 }
 
 func (c *songContext) Value(key any) any {
