@@ -65,12 +65,16 @@ func (in *Input[T]) forward(out chan Item[T], terminal bool) {
 			if !ok {
 				return
 			}
+			// Counted before the hand-over, as in emitter.send.
+			if terminal {
+				in.p.finish(it.Ticket, it.Err)
+			}
 			select {
 			case out <- it:
-				if terminal {
-					in.p.finish(it.Ticket, it.Err)
-				}
 			case <-done:
+				if terminal {
+					in.p.unfinish(it.Err)
+				}
 				return
 			}
 		}

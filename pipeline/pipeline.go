@@ -152,9 +152,11 @@ func (p *Pipeline) finish(t *Ticket, err error) {
 	t.release()
 }
 
-// reenter undoes finish for an item that leaves the engine and comes back
-// in through a go-streams adapter, so a song is counted once.
-func (p *Pipeline) reenter(err error) {
+// unfinish undoes finish's count for an item that did not leave the
+// engine after all (the pipeline was cancelled during the hand-over), or
+// that left it and comes back in through a go-streams adapter, so that a
+// song is counted once.
+func (p *Pipeline) unfinish(err error) {
 	if err != nil {
 		p.failed.Add(^uint64(0))
 	} else {

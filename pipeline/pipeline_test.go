@@ -630,3 +630,41 @@ func TestSongContextEndsWithSong(t *testing.T) {
 		t.Errorf("derived contexts: Err %v and %v, want context.Canceled", derivedErr, lateDerivedErr)
 	}
 }
+
+// TestDeliveredSongIsCounted reads the metrics the moment a song's result
+// reaches its receiver: the song must already count as finished, and as
+// emitted by the last stage. It used to be counted only after the
+// hand-over, so a report taken when the last Call returned (calibrate,
+// bench) could miss the last song.
+func TestDeliveredSongIsCounted(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	p := New(context.Background(), Options{})
+	in := NewInput[int](p, "in", 1)
+	var delivered uint64
+	var short []string
+	// Each Snapshot makes the router slower than the stage, so the stage's
+	// worker is usually parked in the hand-over when the router takes an
+	// item: the window in which the count used to lag.
+	NewRouter(p, Map(p, "square", StageConfig{Workers: 1, Buffer: 4}, in.Stream(), square), func(it Item[int]) {
+		delivered++
+		if s := p.Snapshot(); s.Completed < delivered || s.Stages[0].Out < delivered {
+			short = append(short, fmt.Sprintf("song %s: completed %d, out %d, delivered %d", it.Ticket.Name, s.Completed, s.Stages[0].Out, delivered))
+		}
+	})
+	src, _ := in.Open()
+	for v := range 200 {
+		if _, err := src.Submit(context.Background(), fmt.Sprint(v), v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src.Close()
+	if err := p.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if len(short) > 0 {
+		t.Errorf("%d of %d songs delivered before they were counted, first: %s", len(short), delivered, short[0])
+	}
+	if s := p.Snapshot(); s.Completed != 200 || s.InFlight != 0 || s.Stages[0].Out != 200 {
+		t.Errorf("completed %d, in flight %d, out %d", s.Completed, s.InFlight, s.Stages[0].Out)
+	}
+}

@@ -17,16 +17,23 @@ type emitter[O any] struct {
 }
 
 // send delivers it downstream, blocking while the consumer's buffer is full;
-// false means the pipeline was cancelled.
+// false means the pipeline was cancelled. The item is counted before the
+// hand-over, not after: the consumer (a Call's caller, a router's unclaimed
+// function) may read the metrics as soon as it has the item, and must find
+// it counted there.
 func (e *emitter[O]) send(it Item[O]) bool {
+	e.st.out.Add(1)
+	if e.terminal {
+		e.p.finish(it.Ticket, it.Err)
+	}
 	select {
 	case e.ch <- it:
-		e.st.out.Add(1)
-		if e.terminal {
-			e.p.finish(it.Ticket, it.Err)
-		}
 		return true
 	case <-e.done:
+		e.st.out.Add(^uint64(0))
+		if e.terminal {
+			e.p.unfinish(it.Err)
+		}
 		return false
 	}
 }

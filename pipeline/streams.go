@@ -128,7 +128,7 @@ func toItem[I any](p *Pipeline, name string, e any) Item[I] {
 	switch v := e.(type) {
 	case Item[I]:
 		if v.Ticket != nil {
-			p.reenter(v.Err)
+			p.unfinish(v.Err)
 			v.Ticket.reopen()
 			return v
 		}
