@@ -289,8 +289,10 @@ func (s *stage) stats(now int64) StageStats {
 	}
 	st.SuggestedWorkers = s.workers
 	if calls := s.calls.Load(); calls > 0 && now > 0 {
-		rate := float64(st.In) / (float64(now) / 1e9)            // items per second
-		service := float64(s.busy.Load()) / float64(calls) / 1e9 // seconds per item
+		// The arrival rate is counted in calls, the unit the service time
+		// is measured in: a Collect stage receives many parts per call.
+		rate := float64(calls) / (float64(now) / 1e9)            // calls per second
+		service := float64(s.busy.Load()) / float64(calls) / 1e9 // seconds per call
 		w := int(math.Ceil(rate * service * headroom))
 		if st.Utilisation >= saturated {
 			w = max(w, s.workers+1)

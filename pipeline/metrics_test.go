@@ -119,3 +119,47 @@ func TestBottleneck(t *testing.T) {
 		t.Errorf("fast stage suggested %d workers", s.Stages[0].SuggestedWorkers)
 	}
 }
+
+// TestCollectSuggestedWorkers runs a Collect stage that receives eight
+// parts per call. Little's law needs the arrival rate in the unit the
+// service time is measured in, calls; counted in parts, it used to
+// suggest about eight times the workers the stage needs. One worker can
+// at most be saturated, so it needs at most one more.
+func TestCollectSuggestedWorkers(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	p := New(context.Background(), Options{})
+	in := NewInput[int](p, "in", 8)
+	const songs, parts = 40, 8
+	chunks := FlatMap(p, "chunk", StageConfig{Workers: 1, Buffer: 8}, in.Stream(), func(_ context.Context, v int) ([]int, error) {
+		return make([]int, parts), nil
+	})
+	out := Collect(p, "aggregate", StageConfig{Workers: 1, Buffer: 64}, chunks, func(_ context.Context, vs []int) (int, error) {
+		time.Sleep(time.Millisecond) // the one slow stage: busy most of the run
+		return len(vs), nil
+	}).Out()
+	src, _ := in.Open()
+	go func() {
+		defer src.Close()
+		for v := range songs {
+			if _, err := src.Submit(context.Background(), "s", v); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	for it := range out {
+		if it.Err != nil || it.Value != parts {
+			t.Errorf("result %d, %v", it.Value, it.Err)
+		}
+	}
+	if err := p.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	st := p.Snapshot().Stages[1]
+	if st.In != songs*parts || st.Out != songs {
+		t.Fatalf("aggregate in %d out %d, want %d and %d", st.In, st.Out, songs*parts, songs)
+	}
+	if st.SuggestedWorkers > 2 {
+		t.Errorf("aggregate suggested %d workers for one worker %.0f %% busy", st.SuggestedWorkers, 100*st.Utilisation)
+	}
+}
