@@ -62,7 +62,13 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, watchUsage)
 		return 2
 	}
+	// The folder is watched under its real path: a walk does not enter a
+	// symlink, so through one nothing would be found, and the records of
+	// its files must not depend on the name it was reached by.
 	dir, err := filepath.Abs(pos[0])
+	if err == nil {
+		dir, err = filepath.EvalSymlinks(dir)
+	}
 	if err == nil {
 		var st os.FileInfo
 		if st, err = os.Stat(dir); err == nil && !st.IsDir() {
@@ -116,6 +122,14 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 1
 	}
 	defer jl.Close()
+	// Both exist now. Their real paths are what the watcher's own files
+	// look like in the (real) tree, so that it leaves them alone.
+	if resolved, err := filepath.EvalSymlinks(out); err == nil {
+		out = resolved
+	}
+	if resolved, err := filepath.EvalSymlinks(db); err == nil {
+		db = resolved
+	}
 
 	// The pipeline outlives the stop signal by the grace period, so songs
 	// in flight can finish; work is cancelled when that runs out.

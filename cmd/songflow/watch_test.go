@@ -196,13 +196,18 @@ func files(t testing.TB, e watchEnv) map[string]store.File {
 	if err := st.EnsureFiles(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	fs, err := st.Files(context.Background(), e.dir)
+	// The watcher records files under the folder's real path.
+	dir, err := filepath.EvalSymlinks(e.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs, err := st.Files(context.Background(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := map[string]store.File{}
 	for _, f := range fs {
-		rel, _ := filepath.Rel(e.dir, f.Path)
+		rel, _ := filepath.Rel(dir, f.Path)
 		m[filepath.ToSlash(rel)] = f
 	}
 	return m

@@ -198,3 +198,45 @@ func TestWatchProcessFileChangedDuringAnalysis(t *testing.T) {
 		}
 	}
 }
+
+// TestWatchSymlinkedFolder watches a folder through a symlink, with the
+// output folder inside it reached through the same link: its songs are
+// analysed (before, the walk did not enter the link and nothing was ever
+// found), and the watcher's own files are left alone.
+func TestWatchSymlinkedFolder(t *testing.T) {
+	e := newWatchEnv(t, 0.3, 60)
+	link := filepath.Join(e.root, "link")
+	if err := os.Symlink(e.dir, link); err != nil {
+		t.Skipf("no symlinks here: %v", err)
+	}
+	// The output folder sorts before the songs, so a watcher that reads
+	// its own files does so before it analyses b.wav.
+	via := watchEnv{root: e.root, dir: link, out: filepath.Join(link, "0out"), db: e.db, cfg: e.cfg}
+	e.put(t, "a.wav", calibrationSong(t, "01-adagio-c-major.wav"))
+	r := startWatch(t, via)
+	waitUntil(t, "a.wav", func() bool { return hasState(t, e, "a.wav", store.FileDone) })
+	if code := r.stop(t); code != 0 {
+		t.Fatalf("exit status %d; stderr:\n%s", code, r.err)
+	}
+
+	// The second run finds results.jsonl, summary.md and the plots in
+	// the tree at its first scan.
+	r2 := startWatch(t, via)
+	waitUntil(t, "the watcher to start", func() bool { return r2.out.count("watching", "") == 1 })
+	e.put(t, "b.wav", calibrationSong(t, "05-shuffle-d-major.wav"))
+	waitUntil(t, "b.wav", func() bool { return hasState(t, e, "b.wav", store.FileDone) })
+	if code := r2.stop(t); code != 0 {
+		t.Fatalf("exit status %d; stderr:\n%s", code, r2.err)
+	}
+	if fs := files(t, e); len(fs) != 2 {
+		t.Errorf("records %v, want a.wav and b.wav only", fs)
+	}
+	for _, log := range []*watchLog{r.out, r2.out} {
+		if log.count("skipped", "") != 0 {
+			t.Errorf("the watcher read its own files:\n%s", log)
+		}
+	}
+	if lines := jsonlLines(t, via); len(lines) != 2 {
+		t.Errorf("results.jsonl has %d lines, want 2", len(lines))
+	}
+}
