@@ -31,7 +31,8 @@ type EventKind int
 // The kinds of Event a Watcher sends.
 const (
 	// Settled: the file's size and modification time have not changed
-	// for the settle time. It is sent again only after the file changes.
+	// for the settle time. It is sent again only after the file changes,
+	// or its permissions or owner do (it may be readable only now).
 	Settled EventKind = iota + 1
 	// Removed: a file reported Settled is gone (deleted, or renamed or
 	// moved away; its new name, if inside the tree, settles on its own).
@@ -246,6 +247,11 @@ func (w *Watcher) handle(ev fsnotify.Event) {
 		// Files created before its watch was added are found by the walk.
 		w.walk(path, nil)
 	case fi.Mode().IsRegular():
+		if ev.Has(fsnotify.Chmod) {
+			// chmod and chown leave size and time alone; without this a
+			// file its reader could not open would never come back.
+			delete(w.settled, path)
+		}
 		w.touch(path, stampOf(fi), time.Now())
 	}
 }

@@ -212,6 +212,29 @@ func TestNewSubfolderRenameAndRemove(t *testing.T) {
 	}
 }
 
+func TestPermissionChangeSettlesAgain(t *testing.T) {
+	// A file its reader could not open (a copy that kept the source's
+	// restrictive mode) is fixed with chmod, which changes neither size
+	// nor modification time: it must be offered again.
+	a := ""
+	h := start(t, WatchOptions{Settle: 50 * time.Millisecond}, func(dir string) {
+		a = filepath.Join(dir, "a.wav")
+		write(t, a, "aaaa")
+		if err := os.Chmod(a, 0o200); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if e := h.next(false); e.Kind != Settled || e.Path != a {
+		t.Fatalf("event = %v %s, want settled %s", e.Kind, e.Path, a)
+	}
+	if err := os.Chmod(a, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if e := h.next(false); e.Kind != Settled || e.Path != a || e.Size != 4 {
+		t.Fatalf("after chmod: %+v, want settled %s again", e, a)
+	}
+}
+
 func TestRescanFindsWhatNotificationMissed(t *testing.T) {
 	h := start(t, WatchOptions{Settle: 10 * time.Millisecond, Rescan: 200 * time.Millisecond}, nil)
 	h.next(true)
