@@ -475,7 +475,10 @@ func (w *folderWatch) process(ev sources.Event) {
 		if rec.State != store.FileDone {
 			return // a failure or a skip is recorded once; retried only when the file changes
 		}
-		if _, ok, err := w.st.Get(ctx, w.key(rec.Hash)); err != nil || ok {
+		if _, ok, err := w.st.Get(ctx, w.key(rec.Hash)); err != nil {
+			w.errLog.printf("songflow watch: %s: %v", rel, err)
+			return
+		} else if ok {
 			return
 		}
 		// The result was deleted (the server's cache was cleared): analyse again.
@@ -512,12 +515,12 @@ func (w *folderWatch) process(ev sources.Event) {
 
 	// Bytes analysed before, under this name or another.
 	if e, ok, err := w.st.Get(ctx, w.key(f.Hash)); err != nil {
-		w.errLog.printf("songflow watch: %v", err)
+		w.errLog.printf("songflow watch: %s: %v", rel, err)
 		return
 	} else if ok {
 		var res stages.Result
 		if err := json.Unmarshal(e.Result, &res); err != nil {
-			w.errLog.printf("songflow watch: result %s: %v", f.Hash, err)
+			w.errLog.printf("songflow watch: %s: stored result %s: %v", rel, f.Hash, err)
 			return
 		}
 		f.State = store.FileDone

@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/binary"
 	"errors"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 
@@ -239,4 +241,60 @@ func TestWatchSymlinkedFolder(t *testing.T) {
 	if lines := jsonlLines(t, via); len(lines) != 2 {
 		t.Errorf("results.jsonl has %d lines, want 2", len(lines))
 	}
+}
+
+// TestWatchProcessStoreErrorsNameTheFile: a store that cannot give back a
+// result is reported with the file it was for. Before, one such error was
+// dropped without a word (the file was silently never looked at again in
+// this run) and another named only a content hash.
+func TestWatchProcessStoreErrorsNameTheFile(t *testing.T) {
+	song := calibrationSong(t, "01-adagio-c-major.wav")
+	an := &stubAnalyser{res: stages.Result{BPM: 120, Key: "C Major"}}
+	w, logs := newUnitWatch(t, an)
+	ctx := context.Background()
+
+	// A done file whose stored result can no longer be read back.
+	done := filepath.Join(w.dir, "done.wav")
+	if err := os.WriteFile(done, song, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w.process(settledEvent(t, done))
+	if len(an.jobs) != 1 || !hasRecord(t, w, done, store.FileDone) {
+		t.Fatalf("done.wav: analysed %v", an.jobs)
+	}
+	db, err := sql.Open("sqlite", w.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, `UPDATE results SET analyzed_at = 'not a time'`); err != nil {
+		t.Fatal(err)
+	}
+	w.process(settledEvent(t, done))
+	if s := logs.err.String(); !strings.Contains(s, "done.wav: ") || !strings.Contains(s, "not a time") {
+		t.Errorf("an unreadable result of done.wav was reported as %q", s)
+	}
+
+	// A new file whose content has a stored result that is not a result.
+	other := variant(song, 1)
+	if _, err := w.st.Put(ctx, store.Entry{Key: w.key(store.HashContent(other)), Result: []byte(`[1]`)}); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(w.dir, "other.wav")
+	if err := os.WriteFile(path, other, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w.process(settledEvent(t, path))
+	if s := logs.err.String(); !strings.Contains(s, "other.wav: ") {
+		t.Errorf("a bad stored result for other.wav was reported as %q", s)
+	}
+}
+
+func hasRecord(t *testing.T, w *folderWatch, path string, s store.FileState) bool {
+	t.Helper()
+	rec, ok, err := w.st.File(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ok && rec.State == s
 }
