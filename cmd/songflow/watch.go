@@ -628,14 +628,17 @@ func (w *folderWatch) unchanged(ev sources.Event, opened os.FileInfo) bool {
 // reports whether it did. The commit is not cancelled by the stop: a
 // finished analysis is kept.
 func (w *folderWatch) record(f store.File, e *store.Entry, res *stages.Result) bool {
-	journaled, err := w.st.RecordFile(context.WithoutCancel(w.work), f, e)
+	_, err := w.st.RecordFile(context.WithoutCancel(w.work), f, e)
 	if err != nil {
 		w.errLog.printf("songflow watch: %v", err)
 		return false
 	}
-	if journaled && e != nil {
-		// Appending is idempotent; the line for a key journaled now is due
-		// here, after the commit. A kill in between is repaired at start.
+	if e != nil {
+		// The line for a key journaled now is due here, after the commit;
+		// a kill in between is repaired at start, unless the result was
+		// deleted meanwhile and is only now stored again (journaled is
+		// then false). Appending is idempotent, so every done file makes
+		// sure its line is there.
 		if _, err := w.jl.Append(e.Key.Hash, *res); err != nil {
 			w.errLog.printf("songflow watch: %v", err)
 		}

@@ -298,3 +298,54 @@ func hasRecord(t *testing.T, w *folderWatch, path string, s store.FileState) boo
 	}
 	return ok && rec.State == s
 }
+
+// TestWatchResultLineAfterClearedCache: a kill between a result's commit
+// and its line in results.jsonl, then the watch namespace cleared through
+// the server before the restart. The restart cannot recover the line (the
+// result is gone) and analyses the file again; the new result must get
+// its line. Before, the key was already journaled, so no line was ever
+// written.
+func TestWatchResultLineAfterClearedCache(t *testing.T) {
+	an := &stubAnalyser{res: stages.Result{BPM: 120, Key: "C Major"}}
+	w, _ := newUnitWatch(t, an)
+	ctx := context.Background()
+	path := filepath.Join(w.dir, "a.wav")
+	if err := os.WriteFile(path, calibrationSong(t, "01-adagio-c-major.wav"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w.process(settledEvent(t, path))
+	hash := mustRecord(t, w, path).Hash
+	if !w.jl.Has(hash, w.version) {
+		t.Fatal("no line after the first analysis")
+	}
+
+	// The kill: the line never made it. Then the cache is cleared.
+	jpath := filepath.Join(w.out, watchResultsFile)
+	if err := w.jl.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(jpath, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	jl, err := sinks.OpenJSONL(jpath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { jl.Close() })
+	w.jl = jl
+	if _, err := w.st.Clear(ctx, watchNamespace); err != nil {
+		t.Fatal(err)
+	}
+
+	// The restart.
+	if err := w.reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	w.process(settledEvent(t, path))
+	if len(an.jobs) != 2 {
+		t.Fatalf("analysed %d times, want twice (the result was cleared)", len(an.jobs))
+	}
+	if !w.jl.Has(hash, w.version) {
+		t.Fatal("the new result has no line in results.jsonl")
+	}
+}
