@@ -873,6 +873,26 @@ func waitInFlight(t *testing.T, srv *Server) {
 	}
 }
 
+// waitWaiters waits until n requests wait on analyses already running,
+// and fails with msg if they never do.
+func waitWaiters(t *testing.T, srv *Server, n int, msg string) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(time.Millisecond) {
+		srv.flightMu.Lock()
+		waiting := 0
+		for _, f := range srv.flights {
+			waiting += f.waiters
+		}
+		srv.flightMu.Unlock()
+		if waiting == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(msg)
+		}
+	}
+}
+
 // The default sniff turns unsupported uploads away before they take a
 // pipeline slot: the analyzer never sees them, even when every slot is busy.
 func TestSniffBeforeAdmission(t *testing.T) {
@@ -944,20 +964,7 @@ func TestIdenticalUploadsShareAnalysis(t *testing.T) {
 	}
 	// Let every request arrive and find the first one running.
 	waitInFlight(t, ts.srv)
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(time.Millisecond) {
-		ts.srv.flightMu.Lock()
-		waiting := 0
-		for _, f := range ts.srv.flights {
-			waiting += f.waiters
-		}
-		ts.srv.flightMu.Unlock()
-		if waiting == n-1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the requests did not all arrive")
-		}
-	}
+	waitWaiters(t, ts.srv, n-1, "the requests did not all arrive")
 	close(fake.release)
 	wg.Wait()
 	if got := fake.calls.Load(); got != 1 {
@@ -1001,20 +1008,7 @@ func TestClientLeavingKeepsAnalysis(t *testing.T) {
 		m["status"] = status
 		retry <- m
 	}()
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(time.Millisecond) {
-		ts.srv.flightMu.Lock()
-		waiting := 0
-		for _, f := range ts.srv.flights {
-			waiting += f.waiters
-		}
-		ts.srv.flightMu.Unlock()
-		if waiting == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the retry did not join the running analysis")
-		}
-	}
+	waitWaiters(t, ts.srv, 1, "the retry did not join the running analysis")
 	close(fake.release)
 	<-left
 	if m := <-retry; m["status"] != 200 || m["bpm"] != 100.0 {
