@@ -61,10 +61,8 @@ func (s *Store) EnsureFiles(ctx context.Context) error {
 			UNIQUE (content_hash, analyzer_version, namespace, skip_chunks)
 		)`,
 	}
-	for _, q := range stmts {
-		if _, err := s.db.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("store: watch tables: %w", err)
-		}
+	if err := s.createAll(ctx, stmts); err != nil {
+		return fmt.Errorf("store: watch tables: %w", err)
 	}
 	return nil
 }

@@ -61,7 +61,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	// busy_timeout lets concurrent writers queue instead of failing with
 	// SQLITE_BUSY; immediate transactions take the write lock up front so a
 	// read never has to be upgraded (which cannot wait and would fail).
-	dsn := path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
+	dsn := path + fmt.Sprintf("?_pragma=busy_timeout(%d)", busyTimeout.Milliseconds()) + "&_pragma=journal_mode(WAL)" +
 		"&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
@@ -77,6 +77,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	return s, nil
 }
+
+// busyTimeout is how long a statement waits for another connection's
+// write lock before it fails with SQLITE_BUSY.
+const busyTimeout = 10 * time.Second
 
 // Close releases the connection pool. Writes already returned are durable.
 func (s *Store) Close() error { return s.db.Close() }
@@ -131,13 +135,63 @@ func (s *Store) migrate(ctx context.Context) error {
 			revoked_at TEXT
 		)`,
 	}
-	for _, q := range stmts {
-		if _, err := s.db.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("migrate: %w", err)
-		}
+	if err := s.createAll(ctx, stmts); err != nil {
+		return fmt.Errorf("migrate: %w", err)
 	}
 	return nil
 }
+
+// createAll runs schema statements in one transaction that takes the write
+// lock before it reads anything. Run one by one, each CREATE … IF NOT
+// EXISTS would start by reading the schema and then need the write lock,
+// an upgrade that in WAL mode fails at once with SQLITE_BUSY when another
+// connection has written in between.
+//
+// On a database that does not exist yet even that is not enough: the
+// first statement of each new connection switches the file to WAL mode,
+// which needs the file to itself and, when another process is doing the
+// same, fails with SQLITE_BUSY without waiting out busy_timeout. So a busy
+// database is tried again, within the same ten seconds busy_timeout
+// allows; it happens only while serve, watch or a reader open a new
+// database together.
+func (s *Store) createAll(ctx context.Context, stmts []string) error {
+	deadline := time.Now().Add(busyTimeout)
+	for wait := time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
+		err := s.createOnce(ctx, stmts)
+		if err == nil || !isBusy(err) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+	}
+}
+
+func (s *Store) createOnce(ctx context.Context, stmts []string) error {
+	tx, err := s.db.BeginTx(ctx, nil) // BEGIN IMMEDIATE: see _txlock in Open
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, q := range stmts {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// isBusy reports whether err is SQLite's SQLITE_BUSY, in any of its
+// extended forms.
+func isBusy(err error) bool {
+	var e interface{ Code() int }
+	return errors.As(err, &e) && e.Code()&0xff == sqliteBusy
+}
+
+// sqliteBusy is SQLite's primary result code SQLITE_BUSY.
+const sqliteBusy = 5
 
 // HashContent is the content hash results are keyed by: the hex SHA-256 of
 // the audio file's bytes.
