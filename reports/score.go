@@ -191,6 +191,8 @@ type ConfidenceBin struct {
 // ConfidenceBins splits (confidence, correct) observations into n equal
 // bins over 0..1 (the last one includes 1) and gives each bin's accuracy.
 // A confidence that predicts correctness shows accuracy rising bin by bin.
+// Confidences outside 0..1 count in the end bin nearest them; NaN ones in
+// none.
 func ConfidenceBins(conf []float64, correct []bool, n int) []ConfidenceBin {
 	bins := make([]ConfidenceBin, n)
 	hits := make([]int, n)
@@ -199,11 +201,16 @@ func ConfidenceBins(conf []float64, correct []bool, n int) []ConfidenceBin {
 		bins[i].Hi = float64(i+1) / float64(n)
 	}
 	for i, c := range conf {
-		if i >= len(correct) || math.IsNaN(c) {
+		if i >= len(correct) {
 			break
 		}
-		b := int(math.Floor(c * float64(n)))
-		b = max(0, min(n-1, b))
+		if math.IsNaN(c) {
+			continue // no confidence given: this song belongs in no bin
+		}
+		// Clamping before the conversion keeps an infinite confidence in
+		// the end bin it points to: int(±Inf) is undefined in Go.
+		b := int(math.Floor(min(1, max(0, c)) * float64(n)))
+		b = min(n-1, b)
 		bins[b].Songs++
 		if correct[i] {
 			hits[b]++

@@ -143,3 +143,17 @@ func TestConfidenceBins(t *testing.T) {
 		}
 	}
 }
+
+// A NaN confidence must cost only its own song: the songs after it still
+// count, and infinite confidences land in the end bins they point to.
+func TestConfidenceBinsSkipsNaN(t *testing.T) {
+	conf := []float64{0.1, math.NaN(), 0.9, math.Inf(1), math.Inf(-1), 1.5}
+	ok := []bool{true, true, false, true, false, true}
+	bins := ConfidenceBins(conf, ok, 5)
+	if bins[0].Songs != 2 || bins[0].Accuracy != 0.5 {
+		t.Errorf("bin 0: %d songs acc %g, want 2 songs (0.1 and -Inf) acc 0.5", bins[0].Songs, bins[0].Accuracy)
+	}
+	if bins[4].Songs != 3 || math.Abs(bins[4].Accuracy-2.0/3) > 1e-12 {
+		t.Errorf("bin 4: %d songs acc %g, want 3 songs (0.9, +Inf, 1.5) acc 2/3", bins[4].Songs, bins[4].Accuracy)
+	}
+}
