@@ -166,7 +166,8 @@ func (c columnIndex) pick(names ...string) int {
 //     "Energy", "Acoustic", "Happy", "Loud (Db)" (other columns ignored).
 //
 // Descriptor columns may hold 0–1 or 0–100 values: a column with any
-// value above 1 is read as percent. Loudness stays in dB.
+// value above 1 is read as percent, as are all of a playlist export's.
+// Loudness stays in dB.
 func ReadTruth(r io.Reader, name string) (*TruthSet, error) {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1
@@ -202,6 +203,16 @@ func ReadTruth(r io.Reader, name string) (*TruthSet, error) {
 	}
 	var rows []row
 	percent := map[string]bool{}
+	// The playlist export always gives its descriptors in percent; a
+	// column of 0s and 1s there (acousticness of electronic music) must
+	// not be mistaken for fractions.
+	if c.has("song") && c.has("artist") && (c.has("dance") || c.has("acoustic") || c.has("happy") || c.has("loud (db)") || c.has("camelot")) {
+		for d, i := range desc {
+			if i >= 0 && d != Loudness {
+				percent[d] = true
+			}
+		}
+	}
 	field := func(rec []string, i int) string {
 		if i < 0 || i >= len(rec) {
 			return ""

@@ -172,3 +172,25 @@ func TestLoadTruthCalibrationSet(t *testing.T) {
 		t.Errorf("%d songs in the calibration truth", s.Len())
 	}
 }
+
+// A playlist export's descriptors are percent even when a column holds
+// only 0s and 1s, as Acoustic does for electronic music: 1 means 0.01.
+func TestReadTruthSpotifyExportSmallPercents(t *testing.T) {
+	const in = "Song,Artist,BPM,Key,Dance,Energy,Acoustic,Happy,Loud (Db),Camelot\n" +
+		"One More Time,Daft Punk,123,D major,61,70,1,47,-8 db,10B\n" +
+		"Strobe,deadmau5,128,B major,55,60,0,10,-9 db,1B\n"
+	s, err := ReadTruth(strings.NewReader(in), "playlist.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, ok := s.Lookup("Daft Punk - One More Time.mp3", stages.Tags{})
+	if !ok {
+		t.Fatal("One More Time not found")
+	}
+	want := map[string]float64{Danceability: 0.61, Energy: 0.70, Acousticness: 0.01, Valence: 0.47, Loudness: -8}
+	for d, v := range want {
+		if math.Abs(got.Reference[d]-v) > 1e-12 {
+			t.Errorf("%s = %g, want %g", d, got.Reference[d], v)
+		}
+	}
+}
