@@ -151,11 +151,17 @@ func Measured(r stages.Result, name string) (float64, bool) {
 	return *p, true
 }
 
-// Observation is one song for fitting: what songflow measured and the
+// Observation is one file for fitting: what songflow measured and the
 // reference values (by feature name) it should have given.
 type Observation struct {
 	Result    stages.Result
 	Reference map[string]float64
+	// Song names the song the file holds. Files of the same song (one
+	// recording in several formats, or one truth row matching several
+	// files) are kept in one fold: a map fitted on one copy would
+	// otherwise be scored on another and its error look smaller than it
+	// is. Empty means a song of its own.
+	Song string
 }
 
 // FeatureFit reports how one feature's map was fitted and how well it
@@ -186,36 +192,54 @@ var ErrNoReference = errors.New("calibration: no song has reference descriptor v
 
 // Fit fits a linear map per feature to obs by least squares and
 // estimates its error by folds-fold cross-validation (folds is capped at
-// the number of songs; at least 2). Songs are dealt to folds in turn, so
-// the result depends only on the order of obs. The map holds the features
-// whose cross-validated error is below the uncorrected one.
+// the number of songs; at least 2). Songs are dealt to folds in turn, in
+// the order they first appear in obs, all files of a song to the same
+// fold, so the result depends only on the order of obs. The map holds
+// the features whose cross-validated error is below the uncorrected one.
 func Fit(obs []Observation, folds int) (*Map, []FeatureFit, error) {
 	m := &Map{Version: Version, Features: map[string]Linear{}}
 	var fits []FeatureFit
 	found := false
 	for _, name := range Features {
 		var x, y []float64
+		var song []int // index of each file's song, in order of first appearance
+		index := map[string]int{}
+		songs := 0
 		for _, o := range obs {
 			ref, ok := o.Reference[name]
 			v, _ := Measured(o.Result, name)
-			if ok && finite(ref) && finite(v) {
-				x, y = append(x, v), append(y, ref)
+			if !ok || !finite(ref) || !finite(v) {
+				continue
 			}
+			x, y = append(x, v), append(y, ref)
+			i, seen := index[o.Song]
+			if !seen || o.Song == "" {
+				i = songs
+				songs++
+				if o.Song != "" {
+					index[o.Song] = i
+				}
+			}
+			song = append(song, i)
 		}
 		if len(x) == 0 {
 			continue
 		}
 		found = true
-		m.Songs = max(m.Songs, len(x))
-		ff := FeatureFit{Feature: name, Songs: len(x), MAEBefore: mae(x, y, Linear{Slope: 1})}
-		if len(x) < MinSongs {
-			ff.Skipped = fmt.Sprintf("%d songs, need %d", len(x), MinSongs)
+		m.Songs = max(m.Songs, songs)
+		ff := FeatureFit{Feature: name, Songs: songs, MAEBefore: mae(x, y, Linear{Slope: 1})}
+		if songs < MinSongs {
+			ff.Skipped = fmt.Sprintf("%d songs, need %d", songs, MinSongs)
 			fits = append(fits, ff)
 			continue
 		}
 		clamp := name != "loudness"
-		ff.Folds = min(max(folds, 2), len(x))
-		ff.MAEAfter = crossValidate(x, y, ff.Folds, clamp)
+		ff.Folds = min(max(folds, 2), songs)
+		fold := make([]int, len(song))
+		for i, s := range song {
+			fold[i] = s % ff.Folds
+		}
+		ff.MAEAfter = crossValidate(x, y, fold, ff.Folds, clamp)
 		ff.Linear = leastSquares(x, y, clamp)
 		ff.Kept = ff.MAEAfter < ff.MAEBefore
 		if ff.Kept {
@@ -230,19 +254,22 @@ func Fit(obs []Observation, folds int) (*Map, []FeatureFit, error) {
 }
 
 // crossValidate returns the mean absolute error of k-fold predictions:
-// each song is predicted by a line fitted to the songs of the other folds.
-func crossValidate(x, y []float64, k int, clamp bool) float64 {
+// each file, in fold[i] (0..k-1), is predicted by a line fitted to the
+// files of the other folds.
+func crossValidate(x, y []float64, fold []int, k int, clamp bool) float64 {
 	var sum float64
 	for f := 0; f < k; f++ {
 		var tx, ty []float64
 		for i := range x {
-			if i%k != f {
+			if fold[i] != f {
 				tx, ty = append(tx, x[i]), append(ty, y[i])
 			}
 		}
 		l := leastSquares(tx, ty, clamp)
-		for i := f; i < len(x); i += k {
-			sum += math.Abs(l.At(x[i]) - y[i])
+		for i := range x {
+			if fold[i] == f {
+				sum += math.Abs(l.At(x[i]) - y[i])
+			}
 		}
 	}
 	return sum / float64(len(x))

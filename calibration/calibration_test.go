@@ -63,7 +63,7 @@ func TestCrossValidateIsOutOfSample(t *testing.T) {
 	// fit (y = 0.2x + 0.2) would claim 0.4.
 	x := []float64{0, 1, 2, 3}
 	y := []float64{0, 1, 0, 1}
-	if got := crossValidate(x, y, 2, false); math.Abs(got-1) > 1e-12 {
+	if got := crossValidate(x, y, []int{0, 1, 0, 1}, 2, false); math.Abs(got-1) > 1e-12 {
 		t.Errorf("cross-validated MAE %g, want 1", got)
 	}
 	if got := mae(x, y, leastSquares(x, y, false)); math.Abs(got-0.4) > 1e-12 {
@@ -148,5 +148,45 @@ func TestReadRejects(t *testing.T) {
 	}
 	if _, err := Load(filepath.Join(t.TempDir(), "missing.json")); err == nil {
 		t.Error("Load of a missing file succeeded")
+	}
+}
+
+// A folder holding every song twice (say as WAV and as MP3) must show the
+// same cross-validated error as one holding each song once: the copies
+// of a song share a fold, so no song is scored by a map fitted on its
+// twin.
+func TestFitKeepsASongsFilesInOneFold(t *testing.T) {
+	once := make([]Observation, 7)
+	for i := range once {
+		x := float64(i) / 6
+		// References unrelated to the measure: a map fitted on other
+		// songs cannot predict them, but one fitted on a twin would.
+		ref := math.Mod(float64(i)*0.618, 1)
+		once[i] = Observation{Result: stages.Result{Energy: x}, Reference: map[string]float64{"energy": ref}, Song: string(rune('a' + i))}
+	}
+	twice := append(append([]Observation{}, once...), once...)
+	_, fitsOnce, err := Fit(once, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, fitsTwice, err := Fit(twice, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := fitsOnce[0], fitsTwice[0]
+	if math.Abs(a.MAEAfter-b.MAEAfter) > 1e-12 || a.Songs != 7 || b.Songs != 7 || b.Folds != 5 {
+		t.Errorf("each song once: %+v; twice: %+v; want the same songs, folds and cross-validated error", a, b)
+	}
+
+	// Without names every file is a song of its own.
+	for i := range twice {
+		twice[i].Song = ""
+	}
+	_, fits, err := Fit(twice, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fits[0].Songs != 14 {
+		t.Errorf("unnamed files: %d songs, want 14", fits[0].Songs)
 	}
 }

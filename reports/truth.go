@@ -41,6 +41,10 @@ type Truth struct {
 	// Source says where the truth came from: the truth file's name, or
 	// "tags".
 	Source string `json:"source"`
+	// Row is the truth file's line the truth was read from, 0 for tags.
+	// Files given the same row's truth are the same song, which
+	// cross-validation must not split between folds.
+	Row int `json:"-"`
 }
 
 // ParsedKey returns the truth's key, and false when there is none.
@@ -232,7 +236,7 @@ func ReadTruth(r io.Reader, name string) (*TruthSet, error) {
 		if rw.file == "" && rw.title == "" {
 			continue // a blank line or a row naming nothing
 		}
-		rw.truth.Source = name
+		rw.truth.Source, rw.truth.Row = name, line
 		if s := field(rec, bpmCol); s != "" {
 			v, err := number(s)
 			if err != nil || v < 0 {

@@ -291,7 +291,13 @@ func fitCalibration(run *reports.Run, out string) {
 	var obs []calibration.Observation
 	for _, r := range run.Records {
 		if r.Error == "" && r.Truth != nil && len(r.Truth.Reference) > 0 {
-			obs = append(obs, calibration.Observation{Result: r.Result, Reference: r.Truth.Reference})
+			song := r.File
+			if r.Truth.Row > 0 {
+				// One truth row can name several files (a bare name in
+				// two subfolders, a title in two formats): one song.
+				song = fmt.Sprintf("%s:%d", r.Truth.Source, r.Truth.Row)
+			}
+			obs = append(obs, calibration.Observation{Result: r.Result, Reference: r.Truth.Reference, Song: song})
 		}
 	}
 	m, fits, err := calibration.Fit(obs, calibrateFolds)

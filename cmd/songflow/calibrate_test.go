@@ -449,3 +449,41 @@ func TestInFlightLimit(t *testing.T) {
 		t.Errorf("inFlightLimit = %d, want 43", got)
 	}
 }
+
+// When one truth row names a song kept in two subfolders (the same songs
+// as WAV and as MP3, say), --fit must judge the map as if each song were
+// there once: both files of a song fall in the same fold.
+func TestFitCalibrationKeepsASongInOneFold(t *testing.T) {
+	var truth strings.Builder
+	truth.WriteString("file,bpm,energy\n")
+	for i := 0; i < 7; i++ {
+		fmt.Fprintf(&truth, "%c.wav,120,%g\n", 'a'+i, math.Mod(float64(i)*0.618, 1))
+	}
+	set, err := reports.ReadTruth(strings.NewReader(truth.String()), "truth.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fit := func(folders ...string) calibration.FeatureFit {
+		t.Helper()
+		run := &reports.Run{}
+		for _, dir := range folders { // the files in lexical order, as walked
+			for i := 0; i < 7; i++ {
+				file := filepath.Join(dir, string(rune('a'+i))+".wav")
+				tr, ok := set.Lookup(file, stages.Tags{})
+				if !ok {
+					t.Fatalf("no truth for %s", file)
+				}
+				run.Records = append(run.Records, reports.Record{Result: stages.Result{File: file, Energy: float64(i) / 6}, Truth: &tr})
+			}
+		}
+		fitCalibration(run, t.TempDir())
+		if len(run.Fit) != 1 {
+			t.Fatalf("fits %+v, note %q", run.Fit, run.FitNote)
+		}
+		return run.Fit[0]
+	}
+	once, twice := fit("wav"), fit("mp3", "wav")
+	if math.Abs(once.MAEAfter-twice.MAEAfter) > 1e-12 || once.Kept != twice.Kept || twice.Songs != 7 {
+		t.Errorf("each song once: %+v; twice: %+v; want the same cross-validated error", once, twice)
+	}
+}
