@@ -525,3 +525,24 @@ func TestMakeRoom(t *testing.T) {
 		t.Errorf("nothing announced: room for %d, want 3", cap(got)-len(got))
 	}
 }
+
+// TestWAVStreamingDataSize checks the data sizes a writer leaves when it
+// cannot seek back to fill them in, 0 and 0xFFFFFFFF: both mean the
+// samples run to the end of the file, as ffmpeg reads them.
+func TestWAVStreamingDataSize(t *testing.T) {
+	for _, size := range []uint32{0, 0xffffffff} {
+		b := []byte("RIFF\xff\xff\xff\xffWAVEfmt \x10\x00\x00\x00")
+		// Mono 16-bit PCM at 8 kHz.
+		b = append(b, 1, 0, 1, 0, 0x40, 0x1f, 0, 0, 0x80, 0x3e, 0, 0, 2, 0, 16, 0)
+		b = binary.LittleEndian.AppendUint32(append(b, "data"...), size)
+		b = append(b, 0x00, 0x40, 0x00, 0xc0, 0x00, 0x20) // +0.5, -0.5, +0.25
+		a, err := Bytes(context.Background(), "stream.wav", b, Options{})
+		if err != nil {
+			t.Errorf("data size %#x: %v", size, err)
+			continue
+		}
+		if want := []float32{0.5, -0.5, 0.25}; len(a.Channels) != 1 || !slices.Equal(a.Channels[0], want) {
+			t.Errorf("data size %#x: decoded %v, want [%v]", size, a.Channels, want)
+		}
+	}
+}

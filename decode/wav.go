@@ -26,7 +26,8 @@ type wavFormat struct {
 }
 
 // wavStreamingSize is the data size some recorders leave in the header
-// when they could not go back to fill it in; it means "to the end".
+// when they could not go back to fill it in; it means "to the end", as
+// does a data size of 0 (ffmpeg reads both so).
 const wavStreamingSize = 0xffffffff
 
 // decodeWAV reads a RIFF/WAVE file: chunks are walked in order (LIST, fact,
@@ -59,8 +60,11 @@ func decodeWAV(in *input) (*Audio, error) {
 				return nil, fmt.Errorf("%w: WAV data chunk before its fmt chunk", ErrCorrupt)
 			}
 			left := in.size - body
+			if size == 0 {
+				size = left
+			}
 			if size > left {
-				if size != wavStreamingSize && size != 0 {
+				if size != wavStreamingSize {
 					return nil, fmt.Errorf("%w: truncated: the WAV data chunk claims %d bytes, the file holds %d", ErrCorrupt, size, left)
 				}
 				size = left
