@@ -63,13 +63,14 @@ type TruthSet struct {
 	// empty when there was none and truth comes from each song's tags.
 	File    string
 	byFile  map[string]Truth // slash-separated path relative to the folder
-	byMatch map[string]Truth // normalised "title|artist"
+	byFull  map[string]Truth // whole title and artist, "title (remix)|artist"
+	byMatch map[string]Truth // normalised "title|artist", only where unique
 	byTitle map[string]Truth // normalised title, only where unique
-	dupes   map[string]bool  // titles seen more than once
+	songs   int
 }
 
 // Len returns how many songs the truth file describes.
-func (s *TruthSet) Len() int { return len(s.byFile) + len(s.byMatch) }
+func (s *TruthSet) Len() int { return s.songs }
 
 // LoadTruth reads the ground truth of the calibration folder dir: dir's
 // truth.csv or, failing that, the one CSV file in dir that is a Spotify
@@ -271,7 +272,29 @@ func ReadTruth(r io.Reader, name string) (*TruthSet, error) {
 		rows = append(rows, rw)
 	}
 
-	s := &TruthSet{File: name, byFile: map[string]Truth{}, byMatch: map[string]Truth{}, byTitle: map[string]Truth{}, dupes: map[string]bool{}}
+	s := &TruthSet{File: name, byFile: map[string]Truth{}, byFull: map[string]Truth{}, byMatch: map[string]Truth{}, byTitle: map[string]Truth{}}
+	// A normalised title or title and artist shared by rows that disagree
+	// ("Song" and "Song (Extended Mix)") names no row: matching it to
+	// either would score songs against another version's truth. Rows that
+	// agree (a song listed twice) still match.
+	type index struct {
+		m         map[string]Truth
+		ambiguous map[string]bool
+	}
+	full, match, title := index{m: s.byFull}, index{m: s.byMatch}, index{m: s.byTitle}
+	add := func(ix *index, k string, t Truth) bool {
+		if old, seen := ix.m[k]; seen {
+			if !sameTruth(old, t) {
+				if ix.ambiguous == nil {
+					ix.ambiguous = map[string]bool{}
+				}
+				ix.ambiguous[k] = true
+			}
+			return false
+		}
+		ix.m[k] = t
+		return true
+	}
 	for _, rw := range rows {
 		for d := range percent {
 			if v, ok := rw.truth.Reference[d]; ok {
@@ -279,20 +302,44 @@ func ReadTruth(r io.Reader, name string) (*TruthSet, error) {
 			}
 		}
 		if rw.file != "" {
-			s.byFile[cleanRel(rw.file)] = rw.truth
+			f := cleanRel(rw.file)
+			if old, seen := s.byFile[f]; seen {
+				if !sameTruth(old, rw.truth) {
+					return nil, fmt.Errorf("truth %s:%d: %s is also on line %d, with other values", name, rw.line, rw.file, old.Row)
+				}
+				continue
+			}
+			s.byFile[f] = rw.truth
+			s.songs++
 			continue
 		}
-		t := normTitle(rw.title)
-		s.byMatch[t+"|"+normArtist(rw.artist)] = rw.truth
-		if _, seen := s.byTitle[t]; seen {
-			s.dupes[t] = true
+		a := normArtist(rw.artist)
+		if add(&full, alnum(strings.ToLower(rw.title))+"|"+a, rw.truth) {
+			s.songs++
 		}
-		s.byTitle[t] = rw.truth
+		t := normTitle(rw.title)
+		add(&match, t+"|"+a, rw.truth)
+		add(&title, t, rw.truth)
 	}
-	for t := range s.dupes {
-		delete(s.byTitle, t)
+	for _, ix := range []index{full, match, title} {
+		for k := range ix.ambiguous {
+			delete(ix.m, k)
+		}
 	}
 	return s, nil
+}
+
+// sameTruth reports whether two rows say the same about a song.
+func sameTruth(a, b Truth) bool {
+	if a.BPM != b.BPM || a.Key != b.Key || len(a.Reference) != len(b.Reference) {
+		return false
+	}
+	for d, v := range a.Reference {
+		if w, ok := b.Reference[d]; !ok || w != v {
+			return false
+		}
+	}
+	return true
 }
 
 // number parses a figure as people type it into spreadsheets: "128",
@@ -311,9 +358,11 @@ func cleanRel(p string) string { return path.Clean(filepath.ToSlash(p)) }
 
 // Lookup returns the truth about the song at rel (its path relative to
 // the calibration folder) with the given tags. A truth file is searched
-// by path, then by the normalised title and artist taken from the tags or,
-// without them, from a file name of the form "Artist - Title", then by
-// title alone when only one row has it. Without a truth file the truth is
+// by path, then by title and artist taken from the tags or, without them,
+// from a file name of the form "Artist - Title": the whole title first,
+// then the title without its "(…)" or " - …" version part, then that
+// title alone; a normalised title only matches when the rows that have it
+// agree. Without a truth file the truth is
 // the song's TBPM and TKEY tags. The bool is false when nothing is known.
 func (s *TruthSet) Lookup(rel string, tags stages.Tags) (Truth, bool) {
 	if s == nil || s.File == "" {
@@ -339,8 +388,12 @@ func (s *TruthSet) Lookup(rel string, tags stages.Tags) (Truth, bool) {
 			title = base
 		}
 	}
+	na := normArtist(artist)
+	if t, ok := s.byFull[alnum(strings.ToLower(title))+"|"+na]; ok {
+		return t, true
+	}
 	nt := normTitle(title)
-	if t, ok := s.byMatch[nt+"|"+normArtist(artist)]; ok {
+	if t, ok := s.byMatch[nt+"|"+na]; ok {
 		return t, true
 	}
 	if t, ok := s.byTitle[nt]; ok {

@@ -194,3 +194,45 @@ func TestReadTruthSpotifyExportSmallPercents(t *testing.T) {
 		}
 	}
 }
+
+// Two versions of a song by one artist normalise to the same title: each
+// must still find its own row by its whole title, a third spelling must
+// find neither, and a song listed twice alike must still match.
+func TestReadTruthVersionsOfASong(t *testing.T) {
+	const in = "Song,Artist,BPM,Key\n" +
+		"Strobe,deadmau5,128,B major\n" +
+		"Strobe (Club Edit),deadmau5,126,B major\n" +
+		"Intro,The xx,100,A minor\n" +
+		"Intro,The xx,100,A minor\n"
+	s, err := ReadTruth(strings.NewReader(in), "playlist.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := s.Lookup("deadmau5 - Strobe.mp3", stages.Tags{}); !ok || got.BPM != 128 {
+		t.Errorf("Strobe: %+v %v, want 128", got, ok)
+	}
+	if got, ok := s.Lookup("x.mp3", stages.Tags{Title: "Strobe (Club Edit)", Artist: "deadmau5"}); !ok || got.BPM != 126 {
+		t.Errorf("Strobe (Club Edit): %+v %v, want 126", got, ok)
+	}
+	if got, ok := s.Lookup("x.mp3", stages.Tags{Title: "Strobe (Radio Edit)", Artist: "deadmau5"}); ok {
+		t.Errorf("Strobe (Radio Edit) matched %+v; two versions disagree, so it must match none", got)
+	}
+	if got, ok := s.Lookup("intro.flac", stages.Tags{Title: "Intro"}); !ok || got.BPM != 100 {
+		t.Errorf("Intro by title alone: %+v %v, want its row", got, ok)
+	}
+	if s.Len() != 3 {
+		t.Errorf("Len %d, want 3", s.Len())
+	}
+}
+
+// A file given twice with different values is an error naming both
+// lines; given twice alike it is harmless.
+func TestReadTruthDuplicateFile(t *testing.T) {
+	if _, err := ReadTruth(strings.NewReader("file,bpm\na.wav,120\nb.wav,90\na.wav,120\n"), "truth.csv"); err != nil {
+		t.Errorf("a repeated identical row: %v", err)
+	}
+	_, err := ReadTruth(strings.NewReader("file,bpm\na.wav,120\nb.wav,90\n./a.wav,130\n"), "truth.csv")
+	if err == nil || !strings.Contains(err.Error(), "truth.csv:4") || !strings.Contains(err.Error(), "line 2") {
+		t.Errorf("conflicting rows: err %v, want one naming lines 4 and 2", err)
+	}
+}
