@@ -44,7 +44,40 @@ func newAACDecoder(asc []byte) (dec *aacDecoder, err error) {
 		d.Close()
 		return nil, fmt.Errorf("%w: AAC config % x gives %d channels at %d Hz", ErrCorrupt, asc, d.Channels(), d.SampleRate())
 	}
-	return &aacDecoder{d: d, channels: int(d.Channels())}, nil
+	channels := int(d.Channels())
+	if ascChannels(asc) == 7 && channels == 7 {
+		// faad2's init reports the configuration's number, 7, for the
+		// eight channels of configuration 7 (7.1) that it then decodes.
+		channels = 8
+	}
+	return &aacDecoder{d: d, channels: channels}, nil
+}
+
+// aacToWAVE lists, by channel configuration (ISO/IEC 14496-3 Table 1.19),
+// which of faad2's output channels goes in each place of the WAVE order
+// (L R C LFE, then the surround pairs) that WAV and FLAC give, that ffmpeg
+// gives, and that loudness weighting expects. faad2 keeps the order of the
+// bitstream's elements: the centre first, the LFE last.
+var aacToWAVE = [8][]int{
+	3: {1, 2, 0},
+	4: {1, 2, 0, 3},
+	5: {1, 2, 0, 3, 4},
+	6: {1, 2, 0, 5, 3, 4},
+	7: {1, 2, 0, 7, 5, 6, 3, 4},
+}
+
+// toWAVEOrder puts the channels faad2 decoded for channel configuration
+// config in WAVE order. Other configurations (0 is a layout the stream
+// describes itself, which faad2 already follows) are left as they are.
+func toWAVEOrder(chans [][]float32, config int) [][]float32 {
+	if config < 0 || config >= len(aacToWAVE) || len(aacToWAVE[config]) != len(chans) {
+		return chans
+	}
+	out := make([][]float32, len(chans))
+	for i, from := range aacToWAVE[config] {
+		out[i] = chans[from]
+	}
+	return out
 }
 
 func (a *aacDecoder) decode(frame []byte) (pcm []int16, err error) {
@@ -203,7 +236,7 @@ func decodeADTS(in *input) (*Audio, error) {
 	if err != nil {
 		return nil, err
 	}
-	chans := sink.chans
+	chans := toWAVEOrder(sink.chans, first.channels)
 	if first.channels == 1 {
 		chans = collapseMono(chans)
 	}

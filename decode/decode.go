@@ -63,8 +63,9 @@ type Options struct {
 type Audio struct {
 	Format Format
 	Rate   int
-	// Channels holds the samples of each channel, full scale ±1; all
-	// channels have the same length.
+	// Channels holds the samples of each channel, full scale ±1, in the
+	// WAVE order (L R C LFE, then the surround pairs) whatever the format;
+	// all channels have the same length.
 	Channels [][]float32
 	// SourceDuration is the length of the whole file in seconds. It is
 	// exact when the whole file was decoded, and taken from the headers

@@ -546,3 +546,36 @@ func TestWAVStreamingDataSize(t *testing.T) {
 		}
 	}
 }
+
+// TestAACChannelOrder checks surround AAC comes out in the WAVE order
+// (L R C LFE, then the surround pairs) that ffmpeg gives and loudness
+// weighting expects: each channel must match the same channel of
+// ffmpeg's decode, not another one.
+func TestAACChannelOrder(t *testing.T) {
+	for _, c := range []struct {
+		file string
+		ch   int
+	}{{"aac_51_48k.m4a", 6}, {"aac_71_48k.m4a", 8}} {
+		a, err := File(context.Background(), fixtures+c.file, Options{})
+		if err != nil {
+			t.Errorf("%s: %v", c.file, err)
+			continue
+		}
+		if len(a.Channels) != c.ch {
+			t.Errorf("%s: %d channels, want %d", c.file, len(a.Channels), c.ch)
+			continue
+		}
+		ref := readRef(t, c.file, true)
+		for i, got := range a.Channels {
+			// The channel alone, interleaved as one channel, against
+			// ffmpeg's channel i.
+			var want []float32
+			for j := i; j < len(ref); j += c.ch {
+				want = append(want, ref[j])
+			}
+			if snr := snrAt(got, want, 1, 0); snr < 40 {
+				t.Errorf("%s: channel %d matches ffmpeg's channel %d at only %.1f dB", c.file, i, i, snr)
+			}
+		}
+	}
+}

@@ -219,7 +219,7 @@ func decodeM4A(in *input) (*Audio, error) {
 	if err != nil {
 		return nil, err
 	}
-	chans := sink.chans
+	chans := toWAVEOrder(sink.chans, ascChannels(tr.asc))
 	if ascChannels(tr.asc) == 1 {
 		chans = collapseMono(chans)
 	}

@@ -120,6 +120,12 @@ $FF -i "$T/a2.wav" -c:a aac -aac_pns 0 -b:a 48k -f adts aac_adts_mono_32k.aac
 # this one has no reference: the test checks its rate and length.
 synth 22050 1 0.3 "$T/a3.wav" -b 16
 $FF -i "$T/a3.wav" -c:a aac -aac_pns 0 -b:a 32k -f adts aac_adts_lc_22k.noref.aac
+# Surround: faad2 puts the centre first and the LFE last; the reference
+# has ffmpeg's (and WAV's) order, L R C LFE then the surround pairs.
+synth 48000 6 0.1 "$T/a51.wav" -b 16
+$FF -i "$T/a51.wav" -c:a aac -aac_pns 0 -b:a 192k aac_51_48k.m4a
+synth 48000 8 0.1 "$T/a71.wav" -b 16
+$FF -i "$T/a71.wav" -af aformat=channel_layouts=7.1 -c:a aac -aac_pns 0 -b:a 256k aac_71_48k.m4a
 
 # --- references ----------------------------------------------------------
 for f in wav_*.wav flac_*.flac; do
