@@ -563,7 +563,12 @@ func throughput(run *Run) (*plot.Plot, error) {
 	p := newPlot("Songs finished over time", "time since the run started (s)", "songs finished")
 	var done []float64
 	for _, r := range run.Records {
-		done = append(done, r.Finished)
+		// A song never handed to the pipeline (the run was interrupted)
+		// has no finishing time; drawing it at 0 s would show it done
+		// before anything started.
+		if r.Finished > 0 {
+			done = append(done, r.Finished)
+		}
 	}
 	if len(done) == 0 {
 		noData(p, "no song was analysed")

@@ -208,3 +208,21 @@ func TestPeakRSS(t *testing.T) {
 	}
 	_ = buf[len(buf)-1]
 }
+
+// Songs an interrupted run never started are not drawn as finished at
+// 0 s: the throughput plot counts only the songs that came back.
+func TestThroughputLeavesOutSongsNotAnalysed(t *testing.T) {
+	run := &Run{Wall: 2 * time.Second, Records: []Record{
+		{Result: stages.Result{File: "a.wav"}, Finished: 1},
+		{Result: stages.Result{File: "b.wav"}, Error: "analyze b.wav: context canceled", Finished: 2},
+		{Result: stages.Result{File: "c.wav"}, Error: "not analysed: context canceled"},
+		{Result: stages.Result{File: "d.wav"}, Error: "not analysed: context canceled"},
+	}}
+	p, err := throughput(run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(p.Title.Text, "mean 1.00 songs/s") || p.Y.Max > 2*1.08+1e-9 {
+		t.Errorf("title %q, y max %g: want 2 songs in 2 s", p.Title.Text, p.Y.Max)
+	}
+}
