@@ -248,6 +248,7 @@ func TestBadInput(t *testing.T) {
 		{"bad_garbage.bin", ErrUnsupported, "unknown format"},
 		{"bad_vorbis.ogg", ErrUnsupported, "Ogg"},
 		{"bad_alac.m4a", ErrUnsupported, "ALAC"},
+		{"bad_fragmented.m4a", ErrUnsupported, "fragmented MP4"},
 		{"bad_truncated.mp3", ErrCorrupt, "truncated"},
 		{"bad_truncated.flac", ErrCorrupt, "FLAC"},
 		{"bad_4gb.wav", ErrCorrupt, "truncated"},

@@ -98,6 +98,12 @@ func decodeM4A(in *input) (*Audio, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A movie extends box means samples follow in movie fragments that the
+	// sample tables here do not list: decoding the tables alone would give
+	// the first fragment, or nothing, as if it were the whole song.
+	if _, ok := child(moov, "mvex"); ok {
+		return nil, unsupported("fragmented MP4 (movie fragments, as DASH and streaming writers make) is not supported")
+	}
 	var movieScale uint32
 	if mvhd, ok := child(moov, "mvhd"); ok && len(mvhd) >= 20 {
 		if mvhd[0] == 1 && len(mvhd) >= 28 {

@@ -144,6 +144,8 @@ head -c 6000 mp3_cbr_stereo_44k.mp3 >bad_truncated.mp3
 head -c 12000 flac_s16_stereo_44k.flac >bad_truncated.flac
 $FF -i "$T/a2.wav" -t 0.3 -c:a libvorbis bad_vorbis.ogg
 $FF -i "$T/a2.wav" -t 0.3 -c:a alac bad_alac.m4a
+# Fragmented MP4 whose movie box holds only the first fragment's samples.
+$FF -i "$T/a2.wav" -t 0.3 -c:a aac -b:a 32k -movflags frag_keyframe -frag_duration 100000 bad_fragmented.m4a
 # A WAV whose data chunk claims almost 4 GB.
 python3 - <<'EOF'
 import struct
