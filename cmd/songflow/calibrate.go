@@ -173,8 +173,22 @@ func walkCalibration(dir, truthFile, out string) (songs []string, skipped []repo
 			return nil
 		}
 		if !d.Type().IsRegular() {
-			skipped = append(skipped, reports.Skipped{File: rel, Reason: "not a regular file"})
-			return nil
+			// Corpora often link their songs rather than copy them: a
+			// link to a file is that file. Links to folders are not
+			// followed, which keeps the walk free of loops.
+			if d.Type()&fs.ModeSymlink == 0 {
+				skipped = append(skipped, reports.Skipped{File: rel, Reason: "not a regular file"})
+				return nil
+			}
+			st, err := os.Stat(path)
+			if err != nil {
+				skipped = append(skipped, reports.Skipped{File: rel, Reason: "broken link: " + err.Error()})
+				return nil
+			}
+			if !st.Mode().IsRegular() {
+				skipped = append(skipped, reports.Skipped{File: rel, Reason: "link to a folder or special file, not followed"})
+				return nil
+			}
 		}
 		if truthFile != "" && filepath.ToSlash(rel) == filepath.ToSlash(truthFile) {
 			skipped = append(skipped, reports.Skipped{File: rel, Reason: "ground truth, not audio"})

@@ -487,3 +487,36 @@ func TestFitCalibrationKeepsASongInOneFold(t *testing.T) {
 		t.Errorf("each song once: %+v; twice: %+v; want the same cross-validated error", once, twice)
 	}
 }
+
+// A song linked into the calibration folder is analysed like a copy; a
+// broken link and a link to a folder are listed as skipped with why.
+func TestWalkCalibrationFollowsLinksToFiles(t *testing.T) {
+	src, dir := t.TempDir(), t.TempDir()
+	song, err := filepath.Abs(filepath.Join(calibrationSet, "01-adagio-c-major.wav"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []struct{ target, name string }{
+		{song, "linked.wav"},
+		{filepath.Join(src, "gone.wav"), "broken.wav"},
+		{src, "folder"},
+	} {
+		if err := os.Symlink(l.target, filepath.Join(dir, l.name)); err != nil {
+			t.Skipf("no symbolic links here: %v", err)
+		}
+	}
+	songs, skipped, err := walkCalibration(dir, "", filepath.Join(t.TempDir(), "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(songs) != 1 || songs[0] != "linked.wav" {
+		t.Errorf("songs %v, want [linked.wav]", songs)
+	}
+	reasons := map[string]string{}
+	for _, s := range skipped {
+		reasons[s.File] = s.Reason
+	}
+	if !strings.HasPrefix(reasons["broken.wav"], "broken link") || !strings.Contains(reasons["folder"], "not followed") || len(reasons) != 2 {
+		t.Errorf("skipped %v", reasons)
+	}
+}
