@@ -580,3 +580,37 @@ func TestAACChannelOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestMP3JunkAfterFrames checks bytes after the last frame that are not a
+// tag the decoder knows (an ID3v2 tag appended with a picture, say) add
+// nothing, even when they hold what looks like a frame header: a lone
+// sync word found while skipping junk is no frame.
+func TestMP3JunkAfterFrames(t *testing.T) {
+	clean, err := os.ReadFile(fixtures + "mp3_cbr_stereo_44k.mp3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := Bytes(context.Background(), "clean.mp3", clean, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An MPEG-1 layer III header of the stream's kind (128 kbit/s,
+	// 44.1 kHz): a 417-byte frame.
+	fake := []byte{0xff, 0xfb, 0x90, 0x64}
+	for _, c := range []struct {
+		name string
+		tail []byte
+	}{
+		{"fits", slices.Concat([]byte("3DI junk"), fake, make([]byte, 600))},
+		{"runs past the end", slices.Concat([]byte("3DI junk"), fake, make([]byte, 100))},
+	} {
+		a, err := Bytes(context.Background(), c.name, slices.Concat(clean, c.tail), Options{})
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		if a.Frames() != want.Frames() || a.SourceDuration != want.SourceDuration {
+			t.Errorf("%s: %d frames, %.4f s; without the junk %d frames, %.4f s", c.name, a.Frames(), a.SourceDuration, want.Frames(), want.SourceDuration)
+		}
+	}
+}

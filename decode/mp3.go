@@ -144,6 +144,7 @@ func walkMP3(in *input, start, end int64) (*mp3Stream, error) {
 	st := &mp3Stream{}
 	pos := start
 	found := false
+	resync := false // bytes were skipped since the last frame
 	for pos < end {
 		if st.frames&1023 == 0 {
 			if err := in.ctx.Err(); err != nil {
@@ -157,6 +158,10 @@ func walkMP3(in *input, start, end int64) (*mp3Stream, error) {
 		}
 		if ok && !found {
 			ok = h.layer3() && h.version != mpeg25 && firstFrameConfirmed(br, h, end-pos)
+		} else if ok && resync {
+			// A sync word found by skipping junk (a tag's picture after
+			// the audio, say) is a frame only if another follows it.
+			ok = firstFrameConfirmed(br, h, end-pos)
 		}
 		if !ok {
 			if len(hb) < 4 {
@@ -165,8 +170,10 @@ func walkMP3(in *input, start, end int64) (*mp3Stream, error) {
 			br.Discard(1)
 			pos++
 			st.junk++
+			resync = true
 			continue
 		}
+		resync = false
 		size := int64(h.size())
 		if pos+size > end {
 			return nil, fmt.Errorf("%w: truncated: the MP3 frame at byte %d needs %d bytes, %d remain", ErrCorrupt, pos, size, end-pos)
