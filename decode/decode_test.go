@@ -614,3 +614,41 @@ func TestMP3JunkAfterFrames(t *testing.T) {
 		}
 	}
 }
+
+// TestFLACPictureClaim checks a FLAC PICTURE block whose data length
+// claims 4 GB, in a file of a few kilobytes, costs no more than the file:
+// the tag reader allocates the claimed length up front, so such a block
+// is not handed to it. The audio still decodes.
+func TestFLACPictureClaim(t *testing.T) {
+	clean, err := os.ReadFile(fixtures + "flac_s8_mono_8k.flac")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// fLaC, then STREAMINFO (4-byte header, 34 bytes), which stays first;
+	// the picture block goes after it.
+	si := slices.Clone(clean[4 : 4+4+34])
+	si[0] &^= 0x80                               // no longer the last block, if it was
+	pic := binary.BigEndian.AppendUint32(nil, 3) // front cover
+	pic = binary.BigEndian.AppendUint32(pic, 9)
+	pic = append(pic, "image/png"...)
+	pic = binary.BigEndian.AppendUint32(pic, 0) // no description
+	pic = append(pic, make([]byte, 16)...)
+	pic = binary.BigEndian.AppendUint32(pic, 0xfffffff0)
+	pic = append(pic, "\x89PNG"...)
+	hdr := []byte{6, 0, byte(len(pic) >> 8), byte(len(pic))}
+	data := slices.Concat([]byte("fLaC"), si, hdr, pic, clean[4+4+34:])
+
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	a, err := Bytes(context.Background(), "picture.flac", data, Options{})
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Frames() != 4000 {
+		t.Errorf("%d frames, want 4000", a.Frames())
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 64<<20 {
+		t.Errorf("allocated %d MB for a %d-byte file", n>>20, len(data))
+	}
+}
