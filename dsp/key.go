@@ -173,6 +173,10 @@ type KeyEstimate struct {
 	// profile with each key's template, indexed as KeyAt says.
 	Scores  [24]float64
 	Profile KeyProfile
+	// Frames counts the chroma frames the estimate rests on, those above
+	// the silence gate; 0 means the song has no pitched sound to hear a
+	// key in, and Key is then only the zero value.
+	Frames int
 }
 
 // keyParams are the tunable parts of EstimateKey, kept in one place so the
@@ -262,6 +266,7 @@ func estimateKey(chroma []float32, bins int, profile KeyProfile, p keyParams) Ke
 		if !(mx > 0) {
 			continue
 		}
+		est.Frames++
 		for i, v := range pc {
 			switch {
 			case p.raw:
@@ -272,6 +277,9 @@ func estimateKey(chroma []float32, bins int, profile KeyProfile, p keyParams) Ke
 				sum[i] += math.Log1p(p.compress * v / mx)
 			}
 		}
+	}
+	if est.Frames == 0 {
+		return est
 	}
 	tmpl := keyProfiles[profile]
 	best := 0

@@ -98,6 +98,9 @@ func TestEstimateKeyCadences(t *testing.T) {
 				if got.Confidence <= 0 || got.Confidence > 1 {
 					t.Errorf("%s: %v confidence %v outside (0, 1]", profile, want, got.Confidence)
 				}
+				if got.Frames == 0 {
+					t.Errorf("%s: %v cadence: rests on no frames", profile, want)
+				}
 			}
 		}
 	}
@@ -210,8 +213,8 @@ func TestEstimateKeyDegenerate(t *testing.T) {
 			t.Errorf("%s: profile %q", name, got.Profile)
 		}
 	}
-	if got := EstimateKey(make([]float32, 36*10), 36, ""); got.Confidence != 0 {
-		t.Errorf("silence: confidence %v, want 0", got.Confidence)
+	if got := EstimateKey(make([]float32, 36*10), 36, ""); got.Confidence != 0 || got.Frames != 0 {
+		t.Errorf("silence: confidence %v on %d frames, want 0 on none", got.Confidence, got.Frames)
 	}
 	if got := EstimateKey(make([]float32, 35), 35, ""); got.Confidence != 0 {
 		t.Errorf("bins not a multiple of 12: confidence %v, want 0", got.Confidence)

@@ -18,7 +18,7 @@ type AggregateOptions struct {
 
 // AnalyzerVersion identifies the analysis that produced a Result. It
 // changes whenever results may change, so caches keyed by it stay honest.
-const AnalyzerVersion = "songflow-analysis-6"
+const AnalyzerVersion = "songflow-analysis-7"
 
 // Aggregate returns the aggregate stage: it turns all the Frames of one
 // song (in index order) into the song's Result: tempo, key, loudness and
@@ -131,7 +131,11 @@ func aggregate(ctx context.Context, opts AggregateOptions, parts []*Frames) (Res
 	for _, c := range tempo.Candidates {
 		r.BPMCandidates = append(r.BPMCandidates, TempoCandidate{BPM: finite(c.BPM), Score: finite(c.Score)})
 	}
-	if bins > 0 {
+	// A song whose chroma never rose above silence has no key: "C Major"
+	// at confidence 0 would read as an answer, and score as one against
+	// a C major truth.
+	r.KeyDetails.Scores = []KeyScore{}
+	if bins > 0 && key.Frames > 0 {
 		r.Key = key.Key.String()
 		r.KeyConfidence = finite(key.Confidence)
 		r.KeyDetails = keyDetails(key)

@@ -143,6 +143,10 @@ func TestAggregateSilenceIsFinite(t *testing.T) {
 	if r.BPM != 0 || r.BPMConfidence != 0 {
 		t.Errorf("silence has tempo %.1f (confidence %.2f)", r.BPM, r.BPMConfidence)
 	}
+	// No key either: "C Major" at confidence 0 would read as an answer.
+	if r.Key != "" || r.KeyConfidence != 0 {
+		t.Errorf("silence has key %q (confidence %.2f)", r.Key, r.KeyConfidence)
+	}
 	// The levels a silent measurement reports, whichever way it is silent.
 	want := dsp.MeasureLoudness([][]float32{make([]float32, 25*22050)}, 22050)
 	if r.Loudness != want.Integrated || r.TruePeak != want.TruePeak || r.LoudnessRange != want.Range {
@@ -216,8 +220,8 @@ func TestAggregateDitherIsSilence(t *testing.T) {
 	if r.BPM != 0 || r.BPMConfidence != 0 || len(r.BPMCandidates) != 0 {
 		t.Errorf("dither has tempo %.1f (confidence %.2f, candidates %v)", r.BPM, r.BPMConfidence, r.BPMCandidates)
 	}
-	if r.KeyConfidence != 0 {
-		t.Errorf("dither has key %s with confidence %.2f", r.Key, r.KeyConfidence)
+	if r.Key != "" || r.KeyConfidence != 0 || len(r.KeyDetails.Scores) != 0 {
+		t.Errorf("dither has key %q with confidence %.2f", r.Key, r.KeyConfidence)
 	}
 	if r.SilenceRatio != 1 {
 		t.Errorf("dither: silence ratio %.2f, want 1", r.SilenceRatio)

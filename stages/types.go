@@ -135,7 +135,7 @@ type Result struct {
 	BPMCandidates []TempoCandidate `json:"bpm_candidates"`
 	TimeSignature string           `json:"time_signature,omitempty"`
 
-	Key           string     `json:"key"` // "C# Minor", "D# Major"
+	Key           string     `json:"key"` // "C# Minor", "D# Major"; "" for a song with no pitched sound above silence
 	KeyConfidence float64    `json:"key_confidence"`
 	KeyDetails    KeyDetails `json:"key_details"`
 
