@@ -86,6 +86,12 @@ func TestWriteReport(t *testing.T) {
 	if s.AudioSeconds != 150 || !near(s.XRealTime, 60) || !near(s.XRealTimePerCore, 30) || !near(s.SongsPerSecond, 2) {
 		t.Errorf("speed %+v", s)
 	}
+	// With the CPU time known, per core is audio seconds per CPU second:
+	// 150 s of audio in 3 s of CPU.
+	run.CPU = 3 * time.Second
+	if s := Summarise(run); !near(s.XRealTimePerCore, 50) {
+		t.Errorf("per core with CPU time %v: %g, want 50", run.CPU, s.XRealTimePerCore)
+	}
 	wantTempo := map[TempoOutcome]int{TempoCorrect: 1, TempoDouble: 1, TempoHalf: 1, TempoOther: 1}
 	for o, n := range wantTempo {
 		if s.TempoOutcomes[o] != n {

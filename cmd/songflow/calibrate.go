@@ -97,8 +97,12 @@ func runCalibrate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	run := &reports.Run{Dir: dir, TruthFile: truth.File, Skipped: skipped, Cores: runtime.GOMAXPROCS(0)}
 	run.Started = time.Now()
+	cpu0 := reports.CPUTime()
 	run.Records = analyseAll(ctx, a, dir, songs, inFlightLimit(cfg), newProgress(stderr, len(songs)), run.Started)
 	run.Wall = time.Since(run.Started)
+	if cpu := reports.CPUTime(); cpu0 > 0 && cpu > cpu0 {
+		run.CPU = cpu - cpu0
+	}
 	run.Metrics = a.Snapshot()
 	if err := a.Close(); err != nil {
 		fmt.Fprintf(stderr, "songflow calibrate: stop the pipeline: %v\n", err)
