@@ -166,10 +166,23 @@ func runCalibrate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 func walkCalibration(dir, truthFile, out string) (songs []string, skipped []reports.Skipped, err error) {
 	absOut, _ := filepath.Abs(out)
 	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
+		if err != nil && path == dir {
 			return fmt.Errorf("walk %s: %w", path, err)
 		}
 		rel, _ := filepath.Rel(dir, path)
+		if err != nil {
+			// One folder the walk cannot read must not cost the run the
+			// songs in all the others.
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err // the path is in the listing already
+			}
+			skipped = append(skipped, reports.Skipped{File: rel, Reason: "unreadable: " + err.Error()})
+			if d != nil && d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
 		if d.IsDir() {
 			if abs, _ := filepath.Abs(path); path != dir && (strings.HasPrefix(d.Name(), ".") || abs == absOut) {
 				return filepath.SkipDir

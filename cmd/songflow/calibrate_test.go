@@ -520,3 +520,48 @@ func TestWalkCalibrationFollowsLinksToFiles(t *testing.T) {
 		t.Errorf("skipped %v", reasons)
 	}
 }
+
+// TestWalkCalibrationUnreadableFolder checks that a folder the walk cannot
+// read is listed as skipped, with the reason, and the other songs are
+// still analysed. Its path is made longer than the system allows (a test
+// running as root reads every folder whatever its permissions).
+func TestWalkCalibrationUnreadableFolder(t *testing.T) {
+	dir := t.TempDir()
+	song, err := os.ReadFile(filepath.Join(calibrationSet, "01-adagio-c-major.wav"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "a.wav"), song, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Folders are made one inside the other through os.Root, whose calls
+	// take paths relative to an open folder, so each stays short.
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := strings.Repeat("d", 200)
+	depth := 0
+	for ; len(dir)+depth*(len(name)+1) < 5000; depth++ {
+		if err := root.Mkdir(name, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		next, err := root.OpenRoot(name)
+		root.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		root = next
+	}
+	root.Close()
+	songs, skipped, err := walkCalibration(dir, "", filepath.Join(t.TempDir(), "out"))
+	if err != nil {
+		t.Fatalf("one unreadable folder stopped the walk: %v", err)
+	}
+	if len(songs) != 1 || songs[0] != "a.wav" {
+		t.Errorf("songs %v, want [a.wav]", songs)
+	}
+	if len(skipped) != 1 || !strings.HasPrefix(skipped[0].File, name) || !strings.Contains(skipped[0].Reason, "unreadable") {
+		t.Errorf("skipped %+v, want the deep folder, unreadable", skipped)
+	}
+}
