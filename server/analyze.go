@@ -65,34 +65,49 @@ func (f *failure) write(w http.ResponseWriter) {
 	writeError(w, f.status, f.code, f.message)
 }
 
-// readBody reads a request body of at most the configured size.
-func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *failure) {
+// readBody reads a request body of at most the configured size, once
+// there is room for it (see reserve): the room for its announced length,
+// or for the largest body when it announces none. The caller calls
+// release when it no longer holds the body or anything made from it.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (data []byte, release func(), f *failure) {
 	limit := s.opts.MaxBodyBytes
 	tooLarge := &failure{status: http.StatusRequestEntityTooLarge, code: "payload_too_large",
 		message: fmt.Sprintf("the body is larger than server.max_body_mb (%d MB)", limit>>20)}
 	if r.ContentLength > limit {
-		return nil, tooLarge
+		return nil, nil, tooLarge
+	}
+	room := limit
+	if r.ContentLength >= 0 {
+		room = r.ContentLength
+	}
+	release, f = s.reserve(r.Context(), room)
+	if f != nil {
+		return nil, nil, f
 	}
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		return nil, tooLarge
+	switch {
+	case errors.As(err, &mbe):
+		f = tooLarge
+	case err != nil:
+		f = &failure{status: http.StatusBadRequest, code: "bad_request", message: "cannot read the body: " + err.Error()}
+	case len(data) == 0:
+		f = &failure{status: http.StatusBadRequest, code: "empty_body", message: "the request body is empty"}
 	}
-	if err != nil {
-		return nil, &failure{status: http.StatusBadRequest, code: "bad_request", message: "cannot read the body: " + err.Error()}
+	if f != nil {
+		release()
+		return nil, nil, f
 	}
-	if len(data) == 0 {
-		return nil, &failure{status: http.StatusBadRequest, code: "empty_body", message: "the request body is empty"}
-	}
-	return data, nil
+	return data, release, nil
 }
 
 func (s *Server) handleAnalyzeData(w http.ResponseWriter, r *http.Request) {
-	data, f := s.readBody(w, r)
+	data, release, f := s.readBody(w, r)
 	if f != nil {
 		f.write(w)
 		return
 	}
+	defer release()
 	sg := uploadSong(r.Header)
 	sg.data = data
 	sg.title = headerText(r.Header.Get("X-Song-Title"))
@@ -139,24 +154,28 @@ type urlRequest struct {
 	SkipChunkAnalysis flexBool `json:"skip_chunk_analysis"`
 }
 
-// decodeJSON reads the body as JSON into v.
-func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) *failure {
-	body, f := s.readBody(w, r)
+// decodeJSON reads the body as JSON into v. The caller calls release
+// when it no longer holds v (a batch's songs are decoded from it).
+func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, v any) (release func(), f *failure) {
+	body, release, f := s.readBody(w, r)
 	if f != nil {
-		return f
+		return nil, f
 	}
 	if err := json.Unmarshal(body, v); err != nil {
-		return &failure{status: http.StatusBadRequest, code: "invalid_json", message: "the body is not valid JSON: " + err.Error()}
+		release()
+		return nil, &failure{status: http.StatusBadRequest, code: "invalid_json", message: "the body is not valid JSON: " + err.Error()}
 	}
-	return nil
+	return release, nil
 }
 
 func (s *Server) handleAnalyzeURL(w http.ResponseWriter, r *http.Request) {
 	var req urlRequest
-	if f := s.decodeJSON(w, r, &req); f != nil {
+	release, f := s.decodeJSON(w, r, &req)
+	if f != nil {
 		f.write(w)
 		return
 	}
+	release() // the request is a few fields; the download needs room of its own
 	u := strings.TrimSpace(req.URL)
 	if u == "" {
 		u = strings.TrimSpace(req.AudioURL)
@@ -179,6 +198,12 @@ func (s *Server) handleAnalyzeURL(w http.ResponseWriter, r *http.Request) {
 		skipChunks: bool(req.SkipChunkAnalysis),
 		requestID:  r.Header.Get("X-Client-Request-Id"),
 	}
+	release, f = s.reserve(r.Context(), s.opts.MaxBodyBytes)
+	if f != nil {
+		f.write(w)
+		return
+	}
+	defer release()
 	data, err := s.fetcher.fetch(r.Context(), u)
 	switch {
 	case errors.Is(err, errURLNotAllowed):
@@ -213,10 +238,12 @@ type batchItem struct {
 
 func (s *Server) handleAnalyzeBatch(w http.ResponseWriter, r *http.Request) {
 	var items []batchItem
-	if f := s.decodeJSON(w, r, &items); f != nil {
+	release, f := s.decodeJSON(w, r, &items)
+	if f != nil {
 		f.write(w)
 		return
 	}
+	defer release()
 	if len(items) == 0 {
 		writeError(w, http.StatusBadRequest, "empty_batch", "the batch holds no songs")
 		return

@@ -231,10 +231,12 @@ type verifyRequest struct {
 
 func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) {
 	var req verifyRequest
-	if f := s.decodeJSON(w, r, &req); f != nil {
+	release, f := s.decodeJSON(w, r, &req)
+	if f != nil {
 		f.write(w)
 		return
 	}
+	release()
 	req.URL = strings.TrimSpace(req.URL)
 	if req.URL == "" {
 		writeError(w, http.StatusBadRequest, "missing_url", `give the song's address in "url"`)

@@ -2,7 +2,9 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"math"
+	"net/http"
 	"strconv"
 	"sync"
 	"time"
@@ -103,4 +105,38 @@ func retryAfter(d time.Duration) string {
 		s = 1
 	}
 	return strconv.FormatInt(s, 10)
+}
+
+// bodyRoom is the bytes of bodies the server holds in memory at once: as
+// many bodies of the largest size as songs may be analysed at once. A body
+// stays in memory until its song is done, so without a bound every
+// client queueing for a slot would add its upload to the heap.
+func bodyRoom(maxBody int64, maxInFlight int) int64 {
+	n := int64(max(maxInFlight, 1))
+	if maxBody > math.MaxInt64/n {
+		return math.MaxInt64
+	}
+	return maxBody * n
+}
+
+// reserve waits at most the queue wait for room for n bytes of body and
+// returns the function that gives the room back. It answers 503 when no
+// room came free in time, as admission does for analysis slots.
+func (s *Server) reserve(ctx context.Context, n int64) (release func(), f *failure) {
+	n = max(1, min(n, s.opts.MaxBodyBytes))
+	if !s.bodies.TryAcquire(n) {
+		wctx, cancel := context.WithTimeout(ctx, s.opts.QueueWait)
+		err := s.bodies.Acquire(wctx, n)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, &failure{status: http.StatusServiceUnavailable, code: "cancelled", message: "the request ended while it waited: " + ctx.Err().Error()}
+			}
+			s.metrics.rejected.WithLabelValues("busy").Inc()
+			return nil, &failure{status: http.StatusServiceUnavailable, code: "busy",
+				message:    fmt.Sprintf("the uploads in progress fill the server's memory for bodies (%d × server.max_body_mb); none finished within %v", max(s.opts.MaxInFlight, 1), s.opts.QueueWait),
+				retryAfter: retryAfter(s.opts.QueueWait)}
+		}
+	}
+	return func() { s.bodies.Release(n) }, nil
 }

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/songflow/songflow/decode"
 	"github.com/songflow/songflow/pipeline"
@@ -125,8 +126,11 @@ type Server struct {
 	mux       *http.ServeMux
 	metrics   *metrics
 	admission *admission
-	limiter   *rateLimiter
-	fetcher   *downloader
+	// bodies is the room, in bytes, for upload and download bodies held
+	// in memory at once (see reserve).
+	bodies  *semaphore.Weighted
+	limiter *rateLimiter
+	fetcher *downloader
 
 	flightMu sync.Mutex
 	flights  map[store.Key]*flight // analyses running, by cache key
@@ -159,6 +163,7 @@ func New(a Analyzer, st *store.Store, opts Options) (*Server, error) {
 		started:    time.Now(),
 		mux:        http.NewServeMux(),
 		admission:  newAdmission(opts.MaxInFlight, opts.QueueWait),
+		bodies:     semaphore.NewWeighted(bodyRoom(opts.MaxBodyBytes, opts.MaxInFlight)),
 		fetcher:    newDownloader(opts.DownloadTimeout, opts.MaxBodyBytes, opts.AllowPrivateURLs),
 		shutdownCh: make(chan struct{}),
 		flights:    map[store.Key]*flight{},

@@ -8,6 +8,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"math"
 	"net"
@@ -1066,5 +1067,55 @@ func TestPanicLandsFlight(t *testing.T) {
 	status, _, resp := do(t, "POST", ts.URL+"/analyze_data", body, nil)
 	if m := jsonObject(t, resp); status != 200 || m["bpm"] != 111.0 {
 		t.Errorf("the same bytes again: %d %v", status, m)
+	}
+}
+
+// countingReader counts the bytes read from it.
+type countingReader struct {
+	r io.Reader
+	n atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// Upload bodies are held in memory until their song is done, so the
+// server reads one only when there is room for it: at most max_in_flight
+// bodies of the largest size. A request that finds no room within the
+// queue wait is turned away with 503 before its body is read, so many
+// large uploads at once cannot exhaust memory while they queue.
+func TestBodyBudget(t *testing.T) {
+	fake := newFake()
+	const limit = 64
+	ts := newTestServer(t, Options{MaxInFlight: 1, MaxBodyBytes: limit, QueueWait: 50 * time.Millisecond}, fake)
+	first := make(chan int, 1)
+	go func() {
+		status, _, _ := do(t, "POST", ts.URL+"/analyze_data", []byte("block\n"+strings.Repeat("x", limit-6)), nil)
+		first <- status
+	}()
+	waitInFlight(t, ts.srv)
+
+	body := &countingReader{r: strings.NewReader("bpm=120\n" + strings.Repeat("y", 20))}
+	req := httptest.NewRequest("POST", "/analyze_data", body)
+	req.ContentLength = 28
+	rec := httptest.NewRecorder()
+	ts.srv.ServeHTTP(rec, req)
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
+		t.Errorf("second upload while the first holds every byte: %d %q, want 503 with Retry-After", rec.Code, rec.Body.String())
+	}
+	if n := body.n.Load(); n != 0 {
+		t.Errorf("read %d bytes of a body there was no room for", n)
+	}
+
+	close(fake.release)
+	if s := <-first; s != http.StatusOK {
+		t.Errorf("first upload: %d", s)
+	}
+	// With the first song done its room is free again.
+	if status, _, resp := do(t, "POST", ts.URL+"/analyze_data", []byte("bpm=120\n"), nil); status != http.StatusOK {
+		t.Errorf("upload after the first finished: %d %s", status, resp)
 	}
 }
