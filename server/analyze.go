@@ -65,9 +65,8 @@ func (f *failure) write(w http.ResponseWriter) {
 	writeError(w, f.status, f.code, f.message)
 }
 
-// readBody reads a request body of at most the configured size, once
-// there is room for it (see reserve): the room for its announced length,
-// or for the largest body when it announces none. The caller calls
+// readBody reads a request body of at most the configured size, holding
+// room for its bytes as they arrive (see roomReader). The caller calls
 // release when it no longer holds the body or anything made from it.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (data []byte, release func(), f *failure) {
 	limit := s.opts.MaxBodyBytes
@@ -76,17 +75,13 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (data []byte, 
 	if r.ContentLength > limit {
 		return nil, nil, tooLarge
 	}
-	room := limit
-	if r.ContentLength >= 0 {
-		room = r.ContentLength
-	}
-	release, f = s.reserve(r.Context(), room)
-	if f != nil {
-		return nil, nil, f
-	}
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	rr := &roomReader{s: s, ctx: r.Context(), r: http.MaxBytesReader(w, r.Body, limit)}
+	data, err := io.ReadAll(rr)
+	release = func() { s.bodies.Release(rr.held) }
 	var mbe *http.MaxBytesError
 	switch {
+	case rr.f != nil:
+		f = rr.f
 	case errors.As(err, &mbe):
 		f = tooLarge
 	case err != nil:

@@ -2,7 +2,9 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"strconv"
@@ -124,19 +126,63 @@ func bodyRoom(maxBody int64, maxInFlight int) int64 {
 // room came free in time, as admission does for analysis slots.
 func (s *Server) reserve(ctx context.Context, n int64) (release func(), f *failure) {
 	n = max(1, min(n, s.opts.MaxBodyBytes))
-	if !s.bodies.TryAcquire(n) {
-		wctx, cancel := context.WithTimeout(ctx, s.opts.QueueWait)
-		err := s.bodies.Acquire(wctx, n)
-		cancel()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, &failure{status: http.StatusServiceUnavailable, code: "cancelled", message: "the request ended while it waited: " + ctx.Err().Error()}
-			}
-			s.metrics.rejected.WithLabelValues("busy").Inc()
-			return nil, &failure{status: http.StatusServiceUnavailable, code: "busy",
-				message:    fmt.Sprintf("the uploads in progress fill the server's memory for bodies (%d × server.max_body_mb); none finished within %v", max(s.opts.MaxInFlight, 1), s.opts.QueueWait),
-				retryAfter: retryAfter(s.opts.QueueWait)}
-		}
+	if f := s.acquireRoom(ctx, n); f != nil {
+		return nil, f
 	}
 	return func() { s.bodies.Release(n) }, nil
+}
+
+func (s *Server) acquireRoom(ctx context.Context, n int64) *failure {
+	if s.bodies.TryAcquire(n) {
+		return nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, s.opts.QueueWait)
+	err := s.bodies.Acquire(wctx, n)
+	cancel()
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return &failure{status: http.StatusServiceUnavailable, code: "cancelled", message: "the request ended while it waited: " + ctx.Err().Error()}
+	}
+	s.metrics.rejected.WithLabelValues("busy").Inc()
+	return &failure{status: http.StatusServiceUnavailable, code: "busy",
+		message:    fmt.Sprintf("the bodies being received and analysed fill the server's room for them (%d × server.max_body_mb); none finished within %v", max(s.opts.MaxInFlight, 1), s.opts.QueueWait),
+		retryAfter: retryAfter(s.opts.QueueWait)}
+}
+
+// roomChunk is the most room a body reader takes at a time.
+const roomChunk = 256 << 10
+
+// roomReader reads a body while holding room for every byte it has read,
+// taking the room before the bytes arrive: a client that announces a large
+// body and sends it slowly holds only what it has sent, so it cannot keep
+// the room from everyone else.
+type roomReader struct {
+	s    *Server
+	ctx  context.Context
+	r    io.Reader
+	held int64    // bytes of room held: the bytes read so far
+	f    *failure // why reading stopped for want of room
+}
+
+// errNoRoom stops a read for want of room; roomReader.f says more.
+var errNoRoom = errors.New("no room for the body")
+
+func (rr *roomReader) Read(p []byte) (int, error) {
+	// Past the largest body the size limit's reader only looks for one
+	// more byte to refuse the body: nothing more to hold.
+	want := min(int64(len(p)), roomChunk, rr.s.opts.MaxBodyBytes-rr.held)
+	if want <= 0 {
+		return rr.r.Read(p)
+	}
+	p = p[:want]
+	if f := rr.s.acquireRoom(rr.ctx, int64(len(p))); f != nil {
+		rr.f = f
+		return 0, errNoRoom
+	}
+	n, err := rr.r.Read(p)
+	rr.s.bodies.Release(int64(len(p) - n))
+	rr.held += int64(n)
+	return n, err
 }

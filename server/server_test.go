@@ -1119,3 +1119,46 @@ func TestBodyBudget(t *testing.T) {
 		t.Errorf("upload after the first finished: %d %s", status, resp)
 	}
 }
+
+// signalReader closes started on its first Read.
+type signalReader struct {
+	r       io.Reader
+	once    sync.Once
+	started chan struct{}
+}
+
+func (s *signalReader) Read(p []byte) (int, error) {
+	s.once.Do(func() { close(s.started) })
+	return s.r.Read(p)
+}
+
+// A client that announces a large body and sends it slowly holds room
+// only for what it has sent, so it cannot keep other uploads out.
+func TestSlowBodyHoldsLittleRoom(t *testing.T) {
+	const limit = 4 * roomChunk
+	ts := newTestServer(t, Options{MaxInFlight: 1, MaxBodyBytes: limit, QueueWait: 50 * time.Millisecond}, nil)
+	pr, pw := io.Pipe()
+	slow := &signalReader{r: pr, started: make(chan struct{})}
+	req := httptest.NewRequest("POST", "/analyze_data", slow)
+	req.ContentLength = limit
+	rec := httptest.NewRecorder()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		ts.srv.ServeHTTP(rec, req)
+	}()
+	<-slow.started // the slow upload is being read, and nothing has come
+
+	if status, _, resp := do(t, "POST", ts.URL+"/analyze_data", []byte("bpm=120\n"), nil); status != http.StatusOK {
+		t.Errorf("upload beside a stalled one announcing the largest body: %d %s", status, resp)
+	}
+
+	if _, err := pw.Write([]byte("bpm=90\n")); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	<-done
+	if rec.Code != http.StatusOK {
+		t.Errorf("the slow upload, once sent: %d %s", rec.Code, rec.Body.String())
+	}
+}
