@@ -237,9 +237,10 @@ func TestTempoCandidates(t *testing.T) {
 		return MetricalLevel{BPM: bpm, Strength: strength, Salience: salience}
 	}
 	// A 6/8 piece strummed in quarters at 160: the bar (53.3) and the
-	// half (80) outscore the dotted-quarter beat (106.7).
+	// half (80) outscore the dotted-quarter beat (106.7), whose salience
+	// peak lies at 107.4; the candidate is the estimate's exact ⅔.
 	levels := []MetricalLevel{
-		level(53.3, 13, 1), level(80, 9, 0.5), level(106.7, 6.6, 0.76),
+		level(53.3, 13, 1), level(80, 9, 0.5), level(107.4, 6.6, 0.76),
 		level(160, 9.5, 0.9), level(320, 5, 0.3),
 	}
 	best, post := DecideOctave(levels)
