@@ -529,11 +529,12 @@ func offbeatWeight(levels []MetricalLevel, i int) float64 {
 	return 1
 }
 
-// offbeatShare is the least share of the beats' excess onset strength the
-// off-beats of a faster level must carry to be beats themselves: less
-// than a tenth is an ornament such as a soft hi-hat between drum hits, not
-// a pulse a player counts (TestTempoDrumPattern: hats 8 dB below the kick
-// carry less, and with no share required the 104 BPM beat doubles).
+// offbeatShare is the share of the beats' excess onset strength the
+// off-beats of a faster level must carry to count in full as beats
+// themselves: less than a tenth is an ornament such as a soft hi-hat
+// between drum hits, not a pulse a player counts (TestTempoDrumPattern:
+// hats 8 dB below the kick carry less, and with no share required the
+// 104 BPM beat doubles).
 const offbeatShare = 0.1
 
 // candidateList gives the estimate and the two readings a listener
@@ -541,9 +542,9 @@ const offbeatShare = 0.1
 // beat) and the likeliest other grouping (×⅔ or ×3/2: a 6/8 bar counted
 // in dotted quarters where it was counted in quarters, or the reverse).
 // Those are the two ways a tempo is commonly wrong, so an app can offer
-// both as one-tap corrections. When either
-// is missing among the levels, the likeliest remaining level takes its
-// place. Each scores its posterior relative to the estimate's.
+// both as one-tap corrections. When either is missing among the levels,
+// the likeliest remaining level takes its place. Each scores its
+// posterior relative to the estimate's.
 func candidateList(bpm float64, levels []MetricalLevel, posterior []float64, choice int) []TempoCandidate {
 	out := []TempoCandidate{{BPM: bpm, Score: 1}}
 	if posterior[choice] <= 0 {
