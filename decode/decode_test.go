@@ -292,6 +292,8 @@ func TestSniff(t *testing.T) {
 		{[]byte("FORM\x00\x00\x00\x00AIFF"), "", ErrUnsupported, "AIFF"},
 		{[]byte("<html>"), "", ErrUnsupported, "first bytes 3c 68 74 6d"},
 		{[]byte{0xff, 0xfd, 0x90, 0x00}, "", ErrUnsupported, "layer II"},
+		// MPEG-1 layer III, bitrate index 0, 44.1 kHz: lame --freeformat.
+		{[]byte{0xff, 0xfb, 0x00, 0x44, 0x00, 0x00}, "", ErrUnsupported, "free-format MP3"},
 		{nil, "", ErrEmpty, "empty"},
 		{[]byte("ID3\x03\x00\x00\x00\x00\x00\x00"), "", ErrEmpty, "ID3"},
 	}

@@ -152,6 +152,9 @@ func sniffMPEG(head []byte, afterID3 bool) (Format, error, bool) {
 				return AAC, nil, true
 			}
 		}
+		if freeFormatMP3(head[i:]) {
+			return "", unsupported("free-format MP3 (its frame headers give no bitrate) is not supported"), true
+		}
 		if h, ok := parseMPEGHeader(head[i:]); ok {
 			if !h.layer3() {
 				return "", unsupported("MPEG audio layer %s is not supported (only layer III, MP3)", []string{"", "III", "II", "I"}[h.layer]), true
@@ -172,6 +175,17 @@ func sniffMPEG(head []byte, afterID3 bool) (Format, error, bool) {
 		}
 	}
 	return "", nil, false
+}
+
+// freeFormatMP3 reports whether b starts with an MPEG-1 or MPEG-2 layer
+// III frame header whose bitrate index is 0, "free format": its frame
+// size is in no header, and go-mp3 cannot decode it.
+func freeFormatMP3(b []byte) bool {
+	if len(b) < 4 || b[0] != 0xff || b[1]&0xe0 != 0xe0 {
+		return false
+	}
+	version, layer := int(b[1]>>3)&3, int(b[1]>>1)&3
+	return version != 1 && version != mpeg25 && layer == 1 && b[2]>>4 == 0 && (b[2]>>2)&3 != 3
 }
 
 // unsupported makes an ErrUnsupported error saying what was found.
