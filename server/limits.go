@@ -132,6 +132,8 @@ func (s *Server) reserve(ctx context.Context, n int64) (release func(), f *failu
 	return func() { s.bodies.Release(n) }, nil
 }
 
+// acquireRoom is reserve without the release function, for callers that
+// give room back piecemeal.
 func (s *Server) acquireRoom(ctx context.Context, n int64) *failure {
 	if s.bodies.TryAcquire(n) {
 		return nil
@@ -155,9 +157,10 @@ func (s *Server) acquireRoom(ctx context.Context, n int64) *failure {
 const roomChunk = 256 << 10
 
 // roomReader reads a body while holding room for every byte it has read,
-// taking the room before the bytes arrive: a client that announces a large
-// body and sends it slowly holds only what it has sent, so it cannot keep
-// the room from everyone else.
+// taking the room for each read, at most roomChunk, before the bytes
+// arrive: a client that announces a large body and sends it slowly holds
+// only what it has sent and the chunk it is being waited for, so it
+// cannot keep the room from everyone else.
 type roomReader struct {
 	s    *Server
 	ctx  context.Context
