@@ -2,6 +2,7 @@ package dsp
 
 import (
 	"math"
+	"slices"
 	"sort"
 
 	"gonum.org/v1/gonum/dsp/fourier"
@@ -452,9 +453,9 @@ func (p tempoPrior) decide(levels []MetricalLevel) (best int, posterior []float6
 // refine searches the pulse-train score finely around bpm (±2 %, 0.02 BPM
 // steps, within MinBPM..MaxBPM) and interpolates the peak with a parabola:
 // over a song's worth of pulses a period off by 0.1 BPM drifts by whole
-// frames, so the peak is sharp. The search runs on the onset signal smoothed by a Gaussian of one
-// frame, so that the score varies smoothly with the period instead of in
-// steps of the frame grid.
+// frames, so the peak is sharp. The search runs on the onset signal
+// smoothed by a Gaussian of one frame, so that the score varies smoothly
+// with the period instead of in steps of the frame grid.
 func (a *tempoAnalysis) refine(bpm float64) float64 {
 	smooth := make([][]float64, len(a.chunks))
 	for i, x := range a.chunks {
@@ -564,50 +565,45 @@ func candidateList(bpm float64, levels []MetricalLevel, posterior []float64, cho
 	}
 	octave := func(i int) float64 { return ratioOf(i, 0.5, 2) }
 	meter := func(i int) float64 { return ratioOf(i, 2.0/3, 1.5) }
-	other := func(int) float64 { return 0 }
 	used := []float64{bpm}
-	// pick adds the likeliest level in picks: a relative of the estimate
-	// at an exact ratio is given as the refined estimate times that ratio,
-	// which is finer than the level's own salience peak (within 0.1 BPM
-	// rather than the peak grid's 0.7 %), so a tap on it lands on the
-	// pulse; any other level is given as measured.
-	pick := func(ratio func(int) float64, anyLevel bool) {
-		best := -1
+	// pick adds the likeliest level that ratio accepts (any level when
+	// ratio is nil) and is not within 4 % of a tempo already listed. A
+	// relative at an exact ratio is given as the refined estimate times
+	// that ratio, finer than the level's own salience peak (0.1 BPM rather
+	// than the peak grid's 0.7 %), so a tap on it lands on the pulse. It
+	// reports whether it added one.
+	pick := func(ratio func(int) float64) bool {
+		best, r := -1, 0.0
 		for i, l := range levels {
-			if i == choice || (!anyLevel && ratio(i) == 0) {
-				continue
+			ri := 0.0
+			if ratio != nil {
+				if ri = ratio(i); ri == 0 {
+					continue
+				}
 			}
-			dup := false
-			for _, u := range used {
-				dup = dup || math.Abs(math.Log(l.BPM/u)) < math.Log(1.04)
-			}
-			if dup {
+			if i == choice || slices.ContainsFunc(used, func(u float64) bool { return math.Abs(math.Log(l.BPM/u)) < math.Log(1.04) }) {
 				continue
 			}
 			if best < 0 || posterior[i] > posterior[best] ||
 				posterior[i] == posterior[best] && l.Salience > levels[best].Salience {
-				best = i
+				best, r = i, ri
 			}
 		}
 		if best < 0 {
-			return
+			return false
 		}
 		b := levels[best].BPM
-		if r := ratio(best); r > 0 {
+		if r > 0 {
 			b = math.Min(MaxBPM, math.Max(MinBPM, bpm*r))
 		}
 		b = math.Round(b*10) / 10
 		used = append(used, b)
 		out = append(out, TempoCandidate{BPM: b, Score: posterior[best] / posterior[choice]})
+		return true
 	}
-	pick(octave, false)
-	pick(meter, false)
-	for len(out) < 3 && len(out) < len(levels) {
-		n := len(out)
-		pick(other, true)
-		if len(out) == n {
-			break
-		}
+	pick(octave)
+	pick(meter)
+	for len(out) < 3 && pick(nil) {
 	}
 	alt := out[1:]
 	sort.SliceStable(alt, func(i, j int) bool { return alt[i].Score > alt[j].Score })
