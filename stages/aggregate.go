@@ -135,7 +135,7 @@ func aggregate(ctx context.Context, opts AggregateOptions, parts []*Frames) (Res
 	// at confidence 0 would read as an answer, and score as one against
 	// a C major truth.
 	r.KeyDetails.Scores = []KeyScore{}
-	if bins > 0 && key.Frames > 0 {
+	if key.Frames > 0 {
 		r.Key = key.Key.String()
 		r.KeyConfidence = finite(key.Confidence)
 		r.KeyDetails = keyDetails(key)
