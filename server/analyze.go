@@ -75,9 +75,9 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (data []byte, 
 	if r.ContentLength > limit {
 		return nil, nil, tooLarge
 	}
-	rr := &roomReader{s: s, ctx: r.Context(), r: http.MaxBytesReader(w, r.Body, limit)}
-	data, err := io.ReadAll(rr)
-	release = func() { s.bodies.Release(rr.held) }
+	rr := &roomReader{s: s, ctx: r.Context()}
+	data, err := io.ReadAll(rr.wrap(http.MaxBytesReader(w, r.Body, limit)))
+	release = rr.release
 	var mbe *http.MaxBytesError
 	switch {
 	case rr.f != nil:
@@ -193,14 +193,13 @@ func (s *Server) handleAnalyzeURL(w http.ResponseWriter, r *http.Request) {
 		skipChunks: bool(req.SkipChunkAnalysis),
 		requestID:  r.Header.Get("X-Client-Request-Id"),
 	}
-	release, f = s.reserve(r.Context(), s.opts.MaxBodyBytes)
-	if f != nil {
-		f.write(w)
-		return
-	}
-	defer release()
-	data, err := s.fetcher.fetch(r.Context(), u)
+	room := &roomReader{s: s, ctx: r.Context()}
+	defer room.release()
+	data, err := s.fetcher.fetch(r.Context(), u, room.wrap)
 	switch {
+	case room.f != nil:
+		room.f.write(w)
+		return
 	case errors.Is(err, errURLNotAllowed):
 		writeError(w, http.StatusBadRequest, "url_not_allowed", err.Error())
 		return

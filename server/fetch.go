@@ -97,8 +97,9 @@ func checkScheme(u *url.URL) error {
 	return nil
 }
 
-// fetch downloads rawURL's body, at most the limit.
-func (d *downloader) fetch(ctx context.Context, rawURL string) ([]byte, error) {
+// fetch downloads rawURL's body, at most the limit, reading it through
+// wrap (the server's room accounting, see roomReader).
+func (d *downloader) fetch(ctx context.Context, rawURL string, wrap func(io.Reader) io.Reader) ([]byte, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errURLNotAllowed, err)
@@ -122,7 +123,7 @@ func (d *downloader) fetch(ctx context.Context, rawURL string) ([]byte, error) {
 	if resp.ContentLength > d.limit {
 		return nil, fmt.Errorf("download %s: %w (%d > %d bytes)", u.Redacted(), errTooLarge, resp.ContentLength, d.limit)
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, d.limit+1))
+	data, err := io.ReadAll(io.LimitReader(wrap(resp.Body), d.limit+1))
 	if err != nil {
 		return nil, fmt.Errorf("download %s: %w", u.Redacted(), err)
 	}

@@ -121,19 +121,9 @@ func bodyRoom(maxBody int64, maxInFlight int) int64 {
 	return maxBody * n
 }
 
-// reserve waits at most the queue wait for room for n bytes of body and
-// returns the function that gives the room back. It answers 503 when no
-// room came free in time, as admission does for analysis slots.
-func (s *Server) reserve(ctx context.Context, n int64) (release func(), f *failure) {
-	n = max(1, min(n, s.opts.MaxBodyBytes))
-	if f := s.acquireRoom(ctx, n); f != nil {
-		return nil, f
-	}
-	return func() { s.bodies.Release(n) }, nil
-}
-
-// acquireRoom is reserve without the release function, for callers that
-// give room back piecemeal.
+// acquireRoom waits at most the queue wait for room for n bytes of body.
+// It answers 503 when no room came free in time, as admission does for
+// analysis slots.
 func (s *Server) acquireRoom(ctx context.Context, n int64) *failure {
 	if s.bodies.TryAcquire(n) {
 		return nil
@@ -167,6 +157,19 @@ type roomReader struct {
 	r    io.Reader
 	held int64    // bytes of room held: the bytes read so far
 	f    *failure // why reading stopped for want of room
+}
+
+// wrap makes rr read from r.
+func (rr *roomReader) wrap(r io.Reader) io.Reader {
+	rr.r = r
+	return rr
+}
+
+// release gives back the room rr holds, once nothing made from the bytes
+// it read is held any more.
+func (rr *roomReader) release() {
+	rr.s.bodies.Release(rr.held)
+	rr.held = 0
 }
 
 // errNoRoom stops a read for want of room; roomReader.f says more.

@@ -127,7 +127,7 @@ type Server struct {
 	metrics   *metrics
 	admission *admission
 	// bodies is the room, in bytes, for upload and download bodies held
-	// in memory at once (see reserve).
+	// in memory at once (see roomReader).
 	bodies  *semaphore.Weighted
 	limiter *rateLimiter
 	fetcher *downloader

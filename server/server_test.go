@@ -1162,3 +1162,33 @@ func TestSlowBodyHoldsLittleRoom(t *testing.T) {
 		t.Errorf("the slow upload, once sent: %d %s", rec.Code, rec.Body.String())
 	}
 }
+
+// A download for /analyze takes room as its bytes arrive, as an upload
+// does: with an upload holding all but 600 bytes of the room, a request
+// of a few bytes still gets in, but a 4000-byte download does not.
+func TestDownloadTakesRoom(t *testing.T) {
+	fake := newFake()
+	const limit = 4096
+	ts := newTestServer(t, Options{MaxInFlight: 1, MaxBodyBytes: limit, QueueWait: 50 * time.Millisecond, AllowPrivateURLs: true}, fake)
+	first := make(chan int, 1)
+	go func() {
+		status, _, _ := do(t, "POST", ts.URL+"/analyze_data", []byte("block\n"+strings.Repeat("x", limit-600-6)), nil)
+		first <- status
+	}()
+	waitInFlight(t, ts.srv)
+	remote := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "bpm=120\n"+strings.Repeat("z", 4000))
+	}))
+	defer remote.Close()
+	status, _, resp := do(t, "POST", ts.URL+"/analyze", []byte(`{"url":"`+remote.URL+`"}`), nil)
+	if status != http.StatusServiceUnavailable || !strings.Contains(string(resp), `"busy"`) {
+		t.Errorf("a download larger than the room left: %d %s, want 503 busy", status, resp)
+	}
+	close(fake.release)
+	if s := <-first; s != http.StatusOK {
+		t.Errorf("first upload: %d", s)
+	}
+	if status, _, resp := do(t, "POST", ts.URL+"/analyze", []byte(`{"url":"`+remote.URL+`"}`), nil); status != http.StatusOK {
+		t.Errorf("the same download with the room free: %d %s", status, resp)
+	}
+}
