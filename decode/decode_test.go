@@ -519,7 +519,7 @@ func TestMakeRoom(t *testing.T) {
 	}
 	// Past the announced length (a header that under-claims), there is
 	// still room for what is added.
-	over := makeRoom(make([]float32, 1000, 1000), 64, 1000)
+	over := makeRoom(make([]float32, 1000), 64, 1000)
 	if cap(over)-len(over) < 64 {
 		t.Errorf("past the announced length: room for %d, want 64", cap(over)-len(over))
 	}

@@ -200,7 +200,6 @@ func prepareOnset(o []float32, rate float64) []float64 {
 const onsetDetrendSeconds = 1.0
 
 func (a *tempoAnalysis) lagOf(bpm float64) float64 { return 60 * a.rate / bpm }
-func (a *tempoAnalysis) bpmOf(lag float64) float64 { return 60 * a.rate / lag }
 
 // at interpolates r at a fractional lag (linear; r is smooth at the
 // onset frame rate's scale once accumulated).
