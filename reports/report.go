@@ -138,11 +138,7 @@ func Summarise(run *Run) Summary {
 			if Accuracy2(r.BPM, r.Truth.BPM, Tolerance) {
 				a2++
 			}
-			cands := make([]float64, len(r.BPMCandidates))
-			for i, c := range r.BPMCandidates {
-				cands[i] = c.BPM
-			}
-			if AmongCandidates(cands, r.Truth.BPM, Tolerance) {
+			if AmongCandidates(r.BPMCandidates, r.Truth.BPM, Tolerance) {
 				inCands++
 			}
 		}

@@ -4,6 +4,7 @@ import (
 	"math"
 
 	"github.com/songflow/songflow/dsp"
+	"github.com/songflow/songflow/stages"
 )
 
 // Tolerance is the relative tempo error still counted as correct by
@@ -39,9 +40,9 @@ func Accuracy2(est, truth, tol float64) bool {
 // AmongCandidates reports whether any of the candidate tempi is within
 // tol of the true tempo: how often an app showing the candidates offers
 // the right tempo as one of its choices.
-func AmongCandidates(candidates []float64, truth, tol float64) bool {
+func AmongCandidates(candidates []stages.TempoCandidate, truth, tol float64) bool {
 	for _, c := range candidates {
-		if within(c, truth, tol) {
+		if within(c.BPM, truth, tol) {
 			return true
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/songflow/songflow/dsp"
+	"github.com/songflow/songflow/stages"
 )
 
 func TestAccuracy(t *testing.T) {
@@ -51,7 +52,11 @@ func TestAmongCandidates(t *testing.T) {
 		{[]float64{120}, 0, false}, // no truth never scores
 	}
 	for _, tt := range tests {
-		if got := AmongCandidates(tt.cands, tt.truth, Tolerance); got != tt.want {
+		var cands []stages.TempoCandidate
+		for _, b := range tt.cands {
+			cands = append(cands, stages.TempoCandidate{BPM: b})
+		}
+		if got := AmongCandidates(cands, tt.truth, Tolerance); got != tt.want {
 			t.Errorf("AmongCandidates(%v, %g) = %v, want %v", tt.cands, tt.truth, got, tt.want)
 		}
 	}
