@@ -382,6 +382,12 @@ func (a *tempoAnalysis) candidateLevels(peaks []TempoCandidate) []MetricalLevel 
 // exact power-of-two ratio and still count as one pulse family.
 const familyTolerance = 0.03
 
+// atRatio reports whether tempo a is ratio times tempo b, within
+// familyTolerance.
+func atRatio(a, b, ratio float64) bool {
+	return math.Abs(math.Log2(a/b)-math.Log2(ratio)) < familyTolerance
+}
+
 // Beat-rate prior. The pulse-train strength is a mean per pulse, so it
 // cannot say whether a song has twice as many beats as a slower level
 // would give it; the evidence a level collects over a song grows with the
@@ -518,7 +524,7 @@ func gaussianSmooth(x []float64, sigma float64) []float64 {
 // would set to certainty for the slower level.
 func offbeatWeight(levels []MetricalLevel, i int) float64 {
 	for _, l := range levels {
-		if math.Abs(math.Log2(levels[i].BPM/l.BPM)-1) < familyTolerance {
+		if atRatio(levels[i].BPM, l.BPM, 2) {
 			if l.Strength <= 1 {
 				return 1
 			}
@@ -554,9 +560,8 @@ func candidateList(bpm float64, levels []MetricalLevel, posterior []float64, cho
 	// ratioOf returns the ratio among rs that level i stands in to the
 	// estimate's level, or 0.
 	ratioOf := func(i int, rs ...float64) float64 {
-		d := math.Log2(levels[i].BPM / ref)
 		for _, r := range rs {
-			if math.Abs(d-math.Log2(r)) < familyTolerance {
+			if atRatio(levels[i].BPM, ref, r) {
 				return r
 			}
 		}
@@ -616,7 +621,7 @@ func candidateList(bpm float64, levels []MetricalLevel, posterior []float64, cho
 func octaveShare(levels []MetricalLevel, posterior []float64, choice int) float64 {
 	sum := posterior[choice]
 	for i, l := range levels {
-		if d := math.Abs(math.Log2(l.BPM / levels[choice].BPM)); math.Abs(d-1) < familyTolerance {
+		if c := levels[choice].BPM; atRatio(l.BPM, c, 2) || atRatio(l.BPM, c, 0.5) {
 			sum += posterior[i]
 		}
 	}
