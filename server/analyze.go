@@ -10,7 +10,9 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"os"
 	"reflect"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -75,8 +77,16 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (data []byte, 
 	if r.ContentLength > limit {
 		return nil, nil, tooLarge
 	}
+	rc := http.NewResponseController(w)
 	rr := &roomReader{s: s, ctx: r.Context()}
-	data, err := io.ReadAll(rr.wrap(http.MaxBytesReader(w, r.Body, limit)))
+	data, err := io.ReadAll(rr.wrap(stallReader{http.MaxBytesReader(w, r.Body, limit), rc, s.stall}))
+	if err == nil {
+		// The body is in: the connection may now stay quiet for as long
+		// as the analysis takes. (No connection, no deadline to clear.)
+		// A body cut short keeps its deadline, which bounds net/http's
+		// discarding of what is left of it before the reply.
+		_ = rc.SetReadDeadline(time.Time{})
+	}
 	release = rr.release
 	var mbe *http.MaxBytesError
 	switch {
@@ -84,6 +94,9 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (data []byte, 
 		f = rr.f
 	case errors.As(err, &mbe):
 		f = tooLarge
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		f = &failure{status: http.StatusRequestTimeout, code: "request_timeout",
+			message: fmt.Sprintf("no part of the body arrived for %v", s.stall)}
 	case err != nil:
 		f = &failure{status: http.StatusBadRequest, code: "bad_request", message: "cannot read the body: " + err.Error()}
 	case len(data) == 0:
@@ -351,7 +364,11 @@ func (s *Server) analyze(ctx context.Context, sg song) (analysis, *failure) {
 		if f.fail != nil {
 			return analysis{}, f.fail
 		}
-		return retitle(f.res, sg), nil
+		// Answered by another request's analysis: to the statistics, a hit.
+		s.hit(ctx, log)
+		a := f.res
+		a.Cached = true
+		return retitle(a, sg), nil
 	}
 }
 
@@ -369,13 +386,19 @@ func retitle(a analysis, sg song) analysis {
 }
 
 // lead runs the analysis f stands for and hands its outcome to f's
-// waiters. The flight lands even if the analysis panics: otherwise its
-// waiters, and every later request for the same bytes, would wait for it
-// until the server restarts.
-func (s *Server) lead(ctx context.Context, f *flight, sg song, key store.Key, log *slog.Logger) (analysis, *failure) {
-	f.fail = &failure{status: http.StatusInternalServerError, code: "internal_error",
-		message: "the analysis of " + sg.name + " stopped unexpectedly"}
+// waiters. A panic in the analysis becomes a 500 for this song alone: the
+// flight lands, or its waiters and every later request for the same bytes
+// would wait for it until the server restarts; and the panic goes no
+// further, since a batch's songs run on goroutines of their own, where
+// a panic would take the whole server down.
+func (s *Server) lead(ctx context.Context, f *flight, sg song, key store.Key, log *slog.Logger) (res analysis, fail *failure) {
 	defer func() {
+		if p := recover(); p != nil {
+			log.Error("analysis panicked", "panic", p, "stack", string(debug.Stack()))
+			f.res, f.fail = analysis{}, &failure{status: http.StatusInternalServerError, code: "internal_error",
+				message: "the analysis of " + sg.name + " stopped unexpectedly"}
+			res, fail = f.res, f.fail
+		}
 		s.flightMu.Lock()
 		delete(s.flights, key)
 		s.flightMu.Unlock()
@@ -411,6 +434,10 @@ func (s *Server) run(ctx context.Context, sg song, key store.Key, log *slog.Logg
 			message:    fmt.Sprintf("%d songs are being analysed; none finished within %v", s.opts.MaxInFlight, s.opts.QueueWait),
 			retryAfter: retryAfter(s.opts.QueueWait)}
 	}
+	// Released once the analysis ends, or by the deferred call if it
+	// panics, which would otherwise lose the slot for good.
+	release := sync.OnceFunc(s.admission.release)
+	defer release()
 	// Once admitted, the song runs to its end even if the client leaves:
 	// the pipeline finishes a song whose caller stopped waiting anyway, so
 	// giving up here would free the slot while the song still fills the
@@ -423,7 +450,7 @@ func (s *Server) run(ctx context.Context, sg song, key store.Key, log *slog.Logg
 	start := time.Now()
 	res, err := s.analyzer.Analyze(actx, stages.Job{Name: sg.name, Data: sg.data, Title: sg.title, Artist: sg.artist, SkipChunks: sg.skipChunks})
 	cancel()
-	s.admission.release()
+	release()
 	if err != nil {
 		f := s.analysisFailure(dctx, err)
 		log.Warn("analysis failed", "status", f.status, "err", err)
@@ -489,10 +516,15 @@ func (s *Server) fromCache(ctx context.Context, key store.Key, log *slog.Logger)
 		return analysis{}, false
 	}
 	scrub(&res)
+	s.hit(ctx, log)
+	return analysis{Result: res, Cached: true, AnalyzedAt: e.AnalyzedAt.UTC().Format(time.RFC3339), CacheID: e.ID}, true
+}
+
+// hit counts a song answered without analysing it again.
+func (s *Server) hit(ctx context.Context, log *slog.Logger) {
 	s.metrics.hits.Inc()
 	s.count(ctx, "cache_hits", log)
 	s.count(ctx, "total_analyses", log)
-	return analysis{Result: res, Cached: true, AnalyzedAt: e.AnalyzedAt.UTC().Format(time.RFC3339), CacheID: e.ID}, true
 }
 
 // count adds one to a persistent statistic; a failure costs only the

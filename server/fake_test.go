@@ -107,6 +107,8 @@ func (f *fakeAnalyzer) Analyze(ctx context.Context, job stages.Job) (stages.Resu
 		return stages.Result{}, fmt.Errorf("decode %s: %w", job.Name, decode.ErrCorrupt)
 	case head == "timeout":
 		return stages.Result{}, fmt.Errorf("analyze %s: %w", job.Name, pipeline.ErrTimeout)
+	case head == "panic":
+		panic("fake analyzer bug")
 	case head == "silence":
 		return knownResult(0), nil
 	case head == "block":

@@ -143,6 +143,21 @@ func (s *Server) acquireRoom(ctx context.Context, n int64) *failure {
 		retryAfter: retryAfter(s.opts.QueueWait)}
 }
 
+// stallReader gives each read of a request body until d from its start
+// to bring bytes, so a client that stops sending mid-body is cut off
+// without a bound on how long a steadily arriving upload may take.
+type stallReader struct {
+	r  io.Reader
+	rc *http.ResponseController
+	d  time.Duration
+}
+
+func (sr stallReader) Read(p []byte) (int, error) {
+	// A handler called without a connection has no deadline to set.
+	_ = sr.rc.SetReadDeadline(time.Now().Add(sr.d))
+	return sr.r.Read(p)
+}
+
 // roomChunk is the most room a body reader takes at a time.
 const roomChunk = 256 << 10
 

@@ -139,6 +139,14 @@ type Server struct {
 	shutdownCh   chan struct{}
 	active       atomic.Int64 // requests inside ServeHTTP
 
+	// Each connection is a goroutine and a socket: a client that opens one
+	// and goes quiet must not keep them. idle bounds a keep-alive
+	// connection between requests, stall the wait for a request's header
+	// and for each next part of its body. A whole upload has no deadline:
+	// a 200 MB song over a slow phone link may take minutes, and that is
+	// fine while its bytes keep coming.
+	idle, stall time.Duration
+
 	// life ends when Serve gives up on the requests in flight; analyses,
 	// which outlive the client that asked (see run), end with it.
 	life    context.Context
@@ -167,6 +175,8 @@ func New(a Analyzer, st *store.Store, opts Options) (*Server, error) {
 		fetcher:    newDownloader(opts.DownloadTimeout, opts.MaxBodyBytes, opts.AllowPrivateURLs),
 		shutdownCh: make(chan struct{}),
 		flights:    map[store.Key]*flight{},
+		idle:       2 * time.Minute,
+		stall:      30 * time.Second,
 	}
 	s.life, s.endLife = context.WithCancel(context.Background())
 	if opts.Production {
@@ -359,7 +369,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 	defer s.endLife()
 	hs := &http.Server{
 		Handler:           s,
-		ReadHeaderTimeout: 30 * time.Second,
+		ReadHeaderTimeout: s.stall,
+		IdleTimeout:       s.idle,
 		BaseContext:       func(net.Listener) context.Context { return s.life },
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}

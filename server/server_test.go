@@ -1039,8 +1039,9 @@ func TestCacheHitKeepsRequestTitle(t *testing.T) {
 	}
 }
 
-// A panic while analysing a song must not leave its flight behind: every
-// later upload of the same bytes would wait on it for ever.
+// A panic while analysing a song answers that song with a 500 and must
+// not leave its flight behind: every later upload of the same bytes would
+// wait on it for ever.
 func TestPanicLandsFlight(t *testing.T) {
 	var panicked atomic.Bool
 	ts := newTestServer(t, Options{Sniff: func([]byte) error {
@@ -1050,23 +1051,97 @@ func TestPanicLandsFlight(t *testing.T) {
 		return nil
 	}}, nil)
 	body := []byte("bpm=111\npanics once")
-	func() {
-		defer func() {
-			if recover() == nil {
-				t.Fatal("the sniffer's panic did not reach the handler")
-			}
-		}()
-		ts.srv.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("POST", "/analyze_data", bytes.NewReader(body)))
-	}()
+	status, _, resp := do(t, "POST", ts.URL+"/analyze_data", body, nil)
+	if m := jsonObject(t, resp); status != http.StatusInternalServerError || m["error"] != "internal_error" {
+		t.Errorf("the upload whose analysis panicked: %d %v, want 500 internal_error", status, m)
+	}
 	ts.srv.flightMu.Lock()
 	left := len(ts.srv.flights)
 	ts.srv.flightMu.Unlock()
 	if left != 0 {
 		t.Fatalf("%d flights left behind by the panic", left)
 	}
-	status, _, resp := do(t, "POST", ts.URL+"/analyze_data", body, nil)
+	status, _, resp = do(t, "POST", ts.URL+"/analyze_data", body, nil)
 	if m := jsonObject(t, resp); status != 200 || m["bpm"] != 111.0 {
 		t.Errorf("the same bytes again: %d %v", status, m)
+	}
+}
+
+// A batch's songs run on goroutines of their own, out of reach of
+// net/http's recovery: a panic in one song's analysis must fail that song
+// alone, keep the server up, and give back its pipeline slot.
+func TestBatchSurvivesPanic(t *testing.T) {
+	ts := newTestServer(t, Options{MaxInFlight: 1, QueueWait: 5 * time.Second}, nil)
+	status, _, resp := do(t, "POST", ts.URL+"/analyze_batch", batchBody("panic\n", "bpm=97\n"), nil)
+	if status != http.StatusOK {
+		t.Fatalf("batch with a panicking song: %d %s", status, resp)
+	}
+	var items []map[string]any
+	if err := json.Unmarshal(resp, &items); err != nil || len(items) != 2 {
+		t.Fatalf("batch reply %s: %v", resp, err)
+	}
+	if items[0]["error"] != "internal_error" {
+		t.Errorf("the panicking song: %v, want error internal_error", items[0])
+	}
+	if items[1]["bpm"] != 97.0 {
+		t.Errorf("the song beside it: %v, want bpm 97", items[1])
+	}
+	// With one slot, this hangs until QueueWait and answers 503 if the
+	// panic kept it.
+	if status, _, resp := do(t, "POST", ts.URL+"/analyze_data", []byte("bpm=98\n"), nil); status != 200 {
+		t.Errorf("a song after the panic: %d %s", status, resp)
+	}
+	if n := ts.srv.admission.inFlight(); n != 0 {
+		t.Errorf("%d pipeline slots still taken", n)
+	}
+}
+
+// batchBody is an /analyze_batch body carrying the given songs.
+func batchBody(songs ...string) []byte {
+	items := make([]batchItem, len(songs))
+	for i, s := range songs {
+		items[i] = batchItem{AudioData: base64.StdEncoding.EncodeToString([]byte(s)), Title: fmt.Sprintf("song %d", i)}
+	}
+	b, err := json.Marshal(items)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// A request that joins an analysis already running for the same bytes is
+// answered without analysing again: /stats counts it as a cache hit.
+func TestJoinedFlightCountsAsHit(t *testing.T) {
+	fake := newFake()
+	ts := newTestServer(t, Options{}, fake)
+	first := make(chan int, 1)
+	go func() {
+		status, _, _ := do(t, "POST", ts.URL+"/analyze_data", []byte("block\n"), nil)
+		first <- status
+	}()
+	waitInFlight(t, ts.srv)
+	second := make(chan map[string]any, 1)
+	go func() {
+		status, _, resp := do(t, "POST", ts.URL+"/analyze_data", []byte("block\n"), nil)
+		m := jsonObject(t, resp)
+		m["status"] = float64(status)
+		second <- m
+	}()
+	waitWaiters(t, ts.srv, 1, "the second upload never joined the first")
+	close(fake.release)
+	if s := <-first; s != 200 {
+		t.Fatalf("first upload: %d", s)
+	}
+	if m := <-second; m["status"] != 200.0 || m["cached"] != true {
+		t.Errorf("the upload that joined: %v, want 200 and cached", m)
+	}
+	if n := fake.calls.Load(); n != 1 {
+		t.Errorf("%d analyses, want 1", n)
+	}
+	_, _, resp := do(t, "GET", ts.URL+"/stats", nil, nil)
+	m := jsonObject(t, resp)
+	if m["total_analyses"] != 2.0 || m["cache_hits"] != 1.0 || m["cache_misses"] != 1.0 {
+		t.Errorf("/stats after one analysis answering two requests: %v", m)
 	}
 }
 
