@@ -66,9 +66,12 @@ type Run struct {
 	TruthFile string // the truth file used, "" when truth came from tags
 	Records   []Record
 	Skipped   []Skipped
-	Started   time.Time
-	Wall      time.Duration
-	Cores     int // GOMAXPROCS during the run
+	// UnmatchedTruth are the truth file's rows that no song matched
+	// ([TruthSet.Match]).
+	UnmatchedTruth []UnmatchedRow
+	Started        time.Time
+	Wall           time.Duration
+	Cores          int // GOMAXPROCS during the run
 	// CPU is the user and system time the process spent during the run,
 	// 0 when unknown: the per-core speed is audio seconds per CPU second,
 	// as `songflow bench` and the benchmarks count it.
@@ -87,6 +90,9 @@ type Run struct {
 // Summary holds a run's headline figures.
 type Summary struct {
 	Songs, Analysed, Failed, Skipped int
+	// TruthFile and UnmatchedTruth are the run's, for the headline.
+	TruthFile      string
+	UnmatchedTruth []UnmatchedRow
 	// TempoScored and KeyScored count the analysed songs with a true
 	// tempo and key; the accuracies are fractions of them.
 	TempoScored int
@@ -112,13 +118,15 @@ type Summary struct {
 // records must have been scored ([Record.Score]).
 func Summarise(run *Run) Summary {
 	s := Summary{
-		Songs:         len(run.Records),
-		Skipped:       len(run.Skipped),
-		TempoOutcomes: map[TempoOutcome]int{},
-		KeyOutcomes:   map[KeyOutcome]int{},
-		Wall:          run.Wall,
-		PeakRSS:       run.PeakRSS,
-		Bottleneck:    run.Metrics.Bottleneck,
+		Songs:          len(run.Records),
+		Skipped:        len(run.Skipped),
+		TruthFile:      run.TruthFile,
+		UnmatchedTruth: run.UnmatchedTruth,
+		TempoOutcomes:  map[TempoOutcome]int{},
+		KeyOutcomes:    map[KeyOutcome]int{},
+		Wall:           run.Wall,
+		PeakRSS:        run.PeakRSS,
+		Bottleneck:     run.Metrics.Bottleneck,
 	}
 	var a1, a2, inCands int
 	var kw float64
@@ -178,6 +186,24 @@ func Summarise(run *Run) Summary {
 func (s Summary) Headline(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "songs %d analysed, %d failed, %d files skipped\n", s.Analysed, s.Failed, s.Skipped)
+	if n := len(s.UnmatchedTruth); n > 0 {
+		rows, verb := "rows", "match"
+		if n == 1 {
+			rows, verb = "row", "matches"
+		}
+		var names []string
+		for _, u := range s.UnmatchedTruth[:min(n, headlineRows)] {
+			if len(u.Ambiguous) > 0 {
+				u.Row += " (ambiguous case)"
+			}
+			names = append(names, u.Row)
+		}
+		more := ""
+		if n > headlineRows {
+			more = fmt.Sprintf(" and %d more", n-headlineRows)
+		}
+		fmt.Fprintf(&b, "truth  %d %s of %s %s no audio file: %s%s\n", n, rows, s.TruthFile, verb, strings.Join(names, ", "), more)
+	}
 	if s.TempoScored > 0 {
 		fmt.Fprintf(&b, "tempo  Accuracy1 %.1f %%  Accuracy2 %.1f %%  among candidates %.1f %%  (%d songs with a true tempo)\n", 100*s.Accuracy1, 100*s.Accuracy2, 100*s.InCandidates, s.TempoScored)
 	} else {
@@ -196,6 +222,10 @@ func (s Summary) Headline(w io.Writer) error {
 	_, err := io.WriteString(w, b.String())
 	return err
 }
+
+// headlineRows is how many unmatched truth rows the headline names; the
+// summary lists them all.
+const headlineRows = 5
 
 func (s Summary) keyCounts() string {
 	var parts []string
@@ -265,6 +295,8 @@ type Results struct {
 	TruthFile string    `json:"truth_file,omitempty"`
 	Songs     []Record  `json:"songs"`
 	Skipped   []Skipped `json:"skipped"`
+	// UnmatchedTruth are the rows of TruthFile that no song matched.
+	UnmatchedTruth []UnmatchedRow `json:"unmatched_truth,omitempty"`
 }
 
 func writeJSON(w io.Writer, run *Run, _ Summary) error {
@@ -274,7 +306,7 @@ func writeJSON(w io.Writer, run *Run, _ Summary) error {
 	if skipped == nil {
 		skipped = []Skipped{}
 	}
-	return enc.Encode(Results{Dir: run.Dir, TruthFile: run.TruthFile, Songs: run.Records, Skipped: skipped})
+	return enc.Encode(Results{Dir: run.Dir, TruthFile: run.TruthFile, Songs: run.Records, Skipped: skipped, UnmatchedTruth: run.UnmatchedTruth})
 }
 
 // stageNames returns the stages in pipeline order as the metrics list
@@ -376,6 +408,9 @@ func writeSummary(w io.Writer, run *Run, s Summary) error {
 	b.WriteString("## Songs\n\n")
 	fmt.Fprintf(&b, "| | |\n|---|---|\n")
 	fmt.Fprintf(&b, "| songs | %d |\n| analysed | %d |\n| failed | %d |\n| files skipped | %d |\n", s.Songs, s.Analysed, s.Failed, s.Skipped)
+	if run.TruthFile != "" {
+		fmt.Fprintf(&b, "| truth rows matching no file | %d |\n", len(run.UnmatchedTruth))
+	}
 	fmt.Fprintf(&b, "| with a true tempo | %d |\n| with a true key | %d |\n\n", s.TempoScored, s.KeyScored)
 	if s.Failed > 0 {
 		b.WriteString("Failed songs (not scored):\n\n")
@@ -390,6 +425,17 @@ func writeSummary(w io.Writer, run *Run, s Summary) error {
 		b.WriteString("Skipped files:\n\n")
 		for _, k := range run.Skipped {
 			fmt.Fprintf(&b, "- `%s`: %s\n", k.File, oneLine(k.Reason))
+		}
+		b.WriteString("\n")
+	}
+	if len(run.UnmatchedTruth) > 0 {
+		fmt.Fprintf(&b, "Rows of `%s` that match no audio file:\n\n", run.TruthFile)
+		for _, u := range run.UnmatchedTruth {
+			fmt.Fprintf(&b, "- `%s` (line %d)", u.Row, u.Line)
+			if len(u.Ambiguous) > 0 {
+				fmt.Fprintf(&b, ": ambiguous ignoring case: `%s`", strings.Join(u.Ambiguous, "`, `"))
+			}
+			b.WriteString("\n")
 		}
 		b.WriteString("\n")
 	}

@@ -7,6 +7,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -230,5 +231,70 @@ func TestThroughputLeavesOutSongsNotAnalysed(t *testing.T) {
 	}
 	if !strings.Contains(p.Title.Text, "mean 1.00 songs/s") || p.Y.Max > 2*1.08+1e-9 {
 		t.Errorf("title %q, y max %g: want 2 songs in 2 s", p.Title.Text, p.Y.Max)
+	}
+}
+
+// Truth rows no file matched are named on one console line, the first
+// few of them, and all of them in summary.md and results.json.
+func TestWriteReportUnmatchedTruth(t *testing.T) {
+	dir := t.TempDir()
+	run := fakeRun()
+	run.UnmatchedTruth = []UnmatchedRow{
+		{Row: "gone.wav", Line: 3},
+		{Row: "Twin.mp3", Line: 4, Ambiguous: []string{"a/twin.mp3", "b/TWIN.mp3"}},
+		{Row: "Nobody - Missing", Line: 5},
+		{Row: "d.wav", Line: 6}, {Row: "e.wav", Line: 7}, {Row: "f.wav", Line: 8},
+	}
+	s, err := Write(dir, run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var head bytes.Buffer
+	if err := s.Headline(&head); err != nil {
+		t.Fatal(err)
+	}
+	const line = "truth  6 rows of truth.csv match no audio file: gone.wav, Twin.mp3 (ambiguous case), Nobody - Missing, d.wav, e.wav and 1 more\n"
+	if !strings.Contains(head.String(), line) {
+		t.Errorf("headline\n%s\nlacks\n%s", head.String(), line)
+	}
+
+	md, err := os.ReadFile(filepath.Join(dir, SummaryMarkdown))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"| truth rows matching no file | 6 |",
+		"Rows of `truth.csv` that match no audio file:\n\n- `gone.wav` (line 3)\n" +
+			"- `Twin.mp3` (line 4): ambiguous ignoring case: `a/twin.mp3`, `b/TWIN.mp3`\n" +
+			"- `Nobody - Missing` (line 5)\n",
+		"- `f.wav` (line 8)\n",
+	} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("summary.md lacks %q", want)
+		}
+	}
+
+	b, err := os.ReadFile(filepath.Join(dir, ResultsJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res Results
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.TruthFile != "truth.csv" || !reflect.DeepEqual(res.UnmatchedTruth, run.UnmatchedTruth) {
+		t.Errorf("results.json truth file %q, unmatched %+v", res.TruthFile, res.UnmatchedTruth)
+	}
+
+	// None unmatched: not a word more.
+	run = fakeRun()
+	s, err = Write(t.TempDir(), run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head.Reset()
+	s.Headline(&head)
+	if strings.Contains(head.String(), "truth") {
+		t.Errorf("headline with every row matched:\n%s", head.String())
 	}
 }

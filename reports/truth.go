@@ -9,9 +9,11 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/songflow/songflow/dsp"
 	"github.com/songflow/songflow/stages"
@@ -67,6 +69,26 @@ type TruthSet struct {
 	byMatch map[string]Truth // normalised "title|artist", only where unique
 	byTitle map[string]Truth // normalised title, only where unique
 	songs   int
+	// rows are the rows Match accounts for: every row but one repeating
+	// an earlier row word for word.
+	rows []truthRow
+}
+
+// truthRow is a row of the truth file as Match reports it.
+type truthRow struct {
+	name string // the file as written, or "Artist - Title"
+	line int
+}
+
+// UnmatchedRow is a row of the truth file that no audio file matched.
+type UnmatchedRow struct {
+	// Row names the song as the row does: its file, or "Artist - Title".
+	Row  string `json:"row"`
+	Line int    `json:"line"`
+	// Ambiguous lists the files whose names equal the row's ignoring
+	// case, when the row could not be given to them: they spell the name
+	// differently, or another row equals it ignoring case too.
+	Ambiguous []string `json:"ambiguous,omitempty"`
 }
 
 // Len returns how many songs the truth file describes.
@@ -311,10 +333,23 @@ func ReadTruth(r io.Reader, name string) (*TruthSet, error) {
 			}
 			s.byFile[f] = rw.truth
 			s.songs++
+			s.rows = append(s.rows, truthRow{name: rw.file, line: rw.line})
 			continue
 		}
 		a := normArtist(rw.artist)
-		if add(&full, alnum(strings.ToLower(rw.title))+"|"+a, rw.truth) {
+		fk := alnum(strings.ToLower(rw.title)) + "|" + a
+		if old, seen := full.m[fk]; seen && sameTruth(old, rw.truth) {
+			// A song listed twice is one song: whichever row a file
+			// matches, the first is matched.
+			rw.truth.Row = old.Row
+		} else {
+			name := rw.title
+			if rw.artist != "" {
+				name = rw.artist + " - " + rw.title
+			}
+			s.rows = append(s.rows, truthRow{name: name, line: rw.line})
+		}
+		if add(&full, fk, rw.truth) {
 			s.songs++
 		}
 		t := normTitle(rw.title)
@@ -364,10 +399,21 @@ func cleanRel(p string) string { return path.Clean(filepath.ToSlash(p)) }
 // title alone; a normalised title only matches when the rows that have it
 // agree. Without a truth file the truth is
 // the song's TBPM and TKEY tags. The bool is false when nothing is known.
+//
+// Lookup matches paths exactly; [TruthSet.Match], which sees every file,
+// also matches them ignoring case.
 func (s *TruthSet) Lookup(rel string, tags stages.Tags) (Truth, bool) {
 	if s == nil || s.File == "" {
 		return tagTruth(tags)
 	}
+	if t, ok := s.lookupPath(rel); ok {
+		return t, true
+	}
+	return s.lookupTitle(rel, tags)
+}
+
+// lookupPath returns the truth of the row naming the file at rel exactly.
+func (s *TruthSet) lookupPath(rel string) (Truth, bool) {
 	if t, ok := s.byFile[cleanRel(rel)]; ok {
 		return t, true
 	}
@@ -378,6 +424,12 @@ func (s *TruthSet) Lookup(rel string, tags stages.Tags) (Truth, bool) {
 			return t, true
 		}
 	}
+	return Truth{}, false
+}
+
+// lookupTitle returns the truth of the row naming the song at rel by its
+// title and artist.
+func (s *TruthSet) lookupTitle(rel string, tags stages.Tags) (Truth, bool) {
 	title, artist := tags.Title, tags.Artist
 	if title == "" || artist == "" {
 		base := path.Base(cleanRel(rel))
@@ -400,6 +452,135 @@ func (s *TruthSet) Lookup(rel string, tags stages.Tags) (Truth, bool) {
 		return t, true
 	}
 	return Truth{}, false
+}
+
+// Match gives each record the truth about its song and returns, in the
+// truth file's order, the rows that no record matched: a misspelt name or
+// a lost file would otherwise shrink the report without a word.
+//
+// A record's truth is found as [TruthSet.Lookup] finds it, from the
+// title and artist analysis found (the tags, else the job's), except
+// that a path row with no exact match is tried ignoring case before any
+// title: on a case-insensitive file system, the users' usual one,
+// "Song.WAV" names song.wav. Such a row is given to the files whose path
+// (or, for a bare name, base name) equals it ignoring case, only when
+// they all spell it alike and no other row equals it ignoring case; else
+// none of them takes it, and it is returned with them as Ambiguous.
+func (s *TruthSet) Match(recs []Record) []UnmatchedRow {
+	tags := func(r *Record) stages.Tags {
+		t := r.Tags
+		if t.Title == "" {
+			t.Title = r.Title
+		}
+		if t.Artist == "" {
+			t.Artist = r.Artist
+		}
+		return t
+	}
+	if s == nil || s.File == "" {
+		for i := range recs {
+			if t, ok := tagTruth(tags(&recs[i])); ok {
+				recs[i].Truth = &t
+			}
+		}
+		return nil
+	}
+	used := map[int]bool{} // lines of the rows matched
+	give := func(r *Record, t Truth) {
+		r.Truth = &t
+		used[t.Row] = true
+	}
+	var rest []*Record
+	for i := range recs {
+		if t, ok := s.lookupPath(recs[i].File); ok {
+			give(&recs[i], t)
+		} else {
+			rest = append(rest, &recs[i])
+		}
+	}
+	ambiguous := s.matchFolded(rest, used, give)
+	for _, r := range rest {
+		if r.Truth == nil {
+			if t, ok := s.lookupTitle(r.File, tags(r)); ok {
+				give(r, t)
+			}
+		}
+	}
+	var un []UnmatchedRow
+	for _, row := range s.rows {
+		if !used[row.line] {
+			un = append(un, UnmatchedRow{Row: row.name, Line: row.line, Ambiguous: ambiguous[row.line]})
+		}
+	}
+	return un
+}
+
+// matchFolded gives recs, which no row names exactly, the path rows not
+// yet used that name them ignoring case, where that is unambiguous (see
+// Match). It returns the files of the ambiguous rows, by line.
+func (s *TruthSet) matchFolded(recs []*Record, used map[int]bool, give func(*Record, Truth)) map[int][]string {
+	rows := map[string][]string{} // folded name → byFile keys
+	for f, t := range s.byFile {
+		if !used[t.Row] {
+			rows[foldName(f)] = append(rows[foldName(f)], f)
+		}
+	}
+	type claim struct {
+		recs      []*Record
+		spellings map[string]bool
+	}
+	claims := map[string]*claim{}
+	for _, r := range recs {
+		// Path first, then base name, as exact matching goes.
+		name := cleanRel(r.File)
+		if _, ok := rows[foldName(name)]; !ok {
+			dir, base := path.Split(name)
+			if _, ok := rows[foldName(base)]; dir == "" || !ok {
+				continue
+			}
+			name = base
+		}
+		c := claims[foldName(name)]
+		if c == nil {
+			c = &claim{spellings: map[string]bool{}}
+			claims[foldName(name)] = c
+		}
+		c.recs = append(c.recs, r)
+		c.spellings[name] = true
+	}
+	ambiguous := map[int][]string{}
+	for k, c := range claims {
+		if len(rows[k]) == 1 && len(c.spellings) == 1 {
+			for _, r := range c.recs {
+				give(r, s.byFile[rows[k][0]])
+			}
+			continue
+		}
+		var files []string
+		for _, r := range c.recs {
+			files = append(files, r.File)
+		}
+		sort.Strings(files)
+		for _, f := range rows[k] {
+			ambiguous[s.byFile[f].Row] = files
+		}
+	}
+	return ambiguous
+}
+
+// foldName maps the names strings.EqualFold holds equal to one key: each
+// rune becomes the least of its case-folding orbit.
+func foldName(s string) string {
+	if !utf8.ValidString(s) {
+		return s // invalid bytes would all fold to U+FFFD
+	}
+	return strings.Map(func(r rune) rune {
+		least := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			least = min(least, f)
+		}
+		return least
+	}, s)
 }
 
 // tagTruth reads the truth from a song's TBPM and TKEY tags. A TKEY that

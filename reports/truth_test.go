@@ -4,6 +4,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -234,5 +235,109 @@ func TestReadTruthDuplicateFile(t *testing.T) {
 	_, err := ReadTruth(strings.NewReader("file,bpm\na.wav,120\nb.wav,90\n./a.wav,130\n"), "truth.csv")
 	if err == nil || !strings.Contains(err.Error(), "truth.csv:4") || !strings.Contains(err.Error(), "line 2") {
 		t.Errorf("conflicting rows: err %v, want one naming lines 4 and 2", err)
+	}
+}
+
+// records makes one record per file, its path given slash-separated.
+func records(files ...string) []Record {
+	recs := make([]Record, len(files))
+	for i, f := range files {
+		recs[i].File = filepath.FromSlash(f)
+	}
+	return recs
+}
+
+// truthBPMs returns each record's true tempo by file, -1 for no truth.
+func truthBPMs(recs []Record) map[string]float64 {
+	got := map[string]float64{}
+	for _, r := range recs {
+		got[filepath.ToSlash(r.File)] = -1
+		if r.Truth != nil {
+			got[filepath.ToSlash(r.File)] = r.Truth.BPM
+		}
+	}
+	return got
+}
+
+// Every row no file matched is returned, file rows and title rows alike,
+// each once however often it is repeated.
+func TestMatchReturnsUnmatchedRows(t *testing.T) {
+	const in = "file,title,artist,bpm\n" +
+		"a.wav,,,100\n" + // by path
+		"gone.mp3,,,110\n" +
+		",Hello,Adele,79\n" + // by an "Artist - Title" file name
+		",Missing,Nobody,90\n" +
+		",Clocks,Coldplay,131\n" + // by the title and artist analysis found
+		"a.wav,,,100\n" + // line 2 again: one song
+		"gone.mp3,,,110\n" +
+		",Missing,Nobody,90\n" + // line 5 again: reported once
+		",Intro Live,Band,100\n" +
+		",Intro (Live),Band,100\n" // line 10 again: matching it matches line 10
+	s, err := ReadTruth(strings.NewReader(in), "truth.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := records("a.wav", "x/Adele - Hello.mp3", "02.flac", "extra.wav", "Band - Intro.flac")
+	recs[2].Title, recs[2].Artist = "Clocks", "Coldplay"
+	recs[0].Error = "decode a.wav: corrupt" // a failed song still matches its row
+	un := s.Match(recs)
+	want := []UnmatchedRow{{Row: "gone.mp3", Line: 3}, {Row: "Nobody - Missing", Line: 5}}
+	if !reflect.DeepEqual(un, want) {
+		t.Errorf("unmatched %+v, want %+v", un, want)
+	}
+	if got, want := truthBPMs(recs), map[string]float64{"a.wav": 100, "x/Adele - Hello.mp3": 79, "02.flac": 131, "extra.wav": -1, "Band - Intro.flac": 100}; !reflect.DeepEqual(got, want) {
+		t.Errorf("truth %v, want %v", got, want)
+	}
+	if s.Len() != 6 {
+		t.Errorf("Len %d, want 6", s.Len())
+	}
+
+	// Without a truth file the tags are the truth, and no row goes unmatched.
+	recs = records("t.mp3")
+	recs[0].Tags = stages.Tags{BPM: 128}
+	if un := (&TruthSet{}).Match(recs); un != nil || recs[0].Truth == nil || recs[0].Truth.BPM != 128 {
+		t.Errorf("from tags: unmatched %v, truth %+v", un, recs[0].Truth)
+	}
+}
+
+// A file row with no exact match takes the one file whose name equals it
+// ignoring case, by path or, for a bare name, by base name as exact
+// matching does; when the name folds to several spellings, or several
+// rows fold to one name, no file takes any of them.
+func TestMatchIgnoresCaseWhenUnambiguous(t *testing.T) {
+	const in = "file,bpm\n" +
+		"Song.WAV,60\n" +
+		"Sub/Tune.flac,70\n" +
+		"Both.mp3,80\n" + // b/both.mp3 and c/BOTH.mp3: ambiguous
+		"deep.wav,90\n" + // one spelling in two folders: both, as exactly
+		"exact.wav,100\n" +
+		"EXACT.wav,101\n" + // exact.wav is line 6's: this names no file
+		"twin.m4a,110\n" + // two rows fold to Twin.m4a: ambiguous
+		"TWIN.m4a,111\n" +
+		"Other/Tune.flac,120\n" // a path matches only that path, folded or not
+	s, err := ReadTruth(strings.NewReader(in), "truth.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := records("song.wav", "sub/tune.flac", "b/both.mp3", "c/BOTH.mp3", "a/Deep.wav", "b/Deep.wav", "exact.wav", "Twin.m4a", "x/other/tune.flac")
+	un := s.Match(recs)
+	want := []UnmatchedRow{
+		{Row: "Both.mp3", Line: 4, Ambiguous: []string{filepath.FromSlash("b/both.mp3"), filepath.FromSlash("c/BOTH.mp3")}},
+		{Row: "EXACT.wav", Line: 7},
+		{Row: "twin.m4a", Line: 8, Ambiguous: []string{"Twin.m4a"}},
+		{Row: "TWIN.m4a", Line: 9, Ambiguous: []string{"Twin.m4a"}},
+		{Row: "Other/Tune.flac", Line: 10},
+	}
+	if !reflect.DeepEqual(un, want) {
+		t.Errorf("unmatched\n%+v, want\n%+v", un, want)
+	}
+	wantBPM := map[string]float64{"song.wav": 60, "sub/tune.flac": 70, "b/both.mp3": -1, "c/BOTH.mp3": -1,
+		"a/Deep.wav": 90, "b/Deep.wav": 90, "exact.wav": 100, "Twin.m4a": -1, "x/other/tune.flac": -1}
+	if got := truthBPMs(recs); !reflect.DeepEqual(got, wantBPM) {
+		t.Errorf("truth %v, want %v", got, wantBPM)
+	}
+	// Lookup, one file at a time, stays exact.
+	if got, ok := s.Lookup("song.wav", stages.Tags{}); ok {
+		t.Errorf("Lookup(song.wav) = %+v; only Match, which sees every file, may fold case", got)
 	}
 }

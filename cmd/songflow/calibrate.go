@@ -114,21 +114,7 @@ func runCalibrate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	run.Config = cfgText.String()
 
-	for i := range run.Records {
-		r := &run.Records[i]
-		// The result's title and artist are the tags' or, failing
-		// them, the job's; both serve to match a playlist export.
-		tags := r.Tags
-		if tags.Title == "" {
-			tags.Title = r.Title
-		}
-		if tags.Artist == "" {
-			tags.Artist = r.Artist
-		}
-		if t, ok := truth.Lookup(r.File, tags); ok {
-			r.Truth = &t
-		}
-	}
+	run.UnmatchedTruth = truth.Match(run.Records)
 	if *fit {
 		if err := os.MkdirAll(out, 0o755); err != nil {
 			fmt.Fprintf(stderr, "songflow calibrate: %v\n", err)

@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -328,6 +329,9 @@ func TestCalibrateEndToEnd(t *testing.T) {
 	if !strings.Contains(stdout.String(), "Accuracy1 "+pct(acc1, tempoN)+" %") {
 		t.Errorf("stdout lacks the Accuracy1 headline: %s", stdout.String())
 	}
+	if strings.Contains(stdout.String(), "truth ") || len(res.UnmatchedTruth) != 0 || strings.Contains(summary, "match no audio file") {
+		t.Errorf("every truth row has its song, yet some are reported unmatched: %v\n%s", res.UnmatchedTruth, stdout.String())
+	}
 
 	if m, err := calibration.Load(filepath.Join(out, "calibration.json")); err != nil {
 		t.Errorf("--fit: %v", err)
@@ -393,6 +397,79 @@ func TestCalibrateSpotifyExport(t *testing.T) {
 	}
 	if res.Songs[0].TempoOutcome == "" || res.Songs[0].KeyOutcome == "" {
 		t.Errorf("not scored: %+v", res.Songs[0])
+	}
+}
+
+// TestCalibrateUnmatchedTruth: a truth row that names no file, or names
+// one only ignoring case and ambiguously, is reported on the console, in
+// summary.md and in results.json; a row naming one file only ignoring
+// case gives that file its truth.
+func TestCalibrateUnmatchedTruth(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the pipeline")
+	}
+	dir := t.TempDir()
+	wav, err := os.ReadFile(filepath.Join(calibrationSet, "01-adagio-c-major.wav"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"song.wav", "b/Twin.wav", "c/TWIN.wav"} {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, wav, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	truth := "file,bpm,key\nSong.WAV,60,C\nmissing.wav,100,D\ntwin.wav,90,E\n"
+	if err := os.WriteFile(filepath.Join(dir, "truth.csv"), []byte(truth), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "report")
+	var stdout, stderr bytes.Buffer
+	if code := runCalibrate(context.Background(), []string{dir, "--out", out}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	const line = "truth  2 rows of truth.csv match no audio file: missing.wav, twin.wav (ambiguous case)\n"
+	if !strings.Contains(stdout.String(), line) {
+		t.Errorf("stdout lacks %q:\n%s", line, stdout.String())
+	}
+
+	md, err := os.ReadFile(filepath.Join(out, reports.SummaryMarkdown))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "Rows of `truth.csv` that match no audio file:\n\n- `missing.wav` (line 3)\n" +
+		"- `twin.wav` (line 4): ambiguous ignoring case: `" + filepath.FromSlash("b/Twin.wav") + "`, `" + filepath.FromSlash("c/TWIN.wav") + "`\n"
+	if !strings.Contains(string(md), want) || !strings.Contains(string(md), "| truth rows matching no file | 2 |") {
+		t.Errorf("summary.md lacks the unmatched rows %q:\n%s", want, md)
+	}
+
+	b, err := os.ReadFile(filepath.Join(out, reports.ResultsJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res reports.Results
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	wantRows := []reports.UnmatchedRow{
+		{Row: "missing.wav", Line: 3},
+		{Row: "twin.wav", Line: 4, Ambiguous: []string{filepath.FromSlash("b/Twin.wav"), filepath.FromSlash("c/TWIN.wav")}},
+	}
+	if res.TruthFile != "truth.csv" || res.Dir != dir || !reflect.DeepEqual(res.UnmatchedTruth, wantRows) {
+		t.Errorf("results.json: dir %q, truth file %q, unmatched %+v; want %q, truth.csv, %+v", res.Dir, res.TruthFile, res.UnmatchedTruth, dir, wantRows)
+	}
+	truths := map[string]*reports.Truth{}
+	for _, s := range res.Songs {
+		truths[filepath.ToSlash(s.File)] = s.Truth
+	}
+	if tr := truths["song.wav"]; tr == nil || tr.BPM != 60 || tr.Key != "C Major" {
+		t.Errorf("song.wav's truth %+v, want Song.WAV's row", tr)
+	}
+	if truths["b/Twin.wav"] != nil || truths["c/TWIN.wav"] != nil || len(truths) != 3 {
+		t.Errorf("truths %v: the twins must have none", truths)
 	}
 }
 
