@@ -59,13 +59,22 @@ func (g *gather[I]) takeExpired() []*Ticket {
 }
 
 // add stores one part. It returns the song's parts in order once all have
-// arrived, or an error if the part does not fit its song.
+// arrived, or an error if the part does not fit its song; neither when the
+// part is kept, or dropped because its song has failed.
 func (g *gather[I]) add(it Item[I]) ([]I, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	t := it.Ticket
 	gr := g.groups[t]
 	if gr == nil {
+		// The song may have failed since the caller looked. Whoever passed
+		// its error on marked it failed before dropping its group under
+		// g.mu, so looking again here, under g.mu, cannot miss that; a new
+		// group would never complete, and would hold its parts and a timer
+		// until the deadline.
+		if t.failed.Load() {
+			return nil, nil
+		}
 		gr = &group[I]{parts: make([]I, it.Parts), have: make([]bool, it.Parts)}
 		gr.timer = time.AfterFunc(time.Until(t.Deadline), func() { g.expire(t) })
 		g.groups[t] = gr

@@ -668,3 +668,29 @@ func TestDeliveredSongIsCounted(t *testing.T) {
 		t.Errorf("completed %d, in flight %d, out %d", s.Completed, s.InFlight, s.Stages[0].Out)
 	}
 }
+
+// TestCollectKeepsNoPartsOfFailedSong replays a race between two Collect
+// workers: one takes a part of a song and sees it still healthy; before it
+// stores the part, the song fails upstream and the other worker passes its
+// error on and drops its parts. The part stored late used to open a new
+// group that could never complete: it held the song's parts, and a timer,
+// until the song's deadline.
+func TestCollectKeepsNoPartsOfFailedSong(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	p := New(ctx, Options{SongTimeout: time.Hour})
+	g := &gather[int]{groups: make(map[*Ticket]*group[int]), wake: make(chan struct{}, 1)}
+	song := newTicket(p, "song")
+	// The first worker has checked song.Failed() and is about to call add.
+	song.fail()  // a stage failed another part
+	g.drop(song) // the second worker passed the error on
+	if parts, err := g.add(Item[int]{Ticket: song, Part: 1, Parts: 3, Value: 7}); parts != nil || err != nil {
+		t.Errorf("add: %v, %v; want nothing", parts, err)
+	}
+	if n := len(g.groups); n != 0 {
+		t.Errorf("%d groups kept for a failed song", n)
+	}
+	g.close()
+	cancel()
+	p.Wait()
+}

@@ -109,11 +109,15 @@ func NewFlow[I, O any](p *Pipeline, name string, cfg StageConfig, fn func(contex
 			for {
 				e, ok := recv(f.in, done)
 				if !ok {
+					if p.ctx.Err() != nil {
+						discard(f.in)
+					}
 					return
 				}
 				select {
 				case out <- toItem[I](p, name, e):
 				case <-done:
+					discard(f.in)
 					return
 				}
 			}
@@ -121,6 +125,20 @@ func NewFlow[I, O any](p *Pipeline, name string, cfg StageConfig, fn func(contex
 	})
 	f.out = Map(p, name, cfg, feed, fn).Outlet()
 	return f
+}
+
+// discard reads and drops what go-streams still writes to ch after the
+// pipeline was cancelled. go-streams operators have no context: each
+// goroutine of theirs ends only once the channel it writes to has taken
+// everything and its writer closes it, so a channel left unread would
+// block them, and whoever waits on them, for good. The reader is not a
+// pipeline goroutine: it lives as long as the go-streams side keeps
+// writing, and Wait must not wait for that.
+func discard(ch <-chan any) {
+	go func() {
+		for range ch {
+		}
+	}()
 }
 
 // toItem turns an element arriving from go-streams into an item.
@@ -147,7 +165,8 @@ func toItem[I any](p *Pipeline, name string, e any) Item[I] {
 }
 
 // In returns the channel go-streams writes elements to; closing it ends
-// the stage.
+// the stage. Once the pipeline is cancelled, elements written to it are
+// dropped.
 func (f *Flow[I, O]) In() chan<- any { return f.in }
 
 // Out returns the channel of Item[O] elements.
@@ -183,6 +202,9 @@ func (in *Input[T]) Inlet(name func(T) string) (*Inlet[T], error) {
 		for n := 1; ; n++ {
 			e, ok := recv(il.in, done)
 			if !ok {
+				if p.ctx.Err() != nil {
+					discard(il.in)
+				}
 				return
 			}
 			song := fmt.Sprintf("%s #%d", in.name, n)
@@ -197,14 +219,16 @@ func (in *Input[T]) Inlet(name func(T) string) (*Inlet[T], error) {
 				_, err = src.SubmitErr(p.ctx, song, fmt.Errorf("go-streams element of type %T, want %T", e, zero))
 			}
 			if err != nil {
-				return // only when the pipeline is cancelled
+				discard(il.in) // only when the pipeline is cancelled
+				return
 			}
 		}
 	})
 	return il, nil
 }
 
-// In returns the channel go-streams writes elements to.
+// In returns the channel go-streams writes elements to. Once the pipeline
+// is cancelled, elements written to it are dropped.
 func (il *Inlet[T]) In() chan<- any { return il.in }
 
 // AwaitCompletion blocks until every element received has been submitted

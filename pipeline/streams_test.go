@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"testing"
+	"time"
 
 	"github.com/reugn/go-streams/extension"
 	"github.com/reugn/go-streams/flow"
@@ -135,5 +136,89 @@ func TestGoStreamsReentryContext(t *testing.T) {
 	}
 	if s := p.Snapshot(); n != 5 || s.Completed != 5 || s.Failed != 0 {
 		t.Errorf("%d results; snapshot completed %d failed %d", n, s.Completed, s.Failed)
+	}
+}
+
+// TestGoStreamsCancelReleasesUpstream cancels a pipeline while go-streams
+// operators still feed an engine Flow and an Inlet. go-streams has no
+// context: its goroutines end only when the channel they write to is read
+// until they close it. The adapters used to stop reading at cancellation,
+// which left every go-streams goroutine upstream, and the caller of To,
+// blocked for good.
+func TestGoStreamsCancelReleasesUpstream(t *testing.T) {
+	pass := func(any) bool { return true }
+	t.Run("flow", func(t *testing.T) {
+		defer goleak.VerifyNone(t)
+		ctx, cancel := context.WithCancel(context.Background())
+		p := New(ctx, Options{})
+		stage := NewFlow(p, "square", StageConfig{Workers: 1}, square)
+		feed := make(chan any)
+		ended := make(chan struct{})
+		go func() {
+			defer close(ended)
+			extension.NewChanSource(feed).Via(flow.NewFilter(pass, 1)).Via(stage).To(extension.NewChanSink(make(chan any, 16)))
+		}()
+		feed <- 1
+		cancel()
+		if err := p.Wait(); !errors.Is(err, context.Canceled) {
+			t.Errorf("Wait: %v, want context.Canceled", err)
+		}
+		fed := make(chan struct{})
+		go func() {
+			defer close(fed)
+			for v := range 10 {
+				feed <- v
+			}
+			close(feed)
+		}()
+		await(t, fed, "go-streams source feeding a cancelled Flow")
+		await(t, ended, "go-streams chain through a cancelled Flow")
+	})
+	t.Run("inlet", func(t *testing.T) {
+		defer goleak.VerifyNone(t)
+		ctx, cancel := context.WithCancel(context.Background())
+		p := New(ctx, Options{})
+		input := NewInput[int](p, "in", 0)
+		out := Map(p, "square", StageConfig{Workers: 1}, input.Stream(), square).Out()
+		inlet, err := input.Inlet(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			for range out {
+			}
+		}()
+		feed := make(chan any)
+		ended := make(chan struct{})
+		go func() {
+			defer close(ended)
+			extension.NewChanSource(feed).Via(flow.NewFilter(pass, 1)).To(inlet)
+		}()
+		feed <- 1
+		cancel()
+		if err := p.Wait(); !errors.Is(err, context.Canceled) {
+			t.Errorf("Wait: %v, want context.Canceled", err)
+		}
+		fed := make(chan struct{})
+		go func() {
+			defer close(fed)
+			for v := range 10 {
+				feed <- v
+			}
+			close(feed)
+		}()
+		await(t, fed, "go-streams source feeding a cancelled Inlet")
+		await(t, ended, "go-streams chain into a cancelled Inlet")
+	})
+}
+
+// await fails the test if done is not closed within a minute: a guard
+// against hanging the test binary, not a timing assertion.
+func await(t *testing.T, done <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatalf("%s: still blocked after a minute", what)
 	}
 }

@@ -13,27 +13,12 @@ import (
 // the source channels at their own rate (the last stage that sees them),
 // stores it in song.Info.Loudness, mixes down to mono and resamples to rate.
 //
-// The returned function is safe to run on many workers at once. It keeps one
-// Resampler per source rate, built on first use, since building one computes
-// its filter tables and a Resampler is immutable once built.
+// The returned function is safe to run on many workers at once. It keeps the
+// Resamplers of the last few source rates it met (see resamplers), since
+// building one computes its filter tables and a Resampler is immutable once
+// built.
 func Resample(rate dsp.Hz) func(context.Context, *Song) (*Signal, error) {
-	var (
-		mu    sync.Mutex
-		cache = make(map[dsp.Hz]*dsp.Resampler)
-	)
-	resampler := func(from dsp.Hz) (*dsp.Resampler, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if r, ok := cache[from]; ok {
-			return r, nil
-		}
-		r, err := dsp.NewResampler(from, rate)
-		if err != nil {
-			return nil, err
-		}
-		cache[from] = r
-		return r, nil
-	}
+	rs := &resamplers{to: rate}
 	return func(ctx context.Context, s *Song) (*Signal, error) {
 		if s == nil || s.Info == nil {
 			return nil, errors.New("resample: song without info")
@@ -45,7 +30,7 @@ func Resample(rate dsp.Hz) func(context.Context, *Song) (*Signal, error) {
 		if len(s.Channels) == 0 {
 			return nil, fmt.Errorf("resample %s: no channels", name)
 		}
-		r, err := resampler(s.Info.SampleRate)
+		r, err := rs.get(s.Info.SampleRate)
 		if err != nil {
 			return nil, fmt.Errorf("resample %s: %w", name, err)
 		}
@@ -62,4 +47,45 @@ func Resample(rate dsp.Hz) func(context.Context, *Song) (*Signal, error) {
 		// the song.
 		return &Signal{Info: s.Info, Rate: rate, Mono: r.ResampleMixInto(nil, s.Channels)}, nil
 	}
+}
+
+// keptResamplers is how many source rates' Resamplers the stage keeps: as
+// many as a collection commonly mixes (44.1 and 48 kHz and their multiples),
+// and few enough that their tables, up to a few MB each for a rate far
+// above the target, stay small. A rate that was forgotten costs one more
+// table build, milliseconds for the common rates.
+const keptResamplers = 8
+
+// resamplers keeps the Resamplers of the source rates used most recently.
+// Source rates come from the files, anything a header claims up to
+// 768 kHz, so a stage that kept one per rate ever met would grow without
+// bound in a server fed arbitrary uploads.
+type resamplers struct {
+	to     dsp.Hz
+	mu     sync.Mutex
+	recent []*dsp.Resampler // most recently used first
+}
+
+// get returns the Resampler from rate from to rs.to, building it when it
+// is not kept and then forgetting the least recently used one.
+func (rs *resamplers) get(from dsp.Hz) (*dsp.Resampler, error) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	for i, r := range rs.recent {
+		if r.From() == from {
+			copy(rs.recent[1:i+1], rs.recent[:i])
+			rs.recent[0] = r
+			return r, nil
+		}
+	}
+	r, err := dsp.NewResampler(from, rs.to)
+	if err != nil {
+		return nil, err
+	}
+	if len(rs.recent) < keptResamplers {
+		rs.recent = append(rs.recent, nil)
+	}
+	copy(rs.recent[1:], rs.recent)
+	rs.recent[0] = r
+	return r, nil
 }

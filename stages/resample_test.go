@@ -3,7 +3,9 @@ package stages
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -150,6 +152,39 @@ func TestResampleStageConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestResampleStageForgetsOldRates feeds the stage short songs at many
+// source rates, as a server fed arbitrary uploads sees them: the rate is
+// whatever a file's header says. The stage used to keep the filter tables
+// of every rate it had met for as long as it lived, about 1.8 MB for each
+// of these rates far above the target, so its memory grew without bound.
+func TestResampleStageForgetsOldRates(t *testing.T) {
+	live := func() int64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return int64(m.HeapAlloc)
+	}
+	stage := Resample(22050)
+	before := live()
+	const rates = 24
+	for i := range rates {
+		rate := dsp.Hz(400001 + 2*i)
+		song := &Song{
+			Info:     &SongInfo{Name: fmt.Sprint(rate, ".wav"), SampleRate: rate, Channels: 1},
+			Channels: [][]float32{make([]float32, 4096)},
+		}
+		if _, err := stage(context.Background(), song); err != nil {
+			t.Fatal(err)
+		}
+	}
+	grown := live() - before
+	runtime.KeepAlive(stage)
+	// 24 tables take 43 MB; the eight a stage keeps, 14 MB.
+	if grown > 28<<20 {
+		t.Errorf("the stage holds %d MB after songs at %d source rates", grown>>20, rates)
+	}
 }
 
 // BenchmarkResampleStage is the stage on a 3-minute 44.1 kHz stereo song:
