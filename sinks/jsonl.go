@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 
 	"github.com/songflow/songflow/stages"
@@ -35,18 +36,28 @@ type JSONL struct {
 	mu   sync.Mutex
 	f    *os.File
 	has  map[lineKey]bool
+	// torn is how many bytes at the end of the file a failed write left
+	// (a full disk takes part of a line): they go before the next line,
+	// which would otherwise be glued to them.
+	torn int64
 }
 
 // OpenJSONL opens the results file at path, creating it and its folder
-// when needed. It first repairs what a crash can leave: a last line cut
-// short (no final newline) is dropped, and a result present twice keeps
-// its first line only. Lines it cannot parse are kept as they are.
-func OpenJSONL(path string) (*JSONL, error) {
+// when needed. It first repairs what a crash or a full disk can leave: a
+// last line cut short (no final newline) is cut off the file, and a
+// result present twice keeps its first line only. Lines it cannot parse
+// are kept as they are. warn, when not nil, is told of every repair, so
+// that lost lines are not lost silently: their results are still in the
+// store, for the caller to write again.
+func OpenJSONL(path string, warn func(msg string)) (*JSONL, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("results %s: %w", path, err)
 	}
 	j := &JSONL{path: path, has: map[lineKey]bool{}}
-	if err := j.repair(); err != nil {
+	if warn == nil {
+		warn = func(string) {}
+	}
+	if err := j.repair(warn); err != nil {
 		return nil, err
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
@@ -57,7 +68,7 @@ func OpenJSONL(path string) (*JSONL, error) {
 	return j, nil
 }
 
-func (j *JSONL) repair() error {
+func (j *JSONL) repair(warn func(string)) error {
 	data, err := os.ReadFile(j.path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -65,11 +76,10 @@ func (j *JSONL) repair() error {
 	if err != nil {
 		return fmt.Errorf("results %s: %w", j.path, err)
 	}
-	whole := data
-	if i := bytes.LastIndexByte(data, '\n'); i < len(data)-1 {
-		whole = data[:i+1] // the torn tail goes; the store still has it
-	}
+	whole := data[:bytes.LastIndexByte(data, '\n')+1]
+	torn := data[len(whole):]
 	var kept bytes.Buffer
+	repeated := 0
 	sc := bufio.NewScanner(bytes.NewReader(whole))
 	sc.Buffer(make([]byte, 0, 64<<10), 64<<20)
 	for sc.Scan() {
@@ -80,6 +90,7 @@ func (j *JSONL) repair() error {
 		if json.Unmarshal(sc.Bytes(), &l) == nil && l.Hash != "" {
 			k := lineKey{l.Hash, l.Version}
 			if j.has[k] {
+				repeated++
 				continue
 			}
 			j.has[k] = true
@@ -90,19 +101,38 @@ func (j *JSONL) repair() error {
 	if err := sc.Err(); err != nil {
 		return fmt.Errorf("results %s: %w", j.path, err)
 	}
-	if kept.Len() == len(data) {
-		return nil
+	switch {
+	case repeated > 0:
+		// Replace the file in one rename, so a crash now leaves the old
+		// file or the repaired one.
+		tmp := j.path + ".repair"
+		if err := os.WriteFile(tmp, kept.Bytes(), 0o644); err != nil {
+			return fmt.Errorf("results %s: repair: %w", j.path, err)
+		}
+		if err := os.Rename(tmp, j.path); err != nil {
+			return fmt.Errorf("results %s: repair: %w", j.path, err)
+		}
+		warn(fmt.Sprintf("results %s: repeated lines dropped: %d", j.path, repeated))
+	case len(torn) > 0:
+		// Cutting the tail off rewrites nothing, however long the file.
+		if err := os.Truncate(j.path, int64(len(whole))); err != nil {
+			return fmt.Errorf("results %s: drop torn last line: %w", j.path, err)
+		}
 	}
-	// Replace the file in one rename, so a crash now leaves the old file
-	// or the repaired one.
-	tmp := j.path + ".repair"
-	if err := os.WriteFile(tmp, kept.Bytes(), 0o644); err != nil {
-		return fmt.Errorf("results %s: repair: %w", j.path, err)
-	}
-	if err := os.Rename(tmp, j.path); err != nil {
-		return fmt.Errorf("results %s: repair: %w", j.path, err)
+	if len(torn) > 0 {
+		warn(fmt.Sprintf("results %s: dropped a torn last line (%d bytes at offset %d, no newline): %s",
+			j.path, len(torn), len(whole), excerpt(torn)))
 	}
 	return nil
+}
+
+// excerpt quotes the start of b for a log line.
+func excerpt(b []byte) string {
+	const n = 64
+	if len(b) > n {
+		return strconv.Quote(string(b[:n])) + "..."
+	}
+	return strconv.Quote(string(b))
 }
 
 // Has reports whether the file holds the result stored under hash for
@@ -116,7 +146,7 @@ func (j *JSONL) Has(hash, version string) bool {
 // Append writes r as one line unless the file already holds the result
 // for hash and r.AnalyzerVersion, and reports whether it wrote. The line
 // goes out in a single write, so a crash leaves it whole or torn, never
-// interleaved with another.
+// interleaved with another; what a failed write leaves of it is cut off.
 func (j *JSONL) Append(hash string, r stages.Result) (bool, error) {
 	b, err := json.Marshal(Line{ContentHash: hash, Result: r})
 	if err != nil {
@@ -129,11 +159,33 @@ func (j *JSONL) Append(hash string, r stages.Result) (bool, error) {
 	if j.has[k] {
 		return false, nil
 	}
-	if _, err := j.f.Write(b); err != nil {
+	if err := j.cutTorn(); err != nil {
+		return false, err
+	}
+	if n, err := j.f.Write(b); err != nil {
+		j.torn = int64(n)
+		_ = j.cutTorn() // if it fails now, it is tried again before the next line
 		return false, fmt.Errorf("results %s: %w", j.path, err)
 	}
 	j.has[k] = true
 	return true, nil
+}
+
+// cutTorn drops what a failed write left at the end of the file. The file
+// is opened for appending, so those are its last j.torn bytes.
+func (j *JSONL) cutTorn() error {
+	if j.torn == 0 {
+		return nil
+	}
+	fi, err := j.f.Stat()
+	if err == nil {
+		err = j.f.Truncate(fi.Size() - j.torn)
+	}
+	if err != nil {
+		return fmt.Errorf("results %s: drop %d bytes of a failed write: %w", j.path, j.torn, err)
+	}
+	j.torn = 0
+	return nil
 }
 
 // Len reports how many results the file holds.

@@ -32,7 +32,8 @@ type EventKind int
 const (
 	// Settled: the file's size and modification time have not changed
 	// for the settle time. It is sent again only after the file changes,
-	// or its permissions or owner do (it may be readable only now).
+	// is replaced by another (even one of the same size and time), or
+	// its permissions or owner do (it may be readable only now).
 	Settled EventKind = iota + 1
 	// Removed: a file reported Settled is gone (deleted, or renamed or
 	// moved away; its new name, if inside the tree, settles on its own).
@@ -58,11 +59,12 @@ func (k EventKind) String() string {
 
 // Event is one report of a Watcher.
 type Event struct {
-	Kind    EventKind
-	Path    string    // Settled, Removed: the file, under the watched folder
-	Size    int64     // Settled: the size that held still
-	ModTime time.Time // Settled: the modification time that held still
-	Paths   []string  // Scanned: every file found, sorted
+	Kind     EventKind
+	Path     string    // Settled, Removed: the file, under the watched folder
+	Size     int64     // Settled: the size that held still
+	ModTime  time.Time // Settled: the modification time that held still
+	Identity string    // Settled: the file's Identity as it held still
+	Paths    []string  // Scanned: every file found, sorted
 }
 
 // WatchOptions configure a Watcher. The zero value settles at once and
@@ -105,16 +107,20 @@ func Ignored(name string) bool {
 	return false
 }
 
-// stamp is what a file looked like: the two facts that change when it is
-// written to.
+// stamp is what a file looked like: the facts that change when it is
+// written to or replaced by another file. Size and time alone miss a
+// replacement that keeps them (`mv`, `cp -p`); the identity catches it.
 type stamp struct {
 	size  int64
 	mtime time.Time
+	id    string
 }
 
-func stampOf(fi fs.FileInfo) stamp { return stamp{fi.Size(), fi.ModTime()} }
+func stampOf(fi fs.FileInfo) stamp { return stamp{fi.Size(), fi.ModTime(), Identity(fi)} }
 
-func (s stamp) equal(o stamp) bool { return s.size == o.size && s.mtime.Equal(o.mtime) }
+func (s stamp) equal(o stamp) bool {
+	return s.size == o.size && s.mtime.Equal(o.mtime) && s.id == o.id
+}
 
 // pending is a file waiting to settle: the stamp last seen and when it
 // was first seen.
@@ -329,7 +335,7 @@ func (w *Watcher) settle(now time.Time) {
 		p := w.pending[path]
 		delete(w.pending, path)
 		w.settled[path] = p.stamp
-		w.outbox = append(w.outbox, Event{Kind: Settled, Path: path, Size: p.size, ModTime: p.mtime})
+		w.outbox = append(w.outbox, Event{Kind: Settled, Path: path, Size: p.size, ModTime: p.mtime, Identity: p.id})
 	}
 }
 

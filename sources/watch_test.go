@@ -235,6 +235,40 @@ func TestPermissionChangeSettlesAgain(t *testing.T) {
 	}
 }
 
+func TestReplacementWithSameSizeAndTimeSettlesAgain(t *testing.T) {
+	// `mv new.wav song.wav` over a settled file, the new one with the same
+	// size and modification time (as `cp -p` leaves them): before, the
+	// stamps matched and the new bytes were never offered.
+	a := ""
+	h := start(t, WatchOptions{Settle: 50 * time.Millisecond}, func(dir string) {
+		a = filepath.Join(dir, "a.wav")
+		write(t, a, "aaaa")
+	})
+	first := h.next(false)
+	if first.Kind != Settled || first.Path != a {
+		t.Fatalf("event = %v %s, want settled %s", first.Kind, first.Path, a)
+	}
+	fi, err := os.Stat(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Identity == "" || first.Identity != Identity(fi) {
+		t.Skipf("no file identity on this system (event's %q, file's %q)", first.Identity, Identity(fi))
+	}
+	tmp := a + ".tmp" // an ignored name, as a sync tool's
+	write(t, tmp, "bbbb")
+	if err := os.Chtimes(tmp, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, a); err != nil {
+		t.Fatal(err)
+	}
+	e := h.next(false)
+	if e.Kind != Settled || e.Path != a || e.Size != first.Size || !e.ModTime.Equal(first.ModTime) || e.Identity == first.Identity {
+		t.Fatalf("after the replacement: %+v, want settled %s, same size and time, another identity than %q", e, a, first.Identity)
+	}
+}
+
 func TestRescanFindsWhatNotificationMissed(t *testing.T) {
 	h := start(t, WatchOptions{Settle: 10 * time.Millisecond, Rescan: 200 * time.Millisecond}, nil)
 	h.next(true)

@@ -13,21 +13,26 @@ import (
 type FileState string
 
 // The states a watched file can be in. Each is final until the file
-// changes: a failed or skipped file is not looked at again while its size
-// and modification time stay the same.
+// changes: a failed or skipped file is not looked at again while its size,
+// modification time and identity stay the same.
 const (
 	FileDone    FileState = "done"    // analysed; its result is in the results table
 	FileFailed  FileState = "failed"  // analysis failed; Error says why
 	FileSkipped FileState = "skipped" // not audio songflow reads; Error says why
 )
 
-// File is the watcher's record of one file in a watched folder. Size and
-// ModTime are what the file looked like when it was read, so a later scan
-// can tell an unchanged file without reading it.
+// File is the watcher's record of one file in a watched folder. Size,
+// ModTime and Identity are what the file looked like when it was read, so
+// a later scan can tell an unchanged file without reading it.
 type File struct {
-	Path            string // absolute
-	Size            int64
-	ModTime         time.Time
+	Path    string // absolute
+	Size    int64
+	ModTime time.Time
+	// Identity is the watcher's token for which file this is (on unix its
+	// device, inode and change time), so that another file renamed over
+	// it with the same size and time is read; "" where there is none, and
+	// in records made before it was kept.
+	Identity        string
 	Hash            string // HashContent of the bytes read; "" when they could not be read
 	AnalyzerVersion string
 	State           FileState
@@ -37,8 +42,9 @@ type File struct {
 
 // EnsureFiles creates the folder watcher's tables when they do not exist:
 // watch_files (one row per file seen) and watch_journal (the results due
-// in the watcher's results.jsonl, each once). It is idempotent; call it
-// once after Open.
+// in the watcher's results.jsonl, each once), and adds to watch_files the
+// columns an older songflow did not make. It is idempotent; call it once
+// after Open.
 func (s *Store) EnsureFiles(ctx context.Context) error {
 	stmts := []string{
 		`CREATE TABLE IF NOT EXISTS watch_files (
@@ -49,7 +55,8 @@ func (s *Store) EnsureFiles(ctx context.Context) error {
 			analyzer_version TEXT    NOT NULL,
 			state            TEXT    NOT NULL,
 			error            TEXT    NOT NULL DEFAULT '',
-			updated_at       TEXT    NOT NULL
+			updated_at       TEXT    NOT NULL,
+			identity         TEXT    NOT NULL DEFAULT ''
 		)`,
 		`CREATE INDEX IF NOT EXISTS watch_files_by_hash ON watch_files (content_hash, analyzer_version)`,
 		`CREATE TABLE IF NOT EXISTS watch_journal (
@@ -64,10 +71,46 @@ func (s *Store) EnsureFiles(ctx context.Context) error {
 	if err := s.createAll(ctx, stmts); err != nil {
 		return fmt.Errorf("store: watch tables: %w", err)
 	}
+	if err := s.addColumn(ctx, "watch_files", "identity", `TEXT NOT NULL DEFAULT ''`); err != nil {
+		return fmt.Errorf("store: watch tables: %w", err)
+	}
 	return nil
 }
 
-const fileColumns = `path, size, mtime_ns, content_hash, analyzer_version, state, error, updated_at`
+// addColumn adds a column to a table made before the column existed.
+// The check is repeated under the write lock because serve and watch may
+// open the same old database together, and SQLite has no ADD COLUMN IF
+// NOT EXISTS.
+func (s *Store) addColumn(ctx context.Context, table, column, decl string) error {
+	const has = `SELECT COUNT(*) FROM pragma_table_info(?) WHERE name = ?`
+	var n int
+	if err := s.db.QueryRowContext(ctx, has, table, column).Scan(&n); err != nil {
+		return fmt.Errorf("add column %s.%s: %w", table, column, err)
+	}
+	if n > 0 {
+		return nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil) // BEGIN IMMEDIATE: see _txlock in Open
+	if err != nil {
+		return fmt.Errorf("add column %s.%s: %w", table, column, err)
+	}
+	defer tx.Rollback() // a no-op once committed
+	if err := tx.QueryRowContext(ctx, has, table, column).Scan(&n); err != nil {
+		return fmt.Errorf("add column %s.%s: %w", table, column, err)
+	}
+	if n > 0 {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `ALTER TABLE `+table+` ADD COLUMN `+column+` `+decl); err != nil {
+		return fmt.Errorf("add column %s.%s: %w", table, column, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("add column %s.%s: %w", table, column, err)
+	}
+	return nil
+}
+
+const fileColumns = `path, size, mtime_ns, content_hash, analyzer_version, state, error, updated_at, identity`
 
 func scanFile(row scanner) (File, error) {
 	var (
@@ -76,7 +119,7 @@ func scanFile(row scanner) (File, error) {
 		at    string
 		state string
 	)
-	if err := row.Scan(&f.Path, &f.Size, &mtime, &f.Hash, &f.AnalyzerVersion, &state, &f.Error, &at); err != nil {
+	if err := row.Scan(&f.Path, &f.Size, &mtime, &f.Hash, &f.AnalyzerVersion, &state, &f.Error, &at, &f.Identity); err != nil {
 		return File{}, err
 	}
 	f.ModTime = time.Unix(0, mtime).UTC()
@@ -178,11 +221,12 @@ func (s *Store) RecordFile(ctx context.Context, f File, r *Entry) (journaled boo
 		journaled = n == 1
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO watch_files (`+fileColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns,
 			content_hash = excluded.content_hash, analyzer_version = excluded.analyzer_version,
-			state = excluded.state, error = excluded.error, updated_at = excluded.updated_at`,
-		f.Path, f.Size, f.ModTime.UnixNano(), f.Hash, f.AnalyzerVersion, string(f.State), f.Error, now); err != nil {
+			state = excluded.state, error = excluded.error, updated_at = excluded.updated_at,
+			identity = excluded.identity`,
+		f.Path, f.Size, f.ModTime.UnixNano(), f.Hash, f.AnalyzerVersion, string(f.State), f.Error, now, f.Identity); err != nil {
 		return false, fmt.Errorf("store: record file %s: %w", f.Path, err)
 	}
 	if err := tx.Commit(); err != nil {

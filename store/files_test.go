@@ -138,3 +138,52 @@ func TestRecordFileRejectsIncomplete(t *testing.T) {
 		t.Fatalf("a rejected record left journal rows: %+v", keys)
 	}
 }
+
+// TestFileIdentityAndOldTable: a record keeps the file's identity, and a
+// watch_files table made before identities were kept gains the column,
+// its rows reading as having none (the watcher then reads the file once).
+func TestFileIdentityAndOldTable(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "old.db")
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	old := filepath.Join(t.TempDir(), "old.wav")
+	for _, q := range []string{
+		`CREATE TABLE watch_files (
+			path             TEXT PRIMARY KEY,
+			size             INTEGER NOT NULL,
+			mtime_ns         INTEGER NOT NULL,
+			content_hash     TEXT    NOT NULL,
+			analyzer_version TEXT    NOT NULL,
+			state            TEXT    NOT NULL,
+			error            TEXT    NOT NULL DEFAULT '',
+			updated_at       TEXT    NOT NULL
+		)`,
+		`INSERT INTO watch_files VALUES ('` + old + `', 4, 100, 'h0', 'v1', 'skipped', 'not audio', '2026-01-02T03:04:05.000000000Z')`,
+	} {
+		if _, err := s.db.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 2 {
+		if err := s.EnsureFiles(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if f, ok, err := s.File(ctx, old); err != nil || !ok || f.Identity != "" || f.Hash != "h0" {
+		t.Fatalf("old row = %+v, %v, %v; want it kept, without identity", f, ok, err)
+	}
+	f := File{Path: old, Size: 4, ModTime: time.Unix(0, 100), Identity: "2049:1234:1700000000000000000", Hash: "h1", AnalyzerVersion: "v1", State: FileSkipped, Error: "not audio"}
+	if _, err := s.RecordFile(ctx, f, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, ok, err := s.File(ctx, old); err != nil || !ok || got.Identity != f.Identity || got.Hash != "h1" {
+		t.Fatalf("File = %+v, %v, %v; want identity %q", got, ok, err, f.Identity)
+	}
+	if err := s.IntegrityCheck(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

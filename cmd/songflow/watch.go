@@ -37,6 +37,7 @@ const watchNamespace = "watch"
 const (
 	watchResultsFile = "results.jsonl"
 	watchSummaryFile = "summary.md"
+	watchLockFile    = "songflow.lock"
 )
 
 // watchPlots are the calibrate report's plots that make sense without
@@ -106,6 +107,21 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 2
 	}
 
+	// One watcher per output folder: a second one would interleave its
+	// lines in results.jsonl with the first's, and could cut off, as torn,
+	// a line the first is writing. The lock is held until everything
+	// below is closed.
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		fmt.Fprintf(stderr, "songflow watch: %v\n", err)
+		return 1
+	}
+	unlock, err := lockOutput(out)
+	if err != nil {
+		fmt.Fprintf(stderr, "songflow watch: %v\n", err)
+		return 1
+	}
+	defer unlock()
+
 	st, err := store.Open(ctx, db)
 	if err != nil {
 		fmt.Fprintf(stderr, "songflow watch: %v\n", err)
@@ -116,7 +132,11 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "songflow watch: %v\n", err)
 		return 1
 	}
-	jl, err := sinks.OpenJSONL(filepath.Join(out, watchResultsFile))
+	// A line the repair drops has its result in the store: reconcile
+	// writes it again.
+	jl, err := sinks.OpenJSONL(filepath.Join(out, watchResultsFile), func(msg string) {
+		fmt.Fprintf(stderr, "songflow watch: warning: %s\n", msg)
+	})
 	if err != nil {
 		fmt.Fprintf(stderr, "songflow watch: %v\n", err)
 		return 1
@@ -368,8 +388,8 @@ func (w *folderWatch) skip(path string) bool {
 }
 
 // reconcile makes results.jsonl hold every result the store has
-// journaled: after a kill between a commit and its line, the line is
-// written now. OpenJSONL has already dropped torn and repeated lines.
+// journaled: after a kill between a commit and its line, or when
+// OpenJSONL has cut off a torn last line, the line is written now.
 func (w *folderWatch) reconcile(ctx context.Context) error {
 	keys, err := w.st.Journal(ctx)
 	if err != nil {
@@ -469,10 +489,15 @@ func (w *folderWatch) claim(hash string) (release func(), ok bool) {
 func (w *folderWatch) process(ev sources.Event) {
 	ctx := w.work
 	rel := w.rel(ev.Path)
-	if rec, ok, err := w.st.File(ctx, ev.Path); err != nil {
+	rec, known, err := w.st.File(ctx, ev.Path)
+	if err != nil {
 		w.errLog.printf("songflow watch: %v", err)
 		return
-	} else if ok && rec.Size == ev.Size && rec.ModTime.Equal(ev.ModTime) && rec.AnalyzerVersion == w.version {
+	}
+	// Size and time alone would take a file renamed over this one with
+	// the same size and time (mv, cp -p) for the one recorded; its
+	// identity tells them apart without reading either.
+	if known && rec.Size == ev.Size && rec.ModTime.Equal(ev.ModTime) && rec.Identity == ev.Identity && rec.AnalyzerVersion == w.version {
 		if rec.State != store.FileDone {
 			return // a failure or a skip is recorded once; retried only when the file changes
 		}
@@ -499,10 +524,17 @@ func (w *folderWatch) process(ev sources.Event) {
 	if !w.unchanged(ev, opened) {
 		return
 	}
-	f := store.File{Path: ev.Path, Size: ev.Size, ModTime: ev.ModTime, Hash: hash, AnalyzerVersion: w.version}
+	f := store.File{Path: ev.Path, Size: ev.Size, ModTime: ev.ModTime, Identity: ev.Identity, Hash: hash, AnalyzerVersion: w.version}
+	// said reports whether the file's own record already says s of these
+	// bytes: it was replaced by the same content, touched, or recorded
+	// before identities were kept. Its record is then brought up to date
+	// without a word.
+	said := func(s store.FileState) bool {
+		return known && rec.Hash == hash && rec.AnalyzerVersion == w.version && rec.State == s
+	}
 	if reason := sniffAudio(head); reason != "" {
 		f.State, f.Error = store.FileSkipped, reason
-		if w.record(f, nil, nil) {
+		if w.record(f, nil, nil) && !said(f.State) {
 			w.count(func() { w.counts.skipped++ })
 			w.log.printf("skipped %s: %s", rel, reason)
 		}
@@ -525,7 +557,7 @@ func (w *folderWatch) process(ev sources.Event) {
 			return
 		}
 		f.State = store.FileDone
-		if w.record(f, &e, &res) {
+		if w.record(f, &e, &res) && !said(f.State) {
 			w.count(func() { w.counts.same++ })
 			w.log.printf("same %s: content already analysed as %s", rel, res.File)
 		}
@@ -533,7 +565,7 @@ func (w *folderWatch) process(ev sources.Event) {
 	}
 	if prev, ok, err := w.st.FileWithContent(ctx, f.Hash, w.version); err == nil && ok && prev.State == store.FileFailed {
 		f.State, f.Error = store.FileFailed, prev.Error
-		if w.record(f, nil, nil) {
+		if w.record(f, nil, nil) && !said(f.State) {
 			w.count(func() { w.counts.failed++ })
 			w.log.printf("failed %s: same content as %s: %s", rel, w.rel(prev.Path), oneLineErr(prev.Error))
 		}
@@ -615,7 +647,7 @@ var errChangedWhileRead = errors.New("changed while read")
 // unchanged reports whether the file at ev.Path is still the one opened,
 // as ev saw it settle: same file, size and modification time.
 func (w *folderWatch) unchanged(ev sources.Event, opened os.FileInfo) bool {
-	if opened.Size() != ev.Size || !opened.ModTime().Equal(ev.ModTime) {
+	if opened.Size() != ev.Size || !opened.ModTime().Equal(ev.ModTime) || sources.Identity(opened) != ev.Identity {
 		return false
 	}
 	now, err := os.Stat(ev.Path)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/songflow/songflow/sinks"
+	"github.com/songflow/songflow/sources"
 	"github.com/songflow/songflow/store"
 )
 
@@ -416,6 +417,9 @@ func TestWatchRestart(t *testing.T) {
 	if r.out.count("recovered", "") != 1 {
 		t.Errorf("the line lost from results.jsonl was not recovered:\n%s", r.out)
 	}
+	if !strings.Contains(r.err.String(), "songflow watch: warning: results "+jpath+": dropped a torn last line (20 bytes") {
+		t.Errorf("no warning naming the torn line's file and bytes:\n%s", r.err)
+	}
 	// Results are by content: b's old result stays in the file, gone's
 	// too; each of the five contents appears once.
 	lines := jsonlLines(t, e)
@@ -428,6 +432,59 @@ func TestWatchRestart(t *testing.T) {
 	}
 	if raw, _ := os.ReadFile(jpath); !bytes.HasSuffix(raw, []byte("\n")) {
 		t.Fatal("results.jsonl ends in a torn line")
+	}
+}
+
+// TestWatchReplacedSameSizeAndTime: a song renamed over another with the
+// same size and modification time (`mv` of a `cp -p` copy) is analysed;
+// before, the watcher saw the same size and time and never read it.
+// Replaced again by the same bytes, it is not analysed again.
+func TestWatchReplacedSameSizeAndTime(t *testing.T) {
+	e := newWatchEnv(t, 0.2, 60)
+	song := calibrationSong(t, "01-adagio-c-major.wav")
+	path := e.put(t, "a.wav", song)
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sources.Identity(fi) == "" {
+		t.Skip("no file identity on this system")
+	}
+	r := startWatch(t, e)
+	waitUntil(t, "a.wav", func() bool { return hasState(t, e, "a.wav", store.FileDone) })
+	replace := func(data []byte) {
+		t.Helper()
+		tmp := path + ".tmp" // ignored by the watcher until renamed
+		if err := os.WriteFile(tmp, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(tmp, fi.ModTime(), fi.ModTime()); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other := variant(song, 1)
+	replace(other)
+	waitUntil(t, "the replacement to be analysed", func() bool {
+		f := files(t, e)["a.wav"]
+		return f.State == store.FileDone && f.Hash == store.HashContent(other)
+	})
+	replace(other)
+	now, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the second replacement to be read", func() bool { return files(t, e)["a.wav"].Identity == sources.Identity(now) })
+	if code := r.stop(t); code != 0 {
+		t.Fatalf("exit status %d; stderr:\n%s", code, r.err)
+	}
+	if n := r.out.count("song", "a.wav"); n != 2 || r.out.count("same", "") != 0 {
+		t.Errorf("a.wav analysed %d times, want twice:\n%s", n, r.out)
+	}
+	if lines := jsonlLines(t, e); len(lines) != 2 {
+		t.Errorf("results.jsonl has %d lines, want 2", len(lines))
 	}
 }
 

@@ -58,7 +58,7 @@ func newUnitWatch(t *testing.T, an watchAnalyser) (*folderWatch, *running) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(root, "out")
-	jl, err := sinks.OpenJSONL(filepath.Join(out, watchResultsFile))
+	jl, err := sinks.OpenJSONL(filepath.Join(out, watchResultsFile), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func settledEvent(t *testing.T, path string) sources.Event {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return sources.Event{Kind: sources.Settled, Path: path, Size: fi.Size(), ModTime: fi.ModTime()}
+	return sources.Event{Kind: sources.Settled, Path: path, Size: fi.Size(), ModTime: fi.ModTime(), Identity: sources.Identity(fi)}
 }
 
 // sparseFile makes a file of size bytes that starts with head and holds
@@ -327,7 +327,7 @@ func TestWatchResultLineAfterClearedCache(t *testing.T) {
 	if err := os.WriteFile(jpath, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	jl, err := sinks.OpenJSONL(jpath)
+	jl, err := sinks.OpenJSONL(jpath, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -347,5 +347,78 @@ func TestWatchResultLineAfterClearedCache(t *testing.T) {
 	}
 	if !w.jl.Has(hash, w.version) {
 		t.Fatal("the new result has no line in results.jsonl")
+	}
+}
+
+// replaceKeepingTime renames a new file holding data over path, with
+// path's modification time, as `mv` of a `cp -p` copy leaves it.
+func replaceKeepingTime(t *testing.T, path string, data []byte) {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(tmp, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+	if now, err := os.Stat(path); err != nil || now.Size() != fi.Size() || !now.ModTime().Equal(fi.ModTime()) {
+		t.Fatalf("replacement of %s changed its size or time (%v)", path, err)
+	}
+}
+
+// TestWatchProcessReplacedFile: a file renamed over a recorded one with
+// the same size and modification time is read and, its bytes being new,
+// analysed (before, size and time matched the record and it was skipped
+// unread); replaced again by the same bytes it is read but not analysed,
+// and not logged; untouched, it is not even read.
+func TestWatchProcessReplacedFile(t *testing.T) {
+	song := calibrationSong(t, "01-adagio-c-major.wav")
+	an := &stubAnalyser{res: stages.Result{BPM: 120, Key: "C Major"}}
+	w, logs := newUnitWatch(t, an)
+	path := filepath.Join(w.dir, "a.wav")
+	if err := os.WriteFile(path, song, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w.process(settledEvent(t, path))
+	first := mustRecord(t, w, path)
+	if first.Identity == "" {
+		t.Skip("no file identity on this system")
+	}
+
+	// Untouched: the record is not written again, so the file was not
+	// hashed.
+	w.process(settledEvent(t, path))
+	if rec := mustRecord(t, w, path); len(an.jobs) != 1 || !rec.UpdatedAt.Equal(first.UpdatedAt) {
+		t.Fatalf("untouched file: analysed %d times, record rewritten %v; want once, not rewritten", len(an.jobs), !rec.UpdatedAt.Equal(first.UpdatedAt))
+	}
+
+	other := variant(song, 1)
+	replaceKeepingTime(t, path, other)
+	w.process(settledEvent(t, path))
+	rec := mustRecord(t, w, path)
+	if len(an.jobs) != 2 || rec.Hash != store.HashContent(other) || rec.Identity == first.Identity {
+		t.Fatalf("after a replacement with other bytes: analysed %d times, hash %s identity %q; want twice, %s, not %q",
+			len(an.jobs), rec.Hash, rec.Identity, store.HashContent(other), first.Identity)
+	}
+	if !w.jl.Has(rec.Hash, w.version) {
+		t.Error("the new bytes' result has no line in results.jsonl")
+	}
+
+	replaceKeepingTime(t, path, other)
+	ev := settledEvent(t, path)
+	w.process(ev)
+	again := mustRecord(t, w, path)
+	if len(an.jobs) != 2 || again.Identity != ev.Identity || again.Hash != rec.Hash {
+		t.Fatalf("after a replacement with the same bytes: analysed %d times, record %+v; want twice, identity %q", len(an.jobs), again, ev.Identity)
+	}
+	if n := logs.out.count("song", "") + logs.out.count("same", ""); n != 2 || logs.err.String() != "" {
+		t.Errorf("log:\n%s\nerrors:\n%s", logs.out, logs.err)
 	}
 }
