@@ -193,7 +193,8 @@ func walkCalibration(dir, truthFile, out string) (songs []string, skipped []repo
 				return nil
 			}
 		}
-		if truthFile != "" && filepath.ToSlash(rel) == filepath.ToSlash(truthFile) {
+		// Folded: on a case-insensitive file system truth.csv opens Truth.csv.
+		if truthFile != "" && strings.EqualFold(filepath.ToSlash(rel), filepath.ToSlash(truthFile)) {
 			skipped = append(skipped, reports.Skipped{File: rel, Reason: "ground truth, not audio"})
 			return nil
 		}
