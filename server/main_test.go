@@ -1,0 +1,14 @@
+package server
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// Every goroutine a test starts, the server's included, must end with it:
+// a request or analysis that outlives its test is one that would outlive
+// its client in production.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
