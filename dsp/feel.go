@@ -173,16 +173,17 @@ func DescribeFeel(in FeelInput) Feel {
 // towards danceable tempi, at its best beat period (the periodicity
 // measure behind Ellis 2007, "Beat tracking by dynamic programming", §3.1).
 func pulseRegularity(onset []float32, frameRate float64) (score, period float64) {
-	if !(frameRate > 0) || !isFinite(frameRate) {
+	n := len(onset)
+	// The longest lag is checked against the signal as a float: at an
+	// absurd frame rate it would overflow int, where Go leaves the
+	// conversion's result to the platform.
+	longest := math.Floor(pulseMaxSeconds * frameRate)
+	if !(frameRate > 0) || !(2*longest <= float64(n)) {
 		return 0, 0
 	}
-	minLag := int(math.Ceil(pulseMinSeconds * frameRate))
-	maxLag := int(math.Floor(pulseMaxSeconds * frameRate))
-	if minLag < 1 {
-		minLag = 1
-	}
-	n := len(onset)
-	if n < 2*maxLag || maxLag < minLag {
+	minLag := max(1, int(math.Ceil(pulseMinSeconds*frameRate)))
+	maxLag := int(longest)
+	if maxLag < minLag {
 		return 0, 0
 	}
 	// Detrend with a centred moving average, via a prefix sum.

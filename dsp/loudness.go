@@ -44,53 +44,136 @@ const (
 	truePeakBlock   = 16     // samples per block of the true-peak shortcut
 )
 
-// rlbF0 is the corner of the K-weighting's RLB high-pass, in Hz (the
-// analog prototype of BS.1770-4's 48 kHz table).
-const rlbF0 = 38.13547087602444
+// The analog prototypes of BS.1770-4's 48 kHz K-weighting tables: the
+// bilinear transforms of these, prewarped at their corners, reproduce every
+// printed digit of Tables 1 and 2.
+const (
+	kTableRate = 48000.0 // Hz, the rate the standard tabulates
+	shelfF0    = 1681.974450955533
+	shelfGain  = 3.999843853973347 // dB
+	shelfQ     = 0.7071752369554196
+	shelfVbEx  = 0.4996667741545416 // band gain exponent of the prototype
+	rlbF0      = 38.13547087602444  // Hz, corner of the RLB high-pass
+	rlbQ       = 0.5003270373238773
+)
 
 // biquad is a second-order IIR section, a0 normalised to 1.
 type biquad struct{ b0, b1, b2, a1, a2 float64 }
 
-// kWeighting returns the two K-weighting stages of ITU-R BS.1770-4 §2.1 for
-// a sample rate: the head-related high shelf and the RLB high-pass. The
-// standard tabulates them for 48 kHz only; these are the bilinear transforms
-// of the analog prototypes that reproduce the table (shelf at 1681.97 Hz,
-// +4.00 dB, Q 0.7072; high-pass at 38.135 Hz, Q 0.5003), so every rate gets
-// the same curve. At rates up to 3364 Hz the shelf's corner lies at
-// or above the Nyquist frequency, where the transform cannot place it (the
-// filter would be unstable), so it is left out: such a signal lies wholly
-// below the corner, where the shelf adds 0 to 2.5 dB. The rate must be
-// above 2·rlbF0 (76 Hz), which MeasureLoudness sees to.
+// power is |H|² of b at w radians per sample. Expanded around z = 0, it
+// is accurate for the shelf, whose poles and zeros lie far from z = 1.
+func (b biquad) power(w float64) float64 {
+	c1, c2 := math.Cos(w), math.Cos(2*w)
+	num := b.b0*b.b0 + b.b1*b.b1 + b.b2*b.b2 + 2*(b.b0*b.b1+b.b1*b.b2)*c1 + 2*b.b0*b.b2*c2
+	den := 1 + b.a1*b.a1 + b.a2*b.a2 + 2*(b.a1+b.a1*b.a2)*c1 + 2*b.a2*c2
+	return num / den
+}
+
+// kWeighting returns the two K-weighting stages of ITU-R BS.1770-4 Annex 1
+// (Tables 1 and 2) for a sample rate: the head-related high shelf and the
+// RLB high-pass. The standard tabulates them for 48 kHz and asks other
+// rates for the same frequency response; TestKWeightingMatches48k measures
+// how closely each rate gets it (within 0.03 dB from 11 kHz up, 0.07 dB at
+// 8 kHz). The rate must be above 2·rlbF0 (76 Hz), which MeasureLoudness
+// sees to.
+//
+// The high-pass is the bilinear transform of its prototype (its corner lies
+// far below any Nyquist frequency), with the table's numerator 1, −2, 1.
+// That numerator gives the pass band a gain of a0, 1.005 at 48 kHz but
+// growing as the rate falls (1.030 at 8 kHz, +0.22 dB over the table); the
+// shelf's numerator takes the difference, so the cascade's gain is the
+// table's at every rate while the high-pass keeps its cheap numerator.
 func kWeighting(rate Hz) (shelf, highpass biquad) {
-	const (
-		shelfF0   = 1681.974450955533
-		shelfGain = 3.999843853973347 // dB
-		shelfQ    = 0.7071752369554196
-		shelfVbEx = 0.4996667741545416 // band gain exponent of the prototype
-		hpQ       = 0.5003270373238773
-	)
-	k := math.Tan(math.Pi * rlbF0 / float64(rate))
-	a0 := 1 + k/hpQ + k*k
-	highpass = biquad{
-		b0: 1, b1: -2, b2: 1,
-		a1: 2 * (k*k - 1) / a0,
-		a2: (1 - k/hpQ + k*k) / a0,
+	fs := float64(rate)
+	highpass, gain := rlbHighPass(fs)
+	_, tableGain := rlbHighPass(kTableRate)
+	shelf = headShelf(fs)
+	g := tableGain / gain
+	shelf.b0, shelf.b1, shelf.b2 = g*shelf.b0, g*shelf.b1, g*shelf.b2
+	return shelf, highpass
+}
+
+// rlbHighPass is the bilinear transform of the RLB high-pass at fs, with
+// numerator 1, −2, 1, and the pass-band gain that numerator gives it.
+func rlbHighPass(fs float64) (hp biquad, gain float64) {
+	k := math.Tan(math.Pi * rlbF0 / fs)
+	a0 := 1 + k/rlbQ + k*k
+	return biquad{b0: 1, b1: -2, b2: 1, a1: 2 * (k*k - 1) / a0, a2: (1 - k/rlbQ + k*k) / a0}, a0
+}
+
+// headShelf is the K-weighting's high shelf at fs. At 48 kHz and above it
+// is the bilinear transform of the prototype, which at 48 kHz is the table.
+// Below, the transform squeezes the whole prototype under the Nyquist
+// frequency, which lifts the shelf near it (by up to 0.28 dB at 8 kHz),
+// and cannot place the corner at all at 3364 Hz or less. There a
+// magnitude-matched design (the prototype's poles mapped by z = e^{sT}, the
+// numerator fitted to the target's magnitude at three frequencies: the
+// approach of Vicanek 2016, "Matched Second Order Digital Filters") stays
+// closer to the table's shelf, and the closer of the two is taken: the
+// matched design up to about 22.5 kHz.
+func headShelf(fs float64) biquad {
+	if fs >= kTableRate {
+		return bilinearShelf(fs)
 	}
-	if float64(rate) <= 2*shelfF0 {
-		return biquad{b0: 1}, highpass
+	table := bilinearShelf(kTableRate)
+	target := func(f float64) float64 { return table.power(2 * math.Pi * f / kTableRate) }
+	matched := matchedShelf(fs, target)
+	if fs <= 2*shelfF0 {
+		return matched
 	}
-	k = math.Tan(math.Pi * shelfF0 / float64(rate))
+	bilinear := bilinearShelf(fs)
+	if shelfMisfit(bilinear, fs, target) <= shelfMisfit(matched, fs, target) {
+		return bilinear
+	}
+	return matched
+}
+
+// bilinearShelf is the bilinear transform of the shelf prototype at fs,
+// prewarped at its corner; fs must exceed 2·shelfF0.
+func bilinearShelf(fs float64) biquad {
+	k := math.Tan(math.Pi * shelfF0 / fs)
 	vh := math.Pow(10, shelfGain/20)
 	vb := math.Pow(vh, shelfVbEx)
-	a0 = 1 + k/shelfQ + k*k
-	shelf = biquad{
+	a0 := 1 + k/shelfQ + k*k
+	return biquad{
 		b0: (vh + vb*k/shelfQ + k*k) / a0,
 		b1: 2 * (k*k - vh) / a0,
 		b2: (vh - vb*k/shelfQ + k*k) / a0,
 		a1: 2 * (k*k - 1) / a0,
 		a2: (1 - k/shelfQ + k*k) / a0,
 	}
-	return shelf, highpass
+}
+
+// matchedShelf is the shelf at fs with the prototype's poles mapped by
+// z = e^{sT} and the numerator chosen so that |H|² equals target (a
+// function of Hz) at 0, fs/4 and fs/2. With |B|² = P0 + P1·cos ω +
+// P2·cos 2ω, those three values fix b0+b1+b2, b0−b1+b2 and (b0−b2)² + b1².
+func matchedShelf(fs float64, target func(f float64) float64) biquad {
+	w0 := 2 * math.Pi * shelfF0 / fs
+	zeta := 1 / (2 * shelfQ)
+	r := math.Exp(-zeta * w0)
+	var b biquad
+	b.a1 = -2 * r * math.Cos(w0*math.Sqrt(1-zeta*zeta))
+	b.a2 = r * r
+	den := func(w float64) float64 { return biquad{b0: 1, a1: b.a1, a2: b.a2}.power(w) }
+	sum := math.Sqrt(target(0) / den(0))          // b0 + b1 + b2
+	alt := math.Sqrt(target(fs/2) / den(math.Pi)) // b0 − b1 + b2
+	quarter := target(fs/4) / den(math.Pi/2)      // (b0 − b2)² + b1²
+	b.b1 = (sum - alt) / 2
+	diff := math.Sqrt(max(0, quarter-b.b1*b.b1)) // b0 − b2
+	b.b0, b.b2 = ((sum+alt)/2+diff)/2, ((sum+alt)/2-diff)/2
+	return b
+}
+
+// shelfMisfit is the largest deviation, in dB, of s at fs from target over
+// the band, at 1/12-octave steps down from the Nyquist frequency to 10 Hz.
+func shelfMisfit(s biquad, fs float64, target func(f float64) float64) float64 {
+	var worst float64
+	step := math.Pow(2, 1.0/12)
+	for f := fs / 2; f >= 10; f /= step {
+		worst = max(worst, math.Abs(10*math.Log10(s.power(2*math.Pi*f/fs)/target(f))))
+	}
+	return worst
 }
 
 // channelWeights are the BS.1770-4 weights G_i for a channel count in the
@@ -144,11 +227,13 @@ func MeasureLoudness(channels [][]float32, rate Hz) Loudness {
 	// blocks within one sample of 100 ms at any rate.
 	var bounds []int
 	for j := 0; ; j++ {
-		b := int(math.Round(float64(j) * segmentSeconds * float64(rate)))
-		if b > n {
+		// Compared before the conversion: at an absurd rate the bound
+		// would overflow int, whose value Go then leaves to the platform.
+		b := math.Round(float64(j) * segmentSeconds * float64(rate))
+		if b > float64(n) {
 			break
 		}
-		bounds = append(bounds, b)
+		bounds = append(bounds, int(b))
 	}
 	segs := len(bounds) - 1
 	if segs < momentarySegs {
@@ -294,7 +379,9 @@ func powerToLUFS(p float64) float64 { return loudnessOffset + 10*math.Log10(p) }
 
 func lufsToPower(l float64) float64 { return math.Pow(10, (l-loudnessOffset)/10) }
 
-// gatedLoudness is the BS.1770-4 §2.8 integrated loudness of block powers.
+// gatedLoudness is the BS.1770-4 Annex 1 gated (integrated) loudness of
+// 400 ms block powers: that of the blocks above −70 LUFS and less than
+// 10 LU below the loudness of those.
 func gatedLoudness(blocks []float64) float64 {
 	abs := lufsToPower(absoluteGate)
 	mean, n := meanAbove(blocks, abs)
@@ -345,6 +432,9 @@ func loudnessRange(short []float64) float64 {
 }
 
 // percentile interpolates linearly between the closest ranks of sorted x.
+// EBU Tech 3342 names the 10th and 95th percentiles but no estimator; its
+// reference code takes the nearest rank, which differs from this by less
+// than the gap between neighbouring short-term values.
 func percentile(x []float64, q float64) float64 {
 	pos := q * float64(len(x)-1)
 	i := int(pos)

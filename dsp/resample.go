@@ -181,8 +181,10 @@ func (r *Resampler) transition() (pass, stop float64) {
 
 // fillHalfBand builds the filter of an exact 2:1 decimation. Its cutoff
 // is the output Nyquist frequency, half the input's, so the sinc vanishes
-// at every even distance but 0: a half-band filter, whose transition band
-// is symmetric about that Nyquist frequency. The zeros are set exactly,
+// at every even distance but 0: a half-band filter (Mintzer 1982, "On
+// half-band, third-band, and Nth-band FIR filters and their design", IEEE
+// Trans. ASSP 30(5)), whose transition band is symmetric about that
+// Nyquist frequency. The zeros are set exactly,
 // the centre tap to ½ and the odd taps scaled to sum to ½, so the DC gain
 // is 1 and the response stays complementary about the Nyquist frequency:
 // H(f_N − δ) + H(f_N + δ) = 1.
@@ -566,7 +568,8 @@ func sinc(x float64) float64 {
 }
 
 // besselI0 is the zeroth-order modified Bessel function of the first kind,
-// by its power series (converges quickly for the β of audio windows).
+// by its power series (Abramowitz & Stegun 9.6.12), which converges
+// quickly for the β of audio windows.
 func besselI0(x float64) float64 {
 	sum, term := 1.0, 1.0
 	q := x * x / 4

@@ -140,6 +140,62 @@ func TestResampleTransitionBand(t *testing.T) {
 	}
 }
 
+// Sines near the Nyquist frequency, where the filter is busiest. Through
+// the transition band (0.77 to 1.0 of the lower Nyquist frequency) the
+// output keeps the input's timing: the kernel is symmetric about the
+// output sample, so the delay is zero at every frequency, not only in the
+// flat band. And when the rate goes up, the images a tone leaves above the
+// input's Nyquist frequency (at f_in − f) are the stopband's to remove: at
+// most −80 dB, whichever tone up to 0.995 of that Nyquist frequency.
+func TestResampleNearNyquist(t *testing.T) {
+	pairs := append(slices.Clone(ratePairs),
+		struct{ from, to Hz }{11025, 44100},
+		struct{ from, to Hz }{22050, 48000},
+		struct{ from, to Hz }{22050, 44100.5},
+	)
+	for _, p := range pairs {
+		r, err := NewResampler(p.from, p.to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nyq := math.Min(float64(p.from), float64(p.to)) / 2
+		worstDelay, worstImage := 0.0, math.Inf(-1)
+		for _, frac := range []float64{0.8, 0.85, 0.9, 0.93, 0.96, 0.98, 0.99, 0.995} {
+			f := Hz(frac * nyq)
+			in := toneAt(f, p.from, int(p.from/2), 0.5, 0.3)
+			// Leave out the ends, where the window reaches past the
+			// tone's abrupt start and end: 2·half+16 samples at the
+			// lower rate, which trimEdges falls short of when the rate
+			// goes up more than twofold.
+			edge := int(float64(2*r.half+16) * math.Max(1, float64(p.to/p.from)))
+			out := r.Resample(in)
+			out = out[edge : len(out)-edge]
+			amp, ph, res := fitTone(out, f, p.to)
+			if g := ampDB(amp / 0.5); g > -40 {
+				want := math.Mod(0.3+2*math.Pi*float64(f)*float64(edge)/float64(p.to), 2*math.Pi)
+				// The phase error as a delay, in output samples.
+				delay := math.Abs(math.Remainder(ph-want, 2*math.Pi)) / (2 * math.Pi * float64(f) / float64(p.to))
+				worstDelay = math.Max(worstDelay, delay)
+				if delay > 0.005 {
+					t.Errorf("%g→%g: %.1f Hz (%.3f × Nyquist, gain %.1f dB) delayed by %.4f samples, want 0", p.from, p.to, f, frac, g, delay)
+				}
+			}
+			if p.to > p.from {
+				image := ampDB(res / 0.5 * math.Sqrt2)
+				worstImage = math.Max(worstImage, image)
+				if image > -80 {
+					t.Errorf("%g→%g: %.1f Hz (%.3f × Nyquist) leaves images at %.1f dB, want ≤ −80 dB", p.from, p.to, f, frac, image)
+				}
+			}
+		}
+		if p.to > p.from {
+			t.Logf("%g→%g: largest delay %.5f samples, largest image %.1f dB", p.from, p.to, worstDelay, worstImage)
+		} else {
+			t.Logf("%g→%g: largest delay %.5f samples", p.from, p.to, worstDelay)
+		}
+	}
+}
+
 // Nothing from the stop edge up (the Nyquist frequency, or for a 2:1
 // half-band filter 1.23 times it) comes out above −80 dB.
 func TestResampleStopband(t *testing.T) {

@@ -83,7 +83,14 @@ var tempoHarmonics = [...]float64{1, 2, 4}
 
 func newTempoAnalysis(onsets [][]float32, frameRate Hz) *tempoAnalysis {
 	a := &tempoAnalysis{rate: float64(frameRate), prior: defaultPrior}
-	maxLag := int(math.Ceil(a.lagOf(MinBPM)*tempoHarmonics[len(tempoHarmonics)-1])) + 2
+	// Lags reach four periods of the slowest beat, but a chunk shows no
+	// periodicity beyond half its length (see below): the tables need
+	// not outgrow the longest chunk, however high the frame rate.
+	longest := 0
+	for _, o := range onsets {
+		longest = max(longest, len(o))
+	}
+	maxLag := int(min(math.Ceil(a.lagOf(MinBPM)*tempoHarmonics[len(tempoHarmonics)-1])+2, float64(longest)))
 	a.acf = make([]float64, maxLag+1)
 	a.weight = make([]float64, maxLag+1)
 	if !hasOnsets(onsets) {
@@ -156,13 +163,25 @@ const (
 func hasOnsets(onsets [][]float32) bool {
 	n := 0
 	for _, o := range onsets {
-		for i, v := range o {
-			if v >= minOnsetStrength && (i == 0 || v > o[i-1]) && (i+1 == len(o) || v >= o[i+1]) {
+		for i := range o {
+			v := onsetAt(o, i)
+			if v >= minOnsetStrength && (i == 0 || v > onsetAt(o, i-1)) && (i+1 == len(o) || v >= onsetAt(o, i+1)) {
 				n++
 			}
 		}
 	}
 	return n >= minOnsets
+}
+
+// onsetAt is o[i], or 0 where it is NaN or infinite: such a value is
+// damage (a NaN or infinite sample in the frame), not an onset, and left
+// in it would poison every running sum and mean it enters.
+func onsetAt(o []float32, i int) float64 {
+	v := float64(o[i])
+	if !isFinite(v) {
+		return 0
+	}
+	return v
 }
 
 // prepareOnset removes the slowly varying part of an onset envelope
@@ -173,20 +192,22 @@ func prepareOnset(o []float32, rate float64) []float64 {
 	if len(o) < 4 {
 		return nil
 	}
-	half := max(1, int(onsetDetrendSeconds*rate/2))
+	// A window wider than the chunk is the whole chunk; bounding it first
+	// keeps the conversion in int's range at any frame rate.
+	half := max(1, int(min(onsetDetrendSeconds*rate/2, float64(len(o)))))
 	x := make([]float64, len(o))
 	var run float64
 	// Prefix sums make the centred moving average O(n).
 	prefix := make([]float64, len(o)+1)
-	for i, v := range o {
-		run += float64(v)
+	for i := range o {
+		run += onsetAt(o, i)
 		prefix[i+1] = run
 	}
 	var rises bool
-	for i, v := range o {
+	for i := range o {
 		lo, hi := max(0, i-half), min(len(o), i+half+1)
 		mean := (prefix[hi] - prefix[lo]) / float64(hi-lo)
-		if d := float64(v) - mean; d > 0 {
+		if d := onsetAt(o, i) - mean; d > 0 {
 			x[i] = d
 			rises = true
 		}
@@ -201,16 +222,15 @@ const onsetDetrendSeconds = 1.0
 
 func (a *tempoAnalysis) lagOf(bpm float64) float64 { return 60 * a.rate / bpm }
 
-// at interpolates r at a fractional lag (linear; r is smooth at the
+// interpAt interpolates r at a fractional lag (linear; r is smooth at the
 // onset frame rate's scale once accumulated).
 func interpAt(r []float64, lag float64) float64 {
-	if lag < 0 {
+	// Tested as a float: a lag beyond int's range (an absurd frame rate)
+	// has no defined conversion.
+	if !(lag >= 0 && lag < float64(len(r)-1)) {
 		return 0
 	}
 	i := int(lag)
-	if i+1 >= len(r) {
-		return 0
-	}
 	f := lag - float64(i)
 	return r[i]*(1-f) + r[i+1]*f
 }
@@ -285,7 +305,8 @@ func bestPhase(x []float64, period float64) (best, mean float64) {
 	}
 	mean /= float64(len(x))
 	// Half-frame phase steps: a pulse between two frames is still found.
-	for phi := 0.0; phi < period; phi += 0.5 {
+	// A phase past the end holds no pulse, however long the period.
+	for phi := 0.0; phi < min(period, float64(len(x))); phi += 0.5 {
 		var sum float64
 		k := 0
 		for t := phi; t < float64(len(x)-1); t += period {
@@ -440,6 +461,11 @@ func (p tempoPrior) decide(levels []MetricalLevel) (best int, posterior []float6
 		posterior[i] = p.weight(l.BPM) * offbeatWeight(levels, i) *
 			math.Pow(math.Max(l.Strength-1, 0), strengthExponent) *
 			math.Pow(math.Max(l.Salience, 0), salienceExponent)
+		if !isFinite(posterior[i]) {
+			// Non-finite evidence is no evidence: it would make every
+			// level's share NaN.
+			posterior[i] = 0
+		}
 		sum += posterior[i]
 	}
 	if !(sum > 0) {

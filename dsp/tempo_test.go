@@ -327,3 +327,33 @@ func TestTempoSteadyTone(t *testing.T) {
 		t.Errorf("30 BPM click track: %.1f BPM", est.BPM)
 	}
 }
+
+// TestTempoEnvelopeLengths runs the estimator on onset envelopes far from
+// the pipeline's 20 s chunks: a tenth of a second, one second (three
+// pulses, too few for a tempo), three seconds, and two hours in one chunk,
+// where the lag tables and the pulse search must neither index past their
+// ends nor grow with anything but the input.
+func TestTempoEnvelopeLengths(t *testing.T) {
+	const rate = tempoTestRate / 512
+	const period = 21 // frames: 123.05 BPM
+	want := 60 * rate / period
+	pulses := func(seconds float64) []float32 {
+		o := make([]float32, int(seconds*rate))
+		for i := 5; i < len(o); i += period {
+			o[i] = 5
+		}
+		return o
+	}
+	for _, c := range []struct {
+		seconds float64
+		bpm     float64 // 0: no tempo
+	}{{0.1, 0}, {1, 0}, {3, want}, {7200, want}} {
+		if c.seconds > 60 && testing.Short() {
+			continue
+		}
+		est := EstimateTempo([][]float32{pulses(c.seconds)}, rate)
+		if math.Abs(est.BPM-c.bpm) > 0.1 || !(est.Confidence >= 0 && est.Confidence <= 1) {
+			t.Errorf("%g s of pulses at %.2f BPM: %.2f BPM, confidence %g; want %.2f", c.seconds, want, est.BPM, est.Confidence, c.bpm)
+		}
+	}
+}
