@@ -190,3 +190,47 @@ func TestFitKeepsASongsFilesInOneFold(t *testing.T) {
 		t.Errorf("unnamed files: %d songs, want 14", fits[0].Songs)
 	}
 }
+
+// Degenerate folders: more folds asked for than there are songs, a
+// feature no song has a reference for, and references that are all the
+// same (the regression has no slope to find). Hand-worked: 4 songs, so
+// 4 folds of one song each; every training set's references are 0.6, so
+// every prediction is 0.6 and the error after is 0; before, it is the
+// mean of |x − 0.6| over x = 0, ⅓, ⅔, 1: (0.6 + 0.2667 + 0.0667 + 0.4)/4.
+func TestFitDegenerate(t *testing.T) {
+	var obs []Observation
+	for i := range 4 {
+		x := float64(i) / 3
+		obs = append(obs, Observation{Result: stages.Result{Energy: x, Valence: 0.5}, Reference: map[string]float64{"energy": 0.6, "valence": 0.25 * float64(i)}})
+	}
+	m, fits, err := Fit(obs, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fits) != 2 || fits[0].Feature != "energy" || fits[1].Feature != "valence" {
+		t.Fatalf("fits %+v, want energy and valence only (no song has the others)", fits)
+	}
+	e := fits[0]
+	wantBefore := (0.6 + (0.6 - 1.0/3) + (2.0/3 - 0.6) + 0.4) / 4
+	if e.Folds != 4 || e.Songs != 4 || math.Abs(e.MAEBefore-wantBefore) > 1e-12 || math.Abs(e.MAEAfter) > 1e-12 || !e.Kept {
+		t.Errorf("energy %+v, want 4 folds, MAE %g before and 0 after, kept", e, wantBefore)
+	}
+	if l := m.Features["energy"]; math.Abs(l.Slope) > 1e-12 || math.Abs(l.Intercept-0.6) > 1e-12 {
+		t.Errorf("energy map %+v, want the constant 0.6", l)
+	}
+	// Valence measured the same for every song: the map is the mean of
+	// the references, and cross-validation predicts each song by the mean
+	// of the other three: for 0, 0.25, 0.5, 0.75 the errors are 0.5, 1/6,
+	// 1/6, 0.5, mean 1/3, against 0.25·(0.5+0.25+0+0.25) = 0.25 before.
+	v := fits[1]
+	if math.Abs(v.MAEBefore-0.25) > 1e-12 || math.Abs(v.MAEAfter-1.0/3) > 1e-12 || v.Kept {
+		t.Errorf("valence %+v, want MAE 0.25 before, 1/3 after, not kept", v)
+	}
+	for _, f := range fits {
+		for _, c := range []float64{f.MAEBefore, f.MAEAfter, f.Linear.Slope, f.Linear.Intercept} {
+			if math.IsNaN(c) || math.IsInf(c, 0) {
+				t.Errorf("%s: non-finite figure in %+v", f.Feature, f)
+			}
+		}
+	}
+}

@@ -130,11 +130,12 @@ func (tempoTicks) Ticks(lo, hi float64) []plot.Tick {
 	return ticks
 }
 
-// scored returns the analysed records with a true tempo.
+// tempoScored returns the records the tempo scores count: the analysed
+// songs with a true tempo, whether or not a tempo was found.
 func tempoScored(run *Run) []Record {
 	var out []Record
 	for _, r := range run.Records {
-		if r.Error == "" && r.Truth != nil && r.Truth.BPM > 0 && r.BPM > 0 {
+		if r.Error == "" && r.Truth != nil && r.Truth.BPM > 0 {
 			out = append(out, r)
 		}
 	}
@@ -143,10 +144,26 @@ func tempoScored(run *Run) []Record {
 
 func bpmScatter(run *Run) (*plot.Plot, error) {
 	p := newPlot("Estimated vs true tempo", "true tempo (BPM, log scale)", "estimated tempo (BPM, log scale)")
-	recs := tempoScored(run)
-	if len(recs) == 0 {
+	scored := tempoScored(run)
+	if len(scored) == 0 {
 		noData(p, "no analysed song has a true tempo")
 		return p, nil
+	}
+	// A song with no tempo (bpm 0) has no place on log axes, but it is a
+	// miss in the scores: say it is left out rather than let the plot
+	// look better than the figures.
+	var recs []Record
+	for _, r := range scored {
+		if r.BPM > 0 {
+			recs = append(recs, r)
+		}
+	}
+	if len(recs) == 0 {
+		noData(p, fmt.Sprintf("no tempo estimate for the %s with a true tempo", plural(len(scored), "song")))
+		return p, nil
+	}
+	if n := len(scored) - len(recs); n > 0 {
+		p.Title.Text += fmt.Sprintf("\n(%s with no tempo estimate not shown)", plural(n, "song"))
 	}
 	xy := make(plotter.XYs, len(recs))
 	lo, hi := math.Inf(1), math.Inf(-1)
@@ -191,18 +208,24 @@ func bpmScatter(run *Run) (*plot.Plot, error) {
 	return p, nil
 }
 
-func bpmTolerance(run *Run) (*plot.Plot, error) {
-	p := newPlot("Tempo accuracy vs tolerance", "tolerance (% of the true tempo)", "songs within tolerance (%)")
+// toleranceCurve returns the curves the tolerance plot draws and the
+// number of songs they are fractions of.
+func toleranceCurve(run *Run) (ToleranceCurve, int) {
 	recs := tempoScored(run)
-	if len(recs) == 0 {
-		noData(p, "no analysed song has a true tempo")
-		return p, nil
-	}
 	pairs := make([]TempoPair, len(recs))
 	for i, r := range recs {
 		pairs[i] = TempoPair{Est: r.BPM, Truth: r.Truth.BPM}
 	}
-	c := ToleranceCurves(pairs, 0.08, 80)
+	return ToleranceCurves(pairs, 0.08, 80), len(pairs)
+}
+
+func bpmTolerance(run *Run) (*plot.Plot, error) {
+	p := newPlot("Tempo accuracy vs tolerance", "tolerance (% of the true tempo)", "songs within tolerance (%)")
+	c, n := toleranceCurve(run)
+	if n == 0 {
+		noData(p, "no analysed song has a true tempo")
+		return p, nil
+	}
 	a1 := make(plotter.XYs, len(c.Tolerance))
 	a2 := make(plotter.XYs, len(c.Tolerance))
 	for i, t := range c.Tolerance {
@@ -560,40 +583,65 @@ func writeStageFigures(dir string, run *Run) error {
 }
 
 func throughput(run *Run) (*plot.Plot, error) {
-	p := newPlot("Songs finished over time", "time since the run started (s)", "songs finished")
-	var done []float64
+	p := newPlot("Songs analysed over time", "time since the run started (s)", "songs")
+	// Failed songs are drawn apart: counted as throughput, a folder of
+	// files that fail at once would look fast, and the mean would not be
+	// the songs per second the summary reports.
+	var done, failed []float64
 	for _, r := range run.Records {
 		// A song never handed to the pipeline (the run was interrupted)
 		// has no finishing time; drawing it at 0 s would show it done
 		// before anything started.
-		if r.Finished > 0 {
+		if r.Finished <= 0 {
+			continue
+		}
+		if r.Error != "" {
+			failed = append(failed, r.Finished)
+		} else {
 			done = append(done, r.Finished)
 		}
 	}
-	if len(done) == 0 {
+	if len(done)+len(failed) == 0 {
 		noData(p, "no song was analysed")
 		return p, nil
 	}
-	sort.Float64s(done)
-	xy := plotter.XYs{{X: 0, Y: 0}}
-	for i, t := range done {
-		xy = append(xy, plotter.XY{X: t, Y: float64(i + 1)})
+	end := run.Wall.Seconds()
+	for _, t := range slices.Concat(done, failed) {
+		end = max(end, t)
 	}
-	end := math.Max(run.Wall.Seconds(), done[len(done)-1])
-	xy = append(xy, plotter.XY{X: end, Y: float64(len(done))})
-	l, err := plotter.NewLine(xy)
-	if err != nil {
-		return nil, err
+	lines := []struct {
+		name  string
+		times []float64
+	}{{"analysed", done}, {"failed", failed}}
+	for i, ln := range lines {
+		if len(ln.times) == 0 {
+			continue
+		}
+		sort.Float64s(ln.times)
+		xy := plotter.XYs{{X: 0, Y: 0}}
+		for j, t := range ln.times {
+			xy = append(xy, plotter.XY{X: t, Y: float64(j + 1)})
+		}
+		xy = append(xy, plotter.XY{X: end, Y: float64(len(ln.times))})
+		l, err := plotter.NewLine(xy)
+		if err != nil {
+			return nil, err
+		}
+		l.StepStyle = plotter.PostStep
+		l.Width = vg.Points(2.5)
+		l.Color = plotutil.Color(i)
+		if i > 0 {
+			l.Dashes = []vg.Length{vg.Points(6), vg.Points(4)}
+		}
+		p.Add(l)
+		p.Legend.Add(fmt.Sprintf("%s (%d)", ln.name, len(ln.times)), l)
 	}
-	l.StepStyle = plotter.PostStep
-	l.Width = vg.Points(2.5)
-	l.Color = plotutil.Color(0)
-	p.Add(l)
 	if end > 0 {
+		// As the summary counts it: analysed songs over the wall time.
 		p.Title.Text += fmt.Sprintf(" (mean %.2f songs/s)", float64(len(done))/end)
 	}
 	p.X.Min, p.Y.Min = 0, 0
-	p.Y.Max = float64(len(done)) * 1.08
+	p.Y.Max = float64(max(1, len(done), len(failed))) * 1.08
 	p.X.Tick.Marker = linearTicks{10}
 	p.Y.Tick.Marker = integerTicks{}
 	return p, nil

@@ -112,6 +112,10 @@ type Summary struct {
 	PeakRSS             int64
 	Bottleneck          string
 	BottleneckUtilising float64
+
+	// TempoFailed and KeyFailed count the failed songs with a true tempo
+	// and key: no score counts them, and the report says so.
+	TempoFailed, KeyFailed int
 }
 
 // Summarise computes the headline figures of run from its records; the
@@ -133,6 +137,14 @@ func Summarise(run *Run) Summary {
 	for _, r := range run.Records {
 		if r.Error != "" {
 			s.Failed++
+			if r.Truth != nil {
+				if r.Truth.BPM > 0 {
+					s.TempoFailed++
+				}
+				if _, ok := r.Truth.ParsedKey(); ok {
+					s.KeyFailed++
+				}
+			}
 			continue
 		}
 		s.Analysed++
@@ -204,14 +216,20 @@ func (s Summary) Headline(w io.Writer) error {
 		}
 		fmt.Fprintf(&b, "truth  %d %s of %s %s no audio file: %s%s\n", n, rows, s.TruthFile, verb, strings.Join(names, ", "), more)
 	}
-	if s.TempoScored > 0 {
-		fmt.Fprintf(&b, "tempo  Accuracy1 %.1f %%  Accuracy2 %.1f %%  among candidates %.1f %%  (%d songs with a true tempo)\n", 100*s.Accuracy1, 100*s.Accuracy2, 100*s.InCandidates, s.TempoScored)
-	} else {
+	switch {
+	case s.TempoScored > 0:
+		fmt.Fprintf(&b, "tempo  Accuracy1 %.1f %%  Accuracy2 %.1f %%  among candidates %.1f %%  (%d songs with a true tempo%s)\n", 100*s.Accuracy1, 100*s.Accuracy2, 100*s.InCandidates, s.TempoScored, failedNote("; ", s.TempoFailed))
+	case s.TempoFailed > 0:
+		fmt.Fprintf(&b, "tempo  no true tempi among the analysed songs (%s)\n", failedNote("", s.TempoFailed))
+	default:
 		b.WriteString("tempo  no true tempi: not scored\n")
 	}
-	if s.KeyScored > 0 {
-		fmt.Fprintf(&b, "key    weighted score %.3f  (%s of %d songs with a true key)\n", s.KeyWeighted, s.keyCounts(), s.KeyScored)
-	} else {
+	switch {
+	case s.KeyScored > 0:
+		fmt.Fprintf(&b, "key    weighted score %.3f  (%s of %d songs with a true key%s)\n", s.KeyWeighted, s.keyCounts(), s.KeyScored, failedNote("; ", s.KeyFailed))
+	case s.KeyFailed > 0:
+		fmt.Fprintf(&b, "key    no true keys among the analysed songs (%s)\n", failedNote("", s.KeyFailed))
+	default:
 		b.WriteString("key    no true keys: not scored\n")
 	}
 	fmt.Fprintf(&b, "speed  %.1f s of audio in %.2f s: %.1f× real time (%.1f× per core), %.2f songs/s, peak memory %s\n",
@@ -221,6 +239,15 @@ func (s Summary) Headline(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// failedNote says, after sep, that n failed songs had a truth the scores
+// leave out; it is empty when n is 0.
+func failedNote(sep string, n int) string {
+	if n == 0 {
+		return ""
+	}
+	return sep + plural(n, "failed song") + " with one not scored"
 }
 
 // headlineRows is how many unmatched truth rows the headline names; the
@@ -302,11 +329,15 @@ type Results struct {
 func writeJSON(w io.Writer, run *Run, _ Summary) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	skipped := run.Skipped
+	// Empty lists are written as [], not null: readers iterate them.
+	songs, skipped := run.Records, run.Skipped
+	if songs == nil {
+		songs = []Record{}
+	}
 	if skipped == nil {
 		skipped = []Skipped{}
 	}
-	return enc.Encode(Results{Dir: run.Dir, TruthFile: run.TruthFile, Songs: run.Records, Skipped: skipped, UnmatchedTruth: run.UnmatchedTruth})
+	return enc.Encode(Results{Dir: run.Dir, TruthFile: run.TruthFile, Songs: songs, Skipped: skipped, UnmatchedTruth: run.UnmatchedTruth})
 }
 
 // stageNames returns the stages in pipeline order as the metrics list
@@ -411,7 +442,17 @@ func writeSummary(w io.Writer, run *Run, s Summary) error {
 	if run.TruthFile != "" {
 		fmt.Fprintf(&b, "| truth rows matching no file | %d |\n", len(run.UnmatchedTruth))
 	}
-	fmt.Fprintf(&b, "| with a true tempo | %d |\n| with a true key | %d |\n\n", s.TempoScored, s.KeyScored)
+	// The scores count the analysed songs only: a failed song's truth
+	// is counted apart, so that the rows add up to what the truth holds.
+	fmt.Fprintf(&b, "| analysed, with a true tempo | %d |\n", s.TempoScored)
+	if s.TempoFailed > 0 {
+		fmt.Fprintf(&b, "| failed, with a true tempo (not scored) | %d |\n", s.TempoFailed)
+	}
+	fmt.Fprintf(&b, "| analysed, with a true key | %d |\n", s.KeyScored)
+	if s.KeyFailed > 0 {
+		fmt.Fprintf(&b, "| failed, with a true key (not scored) | %d |\n", s.KeyFailed)
+	}
+	b.WriteString("\n")
 	if s.Failed > 0 {
 		b.WriteString("Failed songs (not scored):\n\n")
 		for _, r := range run.Records {

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"image/png"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -217,7 +219,8 @@ func TestPeakRSS(t *testing.T) {
 }
 
 // Songs an interrupted run never started are not drawn as finished at
-// 0 s: the throughput plot counts only the songs that came back.
+// 0 s: the throughput plot counts only the songs that came back, and its
+// mean only those analysed (one, in 2 s), as the summary's songs/s does.
 func TestThroughputLeavesOutSongsNotAnalysed(t *testing.T) {
 	run := &Run{Wall: 2 * time.Second, Records: []Record{
 		{Result: stages.Result{File: "a.wav"}, Finished: 1},
@@ -229,8 +232,8 @@ func TestThroughputLeavesOutSongsNotAnalysed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(p.Title.Text, "mean 1.00 songs/s") || p.Y.Max > 2*1.08+1e-9 {
-		t.Errorf("title %q, y max %g: want 2 songs in 2 s", p.Title.Text, p.Y.Max)
+	if !strings.Contains(p.Title.Text, "mean 0.50 songs/s") || p.Y.Max > 1.08+1e-9 {
+		t.Errorf("title %q, y max %g: want 1 song analysed and 1 failed in 2 s", p.Title.Text, p.Y.Max)
 	}
 }
 
@@ -296,5 +299,175 @@ func TestWriteReportUnmatchedTruth(t *testing.T) {
 	s.Headline(&head)
 	if strings.Contains(head.String(), "truth") {
 		t.Errorf("headline with every row matched:\n%s", head.String())
+	}
+}
+
+// plotRun has a song right, a song with a true tempo for which the
+// analysis found none (bpm 0, a miss), and two failed songs with truth,
+// which the scores leave out; 10 s of wall time.
+func plotRun() *Run {
+	return &Run{Wall: 10 * time.Second, Records: []Record{
+		{Result: stages.Result{File: "a.wav", BPM: 120, Duration: 30}, Truth: &Truth{BPM: 120}, Finished: 4},
+		{Result: stages.Result{File: "b.wav", Duration: 30}, Truth: &Truth{BPM: 100}, Finished: 6},
+		{Result: stages.Result{File: "c.wav"}, Truth: &Truth{BPM: 90, Key: "C Major"}, Error: "decode c.wav: corrupt", Finished: 1},
+		{Result: stages.Result{File: "d.wav"}, Truth: &Truth{BPM: 90}, Error: "decode d.wav: corrupt", Finished: 2},
+	}}
+}
+
+// The tolerance plot at 4 % must show the Accuracy1 and Accuracy2 the
+// summary reports, over the same songs: a song with no tempo estimate is
+// a miss in both.
+func TestTolerancePlotMatchesSummary(t *testing.T) {
+	run := plotRun()
+	for i := range run.Records {
+		run.Records[i].Score()
+	}
+	s := Summarise(run)
+	if s.TempoScored != 2 || s.Accuracy1 != 0.5 || s.Accuracy2 != 0.5 {
+		t.Fatalf("summary: %d scored, Acc1 %g Acc2 %g; want 2, 0.5, 0.5", s.TempoScored, s.Accuracy1, s.Accuracy2)
+	}
+	c, n := toleranceCurve(run)
+	i := slices.Index(c.Tolerance, Tolerance)
+	if i < 0 {
+		t.Fatalf("the curve has no point at %g: %v", Tolerance, c.Tolerance)
+	}
+	if n != s.TempoScored || c.Acc1[i] != s.Accuracy1 || c.Acc2[i] != s.Accuracy2 {
+		t.Errorf("plot at 4 %%: %d songs, Acc1 %g Acc2 %g; summary %d, %g, %g", n, c.Acc1[i], c.Acc2[i], s.TempoScored, s.Accuracy1, s.Accuracy2)
+	}
+	// The scatter's log axes cannot show bpm 0: it says so.
+	p, err := bpmScatter(run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(p.Title.Text, "1 song with no tempo estimate not shown") {
+		t.Errorf("scatter title %q does not mention the song it leaves out", p.Title.Text)
+	}
+}
+
+// The throughput plot's mean must be the songs per second the summary
+// reports: analysed songs over the wall time. Failed songs are drawn
+// apart, not counted as throughput.
+func TestThroughputMatchesSummary(t *testing.T) {
+	run := plotRun()
+	s := Summarise(run)
+	p, err := throughput(run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("mean %.2f songs/s", s.SongsPerSecond)
+	if s.SongsPerSecond != 0.2 || !strings.Contains(p.Title.Text, want) {
+		t.Errorf("title %q, summary %g songs/s: want %q", p.Title.Text, s.SongsPerSecond, want)
+	}
+	if p.Y.Max > 2*1.08+1e-9 {
+		t.Errorf("y axis up to %g for 2 analysed songs", p.Y.Max)
+	}
+	// All failed: nothing analysed, and the plot still draws.
+	for i := range run.Records {
+		run.Records[i].Error = "boom"
+	}
+	if _, err := throughput(run); err != nil {
+		t.Error(err)
+	}
+}
+
+// Failed songs with a truth are not in the accuracy denominators, and
+// the report says so where it counts the songs with a truth.
+func TestReportSaysFailedSongsAreNotScored(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Write(dir, plotRun())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.TempoScored != 2 || s.TempoFailed != 2 || s.KeyScored != 0 || s.KeyFailed != 1 {
+		t.Errorf("tempo %d scored %d failed, key %d scored %d failed; want 2 2 0 1", s.TempoScored, s.TempoFailed, s.KeyScored, s.KeyFailed)
+	}
+	md, err := os.ReadFile(filepath.Join(dir, SummaryMarkdown))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| analysed, with a true tempo | 2 |\n", "| failed, with a true tempo (not scored) | 2 |\n",
+		"| analysed, with a true key | 0 |\n", "| failed, with a true key (not scored) | 1 |\n"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("summary.md lacks %q", want)
+		}
+	}
+	var head bytes.Buffer
+	s.Headline(&head)
+	if !strings.Contains(head.String(), "(2 songs with a true tempo; 2 failed songs with one not scored)") ||
+		!strings.Contains(head.String(), "key    no true keys among the analysed songs (1 failed song with one not scored)") {
+		t.Errorf("headline:\n%s", head.String())
+	}
+	checkTables(t, string(md))
+}
+
+// A run of no songs still writes results.json with a list of songs, as
+// it does the skipped files, not null.
+func TestResultsJSONNoSongs(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Write(dir, &Run{Dir: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, ResultsJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res map[string]any
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	if songs, ok := res["songs"].([]any); !ok || len(songs) != 0 {
+		t.Errorf("songs = %#v, want []", res["songs"])
+	}
+	checkPlots(t, dir)
+}
+
+// results.csv keeps the header's column count on every row, whatever a
+// title holds, and summary.md's tables stay well formed.
+func TestWriteReportAwkwardText(t *testing.T) {
+	dir := t.TempDir()
+	run := fakeRun()
+	run.Records[0].Title = "Hello, \"World\"\nPart 2"
+	run.Records[0].Artist = "A | B"
+	run.Records[5].Error = "decode f.mp3: bad frame\nat offset 12, \"x\""
+	if _, err := Write(dir, run); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(filepath.Join(dir, ResultsCSV))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(f).ReadAll() // fails on a row of another width
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 7 || rows[1][1] != run.Records[0].Title || rows[1][2] != "A | B" {
+		t.Errorf("results.csv rows %d, title %q artist %q", len(rows), rows[1][1], rows[1][2])
+	}
+	md, err := os.ReadFile(filepath.Join(dir, SummaryMarkdown))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkTables(t, string(md))
+}
+
+// checkTables checks that every row of every Markdown table in md has as
+// many cells as its header.
+func checkTables(t *testing.T, md string) {
+	t.Helper()
+	cells := func(line string) int { return strings.Count(strings.Trim(line, "|"), "|") + 1 }
+	want := 0
+	for i, line := range strings.Split(md, "\n") {
+		if !strings.HasPrefix(line, "|") {
+			want = 0
+			continue
+		}
+		if want == 0 {
+			want = cells(line)
+			continue
+		}
+		if got := cells(line); got != want {
+			t.Errorf("summary.md line %d has %d cells, its table %d: %q", i+1, got, want, line)
+		}
 	}
 }

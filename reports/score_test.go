@@ -162,3 +162,65 @@ func TestConfidenceBinsSkipsNaN(t *testing.T) {
 		t.Errorf("bin 4: %d songs acc %g, want 3 songs (0.9, +Inf, 1.5) acc 2/3", bins[4].Songs, bins[4].Accuracy)
 	}
 }
+
+// Estimates exactly 4 % off are inside, whatever the tempo: 41.6 − 40
+// is a hair above 0.04 × 40 in binary, and 114.4 − 110 above 4.4, which
+// a bare comparison counted as misses.
+func TestAccuracyExactBoundary(t *testing.T) {
+	tests := []struct{ est, truth float64 }{
+		{41.6, 40}, {38.4, 40}, {114.4, 110}, {31.2, 32.5}, {57.2, 55}, {52.8, 55},
+	}
+	for _, tt := range tests {
+		if !Accuracy1(tt.est, tt.truth, Tolerance) || !Accuracy2(tt.est, tt.truth, Tolerance) {
+			t.Errorf("Accuracy1/2(%g, %g) false: exactly 4 %% off", tt.est, tt.truth)
+		}
+		if got := ClassifyTempo(tt.est, tt.truth, Tolerance); got != TempoCorrect {
+			t.Errorf("ClassifyTempo(%g, %g) = %q, want correct", tt.est, tt.truth, got)
+		}
+		if !AmongCandidates([]stages.TempoCandidate{{BPM: tt.est}}, tt.truth, Tolerance) {
+			t.Errorf("AmongCandidates(%g, %g) false", tt.est, tt.truth)
+		}
+		// The same boundary an octave away: Accuracy2 forgives it.
+		if !Accuracy2(2*tt.est, tt.truth, Tolerance) || ClassifyTempo(2*tt.est, tt.truth, Tolerance) != TempoDouble {
+			t.Errorf("%g for %g: want Accuracy2 and double", 2*tt.est, tt.truth)
+		}
+	}
+	// Just beyond stays outside.
+	if Accuracy1(41.7, 40, Tolerance) || Accuracy1(114.5, 110, Tolerance) {
+		t.Error("4.25 % and 4.09 % off counted correct")
+	}
+}
+
+// Keys are compared by pitch class, so the truth's spelling does not
+// matter: mir_eval treats "Db major" and "C# major" as one key.
+func TestScoreEnharmonicKeys(t *testing.T) {
+	tests := []struct {
+		est, truth string
+		want       KeyOutcome
+	}{
+		{"C# Major", "Db major", KeyCorrect},
+		{"G# Major", "Db major", KeyFifth},    // A♭ is D♭'s dominant
+		{"F# Major", "Db major", KeyOther},    // G♭ is its subdominant
+		{"A# Minor", "Db major", KeyRelative}, // B♭ minor
+		{"C# Minor", "Db", KeyParallel},
+		{"C# Minor", "Gb minor", KeyFifth},
+		{"", "Db major", KeyOther}, // no key found is a miss
+	}
+	for _, tt := range tests {
+		r := Record{Result: stages.Result{Key: tt.est}, Truth: &Truth{Key: tt.truth}}
+		r.Score()
+		if r.KeyOutcome != tt.want {
+			t.Errorf("estimate %q for truth %q: %q, want %q", tt.est, tt.truth, r.KeyOutcome, tt.want)
+		}
+	}
+}
+
+// An exported function must not panic on a bin count it cannot use.
+func TestConfidenceBinsNoBins(t *testing.T) {
+	for _, n := range []int{0, -1} {
+		bins := ConfidenceBins([]float64{0.5, 1}, []bool{true, false}, n)
+		if len(bins) != 1 || bins[0].Songs != 2 || bins[0].Accuracy != 0.5 {
+			t.Errorf("n = %d: %+v, want one bin of both songs", n, bins)
+		}
+	}
+}

@@ -193,7 +193,8 @@ func (c columnIndex) pick(names ...string) int {
 //     "Energy", "Acoustic", "Happy", "Loud (Db)" (other columns ignored).
 //
 // Descriptor columns may hold 0–1 or 0–100 values: a column with any
-// value above 1 is read as percent, as are all of a playlist export's.
+// value above 1 or written with a percent sign is read as percent, as
+// are all of a playlist export's.
 // Loudness stays in dB.
 func ReadTruth(r io.Reader, name string) (*TruthSet, error) {
 	cr := csv.NewReader(r)
@@ -287,7 +288,9 @@ func ReadTruth(r io.Reader, name string) (*TruthSet, error) {
 				rw.truth.Reference = map[string]float64{}
 			}
 			rw.truth.Reference[d] = v
-			if d != Loudness && v > 1 {
+			// A percent sign says so outright: a column of "0%" and "1%"
+			// has no value above 1 to tell it from fractions.
+			if d != Loudness && (v > 1 || strings.HasSuffix(s, "%")) {
 				percent[d] = true
 			}
 		}

@@ -63,6 +63,24 @@ func TestReadTruthFractionColumnsStay(t *testing.T) {
 	}
 }
 
+// A value written with a percent sign is a percentage even when no value
+// of its column exceeds 1: "1%" is 0.01, not 1.
+func TestReadTruthPercentSign(t *testing.T) {
+	const in = "file,bpm,acousticness,energy\nx.wav,100,1%,0.5\ny.wav,100,0.5 %,0.25\n"
+	s, err := ReadTruth(strings.NewReader(in), "truth.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, _ := s.Lookup("x.wav", stages.Tags{})
+	y, _ := s.Lookup("y.wav", stages.Tags{})
+	if x.Reference[Acousticness] != 0.01 || y.Reference[Acousticness] != 0.005 {
+		t.Errorf("acousticness %g and %g, want 0.01 and 0.005", x.Reference[Acousticness], y.Reference[Acousticness])
+	}
+	if x.Reference[Energy] != 0.5 || y.Reference[Energy] != 0.25 {
+		t.Errorf("energy %g and %g, want the fractions as written", x.Reference[Energy], y.Reference[Energy])
+	}
+}
+
 func TestReadTruthTitleArtist(t *testing.T) {
 	const in = "title,artist,bpm,key\n" +
 		"Crème Brûlée (Remastered 2011),The Band,100,Am\n" +

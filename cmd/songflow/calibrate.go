@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -325,7 +326,12 @@ func fitCalibration(run *reports.Run, out string) {
 	}
 	run.Fit = fits
 	if len(m.Features) == 0 {
-		run.FitNote = "no feature's map lowered the cross-validated error: calibration.json not written"
+		fitted := slices.ContainsFunc(fits, func(f calibration.FeatureFit) bool { return f.Skipped == "" })
+		if !fitted {
+			run.FitNote = fmt.Sprintf("too few songs with reference values to fit a map (a feature needs %d): calibration.json not written", calibration.MinSongs)
+		} else {
+			run.FitNote = "no feature's map lowered the cross-validated error: calibration.json not written"
+		}
 		return
 	}
 	path := filepath.Join(out, "calibration.json")

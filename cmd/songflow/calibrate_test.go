@@ -565,6 +565,25 @@ func TestFitCalibrationKeepsASongInOneFold(t *testing.T) {
 	}
 }
 
+// With too few songs to fit any feature, the note says so; it must not
+// claim that cross-validation rejected maps it never fitted.
+func TestFitCalibrationTooFewSongsNote(t *testing.T) {
+	run := &reports.Run{}
+	for i := range calibration.MinSongs - 1 {
+		run.Records = append(run.Records, reports.Record{
+			Result: stages.Result{File: fmt.Sprintf("%d.wav", i), Energy: float64(i) / 4},
+			Truth:  &reports.Truth{Reference: map[string]float64{"energy": float64(i) / 3}, Source: "truth.csv", Row: i + 2},
+		})
+	}
+	fitCalibration(run, t.TempDir())
+	if len(run.Fit) != 1 || run.Fit[0].Skipped == "" || run.FitFile != "" {
+		t.Fatalf("fits %+v, file %q", run.Fit, run.FitFile)
+	}
+	if strings.Contains(run.FitNote, "cross-validated") || !strings.Contains(run.FitNote, "too few songs") {
+		t.Errorf("note %q, want it to say there were too few songs", run.FitNote)
+	}
+}
+
 // A song linked into the calibration folder is analysed like a copy; a
 // broken link and a link to a folder are listed as skipped with why.
 func TestWalkCalibrationFollowsLinksToFiles(t *testing.T) {
