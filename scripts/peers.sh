@@ -25,8 +25,9 @@ sf = {}
 for r in json.load(open(sys.argv[3]))["songs"]:
     sf[os.path.basename(r["file"])] = float(r.get("bpm") or 0)
 def acc(est, t, tol=0.04):
-    a1 = abs(est - t) <= tol * t
-    a2 = any(abs(est - t * m) <= tol * t * m for m in (1/3, 1/2, 1, 2, 3))
+    # The slack keeps an estimate exactly 4 % off inside, as calibrate does.
+    a1 = abs(est - t) <= tol * t * (1 + 1e-9)
+    a2 = any(abs(est - t * m) <= tol * t * m * (1 + 1e-9) for m in (1/3, 1/2, 1, 2, 3))
     return a1, a2
 def cls(t):
     return "slow <80" if t < 80 else ("fast >140" if t > 140 else "mid 80-140")
