@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"sync"
 
 	faad2 "github.com/llehouerou/go-faad2"
@@ -38,6 +39,15 @@ func newAACDecoder(asc []byte) (dec *aacDecoder, err error) {
 	}
 	if err := d.Init(asc); err != nil {
 		d.Close()
+		// faad2 refuses what it does not implement as it refuses damage;
+		// a valid object type it lacks is not damage.
+		if aot := ascObjectType(asc); aot > 0 && !aacDecoded[aot] {
+			name := aacObjectTypes[aot]
+			if name == "" {
+				name = fmt.Sprintf("MPEG-4 audio object type %d", aot)
+			}
+			return nil, unsupported("%s is not supported (AAC config % x)", name, asc)
+		}
 		return nil, fmt.Errorf("%w: AAC config % x: %v", ErrCorrupt, asc, err)
 	}
 	if d.Channels() == 0 || d.SampleRate() == 0 || d.SampleRate() > maxRate {
@@ -51,6 +61,40 @@ func newAACDecoder(asc []byte) (dec *aacDecoder, err error) {
 		channels = 8
 	}
 	return &aacDecoder{d: d, channels: channels}, nil
+}
+
+// aacDecoded holds the MPEG-4 audio object types (ISO/IEC 14496-3 Table
+// 1.17) faad2 decodes: AAC Main, LC and LTP, with SBR (HE-AAC) and PS
+// (HE-AAC v2), and the error-resilient LC, LTP and LD.
+var aacDecoded = map[int]bool{1: true, 2: true, 4: true, 5: true, 17: true, 19: true, 23: true, 29: true}
+
+// aacObjectTypes names the object types faad2 does not decode that files
+// may carry.
+var aacObjectTypes = map[int]string{
+	3:  "AAC SSR",
+	6:  "AAC Scalable",
+	20: "ER AAC Scalable",
+	22: "ER BSAC",
+	36: "MPEG-4 ALS (lossless)",
+	39: "AAC-ELD",
+	42: "USAC (xHE-AAC)",
+}
+
+// ascObjectType returns the audio object type an AudioSpecificConfig
+// starts with: 5 bits, or 32 plus the next 6 after the escape value 31;
+// 0 when asc is too short.
+func ascObjectType(asc []byte) int {
+	if len(asc) == 0 {
+		return 0
+	}
+	aot := int(asc[0] >> 3)
+	if aot == 31 {
+		if len(asc) < 2 {
+			return 0
+		}
+		aot = 32 + (int(asc[0]&7)<<3 | int(asc[1]>>5))
+	}
+	return aot
 }
 
 // aacToWAVE lists, by channel configuration (ISO/IEC 14496-3 Table 1.19),
@@ -111,6 +155,10 @@ type aacSink struct {
 	want     int64 // -1 = all
 	got      int64
 	expect   int64 // samples per channel the stream announced
+	// maxSeconds is Options.MaxSeconds. Once the output rate is known,
+	// want is cut to ceil(maxSeconds × rate): counted at the core rate and
+	// doubled, or in a coarse media timescale, it can overshoot.
+	maxSeconds float64
 }
 
 func (s *aacSink) done() bool { return s.want >= 0 && s.got >= s.want }
@@ -133,6 +181,9 @@ func (s *aacSink) add(pcm []int16) error {
 			if s.want > 0 {
 				s.want *= 2
 			}
+		}
+		if s.maxSeconds > 0 && s.want >= 0 {
+			s.want = min(s.want, int64(math.Ceil(s.maxSeconds*float64(s.rate))))
 		}
 	}
 	from := int64(0)
@@ -219,7 +270,8 @@ func decodeADTS(in *input) (*Audio, error) {
 	if want >= 0 {
 		pre = min(pre, want)
 	}
-	sink := &aacSink{coreRate: rate, want: want, expect: pre, chans: newChannels(dec.channels, pre)}
+	sink := &aacSink{coreRate: rate, want: want, expect: pre, chans: newChannels(dec.channels, pre, in.size-in.start),
+		maxSeconds: in.opts.MaxSeconds}
 	err = walkADTS(in, func(h adtsHeader, payload []byte) (bool, error) {
 		if h.blocks != 1 {
 			return false, unsupported("ADTS frames holding %d raw data blocks are not supported", h.blocks)
@@ -259,9 +311,10 @@ func walkADTS(in *input, fn func(adtsHeader, []byte) (bool, error), payloads boo
 	pos := in.start
 	var first adtsHeader
 	found := false
-	count := 0
-	for pos < end {
-		if count&1023 == 0 {
+	// Junk is skipped a byte at a time, so the context is looked at by
+	// steps taken, frames or bytes, as in walkMP3.
+	for step := 0; pos < end; step++ {
+		if step&4095 == 0 {
 			if err := in.ctx.Err(); err != nil {
 				return err
 			}
@@ -306,7 +359,6 @@ func walkADTS(in *input, fn func(adtsHeader, []byte) (bool, error), payloads boo
 		}
 		br.Discard(h.length)
 		pos += int64(h.length)
-		count++
 	}
 	return nil
 }

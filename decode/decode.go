@@ -220,21 +220,26 @@ func (in *input) checkLength(seconds float64) error {
 	return fmt.Errorf("%w: %.0f s, the limit is %.0f s", ErrTooLong, seconds, in.opts.MaxDuration)
 }
 
-// maxPrealloc bounds the samples per channel allocated up front from a
-// header's claim (64 MB per channel, six minutes at 44.1 kHz), so a header
-// that lies costs little more than the data it came with. Past it, room
-// comes from makeRoom.
-const maxPrealloc = 1 << 24
+// maxPrealloc bounds the samples, all channels together, allocated up
+// front from a header's claim (128 MB, six minutes of 44.1 kHz stereo).
+// Past it, room comes from makeRoom.
+const maxPrealloc = 1 << 25
+
+// preallocPerByte bounds the samples, all channels together, allocated
+// up front per byte of the stream. Lossy streams at common bitrates carry
+// fewer (MP3 at 128 kbit/s, 5.5), so a song still gets its room in one
+// allocation; but a stream of tiny frames, or a configuration claiming
+// dozens of channels, costs no more than a small multiple of its size
+// before a frame has decoded.
+const preallocPerByte = 16
 
 // newChannels makes n channel slices with capacity for frames samples,
-// capped by maxPrealloc.
-func newChannels(n int, frames int64) [][]float32 {
-	if frames < 0 {
-		frames = 0
-	}
-	if frames > maxPrealloc {
-		frames = maxPrealloc
-	}
+// the length a header claims, capped by maxPrealloc and by the size of
+// the stream, size bytes, so a header that lies costs little more than
+// the data it came with.
+func newChannels(n int, frames, size int64) [][]float32 {
+	per := int64(max(n, 1))
+	frames = max(0, min(frames, maxPrealloc/per, size*preallocPerByte/per))
 	chans := make([][]float32, n)
 	for i := range chans {
 		chans[i] = make([]float32, 0, frames)
@@ -244,15 +249,48 @@ func newChannels(n int, frames int64) [][]float32 {
 
 // makeRoom returns ch with room for add more samples. When ch is full it
 // grows straight to expect samples, the length the stream's header or
-// frame count announced: once maxPrealloc samples of real data have backed
-// the claim, trusting it costs one copy, where append's growth by a
-// quarter at a time would copy a long song ten times over and leave the
-// copies for the garbage collector: analysing a one-hour stereo FLAC
-// peaked at 4.8 GB resident that way, 2.7 GB this way. A stream longer
-// than announced grows as append grows it.
+// frame count announced: once real data has filled what was allocated up
+// front and so backed the claim, trusting it costs one copy, where
+// append's growth by a quarter at a time would copy a long song ten times
+// over and leave the copies for the garbage collector: analysing a
+// one-hour stereo FLAC peaked at 4.8 GB resident that way, 2.7 GB this
+// way. A stream longer than announced grows as append grows it.
 func makeRoom(ch []float32, add int, expect int64) []float32 {
 	if cap(ch)-len(ch) >= add {
 		return ch
 	}
 	return slices.Grow(ch, max(add, int(expect)-len(ch)))
+}
+
+// window reads the small records of a walk through a file (RIFF chunk
+// headers, FLAC metadata block headers, MP4 box headers) through a
+// buffer, so that a run of tiny records, as zeros read, costs one read of
+// the file per 64 KB rather than one per record.
+type window struct {
+	r    io.ReaderAt
+	size int64 // bytes r holds
+	buf  []byte
+	off  int64 // where buf starts in r
+}
+
+// at returns the n bytes at off, or nil when fewer remain.
+func (w *window) at(off int64, n int) []byte {
+	if off < 0 || off+int64(n) > w.size {
+		return nil
+	}
+	if off < w.off || off+int64(n) > w.off+int64(len(w.buf)) {
+		if cap(w.buf) == 0 {
+			w.buf = make([]byte, 64<<10)
+		}
+		w.buf = w.buf[:min(int64(cap(w.buf)), w.size-off)]
+		k, err := w.r.ReadAt(w.buf, off)
+		if err != nil && !errors.Is(err, io.EOF) {
+			k = 0
+		}
+		w.buf, w.off = w.buf[:k], off
+		if k < n {
+			return nil
+		}
+	}
+	return w.buf[off-w.off : off-w.off+int64(n)]
 }

@@ -1,9 +1,11 @@
 package decode
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -11,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 const fixtures = "../testdata/decode/"
@@ -221,19 +224,47 @@ func TestTags(t *testing.T) {
 	}
 }
 
-// TestWrongExtension checks the name plays no part: a WAV named .mp3
-// decodes as the WAV it is.
+// TestWrongExtension checks the name plays no part: a WAV, a FLAC and an
+// M4A named .mp3, and an MP3 named .wav, decode as what they are.
 func TestWrongExtension(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		file, as string
+		format   Format
+	}{
+		{"wav_u8_mono_8k.wav", "song.mp3", WAV},
+		{"flac_s16_stereo_44k.flac", "song.mp3", FLAC},
+		{"aac_stereo_44k.m4a", "song.mp3", AAC},
+		{"mp3_cbr_stereo_44k.mp3", "song.wav", MP3},
+	} {
+		data, err := os.ReadFile(fixtures + c.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		renamed := filepath.Join(dir, c.as)
+		if err := os.WriteFile(renamed, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		want, err := File(context.Background(), fixtures+c.file, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := File(context.Background(), renamed, Options{})
+		if err != nil {
+			t.Errorf("%s named %s: %v", c.file, c.as, err)
+			continue
+		}
+		if a.Format != c.format || a.Frames() != want.Frames() {
+			t.Errorf("%s named %s: decoded as %s with %d frames, want %s with %d", c.file, c.as, a.Format, a.Frames(), c.format, want.Frames())
+		}
+	}
+	// The fixture made for this by make.sh.
 	a, err := File(context.Background(), fixtures+"bad_is_wav.mp3", Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := File(context.Background(), fixtures+"wav_u8_mono_8k.wav", Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if a.Format != WAV || a.Frames() != want.Frames() {
-		t.Errorf("decoded as %s with %d frames, want wav with %d", a.Format, a.Frames(), want.Frames())
+	if a.Format != WAV || a.Frames() != 4000 {
+		t.Errorf("bad_is_wav.mp3: decoded as %s with %d frames, want wav with 4000", a.Format, a.Frames())
 	}
 }
 
@@ -306,32 +337,39 @@ func TestSniff(t *testing.T) {
 }
 
 // TestMaxSeconds checks a cut decode gives exactly the start of the full
-// decode, while SourceDuration still tells the whole length.
+// decode, ceil(MaxSeconds × rate) frames of it, while SourceDuration still
+// tells the whole length.
 func TestMaxSeconds(t *testing.T) {
 	for _, f := range []string{"wav_s16_stereo_44k.wav", "flac_s16_stereo_44k.flac", "mp3_cbr_stereo_44k.mp3",
-		"mp3_mono_22k.mp3", "aac_stereo_44k.m4a", "aac_adts_mono_32k.aac"} {
+		"mp3_mono_22k.mp3", "aac_stereo_44k.m4a", "aac_adts_mono_32k.aac",
+		// Decoded at twice its core rate (implicit SBR): the cut is
+		// counted at the rate the samples come out at, so 0.05 s is
+		// 2205 samples at 44.1 kHz, not twice 1103 at 22.05 kHz.
+		"aac_adts_lc_22k.noref.aac"} {
 		full, err := File(context.Background(), fixtures+f, Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		cut, err := File(context.Background(), fixtures+f, Options{MaxSeconds: 0.1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := int(math.Ceil(0.1 * float64(full.Rate)))
-		if cut.Frames() != want || len(cut.Channels) != len(full.Channels) {
-			t.Errorf("%s: %d frames × %d channels, want %d × %d", f, cut.Frames(), len(cut.Channels), want, len(full.Channels))
-			continue
-		}
-		for c := range cut.Channels {
-			for i, v := range cut.Channels[c] {
-				if v != full.Channels[c][i] {
-					t.Fatalf("%s: channel %d sample %d is %g, full decode has %g", f, c, i, v, full.Channels[c][i])
+		for _, secs := range []float64{0.1, 0.05} {
+			cut, err := File(context.Background(), fixtures+f, Options{MaxSeconds: secs})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := int(math.Ceil(secs * float64(full.Rate)))
+			if cut.Frames() != want || len(cut.Channels) != len(full.Channels) {
+				t.Errorf("%s, %g s: %d frames × %d channels, want %d × %d", f, secs, cut.Frames(), len(cut.Channels), want, len(full.Channels))
+				continue
+			}
+			for c := range cut.Channels {
+				for i, v := range cut.Channels[c] {
+					if v != full.Channels[c][i] {
+						t.Fatalf("%s: channel %d sample %d is %g, full decode has %g", f, c, i, v, full.Channels[c][i])
+					}
 				}
 			}
-		}
-		if math.Abs(cut.SourceDuration-full.SourceDuration) > 0.03 {
-			t.Errorf("%s: SourceDuration %.3f when cut, %.3f in full", f, cut.SourceDuration, full.SourceDuration)
+			if math.Abs(cut.SourceDuration-full.SourceDuration) > 0.03 {
+				t.Errorf("%s: SourceDuration %.3f when cut, %.3f in full", f, cut.SourceDuration, full.SourceDuration)
+			}
 		}
 	}
 }
@@ -652,5 +690,420 @@ func TestFLACPictureClaim(t *testing.T) {
 	}
 	if n := after.TotalAlloc - before.TotalAlloc; n > 64<<20 {
 		t.Errorf("allocated %d MB for a %d-byte file", n>>20, len(data))
+	}
+}
+
+// TestPreallocBoundedByData checks that what a stream announces buys no
+// more memory up front than a small multiple of its bytes: here 100 KB
+// of 8-byte ADTS frames, each announcing 1024 samples of 7.1, whose
+// payloads the decoder rejects. Taking the frames' word for their
+// samples made this cost over 400 MB before the first frame failed.
+func TestPreallocBoundedByData(t *testing.T) {
+	// ADTS header: MPEG-4, no CRC, AAC-LC at 48 kHz, channel
+	// configuration 7, frame length 8, buffer fullness 0x7ff, one raw
+	// data block; then a payload byte that is no AAC.
+	frame := []byte{0xff, 0xf1, 1<<6 | 3<<2 | 1, 3 << 6, 8 >> 3, 0x1f, 0xfc, 0x00}
+	data := bytes.Repeat(frame, 12800)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := Bytes(context.Background(), "tiny-frames.aac", data, Options{})
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "tiny-frames.aac") {
+		t.Errorf("error %v, want ErrCorrupt naming the input", err)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 8<<20 {
+		t.Errorf("allocated %d MB for %d KB of frames that do not decode", n>>20, len(data)>>10)
+	}
+}
+
+// TestID3BeforeAudio checks an ID3v2 tag put before any format (taggers
+// write one to whatever file they are given) changes nothing: the audio
+// after it decodes as it does without the tag. An MP4 file's sample
+// offsets count from the start of the MP4 data, not of the file.
+func TestID3BeforeAudio(t *testing.T) {
+	// ID3v2.4 header, 128 bytes of padding.
+	id3 := append([]byte{'I', 'D', '3', 4, 0, 0, 0, 0, 1, 0}, make([]byte, 128)...)
+	for _, f := range []string{"wav_u8_mono_8k.wav", "flac_s8_mono_8k.flac", "mp3_cbr_stereo_44k.mp3",
+		"aac_stereo_44k.m4a", "aac_adts_mono_32k.aac"} {
+		clean, err := os.ReadFile(fixtures + f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := Bytes(context.Background(), f, clean, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := Bytes(context.Background(), "tagged "+f, slices.Concat(id3, clean), Options{})
+		if err != nil {
+			t.Errorf("%s after an ID3 tag: %v", f, err)
+			continue
+		}
+		if got.Format != want.Format || !slices.Equal(interleave(got.Channels), interleave(want.Channels)) {
+			t.Errorf("%s after an ID3 tag: %s, %d frames; without the tag %s, %d frames, or the samples differ",
+				f, got.Format, got.Frames(), want.Format, want.Frames())
+		}
+	}
+}
+
+// TestHeaderClaims checks headers that claim what the data cannot back,
+// or that no audio has (no channels, a rate of 0 Hz or of gigahertz, two
+// hours in a file of a second): each gives its own error, from the
+// header, before any sample is decoded, and costs little memory.
+func TestHeaderClaims(t *testing.T) {
+	// wav builds a WAV file whose fmt chunk says channels, rate and bits
+	// of PCM, followed by data.
+	wav := func(channels uint16, rate uint32, bits uint16, data []byte) []byte {
+		le := binary.LittleEndian
+		b := []byte("RIFF\x00\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00")
+		b = le.AppendUint16(b, channels)
+		b = le.AppendUint32(b, rate)
+		b = le.AppendUint32(b, rate*uint32(channels)*uint32(bits/8))
+		b = le.AppendUint16(b, channels*(bits/8))
+		b = le.AppendUint16(b, bits)
+		b = le.AppendUint32(append(b, "data"...), uint32(len(data)))
+		b = append(b, data...)
+		le.PutUint32(b[4:], uint32(len(b)-8))
+		return b
+	}
+	// flacInfo returns the FLAC fixture with its STREAMINFO rate and
+	// total samples replaced.
+	flacFile, err := os.ReadFile(fixtures + "flac_s8_mono_8k.flac")
+	if err != nil {
+		t.Fatal(err)
+	}
+	flacInfo := func(rate uint32, samples uint64) []byte {
+		b := slices.Clone(flacFile)
+		// fLaC, the block header, then 10 bytes of block and frame sizes
+		// before 20 bits of rate, 3 of channels, 5 of bits and 36 of
+		// samples.
+		p := 4 + 4 + 10
+		v := binary.BigEndian.Uint64(b[p:])
+		v = v&^(0xfffff<<44|1<<36-1) | uint64(rate)<<44 | samples&(1<<36-1)
+		binary.BigEndian.PutUint64(b[p:], v)
+		return b
+	}
+	// m4aLength returns the M4A fixture with every sample's duration in
+	// its time-to-sample table set to delta, and its edit list, which
+	// would cut the length back, lengthened to match.
+	m4aFile, err := os.ReadFile(fixtures + "aac_stereo_44k.m4a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Bytes(context.Background(), "m4a", m4aFile, Options{}); err != nil {
+		t.Fatal(err) // and the AAC decoder's first use, which compiles it, is out of the way
+	}
+	m4aLength := func(delta uint32) []byte {
+		b := slices.Clone(m4aFile)
+		be := binary.BigEndian
+		p := bytes.Index(b, []byte("stts")) + 4 // version and flags, entry count, entries
+		for i := range int(be.Uint32(b[p+4:])) {
+			be.PutUint32(b[p+8+8*i+4:], delta)
+		}
+		p = bytes.Index(b, []byte("elst")) + 4 // version 0: 32-bit segment durations
+		for i := range int(be.Uint32(b[p+4:])) {
+			be.PutUint32(b[p+8+12*i:], 0xffffffff)
+		}
+		return b
+	}
+	hour := Options{MaxDuration: 3600}
+	cases := []struct {
+		name string
+		data []byte
+		opts Options
+		err  error
+		says string
+	}{
+		{"wav no channels", wav(0, 8000, 16, make([]byte, 100)), Options{}, ErrCorrupt, "0 channels"},
+		{"wav 0 Hz", wav(1, 0, 16, make([]byte, 100)), Options{}, ErrCorrupt, "sample rate 0 Hz"},
+		{"wav 4 GHz", wav(1, 0xffffffff, 16, make([]byte, 100)), Options{}, ErrCorrupt, "sample rate 4294967295 Hz"},
+		{"wav 0 bits", wav(1, 8000, 0, make([]byte, 100)), Options{}, ErrUnsupported, "0 bits"},
+		// 65535 channels of 16 bits: 4 bytes are not one frame.
+		{"wav 65535 channels", wav(65535, 8000, 16, make([]byte, 4)), Options{}, ErrEmpty, "no samples"},
+		{"flac 0 Hz", flacInfo(0, 4000), Options{}, ErrCorrupt, "FLAC"},
+		// Two hours at 8 kHz in an 11 KB file: too long by its header,
+		// and when no limit applies, short of what it claims.
+		{"flac 2 h", flacInfo(8000, 2*3600*8000), hour, ErrTooLong, "7200 s, the limit is 3600 s"},
+		{"flac 2 h, no limit", flacInfo(8000, 2*3600*8000), Options{}, ErrCorrupt, "stream info says 57600000 samples, the file holds 4000"},
+		// 27 samples of 2^31 units of 1/44100 s each: 15 days.
+		{"m4a 2 weeks", m4aLength(1 << 31), hour, ErrTooLong, "the limit is 3600 s"},
+	}
+	for _, c := range cases {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_, err := Bytes(context.Background(), c.name, c.data, c.opts)
+		runtime.ReadMemStats(&after)
+		if !errors.Is(err, c.err) || !strings.Contains(err.Error(), c.name) || !strings.Contains(err.Error(), c.says) {
+			t.Errorf("%s: %v, want %v naming the input and saying %q", c.name, err, c.err, c.says)
+		}
+		if n := after.TotalAlloc - before.TotalAlloc; n > 8<<20 {
+			t.Errorf("%s: allocated %d MB", c.name, n>>20)
+		}
+	}
+}
+
+// TestTwoHourWAV checks a two-hour file is refused by its header when the
+// limit is an hour, without reading its samples (the file is sparse: its
+// 58 MB cost no disk, and reading them would show in the allocations).
+func TestTwoHourWAV(t *testing.T) {
+	const rate, seconds = 8000, 2 * 3600
+	head := []byte("RIFF\x00\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00")
+	head = binary.LittleEndian.AppendUint32(head, rate)
+	head = binary.LittleEndian.AppendUint32(head, rate)
+	head = append(head, 1, 0, 8, 0) // one byte per frame, 8 bits
+	head = binary.LittleEndian.AppendUint32(append(head, "data"...), rate*seconds)
+	binary.LittleEndian.PutUint32(head[4:], uint32(len(head)-8+rate*seconds))
+	path := filepath.Join(t.TempDir(), "two-hours.wav")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(head); err == nil {
+		err = f.Truncate(int64(len(head)) + rate*seconds)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err = File(context.Background(), path, Options{MaxDuration: 3600})
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, ErrTooLong) || !strings.Contains(err.Error(), "two-hours.wav") || !strings.Contains(err.Error(), "7200 s") {
+		t.Errorf("error %v, want ErrTooLong naming the file and its 7200 s", err)
+	}
+	if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
+		t.Errorf("allocated %d KB to refuse it", n>>10)
+	}
+	// Its first second is still there to analyse.
+	a, err := File(context.Background(), path, Options{MaxDuration: 3600, MaxSeconds: 1})
+	if err != nil || a.Frames() != rate || math.Abs(a.SourceDuration-seconds) > 1e-9 {
+		t.Errorf("first second: %v; want %d frames of a %d s song", err, rate, seconds)
+	}
+}
+
+// TestAACObjectTypeNotDecoded checks AAC of an object type the decoder
+// does not implement is called unsupported, saying which, not corrupt:
+// an ADTS stream of the SSR profile, and MP4 configurations of xHE-AAC
+// (USAC) and AAC-ELD, as a phone or a streaming service may write them.
+func TestAACObjectTypeNotDecoded(t *testing.T) {
+	clean, err := os.ReadFile(fixtures + "aac_adts_mono_32k.aac")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ssr := slices.Clone(clean)
+	for i := 0; i+7 <= len(ssr); {
+		h, ok := parseADTS(ssr[i:])
+		if !ok {
+			t.Fatalf("no ADTS frame at byte %d", i)
+		}
+		ssr[i+2] = ssr[i+2]&0x3f | 2<<6 // profile 2: object type 3, SSR
+		i += h.length
+	}
+	_, err = Bytes(context.Background(), "ssr.aac", ssr, Options{})
+	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "ssr.aac") || !strings.Contains(err.Error(), "SSR") {
+		t.Errorf("SSR stream: %v, want ErrUnsupported naming the file and SSR", err)
+	}
+	for _, c := range []struct {
+		asc  []byte
+		says string
+	}{
+		// Object type 31 escapes to 32 + 6 bits: 42, USAC, at 48 kHz
+		// (index 3), stereo, then the start of its UsacConfig.
+		{[]byte{0xf9, 0x46, 0x40, 0x00}, "USAC"},
+		// 39, ER AAC ELD, at 48 kHz, stereo.
+		{[]byte{0xf8, 0xe6, 0x40, 0x00}, "ELD"},
+	} {
+		_, err := newAACDecoder(c.asc)
+		if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), c.says) {
+			t.Errorf("config % x: %v, want ErrUnsupported saying %s", c.asc, err, c.says)
+		}
+	}
+	// Damage stays damage: object type 0 is no object type.
+	if _, err := newAACDecoder([]byte{0x00, 0x00}); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("config 00 00: %v, want ErrCorrupt", err)
+	}
+}
+
+// junkAfter is an io.ReaderAt of head followed by pseudo-random bytes up
+// to size, made as they are read, so a test can hand a decoder a
+// gigabyte without holding it.
+type junkAfter struct {
+	head []byte
+	size int64
+}
+
+func (j junkAfter) ReadAt(p []byte, off int64) (int, error) {
+	if off >= j.size {
+		return 0, io.EOF
+	}
+	n := int(min(int64(len(p)), j.size-off))
+	for i := range n {
+		if o := off + int64(i); o < int64(len(j.head)) {
+			p[i] = j.head[o]
+		} else {
+			p[i] = byte(uint64(o) * 0x9e3779b97f4a7c15 >> 56)
+		}
+	}
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// TestJunkHeedsContext checks a stream followed by a gigabyte of junk
+// (an upload of garbage behind a few real frames) stops promptly when its
+// context ends: the frame scan skipping the junk byte by byte looks at
+// the context as often as the decoding does, not once per thousand frames
+// found, which never came.
+func TestJunkHeedsContext(t *testing.T) {
+	for _, f := range []string{"mp3_cbr_stereo_44k.mp3", "aac_adts_mono_32k.aac"} {
+		head, err := os.ReadFile(fixtures + f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		done := make(chan error, 1)
+		go func() {
+			_, err := decode(ctx, junkAfter{head, 1 << 30}, 1<<30, Options{})
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("%s and junk: %v, want context.DeadlineExceeded", f, err)
+			}
+		case <-time.After(2 * time.Second):
+			t.Errorf("%s and junk: still scanning 2 s after the context ended", f)
+		}
+		cancel()
+	}
+}
+
+// countReads is an io.ReaderAt that counts the reads made of it.
+type countReads struct {
+	r     io.ReaderAt
+	reads int
+}
+
+func (c *countReads) ReadAt(p []byte, off int64) (int, error) {
+	c.reads++
+	return c.r.ReadAt(p, off)
+}
+
+// zerosAfter is an io.ReaderAt of head followed by zeros up to size.
+type zerosAfter struct {
+	head []byte
+	size int64
+}
+
+func (z zerosAfter) ReadAt(p []byte, off int64) (int, error) {
+	if off >= z.size {
+		return 0, io.EOF
+	}
+	n := int(min(int64(len(p)), z.size-off))
+	clear(p[:n])
+	if off < int64(len(z.head)) {
+		copy(p, z.head[off:])
+	}
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// TestZeroFilled checks files whose header is followed by zeros (a
+// recorder that reserved the space and crashed, a download whose pieces
+// never came) are refused at little cost, though each 8 or 4 zero bytes
+// read as an empty chunk or metadata block: 64 MB of them cost a read of
+// the file per chunk, or a call of the FLAC library per block, seconds
+// in all, deaf to the context.
+func TestZeroFilled(t *testing.T) {
+	flac, err := os.ReadFile(fixtures + "flac_s8_mono_8k.flac")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// fLaC and the STREAMINFO block, marked as not the last.
+	flacHead := slices.Concat(flac[:4], []byte{flac[4] &^ 0x80}, flac[5:4+4+34])
+	for _, c := range []struct {
+		name string
+		head []byte
+		err  error
+		says string
+	}{
+		{"zeros.wav", []byte("RIFF\x00\x00\x00\x00WAVE"), ErrCorrupt, "no fmt chunk"},
+		// Zeros read as a STREAMINFO block, which comes once.
+		{"zeros.flac", flacHead, ErrCorrupt, "second STREAMINFO"},
+	} {
+		r := &countReads{r: zerosAfter{c.head, 64 << 20}}
+		_, err := named(c.name)(decode(context.Background(), r, 64<<20, Options{}))
+		if !errors.Is(err, c.err) || !strings.Contains(err.Error(), c.name) || !strings.Contains(err.Error(), c.says) {
+			t.Errorf("%s: %v, want %v naming the file and saying %q", c.name, err, c.err, c.says)
+		}
+		// 64 MB in reads of 64 KB: 1024.
+		if r.reads > 2000 {
+			t.Errorf("%s: %d reads of the file to refuse it", c.name, r.reads)
+		}
+	}
+}
+
+// TestFLACManyBlocks checks a FLAC file with two million empty PADDING
+// blocks (valid, if made up: 8 MB of them) decodes at little cost. Each
+// block cost the decoding library a call and the tag reader a read of the
+// file, seconds in all, deaf to any deadline; the tags of a file with
+// more blocks than any real one are no longer read.
+func TestFLACManyBlocks(t *testing.T) {
+	clean, err := os.ReadFile(fixtures + "flac_s8_mono_8k.flac")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// fLaC, STREAMINFO (not the last block), the padding, then the
+	// fixture's other blocks and frames.
+	si := slices.Clone(clean[4 : 4+4+34])
+	si[0] &^= 0x80
+	data := slices.Concat(clean[:4], si, bytes.Repeat([]byte{1, 0, 0, 0}, 2<<20), clean[4+4+34:])
+	r := &countReads{r: bytes.NewReader(data)}
+	a, err := decode(context.Background(), r, int64(len(data)), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Frames() != 4000 {
+		t.Errorf("%d frames, want 4000", a.Frames())
+	}
+	// 8 MB in reads of 64 KB: 128, for the blocks and again for the tags.
+	if r.reads > 1000 {
+		t.Errorf("%d reads of an %d MB file", r.reads, len(data)>>20)
+	}
+}
+
+// TestM4AManyBoxes checks an M4A file with a million empty free boxes
+// (valid, if made up: 8 MB of them) between its media data and its movie
+// box decodes at little cost: the box walk and the tag reader each took a
+// read of the file per box, deaf to any deadline.
+func TestM4AManyBoxes(t *testing.T) {
+	clean, err := os.ReadFile(fixtures + "aac_stereo_44k.m4a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := Bytes(context.Background(), "clean.m4a", clean, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The movie box comes last; boxes before it shift no sample.
+	moov := bytes.Index(clean, []byte("moov")) - 4
+	data := slices.Concat(clean[:moov], bytes.Repeat([]byte("\x00\x00\x00\x08free"), 1<<20), clean[moov:])
+	r := &countReads{r: bytes.NewReader(data)}
+	a, err := decode(context.Background(), r, int64(len(data)), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Frames() != want.Frames() || a.Title != want.Title {
+		t.Errorf("%d frames, title %q; without the boxes %d, %q", a.Frames(), a.Title, want.Frames(), want.Title)
+	}
+	// 8 MB in reads of 64 KB: 128, for the boxes and again for the tags;
+	// and one per AAC frame.
+	if r.reads > 1000 {
+		t.Errorf("%d reads of an %d MB file", r.reads, len(data)>>20)
 	}
 }

@@ -1,9 +1,11 @@
 package decode
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/mewkiz/flac"
 )
@@ -11,20 +13,29 @@ import (
 // decodeFLAC decodes a FLAC stream with mewkiz/flac. Samples are scaled by
 // 2^-(bits-1), exactly as ffmpeg converts them to float.
 func decodeFLAC(in *input) (*Audio, error) {
-	stream, err := flac.New(in.section(in.start))
+	info, audio, err := flacMetadata(in)
+	if err != nil {
+		return nil, err
+	}
+	// The library is handed the STREAMINFO block alone, marked the last,
+	// and then the frames: it would walk the other metadata blocks a
+	// call and an allocation each, deaf to the context, and a file of
+	// zeros past its header reads as millions of them.
+	info[0] |= 0x80
+	stream, err := flac.New(io.MultiReader(bytes.NewReader(slices.Concat([]byte("fLaC"), info)), in.section(audio)))
 	if err != nil {
 		return nil, fmt.Errorf("%w: FLAC header: %v", ErrCorrupt, err)
 	}
-	info := stream.Info
-	rate := int(info.SampleRate)
+	si := stream.Info
+	rate := int(si.SampleRate)
 	if rate == 0 || rate > maxRate {
 		return nil, fmt.Errorf("%w: FLAC sample rate %d Hz", ErrCorrupt, rate)
 	}
-	nch := int(info.NChannels)
+	nch := int(si.NChannels)
 	if nch == 0 {
 		return nil, fmt.Errorf("%w: FLAC with 0 channels", ErrCorrupt)
 	}
-	total := int64(info.NSamples) // 0 = unknown
+	total := int64(si.NSamples) // 0 = unknown
 	if total < 0 {
 		total = 0
 	}
@@ -40,7 +51,7 @@ func decodeFLAC(in *input) (*Audio, error) {
 	if want >= 0 {
 		pre = min(pre, want)
 	}
-	chans := newChannels(nch, pre)
+	chans := newChannels(nch, pre, in.size-in.start)
 	limit := int64(-1) // frames after which to stop for MaxDuration
 	if want < 0 && in.opts.MaxDuration > 0 {
 		limit = int64(in.opts.MaxDuration*float64(rate)) + 1
@@ -93,4 +104,49 @@ func decodeFLAC(in *input) (*Audio, error) {
 		src = float64(got) / float64(rate)
 	}
 	return &Audio{Rate: rate, Channels: chans, SourceDuration: src}, nil
+}
+
+// flacMetadata walks the metadata blocks of the FLAC stream at in.start
+// and returns a copy of its STREAMINFO block, header included, and the
+// offset at which its frames begin.
+func flacMetadata(in *input) ([]byte, int64, error) {
+	w := &window{r: in.r, size: in.size}
+	off := in.start + 4 // past "fLaC"
+	var info []byte
+	for n := 0; ; n++ {
+		if n&4095 == 4095 {
+			if err := in.ctx.Err(); err != nil {
+				return nil, 0, err
+			}
+		}
+		h := w.at(off, 4)
+		if h == nil {
+			return nil, 0, fmt.Errorf("%w: FLAC header: truncated: metadata block %d at byte %d is cut short", ErrCorrupt, n, off)
+		}
+		last, typ := h[0]&0x80 != 0, h[0]&0x7f
+		length := int64(h[1])<<16 | int64(h[2])<<8 | int64(h[3])
+		switch {
+		case n == 0 && (typ != 0 || length != 34):
+			return nil, 0, fmt.Errorf("%w: FLAC header: the stream starts with a metadata block of type %d and %d bytes, not STREAMINFO", ErrCorrupt, typ, length)
+		case n > 0 && typ == 0:
+			// What zeros read as; STREAMINFO comes once.
+			return nil, 0, fmt.Errorf("%w: FLAC header: metadata block %d at byte %d is a second STREAMINFO", ErrCorrupt, n, off)
+		case typ == 127:
+			return nil, 0, fmt.Errorf("%w: FLAC header: metadata block %d at byte %d has the invalid type 127", ErrCorrupt, n, off)
+		}
+		if n == 0 {
+			b := w.at(off, 4+34)
+			if b == nil {
+				return nil, 0, fmt.Errorf("%w: FLAC header: truncated: the STREAMINFO block is cut short", ErrCorrupt)
+			}
+			info = slices.Clone(b)
+		}
+		off += 4 + length
+		if off > in.size {
+			return nil, 0, fmt.Errorf("%w: FLAC header: truncated: metadata block %d of %d bytes runs past the end of the file", ErrCorrupt, n, length)
+		}
+		if last {
+			return info, off, nil
+		}
+	}
 }

@@ -2,17 +2,41 @@ package decode
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"math"
+	"runtime"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 )
+
+// fuzzTimeout bounds the time one input may take to decode. The fuzzing
+// engine has no per-input limit of its own, so without it a hang would
+// stall the run rather than fail it with the input that caused it.
+const fuzzTimeout = 10 * time.Second
 
 // fuzzDecode decodes data and checks the invariants every input must
 // keep: no panic (decode recovers from the libraries' own, but none may
-// escape), an error naming the input, or audio that is well formed.
+// escape), no hang, no allocation out of proportion to the audio produced,
+// an error naming the input, or audio that is well formed and no longer
+// than the options allow.
 func fuzzDecode(t *testing.T, data []byte) {
 	for _, opts := range []Options{{MaxDuration: 60}, {MaxSeconds: 0.05}} {
-		a, err := Bytes(context.Background(), "fuzz.in", data, opts)
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		a, err := decodeWithin(t, data, opts)
+		runtime.ReadMemStats(&after)
+		out := uint64(0)
+		if err == nil {
+			out = uint64(a.Frames()) * uint64(len(a.Channels)) * 4
+		}
+		// Room for the decoders' own buffers and the sample slices'
+		// growth, but not for a header's claim that the data never backs.
+		if n := after.TotalAlloc - before.TotalAlloc; n > 64<<20+uint64(len(data))*64+out*3 {
+			t.Fatalf("%+v: allocated %d MB for %d bytes of input and %d bytes of output", opts, n>>20, len(data), out)
+		}
 		if err != nil {
 			if !strings.Contains(err.Error(), "fuzz.in") {
 				t.Fatalf("error does not name the input: %v", err)
@@ -30,6 +54,42 @@ func fuzzDecode(t *testing.T, data []byte) {
 				t.Fatalf("channels of different lengths")
 			}
 		}
+		if opts.MaxSeconds > 0 {
+			if limit := int(math.Ceil(opts.MaxSeconds * float64(a.Rate))); a.Frames() > limit {
+				t.Fatalf("MaxSeconds %g at %d Hz: %d frames, want at most %d", opts.MaxSeconds, a.Rate, a.Frames(), limit)
+			}
+		} else if d := a.Duration(); d > opts.MaxDuration+0.25 {
+			// A quarter second of slack: a decoder may finish the frame
+			// that crosses the limit.
+			t.Fatalf("MaxDuration %g: decoded %.2f s", opts.MaxDuration, d)
+		}
+	}
+}
+
+// decodeWithin decodes data, failing t if that takes longer than
+// fuzzTimeout: the context stops the package's own loops, and the
+// watchdog catches a hang inside a library that never looks at it.
+func decodeWithin(t *testing.T, data []byte, opts Options) (*Audio, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), fuzzTimeout)
+	defer cancel()
+	type result struct {
+		a   *Audio
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		a, err := Bytes(ctx, "fuzz.in", data, opts)
+		done <- result{a, err}
+	}()
+	select {
+	case r := <-done:
+		if errors.Is(r.err, context.DeadlineExceeded) {
+			t.Fatalf("%+v: decoding took more than %v", opts, fuzzTimeout)
+		}
+		return r.a, r.err
+	case <-time.After(fuzzTimeout + 5*time.Second):
+		t.Fatalf("%+v: decoding hung for more than %v", opts, fuzzTimeout+5*time.Second)
+		return nil, nil
 	}
 }
 
@@ -75,4 +135,35 @@ func FuzzAAC(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(fuzzDecode)
+}
+
+// FuzzM4A fuzzes the MP4 container parser. FuzzAAC mutates whole files,
+// whose bytes are mostly compressed audio; here only the movie box, which
+// holds the sample tables that say where each frame lies and how long
+// the song is, is mutated, and the rest of a fixture stays as it was.
+func FuzzM4A(f *testing.F) {
+	type around struct{ before, after []byte }
+	var files []around
+	for _, b := range fixtureFiles(f, "*.m4a") {
+		for off := 0; off+8 <= len(b); {
+			size := int(binary.BigEndian.Uint32(b[off:]))
+			if size < 8 || off+size > len(b) {
+				break
+			}
+			if string(b[off+4:off+8]) == "moov" {
+				files = append(files, around{b[:off], b[off+size:]})
+				f.Add(uint8(len(files)-1), b[off+8:off+size])
+				break
+			}
+			off += size
+		}
+	}
+	if len(files) == 0 {
+		f.Fatal("no M4A fixture with a movie box")
+	}
+	f.Fuzz(func(t *testing.T, which uint8, moov []byte) {
+		file := files[int(which)%len(files)]
+		size := binary.BigEndian.AppendUint32(nil, uint32(8+len(moov)))
+		fuzzDecode(t, slices.Concat(file.before, size, []byte("moov"), moov, file.after))
+	})
 }

@@ -122,7 +122,7 @@ func decodeM4A(in *input) (*Audio, error) {
 		if k.typ != "trak" {
 			continue
 		}
-		t, err := parseTrak(k.body, movieScale, in.size)
+		t, err := parseTrak(k.body, movieScale, in.size-in.start)
 		if err != nil {
 			return nil, err
 		}
@@ -199,19 +199,21 @@ func decodeM4A(in *input) (*Audio, error) {
 	scale := func(v int64) int64 { return v * coreRate / int64(tr.timescale) }
 	// A compressed byte rarely carries more than a few samples; the cap
 	// only limits what a lying header can make us allocate up front.
-	pre := min(scale(want), in.size*16)
+	pre := min(scale(want), (in.size-in.start)*16)
 	sink := &aacSink{coreRate: int(coreRate), skip: scale(skip), want: scale(want),
-		expect: pre, chans: newChannels(dec.channels, pre)}
+		expect: pre, chans: newChannels(dec.channels, pre, in.size-in.start), maxSeconds: in.opts.MaxSeconds}
 	buf := make([]byte, maxAACFrame)
-	err = tr.eachSample(in.size, func(i, off uint64, size uint32) (bool, error) {
+	// Sample offsets count from the start of the MP4 data, which an ID3
+	// tag may precede.
+	err = tr.eachSample(in.size-in.start, func(i, off uint64, size uint32) (bool, error) {
 		if i&255 == 0 {
 			if err := in.ctx.Err(); err != nil {
 				return false, err
 			}
 		}
 		b := buf[:size]
-		if _, err := in.r.ReadAt(b, int64(off)); err != nil {
-			return false, fmt.Errorf("%w: AAC sample %d at byte %d: %v", ErrCorrupt, i, off, err)
+		if _, err := in.r.ReadAt(b, in.start+int64(off)); err != nil {
+			return false, fmt.Errorf("%w: AAC sample %d at byte %d: %v", ErrCorrupt, i, in.start+int64(off), err)
 		}
 		pcm, err := dec.decode(b)
 		if err != nil {
@@ -260,22 +262,32 @@ func ascRate(asc []byte) int {
 // readMoov finds the top-level moov box and reads it into memory.
 func readMoov(in *input) ([]byte, error) {
 	off := in.start
-	var h [16]byte
-	for off+8 <= in.size {
-		if _, err := in.r.ReadAt(h[:8], off); err != nil {
-			return nil, fmt.Errorf("%w: MP4: %v", ErrCorrupt, err)
+	w := &window{r: in.r, size: in.size}
+	// Boxes may be as small as 8 bytes: through the window, millions of
+	// them cost no more than their bytes to read, and the context can
+	// still end the walk.
+	for n := 0; off+8 <= in.size; n++ {
+		if n&4095 == 4095 {
+			if err := in.ctx.Err(); err != nil {
+				return nil, err
+			}
 		}
-		size := uint64(binary.BigEndian.Uint32(h[:]))
+		h := w.at(off, 8)
+		if h == nil {
+			return nil, fmt.Errorf("%w: MP4: cannot read the box header at byte %d", ErrCorrupt, off)
+		}
+		size := uint64(binary.BigEndian.Uint32(h))
 		typ := string(h[4:8])
 		hdr := uint64(8)
 		switch size {
 		case 0:
 			size = uint64(in.size - off)
 		case 1:
-			if _, err := in.r.ReadAt(h[8:16], off+8); err != nil {
-				return nil, fmt.Errorf("%w: MP4: %v", ErrCorrupt, err)
+			h = w.at(off+8, 8)
+			if h == nil {
+				return nil, fmt.Errorf("%w: truncated: the MP4 box %q at byte %d is cut short", ErrCorrupt, printable([]byte(typ)), off)
 			}
-			size, hdr = binary.BigEndian.Uint64(h[8:]), 16
+			size, hdr = binary.BigEndian.Uint64(h), 16
 		}
 		if size < hdr || size > uint64(in.size-off) {
 			return nil, fmt.Errorf("%w: truncated: the MP4 box %q at byte %d claims %d bytes, %d remain", ErrCorrupt, printable([]byte(typ)), off, size, in.size-off)
@@ -495,10 +507,11 @@ func descriptor(b []byte) (int, []byte, bool) {
 // to 48 channels, with room to spare (ISO/IEC 14496-3 §4.5.3.2).
 const maxAACFrame = 64 << 10
 
-// eachSample calls fn with the file offset and size of every sample, in
-// order, worked out from the chunk offsets, the samples-per-chunk runs and
-// the sample sizes; fn returns false to stop. Samples are visited lazily,
-// so a table that claims billions of samples costs nothing up front.
+// eachSample calls fn with the offset and size of every sample, in order,
+// worked out from the chunk offsets, the samples-per-chunk runs and the
+// sample sizes; fn returns false to stop. Offsets count from the start of
+// the MP4 data, fileSize bytes long. Samples are visited lazily, so a
+// table that claims billions of samples costs nothing up front.
 func (t *mp4Track) eachSample(fileSize int64, fn func(i uint64, off uint64, size uint32) (bool, error)) error {
 	if len(t.offsets) == 0 || len(t.stsc) == 0 || t.count == 0 {
 		return fmt.Errorf("%w: the AAC track has no samples", ErrEmpty)
@@ -520,7 +533,7 @@ func (t *mp4Track) eachSample(fileSize int64, fn func(i uint64, off uint64, size
 			if size > maxAACFrame {
 				return fmt.Errorf("%w: AAC sample %d claims %d bytes", ErrCorrupt, si, size)
 			}
-			if off+uint64(size) > uint64(fileSize) {
+			if off > uint64(fileSize) || uint64(size) > uint64(fileSize)-off {
 				return fmt.Errorf("%w: truncated: AAC sample %d at byte %d runs past the end of the file (%d bytes)", ErrCorrupt, si, off, fileSize)
 			}
 			more, err := fn(si, off, size)

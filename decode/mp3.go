@@ -64,7 +64,7 @@ func decodeMP3(in *input) (*Audio, error) {
 	if st.first.mono {
 		nch = 1
 	}
-	chans := newChannels(nch, want)
+	chans := newChannels(nch, want, in.size-in.start)
 	if want == 0 {
 		return &Audio{Rate: rate, Channels: chans, SourceDuration: srcDur}, nil
 	}
@@ -145,8 +145,11 @@ func walkMP3(in *input, start, end int64) (*mp3Stream, error) {
 	pos := start
 	found := false
 	resync := false // bytes were skipped since the last frame
-	for pos < end {
-		if st.frames&1023 == 0 {
+	// Junk is skipped a byte at a time, so the context is looked at by
+	// steps taken, frames or bytes: counting frames alone, a gigabyte of
+	// junk after the last frame was scanned for a minute after it ended.
+	for step := 0; pos < end; step++ {
+		if step&4095 == 0 {
 			if err := in.ctx.Err(); err != nil {
 				return nil, err
 			}

@@ -2,6 +2,7 @@ package decode
 
 import (
 	"encoding/binary"
+	"errors"
 	"io"
 	"strconv"
 	"strings"
@@ -14,10 +15,10 @@ import (
 // the tag reader, leaves the fields empty.
 func readTags(r io.ReaderAt, size int64, a *Audio) {
 	defer func() { _ = recover() }()
-	if !flacPicturesFit(r, size) {
+	if !flacMetadataFit(r, size) {
 		return
 	}
-	m, err := tag.ReadFrom(io.NewSectionReader(r, 0, size))
+	m, err := tag.ReadFrom(&windowReader{w: window{r: r, size: size}})
 	if err != nil || m == nil {
 		return
 	}
@@ -61,27 +62,39 @@ func number(v any) float64 {
 	return 0
 }
 
-// flacPicturesFit reports whether every PICTURE block of a FLAC stream at
-// the start of r holds the picture its data length claims (true when r is
-// not FLAC). dhowden/tag allocates that length before reading it, so one
-// block claiming 4 GB in a small file would cost 4 GB.
-func flacPicturesFit(r io.ReaderAt, size int64) bool {
-	var h [4]byte
-	if _, err := r.ReadAt(h[:], 0); err != nil || string(h[:]) != "fLaC" {
+// maxFLACBlocks bounds the FLAC metadata blocks the tag reader is given:
+// real files have a few dozen, and the reader spends reads and
+// allocations on each, deaf to any deadline, so millions of empty blocks
+// (valid, if made up) would hold it for seconds.
+const maxFLACBlocks = 1 << 12
+
+// flacMetadataFit reports whether the metadata of a FLAC stream at the
+// start of r is fit for the tag reader (true when r is not FLAC): no more
+// than maxFLACBlocks blocks, and every PICTURE block holding the picture
+// its data length claims. dhowden/tag allocates that length before
+// reading it, so one block claiming 4 GB in a small file would cost 4 GB.
+func flacMetadataFit(r io.ReaderAt, size int64) bool {
+	w := &window{r: r, size: size}
+	if h := w.at(0, 4); h == nil || string(h) != "fLaC" {
 		return true
 	}
-	for off := int64(4); off+4 <= size; {
-		if _, err := r.ReadAt(h[:], off); err != nil {
-			return true // the tag reader stops here too
-		}
-		n := int64(h[1])<<16 | int64(h[2])<<8 | int64(h[3])
-		if h[0]&0x7f == 6 && !pictureFits(io.NewSectionReader(r, off+4, min(n, size-off-4))) {
+	for off, n := int64(4), 0; off+4 <= size; n++ {
+		if n == maxFLACBlocks {
 			return false
 		}
-		if h[0]&0x80 != 0 {
-			break // the last metadata block
+		h := w.at(off, 4)
+		if h == nil {
+			return true // the tag reader stops here too
 		}
-		off += 4 + n
+		last, typ := h[0]&0x80 != 0, h[0]&0x7f
+		length := int64(h[1])<<16 | int64(h[2])<<8 | int64(h[3])
+		if typ == 6 && !pictureFits(io.NewSectionReader(r, off+4, min(length, size-off-4))) {
+			return false
+		}
+		if last {
+			break
+		}
+		off += 4 + length
 	}
 	return true
 }
@@ -109,4 +122,49 @@ func pictureFits(b *io.SectionReader) bool {
 	pos += 16 // width, height, colour depth, colours used
 	n, ok := length()
 	return ok && pos+n <= b.Size()
+}
+
+// windowReader is an io.ReadSeeker over a window. The tag reader reads a
+// few bytes at a time, a box or block header, and seeks past what it
+// skips; through the window a file of millions of tiny boxes costs no
+// more than its bytes to read, not a read of the file per box.
+type windowReader struct {
+	w   window
+	pos int64
+}
+
+func (r *windowReader) Read(p []byte) (int, error) {
+	n := min(int64(len(p)), r.w.size-r.pos)
+	if n <= 0 {
+		return 0, io.EOF
+	}
+	if n > 16<<10 {
+		// Larger than the window serves well: read it straight.
+		k, err := r.w.r.ReadAt(p[:n], r.pos)
+		r.pos += int64(k)
+		if k > 0 && errors.Is(err, io.EOF) {
+			err = nil
+		}
+		return k, err
+	}
+	b := r.w.at(r.pos, int(n))
+	if b == nil {
+		return 0, io.ErrUnexpectedEOF
+	}
+	r.pos += int64(copy(p, b))
+	return int(n), nil
+}
+
+func (r *windowReader) Seek(offset int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekCurrent:
+		offset += r.pos
+	case io.SeekEnd:
+		offset += r.w.size
+	}
+	if offset < 0 {
+		return 0, errors.New("seek before the start")
+	}
+	r.pos = offset
+	return offset, nil
 }

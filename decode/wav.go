@@ -40,9 +40,18 @@ func decodeWAV(in *input) (*Audio, error) {
 		return nil, fmt.Errorf("%w: WAV header: %v", ErrCorrupt, err)
 	}
 	var fmtc *wavFormat
-	for off := in.start + 12; off < in.size; {
-		var ch [8]byte
-		if _, err := in.r.ReadAt(ch[:], off); err != nil {
+	w := &window{r: in.r, size: in.size}
+	for off, n := in.start+12, 0; off < in.size; n++ {
+		// Zeros past the header read as empty chunks, 8 bytes each: the
+		// window keeps millions of them cheap, and the context can still
+		// end the walk.
+		if n&4095 == 4095 {
+			if err := in.ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		ch := w.at(off, 8)
+		if ch == nil {
 			break // no whole chunk header left
 		}
 		id := string(ch[:4])

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestAnalyzeBadInput runs analyze on a folder of bad files among good
+// ones, as a user hands them over: each bad file gets a line naming it
+// and saying why it was refused, and the good files in the same run,
+// one of them a FLAC named .mp3, still get their results.
+func TestAnalyzeBadInput(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the whole pipeline")
+	}
+	testdata := filepath.Join("..", "..", "testdata")
+	dir := t.TempDir()
+	write := func(name string, data []byte) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	copyOf := func(name, from string) string {
+		t.Helper()
+		data, err := os.ReadFile(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return write(name, data)
+	}
+	noise := make([]byte, 3000)
+	rand.NewChaCha8([32]byte{1}).Read(noise)
+
+	type want struct {
+		says []string // in the error; none for a result
+		bpm  float64
+		key  string
+		fmt  string
+	}
+	files := []struct {
+		path string
+		want want
+	}{
+		{write("empty.wav", nil), want{says: []string{"no audio", "the file is empty"}}},
+		{copyOf("adagio.wav", filepath.Join(testdata, "calibration", "01-adagio-c-major.wav")), want{bpm: 60, key: "C Major", fmt: "wav"}},
+		{write("noise.wav", noise), want{says: []string{"unsupported format", "unknown format"}}},
+		{copyOf("cut.mp3", filepath.Join(testdata, "decode", "bad_truncated.mp3")), want{says: []string{"corrupt or truncated", "the MP3 frame at byte"}}},
+		{copyOf("andante.mp3", filepath.Join(testdata, "calibration", "02-andante-a-minor.flac")), want{bpm: 72, key: "A Minor", fmt: "flac"}},
+		{twoHourWAV(t, filepath.Join(dir, "two-hours.wav")), want{says: []string{"song too long", "7200 s", "analysis.max_duration"}}},
+	}
+	args := []string{"analyze", "--config", filepath.Join("..", "..", "pipeline.toml")}
+	for _, f := range files {
+		args = append(args, f.path)
+	}
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), args, &out, &errOut); code != 1 {
+		t.Errorf("exit %d, want 1 (some files failed); stderr %s", code, errOut.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != len(files) {
+		t.Fatalf("%d lines for %d files:\n%s", len(lines), len(files), out.String())
+	}
+	for i, f := range files {
+		var rec struct {
+			File   string  `json:"file"`
+			Error  string  `json:"error"`
+			BPM    float64 `json:"bpm"`
+			Key    string  `json:"key"`
+			Format string  `json:"format"`
+		}
+		if err := json.Unmarshal([]byte(lines[i]), &rec); err != nil {
+			t.Fatalf("line %d: %v", i, err)
+		}
+		name := filepath.Base(f.path)
+		if rec.File != f.path {
+			t.Errorf("line %d is for %q, want %s", i, rec.File, f.path)
+		}
+		if len(f.want.says) > 0 {
+			if !strings.Contains(rec.Error, f.path) {
+				t.Errorf("%s: error %q does not name the file", name, rec.Error)
+			}
+			for _, s := range f.want.says {
+				if !strings.Contains(rec.Error, s) {
+					t.Errorf("%s: error %q does not say %q", name, rec.Error, s)
+				}
+			}
+			continue
+		}
+		if rec.Error != "" {
+			t.Errorf("%s: %s", name, rec.Error)
+			continue
+		}
+		if rec.Format != f.want.fmt || rec.Key != f.want.key || rec.BPM < f.want.bpm*0.96 || rec.BPM > f.want.bpm*1.04 {
+			t.Errorf("%s: %s, %v BPM, %q; want %s, %v BPM, %q", name, rec.Format, rec.BPM, rec.Key, f.want.fmt, f.want.bpm, f.want.key)
+		}
+	}
+}
+
+// twoHourWAV writes a WAV file of two hours of 8 kHz 8-bit mono silence
+// at path and returns path. The file is sparse: its 58 MB of samples
+// take no disk.
+func twoHourWAV(t *testing.T, path string) string {
+	t.Helper()
+	const rate, seconds = 8000, 2 * 3600
+	le := binary.LittleEndian
+	head := []byte("RIFF\x00\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00")
+	head = le.AppendUint32(head, rate)
+	head = le.AppendUint32(head, rate) // bytes per second
+	head = append(head, 1, 0, 8, 0)    // one byte per frame, 8 bits
+	head = le.AppendUint32(append(head, "data"...), rate*seconds)
+	le.PutUint32(head[4:], uint32(len(head)-8+rate*seconds))
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(head); err == nil {
+		err = f.Truncate(int64(len(head)) + rate*seconds)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
