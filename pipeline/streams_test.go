@@ -153,12 +153,18 @@ func TestGoStreamsCancelReleasesUpstream(t *testing.T) {
 		p := New(ctx, Options{})
 		stage := NewFlow(p, "square", StageConfig{Workers: 1}, square)
 		feed := make(chan any)
+		sunk := make(chan any, 16)
 		ended := make(chan struct{})
 		go func() {
 			defer close(ended)
-			extension.NewChanSource(feed).Via(flow.NewFilter(pass, 1)).Via(stage).To(extension.NewChanSink(make(chan any, 16)))
+			extension.NewChanSource(feed).Via(flow.NewFilter(pass, 1)).Via(stage).To(extension.NewChanSink(sunk))
 		}()
 		feed <- 1
+		// The first square out means To has started its goroutine: the
+		// pipeline's goroutines may not begin after Wait does.
+		first := make(chan struct{})
+		go func() { <-sunk; close(first) }()
+		await(t, first, "the first element through the Flow")
 		cancel()
 		if err := p.Wait(); !errors.Is(err, context.Canceled) {
 			t.Errorf("Wait: %v, want context.Canceled", err)
