@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/songflow/songflow/internal/audiotest"
 )
 
 const fixtures = "../testdata/decode/"
@@ -846,29 +848,13 @@ func TestHeaderClaims(t *testing.T) {
 // 58 MB cost no disk, and reading them would show in the allocations).
 func TestTwoHourWAV(t *testing.T) {
 	const rate, seconds = 8000, 2 * 3600
-	head := []byte("RIFF\x00\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00")
-	head = binary.LittleEndian.AppendUint32(head, rate)
-	head = binary.LittleEndian.AppendUint32(head, rate)
-	head = append(head, 1, 0, 8, 0) // one byte per frame, 8 bits
-	head = binary.LittleEndian.AppendUint32(append(head, "data"...), rate*seconds)
-	binary.LittleEndian.PutUint32(head[4:], uint32(len(head)-8+rate*seconds))
 	path := filepath.Join(t.TempDir(), "two-hours.wav")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.Write(head); err == nil {
-		err = f.Truncate(int64(len(head)) + rate*seconds)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err := audiotest.SparseWAV(path, rate, seconds); err != nil {
 		t.Fatal(err)
 	}
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	_, err = File(context.Background(), path, Options{MaxDuration: 3600})
+	_, err := File(context.Background(), path, Options{MaxDuration: 3600})
 	runtime.ReadMemStats(&after)
 	if !errors.Is(err, ErrTooLong) || !strings.Contains(err.Error(), "two-hours.wav") || !strings.Contains(err.Error(), "7200 s") {
 		t.Errorf("error %v, want ErrTooLong naming the file and its 7200 s", err)

@@ -3,13 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/songflow/songflow/internal/audiotest"
 )
 
 // TestAnalyzeBadInput runs analyze on a folder of bad files among good
@@ -106,30 +107,11 @@ func TestAnalyzeBadInput(t *testing.T) {
 	}
 }
 
-// twoHourWAV writes a WAV file of two hours of 8 kHz 8-bit mono silence
-// at path and returns path. The file is sparse: its 58 MB of samples
-// take no disk.
+// twoHourWAV writes a sparse WAV file of two hours of silence at path
+// and returns path.
 func twoHourWAV(t *testing.T, path string) string {
 	t.Helper()
-	const rate, seconds = 8000, 2 * 3600
-	le := binary.LittleEndian
-	head := []byte("RIFF\x00\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00")
-	head = le.AppendUint32(head, rate)
-	head = le.AppendUint32(head, rate) // bytes per second
-	head = append(head, 1, 0, 8, 0)    // one byte per frame, 8 bits
-	head = le.AppendUint32(append(head, "data"...), rate*seconds)
-	le.PutUint32(head[4:], uint32(len(head)-8+rate*seconds))
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.Write(head); err == nil {
-		err = f.Truncate(int64(len(head)) + rate*seconds)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err := audiotest.SparseWAV(path, 8000, 2*3600); err != nil {
 		t.Fatal(err)
 	}
 	return path
