@@ -91,6 +91,29 @@ func TestFileErrors(t *testing.T) {
 		{"queue wait beyond Duration", "[server]\nqueue_wait = 1e10\n", "server.queue_wait", 2, "must be at most 9223372036 s, got 1e+10"},
 		{"sample period beyond Duration", "[metrics]\nsample_seconds = 1e10\n", "metrics.sample_seconds", 2, "must be at most 9223372036 s, got 1e+10"},
 		{"settle beyond Duration", "[watch]\nsettle_seconds = 1e10\n", "watch.settle_seconds", 2, "must be at most 9223372036 s, got 1e+10"},
+		// Error paths of every kind of check and value, one case each.
+		{"int beyond int32", "[stages.fft]\nworkers = 3000000000\n", "stages.fft.workers", 2, "3000000000 is out of range"},
+		{"int for string", "[server]\naddr = 5050\n", "server.addr", 2, "want a string, got an integer"},
+		{"array for int", "[analysis]\nhop = [256]\n", "analysis.hop", 2, "want an integer, got an array"},
+		{"bool for float", "[watch]\nsettle_seconds = true\n", "watch.settle_seconds", 2, "want a number, got a boolean"},
+		{"table for key", "[analysis.hop]\nx = 1\n", "analysis.hop", 1, "want an integer, got a table"},
+		{"workers beyond limit", "[stages.fft]\nworkers = 1025\n", "stages.fft.workers", 2, "must be 1..1024, got 1025"},
+		{"chunk zero", "[analysis]\nchunk_seconds = 0\n", "analysis.chunk_seconds", 2, "must be a positive number of seconds, got 0"},
+		{"chunk infinite", "[analysis]\nchunk_seconds = inf\n", "analysis.chunk_seconds", 2, "must be a positive number of seconds, got +Inf"},
+		{"overlap NaN", "[analysis]\nchunk_overlap_seconds = nan\n", "analysis.chunk_overlap_seconds", 2, "must be at least 0 and less than chunk_seconds (20), got NaN"},
+		{"negative max seconds", "[analysis]\nmax_seconds = -1\n", "analysis.max_seconds", 2, "must be 0 or more, got -1"},
+		{"negative max duration", "[analysis]\nmax_duration = -1\n", "analysis.max_duration", 2, "must be 0 or more, got -1"},
+		{"key profile", "[analysis]\nkey_profile = \"Krumhansl\"\n", "analysis.key_profile", 2, `must be "krumhansl", "temperley", "shaath" or "edm" ("" = temperley), got "Krumhansl"`},
+		{"sample period infinite", "[metrics]\nsample_seconds = inf\n", "metrics.sample_seconds", 2, "must be at least 0.001 s, got +Inf"},
+		{"db path", "[server]\ndb_path = \"\"\n", "server.db_path", 2, "must not be empty"},
+		{"body", "[server]\nmax_body_mb = 0\n", "server.max_body_mb", 2, "must be at least 1, got 0"},
+		{"negative rate limit", "[server]\nrate_limit_per_minute = -1\n", "server.rate_limit_per_minute", 2, "must be at least 0, got -1"},
+		{"negative queue wait", "[server]\nqueue_wait = -1\n", "server.queue_wait", 2, "must be 0 or more, got -1"},
+		// A key inside an inline table has no line of its own: the
+		// table's line stands for it.
+		{"inline table value", "[stages]\nfft = {workers = 0}\n", "stages.fft.workers", 2, "must be 1..1024, got 0"},
+		{"inline table unknown key", "\n[stages]\nfft = {workers = 1, threads = 2}\n", "stages.fft.threads", 3, "unknown key"},
+		{"dotted key", "analysis.hop = 4096\n", "analysis.hop", 1, "must be 1..fft_size (2048), got 4096"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := writeFile(t, tc.text)
@@ -130,6 +153,29 @@ func TestSyntaxError(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "line 3") {
 		t.Errorf("message %q", err)
+	}
+}
+
+// TestKeyProfiles accepts every profile the analysis knows, and "".
+func TestKeyProfiles(t *testing.T) {
+	for _, p := range []string{"", "temperley", "krumhansl", "shaath", "edm"} {
+		c := Default()
+		if err := c.Set("analysis.key_profile", p, nil, "flag"); err != nil {
+			t.Errorf("%q: %v", p, err)
+		}
+	}
+}
+
+// TestDuplicateTable is a TOML error the parser reports by line only.
+func TestDuplicateTable(t *testing.T) {
+	path := writeFile(t, "[analysis]\nhop = 256\n[analysis]\nhop = 128\n")
+	_, _, err := Load(path, nil)
+	var e *Error
+	if !errors.As(err, &e) || e.Line != 3 || e.Origin != "file "+path {
+		t.Fatalf("error %#v, want *Error on line 3 of %s", err, path)
+	}
+	if !strings.Contains(err.Error(), path+" line 3: ") {
+		t.Errorf("message %q does not name the file and line", err)
 	}
 }
 
@@ -212,6 +258,9 @@ func TestEnvErrors(t *testing.T) {
 		{map[string]string{"ANALYSIS_WORKERS": "0"}, "stages.decode.workers", "env ANALYSIS_WORKERS"},
 		{map[string]string{"PRODUCTION_MODE": "maybe"}, "server.production", "env PRODUCTION_MODE"},
 		{map[string]string{"CHUNK_ANALYSIS_SECONDS": "5", "CHUNK_OVERLAP_SECONDS": "6"}, "analysis.chunk_overlap_seconds", "env CHUNK_OVERLAP_SECONDS"},
+		{map[string]string{"CHUNK_ANALYSIS_SECONDS": "twenty"}, "analysis.chunk_seconds", "env CHUNK_ANALYSIS_SECONDS"},
+		{map[string]string{"ANALYSIS_HOP_LENGTH": "4096"}, "analysis.hop", "env ANALYSIS_HOP_LENGTH"},
+		{map[string]string{"MAX_ANALYSIS_SECONDS": "-5"}, "analysis.max_seconds", "env MAX_ANALYSIS_SECONDS"},
 	} {
 		_, _, err := Load("", env(tc.env))
 		var e *Error
@@ -234,6 +283,15 @@ func TestSetErrors(t *testing.T) {
 	}
 	if c.Analysis.Hop != 512 || o["analysis.hop"] != "default" {
 		t.Errorf("rejected Set changed the config: hop %d from %s", c.Analysis.Hop, o["analysis.hop"])
+	}
+	if err := c.Set("server.production", "maybe", o, "flag"); err == nil || !strings.Contains(err.Error(), "want true or false") {
+		t.Errorf("bad boolean: %v", err)
+	}
+	if err := c.Set("analysis.chunk_seconds", "long", o, "flag"); err == nil || !strings.Contains(err.Error(), "want a number") {
+		t.Errorf("bad number: %v", err)
+	}
+	if err := c.Set("analysis.key_profile", "temperly", o, "flag"); err == nil || err.Error() != `flag: analysis.key_profile: must be "krumhansl", "temperley", "shaath" or "edm" ("" = temperley), got "temperly"` {
+		t.Errorf("bad key profile: %v", err)
 	}
 	if err := c.Set("server.production", "yes", o, "flag"); err != nil || !c.Server.Production {
 		t.Errorf("production: %v", err)

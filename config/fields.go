@@ -3,10 +3,12 @@ package config
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/songflow/songflow/dsp"
 	"github.com/songflow/songflow/pipeline"
 )
 
@@ -292,6 +294,7 @@ var fields = func() []field {
 	maxSeconds := func(c *Config) *float64 { return &c.Analysis.MaxSeconds }
 	maxDuration := func(c *Config) *float64 { return &c.Analysis.MaxDuration }
 	songTimeout := func(c *Config) *float64 { return &c.Analysis.SongTimeout }
+	keyProfile := func(c *Config) *string { return &c.Analysis.KeyProfile }
 	fs = append(fs,
 		field{key: "analysis.sample_rate", bind: ints(sampleRate), env: []string{"ANALYSIS_SAMPLE_RATE"}, check: func(c *Config) string {
 			if v := *sampleRate(c); v < 8000 || v > 192000 {
@@ -323,7 +326,20 @@ var fields = func() []field {
 		field{key: "analysis.max_duration", bind: floats(maxDuration), check: nonNegative(maxDuration)},
 		field{key: "analysis.song_timeout", bind: floats(songTimeout), check: positiveDuration(songTimeout)},
 		field{key: "analysis.calibration", bind: strs(func(c *Config) *string { return &c.Analysis.Calibration })},
-		field{key: "analysis.key_profile", bind: strs(func(c *Config) *string { return &c.Analysis.KeyProfile })},
+		field{key: "analysis.key_profile", bind: strs(keyProfile), check: func(c *Config) string {
+			// The analysis would take an unknown name for its default: a
+			// typo must not silently measure with another profile.
+			v := *keyProfile(c)
+			if v == "" || slices.Contains(dsp.KeyProfiles(), dsp.KeyProfile(v)) {
+				return ""
+			}
+			names := make([]string, 0, len(dsp.KeyProfiles()))
+			for _, p := range dsp.KeyProfiles() {
+				names = append(names, strconv.Quote(string(p)))
+			}
+			last := len(names) - 1
+			return fmt.Sprintf("must be %s or %s (\"\" = %s), got %q", strings.Join(names[:last], ", "), names[last], dsp.DefaultKeyProfile, v)
+		}},
 	)
 
 	sample := func(c *Config) *float64 { return &c.Metrics.SampleSeconds }

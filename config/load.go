@@ -43,7 +43,7 @@ func Load(path string, getenv func(string) (string, bool)) (Config, Origins, err
 		if errors.As(err, &e) {
 			e.Origin = o[e.Key]
 			if strings.HasPrefix(e.Origin, "file ") {
-				e.Line = lines[e.Key]
+				e.Line = lineOf(lines, e.Key)
 			}
 		}
 		return c, o, err
@@ -87,7 +87,7 @@ func decode(c *Config, o Origins, text, origin string) (map[string]int, error) {
 			}
 			if f, ok := lookup(key); ok {
 				if err := f.bind(c).fromTOML(v); err != nil {
-					errs = append(errs, &Error{Key: key, Line: lines[key], Msg: err.Error(), Origin: origin})
+					errs = append(errs, &Error{Key: key, Line: lineOf(lines, key), Msg: err.Error(), Origin: origin})
 					continue
 				}
 				o[key] = origin
@@ -98,9 +98,9 @@ func decode(c *Config, o Origins, text, origin string) (map[string]int, error) {
 			case isTable(key) && isMap:
 				walk(key, sub)
 			case isTable(key):
-				errs = append(errs, &Error{Key: key, Line: lines[key], Msg: fmt.Sprintf("want a table, got %s", tomlType(v)), Origin: origin})
+				errs = append(errs, &Error{Key: key, Line: lineOf(lines, key), Msg: fmt.Sprintf("want a table, got %s", tomlType(v)), Origin: origin})
 			default:
-				errs = append(errs, &Error{Key: key, Line: lines[key], Msg: "unknown key", Origin: origin})
+				errs = append(errs, &Error{Key: key, Line: lineOf(lines, key), Msg: "unknown key", Origin: origin})
 			}
 		}
 	}
@@ -148,6 +148,22 @@ func keyLines(text string) map[string]int {
 		}
 	}
 	return lines
+}
+
+// lineOf returns the line of key, or failing that of the nearest table
+// holding it: a key inside an inline table (fft = {workers = 0}) has no
+// line of its own.
+func lineOf(lines map[string]int, key string) int {
+	for {
+		if l, ok := lines[key]; ok {
+			return l
+		}
+		i := strings.LastIndex(key, ".")
+		if i < 0 {
+			return 0
+		}
+		key = key[:i]
+	}
 }
 
 func applyEnv(c *Config, o Origins, getenv func(string) (string, bool)) error {

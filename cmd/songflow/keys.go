@@ -26,6 +26,10 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	sub := args[0]
+	if sub == "-h" || sub == "-help" || sub == "--help" {
+		fmt.Fprint(stderr, keysUsage)
+		return 2
+	}
 	fs, path := newFlags("keys "+sub, strings.TrimSuffix(keysUsage, "\n"), stderr)
 	db := fs.String("db", "", "database file (default server.db_path)")
 	name := fs.String("name", "", "what the key is for (create)")

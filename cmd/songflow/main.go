@@ -5,7 +5,7 @@
 //
 //	songflow calibrate DIR [--config FILE] [--out DIR] [--fit]
 //	songflow analyze [--config FILE] FILE...
-//	songflow watch DIR [--config FILE] [--out DIR] [--db FILE]
+//	songflow watch DIR [--config FILE] [--out DIR] [--db FILE] [--stop-timeout SECONDS]
 //	songflow serve [--config FILE] [--addr HOST:PORT]
 //	songflow bench [--config FILE] [--repeat N] [PATH...]
 //	songflow config [--config FILE] | songflow config --check FILE

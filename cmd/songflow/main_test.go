@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -170,5 +171,56 @@ func TestParseInterspersed(t *testing.T) {
 	}
 	if _, err := parseInterspersed(fs, []string{"a", "--bogus"}); err == nil {
 		t.Error("an unknown flag after a positional argument was accepted")
+	}
+}
+
+// TestCommandErrors covers the usage and configuration errors of analyze,
+// bench, config and keys: each names its cause on stderr and exits 2
+// (usage, configuration) or 1 (nothing to work on).
+func TestCommandErrors(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	bad := write("bad.toml", "[stages.fft]\nworkers = 0\n")
+	profile := write("profile.toml", "[analysis]\nkey_profile = \"krumhansl-kessler\"\n")
+	noMap := write("nomap.toml", fmt.Sprintf("[analysis]\ncalibration = %q\n", filepath.Join(dir, "missing.json")))
+	notes := write("notes.txt", "not audio")
+	song := filepath.Join("..", "..", "testdata", "calibration", "05-shuffle-d-major.wav")
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string // on stderr
+	}{
+		{[]string{"analyze"}, 2, "usage: songflow analyze"},
+		{[]string{"analyze", song, "--bogus"}, 2, "flag provided but not defined: -bogus"},
+		{[]string{"analyze", song, "--config", bad}, 2, "file " + bad + " line 2: stages.fft.workers: must be 1..1024, got 0"},
+		{[]string{"analyze", song, "--config", profile}, 2, "file " + profile + " line 2: analysis.key_profile: must be "},
+		{[]string{"analyze", song, "--config", noMap}, 2, "songflow analyze: analysis.calibration: "},
+		{[]string{"bench", song, "--repeat", "0"}, 2, "--repeat must be at least 1"},
+		{[]string{"bench", song, "--config", bad}, 2, "stages.fft.workers"},
+		{[]string{"bench", song, "--config", noMap}, 2, "songflow bench: analysis.calibration: "},
+		{[]string{"bench", filepath.Join(dir, "missing")}, 2, "missing"},
+		{[]string{"bench", notes}, 1, "no audio files found"},
+		{[]string{"config", "extra"}, 2, `unexpected argument "extra"`},
+		{[]string{"config", "--config", bad}, 2, "file " + bad + " line 2: stages.fft.workers"},
+		{[]string{"config", "--check", profile}, 2, "analysis.key_profile"},
+		{[]string{"config", "--check", filepath.Join(dir, "none.toml")}, 2, "none.toml"},
+		{[]string{"keys"}, 2, "songflow keys create"},
+		{[]string{"keys", "-h"}, 2, "songflow keys create"},
+		{[]string{"keys", "list", "--config", bad}, 2, "stages.fft.workers"},
+	} {
+		var out, errOut bytes.Buffer
+		code := run(context.Background(), tc.args, &out, &errOut)
+		if code != tc.code || !strings.Contains(errOut.String(), tc.want) {
+			t.Errorf("%q: exit %d, stderr %q; want exit %d, stderr with %q", tc.args, code, errOut.String(), tc.code, tc.want)
+		}
+		if strings.Contains(errOut.String(), "unknown subcommand") {
+			t.Errorf("%q: stderr %q", tc.args, errOut.String())
+		}
 	}
 }
