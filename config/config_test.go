@@ -108,7 +108,8 @@ func TestFileErrors(t *testing.T) {
 		{"db path", "[server]\ndb_path = \"\"\n", "server.db_path", 2, "must not be empty"},
 		{"body", "[server]\nmax_body_mb = 0\n", "server.max_body_mb", 2, "must be at least 1, got 0"},
 		{"negative rate limit", "[server]\nrate_limit_per_minute = -1\n", "server.rate_limit_per_minute", 2, "must be at least 0, got -1"},
-		{"negative queue wait", "[server]\nqueue_wait = -1\n", "server.queue_wait", 2, "must be 0 or more, got -1"},
+		{"negative queue wait", "[server]\nqueue_wait = -1\n", "server.queue_wait", 2, "must be a positive number of seconds, got -1"},
+		{"zero queue wait", "[server]\nqueue_wait = 0\n", "server.queue_wait", 2, "must be a positive number of seconds, got 0"},
 		// A key inside an inline table has no line of its own: the
 		// table's line stands for it.
 		{"inline table value", "[stages]\nfft = {workers = 0}\n", "stages.fft.workers", 2, "must be 1..1024, got 0"},

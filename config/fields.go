@@ -365,7 +365,8 @@ var fields = func() []field {
 		field{key: "server.production", bind: bools(func(c *Config) *bool { return &c.Server.Production }), env: []string{"PRODUCTION_MODE"}},
 		field{key: "server.rate_limit_per_minute", bind: ints(rate), check: atLeast(rate, 0)},
 		field{key: "server.max_in_flight", bind: ints(inflight), check: atLeast(inflight, 1)},
-		field{key: "server.queue_wait", bind: floats(qwait), check: nonNegativeDuration(qwait)},
+		// 0 cannot mean "no wait": the server reads a zero wait as its default.
+		field{key: "server.queue_wait", bind: floats(qwait), check: positiveDuration(qwait)},
 		field{key: "server.allow_private_urls", bind: bools(func(c *Config) *bool { return &c.Server.AllowPrivateURLs })},
 	)
 
