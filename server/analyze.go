@@ -50,6 +50,10 @@ type analysis struct {
 	CacheID    int64  `json:"cache_id,omitempty"`
 	Error      string `json:"error,omitempty"`
 	Message    string `json:"message,omitempty"`
+
+	// at is when the result was made, for requests that join its
+	// analysis and so are answered, as from the cache, with analyzed_at.
+	at time.Time
 }
 
 // failure is an error with the HTTP status and code it is reported with.
@@ -244,43 +248,57 @@ type batchItem struct {
 }
 
 func (s *Server) handleAnalyzeBatch(w http.ResponseWriter, r *http.Request) {
-	var items []batchItem
-	release, f := s.decodeJSON(w, r, &items)
+	// Each song is decoded on its own, so that one malformed song fails
+	// alone, as a result object with error set, like any other failed
+	// song: a client decodes the reply with one type.
+	var raws []json.RawMessage
+	release, f := s.decodeJSON(w, r, &raws)
 	if f != nil {
 		f.write(w)
 		return
 	}
 	defer release()
-	if len(items) == 0 {
+	if len(raws) == 0 {
 		writeError(w, http.StatusBadRequest, "empty_batch", "the batch holds no songs")
 		return
 	}
-	if len(items) > maxBatch {
+	if len(raws) > maxBatch {
 		writeError(w, http.StatusBadRequest, "batch_too_large",
-			fmt.Sprintf("a batch holds at most %d songs, this one %d", maxBatch, len(items)))
+			fmt.Sprintf("a batch holds at most %d songs, this one %d", maxBatch, len(raws)))
 		return
 	}
 	base := uploadSong(r.Header)
-	out := make([]analysis, len(items))
+	out := make([]analysis, len(raws))
 	var wg sync.WaitGroup
-	for i, it := range items {
+	for i := range raws {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var it batchItem
+			// On a field of the wrong type Unmarshal still fills the
+			// others, so the failed item keeps its title.
+			jerr := json.Unmarshal(raws[i], &it)
+			raws[i] = nil
 			sg := base
 			sg.title = strings.TrimSpace(it.Title)
 			sg.artist = strings.TrimSpace(it.Artist)
 			sg.name = fmt.Sprintf("batch[%d] %s", i, uploadName(sg.title, sg.artist))
-			data, err := decodeBase64(it.AudioData)
 			var f *failure
-			switch {
-			case err != nil:
-				f = &failure{code: "invalid_audio_data", message: "audio_data is not base64: " + err.Error()}
-			case len(data) == 0:
-				f = &failure{code: "empty_body", message: "audio_data is empty"}
-			default:
-				sg.data = data
-				out[i], f = s.analyze(r.Context(), sg)
+			if jerr != nil {
+				f = &failure{code: "invalid_item",
+					message: fmt.Sprintf("song %d is not {audio_data, title, artist} with string values: %v", i, jerr)}
+			} else {
+				data, err := decodeBase64(it.AudioData)
+				it.AudioData = ""
+				switch {
+				case err != nil:
+					f = &failure{code: "invalid_audio_data", message: "audio_data is not base64: " + err.Error()}
+				case len(data) == 0:
+					f = &failure{code: "empty_body", message: "audio_data is empty"}
+				default:
+					sg.data = data
+					out[i], f = s.analyze(r.Context(), sg)
+				}
 			}
 			if f != nil {
 				out[i] = failedItem(sg, f)
@@ -333,9 +351,25 @@ func (s *Server) analyze(ctx context.Context, sg song) (analysis, *failure) {
 		SkipChunks:      sg.skipChunks,
 	}
 	log := s.log.With("song", sg.name, "request_id", sg.requestID, "namespace", sg.namespace, "hash", key.Hash[:12])
+	a, f := s.answer(ctx, sg, key, log)
+	switch {
+	case f != nil:
+		log.Warn("song not analysed", "status", f.status, "error", f.code, "message", f.message)
+	case a.Cached:
+		log.Info("answered from the cache", "bpm", a.BPM, "key", a.Key, "cache_id", a.CacheID)
+	}
+	return a, f
+}
+
+// answer is analyze's work: the cache, a running analysis of the same
+// bytes, or a new one.
+func (s *Server) answer(ctx context.Context, sg song, key store.Key, log *slog.Logger) (analysis, *failure) {
 	if !sg.force {
-		if a, ok := s.fromCache(ctx, key, log); ok {
-			return retitle(a, sg), nil
+		if a, f, ok := s.fromCache(ctx, key, sg, log); ok {
+			if f != nil {
+				return analysis{}, f
+			}
+			return named(a, sg), nil
 		}
 	}
 	for {
@@ -344,7 +378,7 @@ func (s *Server) analyze(ctx context.Context, sg song) (analysis, *failure) {
 		s.flightMu.Lock()
 		f, running := s.flights[key]
 		if !running {
-			f = &flight{done: make(chan struct{})}
+			f = &flight{done: make(chan struct{}), url: sg.previewURL}
 			s.flights[key] = f
 		} else {
 			f.waiters++
@@ -364,25 +398,39 @@ func (s *Server) analyze(ctx context.Context, sg song) (analysis, *failure) {
 		if f.fail != nil {
 			return analysis{}, f.fail
 		}
-		// Answered by another request's analysis: to the statistics, a hit.
+		// Answered by another request's analysis: to the statistics and
+		// to the client, a cache hit, with the time the result was made.
 		s.hit(ctx, log)
 		a := f.res
 		a.Cached = true
-		return retitle(a, sg), nil
+		a.AnalyzedAt = a.at.UTC().Format(time.RFC3339)
+		if sg.previewURL != "" && sg.previewURL != f.url {
+			s.notePreviewURL(ctx, key, sg.previewURL, log)
+		}
+		return named(a, sg), nil
 	}
 }
 
-// retitle gives a result analysed for other bytes-identical requests the
+// named gives a result analysed for other bytes-identical requests the
 // title and artist this request named, since the cache key is the
-// content alone.
-func retitle(a analysis, sg song) analysis {
+// content alone, and "Unknown" where neither names one (a result the
+// watcher stored may have no title), so the fields are always there.
+func named(a analysis, sg song) analysis {
 	if sg.title != "" {
 		a.Title = sg.title
 	}
 	if sg.artist != "" {
 		a.Artist = sg.artist
 	}
+	a.Title, a.Artist = orUnknown(a.Title), orUnknown(a.Artist)
 	return a
+}
+
+// noTempo is the reply for a song in which no tempo was found: the
+// clients require a bpm above 0.
+func noTempo(name string) *failure {
+	return &failure{status: http.StatusUnprocessableEntity, code: "analysis_failed",
+		message: "no tempo found in " + name}
 }
 
 // lead runs the analysis f stands for and hands its outcome to f's
@@ -412,6 +460,7 @@ func (s *Server) lead(ctx context.Context, f *flight, sg song, key store.Key, lo
 type flight struct {
 	done    chan struct{} // closed when res and fail are set
 	waiters int           // requests waiting besides the first; under Server.flightMu
+	url     string        // the address the first request downloaded the song from, if any
 	res     analysis
 	fail    *failure
 }
@@ -452,14 +501,11 @@ func (s *Server) run(ctx context.Context, sg song, key store.Key, log *slog.Logg
 	cancel()
 	release()
 	if err != nil {
-		f := s.analysisFailure(dctx, err)
-		log.Warn("analysis failed", "status", f.status, "err", err)
-		return analysis{}, f
+		return analysis{}, s.analysisFailure(dctx, err) // analyze logs it
 	}
 	scrub(&res)
 	if res.BPM <= 0 {
-		return analysis{}, &failure{status: http.StatusUnprocessableEntity, code: "analysis_failed",
-			message: "no tempo found in " + sg.name}
+		return analysis{}, noTempo(sg.name)
 	}
 	if res.AnalysisDuration <= 0 {
 		res.AnalysisDuration = time.Since(start).Seconds()
@@ -486,7 +532,7 @@ func (s *Server) run(ctx context.Context, sg song, key store.Key, log *slog.Logg
 	s.count(ctx, "total_analyses", log)
 	log.Info("analysed", "bpm", res.BPM, "key", res.Key, "loudness", res.Loudness,
 		"ms", time.Since(start).Milliseconds())
-	return analysis{Result: res, CacheID: id}, nil
+	return analysis{Result: res, CacheID: id, at: now}, nil
 }
 
 // detach returns a context with ctx's values that ends with the server
@@ -500,24 +546,52 @@ func (s *Server) detach(ctx context.Context) (context.Context, context.CancelFun
 	}
 }
 
-// fromCache looks key up, counting a hit.
-func (s *Server) fromCache(ctx context.Context, key store.Key, log *slog.Logger) (analysis, bool) {
+// fromCache looks key up, counting a hit; ok is false when the song must
+// be analysed. A song downloaded from an address other than the one its
+// row records gets the new address, so that /verify finds the row by the
+// address this client knows (tokens in preview addresses change).
+func (s *Server) fromCache(ctx context.Context, key store.Key, sg song, log *slog.Logger) (a analysis, f *failure, ok bool) {
 	e, ok, err := s.store.Get(ctx, key)
 	if err != nil {
 		log.Error("cache read failed", "err", err)
-		return analysis{}, false
+		return analysis{}, nil, false
 	}
 	if !ok {
-		return analysis{}, false
+		return analysis{}, nil, false
 	}
 	var res stages.Result
 	if err := json.Unmarshal(e.Result, &res); err != nil {
 		log.Error("cached result unreadable; analysing again", "id", e.ID, "err", err)
-		return analysis{}, false
+		return analysis{}, nil, false
 	}
 	scrub(&res)
 	s.hit(ctx, log)
-	return analysis{Result: res, Cached: true, AnalyzedAt: e.AnalyzedAt.UTC().Format(time.RFC3339), CacheID: e.ID}, true
+	if sg.previewURL != "" && sg.previewURL != e.PreviewURL {
+		e.PreviewURL = sg.previewURL
+		if _, err := s.store.Put(context.WithoutCancel(ctx), e); err != nil {
+			log.Error("cache write failed", "err", err)
+		}
+	}
+	if res.BPM <= 0 {
+		// Only the watcher stores such results (this server never does),
+		// in a namespace a client may name too.
+		return analysis{}, noTempo(sg.name), true
+	}
+	return analysis{Result: res, Cached: true, AnalyzedAt: e.AnalyzedAt.UTC().Format(time.RFC3339), CacheID: e.ID}, nil, true
+}
+
+// notePreviewURL records u as the address the song under key was
+// downloaded from, as fromCache does for a cached one.
+func (s *Server) notePreviewURL(ctx context.Context, key store.Key, u string, log *slog.Logger) {
+	ctx = context.WithoutCancel(ctx)
+	e, ok, err := s.store.Get(ctx, key)
+	if err == nil && ok && e.PreviewURL != u {
+		e.PreviewURL = u
+		_, err = s.store.Put(ctx, e)
+	}
+	if err != nil {
+		log.Error("cache write failed", "err", err)
+	}
 }
 
 // hit counts a song answered without analysing it again.

@@ -223,10 +223,10 @@ func (s *Server) handleCacheExport(w http.ResponseWriter, r *http.Request) {
 
 // verifyRequest is the body of POST /verify.
 type verifyRequest struct {
-	URL       string   `json:"url"`
-	ManualBPM *float64 `json:"manual_bpm"`
-	ManualKey string   `json:"manual_key"`
-	BPMNotes  string   `json:"bpm_notes"`
+	URL       string     `json:"url"`
+	ManualBPM flexNumber `json:"manual_bpm"`
+	ManualKey string     `json:"manual_key"`
+	BPMNotes  string     `json:"bpm_notes"`
 }
 
 func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) {
@@ -242,12 +242,13 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "missing_url", `give the song's address in "url"`)
 		return
 	}
-	if req.ManualBPM != nil && (*req.ManualBPM <= 0 || *req.ManualBPM > 1000) {
-		writeError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("manual_bpm %g is not a tempo", *req.ManualBPM))
+	bpm := req.ManualBPM.p
+	if bpm != nil && (*bpm <= 0 || *bpm > 1000) {
+		writeError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("manual_bpm %g is not a tempo", *bpm))
 		return
 	}
 	n, err := s.store.Verify(r.Context(), req.URL, store.Verification{
-		ManualBPM: req.ManualBPM, ManualKey: strings.TrimSpace(req.ManualKey), BPMNotes: req.BPMNotes})
+		ManualBPM: bpm, ManualKey: strings.TrimSpace(req.ManualKey), BPMNotes: req.BPMNotes})
 	if err != nil {
 		s.internal(w, err)
 		return

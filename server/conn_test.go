@@ -9,8 +9,11 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/songflow/songflow/store"
 )
 
 // A client that stops sending in the middle of its body is answered 408
@@ -133,4 +136,80 @@ func TestQuietConnectionsClosed(t *testing.T) {
 	defer partial.Close()
 	fmt.Fprintf(partial, "GET /health HTTP/1.1\r\nHo")
 	closed(partial, "request header never finished")
+}
+
+// A client that asks for a reply larger than the socket buffers and
+// stops reading it is cut off once stall passes with nothing sent, so
+// its handler, and the rows it holds, do not wait for it for ever.
+func TestStalledReaderCutOff(t *testing.T) {
+	ts := newTestServer(t, Options{}, nil)
+	ts.srv.stall = 200 * time.Millisecond
+	// 16 MB of rows: more than loopback's socket buffers hold.
+	title := strings.Repeat("t", 100<<10)
+	for i := range 160 {
+		key := store.Key{Hash: fmt.Sprint("h", i), AnalyzerVersion: "test-1", Namespace: "big"}
+		if _, err := ts.store.Put(context.Background(), store.Entry{Key: key, Title: title, Result: []byte(`{"bpm":100}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn, err := net.Dial("tcp", ts.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.(*net.TCPConn).SetReadBuffer(4 << 10)
+	fmt.Fprintf(conn, "GET /cache?namespace=big&limit=1000 HTTP/1.1\r\nHost: songflow\r\n\r\n")
+	// Wait for the handler to start, then for it to give up.
+	for deadline := time.Now().Add(20 * time.Second); ts.srv.active.Load() == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the listing never started")
+		}
+	}
+	for deadline := time.Now().Add(20 * time.Second); ts.srv.active.Load() != 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the handler still waits for a client that stopped reading")
+		}
+	}
+}
+
+// The write deadlines a reply sets do not reach the next request on a
+// keep-alive connection: a 100 Continue sent long after them still goes
+// out, and the upload is answered.
+func TestWriteDeadlineNotLeftBehind(t *testing.T) {
+	ts := newTestServer(t, Options{}, nil)
+	ts.srv.stall = 100 * time.Millisecond
+	conn, err := net.Dial("tcp", ts.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(20 * time.Second)) // a hang fails, not blocks, the test
+	br := bufio.NewReader(conn)
+	fmt.Fprintf(conn, "GET /health HTTP/1.1\r\nHost: songflow\r\n\r\n")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	time.Sleep(3 * ts.srv.stall) // the reply's write deadline passes
+
+	body := "bpm=93\ncontinued"
+	fmt.Fprintf(conn, "POST /analyze_data HTTP/1.1\r\nHost: songflow\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n", len(body))
+	line, err := br.ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "HTTP/1.1 100") {
+		t.Fatalf("no 100 Continue: %q %v", line, err)
+	}
+	if _, err := br.ReadString('\n'); err != nil { // the blank line after it
+		t.Fatal(err)
+	}
+	io.WriteString(conn, body)
+	resp, err = http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("no answer to the upload: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if m := jsonObject(t, b); resp.StatusCode != 200 || m["bpm"] != 93.0 {
+		t.Errorf("upload after a pause: %d %v", resp.StatusCode, m)
+	}
 }

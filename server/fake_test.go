@@ -37,6 +37,8 @@ type fakeAnalyzer struct {
 	calls   atomic.Int64
 	delay   time.Duration // every call takes this long
 	release chan struct{}
+	// snapshotPanics makes Snapshot panic, as a bug would.
+	snapshotPanics atomic.Bool
 
 	mu   sync.Mutex
 	jobs []stages.Job
@@ -123,6 +125,9 @@ func (f *fakeAnalyzer) Analyze(ctx context.Context, job stages.Job) (stages.Resu
 }
 
 func (f *fakeAnalyzer) Snapshot() pipeline.Snapshot {
+	if f.snapshotPanics.Load() {
+		panic("fake snapshot bug")
+	}
 	return pipeline.Snapshot{
 		Elapsed: 2 * time.Second, Submitted: uint64(f.calls.Load()), Completed: uint64(f.calls.Load()),
 		Stages: []pipeline.StageStats{

@@ -26,6 +26,12 @@ var errTooLarge = errors.New("download larger than the limit")
 // into the server's own networks.
 func blockedAddr(ip netip.Addr) string {
 	ip = ip.Unmap()
+	if nat64.Contains(ip) {
+		// A NAT64 gateway (common on IPv6-only networks) turns
+		// 64:ff9b::a.b.c.d into a.b.c.d: judge the address it reaches.
+		b := ip.As16()
+		ip = netip.AddrFrom4([4]byte(b[12:]))
+	}
 	switch {
 	case ip.IsLoopback():
 		return "loopback"
@@ -33,7 +39,7 @@ func blockedAddr(ip netip.Addr) string {
 		return "link-local"
 	case ip.IsPrivate(), sharedNAT.Contains(ip):
 		return "private"
-	case ip.IsUnspecified():
+	case ip.IsUnspecified(), thisNetwork.Contains(ip):
 		return "unspecified"
 	case ip.IsMulticast(), ip.IsInterfaceLocalMulticast():
 		return "multicast"
@@ -44,7 +50,27 @@ func blockedAddr(ip netip.Addr) string {
 // sharedNAT is RFC 6598's shared address space, private in practice.
 var sharedNAT = netip.MustParsePrefix("100.64.0.0/10")
 
-// downloader fetches audio for /analyze. Its checks run on the address
+// thisNetwork is RFC 1122's "this network", 0.0.0.0/8: never a remote
+// host, and some systems connect to it locally.
+var thisNetwork = netip.MustParsePrefix("0.0.0.0/8")
+
+// nat64 is RFC 6052's well-known NAT64 prefix, whose last 32 bits are an
+// IPv4 address.
+var nat64 = netip.MustParsePrefix("64:ff9b::/96")
+
+// dialCheck vets an address a download is about to connect to; an error
+// stops the connection before a packet is sent.
+type dialCheck func(netip.AddrPort) error
+
+// publicOnly refuses the addresses blockedAddr names.
+func publicOnly(ap netip.AddrPort) error {
+	if why := blockedAddr(ap.Addr()); why != "" {
+		return fmt.Errorf("%w: %s is a %s address", errURLNotAllowed, ap.Addr(), why)
+	}
+	return nil
+}
+
+// downloader fetches audio for /analyze. Its check runs on the address
 // actually dialled, after DNS resolution and on every redirect, so neither
 // a name that resolves inside nor a redirect to one gets through.
 type downloader struct {
@@ -52,18 +78,17 @@ type downloader struct {
 	limit  int64
 }
 
-func newDownloader(timeout time.Duration, limit int64, allowPrivate bool) *downloader {
+// newDownloader returns a downloader whose dials check vets; nil lets
+// every address through.
+func newDownloader(timeout time.Duration, limit int64, check dialCheck) *downloader {
 	dialer := &net.Dialer{Timeout: 10 * time.Second}
-	if !allowPrivate {
+	if check != nil {
 		dialer.Control = func(network, address string, _ syscall.RawConn) error {
 			ap, err := netip.ParseAddrPort(address)
 			if err != nil {
 				return fmt.Errorf("%w: cannot parse dialled address %q", errURLNotAllowed, address)
 			}
-			if why := blockedAddr(ap.Addr()); why != "" {
-				return fmt.Errorf("%w: %s is a %s address", errURLNotAllowed, ap.Addr(), why)
-			}
-			return nil
+			return check(ap)
 		}
 	}
 	transport := &http.Transport{

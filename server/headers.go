@@ -3,8 +3,10 @@ package server
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"mime"
 	"net/url"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -32,10 +34,17 @@ func headerText(raw string) string {
 		return s
 	}
 	// Not UTF-8: Latin-1, where every byte is the code point of the same
-	// value.
+	// value. Only the bytes that are not UTF-8 are read so: a title a
+	// client glued together from a UTF-8 part and a Latin-1 part keeps
+	// both, where reading every byte as Latin-1 would garble the first.
 	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		b.WriteRune(rune(s[i]))
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && n == 1 {
+			r = rune(s[i])
+		}
+		b.WriteRune(r)
+		i += n
 	}
 	return b.String()
 }
@@ -107,4 +116,33 @@ func (f *flexBool) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	return fmt.Errorf("not a boolean: %s", b)
+}
+
+// flexNumber is an optional JSON number that also accepts the number in
+// a string ("174") that clients filling a request from a text field
+// send; null and "" leave it unset.
+type flexNumber struct{ p *float64 }
+
+// UnmarshalJSON accepts a number, a string holding a finite number, "",
+// or null.
+func (f *flexNumber) UnmarshalJSON(b []byte) error {
+	var p *float64
+	if err := json.Unmarshal(b, &p); err == nil {
+		f.p = p
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("not a number: %s", b)
+	}
+	if s = strings.TrimSpace(s); s == "" {
+		f.p = nil
+		return nil
+	}
+	x, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(x) || math.IsInf(x, 0) {
+		return fmt.Errorf("not a number: %s", b)
+	}
+	f.p = &x
+	return nil
 }

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -141,8 +142,9 @@ type Server struct {
 
 	// Each connection is a goroutine and a socket: a client that opens one
 	// and goes quiet must not keep them. idle bounds a keep-alive
-	// connection between requests, stall the wait for a request's header
-	// and for each next part of its body. A whole upload has no deadline:
+	// connection between requests, stall the wait for a request's header,
+	// for each next part of its body and for each part of a reply to
+	// leave (see statusWriter). A whole upload has no deadline:
 	// a 200 MB song over a slow phone link may take minutes, and that is
 	// fine while its bytes keep coming.
 	idle, stall time.Duration
@@ -172,13 +174,17 @@ func New(a Analyzer, st *store.Store, opts Options) (*Server, error) {
 		mux:        http.NewServeMux(),
 		admission:  newAdmission(opts.MaxInFlight, opts.QueueWait),
 		bodies:     semaphore.NewWeighted(bodyRoom(opts.MaxBodyBytes, opts.MaxInFlight)),
-		fetcher:    newDownloader(opts.DownloadTimeout, opts.MaxBodyBytes, opts.AllowPrivateURLs),
 		shutdownCh: make(chan struct{}),
 		flights:    map[store.Key]*flight{},
 		idle:       2 * time.Minute,
 		stall:      30 * time.Second,
 	}
 	s.life, s.endLife = context.WithCancel(context.Background())
+	check := publicOnly
+	if opts.AllowPrivateURLs {
+		check = nil
+	}
+	s.fetcher = newDownloader(opts.DownloadTimeout, opts.MaxBodyBytes, check)
 	if opts.Production {
 		s.limiter = newRateLimiter(opts.RateLimitPerMinute)
 	}
@@ -231,11 +237,21 @@ func (s *Server) notRouted(w http.ResponseWriter, r *http.Request) {
 		fmt.Sprintf("%s is not allowed on %s", r.Method, r.URL.Path))
 }
 
-// statusWriter remembers the status code written, for the metrics.
+// statusWriter remembers the status code written, for the metrics, and
+// gives each part of a reply until stall to leave: a client that stops
+// reading a reply larger than the socket buffers (a /cache page, an
+// export) would otherwise hold its handler, and the rows it holds, for
+// ever.
 type statusWriter struct {
 	http.ResponseWriter
-	code int
+	code  int
+	rc    *http.ResponseController
+	stall time.Duration
 }
+
+// writePart is the most of a reply one write deadline covers, so that a
+// large reply over a slow link is cut off only when it stops moving.
+const writePart = 64 << 10
 
 func (w *statusWriter) WriteHeader(code int) {
 	if w.code == 0 {
@@ -248,7 +264,19 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.code == 0 {
 		w.code = http.StatusOK
 	}
-	return w.ResponseWriter.Write(b)
+	written := 0
+	for len(b) > 0 {
+		part := b[:min(len(b), writePart)]
+		// A handler called without a connection has no deadline to set.
+		_ = w.rc.SetWriteDeadline(time.Now().Add(w.stall))
+		n, err := w.ResponseWriter.Write(part)
+		written += n
+		if err != nil {
+			return written, err
+		}
+		b = b[n:]
+	}
+	return written, nil
 }
 
 // Unwrap lets http.ResponseController reach the connection.
@@ -259,8 +287,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.active.Add(1)
 	defer s.active.Add(-1)
 	start := time.Now()
-	sw := &statusWriter{ResponseWriter: w}
-	s.mux.ServeHTTP(sw, r)
+	// net/http clears the write deadlines set here once the reply is
+	// out, before the connection's next request.
+	sw := &statusWriter{ResponseWriter: w, rc: http.NewResponseController(w), stall: s.stall}
+	s.route(sw, r)
 	// The pattern the mux matched, not the path, labels the metrics: a
 	// fixed set.
 	route := r.Pattern
@@ -272,6 +302,29 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		code = http.StatusOK
 	}
 	s.metrics.observe(route, code, time.Since(start).Seconds())
+}
+
+// route runs the handler the mux picks for r. A panic in it answers 500
+// in the JSON error shape the clients decode, where net/http would drop
+// the connection without a word; a reply already begun can only be cut
+// off, as net/http does.
+func (s *Server) route(sw *statusWriter, r *http.Request) {
+	defer func() {
+		p := recover()
+		if p == nil {
+			return
+		}
+		if p == http.ErrAbortHandler {
+			panic(p)
+		}
+		s.log.Error("handler panicked", "method", r.Method, "path", r.URL.Path, "panic", p, "stack", string(debug.Stack()))
+		if sw.code != 0 {
+			panic(http.ErrAbortHandler)
+		}
+		clear(sw.Header()) // what the handler meant for its own reply
+		writeError(sw, http.StatusInternalServerError, "internal_error", "the server failed to answer "+r.Method+" "+r.URL.Path)
+	}()
+	s.mux.ServeHTTP(sw, r)
 }
 
 // guard enforces API keys and the per-key rate limit in production mode.

@@ -184,6 +184,8 @@ func TestTitleHeaders(t *testing.T) {
 		{"=?UTF-8?B?Q2Fmw6kgZGVsIE1hcg==?=", "Café del Mar"}, // RFC 2047
 		{"100% Pure", "100% Pure"},                           // a bare percent stays
 		{"Sigur Rós – Hoppípolla", "Sigur Rós – Hoppípolla"},
+		{"Bj\xc3\xb6rk \xe9t\xe9", "Björk été"}, // UTF-8 and Latin-1 glued together
+		{"Caf%E9", "Caf%E9"},                    // percent-encoded Latin-1 is not decoded
 	}
 	for i, c := range cases {
 		// The HTTP client would refuse some of these bytes, so the handler
@@ -355,7 +357,8 @@ func TestProductionKeys(t *testing.T) {
 	}
 	for _, route := range [][2]string{{"GET", "/stats"}, {"GET", "/cache"}, {"POST", "/cache/clear"},
 		{"POST", "/shutdown"}, {"GET", "/metrics"}, {"GET", "/diagnostics"}, {"POST", "/analyze_data"},
-		{"DELETE", "/cache/1"}, {"GET", "/cache/export"}} {
+		{"DELETE", "/cache/1"}, {"GET", "/cache/export"}, {"GET", "/cache/search?q=x"}, {"POST", "/analyze"},
+		{"POST", "/analyze_batch"}, {"POST", "/verify"}} {
 		status, _, body := do(t, route[0], ts.URL+route[1], []byte("bpm=1\n"), nil)
 		wantError(t, route[1]+" without key", status, body, 401, "unauthorized")
 		status, _, body = do(t, route[0], ts.URL+route[1], []byte("bpm=1\n"), map[string]string{"X-API-Key": "sf_wrong"})

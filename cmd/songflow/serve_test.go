@@ -46,12 +46,18 @@ var listening = regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`)
 // base URL and exit status channel.
 func startServe(t *testing.T, ctx context.Context) (string, <-chan int, *syncBuffer) {
 	t.Helper()
+	return startServeWith(t, ctx, t.TempDir(), "")
+}
+
+// startServeWith is startServe with a database in dir and more lines for
+// pipeline.toml's [server] table.
+func startServeWith(t *testing.T, ctx context.Context, dir, serverTOML string) (string, <-chan int, *syncBuffer) {
+	t.Helper()
 	// runServe leaves GOMAXPROCS alone when the variable is set, so the
 	// test binary's other tests keep theirs.
 	t.Setenv("GOMAXPROCS", strconv.Itoa(runtime.GOMAXPROCS(0)))
-	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "pipeline.toml")
-	toml := "[server]\ndb_path = " + strconv.Quote(filepath.Join(dir, "songflow.db")) + "\n"
+	toml := "[server]\ndb_path = " + strconv.Quote(filepath.Join(dir, "songflow.db")) + "\n" + serverTOML
 	if err := os.WriteFile(cfgPath, []byte(toml), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -292,5 +298,59 @@ func TestServeProcs(t *testing.T) {
 	}
 	if got := serveProcs(cfg, 64); got != 64 {
 		t.Errorf("serveProcs on 64 CPUs = %d, want 64", got)
+	}
+}
+
+// PRODUCTION_MODE=true turns production mode on as server.production
+// does: every route but /health wants a key from `songflow keys`. And
+// server.rate_limit_per_minute = 0 means no limit, not the default 60.
+func TestServeProductionMode(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := store.Open(ctx, filepath.Join(dir, "songflow.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, _, err := st.CreateKey(ctx, "panel")
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PRODUCTION_MODE", "true")
+	base, code, _ := startServeWith(t, ctx, dir, "rate_limit_per_minute = 0\n")
+	get := func(path, key string) int {
+		t.Helper()
+		req, _ := http.NewRequest("GET", base+path, nil)
+		if key != "" {
+			req.Header.Set("X-API-Key", key)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if s := get("/health", ""); s != 200 {
+		t.Errorf("/health without a key: %d", s)
+	}
+	if s := get("/stats", ""); s != http.StatusUnauthorized {
+		t.Errorf("/stats without a key: %d, want 401", s)
+	}
+	// More than a minute's worth at the default limit.
+	for i := range 70 {
+		if s := get("/stats", secret); s != 200 {
+			t.Fatalf("request %d with the key: %d, want 200 (no limit)", i, s)
+		}
+	}
+	req, _ := http.NewRequest("POST", base+"/shutdown", nil)
+	req.Header.Set("X-API-Key", secret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if c := waitExit(t, code); resp.StatusCode != 200 || c != 0 {
+		t.Fatalf("/shutdown with the key: %d, exit %d", resp.StatusCode, c)
 	}
 }
