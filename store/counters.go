@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"time"
 )
 
@@ -17,11 +16,16 @@ type Counter struct {
 
 // Add adds delta to the named counter, creating it at zero first.
 func (s *Store) Add(ctx context.Context, name string, delta int64) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO counters (name, value, updated_at) VALUES (?, ?, ?)
+	unlock, err := s.lockWrite(ctx)
+	if err != nil {
+		return s.errorf("add %s: %w", name, err)
+	}
+	defer unlock()
+	_, err = s.db.ExecContext(ctx, `INSERT INTO counters (name, value, updated_at) VALUES (?, ?, ?)
 		ON CONFLICT (name) DO UPDATE SET value = counters.value + excluded.value, updated_at = excluded.updated_at`,
 		name, delta, s.now().UTC().Format(timeLayout))
 	if err != nil {
-		return fmt.Errorf("store: add %s: %w", name, err)
+		return s.errorf("add %s: %w", name, err)
 	}
 	return nil
 }
@@ -37,10 +41,10 @@ func (s *Store) Counter(ctx context.Context, name string) (Counter, error) {
 		return Counter{}, nil
 	}
 	if err != nil {
-		return Counter{}, fmt.Errorf("store: counter %s: %w", name, err)
+		return Counter{}, s.errorf("counter %s: %w", name, err)
 	}
 	if c.UpdatedAt, err = time.Parse(timeLayout, at); err != nil {
-		return Counter{}, fmt.Errorf("store: counter %s: updated_at %q: %w", name, at, err)
+		return Counter{}, s.errorf("counter %s: updated_at %q: %w", name, at, err)
 	}
 	return c, nil
 }

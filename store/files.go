@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -69,10 +70,10 @@ func (s *Store) EnsureFiles(ctx context.Context) error {
 		)`,
 	}
 	if err := s.createAll(ctx, stmts); err != nil {
-		return fmt.Errorf("store: watch tables: %w", err)
+		return s.errorf("watch tables: %w", err)
 	}
 	if err := s.addColumn(ctx, "watch_files", "identity", `TEXT NOT NULL DEFAULT ''`); err != nil {
-		return fmt.Errorf("store: watch tables: %w", err)
+		return s.errorf("watch tables: %w", err)
 	}
 	return nil
 }
@@ -90,7 +91,12 @@ func (s *Store) addColumn(ctx context.Context, table, column, decl string) error
 	if n > 0 {
 		return nil
 	}
-	tx, err := s.db.BeginTx(ctx, nil) // BEGIN IMMEDIATE: see _txlock in Open
+	unlock, err := s.lockWrite(ctx)
+	if err != nil {
+		return fmt.Errorf("add column %s.%s: %w", table, column, err)
+	}
+	defer unlock()
+	tx, err := s.db.BeginTx(ctx, nil) // BEGIN IMMEDIATE: see _txlock in dsn
 	if err != nil {
 		return fmt.Errorf("add column %s.%s: %w", table, column, err)
 	}
@@ -140,7 +146,7 @@ func (s *Store) File(ctx context.Context, path string) (f File, ok bool, err err
 		return File{}, false, nil
 	}
 	if err != nil {
-		return File{}, false, fmt.Errorf("store: file %s: %w", path, err)
+		return File{}, false, s.errorf("file %s: %w", path, err)
 	}
 	return f, true, nil
 }
@@ -149,16 +155,21 @@ func (s *Store) File(ctx context.Context, path string) (f File, ok bool, err err
 // depth), ordered by path.
 func (s *Store) Files(ctx context.Context, dir string) ([]File, error) {
 	// A range on the primary key rather than LIKE: paths may hold % and _.
-	sep := string(os.PathSeparator)
-	lo, hi := dir+sep, dir+string(rune(os.PathSeparator)+1)
+	// The range is of the paths that begin with dir and a separator (which
+	// the root, and a folder given with a trailing one, already end in).
+	lo := dir
+	if !strings.HasSuffix(lo, string(os.PathSeparator)) {
+		lo += string(os.PathSeparator)
+	}
+	hi := lo[:len(lo)-1] + string(rune(os.PathSeparator)+1)
 	rows, err := s.db.QueryContext(ctx, `SELECT `+fileColumns+` FROM watch_files
 		WHERE path >= ? AND path < ? ORDER BY path`, lo, hi)
 	if err != nil {
-		return nil, fmt.Errorf("store: files under %s: %w", dir, err)
+		return nil, s.errorf("files under %s: %w", dir, err)
 	}
 	files, err := collect(rows, scanFile)
 	if err != nil {
-		return nil, fmt.Errorf("store: files under %s: %w", dir, err)
+		return nil, s.errorf("files under %s: %w", dir, err)
 	}
 	return files, nil
 }
@@ -176,7 +187,7 @@ func (s *Store) FileWithContent(ctx context.Context, hash, analyzerVersion strin
 		return File{}, false, nil
 	}
 	if err != nil {
-		return File{}, false, fmt.Errorf("store: file with content %s: %w", hash, err)
+		return File{}, false, s.errorf("file with content %s: %w", hash, err)
 	}
 	return f, true, nil
 }
@@ -200,22 +211,27 @@ func (s *Store) RecordFile(ctx context.Context, f File, r *Entry) (journaled boo
 			return false, fmt.Errorf("store: record file %s: %w", f.Path, err)
 		}
 	}
+	unlock, err := s.lockWrite(ctx)
+	if err != nil {
+		return false, s.errorf("record file %s: %w", f.Path, err)
+	}
+	defer unlock()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return false, fmt.Errorf("store: record file %s: %w", f.Path, err)
+		return false, s.errorf("record file %s: %w", f.Path, err)
 	}
 	defer tx.Rollback() // a no-op once committed
 	now := s.now().UTC().Format(timeLayout)
 	if r != nil {
 		if _, err := tx.ExecContext(ctx, insertResult+`DO NOTHING`, values...); err != nil {
-			return false, fmt.Errorf("store: record file %s: result: %w", f.Path, err)
+			return false, s.errorf("record file %s: result: %w", f.Path, err)
 		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO watch_journal
 			(content_hash, analyzer_version, namespace, skip_chunks) VALUES (?, ?, ?, ?)
 			ON CONFLICT DO NOTHING`,
 			r.Key.Hash, r.Key.AnalyzerVersion, r.Key.Namespace, boolInt(r.Key.SkipChunks))
 		if err != nil {
-			return false, fmt.Errorf("store: record file %s: journal: %w", f.Path, err)
+			return false, s.errorf("record file %s: journal: %w", f.Path, err)
 		}
 		n, _ := res.RowsAffected()
 		journaled = n == 1
@@ -227,10 +243,10 @@ func (s *Store) RecordFile(ctx context.Context, f File, r *Entry) (journaled boo
 			state = excluded.state, error = excluded.error, updated_at = excluded.updated_at,
 			identity = excluded.identity`,
 		f.Path, f.Size, f.ModTime.UnixNano(), f.Hash, f.AnalyzerVersion, string(f.State), f.Error, now, f.Identity); err != nil {
-		return false, fmt.Errorf("store: record file %s: %w", f.Path, err)
+		return false, s.errorf("record file %s: %w", f.Path, err)
 	}
 	if err := tx.Commit(); err != nil {
-		return false, fmt.Errorf("store: record file %s: commit: %w", f.Path, err)
+		return false, s.errorf("record file %s: commit: %w", f.Path, err)
 	}
 	return journaled, nil
 }
@@ -238,8 +254,13 @@ func (s *Store) RecordFile(ctx context.Context, f File, r *Entry) (journaled boo
 // ForgetFile deletes the record of the file at path, which is gone. Its
 // result stays: the same bytes elsewhere, now or later, reuse it.
 func (s *Store) ForgetFile(ctx context.Context, path string) error {
+	unlock, err := s.lockWrite(ctx)
+	if err != nil {
+		return s.errorf("forget file %s: %w", path, err)
+	}
+	defer unlock()
 	if _, err := s.db.ExecContext(ctx, `DELETE FROM watch_files WHERE path = ?`, path); err != nil {
-		return fmt.Errorf("store: forget file %s: %w", path, err)
+		return s.errorf("forget file %s: %w", path, err)
 	}
 	return nil
 }
@@ -251,7 +272,7 @@ func (s *Store) Journal(ctx context.Context) ([]Key, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT content_hash, analyzer_version, namespace, skip_chunks
 		FROM watch_journal ORDER BY seq`)
 	if err != nil {
-		return nil, fmt.Errorf("store: journal: %w", err)
+		return nil, s.errorf("journal: %w", err)
 	}
 	keys, err := collect(rows, func(row scanner) (Key, error) {
 		var (
@@ -263,7 +284,7 @@ func (s *Store) Journal(ctx context.Context) ([]Key, error) {
 		return k, err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("store: journal: %w", err)
+		return nil, s.errorf("journal: %w", err)
 	}
 	return keys, nil
 }
@@ -273,17 +294,17 @@ func (s *Store) Journal(ctx context.Context) ([]Key, error) {
 func (s *Store) IntegrityCheck(ctx context.Context) error {
 	rows, err := s.db.QueryContext(ctx, `PRAGMA integrity_check`)
 	if err != nil {
-		return fmt.Errorf("store: integrity check: %w", err)
+		return s.errorf("integrity check: %w", err)
 	}
 	msgs, err := collect(rows, func(row scanner) (m string, err error) {
 		err = row.Scan(&m)
 		return m, err
 	})
 	if err != nil {
-		return fmt.Errorf("store: integrity check: %w", err)
+		return s.errorf("integrity check: %w", err)
 	}
 	if len(msgs) == 1 && msgs[0] == "ok" {
 		return nil
 	}
-	return fmt.Errorf("store: integrity check: %v", msgs)
+	return s.errorf("integrity check: %v", msgs)
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -185,5 +186,37 @@ func TestFileIdentityAndOldTable(t *testing.T) {
 	}
 	if err := s.IntegrityCheck(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Files takes a folder however it is spelt: the root, or with a trailing
+// separator.
+func TestFilesUnderRootAndTrailingSeparator(t *testing.T) {
+	ctx := context.Background()
+	s := openFiles(t)
+	for _, p := range []string{"/a.wav", "/x/b.wav", "/xy/c.wav"} {
+		if _, err := s.RecordFile(ctx, File{Path: p, Hash: "h", AnalyzerVersion: "v1", State: FileSkipped}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		dir  string
+		want []string
+	}{
+		{"/", []string{"/a.wav", "/x/b.wav", "/xy/c.wav"}},
+		{"/x", []string{"/x/b.wav"}},
+		{"/x/", []string{"/x/b.wav"}},
+	} {
+		files, err := s.Files(ctx, c.dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, f := range files {
+			got = append(got, f.Path)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("Files(%q) = %q, want %q", c.dir, got, c.want)
+		}
 	}
 }

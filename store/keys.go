@@ -46,11 +46,16 @@ func (s *Store) CreateKey(ctx context.Context, name string) (secret string, k AP
 	}
 	secret = keyPrefix + base64.RawURLEncoding.EncodeToString(raw[:])
 	k = APIKey{Name: name, Prefix: secret[:len(keyPrefix)+6], CreatedAt: s.now().UTC()}
+	unlock, err := s.lockWrite(ctx)
+	if err != nil {
+		return "", APIKey{}, s.errorf("create key: %w", err)
+	}
+	defer unlock()
 	err = s.db.QueryRowContext(ctx, `INSERT INTO api_keys (name, prefix, hash, created_at)
 		VALUES (?, ?, ?, ?) RETURNING id`,
 		name, k.Prefix, hashKey(secret), k.CreatedAt.Format(timeLayout)).Scan(&k.ID)
 	if err != nil {
-		return "", APIKey{}, fmt.Errorf("store: create key: %w", err)
+		return "", APIKey{}, s.errorf("create key: %w", err)
 	}
 	return secret, k, nil
 }
@@ -80,11 +85,11 @@ func scanKey(row scanner) (APIKey, error) {
 func (s *Store) Keys(ctx context.Context) ([]APIKey, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT id, name, prefix, created_at, revoked_at FROM api_keys ORDER BY id`)
 	if err != nil {
-		return nil, fmt.Errorf("store: list keys: %w", err)
+		return nil, s.errorf("list keys: %w", err)
 	}
 	keys, err := collect(rows, scanKey)
 	if err != nil {
-		return nil, fmt.Errorf("store: list keys: %w", err)
+		return nil, s.errorf("list keys: %w", err)
 	}
 	return keys, nil
 }
@@ -116,9 +121,20 @@ func (s *Store) RevokeKey(ctx context.Context, ref string) (APIKey, error) {
 	}
 	k := match[0]
 	k.RevokedAt = s.now().UTC()
-	if _, err := s.db.ExecContext(ctx, `UPDATE api_keys SET revoked_at = ? WHERE id = ?`,
-		k.RevokedAt.Format(timeLayout), k.ID); err != nil {
-		return APIKey{}, fmt.Errorf("store: revoke %q: %w", ref, err)
+	unlock, err := s.lockWrite(ctx)
+	if err != nil {
+		return APIKey{}, s.errorf("revoke %q: %w", ref, err)
+	}
+	defer unlock()
+	// The key may have been revoked since it was listed, by another
+	// process: that revocation stands, and this one did nothing.
+	res, err := s.db.ExecContext(ctx, `UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`,
+		k.RevokedAt.Format(timeLayout), k.ID)
+	if err != nil {
+		return APIKey{}, s.errorf("revoke %q: %w", ref, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return APIKey{}, fmt.Errorf("store: revoke %q: %w", ref, ErrNotFound)
 	}
 	return k, nil
 }
@@ -135,7 +151,7 @@ func (s *Store) CheckKey(ctx context.Context, secret string) (APIKey, error) {
 		return APIKey{}, ErrNotFound
 	}
 	if err != nil {
-		return APIKey{}, fmt.Errorf("store: check key: %w", err)
+		return APIKey{}, s.errorf("check key: %w", err)
 	}
 	if k.Revoked() {
 		return k, ErrKeyRevoked

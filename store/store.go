@@ -20,6 +20,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -29,8 +30,9 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	"modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
 
 // timeLayout is fixed-width so that text comparison in SQL orders times.
@@ -45,6 +47,9 @@ type Store struct {
 	db   *sql.DB
 	path string
 	now  func() time.Time
+	// write holds a token while one of this Store's writes runs: see
+	// lockWrite.
+	write chan struct{}
 }
 
 // Open opens (creating if needed) the database at path and brings its
@@ -53,24 +58,19 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if path == "" {
 		return nil, errors.New("store: empty database path")
 	}
-	if dir := filepath.Dir(path); dir != "." {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, fmt.Errorf("store: create %s: %w", dir, err)
-		}
-	}
-	// busy_timeout lets concurrent writers queue instead of failing with
-	// SQLITE_BUSY; immediate transactions take the write lock up front so a
-	// read never has to be upgraded (which cannot wait and would fail).
-	dsn := path + fmt.Sprintf("?_pragma=busy_timeout(%d)", busyTimeout.Milliseconds()) + "&_pragma=journal_mode(WAL)" +
-		"&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)&_txlock=immediate"
-	db, err := sql.Open("sqlite", dsn)
+	abs, err := filepath.Abs(path) // /stats and logs show where the data really is
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	if abs, err := filepath.Abs(path); err == nil {
-		path = abs // /stats and logs show where the data really is
+	path = abs
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("store: create %s: %w", filepath.Dir(path), err)
 	}
-	s := &Store{db: db, path: path, now: time.Now}
+	db, err := sql.Open("sqlite", dsn(path))
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	s := &Store{db: db, path: path, now: time.Now, write: make(chan struct{}, 1)}
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
@@ -78,9 +78,54 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	return s, nil
 }
 
-// busyTimeout is how long a statement waits for another connection's
-// write lock before it fails with SQLITE_BUSY.
-const busyTimeout = 10 * time.Second
+// dsn names the database at the absolute path for the driver, with the
+// settings every connection needs. It is a file: URI with the path
+// escaped because in a plain file name the driver takes everything after
+// the first '?' as settings, so a '?' in a folder's name would open
+// another file without them.
+//
+// busy_timeout makes a write wait for another process's instead of
+// failing with SQLITE_BUSY; immediate transactions take the write lock
+// up front so a read never has to be upgraded (which cannot wait and
+// would fail).
+func dsn(path string) string {
+	p := filepath.ToSlash(path)
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p // a Windows drive letter: file:///C:/…
+	}
+	// SQLite decodes %XX in a URI's path and ends the path at '?' or '#'.
+	p = strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(p)
+	return "file://" + p + fmt.Sprintf("?_pragma=busy_timeout(%d)", busyTimeout.Milliseconds()) +
+		"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)&_txlock=immediate"
+}
+
+// busyTimeout is how long a statement waits for another process's write
+// lock before it fails with SQLITE_BUSY. A variable so that tests can
+// make contention fail at once.
+var busyTimeout = 10 * time.Second
+
+// lockWrite waits until none of s's other writes is running and returns
+// the function that ends this one. Writers in one process thus queue
+// here, in turn and for as long as ctx allows, rather than each polling
+// SQLite's lock: polling is no queue, so under load a writer could go
+// unserved for all of busyTimeout, while others were served, and fail
+// with SQLITE_BUSY. busy_timeout is left with the writes of other
+// processes (serve, watch, keys), a few at a time. Reads do not wait:
+// WAL lets them run beside the writer.
+func (s *Store) lockWrite(ctx context.Context) (unlock func(), err error) {
+	select {
+	case s.write <- struct{}{}:
+		return func() { <-s.write }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// errorf returns an error naming the database, so that one logged far
+// from here (a full disk, a locked or unreadable file) says which file.
+func (s *Store) errorf(format string, a ...any) error {
+	return fmt.Errorf("store %s: %w", s.path, fmt.Errorf(format, a...))
+}
 
 // Close releases the connection pool. Writes already returned are durable.
 func (s *Store) Close() error { return s.db.Close() }
@@ -92,13 +137,18 @@ func (s *Store) Path() string { return s.path }
 func (s *Store) JournalMode(ctx context.Context) (string, error) {
 	var mode string
 	if err := s.db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
-		return "", fmt.Errorf("store: journal mode: %w", err)
+		return "", s.errorf("journal mode: %w", err)
 	}
 	return mode, nil
 }
 
 // Ping checks that the database answers.
-func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return s.errorf("ping: %w", err)
+	}
+	return nil
+}
 
 func (s *Store) migrate(ctx context.Context) error {
 	stmts := []string{
@@ -170,7 +220,12 @@ func (s *Store) createAll(ctx context.Context, stmts []string) error {
 }
 
 func (s *Store) createOnce(ctx context.Context, stmts []string) error {
-	tx, err := s.db.BeginTx(ctx, nil) // BEGIN IMMEDIATE: see _txlock in Open
+	unlock, err := s.lockWrite(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	tx, err := s.db.BeginTx(ctx, nil) // BEGIN IMMEDIATE: see _txlock in dsn
 	if err != nil {
 		return err
 	}
@@ -304,7 +359,7 @@ func (s *Store) Get(ctx context.Context, k Key) (e Entry, ok bool, err error) {
 		return Entry{}, false, nil
 	}
 	if err != nil {
-		return Entry{}, false, fmt.Errorf("store: get %s: %w", k.Hash, err)
+		return Entry{}, false, s.errorf("get %s: %w", k.Hash, err)
 	}
 	return e, true, nil
 }
@@ -317,7 +372,7 @@ func (s *Store) GetByID(ctx context.Context, id int64) (Entry, error) {
 		return Entry{}, ErrNotFound
 	}
 	if err != nil {
-		return Entry{}, fmt.Errorf("store: get id %d: %w", id, err)
+		return Entry{}, s.errorf("get id %d: %w", id, err)
 	}
 	return e, nil
 }
@@ -354,6 +409,11 @@ func (s *Store) Put(ctx context.Context, e Entry) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("store: put: %w", err)
 	}
+	unlock, err := s.lockWrite(ctx)
+	if err != nil {
+		return 0, s.errorf("put %s: %w", e.Key.Hash, err)
+	}
+	defer unlock()
 	var id int64
 	err = s.db.QueryRowContext(ctx, insertResult+`DO UPDATE SET
 			title = excluded.title,
@@ -363,7 +423,7 @@ func (s *Store) Put(ctx context.Context, e Entry) (int64, error) {
 			analyzed_at = excluded.analyzed_at
 		RETURNING id`, values...).Scan(&id)
 	if err != nil {
-		return 0, fmt.Errorf("store: put %s: %w", e.Key.Hash, err)
+		return 0, s.errorf("put %s: %w", e.Key.Hash, err)
 	}
 	return id, nil
 }
@@ -380,9 +440,37 @@ type Query struct {
 	Offset    int
 }
 
-func likePattern(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
-	return "%" + r.Replace(s) + "%"
+// foldFunc is the SQL name of fold, which List's search compares by
+// because SQLite's own LIKE, lower() and NOCASE fold ASCII letters only:
+// "édith" would not find "Édith Piaf", nor "кино" "Кино".
+const foldFunc = "songflow_fold"
+
+func init() {
+	// The driver adds registered functions to each connection it opens,
+	// so this must come before any Open.
+	sqlite.MustRegisterDeterministicScalarFunction(foldFunc, 1,
+		func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+			switch v := args[0].(type) {
+			case string:
+				return fold(v), nil
+			case []byte:
+				return fold(string(v)), nil
+			}
+			return args[0], nil
+		})
+}
+
+// fold maps each letter to one representative of its case variants (the
+// smallest rune of its Unicode simple-folding orbit, as strings.EqualFold
+// compares), so that folded strings match whatever their case.
+func fold(s string) string {
+	return strings.Map(func(r rune) rune {
+		m := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			m = min(m, f)
+		}
+		return m
+	}, s)
 }
 
 // List returns the entries q selects, newest first.
@@ -396,8 +484,9 @@ func (s *Store) List(ctx context.Context, q Query) ([]Entry, error) {
 		args = append(args, q.Namespace)
 	}
 	if q.Search != "" {
-		where = append(where, `(title LIKE ? ESCAPE '\' OR artist LIKE ? ESCAPE '\')`)
-		p := likePattern(q.Search)
+		// instr, not LIKE, so that % and _ in the search are literal.
+		where = append(where, `(instr(`+foldFunc+`(title), ?) > 0 OR instr(`+foldFunc+`(artist), ?) > 0)`)
+		p := fold(q.Search)
 		args = append(args, p, p)
 	}
 	sqlText := `SELECT ` + entryColumns + ` FROM results`
@@ -412,11 +501,11 @@ func (s *Store) List(ctx context.Context, q Query) ([]Entry, error) {
 	args = append(args, limit, max(q.Offset, 0))
 	rows, err := s.db.QueryContext(ctx, sqlText, args...)
 	if err != nil {
-		return nil, fmt.Errorf("store: list: %w", err)
+		return nil, s.errorf("list: %w", err)
 	}
 	entries, err := collect(rows, scanEntry)
 	if err != nil {
-		return nil, fmt.Errorf("store: list: %w", err)
+		return nil, s.errorf("list: %w", err)
 	}
 	return entries, nil
 }
@@ -431,16 +520,21 @@ func (s *Store) Count(ctx context.Context, namespace string) (int, error) {
 		err = s.db.QueryRowContext(ctx, `SELECT count(*) FROM results WHERE namespace = ?`, namespace).Scan(&n)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("store: count: %w", err)
+		return 0, s.errorf("count: %w", err)
 	}
 	return n, nil
 }
 
 // Delete removes the entry with the given id, or returns ErrNotFound.
 func (s *Store) Delete(ctx context.Context, id int64) error {
+	unlock, err := s.lockWrite(ctx)
+	if err != nil {
+		return s.errorf("delete %d: %w", id, err)
+	}
+	defer unlock()
 	res, err := s.db.ExecContext(ctx, `DELETE FROM results WHERE id = ?`, id)
 	if err != nil {
-		return fmt.Errorf("store: delete %d: %w", id, err)
+		return s.errorf("delete %d: %w", id, err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return ErrNotFound
@@ -451,15 +545,19 @@ func (s *Store) Delete(ctx context.Context, id int64) error {
 // Clear removes every entry of a namespace (AllNamespaces: every entry) and
 // reports how many went.
 func (s *Store) Clear(ctx context.Context, namespace string) (int64, error) {
+	unlock, err := s.lockWrite(ctx)
+	if err != nil {
+		return 0, s.errorf("clear %s: %w", namespace, err)
+	}
+	defer unlock()
 	var res sql.Result
-	var err error
 	if namespace == AllNamespaces {
 		res, err = s.db.ExecContext(ctx, `DELETE FROM results`)
 	} else {
 		res, err = s.db.ExecContext(ctx, `DELETE FROM results WHERE namespace = ?`, namespace)
 	}
 	if err != nil {
-		return 0, fmt.Errorf("store: clear %s: %w", namespace, err)
+		return 0, s.errorf("clear %s: %w", namespace, err)
 	}
 	n, _ := res.RowsAffected()
 	return n, nil
@@ -473,8 +571,17 @@ type Verification struct {
 }
 
 // Verify marks every entry downloaded from url as verified by the user,
-// recording v, and reports how many entries it marked.
+// recording v, and reports how many entries it marked. An empty url marks
+// none: entries stored without an address were not downloaded.
 func (s *Store) Verify(ctx context.Context, url string, v Verification) (int64, error) {
+	if url == "" {
+		return 0, nil
+	}
+	unlock, err := s.lockWrite(ctx)
+	if err != nil {
+		return 0, s.errorf("verify %s: %w", url, err)
+	}
+	defer unlock()
 	var bpm sql.NullFloat64
 	if v.ManualBPM != nil {
 		bpm = sql.NullFloat64{Float64: *v.ManualBPM, Valid: true}
@@ -483,7 +590,7 @@ func (s *Store) Verify(ctx context.Context, url string, v Verification) (int64, 
 		manual_bpm = ?, manual_key = ?, bpm_notes = ? WHERE preview_url = ?`,
 		bpm, v.ManualKey, v.BPMNotes, url)
 	if err != nil {
-		return 0, fmt.Errorf("store: verify %s: %w", url, err)
+		return 0, s.errorf("verify %s: %w", url, err)
 	}
 	n, _ := res.RowsAffected()
 	return n, nil

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -318,5 +319,279 @@ func TestKeys(t *testing.T) {
 	keys, err := s.Keys(ctx)
 	if err != nil || len(keys) != 2 || !keys[0].Revoked() || keys[1].Revoked() {
 		t.Fatalf("Keys = %+v, %v", keys, err)
+	}
+}
+
+// A database path may hold the characters that end or escape the path in
+// a SQLite URI or a DSN: the database must be the file named, opened with
+// the DSN's settings, and not a file named by the part before the '?'.
+func TestOpenPathWithURICharacters(t *testing.T) {
+	ctx := context.Background()
+	parent := t.TempDir()
+	path := filepath.Join(parent, "a?b#c%41 d", "cache.db")
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ms int64
+	if err := s.db.QueryRowContext(ctx, `PRAGMA busy_timeout`).Scan(&ms); err != nil || ms != busyTimeout.Milliseconds() {
+		t.Errorf("busy_timeout = %d, %v; want %d: the DSN's settings were lost", ms, err, busyTimeout.Milliseconds())
+	}
+	k := Key{Hash: "h", AnalyzerVersion: "v1", Namespace: "default"}
+	if _, err := s.Put(ctx, Entry{Key: k, Result: result(120)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("no database at the path given: %v", err)
+	}
+	ents, err := os.ReadDir(parent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) != 1 || ents[0].Name() != "a?b#c%41 d" {
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		t.Fatalf("%s holds %q; want only the database's folder", parent, names)
+	}
+	s, err = Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, ok, err := s.Get(ctx, k); err != nil || !ok {
+		t.Fatalf("after reopen Get = %v, %v; want the stored entry", ok, err)
+	}
+}
+
+// Writers in one process must queue for each other however long the
+// queue is, rather than each poll SQLite's lock until busy_timeout runs
+// out and fail with SQLITE_BUSY (which the server logs as a lost cache
+// write or counter). The timeout is made tiny here so that polling fails
+// at once; busy_timeout remains for other processes' writes.
+func TestWritersInOneProcessNeverBusy(t *testing.T) {
+	saved := busyTimeout
+	busyTimeout = time.Millisecond
+	t.Cleanup(func() { busyTimeout = saved })
+	ctx := context.Background()
+	s, _ := openTemp(t)
+	if err := s.EnsureFiles(ctx); err != nil {
+		t.Fatal(err)
+	}
+	big := json.RawMessage(`{"pad":"` + strings.Repeat("x", 1<<20) + `"}`)
+	const n = 24
+	var wg sync.WaitGroup
+	errs := make(chan error, 4*n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			k := Key{Hash: fmt.Sprint(i), AnalyzerVersion: "v1", Namespace: "default"}
+			if _, err := s.Put(ctx, Entry{Key: k, Result: big}); err != nil {
+				errs <- err
+			}
+			if err := s.Add(ctx, "total", 1); err != nil {
+				errs <- err
+			}
+			f := File{Path: fmt.Sprintf("/music/%d.wav", i), Hash: k.Hash, AnalyzerVersion: "v1", State: FileDone}
+			k.Namespace = "watch"
+			if _, err := s.RecordFile(ctx, f, &Entry{Key: k, Result: big}); err != nil {
+				errs <- err
+			}
+			if _, _, err := s.CreateKey(ctx, fmt.Sprint("key ", i)); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	busy := 0
+	for err := range errs {
+		if busy++; busy <= 3 {
+			t.Error(err)
+		}
+	}
+	if busy > 0 {
+		t.Fatalf("%d of %d writes failed", busy, 4*n)
+	}
+	if c, _ := s.Counter(ctx, "total"); c.Value != n {
+		t.Errorf("total = %d, want %d", c.Value, n)
+	}
+}
+
+// Search is documented as case-insensitive; SQLite's LIKE folds only
+// ASCII, so a user typing "édith" or "кино" found nothing.
+func TestSearchFoldsCaseBeyondASCII(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTemp(t)
+	s.now = clock()
+	songs := []struct{ title, artist string }{
+		{"La Vie en rose", "Édith Piaf"},
+		{"Группа крови", "Кино"},
+		{"Hyperballad", "BJÖRK"},
+		{"Ace of Spades", "Motörhead"},
+	}
+	for i, song := range songs {
+		k := Key{Hash: fmt.Sprint(i), AnalyzerVersion: "v1", Namespace: "default"}
+		if _, err := s.Put(ctx, Entry{Key: k, Title: song.title, Artist: song.artist, Result: result(100)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct{ search, want string }{
+		{"édith", "La Vie en rose"},
+		{"ÉDITH PIAF", "La Vie en rose"},
+		{"кино", "Группа крови"},
+		{"ГРУППА", "Группа крови"},
+		{"björk", "Hyperballad"},
+		{"MOTÖRHEAD", "Ace of Spades"},
+		{"vie EN", "La Vie en rose"},
+	} {
+		es, err := s.List(ctx, Query{Namespace: AllNamespaces, Search: c.search})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(es) != 1 || es[0].Title != c.want {
+			var got []string
+			for _, e := range es {
+				got = append(got, e.Title)
+			}
+			t.Errorf("search %q found %q, want [%q]", c.search, got, c.want)
+		}
+	}
+}
+
+// An empty address names no download: Verify("") must not mark every
+// uploaded song (stored without a preview URL) as verified.
+func TestVerifyEmptyURLMarksNothing(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTemp(t)
+	k := Key{Hash: "upload", AnalyzerVersion: "v1", Namespace: "default"}
+	id, err := s.Put(ctx, Entry{Key: k, Result: result(100)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bpm := 50.0
+	if n, err := s.Verify(ctx, "", Verification{ManualBPM: &bpm}); err != nil || n != 0 {
+		t.Fatalf("Verify(\"\") = %d, %v; want 0, nil", n, err)
+	}
+	if e, err := s.GetByID(ctx, id); err != nil || e.UserVerified || e.ManualBPM != nil {
+		t.Fatalf("upload after Verify(\"\") = %+v, %v; want it unverified", e, err)
+	}
+}
+
+// Two revocations of one key racing (two `songflow keys revoke`, or one
+// and the server's process) must not both succeed: the second would
+// report a revocation it did not make and move the recorded time.
+func TestRevokeKeyRevokedMeanwhile(t *testing.T) {
+	ctx := context.Background()
+	s, path := openTemp(t)
+	_, k, err := s.CreateKey(ctx, "ios app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	first := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	other.now = func() time.Time { return first }
+	// RevokeKey reads the clock after finding the key and before writing:
+	// the other revocation lands there.
+	s.now = func() time.Time {
+		s.now = time.Now
+		if _, err := other.RevokeKey(ctx, fmt.Sprint(k.ID)); err != nil {
+			t.Errorf("other RevokeKey: %v", err)
+		}
+		return first.Add(time.Hour)
+	}
+	if got, err := s.RevokeKey(ctx, fmt.Sprint(k.ID)); !errors.Is(err, ErrNotFound) {
+		t.Errorf("RevokeKey of a key revoked meanwhile = %+v, %v; want ErrNotFound", got, err)
+	}
+	keys, err := s.Keys(ctx)
+	if err != nil || len(keys) != 1 || !keys[0].RevokedAt.Equal(first) {
+		t.Fatalf("Keys = %+v, %v; want one key revoked at %v", keys, err, first)
+	}
+}
+
+// Every failure names the database, so that one logged far from here (a
+// full disk, a locked file, a cancelled request) says which file.
+func TestErrorsNameDatabase(t *testing.T) {
+	s, _ := openTemp(t)
+	if err := s.EnsureFiles(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	k := Key{Hash: "h", AnalyzerVersion: "v1", Namespace: "default"}
+	calls := map[string]func() error{
+		"Ping":        func() error { return s.Ping(ctx) },
+		"JournalMode": func() error { _, err := s.JournalMode(ctx); return err },
+		"Get":         func() error { _, _, err := s.Get(ctx, k); return err },
+		"GetByID":     func() error { _, err := s.GetByID(ctx, 1); return err },
+		"Put":         func() error { _, err := s.Put(ctx, Entry{Key: k, Result: result(1)}); return err },
+		"List":        func() error { _, err := s.List(ctx, Query{Namespace: AllNamespaces, Search: "x"}); return err },
+		"Count":       func() error { _, err := s.Count(ctx, AllNamespaces); return err },
+		"Delete":      func() error { return s.Delete(ctx, 1) },
+		"Clear":       func() error { _, err := s.Clear(ctx, AllNamespaces); return err },
+		"Verify":      func() error { _, err := s.Verify(ctx, "https://x/a.m4a", Verification{}); return err },
+		"Add":         func() error { return s.Add(ctx, "c", 1) },
+		"Counter":     func() error { _, err := s.Counter(ctx, "c"); return err },
+		"CreateKey":   func() error { _, _, err := s.CreateKey(ctx, "k"); return err },
+		"Keys":        func() error { _, err := s.Keys(ctx); return err },
+		"RevokeKey":   func() error { _, err := s.RevokeKey(ctx, "1"); return err },
+		"CheckKey":    func() error { _, err := s.CheckKey(ctx, "sf_x"); return err },
+		"EnsureFiles": func() error { return s.EnsureFiles(ctx) },
+		"File":        func() error { _, _, err := s.File(ctx, "/a"); return err },
+		"Files":       func() error { _, err := s.Files(ctx, "/"); return err },
+		"FileWithContent": func() error {
+			_, _, err := s.FileWithContent(ctx, "h", "v1")
+			return err
+		},
+		"RecordFile": func() error {
+			_, err := s.RecordFile(ctx, File{Path: "/a", State: FileSkipped}, nil)
+			return err
+		},
+		"ForgetFile":     func() error { return s.ForgetFile(ctx, "/a") },
+		"Journal":        func() error { _, err := s.Journal(ctx); return err },
+		"IntegrityCheck": func() error { return s.IntegrityCheck(ctx) },
+	}
+	for name, call := range calls {
+		err := call()
+		if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), s.Path()) {
+			t.Errorf("%s with a cancelled context: %v; want context.Canceled naming %s", name, err, s.Path())
+		}
+	}
+}
+
+// A write the disk has no room for fails with an error naming the
+// database, and the database stays usable.
+func TestFullDatabase(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTemp(t)
+	// max_page_count is a setting of the connection: keep to one.
+	s.db.SetMaxOpenConns(1)
+	var pages int64
+	if err := s.db.QueryRowContext(ctx, `PRAGMA page_count`).Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.db.ExecContext(ctx, fmt.Sprintf(`PRAGMA max_page_count = %d`, pages+2)); err != nil {
+		t.Fatal(err)
+	}
+	k := Key{Hash: "big", AnalyzerVersion: "v1", Namespace: "default"}
+	big := json.RawMessage(`{"pad":"` + strings.Repeat("x", 1<<20) + `"}`)
+	_, err := s.Put(ctx, Entry{Key: k, Result: big})
+	if err == nil || !strings.Contains(err.Error(), "full") || !strings.Contains(err.Error(), s.Path()) {
+		t.Fatalf("Put on a full database: %v; want a full-database error naming %s", err, s.Path())
+	}
+	if _, ok, err := s.Get(ctx, k); err != nil || ok {
+		t.Fatalf("Get after the failed Put = %v, %v; want nothing stored", ok, err)
+	}
+	if _, err := s.Put(ctx, Entry{Key: Key{Hash: "small", AnalyzerVersion: "v1", Namespace: "default"}, Result: result(1)}); err != nil {
+		t.Fatalf("small Put after the failed one: %v", err)
 	}
 }
