@@ -567,10 +567,7 @@ func (s *Server) fromCache(ctx context.Context, key store.Key, sg song, log *slo
 	scrub(&res)
 	s.hit(ctx, log)
 	if sg.previewURL != "" && sg.previewURL != e.PreviewURL {
-		e.PreviewURL = sg.previewURL
-		if _, err := s.store.Put(context.WithoutCancel(ctx), e); err != nil {
-			log.Error("cache write failed", "err", err)
-		}
+		s.notePreviewURL(ctx, key, sg.previewURL, log)
 	}
 	if res.BPM <= 0 {
 		// Only the watcher stores such results (this server never does),
@@ -581,15 +578,9 @@ func (s *Server) fromCache(ctx context.Context, key store.Key, sg song, log *slo
 }
 
 // notePreviewURL records u as the address the song under key was
-// downloaded from, as fromCache does for a cached one.
+// downloaded from.
 func (s *Server) notePreviewURL(ctx context.Context, key store.Key, u string, log *slog.Logger) {
-	ctx = context.WithoutCancel(ctx)
-	e, ok, err := s.store.Get(ctx, key)
-	if err == nil && ok && e.PreviewURL != u {
-		e.PreviewURL = u
-		_, err = s.store.Put(ctx, e)
-	}
-	if err != nil {
+	if _, err := s.store.SetPreviewURL(context.WithoutCancel(ctx), key, u); err != nil {
 		log.Error("cache write failed", "err", err)
 	}
 }

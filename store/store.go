@@ -428,6 +428,26 @@ func (s *Store) Put(ctx context.Context, e Entry) (int64, error) {
 	return id, nil
 }
 
+// SetPreviewURL records url as the address the result under k was last
+// requested from, changing nothing else: a Get and a Put in its place
+// could write back an older result over one stored in between. It
+// reports whether an entry was there to update.
+func (s *Store) SetPreviewURL(ctx context.Context, k Key, url string) (bool, error) {
+	unlock, err := s.lockWrite(ctx)
+	if err != nil {
+		return false, s.errorf("set preview url %s: %w", k.Hash, err)
+	}
+	defer unlock()
+	res, err := s.db.ExecContext(ctx, `UPDATE results SET preview_url = ?
+		WHERE content_hash = ? AND analyzer_version = ? AND namespace = ? AND skip_chunks = ?`,
+		url, k.Hash, k.AnalyzerVersion, k.Namespace, boolInt(k.SkipChunks))
+	if err != nil {
+		return false, s.errorf("set preview url %s: %w", k.Hash, err)
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}
+
 // AllNamespaces, given as a namespace to List, Count and Clear, means every
 // namespace.
 const AllNamespaces = "*"

@@ -595,3 +595,32 @@ func TestFullDatabase(t *testing.T) {
 		t.Fatalf("small Put after the failed one: %v", err)
 	}
 }
+
+// SetPreviewURL changes the address alone: a result stored after the
+// caller last read the entry stays, where reading the entry and putting
+// it back with the new address would restore the older result.
+func TestSetPreviewURLKeepsNewerResult(t *testing.T) {
+	ctx := context.Background()
+	s, _ := openTemp(t)
+	k := Key{Hash: "song", AnalyzerVersion: "v1", Namespace: "default"}
+	if _, err := s.Put(ctx, Entry{Key: k, PreviewURL: "https://a/1", Result: result(100)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Put(ctx, Entry{Key: k, Result: result(120)}); err != nil { // a reanalysis
+		t.Fatal(err)
+	}
+	if ok, err := s.SetPreviewURL(ctx, k, "https://a/2"); err != nil || !ok {
+		t.Fatalf("SetPreviewURL = %v, %v; want true, nil", ok, err)
+	}
+	e, ok, err := s.Get(ctx, k)
+	if err != nil || !ok {
+		t.Fatalf("Get: %v, %v", ok, err)
+	}
+	if e.PreviewURL != "https://a/2" || string(e.Result) != string(result(120)) {
+		t.Errorf("after SetPreviewURL: url %q, result %s; want https://a/2 and the 120 BPM result", e.PreviewURL, e.Result)
+	}
+	other := Key{Hash: "absent", AnalyzerVersion: "v1", Namespace: "default"}
+	if ok, err := s.SetPreviewURL(ctx, other, "https://a/3"); err != nil || ok {
+		t.Errorf("SetPreviewURL of a missing entry = %v, %v; want false, nil", ok, err)
+	}
+}
