@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
+	"golang.org/x/text/cases"
 	"io"
 	"io/fs"
 	"os"
@@ -571,19 +572,13 @@ func (s *TruthSet) matchFolded(recs []*Record, used map[int]bool, give func(*Rec
 	return ambiguous
 }
 
-// foldName maps the names strings.EqualFold holds equal to one key: each
-// rune becomes the least of its case-folding orbit.
+// foldName maps names that differ only in case to one key, by Unicode
+// case folding.
 func foldName(s string) string {
 	if !utf8.ValidString(s) {
 		return s // invalid bytes would all fold to U+FFFD
 	}
-	return strings.Map(func(r rune) rune {
-		least := r
-		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
-			least = min(least, f)
-		}
-		return least
-	}, s)
+	return cases.Fold().String(s)
 }
 
 // tagTruth reads the truth from a song's TBPM and TKEY tags. A TKEY that

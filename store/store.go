@@ -30,8 +30,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-	"unicode"
 
+	"golang.org/x/text/cases"
 	"modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
 
@@ -480,18 +480,10 @@ func init() {
 		})
 }
 
-// fold maps each letter to one representative of its case variants (the
-// smallest rune of its Unicode simple-folding orbit, as strings.EqualFold
-// compares), so that folded strings match whatever their case.
-func fold(s string) string {
-	return strings.Map(func(r rune) rune {
-		m := r
-		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
-			m = min(m, f)
-		}
-		return m
-	}, s)
-}
+// fold maps s to its Unicode case folding, so that folded strings match
+// whatever their case. A Caser keeps state, and connections call this at
+// once: each call takes its own.
+func fold(s string) string { return cases.Fold().String(s) }
 
 // List returns the entries q selects, newest first.
 func (s *Store) List(ctx context.Context, q Query) ([]Entry, error) {
