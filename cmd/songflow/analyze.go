@@ -19,7 +19,7 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	fs, path := newFlags("analyze", analyzeUsage, stderr)
 	files, err := parseInterspersed(fs, args)
 	if err != nil {
-		return 2
+		return flagExit(err)
 	}
 	if len(files) == 0 {
 		fmt.Fprintln(stderr, analyzeUsage)

@@ -29,7 +29,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	repeat := fl.Int("repeat", 3, "times each file is analysed")
 	roots, err := parseInterspersed(fl, args)
 	if err != nil {
-		return 2
+		return flagExit(err)
 	}
 	if *repeat < 1 {
 		fmt.Fprintln(stderr, "songflow bench: --repeat must be at least 1")

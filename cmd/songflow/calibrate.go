@@ -44,7 +44,7 @@ func runCalibrate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fit := fset.Bool("fit", false, "fit calibration.json from the truth's descriptor columns")
 	pos, err := parseInterspersed(fset, args)
 	if err != nil {
-		return 2
+		return flagExit(err)
 	}
 	if len(pos) != 1 {
 		fmt.Fprintln(stderr, calibrateUsage)

@@ -34,10 +34,12 @@ func loadConfig(path string, stderr io.Writer) (config.Config, config.Origins, b
 func runConfig(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	fs, path := newFlags("config", "usage: songflow config [--config FILE] [--check FILE]", stderr)
 	check := fs.String("check", "", "validate this configuration file and exit")
-	if pos, err := parseInterspersed(fs, args); err != nil || len(pos) > 0 {
-		if err == nil {
-			fmt.Fprintf(stderr, "songflow config: unexpected argument %q\n", pos[0])
-		}
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return flagExit(err)
+	}
+	if len(pos) > 0 {
+		fmt.Fprintf(stderr, "songflow config: unexpected argument %q\n", pos[0])
 		return 2
 	}
 	if *check != "" {

@@ -28,14 +28,14 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	sub := args[0]
 	if sub == "-h" || sub == "-help" || sub == "--help" {
 		fmt.Fprint(stderr, keysUsage)
-		return 2
+		return 0
 	}
 	fs, path := newFlags("keys "+sub, strings.TrimSuffix(keysUsage, "\n"), stderr)
 	db := fs.String("db", "", "database file (default server.db_path)")
 	name := fs.String("name", "", "what the key is for (create)")
 	rest, err := parseInterspersed(fs, args[1:])
 	if err != nil {
-		return 2
+		return flagExit(err)
 	}
 	wantArgs := 0
 	if sub == "revoke" {

@@ -14,6 +14,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -91,6 +92,16 @@ func newFlags(name, usage string, stderr io.Writer) (fs *flag.FlagSet, config *s
 // parseInterspersed parses fs's flags wherever they stand among the
 // positional arguments, which it returns in order: the flag package stops
 // at the first positional one, and users write "calibrate DIR --out X".
+// flagExit is the exit status for a failed parse of a command's flags: 0
+// when the user asked for -h (the usage was printed, as asked), 2 for a
+// mistake.
+func flagExit(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	return 2
+}
+
 func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {

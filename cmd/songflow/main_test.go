@@ -211,7 +211,7 @@ func TestCommandErrors(t *testing.T) {
 		{[]string{"config", "--check", profile}, 2, "analysis.key_profile"},
 		{[]string{"config", "--check", filepath.Join(dir, "none.toml")}, 2, "none.toml"},
 		{[]string{"keys"}, 2, "songflow keys create"},
-		{[]string{"keys", "-h"}, 2, "songflow keys create"},
+		{[]string{"keys", "-h"}, 0, "songflow keys create"},
 		{[]string{"keys", "list", "--config", bad}, 2, "stages.fft.workers"},
 	} {
 		var out, errOut bytes.Buffer
@@ -221,6 +221,21 @@ func TestCommandErrors(t *testing.T) {
 		}
 		if strings.Contains(errOut.String(), "unknown subcommand") {
 			t.Errorf("%q: stderr %q", tc.args, errOut.String())
+		}
+	}
+}
+
+// TestHelpExitsZero checks -h on every command prints that command's
+// usage and exits 0: the user asked for it, nothing went wrong.
+func TestHelpExitsZero(t *testing.T) {
+	for _, args := range [][]string{
+		{"analyze", "-h"}, {"bench", "-h"}, {"calibrate", "-h"}, {"watch", "-h"},
+		{"config", "-h"}, {"serve", "-h"}, {"keys", "-h"}, {"keys", "create", "-h"},
+	} {
+		var out, errOut bytes.Buffer
+		code := run(context.Background(), args, &out, &errOut)
+		if code != 0 || !strings.Contains(errOut.String(), "songflow "+args[0]) {
+			t.Errorf("%v: exit %d, stderr %q; want 0 and the usage", args, code, errOut.String())
 		}
 	}
 }

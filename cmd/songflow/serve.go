@@ -29,10 +29,12 @@ const shutdownGrace = 30 * time.Second
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs, path := newFlags("serve", "usage: songflow serve [--config FILE] [--addr HOST:PORT]", stderr)
 	addrFlag := fs.String("addr", "", "listen address HOST:PORT (default server.addr, 127.0.0.1:5050)")
-	if pos, err := parseInterspersed(fs, args); err != nil || len(pos) > 0 {
-		if err == nil {
-			fmt.Fprintf(stderr, "songflow serve: unexpected argument %q\n", pos[0])
-		}
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return flagExit(err)
+	}
+	if len(pos) > 0 {
+		fmt.Fprintf(stderr, "songflow serve: unexpected argument %q\n", pos[0])
 		return 2
 	}
 	cfg, _, ok := loadConfig(*path, stderr)

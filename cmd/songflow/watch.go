@@ -57,7 +57,7 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	stopSecs := fset.Float64("stop-timeout", 10, "seconds songs in flight may take to finish after a stop signal")
 	pos, err := parseInterspersed(fset, args)
 	if err != nil {
-		return 2
+		return flagExit(err)
 	}
 	if len(pos) != 1 || *stopSecs < 0 {
 		fmt.Fprintln(stderr, watchUsage)
