@@ -97,7 +97,7 @@ func (s *TruthSet) Len() int { return s.songs }
 
 // LoadTruth reads the ground truth of the calibration folder dir: dir's
 // truth.csv or, failing that, the one CSV file in dir that is a Spotify
-// playlist export. With neither it returns an empty set whose Lookup
+// playlist export. With neither it returns an empty set whose Match
 // falls back to the songs' TBPM and TKEY tags.
 func LoadTruth(dir string) (*TruthSet, error) {
 	name := "truth.csv"
@@ -395,7 +395,7 @@ func number(s string) (float64, error) {
 // cleanRel makes a relative path comparable: slash-separated, cleaned.
 func cleanRel(p string) string { return path.Clean(filepath.ToSlash(p)) }
 
-// Lookup returns the truth about the song at rel (its path relative to
+// lookup returns the truth about the song at rel (its path relative to
 // the calibration folder) with the given tags. A truth file is searched
 // by path, then by title and artist taken from the tags or, without them,
 // from a file name of the form "Artist - Title": the whole title first,
@@ -404,9 +404,9 @@ func cleanRel(p string) string { return path.Clean(filepath.ToSlash(p)) }
 // agree. Without a truth file the truth is
 // the song's TBPM and TKEY tags. The bool is false when nothing is known.
 //
-// Lookup matches paths exactly; [TruthSet.Match], which sees every file,
-// also matches them ignoring case.
-func (s *TruthSet) Lookup(rel string, tags stages.Tags) (Truth, bool) {
+// lookup matches paths exactly; Match, which sees every file, also
+// matches them ignoring case.
+func (s *TruthSet) lookup(rel string, tags stages.Tags) (Truth, bool) {
 	if s == nil || s.File == "" {
 		return tagTruth(tags)
 	}
@@ -462,7 +462,7 @@ func (s *TruthSet) lookupTitle(rel string, tags stages.Tags) (Truth, bool) {
 // truth file's order, the rows that no record matched: a misspelt name or
 // a lost file would otherwise shrink the report without a word.
 //
-// A record's truth is found as [TruthSet.Lookup] finds it, from the
+// A record's truth is found as lookup finds it, from the
 // title and artist analysis found (the tags, else the job's), except
 // that a path row with no exact match is tried ignoring case before any
 // title: on a case-insensitive file system, the users' usual one,
@@ -483,7 +483,7 @@ func (s *TruthSet) Match(recs []Record) []UnmatchedRow {
 	}
 	if s == nil || s.File == "" {
 		for i := range recs {
-			if t, ok := tagTruth(tags(&recs[i])); ok {
+			if t, ok := s.lookup(recs[i].File, tags(&recs[i])); ok {
 				recs[i].Truth = &t
 			}
 		}

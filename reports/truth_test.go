@@ -21,7 +21,7 @@ func TestReadTruthFileColumn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	one, ok := s.Lookup(filepath.FromSlash("a/one.wav"), stages.Tags{})
+	one, ok := s.lookup(filepath.FromSlash("a/one.wav"), stages.Tags{})
 	if !ok || one.BPM != 120 || one.Key != "C# Minor" || one.Source != "truth.csv" {
 		t.Fatalf("one = %+v, %v", one, ok)
 	}
@@ -29,23 +29,23 @@ func TestReadTruthFileColumn(t *testing.T) {
 	if one.Reference[Energy] != 0.8 || one.Reference[Danceability] != 0.55 || one.Reference[Loudness] != -7.5 {
 		t.Errorf("one's reference = %v", one.Reference)
 	}
-	two, _ := s.Lookup("./two.flac", stages.Tags{})
+	two, _ := s.lookup("./two.flac", stages.Tags{})
 	if two.Key != "D# Major" || two.BPM != 92.5 || two.Reference[Danceability] != 1 {
 		t.Errorf("two = %+v", two)
 	}
 	// A bare name in the truth file also finds the song in a subfolder;
 	// a name with a folder must match exactly.
-	if sub, ok := s.Lookup(filepath.FromSlash("audio/two.flac"), stages.Tags{}); !ok || sub.BPM != 92.5 {
+	if sub, ok := s.lookup(filepath.FromSlash("audio/two.flac"), stages.Tags{}); !ok || sub.BPM != 92.5 {
 		t.Errorf("audio/two.flac = %+v, %v; want two.flac's truth", sub, ok)
 	}
-	if _, ok := s.Lookup(filepath.FromSlash("b/one.wav"), stages.Tags{}); ok {
+	if _, ok := s.lookup(filepath.FromSlash("b/one.wav"), stages.Tags{}); ok {
 		t.Error("b/one.wav must not take a/one.wav's truth")
 	}
-	three, ok := s.Lookup("three.mp3", stages.Tags{})
+	three, ok := s.lookup("three.mp3", stages.Tags{})
 	if !ok || three.BPM != 0 || three.Key != "" || three.Reference != nil {
 		t.Errorf("three = %+v, %v; want known but empty", three, ok)
 	}
-	if _, ok := s.Lookup("four.wav", stages.Tags{BPM: 100}); ok {
+	if _, ok := s.lookup("four.wav", stages.Tags{BPM: 100}); ok {
 		t.Error("a song missing from the truth file must have no truth, not its tags")
 	}
 }
@@ -56,8 +56,8 @@ func TestReadTruthFractionColumnsStay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	x, _ := s.Lookup("x.wav", stages.Tags{})
-	y, _ := s.Lookup("y.wav", stages.Tags{})
+	x, _ := s.lookup("x.wav", stages.Tags{})
+	y, _ := s.lookup("y.wav", stages.Tags{})
 	if x.Reference[Valence] != 0.25 || y.Reference[Valence] != 1 || x.Key != "A Major" {
 		t.Errorf("x %+v y %+v", x, y)
 	}
@@ -71,8 +71,8 @@ func TestReadTruthPercentSign(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	x, _ := s.Lookup("x.wav", stages.Tags{})
-	y, _ := s.Lookup("y.wav", stages.Tags{})
+	x, _ := s.lookup("x.wav", stages.Tags{})
+	y, _ := s.lookup("y.wav", stages.Tags{})
 	if x.Reference[Acousticness] != 0.01 || y.Reference[Acousticness] != 0.005 {
 		t.Errorf("acousticness %g and %g, want 0.01 and 0.005", x.Reference[Acousticness], y.Reference[Acousticness])
 	}
@@ -91,17 +91,17 @@ func TestReadTruthTitleArtist(t *testing.T) {
 		t.Fatal(err)
 	}
 	// From tags, differently spelled.
-	got, ok := s.Lookup("x/01.mp3", stages.Tags{Title: "Creme Brulee", Artist: "Band, The Horns"})
+	got, ok := s.lookup("x/01.mp3", stages.Tags{Title: "Creme Brulee", Artist: "Band, The Horns"})
 	if !ok || got.BPM != 100 || got.Key != "A Minor" {
 		t.Errorf("by tags: %+v %v", got, ok)
 	}
 	// From an "Artist - Title" file name.
-	got, ok = s.Lookup("x/Someone Else - Intro.flac", stages.Tags{})
+	got, ok = s.lookup("x/Someone Else - Intro.flac", stages.Tags{})
 	if !ok || got.BPM != 90 {
 		t.Errorf("by file name: %+v %v", got, ok)
 	}
 	// A title shared by two rows does not match without the artist.
-	if got, ok := s.Lookup("intro.wav", stages.Tags{Title: "Intro"}); ok {
+	if got, ok := s.lookup("intro.wav", stages.Tags{Title: "Intro"}); ok {
 		t.Errorf("ambiguous title matched %+v", got)
 	}
 }
@@ -115,7 +115,7 @@ func TestReadTruthSpotifyExport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, ok := s.Lookup("Dua Lipa - Levitating.mp3", stages.Tags{})
+	got, ok := s.lookup("Dua Lipa - Levitating.mp3", stages.Tags{})
 	if !ok || got.BPM != 103 || got.Key != "F# Minor" {
 		t.Fatalf("Levitating: %+v %v", got, ok)
 	}
@@ -125,11 +125,11 @@ func TestReadTruthSpotifyExport(t *testing.T) {
 			t.Errorf("Levitating %s = %g, want %g", d, got.Reference[d], v)
 		}
 	}
-	got, ok = s.Lookup("x.m4a", stages.Tags{Title: "Get Lucky (Radio Edit)", Artist: "Daft Punk feat. Pharrell Williams"})
+	got, ok = s.lookup("x.m4a", stages.Tags{Title: "Get Lucky (Radio Edit)", Artist: "Daft Punk feat. Pharrell Williams"})
 	if !ok || got.Key != "A# Major" || got.BPM != 116 {
 		t.Errorf("Get Lucky: %+v %v", got, ok)
 	}
-	got, ok = s.Lookup("Coldplay - Clocks.flac", stages.Tags{})
+	got, ok = s.lookup("Coldplay - Clocks.flac", stages.Tags{})
 	if !ok || got.Key != "D# Major" {
 		t.Errorf("Clocks: %+v %v", got, ok)
 	}
@@ -153,11 +153,11 @@ func TestLoadTruthFromTags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, ok := s.Lookup("a.mp3", stages.Tags{BPM: 128, Key: "Gm"})
+	got, ok := s.lookup("a.mp3", stages.Tags{BPM: 128, Key: "Gm"})
 	if !ok || got.BPM != 128 || got.Key != "G Minor" || got.Source != "tags" {
 		t.Errorf("from tags: %+v %v", got, ok)
 	}
-	if got, ok := s.Lookup("b.mp3", stages.Tags{Key: "8A"}); ok {
+	if got, ok := s.lookup("b.mp3", stages.Tags{Key: "8A"}); ok {
 		t.Errorf("an unparseable TKEY and no TBPM gave truth %+v", got)
 	}
 }
@@ -173,7 +173,7 @@ func TestLoadTruthFindsExport(t *testing.T) {
 	if s.File != "My Playlist.csv" {
 		t.Errorf("read %q", s.File)
 	}
-	if got, ok := s.Lookup("Adele - Hello.mp3", stages.Tags{}); !ok || got.BPM != 79 {
+	if got, ok := s.lookup("Adele - Hello.mp3", stages.Tags{}); !ok || got.BPM != 79 {
 		t.Errorf("Hello: %+v %v", got, ok)
 	}
 }
@@ -183,7 +183,7 @@ func TestLoadTruthCalibrationSet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, ok := s.Lookup("08-disco-bb-major.m4a", stages.Tags{})
+	got, ok := s.lookup("08-disco-bb-major.m4a", stages.Tags{})
 	if !ok || got.BPM != 132 || got.Key != "A# Major" || got.Reference[Energy] != 0.72 {
 		t.Errorf("08: %+v %v", got, ok)
 	}
@@ -202,7 +202,7 @@ func TestReadTruthSpotifyExportSmallPercents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, ok := s.Lookup("Daft Punk - One More Time.mp3", stages.Tags{})
+	got, ok := s.lookup("Daft Punk - One More Time.mp3", stages.Tags{})
 	if !ok {
 		t.Fatal("One More Time not found")
 	}
@@ -227,16 +227,16 @@ func TestReadTruthVersionsOfASong(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, ok := s.Lookup("deadmau5 - Strobe.mp3", stages.Tags{}); !ok || got.BPM != 128 {
+	if got, ok := s.lookup("deadmau5 - Strobe.mp3", stages.Tags{}); !ok || got.BPM != 128 {
 		t.Errorf("Strobe: %+v %v, want 128", got, ok)
 	}
-	if got, ok := s.Lookup("x.mp3", stages.Tags{Title: "Strobe (Club Edit)", Artist: "deadmau5"}); !ok || got.BPM != 126 {
+	if got, ok := s.lookup("x.mp3", stages.Tags{Title: "Strobe (Club Edit)", Artist: "deadmau5"}); !ok || got.BPM != 126 {
 		t.Errorf("Strobe (Club Edit): %+v %v, want 126", got, ok)
 	}
-	if got, ok := s.Lookup("x.mp3", stages.Tags{Title: "Strobe (Radio Edit)", Artist: "deadmau5"}); ok {
+	if got, ok := s.lookup("x.mp3", stages.Tags{Title: "Strobe (Radio Edit)", Artist: "deadmau5"}); ok {
 		t.Errorf("Strobe (Radio Edit) matched %+v; two versions disagree, so it must match none", got)
 	}
-	if got, ok := s.Lookup("intro.flac", stages.Tags{Title: "Intro"}); !ok || got.BPM != 100 {
+	if got, ok := s.lookup("intro.flac", stages.Tags{Title: "Intro"}); !ok || got.BPM != 100 {
 		t.Errorf("Intro by title alone: %+v %v, want its row", got, ok)
 	}
 	if s.Len() != 3 {
@@ -354,8 +354,8 @@ func TestMatchIgnoresCaseWhenUnambiguous(t *testing.T) {
 	if got := truthBPMs(recs); !reflect.DeepEqual(got, wantBPM) {
 		t.Errorf("truth %v, want %v", got, wantBPM)
 	}
-	// Lookup, one file at a time, stays exact.
-	if got, ok := s.Lookup("song.wav", stages.Tags{}); ok {
-		t.Errorf("Lookup(song.wav) = %+v; only Match, which sees every file, may fold case", got)
+	// lookup, one file at a time, stays exact.
+	if got, ok := s.lookup("song.wav", stages.Tags{}); ok {
+		t.Errorf("lookup(song.wav) = %+v; only Match, which sees every file, may fold case", got)
 	}
 }

@@ -546,12 +546,11 @@ func TestFitCalibrationKeepsASongInOneFold(t *testing.T) {
 		for _, dir := range folders { // the files in lexical order, as walked
 			for i := 0; i < 7; i++ {
 				file := filepath.Join(dir, string(rune('a'+i))+".wav")
-				tr, ok := set.Lookup(file, stages.Tags{})
-				if !ok {
-					t.Fatalf("no truth for %s", file)
-				}
-				run.Records = append(run.Records, reports.Record{Result: stages.Result{File: file, Energy: float64(i) / 6}, Truth: &tr})
+				run.Records = append(run.Records, reports.Record{Result: stages.Result{File: file, Energy: float64(i) / 6}})
 			}
+		}
+		if un := set.Match(run.Records); len(un) != 0 {
+			t.Fatalf("truth rows unmatched: %+v", un)
 		}
 		fitCalibration(run, t.TempDir())
 		if len(run.Fit) != 1 {
