@@ -452,26 +452,13 @@ func TestWatchReplacedSameSizeAndTime(t *testing.T) {
 	}
 	r := startWatch(t, e)
 	waitUntil(t, "a.wav", func() bool { return hasState(t, e, "a.wav", store.FileDone) })
-	replace := func(data []byte) {
-		t.Helper()
-		tmp := path + ".tmp" // ignored by the watcher until renamed
-		if err := os.WriteFile(tmp, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chtimes(tmp, fi.ModTime(), fi.ModTime()); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(tmp, path); err != nil {
-			t.Fatal(err)
-		}
-	}
 	other := variant(song, 1)
-	replace(other)
+	replaceKeepingTime(t, path, other)
 	waitUntil(t, "the replacement to be analysed", func() bool {
 		f := files(t, e)["a.wav"]
 		return f.State == store.FileDone && f.Hash == store.HashContent(other)
 	})
-	replace(other)
+	replaceKeepingTime(t, path, other)
 	now, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)
