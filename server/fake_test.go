@@ -3,7 +3,6 @@ package server
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/songflow/songflow/decode"
+	"github.com/songflow/songflow/internal/audiotest"
 	"github.com/songflow/songflow/pipeline"
 	"github.com/songflow/songflow/stages"
 	"github.com/songflow/songflow/store"
@@ -184,32 +184,7 @@ func newTestServerWithStore(t testing.TB, opts Options, fake *fakeAnalyzer, st *
 // wavFile makes a 16-bit stereo PCM WAV file of the given length, a 440 Hz
 // tone with a click every half second; 30 s is the size of a store
 // preview.
-func wavFile(seconds float64, rate int) []byte {
-	n := int(seconds * float64(rate))
-	data := make([]byte, 44+4*n)
-	copy(data[0:], "RIFF")
-	binary.LittleEndian.PutUint32(data[4:], uint32(36+4*n))
-	copy(data[8:], "WAVEfmt ")
-	binary.LittleEndian.PutUint32(data[16:], 16)
-	binary.LittleEndian.PutUint16(data[20:], 1)
-	binary.LittleEndian.PutUint16(data[22:], 2)
-	binary.LittleEndian.PutUint32(data[24:], uint32(rate))
-	binary.LittleEndian.PutUint32(data[28:], uint32(rate*4))
-	binary.LittleEndian.PutUint16(data[32:], 4)
-	binary.LittleEndian.PutUint16(data[34:], 16)
-	copy(data[36:], "data")
-	binary.LittleEndian.PutUint32(data[40:], uint32(4*n))
-	for i := range n {
-		x := 0.3 * math.Sin(2*math.Pi*440*float64(i)/float64(rate))
-		if i%(rate/2) < rate/100 { // a 10 ms click every half second: 120 BPM
-			x += 0.5 * math.Sin(2*math.Pi*2000*float64(i)/float64(rate))
-		}
-		v := int16(32767 * x)
-		binary.LittleEndian.PutUint16(data[44+4*i:], uint16(v))
-		binary.LittleEndian.PutUint16(data[46+4*i:], uint16(v))
-	}
-	return data
-}
+func wavFile(seconds float64, rate int) []byte { return audiotest.ClickTrack(seconds, rate) }
 
 // do sends a request and returns the status, headers and body.
 func do(t testing.TB, method, url string, body []byte, headers map[string]string) (int, http.Header, []byte) {

@@ -3,9 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
-	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,6 +16,7 @@ import (
 	"time"
 
 	"github.com/songflow/songflow/config"
+	"github.com/songflow/songflow/internal/audiotest"
 	"github.com/songflow/songflow/store"
 )
 
@@ -131,34 +130,8 @@ func TestServeSignal(t *testing.T) {
 }
 
 // clickTrack is a 16-bit stereo 44.1 kHz WAV song of the given length: a
-// quiet tone with a click every half second (120 BPM).
-func clickTrack(seconds int) []byte {
-	const rate = 44100
-	n := seconds * rate
-	data := make([]byte, 44+4*n)
-	copy(data[0:], "RIFF")
-	binary.LittleEndian.PutUint32(data[4:], uint32(36+4*n))
-	copy(data[8:], "WAVEfmt ")
-	binary.LittleEndian.PutUint32(data[16:], 16)
-	binary.LittleEndian.PutUint16(data[20:], 1)
-	binary.LittleEndian.PutUint16(data[22:], 2)
-	binary.LittleEndian.PutUint32(data[24:], rate)
-	binary.LittleEndian.PutUint32(data[28:], rate*4)
-	binary.LittleEndian.PutUint16(data[32:], 4)
-	binary.LittleEndian.PutUint16(data[34:], 16)
-	copy(data[36:], "data")
-	binary.LittleEndian.PutUint32(data[40:], uint32(4*n))
-	for i := range n {
-		x := 0.2 * math.Sin(2*math.Pi*440*float64(i)/rate)
-		if i%(rate/2) < rate/100 {
-			x += 0.5 * math.Sin(2*math.Pi*2000*float64(i)/rate)
-		}
-		v := uint16(int16(32767 * x))
-		binary.LittleEndian.PutUint16(data[44+4*i:], v)
-		binary.LittleEndian.PutUint16(data[46+4*i:], v)
-	}
-	return data
-}
+// tone with a click every half second (120 BPM).
+func clickTrack(seconds int) []byte { return audiotest.ClickTrack(float64(seconds), 44100) }
 
 // A signal shuts down as gracefully as /shutdown: a song being analysed
 // when it arrives still gets its result, rather than the pipeline closing

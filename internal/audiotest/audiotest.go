@@ -4,6 +4,7 @@ package audiotest
 
 import (
 	"encoding/binary"
+	"math"
 	"os"
 )
 
@@ -29,4 +30,35 @@ func SparseWAV(path string, rate, seconds uint32) error {
 		err = cerr
 	}
 	return err
+}
+
+// ClickTrack returns a 16-bit stereo WAV file of seconds at rate: a 440 Hz
+// tone at 0.3 of full scale with a 10 ms, 2 kHz click every half second,
+// so its tempo is 120 BPM.
+func ClickTrack(seconds float64, rate int) []byte {
+	le := binary.LittleEndian
+	n := int(seconds * float64(rate))
+	data := make([]byte, 44+4*n)
+	copy(data[0:], "RIFF")
+	le.PutUint32(data[4:], uint32(36+4*n))
+	copy(data[8:], "WAVEfmt ")
+	le.PutUint32(data[16:], 16)
+	le.PutUint16(data[20:], 1) // PCM
+	le.PutUint16(data[22:], 2) // stereo
+	le.PutUint32(data[24:], uint32(rate))
+	le.PutUint32(data[28:], uint32(rate*4))
+	le.PutUint16(data[32:], 4)
+	le.PutUint16(data[34:], 16)
+	copy(data[36:], "data")
+	le.PutUint32(data[40:], uint32(4*n))
+	for i := range n {
+		x := 0.3 * math.Sin(2*math.Pi*440*float64(i)/float64(rate))
+		if i%(rate/2) < rate/100 {
+			x += 0.5 * math.Sin(2*math.Pi*2000*float64(i)/float64(rate))
+		}
+		v := uint16(int16(32767 * x))
+		le.PutUint16(data[44+4*i:], v)
+		le.PutUint16(data[46+4*i:], v)
+	}
+	return data
 }
