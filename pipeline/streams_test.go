@@ -165,20 +165,7 @@ func TestGoStreamsCancelReleasesUpstream(t *testing.T) {
 		first := make(chan struct{})
 		go func() { <-sunk; close(first) }()
 		await(t, first, "the first element through the Flow")
-		cancel()
-		if err := p.Wait(); !errors.Is(err, context.Canceled) {
-			t.Errorf("Wait: %v, want context.Canceled", err)
-		}
-		fed := make(chan struct{})
-		go func() {
-			defer close(fed)
-			for v := range 10 {
-				feed <- v
-			}
-			close(feed)
-		}()
-		await(t, fed, "go-streams source feeding a cancelled Flow")
-		await(t, ended, "go-streams chain through a cancelled Flow")
+		cancelThenFeed(t, p, cancel, feed, ended, "a cancelled Flow")
 	})
 	t.Run("inlet", func(t *testing.T) {
 		defer goleak.VerifyNone(t)
@@ -201,21 +188,29 @@ func TestGoStreamsCancelReleasesUpstream(t *testing.T) {
 			extension.NewChanSource(feed).Via(flow.NewFilter(pass, 1)).To(inlet)
 		}()
 		feed <- 1
-		cancel()
-		if err := p.Wait(); !errors.Is(err, context.Canceled) {
-			t.Errorf("Wait: %v, want context.Canceled", err)
-		}
-		fed := make(chan struct{})
-		go func() {
-			defer close(fed)
-			for v := range 10 {
-				feed <- v
-			}
-			close(feed)
-		}()
-		await(t, fed, "go-streams source feeding a cancelled Inlet")
-		await(t, ended, "go-streams chain into a cancelled Inlet")
+		cancelThenFeed(t, p, cancel, feed, ended, "a cancelled Inlet")
 	})
+}
+
+// cancelThenFeed cancels p, then feeds ten more elements into the
+// go-streams chain through what and closes feed: the feeding and the
+// chain (ended) must both finish.
+func cancelThenFeed(t *testing.T, p *Pipeline, cancel context.CancelFunc, feed chan<- any, ended <-chan struct{}, what string) {
+	t.Helper()
+	cancel()
+	if err := p.Wait(); !errors.Is(err, context.Canceled) {
+		t.Errorf("Wait: %v, want context.Canceled", err)
+	}
+	fed := make(chan struct{})
+	go func() {
+		defer close(fed)
+		for v := range 10 {
+			feed <- v
+		}
+		close(feed)
+	}()
+	await(t, fed, "go-streams source feeding "+what)
+	await(t, ended, "go-streams chain through "+what)
 }
 
 // await fails the test if done is not closed within a minute: a guard
