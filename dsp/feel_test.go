@@ -19,29 +19,35 @@ func feelOf(t *testing.T, x []float32, hints FeelInput) Feel {
 	in := hints
 	in.FrameRate = testRate / 512
 	st.Walk(x, func(f *Frame) bool {
-		var ss float64
-		for _, v := range f.Samples {
-			ss += v * v
-		}
-		var pw, pwf, logSum float64
-		for k, m := range f.Mag {
-			p := m * m
-			pw += p
-			pwf += p * float64(k) * testRate / 2048
-			logSum += math.Log(p + 1e-20)
-		}
-		cen, flat := 0.0, 0.0
-		if pw > 0 {
-			cen = pwf / pw
-			flat = math.Exp(logSum/float64(len(f.Mag))) / (pw / float64(len(f.Mag)))
-		}
-		in.RMS = append(in.RMS, float32(math.Sqrt(ss/float64(len(f.Samples)))))
+		rms, cen, flat := frameShape(f)
+		in.RMS = append(in.RMS, float32(rms))
 		in.Centroid = append(in.Centroid, float32(cen))
 		in.Flatness = append(in.Flatness, float32(flat))
 		in.Onset = append(in.Onset, float32(od.Next(f)))
 		return true
 	})
 	return DescribeFeel(in)
+}
+
+// frameShape is what the FFT stage measures of a frame of a 2048-point
+// STFT at testRate: the RMS of its samples, and the centroid and flatness
+// of its power spectrum.
+func frameShape(f *Frame) (rms, centroid, flatness float64) {
+	var ss float64
+	for _, v := range f.Samples {
+		ss += v * v
+	}
+	var pw, pwf, logSum float64
+	for k, p := range f.Power {
+		pw += p
+		pwf += p * float64(k) * testRate / 2048
+		logSum += math.Log(p + 1e-20)
+	}
+	if pw > 0 {
+		centroid = pwf / pw
+		flatness = math.Exp(logSum/float64(len(f.Power))) / (pw / float64(len(f.Power)))
+	}
+	return math.Sqrt(ss / float64(len(f.Samples))), centroid, flatness
 }
 
 func sine(sec, hz, amp float64) []float32 {

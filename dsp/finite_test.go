@@ -86,22 +86,7 @@ func songFeatures(t *testing.T, x []float32, rate Hz) (onsets [][]float32, chrom
 		od.Reset()
 		var o []float32
 		st.Walk(c, func(f *Frame) bool {
-			var ss float64
-			for _, v := range f.Samples {
-				ss += v * v
-			}
-			rms := math.Sqrt(ss / float64(len(f.Samples)))
-			var pw, pwf, logSum float64
-			for k, p := range f.Power {
-				pw += p
-				pwf += p * float64(k) * testRate / 2048
-				logSum += math.Log(p + 1e-20)
-			}
-			cen, flat := 0.0, 0.0
-			if pw > 0 {
-				cen = pwf / pw
-				flat = math.Exp(logSum/float64(len(f.Power))) / (pw / float64(len(f.Power)))
-			}
+			rms, cen, flat := frameShape(f)
 			feel.RMS = append(feel.RMS, float32(rms))
 			feel.Centroid = append(feel.Centroid, float32(cen))
 			feel.Flatness = append(feel.Flatness, float32(flat))
