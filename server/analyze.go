@@ -30,7 +30,7 @@ const unknown = "Unknown"
 // song is one analysis request, however it arrived.
 type song struct {
 	data       []byte
-	name       string // for logs and errors
+	name       string // for logs and errors; a download's address as shownURL shows it
 	title      string // "" when the client gave none
 	artist     string
 	namespace  string
@@ -114,13 +114,17 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (data []byte, 
 }
 
 func (s *Server) handleAnalyzeData(w http.ResponseWriter, r *http.Request) {
+	sg, f := uploadSong(r.Header)
+	if f != nil {
+		f.write(w)
+		return
+	}
 	data, release, f := s.readBody(w, r)
 	if f != nil {
 		f.write(w)
 		return
 	}
 	defer release()
-	sg := uploadSong(r.Header)
 	sg.data = data
 	sg.title = headerText(r.Header.Get("X-Song-Title"))
 	sg.artist = headerText(r.Header.Get("X-Song-Artist"))
@@ -134,14 +138,19 @@ func (s *Server) handleAnalyzeData(w http.ResponseWriter, r *http.Request) {
 }
 
 // uploadSong is the part of a song an upload's headers set, for
-// /analyze_data and for every song of /analyze_batch.
-func uploadSong(h http.Header) song {
+// /analyze_data and for every song of /analyze_batch; it fails on a
+// reserved namespace (see songNamespace).
+func uploadSong(h http.Header) (song, *failure) {
+	ns, f := songNamespace(h.Get("X-Cache-Namespace"))
+	if f != nil {
+		return song{}, f
+	}
 	return song{
-		namespace:  cleanNamespace(h.Get("X-Cache-Namespace")),
+		namespace:  ns,
 		force:      truthy(h.Get("X-Force-Reanalyze")) || truthy(h.Get("X-Bypass-Cache")),
 		skipChunks: truthy(h.Get("X-Skip-Chunk-Analysis")),
 		requestID:  h.Get("X-Client-Request-Id"),
-	}
+	}, nil
 }
 
 func uploadName(title, artist string) string {
@@ -200,11 +209,18 @@ func (s *Server) handleAnalyzeURL(w http.ResponseWriter, r *http.Request) {
 	if ns == "" {
 		ns = r.Header.Get("X-Cache-Namespace")
 	}
+	ns, f = songNamespace(ns)
+	if f != nil {
+		f.write(w)
+		return
+	}
 	sg := song{
-		name:       u,
+		// The name reaches logs, error messages and the pipeline; the
+		// full address, which /verify matches, only the cache row.
+		name:       shownRawURL(u),
 		title:      strings.TrimSpace(req.Title),
 		artist:     strings.TrimSpace(req.Artist),
-		namespace:  cleanNamespace(ns),
+		namespace:  ns,
 		previewURL: u,
 		force:      bool(req.ForceReanalyze),
 		skipChunks: bool(req.SkipChunkAnalysis),
@@ -221,7 +237,7 @@ func (s *Server) handleAnalyzeURL(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "url_not_allowed", err.Error())
 		return
 	case err != nil:
-		s.log.Warn("download failed", "url", u, "request_id", sg.requestID, "err", err)
+		s.log.Warn("download failed", "url", sg.name, "request_id", sg.requestID, "err", err)
 		writeError(w, http.StatusBadGateway, "download_failed", err.Error())
 		return
 	case len(data) == 0:
@@ -250,7 +266,13 @@ type batchItem struct {
 func (s *Server) handleAnalyzeBatch(w http.ResponseWriter, r *http.Request) {
 	// Each song is decoded on its own, so that one malformed song fails
 	// alone, as a result object with error set, like any other failed
-	// song: a client decodes the reply with one type.
+	// song: a client decodes the reply with one type. A reserved
+	// namespace is every song's problem, so it fails the request.
+	base, f := uploadSong(r.Header)
+	if f != nil {
+		f.write(w)
+		return
+	}
 	var raws []json.RawMessage
 	release, f := s.decodeJSON(w, r, &raws)
 	if f != nil {
@@ -267,7 +289,6 @@ func (s *Server) handleAnalyzeBatch(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("a batch holds at most %d songs, this one %d", maxBatch, len(raws)))
 		return
 	}
-	base := uploadSong(r.Header)
 	out := make([]analysis, len(raws))
 	var wg sync.WaitGroup
 	for i := range raws {

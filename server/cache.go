@@ -67,16 +67,20 @@ func requestNamespace(r *http.Request) string {
 	return store.AllNamespaces
 }
 
-// queryInt reads a non-negative integer query parameter.
-func queryInt(r *http.Request, name string, def int) (int, *failure) {
+// queryInt reads an integer query parameter of at least least (0 or 1).
+func queryInt(r *http.Request, name string, def, least int) (int, *failure) {
 	v := r.URL.Query().Get(name)
 	if v == "" {
 		return def, nil
 	}
 	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 {
+	if err != nil || n < least {
+		what := "a non-negative integer"
+		if least > 0 {
+			what = "a positive integer"
+		}
 		return 0, &failure{status: http.StatusBadRequest, code: "bad_request",
-			message: fmt.Sprintf("%s must be a non-negative integer, not %q", name, v)}
+			message: fmt.Sprintf("%s must be %s, not %q", name, what, v)}
 	}
 	return n, nil
 }
@@ -85,18 +89,20 @@ func queryInt(r *http.Request, name string, def int) (int, *failure) {
 const maxListed = 1000
 
 func (s *Server) listRows(w http.ResponseWriter, r *http.Request, search string) {
-	limit, f := queryInt(r, "limit", 100)
+	// limit=0 is refused rather than read as "no limit" or as one row:
+	// the contract gives it no meaning, and either reading would surprise.
+	limit, f := queryInt(r, "limit", 100, 1)
 	if f != nil {
 		f.write(w)
 		return
 	}
-	offset, f := queryInt(r, "offset", 0)
+	offset, f := queryInt(r, "offset", 0, 0)
 	if f != nil {
 		f.write(w)
 		return
 	}
 	rows, err := s.rows(r, store.Query{Namespace: requestNamespace(r), Search: search,
-		Limit: min(max(limit, 1), maxListed), Offset: offset})
+		Limit: min(limit, maxListed), Offset: offset})
 	if err != nil {
 		s.internal(w, err)
 		return
@@ -247,18 +253,22 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("manual_bpm %g is not a tempo", *bpm))
 		return
 	}
+	// Rows are matched by the whole address, token and all, as /analyze
+	// stored it; logs and messages show only its shownURL form.
 	n, err := s.store.Verify(r.Context(), req.URL, store.Verification{
 		ManualBPM: bpm, ManualKey: strings.TrimSpace(req.ManualKey), BPMNotes: req.BPMNotes})
+	shown := shownRawURL(req.URL)
 	if err != nil {
-		s.internal(w, err)
+		// The store's error names the address it was given.
+		s.internal(w, errors.New(strings.ReplaceAll(err.Error(), req.URL, shown)))
 		return
 	}
 	if n == 0 {
-		writeError(w, http.StatusNotFound, "not_found", "no cached result was downloaded from "+req.URL)
+		writeError(w, http.StatusNotFound, "not_found", "no cached result was downloaded from "+shown)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"success": true,
-		"message": fmt.Sprintf("Verified %d cached result(s) for %s", n, req.URL)})
+		"message": fmt.Sprintf("Verified %d cached result(s) for %s", n, shown)})
 }
 
 func (s *Server) handleStats(w http.ResponseWriter, r *http.Request) {

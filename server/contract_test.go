@@ -9,8 +9,10 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -570,6 +572,98 @@ func TestDiagnosticsMode(t *testing.T) {
 		}
 		if status != 200 || m["mode"] != want || warned == production {
 			t.Errorf("production %v: %d mode %v, warnings %v", production, status, m["mode"], m["warnings"])
+		}
+	}
+}
+
+// A download address's query string and userinfo (preview addresses
+// carry signed tokens there) never reach the log, nor any message in a
+// reply, whether the song is analysed, fails to download or fails to
+// analyse; the cache row keeps the whole address, which /verify matches.
+func TestDownloadTokensNotLogged(t *testing.T) {
+	const secret = "SECRET"
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/song.mp3":
+			io.WriteString(w, "bpm=120\nsong")
+		case "/userinfo.mp3":
+			io.WriteString(w, "bpm=121\nuserinfo")
+		case "/song.ogg":
+			io.WriteString(w, "unsupported\n")
+		case "/quiet.mp3":
+			io.WriteString(w, "silence\n")
+		case "/away":
+			http.Redirect(w, r, r.URL.Query().Get("to"), http.StatusFound)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer upstream.Close()
+	// An address nothing listens on, so that the dial fails.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + ln.Addr().String()
+	ln.Close()
+
+	var logs logBuffer
+	ts := newTestServer(t, Options{AllowPrivateURLs: true, Logger: logs.logger()}, nil)
+	song := upstream.URL + "/song.mp3?token=" + secret
+	withUser := strings.Replace(upstream.URL, "://", "://user:"+secret+"@", 1) + "/userinfo.mp3"
+	for _, c := range []struct {
+		url    string
+		status int
+	}{
+		{song, http.StatusOK},
+		{song, http.StatusOK}, // from the cache
+		{withUser, http.StatusOK},
+		{upstream.URL + "/gone.mp3?token=" + secret, http.StatusBadGateway},
+		{closed + "/refused.mp3?token=" + secret + "#" + secret, http.StatusBadGateway},
+		{upstream.URL + "/away?to=" + url.QueryEscape(closed+"/moved.mp3?token="+secret), http.StatusBadGateway},
+		{upstream.URL + "/song.ogg?token=" + secret, http.StatusUnsupportedMediaType},
+		{upstream.URL + "/quiet.mp3?token=" + secret, http.StatusUnprocessableEntity},
+		{"http://example.com/bad.mp3?token=" + secret + "\x7f", http.StatusBadRequest},
+		{"http://user:" + secret + "@example.com:x/bad.mp3", http.StatusBadRequest},
+	} {
+		body, _ := json.Marshal(map[string]string{"url": c.url})
+		status, _, resp := do(t, "POST", ts.URL+"/analyze", body, map[string]string{"X-Client-Request-Id": "tok"})
+		if status != c.status {
+			t.Errorf("%q: %d, want %d: %s", c.url, status, c.status, resp)
+		}
+		if strings.Contains(string(resp), secret) {
+			t.Errorf("%q: the reply holds the secret: %s", c.url, resp)
+		}
+	}
+
+	// /verify still finds the row by the whole address, and says so
+	// without the token.
+	for _, c := range []struct {
+		url    string
+		status int
+	}{{song, http.StatusOK}, {upstream.URL + "/unknown.mp3?token=" + secret, http.StatusNotFound}} {
+		status, _, resp := do(t, "POST", ts.URL+"/verify", []byte(fmt.Sprintf(`{"url":%q,"manual_bpm":60}`, c.url)), nil)
+		if status != c.status || strings.Contains(string(resp), secret) {
+			t.Errorf("verify %q: %d %s, want %d without the secret", c.url, status, resp, c.status)
+		}
+	}
+	_, _, resp := do(t, "GET", ts.URL+"/cache", nil, nil)
+	found := false
+	for _, row := range rowsOf(t, 200, resp) {
+		found = found || row["preview_url"] == song && row["user_verified"] == true
+	}
+	if !found {
+		t.Errorf("no verified row with preview_url %q: %s", song, resp)
+	}
+
+	log := logs.String()
+	if strings.Contains(log, secret) {
+		t.Errorf("the secret is in the log:\n%s", log)
+	}
+	// The log still says what happened, and where.
+	for _, want := range []string{"download failed", "/gone.mp3", "/refused.mp3", "/moved.mp3", "/song.mp3", "/song.ogg", "/quiet.mp3"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("the log does not mention %q:\n%s", want, log)
 		}
 	}
 }

@@ -122,38 +122,74 @@ func checkScheme(u *url.URL) error {
 	return nil
 }
 
+// shownURL is u as logs and error messages show it: scheme, host and path
+// only. Preview addresses carry signed tokens in their query string (and
+// some carry credentials as userinfo); in a log, anyone who reads it could
+// replay them. The fragment goes too: it is the client's, never sent.
+func shownURL(u *url.URL) string {
+	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath}).String()
+}
+
+// shownRawURL is shownURL of rawURL; an address that does not parse is
+// not shown at all, since where its query starts is anyone's guess.
+func shownRawURL(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "(an unparsable address)"
+	}
+	return shownURL(u)
+}
+
+// hideURL cuts the address in the *url.Error inside err, if any, to its
+// shown form: net/http names the whole address it failed on, query and
+// all, and on a redirect that is the address redirected to.
+func hideURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		ue.URL = shownRawURL(ue.URL)
+	}
+	return err
+}
+
 // fetch downloads rawURL's body, at most the limit, reading it through
-// wrap (the server's room accounting, see roomReader).
+// wrap (the server's room accounting, see roomReader). Its errors show
+// the address only as shownURL does.
 func (d *downloader) fetch(ctx context.Context, rawURL string, wrap func(io.Reader) io.Reader) ([]byte, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errURLNotAllowed, err)
+		// url.Parse's error repeats the whole address: give only why.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("%w: not a URL: %v", errURLNotAllowed, err)
 	}
 	if err := checkScheme(u); err != nil {
 		return nil, err
 	}
+	shown := shownURL(u)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return nil, fmt.Errorf("download %s: %w", u.Redacted(), err)
+		return nil, fmt.Errorf("download %s: %w", shown, hideURL(err))
 	}
 	req.Header.Set("User-Agent", "songflow")
 	resp, err := d.client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("download %s: %w", u.Redacted(), err)
+		return nil, fmt.Errorf("download %s: %w", shown, hideURL(err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		return nil, fmt.Errorf("download %s: HTTP %s", u.Redacted(), resp.Status)
+		return nil, fmt.Errorf("download %s: HTTP %s", shown, resp.Status)
 	}
 	if resp.ContentLength > d.limit {
-		return nil, fmt.Errorf("download %s: %w (%d > %d bytes)", u.Redacted(), errTooLarge, resp.ContentLength, d.limit)
+		return nil, fmt.Errorf("download %s: %w (%d > %d bytes)", shown, errTooLarge, resp.ContentLength, d.limit)
 	}
 	data, err := io.ReadAll(io.LimitReader(wrap(resp.Body), d.limit+1))
 	if err != nil {
-		return nil, fmt.Errorf("download %s: %w", u.Redacted(), err)
+		return nil, fmt.Errorf("download %s: %w", shown, hideURL(err))
 	}
 	if int64(len(data)) > d.limit {
-		return nil, fmt.Errorf("download %s: %w (%d bytes)", u.Redacted(), errTooLarge, d.limit)
+		return nil, fmt.Errorf("download %s: %w (%d bytes)", shown, errTooLarge, d.limit)
 	}
 	return data, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"mime"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -74,14 +75,34 @@ func cleanNamespace(s string) string {
 	return b.String()
 }
 
-// listNamespace reads the namespace of a cache listing: "all" or "*"
-// select every namespace.
+// listNamespace reads the namespace of a cache route: "all" (in any
+// case) or "*" select every namespace, as the contract has it. "all" is
+// judged after cleaning, so a name that would be stored as "all" (such
+// as "a.l.l") reads the same way; "*" cleans to nothing and is judged
+// before.
 func listNamespace(s string) (ns string, all bool) {
-	switch strings.TrimSpace(strings.ToLower(s)) {
-	case "all", "*":
+	if strings.TrimSpace(s) == "*" {
 		return "", true
 	}
-	return cleanNamespace(s), false
+	ns = cleanNamespace(s)
+	if strings.EqualFold(ns, "all") {
+		return "", true
+	}
+	return ns, false
+}
+
+// songNamespace reads the namespace a song is to be cached under. The
+// names listNamespace reads as every namespace are refused: a song cached
+// under "all" could never be listed, searched, exported or cleared apart
+// from every other, and one sent under "*" would land in "default",
+// which is not what its client asked for either.
+func songNamespace(s string) (string, *failure) {
+	ns, all := listNamespace(s)
+	if all {
+		return "", &failure{status: http.StatusBadRequest, code: "invalid_namespace",
+			message: fmt.Sprintf(`cache namespace %q is reserved: "all" and "*" select every namespace`, strings.TrimSpace(s))}
+	}
+	return ns, nil
 }
 
 // truthy reports whether a header or field value means yes.

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -1269,5 +1270,80 @@ func TestDownloadTakesRoom(t *testing.T) {
 	}
 	if status, _, resp := do(t, "POST", ts.URL+"/analyze", []byte(`{"url":"`+remote.URL+`"}`), nil); status != http.StatusOK {
 		t.Errorf("the same download with the room free: %d %s", status, resp)
+	}
+}
+
+// limit=0 has no meaning in the contract: it is refused as a bad value,
+// like a negative or non-numeric limit or offset, on /cache and on
+// /cache/search alike, rather than read as one row or as no limit.
+func TestCacheListLimitZero(t *testing.T) {
+	ts := newTestServer(t, Options{}, nil)
+	for i := range 3 {
+		h := map[string]string{"X-Song-Title": fmt.Sprintf("Song %d", i)}
+		if status, _, b := do(t, "POST", ts.URL+"/analyze_data", []byte(fmt.Sprintf("bpm=%d\n", 100+i)), h); status != 200 {
+			t.Fatalf("%d %s", status, b)
+		}
+	}
+	for _, q := range []string{"/cache?limit=0", "/cache/search?q=Song&limit=0", "/cache?limit=-1", "/cache?limit=x",
+		"/cache?offset=-1", "/cache?limit=0&offset=1"} {
+		status, _, body := do(t, "GET", ts.URL+q, nil, nil)
+		m := wantError(t, q, status, body, http.StatusBadRequest, "bad_request")
+		if msg, _ := m["message"].(string); !strings.Contains(msg, "limit") && !strings.Contains(msg, "offset") {
+			t.Errorf("%s: message %q names no parameter", q, msg)
+		}
+	}
+	for q, want := range map[string]int{"/cache?limit=1": 1, "/cache?limit=2&offset=0": 2, "/cache/search?q=Song&limit=1": 1, "/cache?offset=0": 3} {
+		status, _, body := do(t, "GET", ts.URL+q, nil, nil)
+		if rows := rowsOf(t, status, body); len(rows) != want {
+			t.Errorf("%s: %d rows, want %d", q, len(rows), want)
+		}
+	}
+}
+
+// namespace=all and * select every namespace on the cache routes, as the
+// contract says, so no song may be cached under a namespace those names
+// would shadow: "all" in any case (also once cleaned to it) and "*" are
+// refused with 400 on every route that stores a song, before anything is
+// read, downloaded or analysed.
+func TestReservedNamespaces(t *testing.T) {
+	var downloads atomic.Int64
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		downloads.Add(1)
+		io.WriteString(w, "bpm=130\n")
+	}))
+	defer upstream.Close()
+	ts := newTestServer(t, Options{AllowPrivateURLs: true}, nil)
+	batch := `[{"audio_data":"` + base64.StdEncoding.EncodeToString([]byte("bpm=131\n")) + `"}]`
+	for _, ns := range []string{"all", "ALL", "All", " all ", "a.l.l", "*", " * "} {
+		h := map[string]string{"X-Cache-Namespace": ns}
+		status, _, body := do(t, "POST", ts.URL+"/analyze_data", []byte("bpm=132\n"), h)
+		m := wantError(t, "upload to "+ns, status, body, http.StatusBadRequest, "invalid_namespace")
+		if msg, _ := m["message"].(string); !strings.Contains(msg, "reserved") {
+			t.Errorf("upload to %q: message %q does not say why", ns, msg)
+		}
+		status, _, body = do(t, "POST", ts.URL+"/analyze_batch", []byte(batch), h)
+		wantError(t, "batch to "+ns, status, body, http.StatusBadRequest, "invalid_namespace")
+		req, _ := json.Marshal(map[string]string{"url": upstream.URL + "/a.mp3", "cache_namespace": ns})
+		status, _, body = do(t, "POST", ts.URL+"/analyze", req, nil)
+		wantError(t, "/analyze to "+ns, status, body, http.StatusBadRequest, "invalid_namespace")
+		status, _, body = do(t, "POST", ts.URL+"/analyze", []byte(fmt.Sprintf(`{"url":%q}`, upstream.URL+"/b.mp3")), h)
+		wantError(t, "/analyze with header "+ns, status, body, http.StatusBadRequest, "invalid_namespace")
+	}
+	if n, d := ts.fake.calls.Load(), downloads.Load(); n != 0 || d != 0 {
+		t.Errorf("refused namespaces led to %d analyses and %d downloads", n, d)
+	}
+
+	// Names that merely contain "all" are ordinary namespaces.
+	for i, ns := range []string{"allegro", "all_songs", "default"} {
+		h := map[string]string{"X-Cache-Namespace": ns}
+		if status, _, b := do(t, "POST", ts.URL+"/analyze_data", []byte(fmt.Sprintf("bpm=%d\n", 140+i)), h); status != 200 {
+			t.Fatalf("upload to %s: %d %s", ns, status, b)
+		}
+	}
+	for q, want := range map[string]int{"allegro": 1, "all_songs": 1, "all": 3, "ALL": 3, "*": 3, "a.l.l": 3} {
+		status, _, body := do(t, "GET", ts.URL+"/cache?namespace="+url.QueryEscape(q), nil, nil)
+		if rows := rowsOf(t, status, body); len(rows) != want {
+			t.Errorf("namespace=%s: %d rows, want %d", q, len(rows), want)
+		}
 	}
 }
