@@ -41,7 +41,10 @@ var (
 	// ErrEmpty means there is no audio: an empty file, or headers with no
 	// samples after them.
 	ErrEmpty = errors.New("no audio")
-	// ErrCorrupt means the data is damaged or truncated.
+	// ErrCorrupt means the data is damaged or truncated. An MP3 cut
+	// exactly between two frames is known to be truncated only by the
+	// Xing/Info or VBRI header that says how long it was; without one it
+	// decodes as the shorter song it holds.
 	ErrCorrupt = errors.New("corrupt or truncated")
 	// ErrTooLong means the song is longer than Options.MaxDuration.
 	ErrTooLong = errors.New("song too long")

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"os"
@@ -653,6 +654,180 @@ func TestMP3JunkAfterFrames(t *testing.T) {
 		}
 		if a.Frames() != want.Frames() || a.SourceDuration != want.SourceDuration {
 			t.Errorf("%s: %d frames, %.4f s; without the junk %d frames, %.4f s", c.name, a.Frames(), a.SourceDuration, want.Frames(), want.SourceDuration)
+		}
+	}
+}
+
+// mp3Frames returns where the MPEG frames of an MP3 fixture start, its
+// header frame (if any) first, and where the last ends: a file cut at one
+// of the starts ends exactly between two frames.
+func mp3Frames(t *testing.T, b []byte) ([]int, int) {
+	t.Helper()
+	off := 0
+	if len(b) >= 10 && string(b[:3]) == "ID3" {
+		off = 10 + (int(b[6])<<21 | int(b[7])<<14 | int(b[8])<<7 | int(b[9]))
+	}
+	var starts []int
+	for {
+		h, ok := parseMPEGHeader(b[off:])
+		if !ok || off+h.size() > len(b) {
+			break
+		}
+		starts = append(starts, off)
+		off += h.size()
+	}
+	if len(starts) < 10 {
+		t.Fatalf("%d frames found; the fixture has more", len(starts))
+	}
+	return starts, off
+}
+
+// id3v1 is an ID3v1 tag, as taggers append it after the last frame.
+var id3v1 = slices.Concat([]byte("TAGA Title"), make([]byte, 128-10))
+
+// TestMP3CutBetweenFrames checks an MP3 cut exactly between two frames,
+// which no frame header shows, is reported truncated when its Xing/Info
+// header says how many frames the encoder wrote, but not when it is
+// short by no more than encoders disagree by, nor because of a tag after
+// its frames, nor because MaxSeconds stopped the decode early.
+func TestMP3CutBetweenFrames(t *testing.T) {
+	for _, f := range []string{"mp3_cbr_stereo_44k.mp3", "mp3_vbr_stereo_48k.mp3", "mp3_tagged_mono_44k.mp3"} {
+		t.Run(f, func(t *testing.T) {
+			b, err := os.ReadFile(fixtures + f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			starts, end := mp3Frames(t, b)
+			tail := b[end:] // the tagged fixture's ID3v1 tag
+			n := len(starts) - 1
+			says := fmt.Sprintf("header says %d frames, the file holds", n)
+			cut := func(k int) []byte { return slices.Concat(b[:starts[k]], tail) }
+			cases := []struct {
+				name      string
+				data      []byte
+				opts      Options
+				truncated bool
+			}{
+				{"whole", b, Options{}, false},
+				{"whole, first 0.05 s", b, Options{MaxSeconds: 0.05}, false},
+				{"whole, then an ID3v1 tag", slices.Concat(b, id3v1), Options{}, false},
+				// Within the slack for encoders that count a frame or two
+				// differently.
+				{"two frames short", cut(n - 1), Options{}, false},
+				{"three frames short", cut(n - 2), Options{}, true},
+				{"cut in half", cut(n / 2), Options{}, true},
+				{"cut in half, then an ID3v1 tag", slices.Concat(cut(n/2), id3v1), Options{}, true},
+				// The file holds fewer frames than its header says,
+				// however little of it is decoded.
+				{"cut in half, first 0.05 s", cut(n / 2), Options{MaxSeconds: 0.05}, true},
+			}
+			for _, c := range cases {
+				name := c.name + " " + f
+				a, err := Bytes(context.Background(), name, c.data, c.opts)
+				if !c.truncated {
+					if err != nil {
+						t.Errorf("%s: %v", c.name, err)
+					} else if c.opts.MaxSeconds == 0 && a.Frames() == 0 {
+						t.Errorf("%s: no samples", c.name)
+					}
+					continue
+				}
+				if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), name) ||
+					!strings.Contains(err.Error(), "truncated") || !strings.Contains(err.Error(), says) {
+					t.Errorf("%s: %v, want ErrCorrupt naming the input and saying truncated, %q", c.name, err, says)
+				}
+			}
+		})
+	}
+}
+
+// TestMP3CutWithoutHeader checks an MP3 without a Xing/Info or VBRI
+// header, cut between two frames, decodes to the shorter song it holds:
+// nothing in it says how long it was.
+func TestMP3CutWithoutHeader(t *testing.T) {
+	mono, err := os.ReadFile(fixtures + "mp3_mono_22k.mp3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cbr, err := os.ReadFile(fixtures + "mp3_cbr_stereo_44k.mp3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cbrStarts, _ := mp3Frames(t, cbr)
+	for _, c := range []struct {
+		name string
+		data []byte
+	}{
+		{"mp3_mono_22k.mp3", mono},
+		// The Info frame taken out.
+		{"mp3_cbr_stereo_44k.mp3 without Info", slices.Concat(cbr[:cbrStarts[0]], cbr[cbrStarts[1]:])},
+	} {
+		if bytes.Contains(c.data[:512], []byte("Info")) || bytes.Contains(c.data[:512], []byte("Xing")) {
+			t.Fatalf("%s has a Xing/Info header", c.name)
+		}
+		whole, err := Bytes(context.Background(), c.name, c.data, Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		starts, _ := mp3Frames(t, c.data)
+		half, err := Bytes(context.Background(), c.name+" cut in half", c.data[:starts[len(starts)/2]], Options{})
+		if err != nil {
+			t.Errorf("%s cut in half: %v", c.name, err)
+			continue
+		}
+		if half.Frames() >= whole.Frames() {
+			t.Errorf("%s cut in half: %d frames, the whole file %d", c.name, half.Frames(), whole.Frames())
+		}
+	}
+}
+
+// TestMP3HeaderClaims checks the counts of a Xing header with only a byte
+// count, of a VBRI header, and of a Xing header claiming more frames than
+// any file holds: each is compared with what the file holds.
+func TestMP3HeaderClaims(t *testing.T) {
+	b, err := os.ReadFile(fixtures + "mp3_cbr_stereo_44k.mp3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	starts, end := mp3Frames(t, b)
+	n := len(starts) - 1
+	be := binary.BigEndian
+	x := bytes.Index(b, []byte("Info")) // then flags, frames, bytes, TOC, quality, LAME
+	if x < 0 || be.Uint32(b[x+4:]) != 15 || be.Uint32(b[x+8:]) != uint32(n) {
+		t.Fatalf("the fixture's Info header is not as expected: % x", b[x:x+16])
+	}
+	// Only a byte count: the flags without frames, and the rest of the
+	// frame moved up over the frame count, so the frame keeps its size.
+	bytesOnly := slices.Concat(b[:x+4], be.AppendUint32(nil, 14), b[x+12:starts[1]], make([]byte, 4), b[starts[1]:])
+	// A VBRI header frame: the Info frame's header, zeros, and at byte 36
+	// "VBRI", version 1, delay, quality, then bytes and frames.
+	vbri := slices.Clone(b)
+	clear(vbri[starts[0]+4 : starts[1]])
+	v := slices.Concat([]byte("VBRI"), []byte{0, 1, 0, 0, 0, 75}, be.AppendUint32(nil, uint32(end-starts[0])), be.AppendUint32(nil, uint32(n)))
+	copy(vbri[starts[0]+36:], v)
+	huge := slices.Clone(b)
+	be.PutUint32(huge[x+8:], 0xffffffff)
+
+	for _, c := range []struct {
+		name string
+		data []byte
+		says string // "" when the file is whole
+	}{
+		{"bytes only, whole", bytesOnly, ""},
+		{"bytes only, cut in half", bytesOnly[:starts[n/2]], "Info header says 10448 bytes of frames, the file holds"},
+		{"VBRI, whole", vbri, ""},
+		{"VBRI, cut in half", vbri[:starts[n/2]], fmt.Sprintf("VBRI header says %d frames, the file holds %d", n, n/2-1)},
+		{"four billion frames", huge, fmt.Sprintf("Info header says 4294967295 frames, the file holds %d", n)},
+	} {
+		_, err := Bytes(context.Background(), c.name, c.data, Options{})
+		if c.says == "" {
+			if err != nil {
+				t.Errorf("%s: %v", c.name, err)
+			}
+			continue
+		}
+		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), c.name) || !strings.Contains(err.Error(), "truncated: the MP3's "+c.says) {
+			t.Errorf("%s: %v, want ErrCorrupt naming the input and saying %q", c.name, err, c.says)
 		}
 	}
 }

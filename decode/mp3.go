@@ -30,6 +30,14 @@ type mp3Stream struct {
 	gapless        bool
 	delay, padding int
 	junk           int64 // bytes skipped between frames
+	// From a Xing/Info or VBRI header: the audio frames and the bytes
+	// (header frame included, tags not) the encoder wrote; 0 where the
+	// header does not say.
+	claimBy                 string // "Xing", "Info" or "VBRI"
+	claimFrames, claimBytes int64
+	// Where the first frame (the header frame, if any) starts and the
+	// last ends.
+	firstOff, lastEnd int64
 }
 
 // decodeMP3 decodes MPEG-1/2 layer III with hajimehoshi/go-mp3, which
@@ -38,6 +46,15 @@ type mp3Stream struct {
 // frame (silent, not audio), trims the encoder delay and padding the LAME
 // header states so that the samples line up with ffmpeg's decode, keeps
 // one channel of a mono source, and notices a truncated file.
+//
+// A file cut inside a frame is truncated by its last frame's header. A
+// file cut exactly between two frames is noticed only when a Xing/Info or
+// VBRI header in its first frame says how many frames (or bytes) the
+// encoder wrote: a plain MPEG stream, without such a header, is a run of
+// self-contained frames, and nothing tells its cut end from a real one,
+// so it decodes as the shorter song it holds. The check counts the frames
+// the file holds, not those decoded, so a decode cut short by
+// Options.MaxSeconds is not taken for a truncated file.
 func decodeMP3(in *input) (*Audio, error) {
 	end := mp3AudioEnd(in.r, in.start, in.size)
 	st, err := walkMP3(in, in.start, end)
@@ -184,6 +201,7 @@ func walkMP3(in *input, start, end int64) (*mp3Stream, error) {
 		if !found {
 			found = true
 			st.first = h
+			st.firstOff = pos
 			fb, _ := br.Peek(int(size))
 			if isInfo := parseXing(fb, h, st); isInfo {
 				br.Discard(int(size))
@@ -200,6 +218,7 @@ func walkMP3(in *input, start, end int64) (*mp3Stream, error) {
 		st.frames++
 		br.Discard(int(size))
 		pos += size
+		st.lastEnd = pos
 	}
 	if !found {
 		return nil, fmt.Errorf("%w: no MP3 frames found", ErrCorrupt)
@@ -207,7 +226,47 @@ func walkMP3(in *input, start, end int64) (*mp3Stream, error) {
 	if st.frames == 0 {
 		return nil, fmt.Errorf("%w: the MP3 has a header frame but no audio frames", ErrEmpty)
 	}
+	if err := st.checkClaim(); err != nil {
+		return nil, err
+	}
 	return st, nil
+}
+
+// checkClaim reports a file that holds clearly fewer frames than its
+// Xing/Info or VBRI header says the encoder wrote (or, when the header
+// gives no frame count, fewer bytes): one cut between two frames, which
+// the walk cannot tell from a whole one. A claim larger than the file
+// could ever hold is such a cut too, however large.
+//
+// Up to max(2 frames, 0.5 %) may be missing. Encoders disagree by a frame
+// or two: LAME and ffmpeg count the audio frames only (their counts match
+// the walk's exactly), others count the header frame as well, and a frame
+// whose header was damaged is skipped by the walk as junk. Tags after the
+// frames count for nothing either way: the walk stops before an ID3v1 or
+// APEv2 tag, and the headers count no tag bytes. The relative part lets a
+// long file lose a few frames to damage without being refused, yet stays
+// far below what a cut download loses (whole network buffers, seconds at
+// least) and below what would change the song's duration or tempo
+// noticeably (1.3 s of a 4-minute song). More frames than the header says
+// (two streams joined, say) is no truncation.
+func (st *mp3Stream) checkClaim() error {
+	switch {
+	case st.claimFrames > 0:
+		held := int64(st.frames)
+		if st.claimFrames-held > max(2, st.claimFrames/200) {
+			return fmt.Errorf("%w: truncated: the MP3's %s header says %d frames, the file holds %d", ErrCorrupt, st.claimBy, st.claimFrames, held)
+		}
+	case st.claimBytes > 0:
+		// The bytes from the header frame to the end of the last, junk
+		// between frames included; two frames' worth of slack, at their
+		// mean size (the header frame counts).
+		held := st.lastEnd - st.firstOff
+		frame := held / int64(st.frames+1)
+		if st.claimBytes-held > max(2*frame, st.claimBytes/200) {
+			return fmt.Errorf("%w: truncated: the MP3's %s header says %d bytes of frames, the file holds %d", ErrCorrupt, st.claimBy, st.claimBytes, held)
+		}
+	}
+	return nil
 }
 
 // firstFrameConfirmed reports whether the frame h at the reader's position
@@ -235,10 +294,17 @@ func parseXing(fb []byte, h mpegHeader, st *mp3Stream) bool {
 	if x := 4 + h.sideInfoSize(); len(fb) >= x+8 {
 		tag := string(fb[x : x+4])
 		if tag == "Xing" || tag == "Info" {
+			st.claimBy = tag
 			flags := be.Uint32(fb[x+4:])
 			p := x + 8
 			for _, f := range []uint32{1, 2, 4, 8} {
 				if flags&f != 0 {
+					switch {
+					case f == 1 && p+4 <= len(fb):
+						st.claimFrames = int64(be.Uint32(fb[p:]))
+					case f == 2 && p+4 <= len(fb):
+						st.claimBytes = int64(be.Uint32(fb[p:]))
+					}
 					if f == 4 {
 						p += 100
 					} else {
@@ -261,6 +327,13 @@ func parseXing(fb []byte, h mpegHeader, st *mp3Stream) bool {
 		}
 	}
 	if x := 4 + 32; len(fb) >= x+4 && string(fb[x:x+4]) == "VBRI" {
+		// "VBRI", then 16-bit version, delay and quality, then 32-bit
+		// byte and frame counts.
+		if len(fb) >= x+18 {
+			st.claimBy = "VBRI"
+			st.claimBytes = int64(be.Uint32(fb[x+10:]))
+			st.claimFrames = int64(be.Uint32(fb[x+14:]))
+		}
 		return true
 	}
 	return false
