@@ -76,7 +76,7 @@ func (g *gather[I]) add(it Item[I]) ([]I, error) {
 			return nil, nil
 		}
 		gr = &group[I]{parts: make([]I, it.Parts), have: make([]bool, it.Parts)}
-		gr.timer = time.AfterFunc(time.Until(t.Deadline), func() { g.expire(t) })
+		gr.timer = time.AfterFunc(time.Until(t.start()), func() { g.expire(t) })
 		g.groups[t] = gr
 	}
 	if it.Part < 0 || it.Part >= len(gr.parts) || it.Parts != len(gr.parts) || gr.have[it.Part] {

@@ -23,8 +23,9 @@ type StageConfig struct {
 
 // Options tune a Pipeline as a whole.
 type Options struct {
-	// SongTimeout is each song's deadline, counted from its Submit.
-	// Zero means DefaultSongTimeout.
+	// SongTimeout is each song's deadline, counted from when the first
+	// stage begins work on it (see Ticket.Deadline). Zero means
+	// DefaultSongTimeout.
 	SongTimeout time.Duration
 	// SampleEvery is the period of the metrics time series. Zero means
 	// DefaultSampleEvery.

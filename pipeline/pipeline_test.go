@@ -527,8 +527,9 @@ func TestStageTimesAndTicketContext(t *testing.T) {
 	var seen *Ticket
 	a := Map(p, "a", StageConfig{Workers: 1}, in.Stream(), func(ctx context.Context, v int) (int, error) {
 		seen, _ = TicketFrom(ctx)
-		if d, ok := ctx.Deadline(); !ok || !d.Equal(seen.Deadline) {
-			t.Errorf("deadline %v %v", d, ok)
+		want, _ := seen.Deadline()
+		if d, ok := ctx.Deadline(); !ok || !d.Equal(want) || d.Before(seen.Submitted.Add(time.Hour)) {
+			t.Errorf("deadline %v %v, want %v: an hour after work began", d, ok, want)
 		}
 		time.Sleep(time.Millisecond)
 		return v, nil
@@ -693,4 +694,42 @@ func TestCollectKeepsNoPartsOfFailedSong(t *testing.T) {
 	g.close()
 	cancel()
 	p.Wait()
+}
+
+// Songs queued to enter a busy pipeline are not failed by the wait: each
+// song's deadline counts from when work on it began. Forty songs through
+// one worker that takes 20 ms each queue for 0.8 s, longer than the
+// 0.5 s deadline, yet each is worked on for only 20 ms.
+func TestDeadlineCountsFromWork(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	p := New(context.Background(), Options{SongTimeout: 500 * time.Millisecond})
+	in := NewInput[int](p, "in", 0)
+	st := Map(p, "slow", StageConfig{Workers: 1}, in.Stream(), func(ctx context.Context, v int) (int, error) {
+		time.Sleep(20 * time.Millisecond)
+		return v, nil
+	})
+	r := NewRouter(p, st, nil)
+	src, _ := in.Open()
+	const n = 40
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := Call(context.Background(), src, r, fmt.Sprint("song", i), i)
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	src.Close()
+	if err := p.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("a song waiting its turn failed: %v", err)
+		}
+	}
 }

@@ -113,6 +113,7 @@ func apply[I, O any](s *stage, w int, it Item[I], fn func(context.Context, I) (O
 	if t.failed.Load() {
 		return v, nil, false
 	}
+	t.start()
 	if t.expired(time.Now()) {
 		err = s.timeoutErr()
 	} else {

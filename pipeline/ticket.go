@@ -13,11 +13,13 @@ type Ticket struct {
 	ID        uint64    // unique within the pipeline, in submission order
 	Name      string    // the song's name, used in every error
 	Submitted time.Time // when Submit was called
-	Deadline  time.Time // Submitted + the pipeline's SongTimeout
 
 	p     *Pipeline
 	ctx   songContext
 	times []atomic.Int64 // busy nanoseconds per stage index
+	// started is when the first stage began work on the song, in Unix
+	// nanoseconds (0 before): the song's deadline counts from there.
+	started atomic.Int64
 
 	// failed is set by whichever stage first turns the song into an error;
 	// that stage alone emits the error item, and every stage drops the
@@ -41,7 +43,6 @@ func newTicket(p *Pipeline, name string) *Ticket {
 		ID:        p.nextID.Add(1),
 		Name:      name,
 		Submitted: now,
-		Deadline:  now.Add(p.opts.SongTimeout),
 		p:         p,
 		times:     make([]atomic.Int64, p.stageCount()),
 	}
@@ -77,7 +78,41 @@ func (t *Ticket) addTime(stage int, d time.Duration) {
 // the caller that gets true may emit the song's error item.
 func (t *Ticket) fail() bool { return t.failed.CompareAndSwap(false, true) }
 
-func (t *Ticket) expired(now time.Time) bool { return !now.Before(t.Deadline) }
+// Started returns when the first stage began work on the song, and false
+// before that.
+func (t *Ticket) Started() (time.Time, bool) {
+	ns := t.started.Load()
+	if ns == 0 {
+		return time.Time{}, false
+	}
+	return time.Unix(0, ns), true
+}
+
+// Deadline returns the time by which the song must be done: the
+// pipeline's SongTimeout after the first stage began work on it. Waiting
+// to enter the pipeline does not count, so that a long queue of songs
+// (a calibration folder, a burst of uploads) does not fail the songs at
+// its end; waiting between stages does, since a song that stalls there
+// is what the deadline is for. It returns false before work began.
+func (t *Ticket) Deadline() (time.Time, bool) {
+	s, ok := t.Started()
+	if !ok {
+		return time.Time{}, false
+	}
+	return s.Add(t.p.opts.SongTimeout), true
+}
+
+// start starts the song's clock, once, and returns its deadline.
+func (t *Ticket) start() time.Time {
+	t.started.CompareAndSwap(0, time.Now().UnixNano())
+	d, _ := t.Deadline()
+	return d
+}
+
+func (t *Ticket) expired(now time.Time) bool {
+	d, ok := t.Deadline()
+	return ok && !now.Before(d)
+}
 
 // release frees the song's deadline timer, if one was made, and ends the
 // song's context. The cancelled context is kept: a stage function still at
@@ -122,7 +157,7 @@ func TicketFrom(ctx context.Context) (*Ticket, bool) {
 // asks for it, since most stage functions never block.
 type songContext struct{ t *Ticket }
 
-func (c *songContext) Deadline() (time.Time, bool) { return c.t.Deadline, true }
+func (c *songContext) Deadline() (time.Time, bool) { return c.t.Deadline() }
 
 func (c *songContext) Done() <-chan struct{} {
 	t := c.t
@@ -156,7 +191,9 @@ func (c *songContext) Err() error {
 // once the song is over it is made already cancelled. t.mu is held.
 func (t *Ticket) deadlineCtx() context.Context {
 	if t.deadline == nil {
-		t.deadline, t.cancel = context.WithDeadline(t.p.ctx, t.Deadline)
+		// Only a stage function asks, so work has begun; start makes
+		// sure of it.
+		t.deadline, t.cancel = context.WithDeadline(t.p.ctx, t.start())
 		if t.over {
 			t.cancel()
 		}
