@@ -1,11 +1,14 @@
 // Package calibration fits and applies the linear maps that bring
 // songflow's feel descriptors (energy, danceability, acousticness,
-// valence, loudness) onto the scale of a reference such as Spotify's.
+// valence, loudness) onto the scale of a reference such as Spotify's, and
+// the recalibrations that make its confidences (bpm_confidence,
+// key_confidence) say how often results are right on a user's music.
 //
-// A map is fitted per feature by least squares on a calibration folder's
-// songs, judged by k-fold cross-validation (the error on songs the fit
-// did not see), written as calibration.json, and applied to every result
-// when pipeline.toml's analysis.calibration names that file.
+// A map is fitted per feature by least squares, and per confidence by
+// Platt scaling, on a calibration folder's songs, judged by k-fold
+// cross-validation (the error on songs the fit did not see), written as
+// calibration.json, and applied to every result when pipeline.toml's
+// analysis.calibration names that file.
 package calibration
 
 import (
@@ -25,9 +28,9 @@ import (
 // Every one but loudness lives in 0..1 and is clamped there.
 var Features = []string{"energy", "danceability", "acousticness", "valence", "loudness"}
 
-// Version is the calibration.json format version this package writes and
-// reads.
-const Version = 1
+// Version is the calibration.json format version this package writes.
+// It reads version 1 too: version 2 added confidences.
+const Version = 2
 
 // Linear is one feature's correction: y = Slope·x + Intercept, clamped to
 // 0..1 when Clamp is set.
@@ -52,6 +55,8 @@ type Map struct {
 	// Songs is how many songs the map was fitted on.
 	Songs    int               `json:"songs"`
 	Features map[string]Linear `json:"features"`
+	// Confidences recalibrate the confidences, by JSON name.
+	Confidences map[string]Logistic `json:"confidences,omitempty"`
 }
 
 // Load reads a calibration.json written by [Map.WriteFile].
@@ -77,8 +82,11 @@ func Read(r io.Reader) (*Map, error) {
 	if err := dec.Decode(&m); err != nil {
 		return nil, err
 	}
-	if m.Version != Version {
-		return nil, fmt.Errorf("version %d, want %d", m.Version, Version)
+	if m.Version < 1 || m.Version > Version {
+		return nil, fmt.Errorf("version %d, want 1 to %d", m.Version, Version)
+	}
+	if m.Version < 2 && len(m.Confidences) > 0 {
+		return nil, fmt.Errorf("version %d has no confidences", m.Version)
 	}
 	for name, l := range m.Features {
 		if !slices.Contains(Features, name) {
@@ -86,6 +94,14 @@ func Read(r io.Reader) (*Map, error) {
 		}
 		if !finite(l.Slope) || !finite(l.Intercept) {
 			return nil, fmt.Errorf("feature %s: coefficients must be finite", name)
+		}
+	}
+	for name, l := range m.Confidences {
+		if !slices.Contains(Confidences, name) {
+			return nil, fmt.Errorf("unknown confidence %q (known: %v)", name, Confidences)
+		}
+		if !finite(l.Slope) || !finite(l.Intercept) {
+			return nil, fmt.Errorf("confidence %s: coefficients must be finite", name)
 		}
 	}
 	return &m, nil
@@ -111,11 +127,13 @@ func (m *Map) WriteFile(path string) error {
 	return f.Close()
 }
 
-// Apply corrects r's descriptors in place. A nil map leaves r as it is.
+// Apply corrects r's descriptors and recalibrates its confidences in
+// place. A nil map leaves r as it is.
 func (m *Map) Apply(r *stages.Result) {
 	if m == nil {
 		return
 	}
+	m.applyConfidences(r)
 	for name, l := range m.Features {
 		if p := field(r, name); p != nil {
 			if y := l.At(*p); finite(y) {
@@ -156,6 +174,10 @@ func Measured(r stages.Result, name string) (float64, bool) {
 type Observation struct {
 	Result    stages.Result
 	Reference map[string]float64
+	// Correct says, by confidence name, whether the result it is about
+	// was right (bpm_confidence: the tempo by Accuracy1;
+	// key_confidence: the exact key).
+	Correct map[string]bool
 	// Song names the song the file holds. Files of the same song (one
 	// recording in several formats, or one truth row matching several
 	// files) are kept in one fold: a map fitted on one copy would

@@ -137,8 +137,11 @@ func TestWriteLoadRoundTrip(t *testing.T) {
 
 func TestReadRejects(t *testing.T) {
 	for _, in := range []string{
-		`{"version":2,"features":{}}`,
+		`{"version":3,"features":{}}`,
+		`{"version":0,"features":{}}`,
 		`{"version":1,"features":{"tempo":{"slope":1,"intercept":0}}}`,
+		`{"version":1,"features":{},"confidences":{"bpm_confidence":{"slope":1,"intercept":0}}}`,
+		`{"version":2,"features":{},"confidences":{"bpm":{"slope":1,"intercept":0}}}`,
 		`{"version":1,"features":{},"extra":1}`,
 		`not json`,
 	} {

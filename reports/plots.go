@@ -378,10 +378,9 @@ func barLabels(heights plotter.Values, offset float64, text func(int) string) (*
 	return l, nil
 }
 
-func confidence(run *Run) (*plot.Plot, error) {
-	p := newPlot("Accuracy per confidence bin", "confidence reported by the analysis (0..1)", "correct (%)")
-	var tc, kc []float64
-	var tok, kok []bool
+// confidenceObservations gathers each scored song's confidence and
+// whether it was right: tempo by Accuracy1, key by the exact key.
+func confidenceObservations(run *Run) (tc []float64, tok []bool, kc []float64, kok []bool) {
 	for _, r := range run.Records {
 		if r.TempoOutcome != "" {
 			tc = append(tc, r.BPMConfidence)
@@ -392,6 +391,12 @@ func confidence(run *Run) (*plot.Plot, error) {
 			kok = append(kok, r.KeyOutcome == KeyCorrect)
 		}
 	}
+	return tc, tok, kc, kok
+}
+
+func confidence(run *Run) (*plot.Plot, error) {
+	p := newPlot("Accuracy per confidence bin", "confidence reported by the analysis (0..1)", "correct (%)")
+	tc, tok, kc, kok := confidenceObservations(run)
 	if len(tc)+len(kc) == 0 {
 		noData(p, "no analysed song has a true tempo or key")
 		return p, nil

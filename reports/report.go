@@ -82,9 +82,11 @@ type Run struct {
 	Config string
 	// Fit holds the --fit results, nil when no fit was asked for;
 	// FitNote explains a fit that could not be made.
-	Fit     []calibration.FeatureFit
-	FitFile string
-	FitNote string
+	Fit []calibration.FeatureFit
+	// ConfidenceFit holds the --fit recalibrations of the confidences.
+	ConfidenceFit []calibration.ConfidenceFit
+	FitFile       string
+	FitNote       string
 }
 
 // Summary holds a run's headline figures.
@@ -116,6 +118,10 @@ type Summary struct {
 	// TempoFailed and KeyFailed count the failed songs with a true tempo
 	// and key: no score counts them, and the report says so.
 	TempoFailed, KeyFailed int
+
+	// TempoReliability and KeyReliability say how well bpm_confidence
+	// predicts Accuracy1 and key_confidence the exact key.
+	TempoReliability, KeyReliability Reliability
 }
 
 // Summarise computes the headline figures of run from its records; the
@@ -168,6 +174,9 @@ func Summarise(run *Run) Summary {
 			kw += r.KeyOutcome.Weight()
 		}
 	}
+	tc, tok, kc, kok := confidenceObservations(run)
+	s.TempoReliability = MeasureReliability(tc, tok, confidenceBins)
+	s.KeyReliability = MeasureReliability(kc, kok, confidenceBins)
 	s.Accuracy1 = frac(a1, s.TempoScored)
 	s.Accuracy2 = frac(a2, s.TempoScored)
 	s.InCandidates = frac(inCands, s.TempoScored)
@@ -529,6 +538,8 @@ func writeSummary(w io.Writer, run *Run, s Summary) error {
 		b.WriteString("- none\n")
 	}
 
+	writeReliability(&b, s)
+
 	b.WriteString("\n## Speed\n\n")
 	fmt.Fprintf(&b, "| measure | value |\n|---|---|\n")
 	fmt.Fprintf(&b, "| seconds of audio | %.1f |\n| wall time | %.2f s |\n", s.AudioSeconds, s.Wall.Seconds())
@@ -552,7 +563,7 @@ func writeSummary(w io.Writer, run *Run, s Summary) error {
 		b.WriteString("```\n\n")
 	}
 
-	if run.Fit != nil || run.FitNote != "" {
+	if run.Fit != nil || run.ConfidenceFit != nil || run.FitNote != "" {
 		b.WriteString("## Calibration fit\n\n")
 		if run.FitNote != "" {
 			fmt.Fprintf(&b, "%s\n\n", run.FitNote)
@@ -572,6 +583,23 @@ func writeSummary(w io.Writer, run *Run, s Summary) error {
 			}
 			b.WriteString("\n")
 		}
+		if len(run.ConfidenceFit) > 0 {
+			b.WriteString("A Platt scaling per confidence, σ(slope·logit(c) + intercept), fitted by maximum likelihood to\n")
+			b.WriteString("whether each song was right (tempo by Accuracy1, key by the exact key). Brier after is\n")
+			b.WriteString("cross-validated: every song is recalibrated by a fit on the other folds only, and the\n")
+			b.WriteString("constant forecast is those folds' hit rate. A recalibration is kept only where it lowers\n")
+			b.WriteString("the Brier score; one that does not also beat the constant ranks songs no better than chance.\n\n")
+			b.WriteString("| confidence | songs | folds | Brier before | Brier after (CV) | constant forecast (CV) | slope | intercept | kept |\n")
+			b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
+			for _, f := range run.ConfidenceFit {
+				if f.Skipped != "" {
+					fmt.Fprintf(&b, "| %s | %d | | %.3f | | %.3f | | | no: %s |\n", f.Confidence, f.Songs, f.BrierBefore, f.Constant, f.Skipped)
+					continue
+				}
+				fmt.Fprintf(&b, "| %s | %d | %d | %.3f | %.3f | %.3f | %.3f | %.3f | %s |\n", f.Confidence, f.Songs, f.Folds, f.BrierBefore, f.BrierAfter, f.Constant, f.Logistic.Slope, f.Logistic.Intercept, yesNo(f.Kept))
+			}
+			b.WriteString("\n")
+		}
 		if run.FitFile != "" {
 			fmt.Fprintf(&b, "Written to `%s`; set `analysis.calibration` in `pipeline.toml` to apply it.\n\n", run.FitFile)
 		}
@@ -586,6 +614,52 @@ func writeSummary(w io.Writer, run *Run, s Summary) error {
 	b.WriteString("\n```\n")
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeReliability writes the confidence section: accuracy per
+// confidence bin and the Brier score against the constant forecast.
+func writeReliability(b *strings.Builder, s Summary) {
+	t, k := s.TempoReliability, s.KeyReliability
+	if t.Songs+k.Songs == 0 {
+		return
+	}
+	b.WriteString("\n## Confidence\n\n")
+	b.WriteString("How often the analysis is right at each confidence it reports: tempo by Accuracy1,\n")
+	b.WriteString("key by the exact key. The Brier score is the mean squared gap between confidence and\n")
+	b.WriteString("outcome (1 right, 0 wrong); a confidence that predicts correctness scores below the\n")
+	b.WriteString("constant forecast, which says the hit rate for every song.\n\n")
+	b.WriteString("| confidence | tempo songs | tempo correct | key songs | key correct |\n|---|---|---|---|---|\n")
+	cell := func(bins []ConfidenceBin, i int) string {
+		if i >= len(bins) || bins[i].Songs == 0 {
+			return "0 | —"
+		}
+		return fmt.Sprintf("%d | %.0f %%", bins[i].Songs, 100*bins[i].Accuracy)
+	}
+	for i := range max(len(t.Bins), len(k.Bins)) {
+		lo, hi := 0.0, 0.0
+		if i < len(t.Bins) {
+			lo, hi = t.Bins[i].Lo, t.Bins[i].Hi
+		} else {
+			lo, hi = k.Bins[i].Lo, k.Bins[i].Hi
+		}
+		fmt.Fprintf(b, "| %.1f–%.1f | %s | %s |\n", lo, hi, cell(t.Bins, i), cell(k.Bins, i))
+	}
+	b.WriteString("\n| confidence | songs | Brier score | constant forecast | predicts correctness |\n|---|---|---|---|---|\n")
+	for _, r := range []struct {
+		name string
+		r    Reliability
+	}{{"`bpm_confidence`", t}, {"`key_confidence`", k}} {
+		if r.r.Songs == 0 {
+			continue
+		}
+		verdict := yesNo(r.r.Beats())
+		if r.r.Constant == 0 {
+			// Every song right, or every one wrong: there is no
+			// difference between songs for a confidence to predict.
+			verdict = "— (one outcome only)"
+		}
+		fmt.Fprintf(b, "| %s | %d | %.3f | %.3f | %s |\n", r.name, r.r.Songs, r.r.Brier, r.r.Constant, verdict)
+	}
 }
 
 // StageTable renders the stages' figures as a Markdown table: settings,

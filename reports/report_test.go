@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"image/png"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -469,5 +470,46 @@ func checkTables(t *testing.T, md string) {
 		if got := cells(line); got != want {
 			t.Errorf("summary.md line %d has %d cells, its table %d: %q", i+1, got, want, line)
 		}
+	}
+}
+
+// The confidence section reports the same songs the accuracy counts:
+// a right song at 0.9 and a missed one at 0.3 miss by 0.1 and 0.3, Brier
+// (0.01 + 0.09)/2 = 0.05 against the constant's ½·½; failed songs are
+// left out.
+func TestReportConfidenceSection(t *testing.T) {
+	run := plotRun()
+	run.Records[0].BPMConfidence = 0.9
+	run.Records[1].BPMConfidence = 0.3
+	run.Records[2].BPMConfidence = 0.99 // failed: no forecast to score
+	dir := t.TempDir()
+	s, err := Write(dir, run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := s.TempoReliability
+	if r.Songs != 2 || math.Abs(r.Brier-0.05) > 1e-12 || r.Constant != 0.25 || !r.Beats() {
+		t.Errorf("tempo reliability %+v; want 2 songs, Brier 0.05, constant 0.25", r)
+	}
+	md, err := os.ReadFile(filepath.Join(dir, SummaryMarkdown))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"## Confidence", "| 0.8–1.0 | 1 | 100 % |", "| 0.2–0.4 | 1 | 0 % |", "| `bpm_confidence` | 2 | 0.050 | 0.250 | yes |"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("summary.md lacks %q", want)
+		}
+	}
+	if strings.Contains(string(md), "`key_confidence` |") {
+		t.Error("summary.md scores key_confidence with no true key among the analysed songs")
+	}
+	// All right: nothing to predict, and the report does not call the
+	// confidence a failure for it.
+	run.Records[1].BPM = 100
+	if _, err := Write(dir, run); err != nil {
+		t.Fatal(err)
+	}
+	if md, _ = os.ReadFile(filepath.Join(dir, SummaryMarkdown)); !strings.Contains(string(md), "| `bpm_confidence` | 2 | 0.250 | 0.000 | — (one outcome only) |") {
+		t.Errorf("summary.md with every tempo right:\n%s", md)
 	}
 }

@@ -230,3 +230,51 @@ func ConfidenceBins(conf []float64, correct []bool, n int) []ConfidenceBin {
 	}
 	return bins
 }
+
+// Reliability measures how well a confidence predicts correctness, by
+// the Brier score (Brier 1950, "Verification of forecasts expressed in
+// terms of probability"): the mean squared difference between the
+// confidence and the outcome (1 correct, 0 not). Lower is better.
+type Reliability struct {
+	Songs int
+	Brier float64
+	// Constant is the Brier score of the best constant forecast, the hit
+	// rate p itself: p(1−p). A confidence that predicts correctness
+	// scores below it; one that merely ranks songs may not.
+	Constant float64
+	Bins     []ConfidenceBin
+}
+
+// Beats reports whether the confidence forecasts better than the
+// constant.
+func (r Reliability) Beats() bool { return r.Songs > 0 && r.Brier < r.Constant }
+
+// MeasureReliability scores (confidence, correct) observations. A NaN
+// confidence is no forecast and its song is left out; confidences outside
+// 0..1 are clamped, as a probability must be. The bins are those of
+// ConfidenceBins with n bins.
+func MeasureReliability(conf []float64, correct []bool, n int) Reliability {
+	r := Reliability{Bins: ConfidenceBins(conf, correct, n)}
+	var sq float64
+	hits := 0
+	for i, c := range conf {
+		if i >= len(correct) || math.IsNaN(c) {
+			continue
+		}
+		y := 0.0
+		if correct[i] {
+			y = 1
+			hits++
+		}
+		d := min(1, max(0, c)) - y
+		sq += d * d
+		r.Songs++
+	}
+	if r.Songs == 0 {
+		return r
+	}
+	p := frac(hits, r.Songs)
+	r.Brier = sq / float64(r.Songs)
+	r.Constant = p * (1 - p)
+	return r
+}

@@ -224,3 +224,24 @@ func TestConfidenceBinsNoBins(t *testing.T) {
 		}
 	}
 }
+
+// Worked by hand: forecasts 0.9, 0.8, 0.3, 0.6 for outcomes 1, 1, 0, 0
+// square their misses to 0.01, 0.04, 0.09, 0.36: Brier 0.125. The hit rate
+// is ½, so the constant scores ¼ and the confidence beats it. The NaN
+// forecast is left out and 1.5 is clamped to 1 (miss 0 on a hit).
+func TestMeasureReliability(t *testing.T) {
+	r := MeasureReliability([]float64{0.9, 0.8, 0.3, 0.6, math.NaN()}, []bool{true, true, false, false, true}, 5)
+	if r.Songs != 4 || math.Abs(r.Brier-0.125) > 1e-12 || r.Constant != 0.25 || !r.Beats() {
+		t.Errorf("got %d songs, Brier %g, constant %g, beats %v; want 4, 0.125, 0.25, true", r.Songs, r.Brier, r.Constant, r.Beats())
+	}
+	// 0.5 three times and 1.5 (clamped to 1) on a 3-in-4 record miss by
+	// ¼, ¼, ¼ and 0: Brier 0.1875, the constant's ¾·¼ exactly. A tie is
+	// not a win.
+	r = MeasureReliability([]float64{0.5, 0.5, 0.5, 1.5}, []bool{true, true, false, true}, 5)
+	if math.Abs(r.Brier-(0.25*3+0)/4) > 1e-12 || r.Constant != 0.1875 || r.Beats() {
+		t.Errorf("got Brier %g constant %g beats %v; want 0.1875, 0.1875, false", r.Brier, r.Constant, r.Beats())
+	}
+	if r := MeasureReliability(nil, nil, 5); r.Songs != 0 || r.Beats() {
+		t.Errorf("no songs: %+v", r)
+	}
+}

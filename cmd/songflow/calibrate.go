@@ -58,7 +58,8 @@ func runCalibrate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fmt.Fprintf(stderr, "songflow calibrate: %s: %v\n", dir, err)
 		return 2
 	}
-	cfg, origins, ok := loadConfig(*cfgPath, stderr)
+	// --fit replaces the calibration map: the configured one need not load.
+	cfg, origins, ok := loadConfigFor(*cfgPath, stderr, !*fit)
 	if !ok {
 		return 2
 	}
@@ -305,32 +306,47 @@ func analyseAll(ctx context.Context, a analyser, dir string, songs []string, lim
 }
 
 // fitCalibration fits descriptor maps to the run's reference values and
-// writes calibration.json into out, recording the outcome in run.
+// confidence recalibrations to its outcomes, and writes calibration.json
+// into out, recording the outcome in run.
 func fitCalibration(run *reports.Run, out string) {
 	var obs []calibration.Observation
 	for _, r := range run.Records {
-		if r.Error == "" && r.Truth != nil && len(r.Truth.Reference) > 0 {
-			song := r.File
-			if r.Truth.Row > 0 {
-				// One truth row can name several files (a bare name in
-				// two subfolders, a title in two formats): one song.
-				song = fmt.Sprintf("%s:%d", r.Truth.Source, r.Truth.Row)
-			}
-			obs = append(obs, calibration.Observation{Result: r.Result, Reference: r.Truth.Reference, Song: song})
+		if r.Error != "" || r.Truth == nil {
+			continue
 		}
+		song := r.File
+		if r.Truth.Row > 0 {
+			// One truth row can name several files (a bare name in
+			// two subfolders, a title in two formats): one song.
+			song = fmt.Sprintf("%s:%d", r.Truth.Source, r.Truth.Row)
+		}
+		r.Score()
+		correct := map[string]bool{}
+		if r.TempoOutcome != "" {
+			correct["bpm_confidence"] = r.TempoOutcome == reports.TempoCorrect
+		}
+		if r.KeyOutcome != "" {
+			correct["key_confidence"] = r.KeyOutcome == reports.KeyCorrect
+		}
+		obs = append(obs, calibration.Observation{Result: r.Result, Reference: r.Truth.Reference, Correct: correct, Song: song})
 	}
 	m, fits, err := calibration.Fit(obs, calibrateFolds)
-	if err != nil {
-		run.FitNote = "no fit: the truth has no descriptor columns (energy, danceability, acousticness, valence, loudness) for the analysed songs"
-		return
+	if errors.Is(err, calibration.ErrNoReference) {
+		m = &calibration.Map{Version: calibration.Version, Features: map[string]calibration.Linear{}}
 	}
 	run.Fit = fits
-	if len(m.Features) == 0 {
-		fitted := slices.ContainsFunc(fits, func(f calibration.FeatureFit) bool { return f.Skipped == "" })
+	run.ConfidenceFit = m.FitConfidences(obs, calibrateFolds)
+	if len(fits)+len(run.ConfidenceFit) == 0 {
+		run.FitNote = "no fit: the truth has no tempo, key or descriptor columns (energy, danceability, acousticness, valence, loudness) for the analysed songs"
+		return
+	}
+	if len(m.Features)+len(m.Confidences) == 0 {
+		fitted := slices.ContainsFunc(fits, func(f calibration.FeatureFit) bool { return f.Skipped == "" }) ||
+			slices.ContainsFunc(run.ConfidenceFit, func(f calibration.ConfidenceFit) bool { return f.Skipped == "" })
 		if !fitted {
-			run.FitNote = fmt.Sprintf("too few songs with reference values to fit a map (a feature needs %d): calibration.json not written", calibration.MinSongs)
+			run.FitNote = fmt.Sprintf("too few songs with reference values or differing outcomes to fit a map (each needs %d): calibration.json not written", calibration.MinSongs)
 		} else {
-			run.FitNote = "no feature's map lowered the cross-validated error: calibration.json not written"
+			run.FitNote = "no map lowered the cross-validated error: calibration.json not written"
 		}
 		return
 	}

@@ -474,7 +474,8 @@ func TestCalibrateUnmatchedTruth(t *testing.T) {
 }
 
 // TestBadCalibrationMap: a calibration map in force that cannot be loaded
-// is a configuration error (exit 2) for calibrate and watch alike, except
+// is a configuration error (exit 2), refused with the configuration, for
+// calibrate and watch alike, except
 // when calibrate --fit is to replace it: fitting sees the raw
 // measurements, and the report still shows the configuration as given.
 func TestBadCalibrationMap(t *testing.T) {
@@ -491,7 +492,7 @@ func TestBadCalibrationMap(t *testing.T) {
 	for _, cmd := range []string{"calibrate", "watch"} {
 		var out, errb bytes.Buffer
 		code := run(context.Background(), []string{cmd, dir, "--config", cfg, "--out", filepath.Join(etc, cmd)}, &out, &errb)
-		if code != 2 || !strings.Contains(errb.String(), "songflow "+cmd+": analysis.calibration: ") {
+		if code != 2 || !strings.Contains(errb.String(), "songflow: file "+cfg+" line 2: analysis.calibration: ") {
 			t.Errorf("%s: exit %d, want 2; stderr %q", cmd, code, errb.String())
 		}
 	}
@@ -658,5 +659,50 @@ func TestWalkCalibrationUnreadableFolder(t *testing.T) {
 	}
 	if len(skipped) != 1 || !strings.HasPrefix(skipped[0].File, name) || !strings.Contains(skipped[0].Reason, "unreadable") {
 		t.Errorf("skipped %+v, want the deep folder, unreadable", skipped)
+	}
+}
+
+// A truth with tempi but no descriptor columns still recalibrates an
+// under-confident bpm_confidence (songs at 0.3 right 7 times in 10, at
+// 0.6 9 times in 10): calibration.json holds the recalibration alone, and
+// the report shows its cross-validated Brier score.
+func TestFitCalibrationConfidenceOnly(t *testing.T) {
+	run := &reports.Run{}
+	for i := range 20 {
+		conf, bpm := 0.3, 120.0
+		if i%2 == 1 {
+			conf = 0.6
+		}
+		if (conf == 0.3 && i/2 >= 7) || (conf == 0.6 && i/2 >= 9) {
+			bpm = 240 // an octave off: wrong by Accuracy1
+		}
+		run.Records = append(run.Records, reports.Record{
+			Result: stages.Result{File: fmt.Sprintf("%02d.wav", i), BPM: bpm, BPMConfidence: conf},
+			Truth:  &reports.Truth{BPM: 120, Source: "truth.csv", Row: i + 2},
+		})
+	}
+	out := t.TempDir()
+	fitCalibration(run, out)
+	if run.FitFile == "" || len(run.Fit) != 0 || len(run.ConfidenceFit) != 1 || !run.ConfidenceFit[0].Kept {
+		t.Fatalf("file %q, fits %+v, confidence fits %+v, note %q", run.FitFile, run.Fit, run.ConfidenceFit, run.FitNote)
+	}
+	m, err := calibration.Load(run.FitFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := stages.Result{BPM: 100, BPMConfidence: 0.6}
+	m.Apply(&r)
+	if !(r.BPMConfidence > 0.8 && r.BPMConfidence < 0.95) {
+		t.Errorf("0.6 recalibrated to %g, want about 0.9", r.BPMConfidence)
+	}
+	if _, err := reports.Write(out, run); err != nil {
+		t.Fatal(err)
+	}
+	md, err := os.ReadFile(filepath.Join(out, reports.SummaryMarkdown))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(md), "| bpm_confidence | 20 | 5 |") {
+		t.Errorf("summary.md has no confidence fit row:\n%s", md)
 	}
 }

@@ -1,0 +1,113 @@
+package calibration
+
+import (
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/songflow/songflow/stages"
+)
+
+// tempoObs is a song whose tempo was right or not at confidence c.
+func tempoObs(c float64, right bool, song string) Observation {
+	return Observation{
+		Result:  stages.Result{BPM: 120, BPMConfidence: c},
+		Correct: map[string]bool{"bpm_confidence": right},
+		Song:    song,
+	}
+}
+
+// An under-confident analysis (songs at 0.3 right 7 times in 10, songs
+// at 0.6 right 9 times in 10) is recalibrated towards those rates: the
+// maximum-likelihood fit of a two-parameter logistic on two confidence
+// values reproduces each group's rate, up to Platt's target smoothing
+// (targets 17/18 and 1/6 for 16 right and 4 wrong songs), which moves
+// each by at most 0.06. The cross-validated Brier score falls below the
+// uncorrected one, so the map keeps the recalibration.
+func TestFitConfidencesRecalibrates(t *testing.T) {
+	var obs []Observation
+	for i := range 10 {
+		obs = append(obs, tempoObs(0.3, i < 7, ""), tempoObs(0.6, i < 9, ""))
+	}
+	m := &Map{Version: Version, Features: map[string]Linear{}}
+	fits := m.FitConfidences(obs, 5)
+	if len(fits) != 1 || fits[0].Confidence != "bpm_confidence" || fits[0].Songs != 20 || !fits[0].Kept {
+		t.Fatalf("fits %+v", fits)
+	}
+	f := fits[0]
+	if !(f.BrierAfter < f.BrierBefore) {
+		t.Errorf("Brier after %g, before %g", f.BrierAfter, f.BrierBefore)
+	}
+	l := m.Confidences["bpm_confidence"]
+	for _, c := range []struct{ conf, rate float64 }{{0.3, 0.7}, {0.6, 0.9}} {
+		if got := l.At(c.conf); math.Abs(got-c.rate) > 0.06 {
+			t.Errorf("recalibrated %g = %.3f, want about %g", c.conf, got, c.rate)
+		}
+	}
+	if !(l.At(0.6) > l.At(0.3)) {
+		t.Error("recalibration reversed the order of confidences")
+	}
+	// Applied to a result: the confidence moves, a song with no tempo
+	// keeps its 0.
+	r := stages.Result{BPM: 100, BPMConfidence: 0.3}
+	m.Apply(&r)
+	if math.Abs(r.BPMConfidence-l.At(0.3)) > 1e-12 {
+		t.Errorf("applied: %g", r.BPMConfidence)
+	}
+	none := stages.Result{}
+	m.Apply(&none)
+	if none.BPMConfidence != 0 {
+		t.Errorf("no tempo: confidence %g", none.BPMConfidence)
+	}
+	// It survives the file.
+	var b strings.Builder
+	if err := m.Write(&b); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Read(strings.NewReader(b.String()))
+	if err != nil || got.Confidences["bpm_confidence"] != l {
+		t.Errorf("read back %+v, %v from %s", got, err, b.String())
+	}
+}
+
+// A confidence that already says how often songs are right is left
+// alone: nothing can lower its cross-validated Brier score.
+func TestFitConfidencesKeepsCalibrated(t *testing.T) {
+	var obs []Observation
+	for i := range 20 {
+		obs = append(obs, tempoObs(0.2, i < 4, ""), tempoObs(0.8, i < 16, ""))
+	}
+	m := &Map{Version: Version}
+	fits := m.FitConfidences(obs, 5)
+	if len(fits) != 1 || fits[0].Kept || len(m.Confidences) != 0 {
+		t.Errorf("fits %+v, map %+v", fits, m.Confidences)
+	}
+}
+
+// Perfect separation (every song above 0.5 right, every one below
+// wrong) keeps the fit finite, and every song right leaves nothing to fit.
+func TestFitConfidencesEdgeCases(t *testing.T) {
+	var obs []Observation
+	for i := range 10 {
+		obs = append(obs, tempoObs(0.2+0.02*float64(i), false, ""), tempoObs(0.6+0.02*float64(i), true, ""))
+	}
+	m := &Map{Version: Version}
+	fits := m.FitConfidences(obs, 5)
+	l := m.Confidences["bpm_confidence"]
+	if len(fits) != 1 || !fits[0].Kept || !finite(l.Slope) || !finite(l.Intercept) || !(l.At(0.7) > 0.8 && l.At(0.3) < 0.2) {
+		t.Errorf("separable: fits %+v, map %+v", fits, l)
+	}
+	var all []Observation
+	for i := range 10 {
+		all = append(all, tempoObs(0.1*float64(i), true, ""))
+	}
+	m = &Map{Version: Version}
+	fits = m.FitConfidences(all, 5)
+	if len(fits) != 1 || fits[0].Skipped == "" || len(m.Confidences) != 0 {
+		t.Errorf("all right: fits %+v", fits)
+	}
+	m = &Map{Version: Version}
+	if fits = m.FitConfidences(obs[:3], 5); len(fits) != 1 || fits[0].Skipped == "" || fits[0].Songs != 3 {
+		t.Errorf("3 songs: fits %+v", fits)
+	}
+}
