@@ -210,11 +210,30 @@ func nonNegative(p func(*Config) *float64) func(*Config) string {
 	}
 }
 
-// maxSeconds is the longest setting that still fits a time.Duration
-// (about 292 years): a longer one would wrap around when converted, to a
-// negative duration on amd64, which the engine and server would take for
-// "unset" or "already expired".
-const maxSeconds = math.MaxInt64 / int64(time.Second)
+// MaxSeconds is the longest setting in seconds: the longest that still
+// fits a time.Duration (about 292 years). A longer one would wrap around
+// when converted, to a negative duration on amd64, which the engine and
+// server would take for "unset" or "already expired"; and the engine
+// multiplies seconds by a sample rate (at most 768 kHz) into an integer
+// sample count, which below this bound is exact in a float64 and fits an
+// int64, and above it overflows silently (chunk_seconds = 1e300 cut
+// one-sample chunks).
+const MaxSeconds = math.MaxInt64 / int64(time.Second)
+
+// MaxChunks bounds analysis.max_chunks. The chunk stage never cuts a song
+// into more chunks than it takes to cover it, so the cap only bites on
+// long songs, and there it is all that bounds a song's work and memory:
+// each chunk is an FFT pass of its own, and every chunk's frames are held
+// until the song's last one arrives. 3600 one-second chunks cover the
+// longest song the decoder accepts by default (max_duration 3600 s); the
+// default 20 s chunks cover it with 180. A larger cap is a typo.
+const MaxChunks = 3600
+
+// minPeriod is the least positive period of a watch timer, as for
+// metrics.sample_seconds: under a nanosecond a period becomes a zero
+// time.Duration, which the watcher reads as "never", and under a
+// millisecond it rescans the folder or redraws the report without pause.
+const minPeriod = 0.001
 
 // positiveDuration is positive for a key that becomes a time.Duration: it
 // must also be at least a nanosecond, which it would otherwise round to 0
@@ -244,8 +263,22 @@ func nonNegativeDuration(p func(*Config) *float64) func(*Config) string {
 
 func fitsDuration(p func(*Config) *float64) func(*Config) string {
 	return func(c *Config) string {
-		if v := *p(c); v > float64(maxSeconds) {
-			return fmt.Sprintf("must be at most %d s, got %v", maxSeconds, v)
+		if v := *p(c); v > float64(MaxSeconds) {
+			return fmt.Sprintf("must be at most %d s, got %v", MaxSeconds, v)
+		}
+		return ""
+	}
+}
+
+// period is nonNegativeDuration for a timer's period, where 0 means
+// "never" and a positive period must be at least minPeriod.
+func period(p func(*Config) *float64) func(*Config) string {
+	return func(c *Config) string {
+		if msg := nonNegativeDuration(p)(c); msg != "" {
+			return msg
+		}
+		if v := *p(c); v > 0 && v < minPeriod {
+			return fmt.Sprintf("must be 0 or at least %v s, got %v", minPeriod, v)
 		}
 		return ""
 	}
@@ -314,15 +347,38 @@ var fields = func() []field {
 			}
 			return ""
 		}},
-		field{key: "analysis.chunk_seconds", bind: floats(chunk), env: []string{"CHUNK_ANALYSIS_SECONDS"}, check: positive(chunk)},
-		field{key: "analysis.chunk_overlap_seconds", bind: floats(overlap), env: []string{"CHUNK_OVERLAP_SECONDS"}, check: func(c *Config) string {
-			if v := *overlap(c); !(v >= 0) || v >= *chunk(c) {
-				return fmt.Sprintf("must be at least 0 and less than chunk_seconds (%v), got %v", *chunk(c), v)
+		field{key: "analysis.chunk_seconds", bind: floats(chunk), env: []string{"CHUNK_ANALYSIS_SECONDS"}, check: func(c *Config) string {
+			if msg := positive(chunk)(c); msg != "" {
+				return msg
+			}
+			if msg := fitsDuration(chunk)(c); msg != "" {
+				return msg
+			}
+			// A chunk shorter than one STFT frame is analysed as one
+			// zero-padded frame whatever its length: chunk_seconds would
+			// no longer set what is analysed, and no tempo fits in it.
+			an := c.Analysis
+			if math.Round(an.ChunkSeconds*float64(an.SampleRate)) < float64(an.FFTSize) {
+				least := math.Ceil(float64(an.FFTSize)/float64(an.SampleRate)*1e6) / 1e6
+				return fmt.Sprintf("must be at least one STFT frame, fft_size / sample_rate = %d / %d Hz = %v s, got %v",
+					an.FFTSize, an.SampleRate, least, an.ChunkSeconds)
 			}
 			return ""
 		}},
-		field{key: "analysis.max_chunks", bind: ints(maxChunks), env: []string{"MAX_CHUNK_BATCHES"}, check: atLeast(maxChunks, 1)},
-		field{key: "analysis.max_seconds", bind: floats(maxSeconds), env: []string{"MAX_ANALYSIS_SECONDS"}, check: nonNegative(maxSeconds)},
+		field{key: "analysis.chunk_overlap_seconds", bind: floats(overlap), env: []string{"CHUNK_OVERLAP_SECONDS"}, check: func(c *Config) string {
+			// The chunk stage counts a song's chunks as those that cover
+			// it at an advance of chunk − overlap, so an overlap near the
+			// chunk fills max_chunks with near-copies and the work per
+			// second of audio grows without bound. Half a chunk already
+			// puts every moment in two chunks, all an overlap is for (a
+			// beat cut by one chunk's edge is whole in its neighbour).
+			if v, half := *overlap(c), *chunk(c)/2; !(v >= 0) || v > half {
+				return fmt.Sprintf("must be 0 to half of chunk_seconds (%v), got %v", half, v)
+			}
+			return ""
+		}},
+		field{key: "analysis.max_chunks", bind: ints(maxChunks), env: []string{"MAX_CHUNK_BATCHES"}, check: between(maxChunks, 1, MaxChunks)},
+		field{key: "analysis.max_seconds", bind: floats(maxSeconds), env: []string{"MAX_ANALYSIS_SECONDS"}, check: nonNegativeDuration(maxSeconds)},
 		field{key: "analysis.max_duration", bind: floats(maxDuration), check: nonNegative(maxDuration)},
 		field{key: "analysis.song_timeout", bind: floats(songTimeout), check: positiveDuration(songTimeout)},
 		field{key: "analysis.calibration", bind: strs(func(c *Config) *string { return &c.Analysis.Calibration })},
@@ -375,8 +431,8 @@ var fields = func() []field {
 	report := func(c *Config) *float64 { return &c.Watch.ReportSeconds }
 	fs = append(fs,
 		field{key: "watch.settle_seconds", bind: floats(settle), check: nonNegativeDuration(settle)},
-		field{key: "watch.rescan_seconds", bind: floats(rescan), check: nonNegativeDuration(rescan)},
-		field{key: "watch.report_seconds", bind: floats(report), check: nonNegativeDuration(report)},
+		field{key: "watch.rescan_seconds", bind: floats(rescan), check: period(rescan)},
+		field{key: "watch.report_seconds", bind: floats(report), check: period(report)},
 	)
 	return fs
 }()

@@ -51,11 +51,17 @@ func Load(path string, getenv func(string) (string, bool)) (Config, Origins, err
 	return c, o, nil
 }
 
-// Check validates a configuration file on its own, for
-// `songflow config --check FILE`.
-func Check(path string) error {
-	_, _, err := Load(path, nil)
-	return err
+// ErrorAt reports a problem with key found by a check made outside this
+// package (a calibration map that does not load) as Load reports its
+// own: naming where the value came from and, for a file, its line.
+func ErrorAt(o Origins, key, msg string) *Error {
+	e := &Error{Key: key, Msg: msg, Origin: o[key]}
+	if path, ok := strings.CutPrefix(e.Origin, "file "); ok {
+		if data, err := os.ReadFile(path); err == nil {
+			e.Line = lineOf(keyLines(string(data)), key)
+		}
+	}
+	return e
 }
 
 // tomlErrLine finds the line BurntSushi/toml names in a type error.

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/songflow/songflow/config"
 	"github.com/songflow/songflow/dsp"
 )
 
@@ -106,5 +107,43 @@ func TestChunkSkip(t *testing.T) {
 	}
 	if len(chunks) != 1 || chunks[0].Offset != 0 || len(chunks[0].Samples) != 20*100 || chunks[0].Count != 1 {
 		t.Fatalf("got %d chunks (first at %v s, %d samples), want one 20 s window at 0", len(chunks), chunks[0].Offset, len(chunks[0].Samples))
+	}
+}
+
+// TestChunkBoundsAreWhereTheStageBehaves cuts a song with the extreme
+// chunk settings the configuration accepts, and just past them: inside, every
+// chunk is as long as configured and the count stays that of a cover at
+// half-chunk steps; past them the chunk stage silently misbehaves, which
+// is why the checks exist.
+func TestChunkBoundsAreWhereTheStageBehaves(t *testing.T) {
+	const rate = 22050
+	sig := &Signal{Info: &SongInfo{Name: "song"}, Rate: rate, Mono: make([]float32, 600*rate)}
+	cut := func(o ChunkOptions) []*Chunk {
+		t.Helper()
+		cs, err := Chunks(o)(context.Background(), sig)
+		if err != nil {
+			t.Fatalf("%+v: %v", o, err)
+		}
+		return cs
+	}
+	// Shortest accepted chunk: one 2048-sample frame.
+	if cs := cut(ChunkOptions{Seconds: 0.09288, MaxChunks: config.MaxChunks}); len(cs[0].Samples) != 2048 {
+		t.Errorf("shortest chunk: %d samples, want 2048", len(cs[0].Samples))
+	}
+	// Longest accepted chunk: the whole song, even at the highest rate.
+	hi := &Signal{Info: sig.Info, Rate: 192000, Mono: sig.Mono}
+	if cs, err := Chunks(ChunkOptions{Seconds: float64(config.MaxSeconds), MaxChunks: config.MaxChunks})(context.Background(), hi); err != nil || len(cs) != 1 || len(cs[0].Samples) != len(sig.Mono) {
+		t.Errorf("longest chunk: %d chunks, err %v; want the whole song in one", len(cs), err)
+	}
+	// Most overlap accepted, highest cap: 20 s chunks 10 s apart cover
+	// 600 s with 1 + 58 = 59 chunks, twice the song's audio at most.
+	if cs := cut(ChunkOptions{Seconds: 20, OverlapSeconds: 10, MaxChunks: config.MaxChunks}); len(cs) != 59 {
+		t.Errorf("half-chunk overlap: %d chunks, want 59", len(cs))
+	}
+	// An overlap a microsecond short of the chunk: the count is that of a
+	// one-sample advance, 12,789,001 chunks of 20 s for a 10-minute song,
+	// and only max_chunks stops it.
+	if cs := cut(ChunkOptions{Seconds: 20, OverlapSeconds: 20 - 1e-6, MaxChunks: config.MaxChunks}); len(cs) != config.MaxChunks {
+		t.Errorf("overlap of 20 s − 1 µs: %d chunks, want the cap %d", len(cs), config.MaxChunks)
 	}
 }
