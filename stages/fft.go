@@ -34,8 +34,8 @@ type fftWorker struct {
 	stft   *dsp.STFT
 	onset  *dsp.OnsetDetector
 	chroma *dsp.ChromaFilter
-	binHz  []float64 // centre frequency of each bin
-	sumSq  []float64 // running Σx² of the chunk, reused between chunks
+	binHz  []float64    // centre frequency of each bin
+	sums   []runningSum // running Σx and Σx² of the chunk, reused between chunks
 }
 
 func (w *fftWorker) setup(rate dsp.Hz) error {
@@ -84,10 +84,10 @@ func (w *fftWorker) run(ctx context.Context, c *Chunk) (*Frames, error) {
 		ChromaStride: stride,
 	}
 	w.onset.Reset()
-	// A frame's Σx² is a difference of running sums: each sample is
-	// squared once, not once per frame that holds it.
-	w.sumSq = runningSumSq(w.sumSq, c.Samples)
-	sumSq, size, hop := w.sumSq, w.opts.Size, w.opts.Hop
+	// A frame's Σx and Σx² are differences of running sums: each sample
+	// is added and squared once, not once per frame that holds it.
+	w.sums = runningSums(w.sums, c.Samples)
+	sums, size, hop := w.sums, w.opts.Size, w.opts.Hop
 	var err error
 	w.stft.Walk(c.Samples, func(fr *dsp.Frame) bool {
 		// A chunk is 20 s of work at most; checking every ~100 frames
@@ -101,17 +101,28 @@ func (w *fftWorker) run(ctx context.Context, c *Chunk) (*Frames, error) {
 		onset := w.onset.Next(fr)
 		lo := min(i*hop, len(c.Samples))
 		hi := min(i*hop+size, len(c.Samples))
-		ss := sumSq[hi] - sumSq[lo]
-		if math.IsNaN(ss) || math.IsInf(ss, 0) {
+		s, ss := sums[hi].x-sums[lo].x, sums[hi].xx-sums[lo].xx
+		if t := s + ss; math.IsNaN(t) || math.IsInf(t, 0) {
 			// A NaN or infinite sample stays in every running sum after
 			// it: only the frames that hold it may lose their RMS.
-			ss = 0
+			s, ss = 0, 0
 			for _, v := range c.Samples[lo:hi] {
+				s += float64(v)
 				ss += float64(v) * float64(v)
 			}
 		}
-		// Rounding can leave a silent frame's difference a hair below 0.
-		rms := math.Sqrt(max(0, ss) / float64(size))
+		// The RMS is of the frame less the mean of its samples: a DC
+		// offset (a cheap converter's, a few tenths of a percent) is
+		// inaudible, yet left in it would lift every silent frame above
+		// the −60 dBFS silence threshold and the −80 dBFS noise floor, and
+		// add to the level the feel descriptors read. The zero padding of
+		// a frame past the chunk's end adds nothing, as before. Rounding
+		// can leave a silent frame's difference a hair below 0.
+		dev := ss
+		if n := hi - lo; n > 0 {
+			dev -= s * s / float64(n)
+		}
+		rms := math.Sqrt(max(0, dev) / float64(size))
 		f.RMS[i] = float32(rms)
 		f.Centroid[i], f.Flatness[i] = spectralShape(fr.Mag, fr.Power, w.binHz)
 		if !(rms >= noiseFloorRMS) {
@@ -146,17 +157,22 @@ func chunkName(c *Chunk) string {
 	return "(unnamed)"
 }
 
-// runningSumSq returns, in buf's storage when it has the capacity, the
-// running sums of x²: element j is Σ x[i]² over i < j, len(x)+1 of them.
-func runningSumSq(buf []float64, x []float32) []float64 {
+// runningSum is Σx and Σx² over a prefix of a chunk's samples.
+type runningSum struct{ x, xx float64 }
+
+// runningSums returns, in buf's storage when it has the capacity, the
+// running sums of x and x²: element j sums x[i] and x[i]² over i < j,
+// len(x)+1 of them.
+func runningSums(buf []runningSum, x []float32) []runningSum {
 	if cap(buf) < len(x)+1 {
-		buf = make([]float64, len(x)+1)
+		buf = make([]runningSum, len(x)+1)
 	}
 	buf = buf[:len(x)+1]
-	var s float64
-	buf[0] = 0
+	var s runningSum
+	buf[0] = s
 	for i, v := range x {
-		s += float64(v) * float64(v)
+		s.x += float64(v)
+		s.xx += float64(v) * float64(v)
 		buf[i+1] = s
 	}
 	return buf

@@ -280,16 +280,51 @@ func TestFFTStageRMS(t *testing.T) {
 			t.Fatal(err)
 		}
 		st.Walk(x, func(fr *dsp.Frame) bool {
-			var ss float64
-			for _, v := range fr.Samples {
-				ss += v * v
-			}
-			want := math.Sqrt(ss / float64(len(fr.Samples)))
+			// The frame's own samples, without the zero padding past the
+			// chunk's end.
+			own := fr.Samples[:min(len(fr.Samples), len(x)-fr.Index*opts.Hop)]
+			want := acRMS(own, len(fr.Samples))
 			if got := float64(f.RMS[fr.Index]); math.Abs(got-want) > 1e-6*want+1e-9 {
 				t.Fatalf("%+v frame %d: RMS %g, want %g", opts, fr.Index, got, want)
 			}
 			return true
 		})
+	}
+}
+
+// acRMS is the RMS of x less its mean, zero-padded to n samples.
+func acRMS(x []float64, n int) float64 {
+	var mean, dev float64
+	for _, v := range x {
+		mean += v / float64(len(x))
+	}
+	for _, v := range x {
+		dev += (v - mean) * (v - mean)
+	}
+	return math.Sqrt(dev / float64(n))
+}
+
+// A DC offset is inaudible: noise with one measures the RMS of the noise
+// alone, and digital silence with one stays silent (RMS 0, below the
+// noise floor, no onset), where the plain RMS would read the offset,
+// −40 dBFS here.
+func TestFFTStageRMSIgnoresDC(t *testing.T) {
+	x := fftTestNoise(int(2*fftTestRate), 0.3)
+	clear(x[len(x)/2:])
+	plain := runFFT(t, x)
+	for i := range x {
+		x[i] += 0.01
+	}
+	offset := runFFT(t, x)
+	const size, hop = 2048, 512
+	for i, got := range offset.RMS {
+		want := plain.RMS[i]
+		if math.Abs(float64(got-want)) > 1e-5*float64(want)+1e-6 {
+			t.Fatalf("frame %d: RMS %g with the offset, %g without", i, got, want)
+		}
+		if i*hop >= len(x)/2 && (got > noiseFloorRMS || offset.Onset[i] != 0) {
+			t.Fatalf("silent frame %d with an offset: RMS %g, onset %g", i, got, offset.Onset[i])
+		}
 	}
 }
 
@@ -306,11 +341,11 @@ func TestFFTStageRMSAfterNonFiniteSample(t *testing.T) {
 			if i*hop <= at && at < i*hop+size {
 				continue // holds the sample
 			}
-			var ss float64
+			frame := make([]float64, 0, size)
 			for _, v := range x[i*hop : min(len(x), i*hop+size)] {
-				ss += float64(v) * float64(v)
+				frame = append(frame, float64(v))
 			}
-			if want := math.Sqrt(ss / size); !(math.Abs(float64(got)-want) <= 1e-6*want) {
+			if want := acRMS(frame, size); !(math.Abs(float64(got)-want) <= 1e-6*want) {
 				t.Fatalf("%v at sample %d: frame %d RMS %g, want %g", bad, at, i, got, want)
 			}
 		}
