@@ -225,8 +225,7 @@ func Fit(obs []Observation, folds int) (*Map, []FeatureFit, error) {
 	for _, name := range Features {
 		var x, y []float64
 		var song []int // index of each file's song, in order of first appearance
-		index := map[string]int{}
-		songs := 0
+		var songs songNumbers
 		for _, o := range obs {
 			ref, ok := o.Reference[name]
 			v, _ := Measured(o.Result, name)
@@ -234,29 +233,21 @@ func Fit(obs []Observation, folds int) (*Map, []FeatureFit, error) {
 				continue
 			}
 			x, y = append(x, v), append(y, ref)
-			i, seen := index[o.Song]
-			if !seen || o.Song == "" {
-				i = songs
-				songs++
-				if o.Song != "" {
-					index[o.Song] = i
-				}
-			}
-			song = append(song, i)
+			song = append(song, songs.of(o.Song))
 		}
 		if len(x) == 0 {
 			continue
 		}
 		found = true
-		m.Songs = max(m.Songs, songs)
-		ff := FeatureFit{Feature: name, Songs: songs, MAEBefore: mae(x, y, Linear{Slope: 1})}
-		if songs < MinSongs {
-			ff.Skipped = fmt.Sprintf("%d songs, need %d", songs, MinSongs)
+		m.Songs = max(m.Songs, songs.n)
+		ff := FeatureFit{Feature: name, Songs: songs.n, MAEBefore: mae(x, y, Linear{Slope: 1})}
+		if songs.n < MinSongs {
+			ff.Skipped = fmt.Sprintf("%d songs, need %d", songs.n, MinSongs)
 			fits = append(fits, ff)
 			continue
 		}
 		clamp := name != "loudness"
-		ff.Folds = min(max(folds, 2), songs)
+		ff.Folds = min(max(folds, 2), songs.n)
 		fold := make([]int, len(song))
 		for i, s := range song {
 			fold[i] = s % ff.Folds
@@ -273,6 +264,29 @@ func Fit(obs []Observation, folds int) (*Map, []FeatureFit, error) {
 		return nil, nil, ErrNoReference
 	}
 	return m, fits, nil
+}
+
+// songNumbers numbers songs in the order they first appear, so that the
+// files of one song can be dealt to one fold.
+type songNumbers struct {
+	index map[string]int
+	n     int
+}
+
+// of returns song's number; an empty name is a song of its own.
+func (s *songNumbers) of(song string) int {
+	if i, seen := s.index[song]; seen && song != "" {
+		return i
+	}
+	if s.index == nil {
+		s.index = map[string]int{}
+	}
+	i := s.n
+	s.n++
+	if song != "" {
+		s.index[song] = i
+	}
+	return i
 }
 
 // crossValidate returns the mean absolute error of k-fold predictions:

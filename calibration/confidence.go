@@ -92,8 +92,7 @@ func (m *Map) FitConfidences(obs []Observation, folds int) []ConfidenceFit {
 		var x []float64
 		var y []bool
 		var song []int
-		index := map[string]int{}
-		songs := 0
+		var songs songNumbers
 		for _, o := range obs {
 			right, ok := o.Correct[name]
 			r := o.Result
@@ -102,24 +101,16 @@ func (m *Map) FitConfidences(obs []Observation, folds int) []ConfidenceFit {
 				continue
 			}
 			x, y = append(x, *p), append(y, right)
-			i, seen := index[o.Song]
-			if !seen || o.Song == "" {
-				i = songs
-				songs++
-				if o.Song != "" {
-					index[o.Song] = i
-				}
-			}
-			song = append(song, i)
+			song = append(song, songs.of(o.Song))
 		}
 		if len(x) == 0 {
 			continue
 		}
-		m.Songs = max(m.Songs, songs)
-		cf := ConfidenceFit{Confidence: name, Songs: songs, BrierBefore: brier(x, y, nil), Constant: brierConstant(y)}
+		m.Songs = max(m.Songs, songs.n)
+		cf := ConfidenceFit{Confidence: name, Songs: songs.n, BrierBefore: brier(x, y, nil), Constant: brierConstant(y)}
 		switch {
-		case songs < MinSongs:
-			cf.Skipped = fmt.Sprintf("%d songs, need %d", songs, MinSongs)
+		case songs.n < MinSongs:
+			cf.Skipped = fmt.Sprintf("%d songs, need %d", songs.n, MinSongs)
 		case !slices.Contains(y, true) || !slices.Contains(y, false):
 			// Every song right (or every one wrong): nothing tells a
 			// likely song from an unlikely one.
@@ -129,7 +120,7 @@ func (m *Map) FitConfidences(obs []Observation, folds int) []ConfidenceFit {
 			fits = append(fits, cf)
 			continue
 		}
-		cf.Folds = min(max(folds, 2), songs)
+		cf.Folds = min(max(folds, 2), songs.n)
 		var sq, sqConst float64
 		for f := 0; f < cf.Folds; f++ {
 			var tx []float64

@@ -588,7 +588,7 @@ func writeSummary(w io.Writer, run *Run, s Summary) error {
 			b.WriteString("whether each song was right (tempo by Accuracy1, key by the exact key). Brier after is\n")
 			b.WriteString("cross-validated: every song is recalibrated by a fit on the other folds only, and the\n")
 			b.WriteString("constant forecast is those folds' hit rate. A recalibration is kept only where it lowers\n")
-			b.WriteString("the Brier score; one that does not also beat the constant ranks songs no better than chance.\n\n")
+			b.WriteString("the Brier score; one that does not also beat the constant tells songs apart no better than the hit rate.\n\n")
 			b.WriteString("| confidence | songs | folds | Brier before | Brier after (CV) | constant forecast (CV) | slope | intercept | kept |\n")
 			b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
 			for _, f := range run.ConfidenceFit {
