@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -29,6 +30,11 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if !ok {
 		return 2
 	}
+	// A failed write to stdout (a full disk, a closed pipe) stops the run
+	// (cancel): the results are what the user asked for, and lost they
+	// must not pass for success.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	a, err := newAnalyzer(ctx, cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "songflow analyze: %v\n", err)
@@ -42,6 +48,10 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	done := make([]chan outcome, len(files))
 	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
 	for i, f := range files {
 		done[i] = make(chan outcome, 1)
 		wg.Add(1)
@@ -51,25 +61,44 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			done[i] <- outcome{r, err}
 		}()
 	}
-	enc := json.NewEncoder(stdout)
-	enc.SetEscapeHTML(false)
 	failed := 0
 	for i, f := range files {
 		o := <-done[i]
+		var line []byte
+		if o.err == nil {
+			o.res.File = f
+			if line, o.err = jsonLine(o.res); o.err != nil {
+				o.err = fmt.Errorf("%s: encode the result: %w", f, o.err)
+			}
+		}
 		if o.err != nil {
 			failed++
-			enc.Encode(struct {
-				File  string `json:"file"`
-				Error string `json:"error"`
-			}{f, o.err.Error()})
-			continue
+			line, _ = jsonLine(analyzeError{f, o.err.Error()})
 		}
-		o.res.File = f
-		enc.Encode(o.res)
+		if _, err := stdout.Write(line); err != nil {
+			fmt.Fprintf(stderr, "songflow analyze: write the result of %s: %v\n", f, err)
+			return 1
+		}
 	}
-	wg.Wait()
 	if failed > 0 {
 		return 1
 	}
 	return 0
+}
+
+// analyzeError is the line analyze prints for a file it could not analyse.
+type analyzeError struct {
+	File  string `json:"file"`
+	Error string `json:"error"`
+}
+
+// jsonLine encodes v as one line of JSON, HTML characters unescaped.
+func jsonLine(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
 }

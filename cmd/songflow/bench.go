@@ -75,15 +75,26 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		wg      sync.WaitGroup
 		limiter = make(chan struct{}, inFlightLimit(cfg))
 	)
+	submitted, notRun := 0, 0
+submit:
 	for r := 0; r < *repeat; r++ {
 		for _, f := range files {
+			select {
+			case limiter <- struct{}{}:
+			case <-ctx.Done():
+				break submit
+			}
+			submitted++
 			wg.Add(1)
-			limiter <- struct{}{}
 			go func() {
 				defer func() { <-limiter; wg.Done() }()
 				res, err := a.Analyze(ctx, stages.Job{Name: f, Data: data[f]})
 				mu.Lock()
 				defer mu.Unlock()
+				if err != nil && ctx.Err() != nil {
+					notRun++ // cut off by the interrupt: no failure of the song's
+					return
+				}
 				if err != nil {
 					failed++
 					fmt.Fprintf(stderr, "songflow bench: %v\n", err)
@@ -94,13 +105,17 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 	}
 	wg.Wait()
+	notRun += len(files)**repeat - submitted
 	wall := time.Since(start).Seconds()
 	cpu := (reports.CPUTime() - cpu0).Seconds()
 	snap := a.Snapshot()
 	a.Close()
 
-	songs := len(files)**repeat - failed
+	songs := len(files)**repeat - failed - notRun
 	fmt.Fprintf(stdout, "songs            %d analysed, %d failed (%d files × %d)\n", songs, failed, len(files), *repeat)
+	if notRun > 0 {
+		fmt.Fprintf(stdout, "interrupted      %d not analysed\n", notRun)
+	}
 	fmt.Fprintf(stdout, "audio            %.1f s\n", audio)
 	fmt.Fprintf(stdout, "wall time        %.2f s  → %.0f× real time, %.2f songs/s\n", wall, audio/wall, float64(songs)/wall)
 	if cpu > 0 {
@@ -120,7 +135,14 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.0f×\t%.0f%%\t%.1f\t%.1f\t%d\t\n", s.Name, s.Workers, s.Busy.Seconds(), x,
 			100*s.Utilisation, ms(s.P50), ms(s.P95), s.SuggestedWorkers)
 	}
-	tw.Flush()
+	if err := tw.Flush(); err != nil {
+		fmt.Fprintf(stderr, "songflow bench: write the figures: %v\n", err)
+		return 1
+	}
+	if ctx.Err() != nil {
+		fmt.Fprintf(stderr, "songflow bench: interrupted; the figures cover the %d songs finished\n", songs)
+		return 1
+	}
 	if failed > 0 {
 		return 1
 	}

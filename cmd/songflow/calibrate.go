@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -72,6 +73,12 @@ func runCalibrate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if out == "" {
 		out = filepath.Join("reports", time.Now().UTC().Format("20060102T150405Z"))
 	}
+	// The report is written after every song is analysed: a report
+	// folder that cannot be made must fail now, not then.
+	if err := checkOutDir(out); err != nil {
+		fmt.Fprintf(stderr, "songflow calibrate: --out %s: %v\n", out, err)
+		return 2
+	}
 
 	songs, skipped, err := walkCalibration(dir, truth.File, out)
 	if err != nil {
@@ -117,6 +124,15 @@ func runCalibrate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	run.Config = cfgText.String()
 
 	run.UnmatchedTruth = truth.Match(run.Records)
+	// Interrupted, the report covers the songs finished: those the
+	// interrupt left out were not analysed, which is no failure of
+	// theirs, and are listed as skipped. Their truth rows were matched
+	// above, so they are not named unmatched.
+	var notRun []reports.Skipped
+	if ctx.Err() != nil {
+		run.Records, notRun = finishedOnly(run.Records)
+		run.Skipped = append(run.Skipped, notRun...)
+	}
 	if *fit {
 		if err := os.MkdirAll(out, 0o755); err != nil {
 			fmt.Fprintf(stderr, "songflow calibrate: %v\n", err)
@@ -137,7 +153,7 @@ func runCalibrate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	fmt.Fprintf(stdout, "report written to %s\n", out)
 	if ctx.Err() != nil {
-		fmt.Fprintln(stderr, "songflow calibrate: interrupted; the report covers the songs finished")
+		fmt.Fprintf(stderr, "songflow calibrate: interrupted; the report covers the %d songs finished; %d were not analysed, listed as skipped\n", len(run.Records), len(notRun))
 		return 1
 	}
 	if sum.Analysed == 0 {
@@ -145,6 +161,28 @@ func runCalibrate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return 1
 	}
 	return 0
+}
+
+// checkOutDir reports why the folder out could not be made or used: it,
+// or the nearest of its parents that exists, is not a folder.
+func checkOutDir(out string) error {
+	for p := filepath.Clean(out); ; {
+		st, err := os.Stat(p)
+		if err == nil {
+			if !st.IsDir() {
+				return fmt.Errorf("%s is a file, not a folder", p)
+			}
+			return nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
+			return err
+		}
+		parent := filepath.Dir(p)
+		if parent == p {
+			return nil
+		}
+		p = parent
+	}
 }
 
 // walkCalibration lists the audio files under dir, relative to it and in
@@ -282,7 +320,7 @@ func analyseAll(ctx context.Context, a analyser, dir string, songs []string, lim
 		}
 		if ctx.Err() != nil {
 			for j := i; j < len(songs); j++ {
-				recs[j] = reports.Record{Result: stages.Result{File: songs[j]}, Error: "not analysed: " + ctx.Err().Error()}
+				recs[j] = reports.Record{Result: stages.Result{File: songs[j]}, Error: notAnalysed + ctx.Err().Error()}
 			}
 			break
 		}
@@ -295,14 +333,38 @@ func analyseAll(ctx context.Context, a analyser, dir string, songs []string, lim
 			rec.File = rel
 			if err != nil {
 				rec.Error = err.Error()
+				if ctx.Err() != nil {
+					// Cut off by the interrupt: it says nothing about the song.
+					rec.Error = notAnalysed + rec.Error
+				}
 			}
 			recs[i] = rec
-			prog.Done(err != nil)
+			if !strings.HasPrefix(rec.Error, notAnalysed) {
+				prog.Done(err != nil)
+			}
 		}()
 	}
 	wg.Wait()
 	prog.Finish()
 	return recs
+}
+
+// notAnalysed starts the error of a song whose analysis the interrupt
+// prevented or cut off.
+const notAnalysed = "not analysed: "
+
+// finishedOnly returns the records of the songs whose analysis ended by
+// itself, in success or failure, and lists the others, which the
+// interrupt prevented or cut off, as skipped.
+func finishedOnly(recs []reports.Record) (finished []reports.Record, notRun []reports.Skipped) {
+	for _, r := range recs {
+		if strings.HasPrefix(r.Error, notAnalysed) {
+			notRun = append(notRun, reports.Skipped{File: r.File, Reason: "not analysed: interrupted"})
+			continue
+		}
+		finished = append(finished, r)
+	}
+	return finished, notRun
 }
 
 // fitCalibration fits descriptor maps to the run's reference values and

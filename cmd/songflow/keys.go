@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -76,7 +77,16 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "songflow keys: %v\n", err)
 			return 1
 		}
-		fmt.Fprintf(stdout, "%s\n", secret)
+		if _, err := fmt.Fprintf(stdout, "%s\n", secret); err != nil {
+			// The secret is shown only here: a key nobody could read
+			// must not stay active.
+			msg := fmt.Sprintf("key %d revoked", k.ID)
+			if _, rerr := st.RevokeKey(context.WithoutCancel(ctx), strconv.FormatInt(k.ID, 10)); rerr != nil {
+				msg = fmt.Sprintf("key %d (%s…) is active but its secret is lost: revoke it (%v)", k.ID, k.Prefix, rerr)
+			}
+			fmt.Fprintf(stderr, "songflow keys: print the new key: %v; %s\n", err, msg)
+			return 1
+		}
 		fmt.Fprintf(stderr, "created key %d (%s, %s…); it is shown only this once: send it as X-API-Key\n", k.ID, k.Name, k.Prefix)
 	case "list":
 		keys, err := st.Keys(ctx)

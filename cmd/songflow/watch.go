@@ -59,8 +59,12 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err != nil {
 		return flagExit(err)
 	}
-	if len(pos) != 1 || *stopSecs < 0 {
+	if len(pos) != 1 {
 		fmt.Fprintln(stderr, watchUsage)
+		return 2
+	}
+	if *stopSecs < 0 {
+		fmt.Fprintf(stderr, "songflow watch: --stop-timeout must be at least 0, got %g\n", *stopSecs)
 		return 2
 	}
 	// The folder is watched under its real path: a walk does not enter a
@@ -114,6 +118,13 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		fmt.Fprintf(stderr, "songflow watch: %v\n", err)
 		return 1
+	}
+	// The watcher leaves its output folder alone (skip): the folder
+	// watched must not be it or lie inside it, or nothing would ever be
+	// analysed. An output folder inside the watched one is fine.
+	if real, err := filepath.EvalSymlinks(out); err == nil && (real == dir || strings.HasPrefix(dir, real+string(filepath.Separator)) || real == string(filepath.Separator)) {
+		fmt.Fprintf(stderr, "songflow watch: %s lies in the output folder %s, whose files the watcher leaves alone: nothing would be analysed; choose another --out\n", pos[0], *outDir)
+		return 2
 	}
 	unlock, err := lockOutput(out)
 	if err != nil {

@@ -1,0 +1,283 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/songflow/songflow/reports"
+	"github.com/songflow/songflow/stages"
+	"github.com/songflow/songflow/store"
+)
+
+// errDiskFull is what failingWriter answers every write with.
+var errDiskFull = errors.New("no space left on device")
+
+// failingWriter is a stdout that cannot be written: a full disk, as with
+// `songflow analyze x.wav > /dev/full`.
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errDiskFull }
+
+// TestAnalyzeWriteError: analyze whose results cannot be written says so,
+// naming the file and the cause, and exits 1. Before, it exited 0 with
+// every result lost.
+func TestAnalyzeWriteError(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the whole pipeline")
+	}
+	song := filepath.Join(calibrationSet, "05-shuffle-d-major.wav")
+	var errOut bytes.Buffer
+	code := run(context.Background(), []string{"analyze", song, song}, failingWriter{}, &errOut)
+	if code != 1 || !strings.Contains(errOut.String(), song) || !strings.Contains(errOut.String(), errDiskFull.Error()) {
+		t.Errorf("exit %d, stderr %q; want 1 and the file and the write error named", code, errOut.String())
+	}
+}
+
+// TestKeysCreateUnprintable: a key whose secret could not be printed is
+// revoked, and the command fails. Before, it exited 0 leaving an active
+// key whose secret, "shown only this once", nobody had.
+func TestKeysCreateUnprintable(t *testing.T) {
+	ctx := context.Background()
+	db := filepath.Join(t.TempDir(), "k.db")
+	var errOut bytes.Buffer
+	if code := runKeys(ctx, []string{"create", "--name", "lost", "--db", db}, failingWriter{}, &errOut); code != 1 ||
+		!strings.Contains(errOut.String(), errDiskFull.Error()) || !strings.Contains(errOut.String(), "revoked") {
+		t.Errorf("exit %d, stderr %q; want 1, the write error and the key revoked", code, errOut.String())
+	}
+	st, err := store.Open(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	keys, err := st.Keys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		if !k.Revoked() {
+			t.Errorf("key %d (%s) is active, its secret unprinted", k.ID, k.Name)
+		}
+	}
+}
+
+// TestWatchRefusesOutputAroundFolder: a watched folder that is the
+// output folder, or lies inside it, is refused at once. Before, the
+// watcher took every file in it for one of its own and, without a word,
+// analysed nothing.
+func TestWatchRefusesOutputAroundFolder(t *testing.T) {
+	e := newWatchEnv(t, 0.2, 60)
+	e.put(t, "a.wav", calibrationSong(t, "05-shuffle-d-major.wav"))
+	for _, out := range []string{e.dir, e.root} {
+		ctx, cancel := context.WithCancel(context.Background())
+		var stdout, stderr watchLog
+		done := make(chan int, 1)
+		go func() {
+			done <- runWatch(ctx, []string{e.dir, "--config", e.cfg, "--out", out}, &stdout, &stderr)
+		}()
+		refused := false
+		deadline := time.After(watchPatience)
+		for !refused {
+			select {
+			case code := <-done:
+				if code != 2 || !strings.Contains(stderr.String(), "lies in the output folder "+out) {
+					t.Errorf("--out %s: exit %d, stderr %q; want 2 and the reason", out, code, stderr.String())
+				}
+				refused = true
+			case <-time.After(20 * time.Millisecond):
+				if stdout.count("watching", "") > 0 {
+					cancel()
+					<-done
+					t.Fatalf("--out %s: the watcher started on its own output folder:\n%s", out, stdout.String())
+				}
+			case <-deadline:
+				t.Fatalf("--out %s: the watcher neither failed nor started", out)
+			}
+		}
+		cancel()
+		if _, err := os.Stat(filepath.Join(out, watchResultsFile)); err == nil {
+			t.Errorf("--out %s: the refused watcher wrote %s", out, watchResultsFile)
+		}
+	}
+	// An output folder inside the watched one is fine.
+	r := startWatch(t, watchEnv{dir: e.dir, out: filepath.Join(e.dir, "out"), cfg: e.cfg})
+	waitUntil(t, "the song to be analysed", func() bool { return r.out.count("song", "a.wav") == 1 })
+	if code := r.stop(t); code != 0 {
+		t.Errorf("output folder inside the watched one: exit %d; stderr:\n%s", code, r.err)
+	}
+}
+
+// TestCalibrateOutIsAFile: a report folder that is a file, or lies under
+// one, is refused before any song is analysed. Before, calibrate analysed
+// the whole folder and only then failed to write the report.
+func TestCalibrateOutIsAFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "report")
+	if err := os.WriteFile(file, []byte("not a folder"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, out := range []string{file, filepath.Join(file, "sub", "dir")} {
+		var stdout, stderr bytes.Buffer
+		code := runCalibrate(context.Background(), []string{calibrationSet, "--out", out}, &stdout, &stderr)
+		if code != 2 || !strings.Contains(stderr.String(), file+" is a file, not a folder") {
+			t.Errorf("--out %s: exit %d, stderr %q; want 2 and the file named", out, code, stderr.String())
+		}
+		if strings.Contains(stderr.String(), "calibrate: ") && strings.Contains(stderr.String(), " songs (") {
+			t.Errorf("--out %s: songs were analysed before the folder was refused:\n%s", out, stderr.String())
+		}
+	}
+}
+
+// interruptedAnalyser answers the songs named ok* and bad* at once (bad*
+// with an error) and holds the others until the run is interrupted.
+type interruptedAnalyser struct {
+	mu      sync.Mutex
+	answers int
+	quick   int           // how many ok* and bad* songs there are
+	allDone chan struct{} // closed when every quick song is answered
+}
+
+func (f *interruptedAnalyser) Analyze(ctx context.Context, job stages.Job) (stages.Result, error) {
+	base := filepath.Base(job.Name)
+	if !strings.HasPrefix(base, "ok") && !strings.HasPrefix(base, "bad") {
+		<-ctx.Done()
+		return stages.Result{File: job.Name}, fmt.Errorf("analyze %s: song %q: %w", job.Name, job.Name, ctx.Err())
+	}
+	defer func() {
+		f.mu.Lock()
+		f.answers++
+		if f.answers == f.quick {
+			close(f.allDone)
+		}
+		f.mu.Unlock()
+	}()
+	if strings.HasPrefix(base, "bad") {
+		return stages.Result{File: job.Name}, fmt.Errorf("analyze %s: decode: corrupt", job.Name)
+	}
+	return stages.Result{File: job.Name, BPM: 120, Duration: 10}, nil
+}
+
+// TestAnalyseAllInterrupted: the songs an interrupt cuts off, in flight
+// or never started, are no failures: the progress does not count them
+// failed, and the report leaves them out, listed as skipped, while a real
+// failure stays one. Before, each was a failed song "context canceled".
+func TestAnalyseAllInterrupted(t *testing.T) {
+	songs := []string{"ok1.wav", "bad1.wav", "slow1.wav", "ok2.wav", "slow2.wav", "later1.wav", "later2.wav"}
+	fa := &interruptedAnalyser{quick: 3, allDone: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-fa.allDone
+		cancel()
+	}()
+	prog := &countProgress{}
+	// Room for five songs at once: later* start when ok* and bad* are
+	// done, or never, and either way are cut off like slow*.
+	recs := analyseAll(ctx, fa, "root", songs, 5, prog, time.Now())
+	if prog.failed != 1 || prog.done != 3 {
+		t.Errorf("progress counted %d songs done, %d failed; want 3 and 1", prog.done, prog.failed)
+	}
+	finished, notRun := finishedOnly(recs)
+	var got []string
+	for _, r := range finished {
+		got = append(got, r.File)
+	}
+	if strings.Join(got, " ") != "ok1.wav bad1.wav ok2.wav" {
+		t.Errorf("finished songs %q, want ok1.wav bad1.wav ok2.wav", got)
+	}
+	if finished[1].Error == "" {
+		t.Errorf("the failed song lost its error: %+v", finished[1])
+	}
+	got = nil
+	for _, s := range notRun {
+		got = append(got, s.File)
+		if !strings.Contains(s.Reason, "interrupted") {
+			t.Errorf("%s: reason %q", s.File, s.Reason)
+		}
+	}
+	if strings.Join(got, " ") != "slow1.wav slow2.wav later1.wav later2.wav" {
+		t.Errorf("not analysed %q, want slow1.wav slow2.wav later1.wav later2.wav", got)
+	}
+}
+
+// TestCalibrateInterrupted runs calibrate interrupted before any song is
+// done: the report has no failed song, lists every song as skipped, not
+// analysed, and the command says so and exits 1.
+func TestCalibrateInterrupted(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	out := filepath.Join(t.TempDir(), "report")
+	var stdout, stderr bytes.Buffer
+	if code := runCalibrate(ctx, []string{calibrationSet, "--out", out}, &stdout, &stderr); code != 1 ||
+		!strings.Contains(stderr.String(), "interrupted") {
+		t.Fatalf("exit %d, stderr %q; want 1 and the interrupt named", code, stderr.String())
+	}
+	b, err := os.ReadFile(filepath.Join(out, reports.ResultsJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res reports.Results
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range res.Songs {
+		t.Errorf("song %s in the report of a run interrupted before it began (error %q)", s.File, s.Error)
+	}
+	notRun := 0
+	for _, s := range res.Skipped {
+		if s.Reason == "not analysed: interrupted" {
+			notRun++
+		}
+	}
+	if notRun != 12 {
+		t.Errorf("%d songs listed as not analysed, want the set's 12: %+v", notRun, res.Skipped)
+	}
+	if !strings.Contains(stdout.String(), "0 failed") || len(res.UnmatchedTruth) != 0 {
+		t.Errorf("headline %q, unmatched truth %v; want no failures and every truth row matched", stdout.String(), res.UnmatchedTruth)
+	}
+}
+
+// TestBenchInterrupted: bench interrupted neither counts the songs it did
+// not run as failed nor prints an error for each; it says it was
+// interrupted and exits 1. A figures table it cannot write is an error.
+func TestBenchInterrupted(t *testing.T) {
+	song := filepath.Join(calibrationSet, "05-shuffle-d-major.wav")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var stdout, stderr bytes.Buffer
+	code := run(ctx, []string{"bench", song, "--repeat", "3"}, &stdout, &stderr)
+	if code != 1 || !strings.Contains(stdout.String(), "0 failed") || !strings.Contains(stdout.String(), "3 not analysed") ||
+		strings.Contains(stderr.String(), "context canceled") || !strings.Contains(stderr.String(), "interrupted") {
+		t.Errorf("exit %d\nstdout:\n%s\nstderr:\n%s\nwant 1, no failures, 3 not analysed, and the interrupt named once", code, stdout.String(), stderr.String())
+	}
+}
+
+func TestBenchWriteError(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the whole pipeline")
+	}
+	song := filepath.Join(calibrationSet, "05-shuffle-d-major.wav")
+	var stderr bytes.Buffer
+	if code := run(context.Background(), []string{"bench", song, "--repeat", "1"}, failingWriter{}, &stderr); code != 1 ||
+		!strings.Contains(stderr.String(), errDiskFull.Error()) {
+		t.Errorf("exit %d, stderr %q; want 1 and the write error", code, stderr.String())
+	}
+}
+
+// TestWatchStopTimeoutNegative: a negative --stop-timeout is refused with
+// the reason, not with the bare usage line.
+func TestWatchStopTimeoutNegative(t *testing.T) {
+	e := newWatchEnv(t, 0.2, 60)
+	var stdout, stderr bytes.Buffer
+	if code := runWatch(context.Background(), []string{e.dir, "--out", e.out, "--stop-timeout", "-1"}, &stdout, &stderr); code != 2 ||
+		!strings.Contains(stderr.String(), "--stop-timeout must be at least 0") {
+		t.Errorf("exit %d, stderr %q; want 2 and the reason", code, stderr.String())
+	}
+}
