@@ -3,8 +3,8 @@ package reports
 import (
 	"fmt"
 	"image/color"
+	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -80,11 +80,23 @@ func saveAll(dir string, run *Run, makers []plotMaker) error {
 		if err != nil {
 			return fmt.Errorf("plot %s: %w", m.name, err)
 		}
-		if err := p.Save(plotWidth, plotHeight, filepath.Join(dir, m.name)); err != nil {
+		if err := savePlot(p, filepath.Join(dir, m.name)); err != nil {
 			return fmt.Errorf("plot %s: %w", m.name, err)
 		}
 	}
 	return nil
+}
+
+// savePlot writes p as a PNG at path, whole or not at all (see writeFile).
+func savePlot(p *plot.Plot, path string) error {
+	png, err := p.WriterTo(plotWidth, plotHeight, "png")
+	if err != nil {
+		return err
+	}
+	return writeFile(path, func(w io.Writer) error {
+		_, err := png.WriteTo(w)
+		return err
+	})
 }
 
 // newPlot makes a plot with the common look: title, axis labels, a grid
@@ -540,15 +552,10 @@ func savePanels(path, title string, panels []*plot.Plot) error {
 	for i, p := range panels {
 		p.Draw(canvases[i][0])
 	}
-	f, err := os.Create(path)
-	if err != nil {
+	return writeFile(path, func(w io.Writer) error {
+		_, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(w)
 		return err
-	}
-	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	})
 }
 
 // writeStageFigures writes the stage utilisation and queue depth figures.
@@ -576,7 +583,7 @@ func writeStageFigures(dir string, run *Run) error {
 		if err == nil && !ok {
 			p := newPlot(f.title, "time since the run started (s)", f.ylabel)
 			noData(p, "the run was too short for the metrics to take a sample")
-			err = p.Save(plotWidth, plotHeight, path)
+			err = savePlot(p, path)
 		} else if err == nil {
 			err = savePanels(path, f.title, panels)
 		}

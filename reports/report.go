@@ -310,16 +310,28 @@ func Write(dir string, run *Run) (Summary, error) {
 	return s, nil
 }
 
+// writeFile writes path through write into a temporary file beside it,
+// renamed over path only once complete: a failed write (a full disk)
+// leaves the file as it was rather than half written, and a reader of a
+// report watch refreshes never sees half a file.
 func writeFile(path string, write func(io.Writer) error) error {
-	f, err := os.Create(path)
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
-	if err := write(f); err != nil {
-		f.Close()
-		return fmt.Errorf("report %s: %w", path, err)
+	err = write(f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	if err := f.Close(); err != nil {
+	if err == nil {
+		// CreateTemp makes the file private; a report is for reading.
+		err = os.Chmod(f.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
 		return fmt.Errorf("report %s: %w", path, err)
 	}
 	return nil

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"image/png"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -511,5 +513,35 @@ func TestReportConfidenceSection(t *testing.T) {
 	}
 	if md, _ = os.ReadFile(filepath.Join(dir, SummaryMarkdown)); !strings.Contains(string(md), "| `bpm_confidence` | 2 | 0.250 | 0.000 | — (one outcome only) |") {
 		t.Errorf("summary.md with every tempo right:\n%s", md)
+	}
+}
+
+// A report file whose writing fails keeps its previous content, and no
+// temporary file is left beside it.
+func TestWriteFileIsWholeOrNothing(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, SummaryMarkdown)
+	if err := writeFile(path, func(w io.Writer) error { _, err := io.WriteString(w, "first\n"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("disk full")
+	err := writeFile(path, func(w io.Writer) error {
+		io.WriteString(w, "half of the sec")
+		return boom
+	})
+	if !errors.Is(err, boom) || !strings.Contains(err.Error(), path) {
+		t.Errorf("error %v, want it to wrap the cause and name %s", err, path)
+	}
+	if got, _ := os.ReadFile(path); string(got) != "first\n" {
+		t.Errorf("after a failed write the file holds %q", got)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("folder holds %d entries, want only %s", len(entries), SummaryMarkdown)
+	}
+	if st, err := os.Stat(path); err != nil {
+		t.Error(err)
+	} else if st.Mode().Perm() != 0o644 {
+		t.Errorf("mode %v, want 0644", st.Mode())
 	}
 }
