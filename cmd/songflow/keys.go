@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -59,6 +60,14 @@ func runKeys(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		dbPath = cfg.Server.DBPath
+	}
+	if sub != "create" {
+		// Opening makes the database: a mistyped --db would list no
+		// keys, or revoke none, in a new empty file, as if all were well.
+		if _, err := os.Stat(dbPath); err != nil {
+			fmt.Fprintf(stderr, "songflow keys: no database at %s (serve or keys create makes one): %v\n", dbPath, err)
+			return 1
+		}
 	}
 	st, err := store.Open(ctx, dbPath)
 	if err != nil {

@@ -281,3 +281,23 @@ func TestWatchStopTimeoutNegative(t *testing.T) {
 		t.Errorf("exit %d, stderr %q; want 2 and the reason", code, stderr.String())
 	}
 }
+
+// keys list and revoke on a database that does not exist say so, and
+// leave no empty database behind; create makes one.
+func TestKeysMissingDatabase(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "typo.db")
+	for _, args := range [][]string{{"list"}, {"revoke", "1"}} {
+		var out, errb bytes.Buffer
+		code := runKeys(context.Background(), append(args, "--db", db), &out, &errb)
+		if code != 1 || !strings.Contains(errb.String(), "no database at "+db) {
+			t.Errorf("%v: exit %d, stderr %q", args, code, errb.String())
+		}
+		if _, err := os.Stat(db); err == nil {
+			t.Fatalf("%v made %s", args, db)
+		}
+	}
+	var out, errb bytes.Buffer
+	if code := runKeys(context.Background(), []string{"create", "--db", db}, &out, &errb); code != 0 {
+		t.Fatalf("create: exit %d: %s", code, errb.String())
+	}
+}
