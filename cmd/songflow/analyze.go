@@ -52,15 +52,35 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		cancel()
 		wg.Wait()
 	}()
-	for i, f := range files {
+	for i := range files {
 		done[i] = make(chan outcome, 1)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r, err := a.Analyze(ctx, stages.Job{Name: f})
-			done[i] <- outcome{r, err}
-		}()
 	}
+	// Files enter the pipeline in the order given, at most as many at
+	// once as keep every stage busy: a list of thousands costs no more
+	// goroutines than that, and earlier files, whose lines are printed
+	// first, are not left to win a race to the pipeline's input.
+	slots := make(chan struct{}, inFlightLimit(cfg))
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i, f := range files {
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				for ; i < len(files); i++ {
+					done[i] <- outcome{err: fmt.Errorf("analyze %s: %w", files[i], ctx.Err())}
+				}
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-slots }()
+				r, err := a.Analyze(ctx, stages.Job{Name: f})
+				done[i] <- outcome{r, err}
+			}()
+		}
+	}()
 	failed := 0
 	for i, f := range files {
 		o := <-done[i]
