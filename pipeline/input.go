@@ -47,7 +47,7 @@ func NewInput[T any](p *Pipeline, name string, buffer int) *Input[T] {
 	p.mu.Lock()
 	p.inputs = append(p.inputs, in.st)
 	p.mu.Unlock()
-	p.hold() // released when the input closes
+	p.hold() // released by forward, once the input has closed and drained
 	in.stream = newStream(p, name, in.forward)
 	return in
 }
@@ -56,8 +56,14 @@ func NewInput[T any](p *Pipeline, name string, buffer int) *Input[T] {
 func (in *Input[T]) Stream() Stream[T] { return in.stream }
 
 // forward moves submitted songs into the first stage's input channel.
+// It ends the input's hold on the pipeline once the input has closed and
+// its last song has gone on (or the pipeline is cancelled): not when the
+// input closes, since songs may still wait in its buffer for a consumer
+// yet to be connected, and the pipeline has not drained until they are
+// through.
 func (in *Input[T]) forward(out chan Item[T], terminal bool) {
 	in.p.spawn(func() {
+		defer in.p.release()
 		defer close(out)
 		done := in.p.ctx.Done()
 		for {
@@ -176,7 +182,6 @@ func (in *Input[T]) closeIfDone() {
 	if in.closing && in.sending == 0 && !in.closed {
 		close(in.ch)
 		in.closed = true
-		in.p.release()
 	}
 }
 

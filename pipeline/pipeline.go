@@ -46,8 +46,9 @@ type Pipeline struct {
 	started time.Time
 
 	wg sync.WaitGroup
-	// live counts open inputs and running stage goroutines; when it falls
-	// to zero every input has closed and drained, and the pipeline is over.
+	// live counts inputs not yet closed and drained, and running stage
+	// goroutines; when it falls to zero every input has closed and
+	// drained, and the pipeline is over.
 	live     atomic.Int64
 	idle     chan struct{}
 	idleOnce sync.Once

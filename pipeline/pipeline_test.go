@@ -733,3 +733,183 @@ func TestDeadlineCountsFromWork(t *testing.T) {
 		}
 	}
 }
+
+// TestDeadlineOnMonotonicClock checks that a song's start and deadline
+// carry a monotonic clock reading, as Submitted does and as the deadline
+// did when it counted from Submit. Counted on the wall clock alone, a step
+// of the system clock (NTP at boot, a VM resumed) would move every song's
+// deadline: stepped forward, every song in flight times out at once;
+// stepped back, songs run on past their timeout, and the expiry check
+// (wall) and the deadline context's timer (monotonic) disagree, so a stage
+// function that gives up on ctx.Done fails its song with a bare
+// context.DeadlineExceeded instead of ErrTimeout.
+func TestDeadlineOnMonotonicClock(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	p := New(context.Background(), Options{SongTimeout: time.Hour})
+	in := NewInput[int](p, "in", 1)
+	var started, deadline, ctxDeadline time.Time
+	st := Map(p, "a", StageConfig{Workers: 1}, in.Stream(), func(ctx context.Context, v int) (int, error) {
+		tk, _ := TicketFrom(ctx)
+		started, _ = tk.Started()
+		deadline, _ = tk.Deadline()
+		ctxDeadline, _ = ctx.Deadline()
+		return v, nil
+	})
+	r := NewRouter(p, st, nil)
+	src, _ := in.Open()
+	_, err := Call(context.Background(), src, r, "s", 1)
+	src.Close()
+	if err := p.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A time's String ends in "m=±<seconds>" exactly when it carries a
+	// monotonic clock reading.
+	for what, tm := range map[string]time.Time{"Started": started, "Deadline": deadline, "ctx.Deadline": ctxDeadline} {
+		if !strings.Contains(tm.String(), " m=") {
+			t.Errorf("%s %v has no monotonic clock reading", what, tm)
+		}
+	}
+	if d := deadline.Sub(started); d != time.Hour {
+		t.Errorf("deadline %v after the start, want 1h", d)
+	}
+}
+
+// TestContextAskedBeforeWorkStartsNoClock watches a song's context from
+// its ticket while the song still waits to enter the pipeline. Asking
+// must not start the song's clock, or the song's wait to enter would
+// count towards its deadline after all; it used to start it. The context
+// still ends with the song, and still ends at the deadline, counted from
+// when work began, for a stage function that waits on it.
+func TestContextAskedBeforeWorkStartsNoClock(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	p := New(context.Background(), Options{SongTimeout: 50 * time.Millisecond})
+	in := NewInput[int](p, "in", 2)
+	st := Map(p, "wait", StageConfig{Workers: 1}, in.Stream(), func(ctx context.Context, v int) (int, error) {
+		if v == 1 {
+			<-ctx.Done() // only the deadline ends this
+			return 0, ctx.Err()
+		}
+		return v, nil
+	})
+	src, _ := in.Open()
+	fine, err := src.Submit(context.Background(), "fine", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hang, err := src.Submit(context.Background(), "hang", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Nothing consumes the stage yet, so both songs wait in the input.
+	fineDone, hangDone := fine.Context().Done(), hang.Context().Done()
+	for _, tk := range []*Ticket{fine, hang} {
+		if s, ok := tk.Started(); ok {
+			t.Errorf("song %q started at %v by a look at its context", tk.Name, s)
+		}
+		if d, ok := tk.Context().Deadline(); ok {
+			t.Errorf("song %q has a deadline, %v, before work on it began", tk.Name, d)
+		}
+	}
+	got := map[string]Item[int]{}
+	out := st.Out()
+	src.Close()
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		for it := range out {
+			got[it.Ticket.Name] = it
+		}
+	}()
+	await(t, ended, "a stage function waiting on its song's deadline")
+	if err := p.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := got["fine"].Err; err != nil && !errors.Is(err, ErrTimeout) {
+		t.Errorf("fine: %v", err) // a timeout only if the machine stalled for 50 ms
+	}
+	if err := got["hang"].Err; !errors.Is(err, ErrTimeout) {
+		t.Errorf("hang: %v, want a timeout", err)
+	}
+	for what, done := range map[*Ticket]<-chan struct{}{fine: fineDone, hang: hangDone} {
+		select {
+		case <-done:
+		default:
+			t.Errorf("song %q over, its context not done", what.Name)
+		}
+		if err := what.Context().Err(); err == nil {
+			t.Errorf("song %q over, its context's Err nil", what.Name)
+		}
+	}
+	if d, ok := hang.Context().Deadline(); !ok {
+		t.Error("song with no deadline after work on it began")
+	} else if s, _ := hang.Started(); !d.Equal(s.Add(50 * time.Millisecond)) {
+		t.Errorf("deadline %v, want %v", d, s.Add(50*time.Millisecond))
+	}
+}
+
+// TestSubmitErrNeverStarts ends a song that failed before it entered:
+// no stage ever works on it, so asking for its context afterwards must
+// not report that work on it began.
+func TestSubmitErrNeverStarts(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	p := New(context.Background(), Options{})
+	in := NewInput[int](p, "in", 1)
+	r := NewRouter(p, Map(p, "m", StageConfig{}, in.Stream(), square), nil)
+	src, _ := in.Open()
+	tk, err := src.SubmitErr(context.Background(), "unreadable", errors.New("bad file"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.Close()
+	<-r.Done()
+	if err := p.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := tk.Context().Err(); err == nil {
+		t.Error("context of an ended song: Err nil")
+	}
+	select {
+	case <-tk.Context().Done():
+	default:
+		t.Error("context of an ended song not done")
+	}
+	if s, ok := tk.Started(); ok {
+		t.Errorf("song no stage worked on started at %v", s)
+	}
+}
+
+// TestConsumeAfterClose submits songs and closes the input before the
+// last stage's output is consumed, as a batch run may: the songs wait in
+// the input's buffer, and the pipeline has not drained until they are
+// through. It used to count itself drained the moment the input closed,
+// since no stage goroutine ran yet: it cancelled itself, the songs were
+// lost and Wait reported success.
+func TestConsumeAfterClose(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	p := New(context.Background(), Options{})
+	in := NewInput[int](p, "in", 3)
+	st := Map(p, "square", StageConfig{Workers: 2}, in.Stream(), square)
+	src, _ := in.Open()
+	for v := range 3 {
+		if _, err := src.Submit(context.Background(), fmt.Sprint(v), v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src.Close()
+	sum := 0
+	for it := range st.Out() {
+		if it.Err != nil {
+			t.Errorf("song %s: %v", it.Ticket.Name, it.Err)
+		}
+		sum += it.Value
+	}
+	if err := p.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if s := p.Snapshot(); sum != 0+1+4 || s.Completed != 3 || s.InFlight != 0 {
+		t.Errorf("sum %d, completed %d, in flight %d; want 5, 3, 0", sum, s.Completed, s.InFlight)
+	}
+}

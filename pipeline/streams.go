@@ -43,6 +43,9 @@ func (s Stream[T]) Outlet() *Outlet[T] {
 			select {
 			case o.out <- it:
 			case <-done:
+				// Counted when handed to this goroutine, but it never
+				// left the engine (see emitter.send).
+				p.unfinish(it.Err)
 				return
 			}
 		}
@@ -84,6 +87,9 @@ func (o *Outlet[T]) transmit(inlet streams.Inlet) {
 		select {
 		case in <- e:
 		case <-done:
+			if it, ok := e.(Item[T]); ok {
+				o.p.unfinish(it.Err) // it never reached go-streams
+			}
 			return
 		}
 	}
@@ -92,7 +98,9 @@ func (o *Outlet[T]) transmit(inlet streams.Inlet) {
 // Flow is an engine Map stage seen as a go-streams Flow, so that it can sit
 // between go-streams operators: it takes I or Item[I] elements and emits
 // Item[O] elements. A plain I element becomes a new song named after the
-// stage; an element of any other type becomes a failed song, since
+// stage; an Item[I] goes on as the song it is when it left this pipeline,
+// and becomes a new song of the same name (and error) when it left
+// another; an element of any other type becomes a failed song, since
 // go-streams offers no other place for the error.
 type Flow[I, O any] struct {
 	in  chan any
@@ -114,9 +122,16 @@ func NewFlow[I, O any](p *Pipeline, name string, cfg StageConfig, fn func(contex
 					}
 					return
 				}
+				it, back := toItem[I](p, name, e)
 				select {
-				case out <- toItem[I](p, name, e):
+				case out <- it:
 				case <-done:
+					// Not taken in after all: counted as it was before.
+					if back {
+						p.finish(it.Ticket, it.Err)
+					} else {
+						p.submitted.Add(^uint64(0))
+					}
 					discard(f.in)
 					return
 				}
@@ -141,27 +156,41 @@ func discard(ch <-chan any) {
 	}()
 }
 
-// toItem turns an element arriving from go-streams into an item.
-func toItem[I any](p *Pipeline, name string, e any) Item[I] {
+// toItem turns an element arriving from go-streams into an item, and
+// counts it: as a new song, or, when back is true, as a song of this
+// pipeline coming back into it, no longer finished.
+func toItem[I any](p *Pipeline, name string, e any) (it Item[I], back bool) {
 	switch v := e.(type) {
 	case Item[I]:
-		if v.Ticket != nil {
+		switch {
+		case v.Ticket == nil:
+			e = v.Value
+		case v.Ticket.p == p:
+			// Back into the pipeline it left: the same song.
 			p.unfinish(v.Err)
 			v.Ticket.reopen()
-			return v
+			return v, true
+		default:
+			// Out of another pipeline: a new song here, under its name
+			// and with its error, counted and timed by this pipeline.
+			t := newTicket(p, v.Ticket.Name)
+			p.submitted.Add(1)
+			if v.Err != nil {
+				t.failed.Store(true)
+			}
+			return Item[I]{Ticket: t, Parts: 1, Value: v.Value, Err: v.Err}, false
 		}
-		e = v.Value
 	}
 	t := newTicket(p, "")
 	t.Name = fmt.Sprintf("%s #%d", name, t.ID)
 	p.submitted.Add(1)
 	if v, ok := e.(I); ok {
-		return Item[I]{Ticket: t, Parts: 1, Value: v}
+		return Item[I]{Ticket: t, Parts: 1, Value: v}, false
 	}
 	t.failed.Store(true)
 	var zero I
 	return Item[I]{Ticket: t, Parts: 1, Err: &StageError{Stage: name, Song: t.Name,
-		Err: fmt.Errorf("go-streams element of type %T, want %T", e, zero)}}
+		Err: fmt.Errorf("go-streams element of type %T, want %T", e, zero)}}, false
 }
 
 // In returns the channel go-streams writes elements to; closing it ends

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,12 +15,22 @@ type Ticket struct {
 	Name      string    // the song's name, used in every error
 	Submitted time.Time // when Submit was called
 
-	p     *Pipeline
-	ctx   songContext
+	p *Pipeline
+	// ctx is the context of the song's current pass through the engine;
+	// reopen starts a new one, so that whoever still holds the context of
+	// an earlier pass finds it done for good. first is the first pass's.
+	ctx   atomic.Pointer[songContext]
+	first songContext
 	times []atomic.Int64 // busy nanoseconds per stage index
-	// started is when the first stage began work on the song, in Unix
-	// nanoseconds (0 before): the song's deadline counts from there.
+	// started is when the first stage began work on the song, as pipeline
+	// time (Pipeline.now, on the monotonic clock) plus one, 0 before: the
+	// song's deadline counts from there. Kept on the monotonic clock, as
+	// Submitted is, so that a step of the wall clock moves no deadline.
 	started atomic.Int64
+	// early is set by whoever makes a context's Done channel, before it
+	// looks whether the song has started, so that start, after starting
+	// the clock, finds a context made before and arms its deadline.
+	early atomic.Bool
 
 	// failed is set by whichever stage first turns the song into an error;
 	// that stage alone emits the error item, and every stage drops the
@@ -27,14 +38,6 @@ type Ticket struct {
 	failed atomic.Bool
 	// abandoned is set when the caller of Call stopped waiting.
 	abandoned atomic.Bool
-
-	mu       sync.Mutex
-	deadline context.Context // made on the first Done call only
-	cancel   context.CancelFunc
-	// over is set once the song's final item has left the engine. Parts
-	// of a failed song may still be inside a stage function then; their
-	// context must stay done, with an error, rather than start over.
-	over bool
 }
 
 func newTicket(p *Pipeline, name string) *Ticket {
@@ -46,7 +49,8 @@ func newTicket(p *Pipeline, name string) *Ticket {
 		p:         p,
 		times:     make([]atomic.Int64, p.stageCount()),
 	}
-	t.ctx.t = t
+	t.first.t = t
+	t.ctx.Store(&t.first)
 	return t
 }
 
@@ -85,7 +89,7 @@ func (t *Ticket) Started() (time.Time, bool) {
 	if ns == 0 {
 		return time.Time{}, false
 	}
-	return time.Unix(0, ns), true
+	return t.p.started.Add(time.Duration(ns - 1)), true
 }
 
 // Deadline returns the time by which the song must be done: the
@@ -104,7 +108,9 @@ func (t *Ticket) Deadline() (time.Time, bool) {
 
 // start starts the song's clock, once, and returns its deadline.
 func (t *Ticket) start() time.Time {
-	t.started.CompareAndSwap(0, time.Now().UnixNano())
+	if t.started.Load() == 0 && t.started.CompareAndSwap(0, t.p.now()+1) && t.early.Load() {
+		t.ctx.Load().armDeadline()
+	}
 	d, _ := t.Deadline()
 	return d
 }
@@ -121,27 +127,31 @@ func (t *Ticket) expired(now time.Time) bool {
 // same closed Done channel and a non-nil Err, as the context contract
 // requires; a nil Err there panics inside package context.
 func (t *Ticket) release() {
-	t.mu.Lock()
-	t.over = true
-	if t.cancel != nil {
-		t.cancel()
+	c := t.ctx.Load()
+	c.mu.Lock()
+	c.over = true
+	if c.cancel != nil {
+		c.cancel()
 	}
-	t.mu.Unlock()
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	c.mu.Unlock()
 }
 
 // reopen gives a song that comes back into the engine through a go-streams
-// adapter a live context again.
+// adapter a live context again: a new one, since the context of its last
+// pass must stay done for whoever still holds it (see release).
 func (t *Ticket) reopen() {
-	t.mu.Lock()
-	t.over = false
-	t.deadline, t.cancel = nil, nil
-	t.mu.Unlock()
+	t.ctx.Store(&songContext{t: t})
 }
 
 // Context returns the context a stage function sees for this song: done
-// when the song's deadline passes or the pipeline is cancelled. It carries
-// the ticket (see TicketFrom).
-func (t *Ticket) Context() context.Context { return &t.ctx }
+// when the song's deadline passes, when the song's final item has left
+// the engine, or when the pipeline is cancelled. It carries the ticket
+// (see TicketFrom). Asked for before work on the song began, it has no
+// deadline yet, and asking does not start the song's clock.
+func (t *Ticket) Context() context.Context { return t.ctx.Load() }
 
 type ticketKey struct{}
 
@@ -152,32 +162,50 @@ func TicketFrom(ctx context.Context) (*Ticket, bool) {
 	return t, ok
 }
 
-// songContext is the context stage functions receive. It costs nothing per
-// call: the deadline timer behind Done is only made if a stage function
-// asks for it, since most stage functions never block.
-type songContext struct{ t *Ticket }
+// songContext is the context stage functions receive, one for each pass
+// of the song through the engine. It costs nothing per call: the deadline
+// timer behind Done is only made if a stage function asks for it, since
+// most stage functions never block.
+type songContext struct {
+	t *Ticket
+
+	mu       sync.Mutex
+	deadline context.Context // made on the first Done call only
+	cancel   context.CancelFunc
+	// arm and timer end a context made before work on the song began
+	// (so without a deadline) once the deadline, known from then, passes.
+	arm   context.CancelCauseFunc
+	timer *time.Timer
+	// over is set once the song's final item has left the engine. Parts
+	// of a failed song may still be inside a stage function then; their
+	// context must stay done, with an error, rather than start over.
+	over bool
+}
 
 func (c *songContext) Deadline() (time.Time, bool) { return c.t.Deadline() }
 
 func (c *songContext) Done() <-chan struct{} {
-	t := c.t
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.deadlineCtx().Done()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.deadlineCtx().Done()
 }
 
 func (c *songContext) Err() error {
-	t := c.t
-	t.mu.Lock()
-	d := t.deadline
-	if d == nil && t.over {
+	c.mu.Lock()
+	d := c.deadline
+	if d == nil && c.over {
 		// Made now, so that Err keeps returning what it returns here.
-		d = t.deadlineCtx()
+		d = c.deadlineCtx()
 	}
-	t.mu.Unlock()
+	c.mu.Unlock()
 	if d != nil {
-		return d.Err()
+		err := d.Err()
+		if err != nil && errors.Is(context.Cause(d), context.DeadlineExceeded) {
+			return context.DeadlineExceeded // the deadline armed by start
+		}
+		return err
 	}
+	t := c.t
 	if err := t.p.ctx.Err(); err != nil {
 		return err
 	}
@@ -188,17 +216,40 @@ func (c *songContext) Err() error {
 }
 
 // deadlineCtx returns the song's deadline context, making it on first use;
-// once the song is over it is made already cancelled. t.mu is held.
-func (t *Ticket) deadlineCtx() context.Context {
-	if t.deadline == nil {
-		// Only a stage function asks, so work has begun; start makes
-		// sure of it.
-		t.deadline, t.cancel = context.WithDeadline(t.p.ctx, t.start())
-		if t.over {
-			t.cancel()
+// once the song is over it is made already cancelled. c.mu is held.
+func (c *songContext) deadlineCtx() context.Context {
+	if c.deadline == nil {
+		t := c.t
+		t.early.Store(true) // before looking at started: see start
+		if d, ok := t.Deadline(); ok {
+			c.deadline, c.cancel = context.WithDeadline(t.p.ctx, d)
+		} else {
+			// Asked for by whoever holds the ticket while the song waits
+			// to enter, or after a song that failed before it entered
+			// ended: asking must not start the clock, so the deadline
+			// is armed when work begins, if it does.
+			ctx, cancel := context.WithCancelCause(t.p.ctx)
+			c.deadline, c.arm = ctx, cancel
+			c.cancel = func() { cancel(nil) }
+		}
+		if c.over {
+			c.cancel()
 		}
 	}
-	return t.deadline
+	return c.deadline
+}
+
+// armDeadline ends a context made before work on the song began once the
+// song's deadline, known now, passes.
+func (c *songContext) armDeadline() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.arm == nil || c.over || c.timer != nil {
+		return
+	}
+	d, _ := c.t.Deadline()
+	arm := c.arm
+	c.timer = time.AfterFunc(time.Until(d), func() { arm(context.DeadlineExceeded) })
 }
 
 func (c *songContext) Value(key any) any {
