@@ -42,7 +42,9 @@ type Feel struct {
 	// 0.25–1.5 s (40–240 BPM), each weighted by 0.5 + 0.5·G, where G is a
 	// Gaussian in log tempo centred on 120 BPM with a standard deviation of
 	// one octave. When the tempo estimate gives a pulse clarity, it takes a
-	// quarter of the weight.
+	// quarter of the weight. Onset strength with fewer onsets than a tempo
+	// needs (see EstimateTempo) has no pulse: a steady tone's is only the
+	// window's ripple, periodic and so perfectly "regular".
 	Danceability float64
 	// Acousticness (0..1) is how much the sound resembles acoustic
 	// instruments: 0.45·T + 0.25·W + 0.3·D, where T is the tonality (mean
@@ -90,8 +92,9 @@ const (
 )
 
 // DescribeFeel computes the feel descriptors. Non-finite feature values
-// are ignored; empty or silent input gives finite values (silence ratio 1
-// for all-silent input, 0 for no frames at all).
+// are ignored (a frame whose RMS is not finite counts as silent); empty or
+// silent input gives finite values (silence ratio 1 for all-silent input,
+// 0 for no frames at all).
 func DescribeFeel(in FeelInput) Feel {
 	var f Feel
 	n := len(in.RMS)
@@ -172,8 +175,13 @@ func DescribeFeel(in FeelInput) Feel {
 // normalised autocorrelation of the detrended onset signal, weighted
 // towards danceable tempi, at its best beat period (the periodicity
 // measure behind Ellis 2007, "Beat tracking by dynamic programming", §3.1).
+// The autocorrelation is blind to scale, so a signal without minOnsets
+// onsets, the least a tempo needs, has no pulse.
 func pulseRegularity(onset []float32, frameRate float64) (score, period float64) {
 	n := len(onset)
+	if !hasOnsets([][]float32{onset}, nil) {
+		return 0, 0
+	}
 	// The longest lag is checked against the signal as a float: at an
 	// absurd frame rate it would overflow int, where Go leaves the
 	// conversion's result to the platform.

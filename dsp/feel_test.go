@@ -225,3 +225,36 @@ func TestFeelFinite(t *testing.T) {
 		t.Errorf("all-zero input: silence ratio %v, want 1", f.SilenceRatio)
 	}
 }
+
+// A steady tone's onset strength is the window's ripple as the frames
+// slide over its period: periodic, so its normalised autocorrelation is
+// near 1, but no pulse (nor a tempo: TestTempoSteadyTone). Its frames are
+// taken as the fft stage takes them, with no onset in the frames that run
+// past the end, whose cut-off tone had hidden the ripple's regularity
+// behind one large spike.
+func TestFeelSteadyToneHasNoPulse(t *testing.T) {
+	for _, hz := range []float64{110, 220, 440, 1000} {
+		x := sine(20, hz, 0.3)
+		st, err := NewSTFT(2048, 512)
+		if err != nil {
+			t.Fatal(err)
+		}
+		od := NewOnsetDetector(2048, testRate)
+		in := FeelInput{FrameRate: testRate / 512}
+		st.Walk(x, func(f *Frame) bool {
+			rms, cen, flat := frameShape(f)
+			in.RMS = append(in.RMS, float32(rms))
+			in.Centroid = append(in.Centroid, float32(cen))
+			in.Flatness = append(in.Flatness, float32(flat))
+			var o float64
+			if f.Index*512+2048 <= len(x) {
+				o = od.Next(f)
+			}
+			in.Onset = append(in.Onset, float32(o))
+			return true
+		})
+		if d := DescribeFeel(in).Danceability; d > 0.05 {
+			t.Errorf("steady %g Hz sine: danceability %.3f", hz, d)
+		}
+	}
+}

@@ -177,8 +177,11 @@ func shelfMisfit(s biquad, fs float64, target func(f float64) float64) float64 {
 }
 
 // channelWeights are the BS.1770-4 weights G_i for a channel count in the
-// WAVE order (L R C LFE Ls Rs; 7.1 adds the side pair after the back pair).
-// LFE is left out; layouts the standard does not name weigh every channel 1.
+// WAVE order (L R C LFE Ls Rs; 6.1 puts the back centre before the side
+// pair, 7.1 the back pair). LFE is left out; the surround channels weigh
+// 1.41 (BS.1770-4 Table 3), and in larger layouts so do the channels
+// between ±60° and ±120° of azimuth, the rest 1 (BS.1770-4's weights by
+// position). Layouts the standard does not name weigh every channel 1.
 func channelWeights(n int) []float64 {
 	w := make([]float64, n)
 	for i := range w {
@@ -190,6 +193,9 @@ func channelWeights(n int) []float64 {
 	case 6: // L R C LFE Ls Rs
 		w[3] = 0
 		w[4], w[5] = surroundWeight, surroundWeight
+	case 7: // L R C LFE Cb Ls Rs: the back centre is outside ±60°…±120°
+		w[3] = 0
+		w[5], w[6] = surroundWeight, surroundWeight
 	case 8: // L R C LFE Lb Rb Ls Rs: back channels are outside ±60°…±120°
 		w[3] = 0
 		w[6], w[7] = surroundWeight, surroundWeight

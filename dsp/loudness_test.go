@@ -305,6 +305,44 @@ func TestLoudnessLFEExcluded(t *testing.T) {
 	}
 }
 
+// Every channel of every layout from mono to 7.1, alone at 0 dBFS, reads
+// −3.01 LUFS times its BS.1770-4 weight: 1 in front and at the back, 1.41
+// (+1.49 dB) between ±60° and ±120°, and nothing for the LFE, in the WAVE
+// order the decoders give (6.1: L R C LFE Cb Ls Rs). 6.1 counted its LFE
+// as a full channel and its side pair at 1.
+func TestLoudnessChannelWeights(t *testing.T) {
+	const rate = 48000
+	const F, S = 0.0, 1.49 // dB added to −3.01
+	LFE := math.Inf(-1)
+	layouts := map[int][]float64{
+		1: {F},
+		2: {F, F},
+		3: {F, F, F},
+		4: {F, F, F, F},
+		5: {F, F, F, S, S},
+		6: {F, F, F, LFE, S, S},
+		7: {F, F, F, LFE, F, S, S},
+		8: {F, F, F, LFE, F, F, S, S},
+	}
+	for n, gains := range layouts {
+		for c, g := range gains {
+			levels := make([]float64, n)
+			for i := range levels {
+				levels[i] = math.Inf(-1)
+			}
+			levels[c] = 0
+			got := MeasureLoudness(toneProgramme(rate, n, toneSegment{levels, 5}), rate).Integrated
+			want := -3.01 + g
+			if math.IsInf(g, -1) {
+				want = SilentLUFS
+			}
+			if math.Abs(got-want) > 0.1 {
+				t.Errorf("%d channels, channel %d alone: %.2f LUFS, want %.2f", n, c, got, want)
+			}
+		}
+	}
+}
+
 // EBU Tech 3342 (v4, 2016) cases 1–4: loudness range within ±1 LU. Each
 // level lasts 20 s; stereo 1 kHz tone.
 func TestLoudnessRangeEBU3342(t *testing.T) {

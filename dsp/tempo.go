@@ -49,11 +49,21 @@ type TempoEstimate struct {
 // chunk refines the period. A frame rate that is not positive and finite
 // gives the zero estimate.
 func EstimateTempo(onsets [][]float32, frameRate Hz) TempoEstimate {
+	return EstimateTempoOverlapping(onsets, nil, frameRate)
+}
+
+// EstimateTempoOverlapping is EstimateTempo for chunks that may overlap
+// (the same stretch of the song in two chunks): own[i] = {lo, hi} are the
+// frames of chunk i that no other chunk repeats, and only onsets there
+// count towards the minOnsets a song needs, so that an onset heard by two
+// chunks is one onset. The periodicity evidence still comes from every
+// chunk's whole envelope. A nil own makes every frame its chunk's own.
+func EstimateTempoOverlapping(onsets [][]float32, own [][2]int, frameRate Hz) TempoEstimate {
 	if !(frameRate > 0) || math.IsInf(float64(frameRate), 0) {
 		// The lag range is sized from the rate: it would not exist.
 		return TempoEstimate{}
 	}
-	a := newTempoAnalysis(onsets, frameRate)
+	a := newTempoAnalysisOwn(onsets, own, frameRate)
 	return a.estimate()
 }
 
@@ -82,6 +92,12 @@ const gacfExponent = 0.5
 var tempoHarmonics = [...]float64{1, 2, 4}
 
 func newTempoAnalysis(onsets [][]float32, frameRate Hz) *tempoAnalysis {
+	return newTempoAnalysisOwn(onsets, nil, frameRate)
+}
+
+// newTempoAnalysisOwn is newTempoAnalysis for chunks that own only some
+// of their frames (see EstimateTempoOverlapping).
+func newTempoAnalysisOwn(onsets [][]float32, own [][2]int, frameRate Hz) *tempoAnalysis {
 	a := &tempoAnalysis{rate: float64(frameRate), prior: defaultPrior}
 	// Lags reach four periods of the slowest beat, but a chunk shows no
 	// periodicity beyond half its length (see below): the tables need
@@ -93,7 +109,7 @@ func newTempoAnalysis(onsets [][]float32, frameRate Hz) *tempoAnalysis {
 	maxLag := int(min(math.Ceil(a.lagOf(MinBPM)*tempoHarmonics[len(tempoHarmonics)-1])+2, float64(longest)))
 	a.acf = make([]float64, maxLag+1)
 	a.weight = make([]float64, maxLag+1)
-	if !hasOnsets(onsets) {
+	if !hasOnsets(onsets, own) {
 		return a
 	}
 	var fft *fourier.FFT
@@ -159,11 +175,18 @@ const (
 	minOnsets        = 4
 )
 
-// hasOnsets reports whether the onset signals hold minOnsets onsets.
-func hasOnsets(onsets [][]float32) bool {
+// hasOnsets reports whether the onset signals hold minOnsets onsets,
+// counting in each signal only the frames own gives it (all of them when
+// own is nil or has no entry for it). A peak is found against its
+// neighbours in the whole signal.
+func hasOnsets(onsets [][]float32, own [][2]int) bool {
 	n := 0
-	for _, o := range onsets {
-		for i := range o {
+	for c, o := range onsets {
+		lo, hi := 0, len(o)
+		if c < len(own) {
+			lo, hi = max(0, own[c][0]), min(len(o), own[c][1])
+		}
+		for i := lo; i < hi; i++ {
 			v := onsetAt(o, i)
 			if v >= minOnsetStrength && (i == 0 || v > onsetAt(o, i-1)) && (i+1 == len(o) || v >= onsetAt(o, i+1)) {
 				n++

@@ -357,3 +357,30 @@ func TestTempoEnvelopeLengths(t *testing.T) {
 		}
 	}
 }
+
+// Chunks that overlap hold the same onsets twice: EstimateTempoOverlapping
+// counts only the frames each chunk owns towards the minOnsets a tempo
+// needs, so three pulses heard by two chunks are still too few.
+func TestTempoOverlappingCountsOnsetsOnce(t *testing.T) {
+	const rate = tempoTestRate / 512
+	// Two 200-frame chunks of a 240-frame song, the second from frame 40:
+	// the first owns the frames before the middle of their overlap (frame
+	// 120), the second the rest.
+	song := make([]float32, 240)
+	for _, i := range []int{50, 71, 92} {
+		song[i] = 5
+	}
+	both := [][]float32{song[:200], song[40:]}
+	if est := EstimateTempo(both, rate); est.BPM == 0 {
+		t.Fatal("six pulses in two chunks: no tempo; the test needs one")
+	}
+	own := [][2]int{{0, 120}, {80, 200}}
+	if est := EstimateTempoOverlapping(both, own, rate); est.BPM != 0 {
+		t.Errorf("three pulses in two overlapping chunks: %.1f BPM", est.BPM)
+	}
+	// Where no chunk repeats another, the estimate is EstimateTempo's.
+	all := [][2]int{{0, 200}, {0, 200}}
+	if a, b := EstimateTempoOverlapping(both, all, rate), EstimateTempo(both, rate); a.BPM != b.BPM || a.Confidence != b.Confidence {
+		t.Errorf("owning every frame: %+v, EstimateTempo %+v", a, b)
+	}
+}

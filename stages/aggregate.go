@@ -18,7 +18,7 @@ type AggregateOptions struct {
 
 // AnalyzerVersion identifies the analysis that produced a Result. It
 // changes whenever results may change, so caches keyed by it stay honest.
-const AnalyzerVersion = "songflow-analysis-10"
+const AnalyzerVersion = "songflow-analysis-11"
 
 // Aggregate returns the aggregate stage: it turns all the Frames of one
 // song (in index order) into the song's Result: tempo, key, loudness and
@@ -60,7 +60,9 @@ func aggregate(ctx context.Context, opts AggregateOptions, parts []*Frames) (Res
 	}
 
 	// Tempo keeps the chunks apart (they need not be contiguous); the
-	// other analyses see the song's frames as one series.
+	// other analyses see the song's frames as one series, each stretch of
+	// the song once however many chunks hold it.
+	own := ownFrames(parts)
 	onsets := make([][]float32, len(parts))
 	rms := make([]float32, 0, total)
 	centroid := make([]float32, 0, total)
@@ -69,14 +71,16 @@ func aggregate(ctx context.Context, opts AggregateOptions, parts []*Frames) (Res
 	chroma := make([]float32, 0, (total+len(parts)*(stride-1))/stride*bins)
 	for i, p := range parts {
 		onsets[i] = p.Onset
-		onset = append(onset, p.Onset...)
-		rms = append(rms, p.RMS...)
-		centroid = append(centroid, p.Centroid...)
-		flatness = append(flatness, p.Flatness...)
-		chroma = append(chroma, p.Chroma...)
+		lo, hi := own[i][0], own[i][1]
+		onset = append(onset, p.Onset[lo:hi]...)
+		rms = append(rms, p.RMS[lo:hi]...)
+		centroid = append(centroid, p.Centroid[lo:hi]...)
+		flatness = append(flatness, p.Flatness[lo:hi]...)
+		// Chroma frame j is STFT frame j·stride.
+		chroma = append(chroma, p.Chroma[(lo+stride-1)/stride*bins:(hi+stride-1)/stride*bins]...)
 	}
 
-	tempo := dsp.EstimateTempo(onsets, rate)
+	tempo := dsp.EstimateTempoOverlapping(onsets, own, rate)
 	var key dsp.KeyEstimate
 	if bins > 0 {
 		key = dsp.EstimateKey(chroma, bins, opts.KeyProfile)
@@ -142,6 +146,57 @@ func aggregate(ctx context.Context, opts AggregateOptions, parts []*Frames) (Res
 	}
 	return r, nil
 }
+
+// ownFrames returns, for each part, the range [lo, hi) of its frames that
+// the song-level series take from it. The chunk stage spreads windows of
+// one length evenly over a song, so neighbours overlap whenever the song is
+// not a whole number of windows long, even with no overlap configured (a
+// 25 s song is cut at 0–20 s and 5–25 s); counted in both, the shared
+// stretch would weigh twice in silence_ratio, dynamic_range, the level,
+// danceability and the key. Where two parts overlap, the earlier keeps the
+// frames that start before the middle of the overlap and the later the
+// rest, so each gives up an edge: the earlier its frames that run past its
+// end, the later its first frames (the very first has no predecessor to
+// measure an onset against). Parts that do not overlap (a long song's
+// chunks, spread apart by analysis.max_chunks) keep every frame.
+func ownFrames(parts []*Frames) [][2]int {
+	own := make([][2]int, len(parts))
+	for i, p := range parts {
+		own[i] = [2]int{0, len(p.Onset)}
+	}
+	rate := float64(parts[0].FrameRate)
+	if !(rate > 0) || math.IsInf(rate, 0) {
+		return own // no positions to compare
+	}
+	// Positions are in frames from the song's start; a part's frames
+	// start at whole hops from its offset, which need not fall on its
+	// neighbour's grid. eps absorbs the rounding of offsets in seconds.
+	const eps = 1e-6
+	for i := 1; i < len(parts); i++ {
+		a, b := parts[i-1], parts[i]
+		pa, pb := float64(a.Offset)*rate, float64(b.Offset)*rate
+		end := pa + float64(len(a.Onset))
+		if !isFinite(pa) || !isFinite(pb) || !(pb < end) {
+			continue
+		}
+		// The earlier part keeps its frames that start before the middle
+		// of the overlap, the later those that start after the earlier's
+		// last: one hop apart at most, grid or no grid.
+		cut := (pb + end) / 2
+		own[i-1][1] = frameAt(cut-pa-eps, own[i-1][0], own[i-1][1])
+		last := pa + float64(own[i-1][1]-1)
+		own[i][0] = frameAt(math.Floor(last-pb+eps)+1, 0, own[i][1])
+	}
+	return own
+}
+
+// frameAt is ⌈x⌉ clamped to [lo, hi], clamped before the conversion so
+// that no position, however far off, overflows int.
+func frameAt(x float64, lo, hi int) int {
+	return int(math.Max(float64(lo), math.Min(float64(hi), math.Ceil(x))))
+}
+
+func isFinite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
 
 // keyDetails lists every key's score, best first.
 func keyDetails(k dsp.KeyEstimate) KeyDetails {

@@ -246,3 +246,116 @@ func TestAggregateTempoAfterDither(t *testing.T) {
 		t.Errorf("after a dithered intro: key %s, want C Major", r.Key)
 	}
 }
+
+// analyse runs x, mono at fftTestRate, through the chunk, fft and
+// aggregate stages.
+func analyse(t *testing.T, x []float32, opts ChunkOptions) Result {
+	t.Helper()
+	ctx := context.Background()
+	info := &SongInfo{Name: "song.wav", SampleRate: fftTestRate, Channels: 1, Duration: dsp.Seconds(len(x)) / fftTestRate}
+	chunks, err := Chunks(opts)(ctx, &Signal{Info: info, Rate: fftTestRate, Mono: x})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fft := FFT(FFTOptions{Size: 2048, Hop: 512})()
+	parts := make([]*Frames, len(chunks))
+	for i, c := range chunks {
+		if parts[i], err = fft(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := Aggregate(AggregateOptions{})(ctx, parts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFinite(t, r)
+	return r
+}
+
+// A steady tone has no tempo and no pulse, however many chunks it fills:
+// the cut-off tone in the last frames of every chunk scored as an onset,
+// and from four chunks on those gave it a tempo (77 BPM at 220 Hz).
+func TestAggregateSteadyToneHasNoTempo(t *testing.T) {
+	for _, hz := range []float64{220, 1000} {
+		r := analyse(t, fftTestSine(100*fftTestRate, hz, 0.3), ChunkOptions{Seconds: 20, MaxChunks: 20})
+		if r.BPM != 0 || len(r.BPMCandidates) != 0 || r.Danceability > 0.05 {
+			t.Errorf("%g Hz tone, 100 s: %.1f BPM (confidence %.2f), danceability %.2f", hz, r.BPM, r.BPMConfidence, r.Danceability)
+		}
+	}
+}
+
+// Chunks spread evenly over a song overlap when it is not a whole number of
+// chunks long, even with no overlap configured: 30 s in 20 s chunks are
+// 0–20 s and 10–30 s. The shared stretch must count once: 10 s of silence
+// before 20 s of sound are a third of the song, not a quarter, and three
+// hits heard by both chunks are three onsets, too few for a tempo, not six.
+func TestAggregateOverlapCountsOnce(t *testing.T) {
+	x := fftTestNoise(30*fftTestRate, 0.2)
+	clear(x[:10*fftTestRate])
+	spread := analyse(t, x, ChunkOptions{Seconds: 20, MaxChunks: 20})
+	tiled := analyse(t, x, ChunkOptions{Seconds: 10, MaxChunks: 20})
+	if math.Abs(spread.SilenceRatio-1.0/3) > 0.01 || math.Abs(spread.SilenceRatio-tiled.SilenceRatio) > 0.005 {
+		t.Errorf("silence ratio %.3f in overlapping chunks, %.3f in 10 s chunks; want 1/3", spread.SilenceRatio, tiled.SilenceRatio)
+	}
+	// The same with the overlap asked for: 20 s chunks 10 s apart.
+	overlap := analyse(t, x, ChunkOptions{Seconds: 20, OverlapSeconds: 10, MaxChunks: 20})
+	if math.Abs(overlap.SilenceRatio-tiled.SilenceRatio) > 0.005 {
+		t.Errorf("silence ratio %.3f with 10 s overlap, %.3f in 10 s chunks", overlap.SilenceRatio, tiled.SilenceRatio)
+	}
+
+	hits := make([]float32, 25*fftTestRate)
+	for _, at := range []float64{9, 10, 11} { // in both 0–20 s and 5–25 s
+		s := int(at * fftTestRate)
+		for j, v := range fftTestNoise(300, 0.5) {
+			hits[s+j] += v * float32(math.Exp(-float64(j)/40))
+		}
+	}
+	if r := analyse(t, hits, ChunkOptions{Seconds: 20, MaxChunks: 20}); r.BPM != 0 {
+		t.Errorf("three hits in overlapping chunks: %.1f BPM (confidence %.2f)", r.BPM, r.BPMConfidence)
+	}
+}
+
+// ownFrames partitions a song's frames among its chunks: positions kept
+// rise strictly from part to part (no stretch counted twice) and, where
+// the chunks cover the song, lie at most one hop apart (none dropped),
+// however the chunk stage cut it, on a frame grid its offsets fall on or
+// not.
+func TestOwnFramesPartition(t *testing.T) {
+	const rate, hop = 22050, 512
+	for _, seconds := range []float64{5, 20, 20.01, 25, 41, 65, 99.9, 780} {
+		for _, o := range []ChunkOptions{{20, 0, 20}, {20, 10, 20}, {20, 3.3, 20}, {7.77, 0, 0}, {20, 0, 3}} {
+			sig := &Signal{Info: &SongInfo{Name: "song"}, Rate: rate, Mono: make([]float32, int(seconds*rate))}
+			chunks, err := Chunks(o)(context.Background(), sig)
+			if err != nil {
+				t.Fatal(err)
+			}
+			parts := make([]*Frames, len(chunks))
+			for i, c := range chunks {
+				n := (len(c.Samples) + hop - 1) / hop
+				parts[i] = &Frames{Info: c.Info, Index: i, Count: c.Count, Offset: c.Offset, FrameRate: dsp.Hz(rate) / hop, Onset: make([]float32, n)}
+			}
+			own := ownFrames(parts)
+			last := math.Inf(-1)
+			covered := 0
+			for i, p := range parts {
+				if own[i][0] < 0 || own[i][0] > own[i][1] || own[i][1] > len(p.Onset) {
+					t.Fatalf("%g s, %+v: part %d owns %v of %d frames", seconds, o, i, own[i], len(p.Onset))
+				}
+				for j := own[i][0]; j < own[i][1]; j++ {
+					pos := float64(p.Offset)*rate/hop + float64(j)
+					if pos <= last+1e-9 {
+						t.Fatalf("%g s, %+v: part %d frame %d at %.3f, not after %.3f", seconds, o, i, j, pos, last)
+					}
+					if o.MaxChunks == 0 && pos > last+1+1e-9 && last > math.Inf(-1) {
+						t.Fatalf("%g s, %+v: part %d frame %d at %.3f leaves a gap after %.3f", seconds, o, i, j, pos, last)
+					}
+					last = pos
+					covered++
+				}
+			}
+			if whole := (len(sig.Mono) + hop - 1) / hop; o.MaxChunks == 0 && (covered < whole-len(parts) || covered > whole+len(parts)) {
+				t.Errorf("%g s, %+v: %d frames kept, the song has %d", seconds, o, covered, whole)
+			}
+		}
+	}
+}

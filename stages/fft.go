@@ -34,8 +34,8 @@ type fftWorker struct {
 	stft   *dsp.STFT
 	onset  *dsp.OnsetDetector
 	chroma *dsp.ChromaFilter
-	binHz  []float64    // centre frequency of each bin
-	sums   []runningSum // running Σx and Σx² of the chunk, reused between chunks
+	binHz  []float64  // centre frequency of each bin
+	blocks []blockSum // Σx and Σx² of the chunk's blocks, reused between chunks
 }
 
 func (w *fftWorker) setup(rate dsp.Hz) error {
@@ -84,13 +84,19 @@ func (w *fftWorker) run(ctx context.Context, c *Chunk) (*Frames, error) {
 		ChromaStride: stride,
 	}
 	w.onset.Reset()
-	// A frame's Σx and Σx² are differences of running sums: each sample
-	// is added and squared once, not once per frame that holds it.
-	w.sums = runningSums(w.sums, c.Samples)
-	sums, size, hop := w.sums, w.opts.Size, w.opts.Hop
+	// A whole frame's Σx and Σx² are sums of its blocks' (g samples, a
+	// divisor of the hop and the frame): each sample is added and squared
+	// once, not once per frame that holds it. Sums of blocks rather than
+	// differences of running sums over the chunk: a sample far above full
+	// scale (a damaged float file) would leave every later frame's sums
+	// to the rounding of a difference of two huge numbers.
+	size, hop := w.opts.Size, w.opts.Hop
+	g := gcd(size, hop)
+	w.blocks = blockSums(w.blocks, c.Samples, g)
+	blocks, per := w.blocks, size/g
 	var err error
 	w.stft.Walk(c.Samples, func(fr *dsp.Frame) bool {
-		// A chunk is 20 s of work at most; checking every ~100 frames
+		// A chunk is 20 s of work by default; checking every ~100 frames
 		// keeps cancellation prompt without measurable cost.
 		if fr.Index%128 == 0 {
 			if err = ctx.Err(); err != nil {
@@ -98,30 +104,50 @@ func (w *fftWorker) run(ctx context.Context, c *Chunk) (*Frames, error) {
 			}
 		}
 		i := fr.Index
-		onset := w.onset.Next(fr)
 		lo := min(i*hop, len(c.Samples))
 		hi := min(i*hop+size, len(c.Samples))
-		s, ss := sums[hi].x-sums[lo].x, sums[hi].xx-sums[lo].xx
-		if t := s + ss; math.IsNaN(t) || math.IsInf(t, 0) {
-			// A NaN or infinite sample stays in every running sum after
-			// it: only the frames that hold it may lose their RMS.
-			s, ss = 0, 0
-			for _, v := range c.Samples[lo:hi] {
-				s += float64(v)
-				ss += float64(v) * float64(v)
+		whole := hi-lo == size
+		// A frame that runs past the chunk's end holds the signal cut off
+		// where the zero padding starts: the cut spreads over the whole
+		// spectrum, a rise of energy in every band that is no onset (a
+		// steady tone scored one at the end of every chunk, and so got a
+		// tempo from four chunks on). Such frames carry no onset.
+		onset := 0.0
+		if whole {
+			onset = w.onset.Next(fr)
+		}
+		// The RMS is of the frame less its mean: a DC offset (a cheap
+		// converter's, a few tenths of a percent) is inaudible, yet left
+		// in it would lift every silent frame above the −60 dBFS silence
+		// threshold and the −80 dBFS noise floor, and add to the level the
+		// feel descriptors read. The mean is that of the frame-long stretch
+		// ending where the frame's samples end: the frame's own samples,
+		// but for a frame past the chunk's end, whose few last samples
+		// are no stretch to take a mean over (one sample is its own mean:
+		// it measured 0, silent, however loud). The zero padding adds
+		// nothing, as before.
+		var s, ss, dc float64
+		from := max(0, hi-size)
+		if whole {
+			for _, b := range blocks[lo/g:][:per] {
+				s += b.x
+				ss += b.xx
+			}
+			dc = s
+		} else {
+			// At most size/hop frames a chunk: summed sample by sample.
+			for j, v := range c.Samples[from:hi] {
+				dc += float64(v)
+				if from+j >= lo {
+					s += float64(v)
+					ss += float64(v) * float64(v)
+				}
 			}
 		}
-		// The RMS is of the frame less the mean of its samples: a DC
-		// offset (a cheap converter's, a few tenths of a percent) is
-		// inaudible, yet left in it would lift every silent frame above
-		// the −60 dBFS silence threshold and the −80 dBFS noise floor, and
-		// add to the level the feel descriptors read. The zero padding of
-		// a frame past the chunk's end adds nothing, as before. Rounding
-		// can leave a silent frame's difference a hair below 0.
-		dev := ss
-		if n := hi - lo; n > 0 {
-			dev -= s * s / float64(n)
-		}
+		// Σ(x − μ)² over the frame's hi − lo samples, μ = dc/(hi − from).
+		// Rounding can leave a silent frame's value a hair below 0.
+		mu := dc / float64(hi-from)
+		dev := ss - mu*(2*s-float64(hi-lo)*mu)
 		rms := math.Sqrt(max(0, dev) / float64(size))
 		f.RMS[i] = float32(rms)
 		f.Centroid[i], f.Flatness[i] = spectralShape(fr.Mag, fr.Power, w.binHz)
@@ -157,25 +183,44 @@ func chunkName(c *Chunk) string {
 	return "(unnamed)"
 }
 
-// runningSum is Σx and Σx² over a prefix of a chunk's samples.
-type runningSum struct{ x, xx float64 }
+// blockSum is Σx and Σx² over a block of a chunk's samples.
+type blockSum struct{ x, xx float64 }
 
-// runningSums returns, in buf's storage when it has the capacity, the
-// running sums of x and x²: element j sums x[i] and x[i]² over i < j,
-// len(x)+1 of them.
-func runningSums(buf []runningSum, x []float32) []runningSum {
-	if cap(buf) < len(x)+1 {
-		buf = make([]runningSum, len(x)+1)
+// blockSums returns, in buf's storage when it has the capacity, the sums of
+// x and x² over each whole g-sample block of x: element b sums x[b·g …
+// (b+1)·g). Two interleaved sums halve the dependency chains.
+func blockSums(buf []blockSum, x []float32, g int) []blockSum {
+	n := len(x) / g
+	if cap(buf) < n {
+		buf = make([]blockSum, n)
 	}
-	buf = buf[:len(x)+1]
-	var s runningSum
-	buf[0] = s
-	for i, v := range x {
-		s.x += float64(v)
-		s.xx += float64(v) * float64(v)
-		buf[i+1] = s
+	buf = buf[:n]
+	for b := range buf {
+		q := x[b*g : (b+1)*g : (b+1)*g]
+		var s0, s1, ss0, ss1 float64
+		i := 0
+		for ; i+2 <= len(q); i += 2 {
+			u, v := float64(q[i]), float64(q[i+1])
+			s0 += u
+			s1 += v
+			ss0 += u * u
+			ss1 += v * v
+		}
+		if i < len(q) {
+			u := float64(q[i])
+			s0 += u
+			ss0 += u * u
+		}
+		buf[b] = blockSum{s0 + s1, ss0 + ss1}
 	}
 	return buf
+}
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
 }
 
 // flatnessFloor is the power below which bins count as this value in the

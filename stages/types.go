@@ -90,8 +90,8 @@ type Frames struct {
 	Offset    dsp.Seconds
 	FrameRate dsp.Hz // frames per second (sample rate / hop)
 
-	Onset      []float32 // onset strength (log-magnitude spectral flux)
-	RMS        []float32 // RMS of the frame's samples, linear full scale
+	Onset      []float32 // onset strength (log-magnitude spectral flux); 0 in frames below the noise floor or running past the chunk's end
+	RMS        []float32 // RMS of the frame's samples about their mean, linear full scale
 	Centroid   []float32 // spectral centroid, Hz
 	Flatness   []float32 // spectral flatness (geometric / arithmetic mean), 0..1
 	Chroma     []float32 // pitch-class energy, ChromaBins per chroma frame
