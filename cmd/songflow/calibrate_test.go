@@ -220,14 +220,7 @@ func TestCalibrateEndToEnd(t *testing.T) {
 	}
 	t.Logf("stdout:\n%s", stdout.String())
 
-	b, err := os.ReadFile(filepath.Join(out, reports.ResultsJSON))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var res reports.Results
-	if err := json.Unmarshal(b, &res); err != nil {
-		t.Fatal(err)
-	}
+	res, _ := readResults(t, out)
 	if len(res.Songs) < 10 {
 		t.Fatalf("%d songs in results.json", len(res.Songs))
 	}
@@ -380,14 +373,7 @@ func TestCalibrateSpotifyExport(t *testing.T) {
 	if code := runCalibrate(context.Background(), []string{dir, "--out", out}, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
-	b, err := os.ReadFile(filepath.Join(out, reports.ResultsJSON))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var res reports.Results
-	if err := json.Unmarshal(b, &res); err != nil {
-		t.Fatal(err)
-	}
+	res, b := readResults(t, out)
 	if len(res.Songs) != 1 || res.TruthFile != "My Playlist.csv" {
 		t.Fatalf("results: %s", b)
 	}
@@ -446,14 +432,7 @@ func TestCalibrateUnmatchedTruth(t *testing.T) {
 		t.Errorf("summary.md lacks the unmatched rows %q:\n%s", want, md)
 	}
 
-	b, err := os.ReadFile(filepath.Join(out, reports.ResultsJSON))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var res reports.Results
-	if err := json.Unmarshal(b, &res); err != nil {
-		t.Fatal(err)
-	}
+	res, _ := readResults(t, out)
 	wantRows := []reports.UnmatchedRow{
 		{Row: "missing.wav", Line: 3},
 		{Row: "twin.wav", Line: 4, Ambiguous: []string{filepath.FromSlash("b/Twin.wav"), filepath.FromSlash("c/TWIN.wav")}},
@@ -705,4 +684,19 @@ func TestFitCalibrationConfidenceOnly(t *testing.T) {
 	if !strings.Contains(string(md), "| bpm_confidence | 20 | 5 |") {
 		t.Errorf("summary.md has no confidence fit row:\n%s", md)
 	}
+}
+
+// readResults reads the results.json of the report in out, and its bytes
+// for messages.
+func readResults(t *testing.T, out string) (reports.Results, []byte) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(out, reports.ResultsJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res reports.Results
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	return res, b
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -13,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/songflow/songflow/reports"
 	"github.com/songflow/songflow/stages"
 	"github.com/songflow/songflow/store"
 )
@@ -219,14 +217,7 @@ func TestCalibrateInterrupted(t *testing.T) {
 		!strings.Contains(stderr.String(), "interrupted") {
 		t.Fatalf("exit %d, stderr %q; want 1 and the interrupt named", code, stderr.String())
 	}
-	b, err := os.ReadFile(filepath.Join(out, reports.ResultsJSON))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var res reports.Results
-	if err := json.Unmarshal(b, &res); err != nil {
-		t.Fatal(err)
-	}
+	res, _ := readResults(t, out)
 	for _, s := range res.Songs {
 		t.Errorf("song %s in the report of a run interrupted before it began (error %q)", s.File, s.Error)
 	}
