@@ -162,6 +162,16 @@ func (m *Map) FitConfidences(obs []Observation, folds int) []ConfidenceFit {
 // 1/(N₋+2) in place of 1 and 0: they keep the fit finite when a
 // threshold separates right from wrong perfectly, and pull a fit on few
 // songs towards the hit rate.
+//
+// The slope is kept at 0 or above, so that a recalibration never turns
+// the order of confidences round: where the likelihood would be highest
+// with a negative slope (higher confidences right less often, in these
+// songs) it is highest at slope 0 among the others, the log-likelihood
+// being concave, and the fit is the constant σ(b) = mean target. So too
+// when the confidences do not vary: they say nothing about a slope,
+// which Newton's steps would otherwise set by the path they happen to
+// take, along (z, 1), and which would then decide every other
+// confidence's fate, often upside down.
 func plattFit(x []float64, y []bool) Logistic {
 	var pos, neg float64
 	for _, v := range y {
@@ -181,9 +191,21 @@ func plattFit(x []float64, y []bool) Logistic {
 			t[i] = hi
 		}
 	}
+	if len(t) == 0 {
+		return Logistic{}
+	}
+	var mean float64
+	for _, v := range t {
+		mean += v
+	}
+	mean /= float64(len(t))
+	flat := Logistic{Intercept: math.Log(mean / (1 - mean))}
+	if slices.Max(z)-slices.Min(z) < 1e-9 {
+		return flat
+	}
 	var a, b float64
 	// The log-likelihood is concave in (a, b); a tiny ridge keeps the
-	// Hessian invertible when every z is equal.
+	// Hessian invertible when the z hardly vary.
 	const ridge = 1e-9
 	for range 100 {
 		var ga, gb, haa, hab, hbb float64
@@ -209,6 +231,9 @@ func plattFit(x []float64, y []bool) Logistic {
 		if math.Abs(da)+math.Abs(db) < 1e-10 {
 			break
 		}
+	}
+	if !(a >= 0) {
+		return flat
 	}
 	return Logistic{Slope: a, Intercept: b}
 }

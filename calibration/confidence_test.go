@@ -111,3 +111,52 @@ func TestFitConfidencesEdgeCases(t *testing.T) {
 		t.Errorf("3 songs: fits %+v", fits)
 	}
 }
+
+// A recalibration keeps the order of confidences (README). Two cases
+// broke it: confidences that do not vary, where the slope is not
+// determined by the data and Newton's steps set it along (z, 1) — here
+// 20 songs at 0.7, 5 right, gave slope −0.52, so a later song at 0.9
+// came out less likely than one at 0.3 —, and confidences that, in the
+// songs at hand, are right less often when higher (10 at 0.8 with 2
+// right, 10 at 0.3 with 8 right), where the unconstrained fit turns them
+// round. Either way the fit is the smoothed hit rate, and it is still
+// kept, since it lowers the Brier score.
+func TestFitConfidencesKeepsOrder(t *testing.T) {
+	var constant, reversed []Observation
+	for i := range 20 {
+		constant = append(constant, tempoObs(0.7, i < 5, ""))
+	}
+	for i := range 10 {
+		reversed = append(reversed, tempoObs(0.8, i < 2, ""), tempoObs(0.3, i < 8, ""))
+	}
+	for name, obs := range map[string][]Observation{"constant": constant, "reversed": reversed} {
+		m := &Map{Version: Version}
+		fits := m.FitConfidences(obs, 5)
+		l, kept := m.Confidences["bpm_confidence"]
+		if len(fits) != 1 || !kept || !(fits[0].BrierAfter < fits[0].BrierBefore) {
+			t.Errorf("%s: fits %+v, map %+v", name, fits, m.Confidences)
+			continue
+		}
+		if l.Slope < 0 {
+			t.Errorf("%s: slope %g turns the confidences round", name, l.Slope)
+		}
+		for _, pair := range [][2]float64{{0.3, 0.9}, {0.05, 0.95}, {0.69, 0.71}} {
+			lo, hi := l.At(pair[0]), l.At(pair[1])
+			if lo > hi {
+				t.Errorf("%s: %g → %.3f but %g → %.3f", name, pair[0], lo, pair[1], hi)
+			}
+		}
+		// No ranking to learn: every song gets the smoothed hit rate.
+		right := 0
+		for _, o := range obs {
+			if o.Correct["bpm_confidence"] {
+				right++
+			}
+		}
+		n := float64(len(obs))
+		hit := (float64(right)*(float64(right)+1)/(float64(right)+2) + (n-float64(right))/(n-float64(right)+2)) / n
+		if got := l.At(0.5); math.Abs(got-hit) > 1e-6 {
+			t.Errorf("%s: recalibrated to %.4f, want the smoothed hit rate %.4f", name, got, hit)
+		}
+	}
+}

@@ -256,16 +256,21 @@ func bpmTolerance(run *Run) (*plot.Plot, error) {
 	mark.Width = vg.Points(1.5)
 	mark.Dashes = []vg.Length{vg.Points(3), vg.Points(3)}
 	p.Add(mark)
+	// Accuracy2 is never below Accuracy1 and often equal to it over the
+	// whole range: drawn as wide, it would lie hidden under Accuracy1
+	// with only its legend entry to say it exists. Drawn wider beneath,
+	// it shows as a band around Accuracy1 wherever the two agree.
 	for i, s := range []struct {
-		name string
-		xy   plotter.XYs
-	}{{"Accuracy2 (octave errors forgiven)", a2}, {"Accuracy1", a1}} {
+		name  string
+		xy    plotter.XYs
+		width vg.Length
+	}{{"Accuracy2 (octave errors forgiven)", a2, vg.Points(7)}, {"Accuracy1", a1, vg.Points(2.5)}} {
 		l, err := plotter.NewLine(s.xy)
 		if err != nil {
 			return nil, err
 		}
 		l.Color = plotutil.Color(i)
-		l.Width = vg.Points(2.5)
+		l.Width = s.width
 		l.StepStyle = plotter.PostStep
 		p.Add(l)
 		p.Legend.Add(s.name, l)

@@ -413,7 +413,13 @@ func writeCSV(w io.Writer, run *Run, _ Summary) error {
 			num(r.Energy), num(r.Danceability), num(r.Acousticness), num(r.Valence), num(r.SpectralCentroid), num(r.DynamicRange), num(r.SilenceRatio),
 			r.AnalyzerVersion, num(r.AnalysisDuration), num(r.Tags.BPM), r.Tags.Key}
 		if t := r.Truth; t != nil {
-			row = append(row, t.Source, num(t.BPM), t.Key)
+			// No true tempo is an empty cell, as results.json leaves it
+			// out: a 0 would read as a tempo every estimate misses.
+			truthBPM := ""
+			if t.BPM > 0 {
+				truthBPM = num(t.BPM)
+			}
+			row = append(row, t.Source, truthBPM, t.Key)
 			for _, d := range Descriptors {
 				if v, ok := t.Reference[d]; ok {
 					row = append(row, num(v))

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"image/color"
 	"image/png"
 	"io"
 	"math"
@@ -16,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"gonum.org/v1/plot/plotutil"
 
 	"github.com/songflow/songflow/pipeline"
 	"github.com/songflow/songflow/stages"
@@ -150,6 +153,11 @@ func TestWriteReport(t *testing.T) {
 	}
 	if rows[3][col["tempo_outcome"]] != "half" || rows[3][col["key_outcome"]] != "relative" || rows[3][col["key_score"]] != "0.3" || rows[6][col["error"]] == "" {
 		t.Errorf("results.csv row c: %v", rows[3])
+	}
+	// e.wav has a true key but no true tempo: results.json leaves the
+	// tempo out, and results.csv must not write it as 0.
+	if rows[5][col["truth_bpm"]] != "" || rows[5][col["truth_key"]] != "C Major" || rows[3][col["truth_bpm"]] != "140" {
+		t.Errorf("results.csv truth_bpm %q (e.wav, no true tempo) and %q (c.wav, 140), want \"\" and \"140\"", rows[5][col["truth_bpm"]], rows[3][col["truth_bpm"]])
 	}
 
 	md, err := os.ReadFile(filepath.Join(dir, SummaryMarkdown))
@@ -543,5 +551,51 @@ func TestWriteFileIsWholeOrNothing(t *testing.T) {
 		t.Error(err)
 	} else if st.Mode().Perm() != 0o644 {
 		t.Errorf("mode %v, want 0644", st.Mode())
+	}
+}
+
+// Where every song is right, Accuracy1 and Accuracy2 are equal at every
+// tolerance (the shipped calibration set's 100 % and 100 %): the
+// Accuracy2 line, drawn first and as wide, lay entirely under
+// Accuracy1's, so the plot's legend named a series nobody could see.
+// It must show in the plot area, not only in the legend (bottom right).
+func TestTolerancePlotShowsBothCurvesWhenEqual(t *testing.T) {
+	run := &Run{Records: []Record{
+		{Result: stages.Result{File: "a.wav", BPM: 120}, Truth: &Truth{BPM: 120}},
+		{Result: stages.Result{File: "b.wav", BPM: 91}, Truth: &Truth{BPM: 90}},
+	}}
+	p, err := bpmTolerance(run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	w, err := p.WriterTo(plotWidth, plotHeight, "png")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := func(c color.Color) int {
+		r0, g0, b0, _ := c.RGBA()
+		n := 0
+		b := img.Bounds()
+		for y := b.Min.Y; y < b.Max.Y; y++ {
+			for x := b.Min.X; x < b.Min.X+b.Dx()/2; x++ { // left half: no legend
+				r, g, bb, _ := img.At(x, y).RGBA()
+				if r == r0 && g == g0 && bb == b0 {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	acc2, acc1 := count(plotutil.Color(0)), count(plotutil.Color(1))
+	if acc1 < 500 || acc2 < 500 {
+		t.Errorf("left half of the plot: %d pixels of Accuracy1's colour, %d of Accuracy2's; both curves must be visible", acc1, acc2)
 	}
 }

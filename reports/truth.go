@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"bufio"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -139,7 +140,11 @@ func findExport(dir string) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("truth: %w", err)
 		}
-		hdr, err := csv.NewReader(f).Read()
+		cr, _, err := truthReader(f)
+		var hdr []string
+		if err == nil {
+			hdr, err = cr.Read()
+		}
 		f.Close()
 		if err != nil {
 			continue
@@ -196,10 +201,16 @@ func (c columnIndex) pick(names ...string) int {
 // Descriptor columns may hold 0–1 or 0–100 values: a column with any
 // value above 1 or written with a percent sign is read as percent, as
 // are all of a playlist export's.
-// Loudness stays in dB.
+// Loudness stays in dB. Keys may also be Camelot codes ("8A").
+//
+// Fields may be separated by commas, semicolons or tabs (the header line
+// tells which; with semicolons or tabs a decimal comma is understood),
+// and a UTF-8 byte order mark is ignored.
 func ReadTruth(r io.Reader, name string) (*TruthSet, error) {
-	cr := csv.NewReader(r)
-	cr.FieldsPerRecord = -1
+	cr, decimalComma, err := truthReader(r)
+	if err != nil {
+		return nil, fmt.Errorf("truth %s: %w", name, err)
+	}
 	hdr, err := cr.Read()
 	if err != nil {
 		return nil, fmt.Errorf("truth %s: header: %w", name, err)
@@ -263,14 +274,14 @@ func ReadTruth(r io.Reader, name string) (*TruthSet, error) {
 		}
 		rw.truth.Source, rw.truth.Row = name, line
 		if s := field(rec, bpmCol); s != "" {
-			v, err := number(s)
+			v, err := number(s, decimalComma)
 			if err != nil || v < 0 {
 				return nil, fmt.Errorf("truth %s:%d: bpm %q is not a tempo", name, line, s)
 			}
 			rw.truth.BPM = v
 		}
 		if s := field(rec, keyCol); s != "" {
-			k, err := dsp.ParseKey(s)
+			k, err := parseTruthKey(s)
 			if err != nil {
 				return nil, fmt.Errorf("truth %s:%d: %w", name, line, err)
 			}
@@ -281,7 +292,7 @@ func ReadTruth(r io.Reader, name string) (*TruthSet, error) {
 			if s == "" {
 				continue
 			}
-			v, err := number(s)
+			v, err := number(s, decimalComma)
 			if err != nil {
 				return nil, fmt.Errorf("truth %s:%d: %s %q is not a number", name, line, d, s)
 			}
@@ -382,14 +393,108 @@ func sameTruth(a, b Truth) bool {
 }
 
 // number parses a figure as people type it into spreadsheets: "128",
-// "0.8", "-5 dB", "72%".
-func number(s string) (float64, error) {
+// "0.8", "-5 dB", "72%"; with decimalComma (a table whose fields are
+// separated by semicolons or tabs, as spreadsheets write it where the
+// comma is the decimal sign) also "0,8".
+func number(s string, decimalComma bool) (float64, error) {
 	s = strings.TrimSpace(s)
 	end := len(s)
 	for end > 0 && !unicode.IsDigit(rune(s[end-1])) {
 		end--
 	}
-	return strconv.ParseFloat(strings.TrimSpace(s[:end]), 64)
+	s = strings.TrimSpace(s[:end])
+	if decimalComma && strings.Count(s, ",") == 1 && !strings.Contains(s, ".") {
+		s = strings.Replace(s, ",", ".", 1)
+	}
+	return strconv.ParseFloat(s, 64)
+}
+
+// truthReader returns a CSV reader of the table in r, and whether its
+// numbers may use the decimal comma. It drops a leading UTF-8 byte order
+// mark, which spreadsheets write and which would otherwise make a quoted
+// first header field a parse error, and takes the field separator from
+// the header line: spreadsheets set to a language whose decimal sign is
+// the comma save "CSV" separated by semicolons, and some tools write tabs.
+func truthReader(r io.Reader) (*csv.Reader, bool, error) {
+	br := bufio.NewReader(r)
+	if b, err := br.Peek(3); err == nil && string(b) == "\ufeff" {
+		br.Discard(3)
+	}
+	head, err := br.Peek(truthHeaderPeek)
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
+		return nil, false, err
+	}
+	comma := headerSeparator(head)
+	cr := csv.NewReader(br)
+	cr.Comma = comma
+	cr.FieldsPerRecord = -1
+	return cr, comma != ',', nil
+}
+
+// truthHeaderPeek is how much of a table is looked at to find the field
+// separator of its header line.
+const truthHeaderPeek = 4096
+
+// headerSeparator returns the field separator of the first line of data:
+// of comma, semicolon and tab, the one that occurs most outside quotes,
+// the comma when there is none or a tie.
+func headerSeparator(data []byte) rune {
+	counts := map[byte]int{}
+	quoted := false
+	for _, c := range data {
+		if c == '"' {
+			quoted = !quoted
+			continue
+		}
+		if !quoted && (c == '\n' || c == '\r') {
+			break
+		}
+		if !quoted {
+			counts[c]++
+		}
+	}
+	sep := byte(',')
+	for _, c := range []byte{';', '\t'} {
+		if counts[c] > counts[sep] {
+			sep = c
+		}
+	}
+	return rune(sep)
+}
+
+// parseTruthKey reads a key as dsp.ParseKey does or, failing that, in the
+// Camelot notation DJ software writes ("8A" is A minor, "8B" C major).
+func parseTruthKey(s string) (dsp.Key, error) {
+	k, err := dsp.ParseKey(s)
+	if err == nil {
+		return k, nil
+	}
+	if ck, ok := camelotKey(s); ok {
+		return ck, nil
+	}
+	return dsp.Key{}, err
+}
+
+// camelotKey reads a Camelot code: 1–12 round the circle of fifths, "B"
+// for the major key and "A" for its relative minor; 8B is C major, 9B G
+// major, 7B F major, 8A A minor.
+func camelotKey(s string) (dsp.Key, bool) {
+	s = strings.TrimSpace(s)
+	if len(s) < 2 {
+		return dsp.Key{}, false
+	}
+	n, err := strconv.Atoi(s[:len(s)-1])
+	if err != nil || n < 1 || n > 12 || s[0] == '+' || s[0] == '-' {
+		return dsp.Key{}, false
+	}
+	major := ((7*(n-8))%12 + 12) % 12
+	switch s[len(s)-1] {
+	case 'B', 'b':
+		return dsp.Key{Tonic: major}, true
+	case 'A', 'a':
+		return dsp.Key{Tonic: (major + 9) % 12, Minor: true}, true
+	}
+	return dsp.Key{}, false
 }
 
 // cleanRel makes a relative path comparable: slash-separated, cleaned.

@@ -359,3 +359,85 @@ func TestMatchIgnoresCaseWhenUnambiguous(t *testing.T) {
 		t.Errorf("lookup(song.wav) = %+v; only Match, which sees every file, may fold case", got)
 	}
 }
+
+// Spreadsheets saving "CSV UTF-8" start the file with a byte order mark;
+// with the header quoted, as many tools write it, the mark made the
+// first field a parse error, and a playlist export so written was passed
+// over without a word, the truth then coming from tags.
+func TestReadTruthByteOrderMarkQuotedHeader(t *testing.T) {
+	const in = "\ufeff\"file\",\"bpm\",\"key\"\r\n\"a.wav\",\"120\",\"C#m\"\r\n"
+	s, err := ReadTruth(strings.NewReader(in), "truth.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := s.lookup("a.wav", stages.Tags{}); !ok || got.BPM != 120 || got.Key != "C# Minor" {
+		t.Errorf("a.wav: %+v %v", got, ok)
+	}
+
+	dir := t.TempDir()
+	export := "\ufeff\"Song\",\"Artist\",\"BPM\",\"Key\",\"Energy\"\r\n\"Hello\",\"Adele\",\"79\",\"F minor\",\"43\"\r\n"
+	os.WriteFile(filepath.Join(dir, "My Playlist.csv"), []byte(export), 0o644)
+	s, err = LoadTruth(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.File != "My Playlist.csv" {
+		t.Fatalf("truth file %q, want the export", s.File)
+	}
+	if got, ok := s.lookup("Adele - Hello.mp3", stages.Tags{}); !ok || got.BPM != 79 || got.Reference[Energy] != 0.43 {
+		t.Errorf("Hello: %+v %v", got, ok)
+	}
+}
+
+// Where the comma is the decimal sign, spreadsheets save "CSV" with
+// semicolons between fields and decimal commas; some tools write tabs.
+func TestReadTruthSemicolonsAndTabs(t *testing.T) {
+	for name, in := range map[string]string{
+		"semicolons": "file;bpm;key;energy;loudness\na.wav;92,5;A minor;0,8;-7,5 dB\n\"b;c.wav\";120;C;0,25;-9\n",
+		"tabs":       "file\tbpm\tkey\tenergy\tloudness\na.wav\t92,5\tA minor\t0.8\t-7.5 dB\nb;c.wav\t120\tC\t0,25\t-9\n",
+	} {
+		s, err := ReadTruth(strings.NewReader(in), "truth.csv")
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		a, ok := s.lookup("a.wav", stages.Tags{})
+		if !ok || a.BPM != 92.5 || a.Key != "A Minor" || a.Reference[Energy] != 0.8 || a.Reference[Loudness] != -7.5 {
+			t.Errorf("%s: a.wav %+v %v", name, a, ok)
+		}
+		b, ok := s.lookup("b;c.wav", stages.Tags{})
+		if !ok || b.BPM != 120 || b.Reference[Energy] != 0.25 {
+			t.Errorf("%s: b;c.wav %+v %v", name, b, ok)
+		}
+	}
+	// With commas between fields a decimal comma stays an error: "92,5"
+	// would be two fields anyway, and quoted it may be a thousands
+	// separator.
+	if _, err := ReadTruth(strings.NewReader("file,bpm\na.wav,\"92,5\"\n"), "truth.csv"); err == nil {
+		t.Error("a quoted \"92,5\" in a comma-separated table was read as a tempo")
+	}
+}
+
+// DJ software writes keys as Camelot codes: 8A is A minor, 8B C major,
+// the number moving by a fifth per step.
+func TestReadTruthCamelotKeys(t *testing.T) {
+	const in = "file,bpm,key\n" +
+		"a.wav,120,8A\nb.wav,120,8B\nc.wav,120,9B\nd.wav,120,7B\ne.wav,120,5A\nf.wav,120,12A\ng.wav,120,1B\nh.wav,120,11a\ni.wav,120,03B\n"
+	s, err := ReadTruth(strings.NewReader(in), "truth.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for file, want := range map[string]string{
+		"a.wav": "A Minor", "b.wav": "C Major", "c.wav": "G Major", "d.wav": "F Major", "e.wav": "C Minor",
+		"f.wav": "C# Minor", "g.wav": "B Major", "h.wav": "F# Minor", "i.wav": "C# Major",
+	} {
+		if got, ok := s.lookup(file, stages.Tags{}); !ok || got.Key != want {
+			t.Errorf("%s: key %q, want %q", file, got.Key, want)
+		}
+	}
+	for _, bad := range []string{"13A", "0B", "8C", "-8A", "8", "+8A"} {
+		if _, err := ReadTruth(strings.NewReader("file,key\nx.wav,"+bad+"\n"), "truth.csv"); err == nil {
+			t.Errorf("key %q accepted", bad)
+		}
+	}
+}
