@@ -306,7 +306,7 @@ func decodeADTS(in *input) (*Audio, error) {
 // between frames; fn returns false to stop. With payloads, fn gets each
 // frame's raw data (header and CRC removed).
 func walkADTS(in *input, fn func(adtsHeader, []byte) (bool, error), payloads bool) error {
-	end := mp3AudioEnd(in.r, in.start, in.size) // ID3v1/APE at the end, as for MP3
+	end := audioEnd(in.r, in.start, in.size) // ID3v1/APE at the end, as for MP3
 	br := bufio.NewReaderSize(io.NewSectionReader(in.r, in.start, end-in.start), 64<<10)
 	pos := in.start
 	var first adtsHeader

@@ -200,11 +200,6 @@ type input struct {
 	opts  Options
 }
 
-// section returns the data from off to the end.
-func (in *input) section(off int64) *io.SectionReader {
-	return io.NewSectionReader(in.r, off, in.size-off)
-}
-
 // wantFrames returns how many frames per channel to decode at rate: all
 // (-1) or the first MaxSeconds.
 func (in *input) wantFrames(rate int) int64 {

@@ -75,6 +75,9 @@ func TestLosslessMatchesFFmpeg(t *testing.T) {
 		{"flac_s24_mono_96k.flac", FLAC, 96000, 1},
 		{"flac_s8_mono_8k.flac", FLAC, 8000, 1},
 		{"flac_s16_3ch_32k.flac", FLAC, 32000, 3},
+		// Frame headers that give no bits per sample, "as in
+		// STREAMINFO": read as if they gave none.
+		{"flac_s18_mono_8k.flac", FLAC, 8000, 1},
 		{"flac_id3_s16_stereo_22k.flac", FLAC, 22050, 2},
 	}
 	for _, c := range cases {
@@ -151,9 +154,13 @@ func TestLossyMatchesFFmpeg(t *testing.T) {
 		{"mp3_tagged_mono_44k.mp3", 44100, 1, 0, 0},
 		// Frames too small for a LAME header: nothing to trim, by either.
 		{"mp3_mono_22k.mp3", 22050, 1, 0, 0},
+		// Padded MPEG-2 frames that go-mp3 alone reads a byte short.
+		{"mp3_cbr32_mono_22k.mp3", 22050, 1, 0, 0},
 		// ffmpeg skips the priming the edit list names but keeps the
 		// padding after the edit's end.
 		{"aac_stereo_44k.m4a", 44100, 2, 0, 26460 - 26624},
+		// A QuickTime movie: its decoder config sits in a 'wave' box.
+		{"aac_qt_mono_32k.mov", 32000, 1, 0, 8000 - 8192},
 		// ADTS has no edit list; ffmpeg keeps the encoder's 1024 samples
 		// of priming, which faad2 holds back.
 		{"aac_adts_mono_32k.aac", 32000, 1, 1024, -1024},
@@ -282,9 +289,11 @@ func TestBadInput(t *testing.T) {
 		{"bad_garbage.bin", ErrUnsupported, "unknown format"},
 		{"bad_vorbis.ogg", ErrUnsupported, "Ogg"},
 		{"bad_alac.m4a", ErrUnsupported, "ALAC"},
+		// Valid since FLAC 1.4, but beyond mewkiz/flac: not damage.
+		{"bad_s32_mono_8k.flac", ErrUnsupported, "FLAC with 32 bits per sample"},
 		{"bad_fragmented.m4a", ErrUnsupported, "fragmented MP4"},
 		{"bad_truncated.mp3", ErrCorrupt, "truncated"},
-		{"bad_truncated.flac", ErrCorrupt, "FLAC"},
+		{"bad_truncated.flac", ErrCorrupt, "truncated: the FLAC frame at sample"},
 		{"bad_4gb.wav", ErrCorrupt, "truncated"},
 		{"does_not_exist.wav", os.ErrNotExist, "no such file"},
 	}
@@ -1266,5 +1275,205 @@ func TestM4AManyBoxes(t *testing.T) {
 	// and one per AAC frame.
 	if r.reads > 1000 {
 		t.Errorf("%d reads of an %d MB file", r.reads, len(data)>>20)
+	}
+}
+
+// TestFLACTrailingData checks what taggers and tools append after a FLAC
+// stream's last frame, an ID3v1 or APEv2 tag or zeros, is not taken for a
+// damaged frame: the song decodes as it does without it, as in ffmpeg,
+// also when STREAMINFO does not say how many samples there are.
+func TestFLACTrailingData(t *testing.T) {
+	clean, err := os.ReadFile(fixtures + "flac_s8_mono_8k.flac")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := Bytes(context.Background(), "clean.flac", clean, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The total samples, the last 36 bits of STREAMINFO's first 18
+	// bytes, set to 0: unknown, as a stream written to a pipe says.
+	unknown := slices.Clone(clean)
+	p := 4 + 4 + 10
+	binary.BigEndian.PutUint64(unknown[p:], binary.BigEndian.Uint64(unknown[p:])&^(1<<36-1))
+	// An APEv2 tag: one item, between its header and footer.
+	item := slices.Concat(binary.LittleEndian.AppendUint32(nil, 4), make([]byte, 4), []byte("Title\x00Song"))
+	ape := func(flags uint32) []byte {
+		b := []byte("APETAGEX")
+		for _, v := range []uint32{2000, uint32(len(item) + 32), 1, flags} {
+			b = binary.LittleEndian.AppendUint32(b, v)
+		}
+		return append(b, make([]byte, 8)...)
+	}
+	apeTag := slices.Concat(ape(1<<31|1<<29), item, ape(1<<31))
+	for _, c := range []struct {
+		name string
+		data []byte
+	}{
+		{"ID3v1", slices.Concat(clean, id3v1)},
+		{"APEv2", slices.Concat(clean, apeTag)},
+		{"APEv2 and ID3v1", slices.Concat(clean, apeTag, id3v1)},
+		{"zeros", slices.Concat(clean, make([]byte, 100))},
+		{"ID3v1, length unknown", slices.Concat(unknown, id3v1)},
+	} {
+		a, err := Bytes(context.Background(), c.name, c.data, Options{})
+		if err != nil {
+			t.Errorf("%s after the frames: %v", c.name, err)
+			continue
+		}
+		if !slices.Equal(interleave(a.Channels), interleave(want.Channels)) || a.SourceDuration != want.SourceDuration {
+			t.Errorf("%s after the frames: %d frames, %.4f s; without it %d frames, %.4f s, or the samples differ",
+				c.name, a.Frames(), a.SourceDuration, want.Frames(), want.SourceDuration)
+		}
+	}
+	// Damage after the frames is still damage when STREAMINFO does not
+	// say the song is complete without it.
+	_, err = Bytes(context.Background(), "zeros, length unknown", slices.Concat(unknown, make([]byte, 100)), Options{})
+	if !errors.Is(err, ErrCorrupt) {
+		t.Errorf("zeros after a stream of unknown length: %v, want ErrCorrupt", err)
+	}
+}
+
+// TestM4ATimescale checks an M4A file whose audio track is timed in units
+// other than its samples (here half-samples: 88200 per second for
+// 44.1 kHz audio, as a track timed at 90 kHz is) decodes to the same
+// samples: the priming its edit list skips, 2048 units here, is the same
+// 1024 samples, which the decoder already holds back. Taking them for
+// 2048 samples cut 512 more from the start than the encoder put there.
+func TestM4ATimescale(t *testing.T) {
+	clean, err := os.ReadFile(fixtures + "aac_stereo_44k.m4a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := Bytes(context.Background(), "clean.m4a", clean, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := slices.Clone(clean)
+	be := binary.BigEndian
+	double := func(p int) { be.PutUint32(b[p:], 2*be.Uint32(b[p:])) }
+	// Version 0 boxes: after the version and flags, mdhd has creation and
+	// modification times, then the timescale and duration; stts and elst
+	// have an entry count, then entries of a count and a duration, or of
+	// a duration (in the movie's timescale, which stays) and a media time.
+	p := bytes.Index(b, []byte("mdhd")) + 4
+	double(p + 12)
+	double(p + 16)
+	p = bytes.Index(b, []byte("stts")) + 4
+	for i := range int(be.Uint32(b[p+4:])) {
+		double(p + 8 + 8*i + 4)
+	}
+	p = bytes.Index(b, []byte("elst")) + 4
+	for i := range int(be.Uint32(b[p+4:])) {
+		if int32(be.Uint32(b[p+8+12*i+4:])) > 0 {
+			double(p + 8 + 12*i + 4)
+		}
+	}
+	for _, opts := range []Options{{}, {MaxSeconds: 0.1}} {
+		a, err := Bytes(context.Background(), "half-samples.m4a", b, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := want.Channels[0][:min(len(want.Channels[0]), a.Frames())]
+		if a.Rate != want.Rate || !slices.Equal(a.Channels[0], w) || math.Abs(a.SourceDuration-want.SourceDuration) > 1e-9 {
+			lag := 0
+			for l := range 2048 {
+				if slices.Equal(a.Channels[0][:4096], want.Channels[0][l:l+4096]) {
+					lag = l
+				}
+			}
+			t.Errorf("%+v: %d Hz, %d frames, %.4f s, starting %d samples in; timed in samples %d Hz, %d frames, %.4f s",
+				opts, a.Rate, a.Frames(), a.SourceDuration, lag, want.Rate, want.Frames(), want.SourceDuration)
+		}
+	}
+}
+
+// TestMP3RepackedFromMidStream checks the MPEG-2 repacking (lsfRepacker)
+// of a stream that starts at a frame whose data begins in frames that are
+// not there, as a stream cut or resumed after junk does: that frame is
+// silent, and from the first frame that has all its data on, the samples
+// are those of the whole stream's decode.
+func TestMP3RepackedFromMidStream(t *testing.T) {
+	b, err := os.ReadFile(fixtures + "mp3_cbr32_mono_22k.mp3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole, err := Bytes(context.Background(), "whole.mp3", b, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	starts, _ := mp3Frames(t, b)
+	// A frame past the fade-in whose main_data_begin, the first byte of
+	// its side information, reaches back into the frames before it.
+	k := len(starts) / 2
+	for ; k < len(starts) && b[starts[k]+4] == 0; k++ {
+	}
+	if k == len(starts) {
+		t.Fatal("no frame draws on the bit reservoir")
+	}
+	cut, err := Bytes(context.Background(), "cut.mp3", b[starts[k]:], Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const spf = 576
+	if want := (len(starts) - k) * spf; cut.Frames() != want {
+		t.Fatalf("%d samples from the last %d frames, want %d", cut.Frames(), len(starts)-k, want)
+	}
+	for i, v := range cut.Channels[0][:spf] {
+		if v != 0 {
+			t.Fatalf("sample %d of the frame whose data is not there is %g, want silence", i, v)
+		}
+	}
+	// The frame without its data, the next that draw on the reservoir
+	// from before the cut, and one more for the filter banks' overlap.
+	settled := 4 * spf
+	got, want := cut.Channels[0][settled:], whole.Channels[0][k*spf+settled:]
+	if !slices.Equal(got, want) {
+		t.Errorf("from frame %d of the cut stream on, the samples differ from the whole stream's", settled/spf)
+	}
+}
+
+// TestWAVID3Chunk checks the tags of a WAV file, which taggers and DJ
+// software write as an ID3v2 tag in an "id3 " chunk, before or after the
+// samples, are read: title, artist, BPM and key.
+func TestWAVID3Chunk(t *testing.T) {
+	frame := func(id, text string) []byte {
+		body := append([]byte{0}, text...) // ISO-8859-1
+		return slices.Concat([]byte(id), binary.BigEndian.AppendUint32(nil, uint32(len(body))), []byte{0, 0}, body)
+	}
+	frames := slices.Concat(frame("TIT2", "Wav Title"), frame("TPE1", "Wav Artist"), frame("TBPM", "124"), frame("TKEY", "Gm"))
+	n := len(frames)
+	id3 := slices.Concat([]byte{'I', 'D', '3', 3, 0, 0, byte(n >> 21 & 127), byte(n >> 14 & 127), byte(n >> 7 & 127), byte(n & 127)}, frames)
+	chunk := func(id string, body []byte) []byte {
+		b := binary.LittleEndian.AppendUint32([]byte(id), uint32(len(body)))
+		b = append(b, body...)
+		if len(body)%2 == 1 {
+			b = append(b, 0)
+		}
+		return b
+	}
+	wav := func(chunks ...[]byte) []byte {
+		b := slices.Concat(append([][]byte{[]byte("RIFF\x00\x00\x00\x00WAVE")}, chunks...)...)
+		binary.LittleEndian.PutUint32(b[4:], uint32(len(b)-8))
+		return b
+	}
+	// Mono 16-bit PCM at 8 kHz.
+	fmtChunk := chunk("fmt ", []byte{1, 0, 1, 0, 0x40, 0x1f, 0, 0, 0x80, 0x3e, 0, 0, 2, 0, 16, 0})
+	data := chunk("data", make([]byte, 1000))
+	for _, c := range []struct {
+		name string
+		data []byte
+	}{
+		{"id3 chunk last", wav(fmtChunk, data, chunk("id3 ", id3))},
+		{"ID3 chunk first", wav(chunk("ID3 ", id3), chunk("LIST", []byte("odd")), fmtChunk, data)},
+	} {
+		a, err := Bytes(context.Background(), c.name, c.data, Options{})
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		if a.Title != "Wav Title" || a.Artist != "Wav Artist" || a.TagBPM != 124 || a.TagKey != "Gm" {
+			t.Errorf("%s: tags %q %q %v %q, want \"Wav Title\" \"Wav Artist\" 124 \"Gm\"", c.name, a.Title, a.Artist, a.TagBPM, a.TagKey)
+		}
 	}
 }

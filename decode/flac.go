@@ -22,11 +22,20 @@ func decodeFLAC(in *input) (*Audio, error) {
 	// call and an allocation each, deaf to the context, and a file of
 	// zeros past its header reads as millions of them.
 	info[0] |= 0x80
-	stream, err := flac.New(io.MultiReader(bytes.NewReader(slices.Concat([]byte("fLaC"), info)), in.section(audio)))
+	// A tag after the frames (ID3v1, APEv2, as some taggers append to any
+	// file) is no frame: the frames end before it.
+	end := audioEnd(in.r, audio, in.size)
+	stream, err := flac.New(io.MultiReader(bytes.NewReader(slices.Concat([]byte("fLaC"), info)), io.NewSectionReader(in.r, audio, end-audio)))
 	if err != nil {
 		return nil, fmt.Errorf("%w: FLAC header: %v", ErrCorrupt, err)
 	}
 	si := stream.Info
+	if si.BitsPerSample > 24 {
+		// Valid since FLAC 1.4 (RFC 9639 allows 32), but mewkiz/flac
+		// reads frame headers of at most 24 bits and would call the
+		// first frame damaged.
+		return nil, unsupported("FLAC with %d bits per sample is not supported (up to 24)", si.BitsPerSample)
+	}
 	rate := int(si.SampleRate)
 	if rate == 0 || rate > maxRate {
 		return nil, fmt.Errorf("%w: FLAC sample rate %d Hz", ErrCorrupt, rate)
@@ -60,9 +69,26 @@ func decodeFLAC(in *input) (*Audio, error) {
 		if err := in.ctx.Err(); err != nil {
 			return nil, err
 		}
-		fr, err := stream.ParseNext()
+		fr, err := stream.Next()
+		if err == nil && fr.BitsPerSample == 0 {
+			// The frame header's "as in STREAMINFO": the library leaves
+			// it 0 and would read the subframes with no bits per sample.
+			fr.BitsPerSample = si.BitsPerSample
+		}
+		if err == nil {
+			err = fr.Parse()
+		}
 		if errors.Is(err, io.EOF) {
 			break
+		}
+		if err != nil && total > 0 && n >= total {
+			// Every sample STREAMINFO announces is here: what follows
+			// is not audio (a tag or padding a tool appended), as
+			// ffmpeg reads it too.
+			break
+		}
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, fmt.Errorf("%w: truncated: the FLAC frame at sample %d is cut short", ErrCorrupt, n)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%w: FLAC frame at sample %d: %v", ErrCorrupt, n, err)

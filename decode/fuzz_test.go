@@ -131,6 +131,9 @@ func FuzzAAC(f *testing.F) {
 	for _, b := range fixtureFiles(f, "*.m4a") {
 		f.Add(b)
 	}
+	for _, b := range fixtureFiles(f, "*.mov") {
+		f.Add(b)
+	}
 	for _, b := range fixtureFiles(f, "*.aac") {
 		f.Add(b)
 	}
@@ -144,7 +147,7 @@ func FuzzAAC(f *testing.F) {
 func FuzzM4A(f *testing.F) {
 	type around struct{ before, after []byte }
 	var files []around
-	for _, b := range fixtureFiles(f, "*.m4a") {
+	for _, b := range slices.Concat(fixtureFiles(f, "*.m4a"), fixtureFiles(f, "*.mov")) {
 		for off := 0; off+8 <= len(b); {
 			size := int(binary.BigEndian.Uint32(b[off:]))
 			if size < 8 || off+size > len(b) {

@@ -186,21 +186,24 @@ func decodeM4A(in *input) (*Audio, error) {
 		return nil, err
 	}
 	defer dec.close()
-	// faad2 holds back its first frame's output, which is exactly the
-	// 1024 samples of priming an encoder puts first, and the edit list
-	// counts: skip only what the edit list asks beyond that.
-	skip := max(0, tr.editSkip-1024)
-	// skip and want are in media time; make them samples at the core
-	// rate.
+	// The edit list's skip and want are in media time; make them
+	// samples at the core rate.
 	coreRate := int64(ascRate(tr.asc))
 	if coreRate == 0 {
 		coreRate = int64(tr.timescale)
 	}
 	scale := func(v int64) int64 { return v * coreRate / int64(tr.timescale) }
+	// faad2 holds back its first frame's output, which is exactly the
+	// 1024 samples (at the core rate) of priming an encoder puts first,
+	// and the edit list counts: skip only what the edit list asks beyond
+	// that. 1024 core samples are 1024 units of media time only when the
+	// media timescale is the core rate: not in a track timed at 90 kHz,
+	// nor in HE-AAC, whose track is timed at the doubled output rate.
+	skip := max(0, scale(tr.editSkip)-1024)
 	// A compressed byte rarely carries more than a few samples; the cap
 	// only limits what a lying header can make us allocate up front.
 	pre := min(scale(want), (in.size-in.start)*16)
-	sink := &aacSink{coreRate: int(coreRate), skip: scale(skip), want: scale(want),
+	sink := &aacSink{coreRate: int(coreRate), skip: skip, want: scale(want),
 		expect: pre, chans: newChannels(dec.channels, pre, in.size-in.start), maxSeconds: in.opts.MaxSeconds}
 	buf := make([]byte, maxAACFrame)
 	// Sample offsets count from the start of the MP4 data, which an ID3
@@ -432,6 +435,11 @@ func (t *mp4Track) parseSampleEntry(b []byte) {
 		return
 	}
 	esds, ok := child(b[skip:], "esds")
+	if !ok {
+		// A QuickTime (.mov, some .m4a) sound description of version 1
+		// or 2 keeps it inside a 'wave' box, after 'frma' and 'mp4a'.
+		esds, ok = path(b[skip:], "wave", "esds")
+	}
 	if !ok || len(esds) < 4 {
 		return
 	}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"slices"
 
 	"github.com/hajimehoshi/go-mp3"
 )
@@ -38,6 +40,9 @@ type mp3Stream struct {
 	// Where the first frame (the header frame, if any) starts and the
 	// last ends.
 	firstOff, lastEnd int64
+	// goMP3Short: some audio frame is one that go-mp3 sizes a byte short
+	// (see lsfRepacker).
+	goMP3Short bool
 }
 
 // decodeMP3 decodes MPEG-1/2 layer III with hajimehoshi/go-mp3, which
@@ -56,7 +61,7 @@ type mp3Stream struct {
 // the file holds, not those decoded, so a decode cut short by
 // Options.MaxSeconds is not taken for a truncated file.
 func decodeMP3(in *input) (*Audio, error) {
-	end := mp3AudioEnd(in.r, in.start, in.size)
+	end := audioEnd(in.r, in.start, in.size)
 	st, err := walkMP3(in, in.start, end)
 	if err != nil {
 		return nil, err
@@ -85,7 +90,10 @@ func decodeMP3(in *input) (*Audio, error) {
 	if want == 0 {
 		return &Audio{Rate: rate, Channels: chans, SourceDuration: srcDur}, nil
 	}
-	src := bufio.NewReaderSize(&spanReader{r: in.r, spans: st.spans}, 64<<10)
+	var src io.Reader = bufio.NewReaderSize(&spanReader{r: in.r, spans: st.spans}, 64<<10)
+	if st.goMP3Short {
+		src = &lsfRepacker{src: src}
+	}
 	dec, err := mp3.NewDecoder(src)
 	if err != nil {
 		return nil, fmt.Errorf("%w: MP3: %v", ErrCorrupt, err)
@@ -131,9 +139,9 @@ func decodeMP3(in *input) (*Audio, error) {
 	return &Audio{Rate: rate, Channels: chans, SourceDuration: srcDur}, nil
 }
 
-// mp3AudioEnd returns where the MPEG frames end: before an ID3v1 tag and
-// an APEv2 tag at the end of the file.
-func mp3AudioEnd(r io.ReaderAt, start, end int64) int64 {
+// audioEnd returns where the frames of an MP3, ADTS or FLAC stream end:
+// before an ID3v1 tag and an APEv2 tag at the end of the file.
+func audioEnd(r io.ReaderAt, start, end int64) int64 {
 	var b [32]byte
 	if end-start >= 128 {
 		if _, err := r.ReadAt(b[:3], end-128); err == nil && string(b[:3]) == "TAG" {
@@ -216,6 +224,9 @@ func walkMP3(in *input, start, end int64) (*mp3Stream, error) {
 			st.spans = append(st.spans, mp3Span{off: pos, size: size, frames: 1})
 		}
 		st.frames++
+		if h.goMP3Short() {
+			st.goMP3Short = true
+		}
 		br.Discard(int(size))
 		pos += size
 		st.lastEnd = pos
@@ -363,4 +374,191 @@ func (s *spanReader) Read(p []byte) (int, error) {
 		err = nil
 	}
 	return k, err
+}
+
+// lsfRepacker hands go-mp3 the frames of an MPEG-2 (low sampling
+// frequency) layer III stream laid out afresh, so that go-mp3 reads them
+// right. go-mp3 sizes an MPEG-2 frame as (144·bitrate/rate + padding)/2
+// bytes, a byte short of its real size, 72·bitrate/rate + padding, when
+// the frame is padded and 144·bitrate/rate is even: at 22.05 kHz, CBR at
+// 8, 16, 24, 32, 80, 96, 144 and 160 kbit/s pads frames so. It
+// then skips the frame's last byte as junk before the next header, and
+// the bit reservoir, from which later frames take the start of their
+// data, is a byte further out at each such frame: the song decoded to
+// noise (SNR 0 dB against ffmpeg).
+//
+// The repacker takes each frame's own data (its part2_3 bits, wherever
+// the reservoir put them) and lays it out again in unpadded frames, which
+// go-mp3 sizes right, pulling it as far back into the reservoir as the
+// 8-bit main_data_begin reaches and raising a frame's bitrate when its
+// data still does not fit. Side information and data are copied bit for
+// bit, so the samples are those a correct decoder makes of the original.
+type lsfRepacker struct {
+	src    io.Reader
+	out    []byte // repacked bytes; out[outOff:] not yet read
+	outOff int
+	eof    bool
+	frame  []byte
+	// The original stream's main data, the concatenation of its frames'
+	// bytes after their side information: hist holds it from histPos on.
+	hist    []byte
+	histPos int64
+	// The repacked main data. Queued frames, not yet in out because a
+	// later frame's data may still go into their slots, start at qPos;
+	// the next frame's slot starts at outPos, its data at dataEnd or
+	// after.
+	queue                 []lsfFrame
+	qPos, outPos, dataEnd int64
+}
+
+type lsfFrame struct {
+	head []byte // header and side information
+	slot []byte // main data
+}
+
+// lsfMaxBegin is the furthest back MPEG-2's 8-bit main_data_begin reaches.
+const lsfMaxBegin = 255
+
+func (r *lsfRepacker) Read(p []byte) (int, error) {
+	for r.outOff == len(r.out) {
+		if r.eof {
+			return 0, io.EOF
+		}
+		r.out, r.outOff = r.out[:0], 0
+		if err := r.next(); err != nil {
+			return 0, err
+		}
+	}
+	n := copy(p, r.out[r.outOff:])
+	r.outOff += n
+	return n, nil
+}
+
+// next repacks one frame, or at the end of the stream flushes the queue.
+func (r *lsfRepacker) next() error {
+	var hb [4]byte
+	if _, err := io.ReadFull(r.src, hb[:]); err != nil {
+		if errors.Is(err, io.EOF) {
+			r.eof = true
+			r.emit(math.MaxInt64)
+			return nil
+		}
+		return err
+	}
+	h, ok := parseMPEGHeader(hb[:])
+	if !ok || !h.layer3() || h.version != mpeg2 {
+		// The walk hands over whole frames of one stream only.
+		return fmt.Errorf("MPEG-2 repacking: no frame header in % x", hb)
+	}
+	size := h.size()
+	r.frame = slices.Grow(r.frame[:0], size)[:size]
+	copy(r.frame, hb[:])
+	if _, err := io.ReadFull(r.src, r.frame[4:]); err != nil {
+		return err
+	}
+	sideAt := 4
+	if h.crc {
+		sideAt += 2
+	}
+	sideLen := h.sideInfoSize()
+	if sideAt+sideLen > size {
+		return fmt.Errorf("MPEG-2 repacking: a frame of %d bytes", size)
+	}
+	side := r.frame[sideAt : sideAt+sideLen]
+	slot := r.frame[sideAt+sideLen:]
+
+	// Where the frame's data lies in the original main data: from
+	// main_data_begin bytes before its slot, for the part2_3_length bits
+	// of each channel. A channel's side information is 63 bits, after
+	// the 8 of main_data_begin and 1 (mono) or 2 private bits.
+	channels := []int{9}
+	if !h.mono {
+		channels = []int{10, 10 + 63}
+	}
+	nbits := 0
+	for _, at := range channels {
+		nbits += int(bitsAt(side, at, 12))
+	}
+	n := int64(nbits+7) / 8
+	slotPos := r.histPos + int64(len(r.hist))
+	r.hist = append(r.hist, slot...)
+	var data []byte
+	if from := slotPos - int64(side[0]); from >= r.histPos && from+n <= slotPos+int64(len(slot)) {
+		data = r.hist[from-r.histPos : from-r.histPos+n]
+	}
+
+	// Where it goes in the repacked main data, in a frame of which
+	// bitrate.
+	at := max(r.dataEnd, r.outPos-lsfMaxBegin)
+	bi := h.bitrateIndex
+	slotLen := func(bi int) int64 {
+		return int64(72*mp3Bitrates2[bi]*1000/h.sampleRate() - 4 - sideLen)
+	}
+	for bi < len(mp3Bitrates2)-1 && at+n > r.outPos+slotLen(bi) {
+		bi++
+	}
+	newSide := slices.Clone(side)
+	if data == nil || at+n > r.outPos+slotLen(bi) {
+		// The data is not there (the stream starts, or resumes after
+		// junk, with a frame that draws on a reservoir it lacks) or
+		// fits nowhere: the frame decodes to silence rather than to
+		// another frame's bits. With no part2_3 bits, no big values
+		// and no scale factor bits, go-mp3 reads nothing for it.
+		for _, ch := range channels {
+			setBitsAt(newSide, ch, 12+9, 0)     // part2_3_length, big_values
+			setBitsAt(newSide, ch+12+9+8, 9, 0) // scalefac_compress
+		}
+		data, n, at = nil, 0, r.outPos
+	}
+	newSide[0] = byte(r.outPos - at)
+	head := append([]byte{0xff, hb[1] | 1, byte(bi<<4) | hb[2]&0x0d, hb[3]}, newSide...) // no CRC, no padding
+	r.queue = append(r.queue, lsfFrame{head: head, slot: make([]byte, slotLen(bi))})
+	r.outPos += slotLen(bi)
+	r.dataEnd = at + n
+	// Copy the data into the slots it spans.
+	pos := r.qPos
+	for _, f := range r.queue {
+		end := pos + int64(len(f.slot))
+		if at < end && len(data) > 0 {
+			k := copy(f.slot[max(0, at-pos):], data)
+			data = data[k:]
+			at += int64(k)
+		}
+		pos = end
+	}
+	r.emit(max(r.dataEnd, r.outPos-lsfMaxBegin))
+	// Keep what a later frame's main_data_begin can reach.
+	if k := len(r.hist) - lsfMaxBegin; k > 0 {
+		r.hist = append(r.hist[:0], r.hist[k:]...)
+		r.histPos += int64(k)
+	}
+	return nil
+}
+
+// emit moves the queued frames whose slots end by upTo to out.
+func (r *lsfRepacker) emit(upTo int64) {
+	k := 0
+	for ; k < len(r.queue) && r.qPos+int64(len(r.queue[k].slot)) <= upTo; k++ {
+		r.out = append(r.out, r.queue[k].head...)
+		r.out = append(r.out, r.queue[k].slot...)
+		r.qPos += int64(len(r.queue[k].slot))
+	}
+	r.queue = append(r.queue[:0], r.queue[k:]...)
+}
+
+// bitsAt returns the n bits of b from bit at on, most significant first.
+func bitsAt(b []byte, at, n int) uint32 {
+	var v uint32
+	for i := at; i < at+n; i++ {
+		v = v<<1 | uint32(b[i/8]>>(7-i%8))&1
+	}
+	return v
+}
+
+// setBitsAt sets the n bits of b from bit at on to v.
+func setBitsAt(b []byte, at, n int, v uint32) {
+	for i := at + n - 1; i >= at; i-- {
+		b[i/8] = b[i/8]&^(1<<(7-i%8)) | byte(v&1)<<(7-i%8)
+		v >>= 1
+	}
 }

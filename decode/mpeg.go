@@ -16,9 +16,11 @@ type mpegHeader struct {
 	layer   int // 1 = layer III, 2 = layer II, 3 = layer I (as coded)
 	crc     bool
 	bitrate int // kbit/s
-	rateIdx int
-	padding int
-	mono    bool
+	// bitrateIndex is the header's code for the bitrate.
+	bitrateIndex int
+	rateIdx      int
+	padding      int
+	mono         bool
 }
 
 var (
@@ -52,6 +54,7 @@ func parseMPEGHeader(b []byte) (mpegHeader, bool) {
 		mono:    b[3]>>6 == 3,
 	}
 	bi := int(b[2] >> 4)
+	h.bitrateIndex = bi
 	if h.version == 1 || h.layer == 0 || bi == 0 || bi == 15 || h.rateIdx == 3 {
 		return mpegHeader{}, false
 	}
@@ -71,6 +74,13 @@ func parseMPEGHeader(b []byte) (mpegHeader, bool) {
 }
 
 func (h mpegHeader) layer3() bool { return h.layer == 1 }
+
+// goMP3Short reports whether go-mp3 takes the frame for a byte shorter
+// than it is: an MPEG-2 layer III frame, padded, whose unpadded size in
+// half bytes, 144·bitrate/rate, is even (lsfRepacker).
+func (h mpegHeader) goMP3Short() bool {
+	return h.layer3() && h.version == mpeg2 && h.padding == 1 && 144*h.bitrate*1000/h.sampleRate()%2 == 0
+}
 
 func (h mpegHeader) sampleRate() int { return mpegRates[h.version][h.rateIdx] }
 

@@ -9,7 +9,7 @@
 # MP3 and AAC (compared by SNR, where 16 bits are plenty).
 set -eu
 cd "$(dirname "$0")"
-rm -f ./*.wav ./*.flac ./*.mp3 ./*.m4a ./*.aac ./*.ogg ./*.ref ./*.bin ./*.opus
+rm -f ./*.wav ./*.flac ./*.mp3 ./*.m4a ./*.mov ./*.aac ./*.ogg ./*.ref ./*.bin ./*.opus
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 
@@ -76,6 +76,27 @@ synth 8000 1 0.5 "$T/f8.wav" -b 8
 flac -s -f -o flac_s8_mono_8k.flac "$T/f8.wav"
 synth 32000 3 0.25 "$T/f3.wav" -b 16
 flac -s -f --channel-map=none -o flac_s16_3ch_32k.flac "$T/f3.wav"
+# 18 bits per sample, which no frame header code names: every frame says
+# "as in STREAMINFO". flac takes the valid bits of a WAVE_FORMAT_EXTENSIBLE
+# file; 18 is outside the FLAC subset, hence --lax.
+synth 8000 1 0.25 "$T/f18.wav" -b 24
+python3 - "$T/f18.wav" "$T/f18x.wav" <<'EOF'
+import struct, sys
+raw = open(sys.argv[1], 'rb').read()
+i, c = 12, {}
+while i + 8 <= len(raw):
+    cid, n = raw[i:i+4], struct.unpack('<I', raw[i+4:i+8])[0]
+    c[cid] = raw[i+8:i+8+n]
+    i += 8 + n + (n & 1)
+ch, rate = struct.unpack('<HI', c[b'fmt '][2:8])
+data = bytearray(c[b'data'])
+data[0::3] = bytes(b & 0xc0 for b in data[0::3])  # keep 18 of the 24 bits
+guid = bytes.fromhex('0100000000001000800000aa00389b71')  # KSDATAFORMAT_SUBTYPE_PCM
+fmt = struct.pack('<HHIIHHHHI', 0xfffe, ch, rate, rate * ch * 3, ch * 3, 24, 22, 18, 0) + guid
+body = b'WAVE' + b'fmt ' + struct.pack('<I', len(fmt)) + fmt + b'data' + struct.pack('<I', len(data)) + bytes(data)
+open(sys.argv[2], 'wb').write(b'RIFF' + struct.pack('<I', len(body)) + body)
+EOF
+flac -s -f --lax --no-padding -o flac_s18_mono_8k.flac "$T/f18x.wav"
 
 # An ID3v2.3 tag (title, artist, TBPM, TKEY) put in front of a FLAC stream,
 # as some taggers do.
@@ -108,6 +129,11 @@ lame --quiet -m m -b 48 "$T/m3.wav" mp3_mono_22k.mp3
 synth 44100 1 1 "$T/m4.wav" -b 16
 lame --quiet -m m -b 64 --add-id3v2 --tt "Tagged Song" --ta "Tag Artist" \
 	--tv TBPM=128 --tv TKEY=Am "$T/m4.wav" mp3_tagged_mono_44k.mp3
+# MPEG-2 at 22.05 kHz, CBR 32 kbit/s: every other frame padded, which
+# go-mp3 reads a byte short (decode/mp3.go, lsfRepacker). Its frames are
+# too small for a LAME header.
+synth 22050 1 0.5 "$T/m5.wav" -b 16
+lame --quiet -m m -b 32 "$T/m5.wav" mp3_cbr32_mono_22k.mp3
 
 # --- AAC -----------------------------------------------------------------
 # Perceptual noise substitution is off: decoders fill those bands with
@@ -116,6 +142,10 @@ synth 44100 2 0.6 "$T/a1.wav" -b 16
 $FF -i "$T/a1.wav" -c:a aac -aac_pns 0 -b:a 128k aac_stereo_44k.m4a
 synth 32000 1 1 "$T/a2.wav" -b 16
 $FF -i "$T/a2.wav" -c:a aac -aac_pns 0 -b:a 48k -f adts aac_adts_mono_32k.aac
+# QuickTime movie (ffmpeg's mov muxer): a version 1 sound description that
+# keeps the esds inside a 'wave' box.
+synth 32000 1 0.25 "$T/a4.wav" -b 16
+$FF -i "$T/a4.wav" -c:a aac -aac_pns 0 -b:a 48k -f mov aac_qt_mono_32k.mov
 # At 24 kHz and below faad2 doubles the rate (in case of implicit SBR), so
 # this one has no reference: the test checks its rate and length.
 synth 22050 1 0.3 "$T/a3.wav" -b 16
@@ -131,7 +161,7 @@ $FF -i "$T/a71.wav" -af aformat=channel_layouts=7.1 -c:a aac -aac_pns 0 -b:a 256
 for f in wav_*.wav flac_*.flac; do
 	$FF -i "$f" -f f32le -c:a pcm_f32le "$f.ref"
 done
-for f in mp3_*.mp3 aac_*.m4a aac_*_32k.aac; do
+for f in mp3_*.mp3 aac_*.m4a aac_*.mov aac_*_32k.aac; do
 	$FF -i "$f" -f s16le -c:a pcm_s16le "$f.ref"
 done
 
@@ -144,6 +174,9 @@ head -c 6000 mp3_cbr_stereo_44k.mp3 >bad_truncated.mp3
 head -c 12000 flac_s16_stereo_44k.flac >bad_truncated.flac
 $FF -i "$T/a2.wav" -t 0.3 -c:a libvorbis bad_vorbis.ogg
 $FF -i "$T/a2.wav" -t 0.3 -c:a alac bad_alac.m4a
+# 32 bits per sample: valid since FLAC 1.4, beyond mewkiz/flac (unsupported).
+synth 8000 1 0.1 "$T/f32.wav" -b 32
+flac -s -f --no-padding -o bad_s32_mono_8k.flac "$T/f32.wav"
 # Fragmented MP4 whose movie box holds only the first fragment's samples.
 $FF -i "$T/a2.wav" -t 0.3 -c:a aac -b:a 32k -movflags frag_keyframe -frag_duration 100000 bad_fragmented.m4a
 # A WAV whose data chunk claims almost 4 GB.
