@@ -1,12 +1,14 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -121,16 +123,12 @@ func bodyRoom(maxBody int64, maxInFlight int) int64 {
 	return maxBody * n
 }
 
-// acquireRoom waits at most the queue wait for room for n bytes of body.
-// It answers 503 when no room came free in time, as admission does for
-// analysis slots.
-func (s *Server) acquireRoom(ctx context.Context, n int64) *failure {
-	if s.bodies.TryAcquire(n) {
-		return nil
-	}
-	wctx, cancel := context.WithTimeout(ctx, s.opts.QueueWait)
-	err := s.bodies.Acquire(wctx, n)
-	cancel()
+// acquireRoom waits at most the queue wait for room for n bytes of body
+// for rr. It answers 503 when no room came free in time, or when rr is to
+// give way to older bodies (see room), as admission does for analysis
+// slots.
+func (s *Server) acquireRoom(ctx context.Context, rr *roomReader, n int64) *failure {
+	err := s.bodies.acquire(ctx, rr.age, rr.held, n, s.opts.QueueWait)
 	switch {
 	case err == nil:
 		return nil
@@ -138,9 +136,141 @@ func (s *Server) acquireRoom(ctx context.Context, n int64) *failure {
 		return &failure{status: http.StatusServiceUnavailable, code: "cancelled", message: "the request ended while it waited: " + ctx.Err().Error()}
 	}
 	s.metrics.rejected.WithLabelValues("busy").Inc()
-	return &failure{status: http.StatusServiceUnavailable, code: "busy",
-		message:    fmt.Sprintf("the bodies being received and analysed fill the server's room for them (%d × server.max_body_mb); none finished within %v", max(s.opts.MaxInFlight, 1), s.opts.QueueWait),
-		retryAfter: retryAfter(s.opts.QueueWait)}
+	message := fmt.Sprintf("the bodies being received and analysed fill the server's room for them (%d × server.max_body_mb); none finished within %v", max(s.opts.MaxInFlight, 1), s.opts.QueueWait)
+	if errors.Is(err, errGaveWay) {
+		message = fmt.Sprintf("the bodies arriving together fill the server's room for them (%d × server.max_body_mb) and none could finish: this one, the youngest, gave way to older ones", max(s.opts.MaxInFlight, 1))
+	}
+	return &failure{status: http.StatusServiceUnavailable, code: "busy", message: message, retryAfter: retryAfter(s.opts.QueueWait)}
+}
+
+// room is the memory, in bytes, for the upload and download bodies held
+// at once, which readers take a part at a time as their bytes arrive (see
+// roomReader). An older reader is served first. When every byte taken is
+// held by a reader waiting for more, none will ever be given back: bodies
+// that arrived together and are larger than the room together have each
+// filled part of it. Then the youngest of them gives way at once, and the
+// older ones go on; waiting for the queue wait would turn every one of
+// them away, and again each time their clients retry.
+type room struct {
+	mu      sync.Mutex
+	size    int64
+	used    int64
+	waiting []*roomWait // oldest reader first
+	blocked int64       // bytes held by the readers in waiting
+}
+
+// roomWait is a reader waiting for room.
+type roomWait struct {
+	age  uint64     // the reader's place in the order readers began
+	n    int64      // bytes it asks for
+	held int64      // bytes it holds already
+	done chan error // gets nil once the n bytes are the reader's, errGaveWay if it is to give way
+}
+
+var (
+	// errGaveWay ends a wait for room that can only end by one body giving way.
+	errGaveWay = errors.New("gave way to older bodies")
+	// errRoomTimeout ends a wait for room longer than the queue wait.
+	errRoomTimeout = errors.New("no room within the queue wait")
+)
+
+func newRoom(size int64) *room { return &room{size: size} }
+
+// TryAcquire takes n bytes if they are free and no reader waits.
+func (r *room) TryAcquire(n int64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.waiting) == 0 && r.size-r.used >= n {
+		r.used += n
+		return true
+	}
+	return false
+}
+
+// Release gives back n bytes.
+func (r *room) Release(n int64) {
+	if n == 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.used -= n
+	r.settle()
+}
+
+// acquire takes n bytes for the reader of the given age, which holds held
+// bytes already, waiting at most wait for them. It fails with ctx's error,
+// errRoomTimeout, or errGaveWay.
+func (r *room) acquire(ctx context.Context, age uint64, held, n int64, wait time.Duration) error {
+	r.mu.Lock()
+	if r.size-r.used >= n && (len(r.waiting) == 0 || r.waiting[0].age > age) {
+		r.used += n
+		r.mu.Unlock()
+		return nil
+	}
+	w := &roomWait{age: age, n: n, held: held, done: make(chan error, 1)}
+	i, _ := slices.BinarySearchFunc(r.waiting, age, func(w *roomWait, age uint64) int { return cmp.Compare(w.age, age) })
+	r.waiting = slices.Insert(r.waiting, i, w)
+	r.blocked += held
+	r.settle()
+	r.mu.Unlock()
+
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	var err error
+	select {
+	case err = <-w.done:
+		return err
+	case <-t.C:
+		err = errRoomTimeout
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if i := slices.Index(r.waiting, w); i >= 0 {
+		r.waiting = slices.Delete(r.waiting, i, i+1)
+		r.blocked -= held
+		r.settle() // younger readers it kept waiting may fit
+		return err
+	}
+	return <-w.done // answered meanwhile
+}
+
+// settle gives room to the waiting readers, oldest first, while the
+// oldest fits, and picks the reader to give way when nothing would ever
+// be given back. The caller holds r.mu.
+func (r *room) settle() {
+	for len(r.waiting) > 0 && r.size-r.used >= r.waiting[0].n {
+		w := r.waiting[0]
+		r.waiting = slices.Delete(r.waiting, 0, 1)
+		r.used += w.n
+		r.blocked -= w.held
+		w.done <- nil
+	}
+	if len(r.waiting) == 0 || r.used != r.blocked {
+		return // someone else holds room, and will give it back
+	}
+	// Nothing will be given back. A younger reader that fits may still
+	// finish its body (which then waits for its analysis, and gives the
+	// room back after it); else the youngest holding room gives way.
+	for i, w := range r.waiting {
+		if r.size-r.used >= w.n {
+			r.waiting = slices.Delete(r.waiting, i, i+1)
+			r.used += w.n
+			r.blocked -= w.held
+			w.done <- nil
+			return
+		}
+	}
+	for i := len(r.waiting) - 1; i >= 0; i-- {
+		if w := r.waiting[i]; w.held > 0 {
+			r.waiting = slices.Delete(r.waiting, i, i+1)
+			r.blocked -= w.held
+			w.done <- errGaveWay
+			return // once it has given its bytes back, settle looks again
+		}
+	}
 }
 
 // stallReader gives each read of a request body until d from its start
@@ -170,6 +300,7 @@ type roomReader struct {
 	s    *Server
 	ctx  context.Context
 	r    io.Reader
+	age  uint64   // the reader's place in the order readers began; 0 before its first read
 	held int64    // bytes of room held: the bytes read so far
 	f    *failure // why reading stopped for want of room
 }
@@ -198,7 +329,10 @@ func (rr *roomReader) Read(p []byte) (int, error) {
 		return rr.r.Read(p)
 	}
 	p = p[:want]
-	if f := rr.s.acquireRoom(rr.ctx, int64(len(p))); f != nil {
+	if rr.age == 0 {
+		rr.age = rr.s.readers.Add(1)
+	}
+	if f := rr.s.acquireRoom(rr.ctx, rr, int64(len(p))); f != nil {
 		rr.f = f
 		return 0, errNoRoom
 	}

@@ -25,7 +25,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"golang.org/x/sync/semaphore"
 
 	"github.com/songflow/songflow/decode"
 	"github.com/songflow/songflow/pipeline"
@@ -128,8 +127,10 @@ type Server struct {
 	metrics   *metrics
 	admission *admission
 	// bodies is the room, in bytes, for upload and download bodies held
-	// in memory at once (see roomReader).
-	bodies  *semaphore.Weighted
+	// in memory at once (see roomReader); readers counts the readers that
+	// have taken some, to tell the older from the younger.
+	bodies  *room
+	readers atomic.Uint64
 	limiter *rateLimiter
 	fetcher *downloader
 
@@ -173,7 +174,7 @@ func New(a Analyzer, st *store.Store, opts Options) (*Server, error) {
 		started:    time.Now(),
 		mux:        http.NewServeMux(),
 		admission:  newAdmission(opts.MaxInFlight, opts.QueueWait),
-		bodies:     semaphore.NewWeighted(bodyRoom(opts.MaxBodyBytes, opts.MaxInFlight)),
+		bodies:     newRoom(bodyRoom(opts.MaxBodyBytes, opts.MaxInFlight)),
 		shutdownCh: make(chan struct{}),
 		flights:    map[store.Key]*flight{},
 		idle:       2 * time.Minute,
@@ -420,6 +421,10 @@ func (s *Server) ShutdownRequested() <-chan struct{} { return s.shutdownCh }
 // those handlers to answer. It returns nil after a clean shutdown.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
 	defer s.endLife()
+	// Downloads leave keep-alive connections, each a socket and two
+	// goroutines, that would otherwise outlive Serve until the remote end
+	// or the idle timeout closes them.
+	defer s.fetcher.client.CloseIdleConnections()
 	hs := &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: s.stall,
