@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -40,6 +41,16 @@ type JSONL struct {
 	// (a full disk takes part of a line): they go before the next line,
 	// which would otherwise be glued to them.
 	torn int64
+	// owed are the lines failed writes could not add, oldest first. They
+	// are written before the next line and by Flush, so that a line a
+	// full disk refused is late, not lost.
+	owed []owedLine
+}
+
+// owedLine is a line Append could not write yet.
+type owedLine struct {
+	k lineKey
+	b []byte // the line, newline included
 }
 
 // OpenJSONL opens the results file at path, creating it and its folder
@@ -147,6 +158,8 @@ func (j *JSONL) Has(hash, version string) bool {
 // for hash and r.AnalyzerVersion, and reports whether it wrote. The line
 // goes out in a single write, so a crash leaves it whole or torn, never
 // interleaved with another; what a failed write leaves of it is cut off.
+// A line that cannot be written (a full disk) is kept, in order, and
+// written before the next one or by Flush: the error says it is late.
 func (j *JSONL) Append(hash string, r stages.Result) (bool, error) {
 	b, err := json.Marshal(Line{ContentHash: hash, Result: r})
 	if err != nil {
@@ -159,16 +172,46 @@ func (j *JSONL) Append(hash string, r stages.Result) (bool, error) {
 	if j.has[k] {
 		return false, nil
 	}
-	if err := j.cutTorn(); err != nil {
+	if !slices.ContainsFunc(j.owed, func(o owedLine) bool { return o.k == k }) {
+		j.owed = append(j.owed, owedLine{k, b})
+	}
+	if err := j.flush(); err != nil {
 		return false, err
 	}
-	if n, err := j.f.Write(b); err != nil {
-		j.torn = int64(n)
-		_ = j.cutTorn() // if it fails now, it is tried again before the next line
-		return false, fmt.Errorf("results %s: %w", j.path, err)
-	}
-	j.has[k] = true
 	return true, nil
+}
+
+// Flush writes the lines failed writes left owing, and returns the error
+// of the first that still cannot be written.
+func (j *JSONL) Flush() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.flush()
+}
+
+// Owed reports how many lines are waiting to be written.
+func (j *JSONL) Owed() int {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return len(j.owed)
+}
+
+func (j *JSONL) flush() error {
+	for len(j.owed) > 0 {
+		if err := j.cutTorn(); err != nil {
+			return err
+		}
+		o := j.owed[0]
+		if n, err := j.f.Write(o.b); err != nil {
+			j.torn = int64(n)
+			_ = j.cutTorn() // if it fails now, it is tried again before the next line
+			return fmt.Errorf("results %s: %w (lines waiting to be written: %d)", j.path, err, len(j.owed))
+		}
+		j.has[o.k] = true
+		j.owed[0] = owedLine{}
+		j.owed = j.owed[1:]
+	}
+	return nil
 }
 
 // cutTorn drops what a failed write left at the end of the file. The file
@@ -195,7 +238,7 @@ func (j *JSONL) Len() int {
 	return len(j.has)
 }
 
-// Close closes the file.
+// Close closes the file. Lines still owed (see Flush) are not written.
 func (j *JSONL) Close() error {
 	j.mu.Lock()
 	defer j.mu.Unlock()

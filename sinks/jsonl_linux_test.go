@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,10 +16,13 @@ import (
 )
 
 // TestAppendAfterShortWrite: a write the disk cannot take whole leaves
-// part of a line, and the next line must not be glued to it. A full disk
-// is played by a file size limit (RLIMIT_FSIZE), under which write(2)
-// stores what fits and then fails with EFBIG. The limit binds every file
-// the process writes, so it is set in a child process.
+// part of a line, and the next line must not be glued to it; nor may the
+// line be lost: once there is room it is written, before the lines that
+// came after it (before, it was dropped, and only a restart of the
+// watcher wrote it again from the store). A full disk is played by a
+// file size limit (RLIMIT_FSIZE), under which write(2) stores what fits
+// and then fails with EFBIG. The limit binds every file the process
+// writes, so it is set in a child process.
 func TestAppendAfterShortWrite(t *testing.T) {
 	if path := os.Getenv("SONGFLOW_SHORT_WRITE"); path != "" {
 		shortWrite(t, path)
@@ -35,8 +39,12 @@ func TestAppendAfterShortWrite(t *testing.T) {
 		t.Skipf("child skipped:\n%s", out)
 	}
 	lines := readLines(t, path) // fails on a line glued to a torn one
-	if len(lines) != 2 || lines[0].ContentHash != "h1" || lines[1].ContentHash != "h3" {
-		t.Fatalf("lines = %+v; want h1 and h3", lines)
+	var got []string
+	for _, l := range lines {
+		got = append(got, l.ContentHash)
+	}
+	if want := []string{"h1", "h2", "h3", "h4"}; !slices.Equal(got, want) {
+		t.Fatalf("lines %v, want %v", got, want)
 	}
 }
 
@@ -67,20 +75,31 @@ func shortWrite(t *testing.T, path string) {
 		t.Fatal(err)
 	}
 	_, err = j.Append("h2", stages.Result{File: strings.Repeat("long name ", 20), AnalyzerVersion: "v1"})
+	if !errors.Is(err, syscall.EFBIG) {
+		t.Errorf("append over the limit: %v, want EFBIG", err)
+	}
+	// Still full: the next line waits behind the first.
+	if wrote, err := j.Append("h3", stages.Result{BPM: 130, AnalyzerVersion: "v1"}); wrote || err == nil {
+		t.Errorf("append while full: wrote %v, %v; want an error", wrote, err)
+	}
+	owed, has := j.Owed(), j.Has("h2", "v1")
 	if restore := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &lim); restore != nil {
 		t.Fatal(restore)
 	}
-	if !errors.Is(err, syscall.EFBIG) {
-		t.Fatalf("append over the limit: %v, want EFBIG", err)
+	if owed != 2 || has {
+		t.Fatalf("while full: %d lines owed, h2 held %v; want 2, false", owed, has)
 	}
 	now, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if now.Size() != fi.Size() {
-		t.Fatalf("after the failed write the file is %d bytes, want %d", now.Size(), fi.Size())
+		t.Fatalf("after the failed writes the file is %d bytes, want %d", now.Size(), fi.Size())
 	}
-	if wrote, err := j.Append("h3", stages.Result{BPM: 130, AnalyzerVersion: "v1"}); err != nil || !wrote {
-		t.Fatalf("append after the failed write: %v, %v", wrote, err)
+	if err := j.Flush(); err != nil || j.Owed() != 0 || !j.Has("h2", "v1") || !j.Has("h3", "v1") {
+		t.Fatalf("flush with room: %v, %d owed", err, j.Owed())
+	}
+	if wrote, err := j.Append("h4", stages.Result{BPM: 140, AnalyzerVersion: "v1"}); err != nil || !wrote {
+		t.Fatalf("append after the failed writes: %v, %v", wrote, err)
 	}
 }

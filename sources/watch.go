@@ -9,6 +9,11 @@
 // polling size and modification time, and walks the whole tree
 // periodically to catch what notification missed (queue overflow, network
 // filesystems, events lost while a folder was being added).
+//
+// A symbolic link to a file is a file of the tree, read through the link;
+// a change to the file it points to is seen by the rescans (notification
+// comes for the file's own name, maybe outside the tree). A link to a
+// folder is not followed.
 package sources
 
 import (
@@ -90,12 +95,13 @@ type WatchOptions struct {
 
 // Ignored reports whether a file or folder name is one a watcher leaves
 // alone: hidden names (".DS_Store", ".sync", "._song.mp3" included),
-// Office lock files ("~$…"), and the temporary names download managers and
+// Office lock files ("~$…"), backup copies editors and tools leave beside
+// a file ("song.wav~"), and the temporary names download managers and
 // sync tools write to before renaming the finished file (".part",
 // ".partial", ".crdownload", ".download", ".tmp").
 func Ignored(name string) bool {
 	base := filepath.Base(name)
-	if strings.HasPrefix(base, ".") || strings.HasPrefix(base, "~$") {
+	if strings.HasPrefix(base, ".") || strings.HasPrefix(base, "~$") || strings.HasSuffix(base, "~") {
 		return true
 	}
 	lower := strings.ToLower(base)
@@ -241,7 +247,7 @@ func (w *Watcher) handle(ev fsnotify.Event) {
 	if w.skip(path) {
 		return
 	}
-	fi, err := os.Lstat(path)
+	fi, err := statFile(path)
 	if err != nil {
 		// Gone (removed, or renamed away): forget it and what lay below.
 		w.gone(path)
@@ -249,6 +255,14 @@ func (w *Watcher) handle(ev fsnotify.Event) {
 	}
 	switch {
 	case fi.IsDir():
+		if w.watched[path] && (ev.Has(fsnotify.Create) || ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename)) {
+			// A folder appeared here, maybe in place of another (renamed
+			// over it, or removed and made again before this was read):
+			// the watches of the old one went with it, and marking the
+			// new one watched without a watch would leave what is added
+			// to it to rescans. Watch it and what is below anew.
+			w.unwatch(path)
+		}
 		// A new folder (or one moved in): watch it and everything in it.
 		// Files created before its watch was added are found by the walk.
 		w.walk(path, nil)
@@ -259,21 +273,49 @@ func (w *Watcher) handle(ev fsnotify.Event) {
 			delete(w.settled, path)
 		}
 		w.touch(path, stampOf(fi), time.Now())
+	default:
+		// No file to read (a device, a pipe, a link to a folder or to
+		// nothing): if a file was here, it is gone.
+		w.gone(path)
 	}
+}
+
+// statFile returns what the Watcher goes by for the entry at path. A
+// symbolic link stands for what it points to, so that a song linked into
+// the folder is read like any other; a link to a folder is not followed
+// (a tree could then hold itself), and the caller finds no regular file.
+func statFile(path string) (fs.FileInfo, error) {
+	fi, err := os.Lstat(path)
+	if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+		return fi, err
+	}
+	target, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if target.IsDir() {
+		return fi, nil // the link itself: neither a folder nor a file
+	}
+	return target, nil
 }
 
 // gone forgets path and everything below it, reporting the settled files
 // among them as Removed.
 func (w *Watcher) gone(path string) {
+	w.unwatch(path)
 	prefix := path + string(filepath.Separator)
-	under := func(p string) bool { return p == path || strings.HasPrefix(p, prefix) }
+	w.forget(func(p string) bool { return p == path || strings.HasPrefix(p, prefix) })
+}
+
+// unwatch removes the watches of path and the folders below it.
+func (w *Watcher) unwatch(path string) {
+	prefix := path + string(filepath.Separator)
 	for d := range w.watched {
-		if under(d) {
+		if d == path || strings.HasPrefix(d, prefix) {
 			_ = w.fw.Remove(d) // usually already gone with the folder
 			delete(w.watched, d)
 		}
 	}
-	w.forget(under)
 }
 
 // forget drops the files drop selects, pending or settled, and reports the
@@ -314,7 +356,7 @@ func (w *Watcher) touch(path string, s stamp, now time.Time) {
 func (w *Watcher) settle(now time.Time) {
 	var ready []string
 	for path, p := range w.pending {
-		fi, err := os.Lstat(path)
+		fi, err := statFile(path)
 		if err != nil || !fi.Mode().IsRegular() {
 			delete(w.pending, path)
 			if err != nil {
@@ -368,12 +410,17 @@ func (w *Watcher) walk(root string, seen map[string]bool) {
 			}
 			return nil
 		}
-		if !d.Type().IsRegular() {
+		var fi fs.FileInfo
+		switch {
+		case d.Type().IsRegular():
+			fi, err = d.Info()
+		case d.Type()&fs.ModeSymlink != 0:
+			fi, err = statFile(path) // the file a link stands for
+		default:
 			return nil
 		}
-		fi, err := d.Info()
-		if err != nil {
-			return nil // removed since the folder was read
+		if err != nil || !fi.Mode().IsRegular() {
+			return nil // removed since the folder was read, or no file
 		}
 		if seen != nil {
 			seen[path] = true

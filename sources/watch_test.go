@@ -92,6 +92,9 @@ func TestIgnored(t *testing.T) {
 		"x.tmp":                     true,
 		"~$notes.docx":              true,
 		"album/~$lock.wav":          true,
+		"song.wav~":                 true,
+		"album/Song.FLAC~":          true,
+		"song~.wav":                 false,
 		"nested/.sync/partial.flac": false, // the folder is skipped by the walk, not by this name
 	} {
 		if got := Ignored(name); got != want {
@@ -209,6 +212,48 @@ func TestNewSubfolderRenameAndRemove(t *testing.T) {
 	}
 	if e := h.next(false); e.Kind != Removed || e.Path != one {
 		t.Fatalf("event = %v %s, want removed %s", e.Kind, e.Path, one)
+	}
+}
+
+// TestSymlinkedFiles: a link to a song is a file of the tree, settled with
+// the size of the file it points to, whether there at the start or made
+// later; a link to a folder is not followed. Before, links were passed
+// over and a song linked into the folder was never offered.
+func TestSymlinkedFiles(t *testing.T) {
+	elsewhere := t.TempDir()
+	write(t, filepath.Join(elsewhere, "song.wav"), "linked song")
+	write(t, filepath.Join(elsewhere, "folder", "inside.wav"), "x")
+	var early string
+	h := start(t, WatchOptions{Settle: 50 * time.Millisecond}, func(dir string) {
+		early = filepath.Join(dir, "early.wav")
+		if err := os.Symlink(filepath.Join(elsewhere, "song.wav"), early); err != nil {
+			t.Skipf("no symlinks here: %v", err)
+		}
+		if err := os.Symlink(filepath.Join(elsewhere, "folder"), filepath.Join(dir, "folder")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(filepath.Join(elsewhere, "missing.wav"), filepath.Join(dir, "dangling.wav")); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if e := h.next(true); e.Kind != Scanned || !slices.Equal(e.Paths, []string{early}) {
+		t.Fatalf("first event = %+v, want Scanned with %s only", e, early)
+	}
+	if e := h.next(false); e.Kind != Settled || e.Path != early || e.Size != int64(len("linked song")) {
+		t.Fatalf("event = %+v, want settled %s of %d bytes", e, early, len("linked song"))
+	}
+	late := filepath.Join(h.dir, "late.wav")
+	if err := os.Symlink(filepath.Join(elsewhere, "song.wav"), late); err != nil {
+		t.Fatal(err)
+	}
+	if e := h.next(false); e.Kind != Settled || e.Path != late {
+		t.Fatalf("event = %v %s, want settled %s", e.Kind, e.Path, late)
+	}
+	if err := os.Remove(late); err != nil {
+		t.Fatal(err)
+	}
+	if e := h.next(false); e.Kind != Removed || e.Path != late {
+		t.Fatalf("event = %v %s, want removed %s", e.Kind, e.Path, late)
 	}
 }
 

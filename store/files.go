@@ -41,11 +41,11 @@ type File struct {
 	UpdatedAt       time.Time
 }
 
-// EnsureFiles creates the folder watcher's tables when they do not exist:
-// watch_files (one row per file seen) and watch_journal (the results due
-// in the watcher's results.jsonl, each once), and adds to watch_files the
-// columns an older songflow did not make. It is idempotent; call it once
-// after Open.
+// EnsureFiles creates the folder watcher's table when it does not exist:
+// watch_files, one row per file seen, and adds the columns an older
+// songflow did not make. It is idempotent; call it once after Open. (The
+// watch_journal table an older songflow kept is no longer used: the lines
+// due in a results.jsonl are those of the files its folder holds.)
 func (s *Store) EnsureFiles(ctx context.Context) error {
 	stmts := []string{
 		`CREATE TABLE IF NOT EXISTS watch_files (
@@ -60,14 +60,6 @@ func (s *Store) EnsureFiles(ctx context.Context) error {
 			identity         TEXT    NOT NULL DEFAULT ''
 		)`,
 		`CREATE INDEX IF NOT EXISTS watch_files_by_hash ON watch_files (content_hash, analyzer_version)`,
-		`CREATE TABLE IF NOT EXISTS watch_journal (
-			seq              INTEGER PRIMARY KEY AUTOINCREMENT,
-			content_hash     TEXT    NOT NULL,
-			analyzer_version TEXT    NOT NULL,
-			namespace        TEXT    NOT NULL,
-			skip_chunks      INTEGER NOT NULL,
-			UNIQUE (content_hash, analyzer_version, namespace, skip_chunks)
-		)`,
 	}
 	if err := s.createAll(ctx, stmts); err != nil {
 		return s.errorf("watch tables: %w", err)
@@ -195,46 +187,38 @@ func (s *Store) FileWithContent(ctx context.Context, hash, analyzerVersion strin
 // RecordFile writes the record of f and, for a done file, its result r in
 // one transaction, so that a process killed at any moment leaves both or
 // neither. A result already stored under r.Key is kept as it is (same key,
-// same analysis). journaled reports whether r.Key entered the watcher's
-// journal just now, which happens once per key ever: the caller then owes
-// results.jsonl a line for it (see Journal for the other half).
-func (s *Store) RecordFile(ctx context.Context, f File, r *Entry) (journaled bool, err error) {
+// same analysis).
+func (s *Store) RecordFile(ctx context.Context, f File, r *Entry) error {
 	if f.Path == "" || f.State == "" {
-		return false, fmt.Errorf("store: record file: incomplete record %+v", f)
+		return fmt.Errorf("store: record file: incomplete record %+v", f)
 	}
 	if f.State == FileDone && r == nil {
-		return false, fmt.Errorf("store: record file %s: done without a result", f.Path)
+		return fmt.Errorf("store: record file %s: done without a result", f.Path)
 	}
-	var values []any
+	var (
+		values []any
+		err    error
+	)
 	if r != nil {
 		if values, err = s.resultValues(*r); err != nil {
-			return false, fmt.Errorf("store: record file %s: %w", f.Path, err)
+			return fmt.Errorf("store: record file %s: %w", f.Path, err)
 		}
 	}
 	unlock, err := s.lockWrite(ctx)
 	if err != nil {
-		return false, s.errorf("record file %s: %w", f.Path, err)
+		return s.errorf("record file %s: %w", f.Path, err)
 	}
 	defer unlock()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return false, s.errorf("record file %s: %w", f.Path, err)
+		return s.errorf("record file %s: %w", f.Path, err)
 	}
 	defer tx.Rollback() // a no-op once committed
 	now := s.now().UTC().Format(timeLayout)
 	if r != nil {
 		if _, err := tx.ExecContext(ctx, insertResult+`DO NOTHING`, values...); err != nil {
-			return false, s.errorf("record file %s: result: %w", f.Path, err)
+			return s.errorf("record file %s: result: %w", f.Path, err)
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO watch_journal
-			(content_hash, analyzer_version, namespace, skip_chunks) VALUES (?, ?, ?, ?)
-			ON CONFLICT DO NOTHING`,
-			r.Key.Hash, r.Key.AnalyzerVersion, r.Key.Namespace, boolInt(r.Key.SkipChunks))
-		if err != nil {
-			return false, s.errorf("record file %s: journal: %w", f.Path, err)
-		}
-		n, _ := res.RowsAffected()
-		journaled = n == 1
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO watch_files (`+fileColumns+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -243,12 +227,12 @@ func (s *Store) RecordFile(ctx context.Context, f File, r *Entry) (journaled boo
 			state = excluded.state, error = excluded.error, updated_at = excluded.updated_at,
 			identity = excluded.identity`,
 		f.Path, f.Size, f.ModTime.UnixNano(), f.Hash, f.AnalyzerVersion, string(f.State), f.Error, now, f.Identity); err != nil {
-		return false, s.errorf("record file %s: %w", f.Path, err)
+		return s.errorf("record file %s: %w", f.Path, err)
 	}
 	if err := tx.Commit(); err != nil {
-		return false, s.errorf("record file %s: commit: %w", f.Path, err)
+		return s.errorf("record file %s: commit: %w", f.Path, err)
 	}
-	return journaled, nil
+	return nil
 }
 
 // ForgetFile deletes the record of the file at path, which is gone. Its
@@ -263,30 +247,6 @@ func (s *Store) ForgetFile(ctx context.Context, path string) error {
 		return s.errorf("forget file %s: %w", path, err)
 	}
 	return nil
-}
-
-// Journal returns the keys of every result the watcher has journaled, in
-// the order they were journaled. After a crash the watcher appends to
-// results.jsonl those of them the file lacks, so each appears there once.
-func (s *Store) Journal(ctx context.Context) ([]Key, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT content_hash, analyzer_version, namespace, skip_chunks
-		FROM watch_journal ORDER BY seq`)
-	if err != nil {
-		return nil, s.errorf("journal: %w", err)
-	}
-	keys, err := collect(rows, func(row scanner) (Key, error) {
-		var (
-			k    Key
-			skip int
-		)
-		err := row.Scan(&k.Hash, &k.AnalyzerVersion, &k.Namespace, &skip)
-		k.SkipChunks = skip != 0
-		return k, err
-	})
-	if err != nil {
-		return nil, s.errorf("journal: %w", err)
-	}
-	return keys, nil
 }
 
 // IntegrityCheck runs SQLite's PRAGMA integrity_check and returns nil

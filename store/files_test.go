@@ -22,24 +22,22 @@ func openFiles(t *testing.T) *Store {
 	return s
 }
 
-func TestRecordFileDoneWritesResultFileAndJournalOnce(t *testing.T) {
+func TestRecordFileDoneWritesResultAndFile(t *testing.T) {
 	ctx := context.Background()
 	s := openFiles(t)
 	dir := filepath.Join(t.TempDir(), "music")
 	k := Key{Hash: HashContent([]byte("song")), AnalyzerVersion: "v1", Namespace: "watch"}
 	mtime := time.Date(2026, 3, 4, 5, 6, 7, 123456789, time.UTC)
 	a := File{Path: filepath.Join(dir, "a.wav"), Size: 4, ModTime: mtime, Hash: k.Hash, AnalyzerVersion: "v1", State: FileDone}
-	j, err := s.RecordFile(ctx, a, &Entry{Key: k, Title: "A", Result: result(120)})
-	if err != nil || !j {
-		t.Fatalf("first record: journaled %v, err %v; want true, nil", j, err)
+	if err := s.RecordFile(ctx, a, &Entry{Key: k, Title: "A", Result: result(120)}); err != nil {
+		t.Fatalf("first record: %v", err)
 	}
 	// The same content under a second name: the stored result is kept
-	// (DO NOTHING), and the key is not journaled again.
+	// (DO NOTHING).
 	b := a
 	b.Path = filepath.Join(dir, "sub", "b.wav")
-	j, err = s.RecordFile(ctx, b, &Entry{Key: k, Title: "B", Result: result(99)})
-	if err != nil || j {
-		t.Fatalf("second record: journaled %v, err %v; want false, nil", j, err)
+	if err := s.RecordFile(ctx, b, &Entry{Key: k, Title: "B", Result: result(99)}); err != nil {
+		t.Fatalf("second record: %v", err)
 	}
 	e, ok, err := s.Get(ctx, k)
 	if err != nil || !ok || e.Title != "A" || string(e.Result) != string(result(120)) {
@@ -52,17 +50,13 @@ func TestRecordFileDoneWritesResultFileAndJournalOnce(t *testing.T) {
 	if !got.ModTime.Equal(mtime) || got.Size != 4 || got.State != FileDone || got.Hash != k.Hash {
 		t.Fatalf("File(a) = %+v; want mtime %v to the nanosecond, size 4, done", got, mtime)
 	}
-	keys, err := s.Journal(ctx)
-	if err != nil || len(keys) != 1 || keys[0] != k {
-		t.Fatalf("journal = %v, %v; want [%v]", keys, err, k)
-	}
 	files, err := s.Files(ctx, dir)
 	if err != nil || len(files) != 2 || files[0].Path != a.Path || files[1].Path != b.Path {
 		t.Fatalf("Files(dir) = %+v, %v; want a then sub/b", files, err)
 	}
 	// A sibling folder whose name extends dir's is not inside dir.
 	other := File{Path: dir + "-other" + string(filepath.Separator) + "c.wav", Hash: "x", AnalyzerVersion: "v1", State: FileSkipped, Error: "not audio"}
-	if _, err := s.RecordFile(ctx, other, nil); err != nil {
+	if err := s.RecordFile(ctx, other, nil); err != nil {
 		t.Fatal(err)
 	}
 	if files, _ := s.Files(ctx, dir); len(files) != 2 {
@@ -87,8 +81,8 @@ func TestRecordFileFailedAndFileWithContent(t *testing.T) {
 	s := openFiles(t)
 	dir := t.TempDir()
 	bad := File{Path: filepath.Join(dir, "bad.mp3"), Size: 10, ModTime: time.Unix(100, 0), Hash: "h1", AnalyzerVersion: "v1", State: FileFailed, Error: "decode: bad frame"}
-	if j, err := s.RecordFile(ctx, bad, nil); err != nil || j {
-		t.Fatalf("record failed file: %v, %v", j, err)
+	if err := s.RecordFile(ctx, bad, nil); err != nil {
+		t.Fatalf("record failed file: %v", err)
 	}
 	f, ok, err := s.FileWithContent(ctx, "h1", "v1")
 	if err != nil || !ok || f.State != FileFailed || f.Error != "decode: bad frame" {
@@ -101,8 +95,8 @@ func TestRecordFileFailedAndFileWithContent(t *testing.T) {
 	k := Key{Hash: "h2", AnalyzerVersion: "v1", Namespace: "watch"}
 	good := bad
 	good.Hash, good.State, good.Error, good.Size = "h2", FileDone, "", 11
-	if j, err := s.RecordFile(ctx, good, &Entry{Key: k, Result: result(100)}); err != nil || !j {
-		t.Fatalf("record fixed file: %v, %v", j, err)
+	if err := s.RecordFile(ctx, good, &Entry{Key: k, Result: result(100)}); err != nil {
+		t.Fatalf("record fixed file: %v", err)
 	}
 	files, _ := s.Files(ctx, dir)
 	if len(files) != 1 || files[0].State != FileDone || files[0].Error != "" || files[0].Size != 11 {
@@ -128,15 +122,12 @@ func TestRecordFileRejectsIncomplete(t *testing.T) {
 		{"result not JSON", File{Path: "/x", State: FileDone}, &Entry{Key: Key{Hash: "h", AnalyzerVersion: "v", Namespace: "n"}, Result: json.RawMessage(`{"bpm":`)}},
 	}
 	for _, c := range cases {
-		if _, err := s.RecordFile(ctx, c.f, c.r); err == nil {
+		if err := s.RecordFile(ctx, c.f, c.r); err == nil {
 			t.Errorf("%s: no error", c.name)
 		}
 	}
 	if files, _ := s.Files(ctx, ""); len(files) != 0 {
 		t.Fatalf("a rejected record left rows: %+v", files)
-	}
-	if keys, _ := s.Journal(ctx); len(keys) != 0 {
-		t.Fatalf("a rejected record left journal rows: %+v", keys)
 	}
 }
 
@@ -178,7 +169,7 @@ func TestFileIdentityAndOldTable(t *testing.T) {
 		t.Fatalf("old row = %+v, %v, %v; want it kept, without identity", f, ok, err)
 	}
 	f := File{Path: old, Size: 4, ModTime: time.Unix(0, 100), Identity: "2049:1234:1700000000000000000", Hash: "h1", AnalyzerVersion: "v1", State: FileSkipped, Error: "not audio"}
-	if _, err := s.RecordFile(ctx, f, nil); err != nil {
+	if err := s.RecordFile(ctx, f, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got, ok, err := s.File(ctx, old); err != nil || !ok || got.Identity != f.Identity || got.Hash != "h1" {
@@ -195,7 +186,7 @@ func TestFilesUnderRootAndTrailingSeparator(t *testing.T) {
 	ctx := context.Background()
 	s := openFiles(t)
 	for _, p := range []string{"/a.wav", "/x/b.wav", "/xy/c.wav"} {
-		if _, err := s.RecordFile(ctx, File{Path: p, Hash: "h", AnalyzerVersion: "v1", State: FileSkipped}, nil); err != nil {
+		if err := s.RecordFile(ctx, File{Path: p, Hash: "h", AnalyzerVersion: "v1", State: FileSkipped}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -225,6 +226,7 @@ type folderWatch struct {
 
 	mu      sync.Mutex
 	claims  map[string]chan struct{} // content hashes being analysed
+	unsaved map[string]analysis      // analyses the store failed to record, by content hash
 	records []reports.Record         // songs analysed by this run, for the report
 	waits   []time.Duration          // from a file's last write to its result
 	started time.Time
@@ -260,17 +262,21 @@ func (w *folderWatch) run(ctx context.Context) int {
 	reportDone := make(chan struct{})
 	go w.reportLoop(reportStop, reportDone)
 
+	type outcome struct {
+		ev    sources.Event
+		retry bool // the store failed: try the file again later
+	}
 	jobs := make(chan sources.Event)
-	finished := make(chan string)
+	finished := make(chan outcome)
 	var wg sync.WaitGroup
 	for range watchWorkers(w.cfg) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for ev := range jobs {
-				w.process(ev)
+				retry := w.process(ev)
 				select {
-				case finished <- ev.Path:
+				case finished <- outcome{ev, retry}:
 				case <-w.work.Done():
 				}
 			}
@@ -285,6 +291,28 @@ func (w *folderWatch) run(ctx context.Context) int {
 		busy    = map[string]bool{}
 		again   = map[string]sources.Event{}
 	)
+	// A file the store could not record (a full disk, a database locked
+	// too long) would not be offered again until it changed, nor a line
+	// a full disk refused be written until the next start: both are tried
+	// again after a delay that doubles while they keep failing.
+	var (
+		retry      = map[string]sources.Event{}
+		retried    = map[string]bool{} // in the queue or in flight because of a retry
+		retryDelay = watchRetryFirst
+		retryC     <-chan time.Time
+		retryTimer *time.Timer
+	)
+	defer func() {
+		if retryTimer != nil {
+			retryTimer.Stop()
+		}
+	}()
+	armRetry := func() {
+		if retryC == nil && (len(retry) > 0 || w.jl.Owed() > 0) {
+			retryTimer = time.NewTimer(retryDelay)
+			retryC = retryTimer.C
+		}
+	}
 	enqueue := func(ev sources.Event) {
 		if _, ok := waiting[ev.Path]; !ok {
 			order = append(order, ev.Path)
@@ -297,7 +325,9 @@ func (w *folderWatch) run(ctx context.Context) int {
 			order = slices.DeleteFunc(order, func(p string) bool { return p == path })
 		}
 		delete(again, path)
+		delete(retry, path)
 	}
+	armRetry() // reconcile may have left lines owing
 loop:
 	for {
 		var (
@@ -319,15 +349,38 @@ loop:
 			delete(waiting, head.Path)
 			order = order[1:]
 			busy[head.Path] = true
-		case path := <-finished:
+		case o := <-finished:
+			path := o.ev.Path
 			delete(busy, path)
+			if retried[path] && !o.retry {
+				retryDelay = watchRetryFirst // the store works again
+			}
+			delete(retried, path)
 			if ev, ok := again[path]; ok {
 				delete(again, path)
 				enqueue(ev)
+			} else if o.retry {
+				retry[path] = o.ev
 			}
+			armRetry()
+		case <-retryC:
+			retryC = nil
+			retryDelay = min(2*retryDelay, watchRetryMax)
+			if err := w.jl.Flush(); err != nil {
+				w.errLog.printf("songflow watch: %v", err)
+			} else if len(retry) == 0 {
+				retryDelay = watchRetryFirst // all lines written
+			}
+			for _, path := range slices.Sorted(maps.Keys(retry)) {
+				enqueue(retry[path])
+				retried[path] = true
+				delete(retry, path)
+			}
+			armRetry()
 		case ev := <-events:
 			switch ev.Kind {
 			case sources.Settled:
+				delete(retry, ev.Path) // this newer event replaces it
 				if busy[ev.Path] {
 					again[ev.Path] = ev
 				} else {
@@ -359,6 +412,9 @@ loop:
 			w.cancelWork()
 		}
 	}
+	if err := w.jl.Flush(); err != nil {
+		w.errLog.printf("songflow watch: %v; the next start writes them from the store", err)
+	}
 	close(reportStop)
 	<-reportDone
 	if ctx.Err() == nil {
@@ -368,6 +424,14 @@ loop:
 		w.counts.analysed, w.counts.same, w.counts.failed, w.counts.skipped)
 	return 0
 }
+
+// How long a file the store could not record, or a line results.jsonl
+// could not take, waits before it is tried again: at first, and at most
+// (the wait doubles while the tries fail).
+const (
+	watchRetryFirst = time.Second
+	watchRetryMax   = time.Minute
+)
 
 // watchWorkers is how many files are processed at once: enough to keep
 // every stage of the pipeline busy, each holding one file's bytes.
@@ -398,32 +462,36 @@ func (w *folderWatch) skip(path string) bool {
 	return false
 }
 
-// reconcile makes results.jsonl hold every result the store has
-// journaled: after a kill between a commit and its line, or when
-// OpenJSONL has cut off a torn last line, the line is written now.
+// reconcile makes results.jsonl hold the result of every file of the
+// folder recorded as done: after a kill between a commit and its line, or
+// when OpenJSONL has cut off a torn last line, the line is written now.
+// Only this folder's files count: the store may be shared by watchers of
+// other folders, whose results do not belong in this file.
 func (w *folderWatch) reconcile(ctx context.Context) error {
-	keys, err := w.st.Journal(ctx)
+	files, err := w.st.Files(ctx, w.dir)
 	if err != nil {
 		return err
 	}
 	added := 0
-	for _, k := range keys {
-		if w.jl.Has(k.Hash, k.AnalyzerVersion) {
+	for _, f := range files {
+		if f.State != store.FileDone || w.jl.Has(f.Hash, f.AnalyzerVersion) {
 			continue
 		}
+		k := store.Key{Hash: f.Hash, AnalyzerVersion: f.AnalyzerVersion, Namespace: watchNamespace}
 		e, ok, err := w.st.Get(ctx, k)
 		if err != nil {
 			return err
 		}
 		if !ok {
-			continue // the result was deleted (cache cleared); nothing to write
+			continue // the result was deleted (cache cleared); the file is analysed again
 		}
 		var res stages.Result
 		if err := json.Unmarshal(e.Result, &res); err != nil {
 			return fmt.Errorf("result %s: %w", k.Hash, err)
 		}
+		// A line the disk has no room for is owed, and written later.
 		if wrote, err := w.jl.Append(k.Hash, res); err != nil {
-			return err
+			w.errLog.printf("songflow watch: %v", err)
 		} else if wrote {
 			added++
 		}
@@ -494,29 +562,39 @@ func (w *folderWatch) claim(hash string) (release func(), ok bool) {
 	}
 }
 
+// analysis is what the analyser said of some bytes.
+type analysis struct {
+	res stages.Result
+	err error
+	ms  int64
+}
+
 // process brings one settled file's record up to date: nothing when it is
 // recorded as it is now, else read, hash, and analyse unless its bytes
-// have been analysed (or failed) before.
-func (w *folderWatch) process(ev sources.Event) {
+// have been analysed (or failed) before. It reports whether the file must
+// be tried again later: the store failed, so nothing was recorded, and
+// the Watcher offers the file again only when it changes. An analysis
+// the store could not record is kept for that next try.
+func (w *folderWatch) process(ev sources.Event) (retry bool) {
 	ctx := w.work
 	rel := w.rel(ev.Path)
 	rec, known, err := w.st.File(ctx, ev.Path)
 	if err != nil {
 		w.errLog.printf("songflow watch: %v", err)
-		return
+		return true
 	}
 	// Size and time alone would take a file renamed over this one with
 	// the same size and time (mv, cp -p) for the one recorded; its
 	// identity tells them apart without reading either.
 	if known && rec.Size == ev.Size && rec.ModTime.Equal(ev.ModTime) && rec.Identity == ev.Identity && rec.AnalyzerVersion == w.version {
 		if rec.State != store.FileDone {
-			return // a failure or a skip is recorded once; retried only when the file changes
+			return false // a failure or a skip is recorded once; retried only when the file changes
 		}
 		if _, ok, err := w.st.Get(ctx, w.key(rec.Hash)); err != nil {
 			w.errLog.printf("songflow watch: %s: %v", rel, err)
-			return
+			return true
 		} else if ok {
-			return
+			return false
 		}
 		// The result was deleted (the server's cache was cleared): analyse again.
 	}
@@ -528,12 +606,12 @@ func (w *folderWatch) process(ev sources.Event) {
 		if !errors.Is(err, os.ErrNotExist) && !errors.Is(err, errChangedWhileRead) {
 			w.errLog.printf("songflow watch: %s: %v", rel, err)
 		}
-		return
+		return false
 	}
 	// The bytes count only if the file did not change while being read;
 	// if it did, it settles again and comes back.
 	if !w.unchanged(ev, opened) {
-		return
+		return false
 	}
 	f := store.File{Path: ev.Path, Size: ev.Size, ModTime: ev.ModTime, Identity: ev.Identity, Hash: hash, AnalyzerVersion: w.version}
 	// said reports whether the file's own record already says s of these
@@ -545,64 +623,79 @@ func (w *folderWatch) process(ev sources.Event) {
 	}
 	if reason := sniffAudio(head); reason != "" {
 		f.State, f.Error = store.FileSkipped, reason
-		if w.record(f, nil, nil) && !said(f.State) {
+		if !w.record(f, nil, nil) {
+			return true
+		}
+		if !said(f.State) {
 			w.count(func() { w.counts.skipped++ })
 			w.log.printf("skipped %s: %s", rel, reason)
 		}
-		return
+		return false
 	}
 	release, ok := w.claim(f.Hash)
 	if !ok {
-		return
+		return false
 	}
 	defer release()
 
 	// Bytes analysed before, under this name or another.
 	if e, ok, err := w.st.Get(ctx, w.key(f.Hash)); err != nil {
 		w.errLog.printf("songflow watch: %s: %v", rel, err)
-		return
+		return true
 	} else if ok {
 		var res stages.Result
 		if err := json.Unmarshal(e.Result, &res); err != nil {
 			w.errLog.printf("songflow watch: %s: stored result %s: %v", rel, f.Hash, err)
-			return
+			return false
 		}
 		f.State = store.FileDone
-		if w.record(f, &e, &res) && !said(f.State) {
+		if !w.record(f, &e, &res) {
+			return true
+		}
+		if !said(f.State) {
 			w.count(func() { w.counts.same++ })
 			w.log.printf("same %s: content already analysed as %s", rel, res.File)
 		}
-		return
+		return false
 	}
 	if prev, ok, err := w.st.FileWithContent(ctx, f.Hash, w.version); err == nil && ok && prev.State == store.FileFailed {
 		f.State, f.Error = store.FileFailed, prev.Error
-		if w.record(f, nil, nil) && !said(f.State) {
+		if !w.record(f, nil, nil) {
+			return true
+		}
+		if !said(f.State) {
 			w.count(func() { w.counts.failed++ })
 			w.log.printf("failed %s: same content as %s: %s", rel, w.rel(prev.Path), oneLineErr(prev.Error))
 		}
-		return
+		return false
 	}
 
-	start := time.Now()
-	res, err := w.an.Analyze(ctx, stages.Job{Name: ev.Path})
-	if ctx.Err() != nil {
-		return // abandoned at stop: says nothing about the file
-	}
-	// The analysis read the file again, from disk: it belongs to the
-	// bytes hashed only if the file is still the one that was hashed.
-	if !w.unchanged(ev, opened) {
-		return
-	}
-	if err != nil {
-		f.State, f.Error = store.FileFailed, err.Error()
-		if w.record(f, nil, nil) {
-			w.count(func() { w.counts.failed++ })
-			w.addRecord(reports.Record{Result: stages.Result{File: rel}, Error: err.Error(), Finished: time.Since(w.started).Seconds()}, 0)
-			w.log.printf("failed %s: %s", rel, oneLineErr(err.Error()))
+	a, ok := w.takeUnsaved(f.Hash)
+	if !ok {
+		start := time.Now()
+		a.res, a.err = w.an.Analyze(ctx, stages.Job{Name: ev.Path})
+		if ctx.Err() != nil {
+			return false // abandoned at stop: says nothing about the file
 		}
-		return
+		a.ms = time.Since(start).Milliseconds()
+		// The analysis read the file again, from disk: it belongs to the
+		// bytes hashed only if the file is still the one that was hashed.
+		if !w.unchanged(ev, opened) {
+			return false
+		}
 	}
-	ms := time.Since(start).Milliseconds()
+	if a.err != nil {
+		f.State, f.Error = store.FileFailed, a.err.Error()
+		if !w.record(f, nil, nil) {
+			w.keepUnsaved(f.Hash, a)
+			return true
+		}
+		w.count(func() { w.counts.failed++ })
+		w.addRecord(reports.Record{Result: stages.Result{File: rel}, Error: a.err.Error(), Finished: time.Since(w.started).Seconds()}, 0)
+		w.log.printf("failed %s: %s", rel, oneLineErr(a.err.Error()))
+		return false
+	}
+	res := a.res
 	res.File = rel
 	// The line in results.jsonl says which settings made it, and is
 	// kept once per content and version.
@@ -610,17 +703,39 @@ func (w *folderWatch) process(ev sources.Event) {
 	blob, err := json.Marshal(res)
 	if err != nil {
 		w.errLog.printf("songflow watch: result of %s: %v", rel, err)
-		return
+		return false
 	}
 	f.State = store.FileDone
 	e := store.Entry{Key: w.key(f.Hash), Title: res.Title, Artist: res.Artist, Result: blob}
 	if !w.record(f, &e, &res) {
-		return
+		w.keepUnsaved(f.Hash, a)
+		return true
 	}
 	now := time.Now()
 	w.count(func() { w.counts.analysed++ })
 	w.addRecord(reports.Record{Result: stages.Result{File: rel, Duration: res.Duration, BPM: res.BPM, Key: res.Key}, Finished: now.Sub(w.started).Seconds()}, now.Sub(ev.ModTime))
-	w.log.printf("song %s  bpm %.1f  key %s  loudness %.1f LUFS  %d ms", rel, res.BPM, orDashString(res.Key), res.Loudness, ms)
+	w.log.printf("song %s  bpm %.1f  key %s  loudness %.1f LUFS  %d ms", rel, res.BPM, orDashString(res.Key), res.Loudness, a.ms)
+	return false
+}
+
+// keepUnsaved keeps the analysis of the bytes hashing to hash, which the
+// store could not record, for the next try.
+func (w *folderWatch) keepUnsaved(hash string, a analysis) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.unsaved == nil {
+		w.unsaved = map[string]analysis{}
+	}
+	w.unsaved[hash] = a
+}
+
+// takeUnsaved returns and forgets the analysis kept for hash, if any.
+func (w *folderWatch) takeUnsaved(hash string) (analysis, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	a, ok := w.unsaved[hash]
+	delete(w.unsaved, hash)
+	return a, ok
 }
 
 // hashFile reads the file at path once, from start to end, and returns
@@ -672,17 +787,15 @@ func (w *folderWatch) unchanged(ev sources.Event, opened os.FileInfo) bool {
 // reports whether it did. The commit is not cancelled by the stop: a
 // finished analysis is kept.
 func (w *folderWatch) record(f store.File, e *store.Entry, res *stages.Result) bool {
-	_, err := w.st.RecordFile(context.WithoutCancel(w.work), f, e)
-	if err != nil {
+	if err := w.st.RecordFile(context.WithoutCancel(w.work), f, e); err != nil {
 		w.errLog.printf("songflow watch: %v", err)
 		return false
 	}
 	if e != nil {
-		// The line for a key journaled now is due here, after the commit;
-		// a kill in between is repaired at start, unless the result was
-		// deleted meanwhile and is only now stored again (journaled is
-		// then false). Appending is idempotent, so every done file makes
-		// sure its line is there.
+		// The line is due now, after the commit: a kill in between is
+		// repaired at the next start (reconcile), and a line the disk has
+		// no room for is written later. Appending is idempotent, so
+		// every done file makes sure its line is there.
 		if _, err := w.jl.Append(e.Key.Hash, *res); err != nil {
 			w.errLog.printf("songflow watch: %v", err)
 		}

@@ -672,3 +672,27 @@ func BenchmarkWatchFolder(b *testing.B) {
 	b.ReportMetric(audio.Seconds()/wall.Seconds(), "x-realtime")
 	b.ReportMetric(wait.Seconds()/float64(b.N), "s-write-to-result")
 }
+
+// TestWatchStoreFailureRetried: a song the store cannot record while it
+// is full is recorded once the store works again, with the watcher left
+// running and the file untouched. Before, it was not looked at again
+// until it changed or the watcher was restarted.
+func TestWatchStoreFailureRetried(t *testing.T) {
+	e := newWatchEnv(t, 0.2, 0)
+	r := startWatch(t, e)
+	waitUntil(t, "the watcher to start", func() bool { return r.out.count("watching", "") == 1 })
+	restore := failRecords(t, e.db)
+	e.put(t, "a.wav", calibrationSong(t, "01-adagio-c-major.wav"))
+	waitUntil(t, "the store to refuse a.wav", func() bool {
+		s := r.err.String()
+		return strings.Contains(s, "record file ") && strings.Contains(s, "a.wav")
+	})
+	restore()
+	waitUntil(t, "a.wav", func() bool { return hasState(t, e, "a.wav", store.FileDone) })
+	if code := r.stop(t); code != 0 {
+		t.Fatalf("exit status %d; stderr:\n%s", code, r.err)
+	}
+	if n := r.out.count("song", "a.wav"); n != 1 || len(jsonlLines(t, e)) != 1 {
+		t.Fatalf("a.wav logged %d times, %d lines; want once, 1:\n%s", n, len(jsonlLines(t, e)), r.out)
+	}
+}

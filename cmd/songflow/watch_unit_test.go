@@ -422,3 +422,135 @@ func TestWatchProcessReplacedFile(t *testing.T) {
 		t.Errorf("log:\n%s\nerrors:\n%s", logs.out, logs.err)
 	}
 }
+
+// TestWatchReconcileKeepsToItsFolder: two folders watched into their own
+// output folders with one store (the default db_path is shared). Before,
+// the start of the second wrote every result the first had ever stored
+// into its own results.jsonl, as "recovered"; a result of its own folder
+// lost in a kill is still written again.
+func TestWatchReconcileKeepsToItsFolder(t *testing.T) {
+	ctx := context.Background()
+	song := calibrationSong(t, "01-adagio-c-major.wav")
+	an := &stubAnalyser{res: stages.Result{BPM: 120, Key: "C Major"}}
+	w, _ := newUnitWatch(t, an)
+	a := filepath.Join(w.dir, "a.wav")
+	if err := os.WriteFile(a, song, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w.process(settledEvent(t, a))
+	if !hasRecord(t, w, a, store.FileDone) {
+		t.Fatal("a.wav not analysed")
+	}
+
+	root := t.TempDir()
+	dir := filepath.Join(root, "other music")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	jpath := filepath.Join(root, "other out", watchResultsFile)
+	openOther := func() *folderWatch {
+		jl, err := sinks.OpenJSONL(jpath, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { jl.Close() })
+		logs := &running{out: &watchLog{}, err: &watchLog{}}
+		return &folderWatch{
+			dir: dir, out: filepath.Dir(jpath), db: w.db,
+			st: w.st, jl: jl, an: an, version: w.version,
+			log: &lockedWriter{w: logs.out}, errLog: &lockedWriter{w: logs.err},
+			work: w.work, cancelWork: w.cancelWork,
+			claims: map[string]chan struct{}{},
+		}
+	}
+	other := openOther()
+	if err := other.reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := other.jl.Len(); n != 0 {
+		t.Fatalf("the other folder's results.jsonl holds %d results of the first folder, want none", n)
+	}
+	b := filepath.Join(dir, "b.wav")
+	if err := os.WriteFile(b, variant(song, 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	other.process(settledEvent(t, b))
+	bHash := mustRecord(t, other, b).Hash
+	if !other.jl.Has(bHash, w.version) || other.jl.Len() != 1 {
+		t.Fatalf("after b.wav: %d lines, b's %v; want b's only", other.jl.Len(), other.jl.Has(bHash, w.version))
+	}
+
+	// A kill took b's line: the next start writes it again, and only it.
+	if err := other.jl.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(jpath, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	again := openOther()
+	if err := again.reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !again.jl.Has(bHash, w.version) || again.jl.Len() != 1 {
+		t.Fatalf("after the restart: %d lines, b's %v; want b's only", again.jl.Len(), again.jl.Has(bHash, w.version))
+	}
+}
+
+// failRecords makes the store refuse every record of a file, as a full
+// disk would, until the returned function is called.
+func failRecords(t *testing.T, db string) (restore func()) {
+	t.Helper()
+	conn, err := sql.Open("sqlite", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	exec := func(q string) {
+		t.Helper()
+		if _, err := conn.ExecContext(context.Background(), q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exec(`CREATE TRIGGER full_disk BEFORE INSERT ON watch_files BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END`)
+	return func() { exec(`DROP TRIGGER full_disk`) }
+}
+
+// TestWatchProcessStoreFailureIsRetried: a file whose record the store
+// refuses asks to be tried again (before, it was given up on until it
+// changed), and the next try records the analysis made the first time
+// instead of analysing again.
+func TestWatchProcessStoreFailureIsRetried(t *testing.T) {
+	song := calibrationSong(t, "01-adagio-c-major.wav")
+	for _, fail := range []bool{false, true} {
+		an := &stubAnalyser{res: stages.Result{BPM: 120, Key: "C Major"}}
+		if fail {
+			an.err = errors.New("decode: corrupt")
+		}
+		w, logs := newUnitWatch(t, an)
+		path := filepath.Join(w.dir, "a.wav")
+		if err := os.WriteFile(path, song, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		restore := failRecords(t, w.db)
+		if retry := w.process(settledEvent(t, path)); !retry {
+			t.Fatalf("fail=%v: the store refused the record, yet no retry asked for", fail)
+		}
+		if rec, ok, err := w.st.File(context.Background(), path); err != nil || ok {
+			t.Fatalf("fail=%v: recorded %+v (%v) though the store refused", fail, rec, err)
+		}
+		restore()
+		if retry := w.process(settledEvent(t, path)); retry {
+			t.Fatalf("fail=%v: the store works again, yet a retry asked for:\n%s", fail, logs.err)
+		}
+		want := store.FileDone
+		if fail {
+			want = store.FileFailed
+		}
+		if !hasRecord(t, w, path, want) || len(an.jobs) != 1 {
+			t.Fatalf("fail=%v: after the retry, record %+v, analysed %d times; want %s, once", fail, mustRecord(t, w, path), len(an.jobs), want)
+		}
+		if n := logs.out.count("song", "a.wav") + logs.out.count("failed", "a.wav"); n != 1 || (!fail && w.jl.Len() != 1) {
+			t.Fatalf("fail=%v: logged %d times, %d lines:\n%s", fail, n, w.jl.Len(), logs.out)
+		}
+	}
+}
