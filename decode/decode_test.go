@@ -638,14 +638,7 @@ func TestAACChannelOrder(t *testing.T) {
 // nothing, even when they hold what looks like a frame header: a lone
 // sync word found while skipping junk is no frame.
 func TestMP3JunkAfterFrames(t *testing.T) {
-	clean, err := os.ReadFile(fixtures + "mp3_cbr_stereo_44k.mp3")
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, err := Bytes(context.Background(), "clean.mp3", clean, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	clean, want := decodeFixture(t, "mp3_cbr_stereo_44k.mp3")
 	// An MPEG-1 layer III header of the stream's kind (128 kbit/s,
 	// 44.1 kHz): a 417-byte frame.
 	fake := []byte{0xff, 0xfb, 0x90, 0x64}
@@ -1252,14 +1245,7 @@ func TestFLACManyBlocks(t *testing.T) {
 // box decodes at little cost: the box walk and the tag reader each took a
 // read of the file per box, deaf to any deadline.
 func TestM4AManyBoxes(t *testing.T) {
-	clean, err := os.ReadFile(fixtures + "aac_stereo_44k.m4a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, err := Bytes(context.Background(), "clean.m4a", clean, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	clean, want := decodeFixture(t, "aac_stereo_44k.m4a")
 	// The movie box comes last; boxes before it shift no sample.
 	moov := bytes.Index(clean, []byte("moov")) - 4
 	data := slices.Concat(clean[:moov], bytes.Repeat([]byte("\x00\x00\x00\x08free"), 1<<20), clean[moov:])
@@ -1283,14 +1269,7 @@ func TestM4AManyBoxes(t *testing.T) {
 // damaged frame: the song decodes as it does without it, as in ffmpeg,
 // also when STREAMINFO does not say how many samples there are.
 func TestFLACTrailingData(t *testing.T) {
-	clean, err := os.ReadFile(fixtures + "flac_s8_mono_8k.flac")
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, err := Bytes(context.Background(), "clean.flac", clean, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	clean, want := decodeFixture(t, "flac_s8_mono_8k.flac")
 	// The total samples, the last 36 bits of STREAMINFO's first 18
 	// bytes, set to 0: unknown, as a stream written to a pipe says.
 	unknown := slices.Clone(clean)
@@ -1328,7 +1307,7 @@ func TestFLACTrailingData(t *testing.T) {
 	}
 	// Damage after the frames is still damage when STREAMINFO does not
 	// say the song is complete without it.
-	_, err = Bytes(context.Background(), "zeros, length unknown", slices.Concat(unknown, make([]byte, 100)), Options{})
+	_, err := Bytes(context.Background(), "zeros, length unknown", slices.Concat(unknown, make([]byte, 100)), Options{})
 	if !errors.Is(err, ErrCorrupt) {
 		t.Errorf("zeros after a stream of unknown length: %v, want ErrCorrupt", err)
 	}
@@ -1341,14 +1320,7 @@ func TestFLACTrailingData(t *testing.T) {
 // 1024 samples, which the decoder already holds back. Taking them for
 // 2048 samples cut 512 more from the start than the encoder put there.
 func TestM4ATimescale(t *testing.T) {
-	clean, err := os.ReadFile(fixtures + "aac_stereo_44k.m4a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, err := Bytes(context.Background(), "clean.m4a", clean, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	clean, want := decodeFixture(t, "aac_stereo_44k.m4a")
 	b := slices.Clone(clean)
 	be := binary.BigEndian
 	double := func(p int) { be.PutUint32(b[p:], 2*be.Uint32(b[p:])) }
@@ -1394,14 +1366,7 @@ func TestM4ATimescale(t *testing.T) {
 // silent, and from the first frame that has all its data on, the samples
 // are those of the whole stream's decode.
 func TestMP3RepackedFromMidStream(t *testing.T) {
-	b, err := os.ReadFile(fixtures + "mp3_cbr32_mono_22k.mp3")
-	if err != nil {
-		t.Fatal(err)
-	}
-	whole, err := Bytes(context.Background(), "whole.mp3", b, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, whole := decodeFixture(t, "mp3_cbr32_mono_22k.mp3")
 	starts, _ := mp3Frames(t, b)
 	// A frame past the fade-in whose main_data_begin, the first byte of
 	// its side information, reaches back into the frames before it.
@@ -1476,4 +1441,19 @@ func TestWAVID3Chunk(t *testing.T) {
 			t.Errorf("%s: tags %q %q %v %q, want \"Wav Title\" \"Wav Artist\" 124 \"Gm\"", c.name, a.Title, a.Artist, a.TagBPM, a.TagKey)
 		}
 	}
+}
+
+// decodeFixture reads the fixture name and decodes it whole, for tests
+// that compare a variant of the file with the original.
+func decodeFixture(t *testing.T, name string) ([]byte, *Audio) {
+	t.Helper()
+	data, err := os.ReadFile(fixtures + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := Bytes(context.Background(), name, data, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data, a
 }
