@@ -104,6 +104,14 @@ func LoadTruth(dir string) (*TruthSet, error) {
 	name := "truth.csv"
 	f, err := os.Open(filepath.Join(dir, name))
 	if errors.Is(err, fs.ErrNotExist) {
+		// Truth.csv, as a Mac user names it, is the same file on their
+		// disk; on a case-sensitive one it would be passed over silently.
+		if other := truthByFold(dir, name); other != "" {
+			name = other
+			f, err = os.Open(filepath.Join(dir, name))
+		}
+	}
+	if errors.Is(err, fs.ErrNotExist) {
 		name, err = findExport(dir)
 		if err != nil {
 			return nil, err
@@ -122,6 +130,25 @@ func LoadTruth(dir string) (*TruthSet, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// truthByFold returns the one file of dir whose name is name ignoring
+// case, or "" when there is none or more than one.
+func truthByFold(dir, name string) string {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return ""
+	}
+	found := ""
+	for _, e := range entries {
+		if !e.IsDir() && strings.EqualFold(e.Name(), name) {
+			if found != "" {
+				return ""
+			}
+			found = e.Name()
+		}
+	}
+	return found
 }
 
 // findExport returns the name of the one top-level CSV file of dir whose

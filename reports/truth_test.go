@@ -441,3 +441,22 @@ func TestReadTruthCamelotKeys(t *testing.T) {
 		}
 	}
 }
+
+// A truth file named Truth.csv is found on a case-sensitive file system
+// too, as it is on a Mac's; two that differ only in case are ambiguous and
+// neither is taken for truth.csv.
+func TestLoadTruthNameIgnoringCase(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "Truth.csv"), []byte("file,bpm\na.wav,120\n"), 0o644)
+	s, err := LoadTruth(dir)
+	if err != nil || s.Len() != 1 || s.File != "Truth.csv" {
+		t.Fatalf("Truth.csv: %+v, %v", s, err)
+	}
+	os.WriteFile(filepath.Join(dir, "TRUTH.CSV"), []byte("file,bpm\nb.wav,90\n"), 0o644)
+	if _, err := os.Stat(filepath.Join(dir, "truth.csv")); err == nil {
+		t.Skip("case-insensitive file system: the two names are one file")
+	}
+	if s, err := LoadTruth(dir); err != nil || s.Len() != 0 {
+		t.Errorf("Truth.csv and TRUTH.CSV: %+v, %v; want neither", s, err)
+	}
+}
