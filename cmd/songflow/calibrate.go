@@ -213,6 +213,13 @@ func walkCalibration(dir, truthFile, out string) (songs []string, skipped []repo
 			if abs, _ := filepath.Abs(path); path != dir && (strings.HasPrefix(d.Name(), ".") || abs == absOut) {
 				return filepath.SkipDir
 			}
+			// `calibrate .` writes its reports into the folder it
+			// calibrates; the next run takes each earlier report as one
+			// thing that is not songs, not as a dozen files.
+			if path != dir && isReport(path) {
+				skipped = append(skipped, reports.Skipped{File: rel, Reason: "an earlier songflow report, not songs"})
+				return filepath.SkipDir
+			}
 			return nil
 		}
 		if !d.Type().IsRegular() {
@@ -247,6 +254,17 @@ func walkCalibration(dir, truthFile, out string) (songs []string, skipped []repo
 	})
 	sort.Strings(songs)
 	return songs, skipped, err
+}
+
+// isReport reports whether the folder at path holds a calibrate report:
+// its summary and its results side by side.
+func isReport(path string) bool {
+	for _, name := range []string{reports.SummaryMarkdown, reports.ResultsJSON} {
+		if st, err := os.Stat(filepath.Join(path, name)); err != nil || !st.Mode().IsRegular() {
+			return false
+		}
+	}
+	return true
 }
 
 // notAudio sniffs the start of the file at path and says why it is not

@@ -700,3 +700,29 @@ func readResults(t *testing.T, out string) (reports.Results, []byte) {
 	}
 	return res, b
 }
+
+// An earlier report inside the calibrated folder (`calibrate .` puts its
+// reports there) is one skipped entry, not its files one by one; a song
+// beside it in the same parent folder is still found.
+func TestWalkCalibrationSkipsEarlierReports(t *testing.T) {
+	dir := t.TempDir()
+	song, err := os.ReadFile(filepath.Join(calibrationSet, "01-adagio-c-major.wav"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	report := filepath.Join(dir, "reports", "20261127T101010Z")
+	os.MkdirAll(report, 0o755)
+	for _, name := range []string{reports.SummaryMarkdown, reports.ResultsJSON, reports.ResultsCSV, "bpm_scatter.png"} {
+		os.WriteFile(filepath.Join(report, name), []byte("x"), 0o644)
+	}
+	os.WriteFile(filepath.Join(report, "copy.wav"), song, 0o644) // inside a report: not a song
+	os.WriteFile(filepath.Join(dir, "reports", "song.wav"), song, 0o644)
+	songs, skipped, err := walkCalibration(dir, "", filepath.Join(t.TempDir(), "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []reports.Skipped{{File: filepath.Join("reports", "20261127T101010Z"), Reason: "an earlier songflow report, not songs"}}
+	if !reflect.DeepEqual(songs, []string{filepath.Join("reports", "song.wav")}) || !reflect.DeepEqual(skipped, want) {
+		t.Errorf("songs %v, skipped %+v", songs, skipped)
+	}
+}
