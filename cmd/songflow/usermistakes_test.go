@@ -266,10 +266,13 @@ func TestBenchWriteError(t *testing.T) {
 // the reason, not with the bare usage line.
 func TestWatchStopTimeoutNegative(t *testing.T) {
 	e := newWatchEnv(t, 0.2, 60)
-	var stdout, stderr bytes.Buffer
-	if code := runWatch(context.Background(), []string{e.dir, "--out", e.out, "--stop-timeout", "-1"}, &stdout, &stderr); code != 2 ||
-		!strings.Contains(stderr.String(), "--stop-timeout must be at least 0") {
-		t.Errorf("exit %d, stderr %q; want 2 and the reason", code, stderr.String())
+	// NaN and 1e10 s would convert to an undefined or negative grace.
+	for _, v := range []string{"-1", "NaN", "1e10"} {
+		var stdout, stderr bytes.Buffer
+		if code := runWatch(context.Background(), []string{e.dir, "--out", e.out, "--stop-timeout", v}, &stdout, &stderr); code != 2 ||
+			!strings.Contains(stderr.String(), "--stop-timeout must be 0..9223372036 seconds") {
+			t.Errorf("%s: exit %d, stderr %q; want 2 and the reason", v, code, stderr.String())
+		}
 	}
 }
 

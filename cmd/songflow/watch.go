@@ -64,8 +64,10 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, watchUsage)
 		return 2
 	}
-	if *stopSecs < 0 {
-		fmt.Fprintf(stderr, "songflow watch: --stop-timeout must be at least 0, got %g\n", *stopSecs)
+	// NaN and seconds past a Duration's range would convert to an
+	// undefined or negative grace, abandoning songs in flight at once.
+	if !(*stopSecs >= 0 && *stopSecs <= float64(config.MaxSeconds)) {
+		fmt.Fprintf(stderr, "songflow watch: --stop-timeout must be 0..%d seconds, got %g\n", config.MaxSeconds, *stopSecs)
 		return 2
 	}
 	// The folder is watched under its real path: a walk does not enter a
