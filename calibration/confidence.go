@@ -107,7 +107,7 @@ func (m *Map) FitConfidences(obs []Observation, folds int) []ConfidenceFit {
 			continue
 		}
 		m.Songs = max(m.Songs, songs.n)
-		cf := ConfidenceFit{Confidence: name, Songs: songs.n, BrierBefore: brier(x, y, nil), Constant: brierConstant(y)}
+		cf := ConfidenceFit{Confidence: name, Songs: songs.n, BrierBefore: Brier(x, y), Constant: BrierConstant(y)}
 		switch {
 		case songs.n < MinSongs:
 			cf.Skipped = fmt.Sprintf("%d songs, need %d", songs.n, MinSongs)
@@ -245,29 +245,28 @@ func sqErr(p float64, right bool) float64 {
 	return p * p
 }
 
-// brier is the Brier score of the forecasts x (recalibrated by l when l
-// is not nil) against the outcomes y.
-func brier(x []float64, y []bool, l *Logistic) float64 {
+// Brier is the Brier score (Brier 1950, "Verification of forecasts
+// expressed in terms of probability") of the forecasts conf, clamped to
+// 0..1, against the outcomes right: the mean squared difference between
+// forecast and outcome (1 right, 0 wrong). Lower is better.
+func Brier(conf []float64, right []bool) float64 {
 	var s float64
-	for i, c := range x {
-		c = min(1, max(0, c))
-		if l != nil {
-			c = l.At(c)
-		}
-		s += sqErr(c, y[i])
+	for i, c := range conf {
+		s += sqErr(min(1, max(0, c)), right[i])
 	}
-	return s / float64(len(x))
+	return s / float64(len(conf))
 }
 
-// brierConstant is the Brier score of forecasting the hit rate p for
-// every song: p(1−p).
-func brierConstant(y []bool) float64 {
+// BrierConstant is the Brier score of the best constant forecast, the
+// hit rate p of right itself: p(1−p). A confidence that predicts
+// correctness scores below it.
+func BrierConstant(right []bool) float64 {
 	var hits float64
-	for _, v := range y {
+	for _, v := range right {
 		if v {
 			hits++
 		}
 	}
-	p := hits / float64(len(y))
+	p := hits / float64(len(right))
 	return p * (1 - p)
 }

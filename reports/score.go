@@ -3,6 +3,7 @@ package reports
 import (
 	"math"
 
+	"github.com/songflow/songflow/calibration"
 	"github.com/songflow/songflow/dsp"
 	"github.com/songflow/songflow/stages"
 )
@@ -231,16 +232,13 @@ func ConfidenceBins(conf []float64, correct []bool, n int) []ConfidenceBin {
 	return bins
 }
 
-// Reliability measures how well a confidence predicts correctness, by
-// the Brier score (Brier 1950, "Verification of forecasts expressed in
-// terms of probability"): the mean squared difference between the
-// confidence and the outcome (1 correct, 0 not). Lower is better.
+// Reliability measures how well a confidence predicts correctness: its
+// Brier score ([calibration.Brier]) and that of the constant forecast
+// ([calibration.BrierConstant]), which a confidence that predicts
+// correctness scores below; one that merely ranks songs may not.
 type Reliability struct {
-	Songs int
-	Brier float64
-	// Constant is the Brier score of the best constant forecast, the hit
-	// rate p itself: p(1−p). A confidence that predicts correctness
-	// scores below it; one that merely ranks songs may not.
+	Songs    int
+	Brier    float64
 	Constant float64
 	Bins     []ConfidenceBin
 }
@@ -255,26 +253,15 @@ func (r Reliability) Beats() bool { return r.Songs > 0 && r.Brier < r.Constant }
 // ConfidenceBins with n bins.
 func MeasureReliability(conf []float64, correct []bool, n int) Reliability {
 	r := Reliability{Bins: ConfidenceBins(conf, correct, n)}
-	var sq float64
-	hits := 0
+	var x []float64
+	var y []bool
 	for i, c := range conf {
-		if i >= len(correct) || math.IsNaN(c) {
-			continue
+		if i < len(correct) && !math.IsNaN(c) {
+			x, y = append(x, c), append(y, correct[i])
 		}
-		y := 0.0
-		if correct[i] {
-			y = 1
-			hits++
-		}
-		d := min(1, max(0, c)) - y
-		sq += d * d
-		r.Songs++
 	}
-	if r.Songs == 0 {
-		return r
+	if r.Songs = len(x); r.Songs > 0 {
+		r.Brier, r.Constant = calibration.Brier(x, y), calibration.BrierConstant(y)
 	}
-	p := frac(hits, r.Songs)
-	r.Brier = sq / float64(r.Songs)
-	r.Constant = p * (1 - p)
 	return r
 }
