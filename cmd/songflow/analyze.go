@@ -55,30 +55,18 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	for i := range files {
 		done[i] = make(chan outcome, 1)
 	}
-	// Files enter the pipeline in the order given, at most as many at
-	// once as keep every stage busy: a list of thousands costs no more
-	// goroutines than that, and earlier files, whose lines are printed
-	// first, are not left to win a race to the pipeline's input.
-	slots := make(chan struct{}, inFlightLimit(cfg))
+	// Files enter the pipeline in the order given, as calibrate's do:
+	// earlier files, whose lines are printed first, are not left to win a
+	// race to the pipeline's input.
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		for i, f := range files {
-			select {
-			case slots <- struct{}{}:
-			case <-ctx.Done():
-				for ; i < len(files); i++ {
-					done[i] <- outcome{err: fmt.Errorf("analyze %s: %w", files[i], ctx.Err())}
-				}
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() { <-slots }()
-				r, err := a.Analyze(ctx, stages.Job{Name: f})
-				done[i] <- outcome{r, err}
-			}()
+		started := inOrder(ctx, len(files), inFlightLimit(cfg), func(i int) {
+			r, err := a.Analyze(ctx, stages.Job{Name: files[i]})
+			done[i] <- outcome{r, err}
+		})
+		for i := started; i < len(files); i++ {
+			done[i] <- outcome{err: fmt.Errorf("analyze %s: %w", files[i], ctx.Err())}
 		}
 	}()
 	failed := 0

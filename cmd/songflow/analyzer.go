@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/songflow/songflow/calibration"
 	"github.com/songflow/songflow/config"
@@ -46,4 +47,34 @@ func startAnalyzer(ctx context.Context, cfg config.Config, cmd string, stderr io
 // stageConfigs lists every stage's settings in pipeline order.
 func stageConfigs(s config.Stages) []pipeline.StageConfig {
 	return []pipeline.StageConfig{s.Decode, s.Resample, s.Chunk, s.FFT, s.Aggregate}
+}
+
+// inOrder calls fn(0), fn(1), … fn(n−1), each in a goroutine of its own,
+// starting them in that order and at most limit at once (the songs a
+// pipeline can hold: every front door hands the analyzer no more than
+// keep its stages busy, however many files it has). It stops starting
+// calls when ctx is done, waits for those it started, and returns how
+// many it started.
+func inOrder(ctx context.Context, n, limit int, fn func(i int)) (started int) {
+	slots := make(chan struct{}, max(1, limit))
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for i := range n {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+		}
+		// Checked after the select, which picks at random when both
+		// are ready: a cancelled run starts nothing more.
+		if ctx.Err() != nil {
+			return i
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			fn(i)
+		}()
+	}
+	return n
 }

@@ -69,43 +69,28 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	cpu0 := reports.CPUTime()
 	start := time.Now()
 	var (
-		mu      sync.Mutex
-		audio   float64
-		failed  int
-		wg      sync.WaitGroup
-		limiter = make(chan struct{}, inFlightLimit(cfg))
+		mu     sync.Mutex
+		audio  float64
+		failed int
+		notRun int
 	)
-	submitted, notRun := 0, 0
-submit:
-	for r := 0; r < *repeat; r++ {
-		for _, f := range files {
-			select {
-			case limiter <- struct{}{}:
-			case <-ctx.Done():
-				break submit
-			}
-			submitted++
-			wg.Add(1)
-			go func() {
-				defer func() { <-limiter; wg.Done() }()
-				res, err := a.Analyze(ctx, stages.Job{Name: f, Data: data[f]})
-				mu.Lock()
-				defer mu.Unlock()
-				if err != nil && ctx.Err() != nil {
-					notRun++ // cut off by the interrupt: no failure of the song's
-					return
-				}
-				if err != nil {
-					failed++
-					fmt.Fprintf(stderr, "songflow bench: %v\n", err)
-					return
-				}
-				audio += res.Duration
-			}()
+	n := len(files) * *repeat
+	started := inOrder(ctx, n, inFlightLimit(cfg), func(i int) {
+		f := files[i%len(files)]
+		res, err := a.Analyze(ctx, stages.Job{Name: f, Data: data[f]})
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case err != nil && ctx.Err() != nil:
+			notRun++ // cut off by the interrupt: no failure of the song's
+		case err != nil:
+			failed++
+			fmt.Fprintf(stderr, "songflow bench: %v\n", err)
+		default:
+			audio += res.Duration
 		}
-	}
-	wg.Wait()
-	notRun += len(files)**repeat - submitted
+	})
+	notRun += n - started
 	wall := time.Since(start).Seconds()
 	cpu := (reports.CPUTime() - cpu0).Seconds()
 	snap := a.Snapshot()

@@ -329,40 +329,25 @@ type progress interface {
 // the time it finished.
 func analyseAll(ctx context.Context, a analyser, dir string, songs []string, limit int, prog progress, start time.Time) []reports.Record {
 	recs := make([]reports.Record, len(songs))
-	sem := make(chan struct{}, max(1, limit))
-	var wg sync.WaitGroup
-	for i, rel := range songs {
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
+	started := inOrder(ctx, len(songs), limit, func(i int) {
+		res, err := a.Analyze(ctx, stages.Job{Name: filepath.Join(dir, songs[i])})
+		rec := reports.Record{Result: res, Finished: time.Since(start).Seconds()}
+		rec.File = songs[i]
+		if err != nil {
+			rec.Error = err.Error()
+			if ctx.Err() != nil {
+				// Cut off by the interrupt: it says nothing about the song.
+				rec.Error = notAnalysed + rec.Error
+			}
 		}
-		if ctx.Err() != nil {
-			for j := i; j < len(songs); j++ {
-				recs[j] = reports.Record{Result: stages.Result{File: songs[j]}, Error: notAnalysed + ctx.Err().Error()}
-			}
-			break
+		recs[i] = rec
+		if !strings.HasPrefix(rec.Error, notAnalysed) {
+			prog.Done(err != nil)
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			res, err := a.Analyze(ctx, stages.Job{Name: filepath.Join(dir, rel)})
-			rec := reports.Record{Result: res, Finished: time.Since(start).Seconds()}
-			rec.File = rel
-			if err != nil {
-				rec.Error = err.Error()
-				if ctx.Err() != nil {
-					// Cut off by the interrupt: it says nothing about the song.
-					rec.Error = notAnalysed + rec.Error
-				}
-			}
-			recs[i] = rec
-			if !strings.HasPrefix(rec.Error, notAnalysed) {
-				prog.Done(err != nil)
-			}
-		}()
+	})
+	for j := started; j < len(songs); j++ {
+		recs[j] = reports.Record{Result: stages.Result{File: songs[j]}, Error: notAnalysed + ctx.Err().Error()}
 	}
-	wg.Wait()
 	prog.Finish()
 	return recs
 }
