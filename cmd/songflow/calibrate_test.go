@@ -58,10 +58,7 @@ func TestWalkCalibration(t *testing.T) {
 
 func TestWalkCalibrationSniffsBytes(t *testing.T) {
 	dir := t.TempDir()
-	wav, err := os.ReadFile(filepath.Join(calibrationSet, "01-adagio-c-major.wav"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	wav := calibrationSong(t, "01-adagio-c-major.wav")
 	// Audio with a misleading name is found; text named .mp3 is not.
 	os.WriteFile(filepath.Join(dir, "song.dat"), wav, 0o644)
 	os.WriteFile(filepath.Join(dir, "fake.mp3"), []byte("hello, this is text\n"), 0o644)
@@ -361,10 +358,7 @@ func TestCalibrateSpotifyExport(t *testing.T) {
 		t.Skip("runs the pipeline")
 	}
 	dir := t.TempDir()
-	wav, err := os.ReadFile(filepath.Join(calibrationSet, "01-adagio-c-major.wav"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	wav := calibrationSong(t, "01-adagio-c-major.wav")
 	os.WriteFile(filepath.Join(dir, "Synth Band - Adagio.wav"), wav, 0o644)
 	os.WriteFile(filepath.Join(dir, "My Playlist.csv"), []byte("Song,Artist,BPM,Key,Dance,Energy,Acoustic,Happy,Loud (Db),Camelot\n"+
 		"Adagio (Remastered),Synth Band,60,C,30,25,10,50,-8 db,8B\n"), 0o644)
@@ -395,10 +389,7 @@ func TestCalibrateUnmatchedTruth(t *testing.T) {
 		t.Skip("runs the pipeline")
 	}
 	dir := t.TempDir()
-	wav, err := os.ReadFile(filepath.Join(calibrationSet, "01-adagio-c-major.wav"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	wav := calibrationSong(t, "01-adagio-c-major.wav")
 	for _, name := range []string{"song.wav", "b/Twin.wav", "c/TWIN.wav"} {
 		p := filepath.Join(dir, filepath.FromSlash(name))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -459,10 +450,7 @@ func TestCalibrateUnmatchedTruth(t *testing.T) {
 // measurements, and the report still shows the configuration as given.
 func TestBadCalibrationMap(t *testing.T) {
 	dir, etc := t.TempDir(), t.TempDir()
-	wav, err := os.ReadFile(filepath.Join(calibrationSet, "01-adagio-c-major.wav"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	wav := calibrationSong(t, "01-adagio-c-major.wav")
 	os.WriteFile(filepath.Join(dir, "song.wav"), wav, 0o644)
 	missing := filepath.Join(etc, "missing.json")
 	cfg := filepath.Join(etc, "cal.toml")
@@ -602,10 +590,7 @@ func TestWalkCalibrationFollowsLinksToFiles(t *testing.T) {
 // running as root reads every folder whatever its permissions).
 func TestWalkCalibrationUnreadableFolder(t *testing.T) {
 	dir := t.TempDir()
-	song, err := os.ReadFile(filepath.Join(calibrationSet, "01-adagio-c-major.wav"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	song := calibrationSong(t, "01-adagio-c-major.wav")
 	if err := os.WriteFile(filepath.Join(dir, "a.wav"), song, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -706,10 +691,7 @@ func readResults(t *testing.T, out string) (reports.Results, []byte) {
 // beside it in the same parent folder is still found.
 func TestWalkCalibrationSkipsEarlierReports(t *testing.T) {
 	dir := t.TempDir()
-	song, err := os.ReadFile(filepath.Join(calibrationSet, "01-adagio-c-major.wav"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	song := calibrationSong(t, "01-adagio-c-major.wav")
 	report := filepath.Join(dir, "reports", "20261127T101010Z")
 	os.MkdirAll(report, 0o755)
 	for _, name := range []string{reports.SummaryMarkdown, reports.ResultsJSON, reports.ResultsCSV, "bpm_scatter.png"} {

@@ -28,7 +28,7 @@ const watchPatience = 120 * time.Second
 // calibrationSong is a song of the shared corpus, read-only.
 func calibrationSong(t testing.TB, name string) []byte {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("..", "..", "testdata", "calibration", name))
+	data, err := os.ReadFile(filepath.Join(calibrationSet, name))
 	if err != nil {
 		t.Fatal(err)
 	}
