@@ -179,10 +179,7 @@ func TestWatchProcessFileChangedDuringAnalysis(t *testing.T) {
 			an.err = errors.New("decode: corrupt")
 		}
 		w, logs := newUnitWatch(t, an)
-		path := filepath.Join(w.dir, "a.wav")
-		if err := os.WriteFile(path, song, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		path := putSong(t, w, "a.wav", song)
 		an.during = func(stages.Job) {
 			if err := os.WriteFile(path, variant(song, 1)[:len(song)-100], 0o644); err != nil {
 				t.Error(err)
@@ -254,10 +251,7 @@ func TestWatchProcessStoreErrorsNameTheFile(t *testing.T) {
 	ctx := context.Background()
 
 	// A done file whose stored result can no longer be read back.
-	done := filepath.Join(w.dir, "done.wav")
-	if err := os.WriteFile(done, song, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	done := putSong(t, w, "done.wav", song)
 	w.process(settledEvent(t, done))
 	if len(an.jobs) != 1 || !hasRecord(t, w, done, store.FileDone) {
 		t.Fatalf("done.wav: analysed %v", an.jobs)
@@ -280,10 +274,7 @@ func TestWatchProcessStoreErrorsNameTheFile(t *testing.T) {
 	if _, err := w.st.Put(ctx, store.Entry{Key: w.key(store.HashContent(other)), Result: []byte(`[1]`)}); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(w.dir, "other.wav")
-	if err := os.WriteFile(path, other, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path := putSong(t, w, "other.wav", other)
 	w.process(settledEvent(t, path))
 	if s := logs.err.String(); !strings.Contains(s, "other.wav: ") {
 		t.Errorf("a bad stored result for other.wav was reported as %q", s)
@@ -309,10 +300,7 @@ func TestWatchResultLineAfterClearedCache(t *testing.T) {
 	an := &stubAnalyser{res: stages.Result{BPM: 120, Key: "C Major"}}
 	w, _ := newUnitWatch(t, an)
 	ctx := context.Background()
-	path := filepath.Join(w.dir, "a.wav")
-	if err := os.WriteFile(path, calibrationSong(t, "01-adagio-c-major.wav"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path := putSong(t, w, "a.wav", calibrationSong(t, "01-adagio-c-major.wav"))
 	w.process(settledEvent(t, path))
 	hash := mustRecord(t, w, path).Hash
 	if !w.jl.Has(hash, w.version) {
@@ -382,10 +370,7 @@ func TestWatchProcessReplacedFile(t *testing.T) {
 	song := calibrationSong(t, "01-adagio-c-major.wav")
 	an := &stubAnalyser{res: stages.Result{BPM: 120, Key: "C Major"}}
 	w, logs := newUnitWatch(t, an)
-	path := filepath.Join(w.dir, "a.wav")
-	if err := os.WriteFile(path, song, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path := putSong(t, w, "a.wav", song)
 	w.process(settledEvent(t, path))
 	first := mustRecord(t, w, path)
 	if first.Identity == "" {
@@ -433,10 +418,7 @@ func TestWatchReconcileKeepsToItsFolder(t *testing.T) {
 	song := calibrationSong(t, "01-adagio-c-major.wav")
 	an := &stubAnalyser{res: stages.Result{BPM: 120, Key: "C Major"}}
 	w, _ := newUnitWatch(t, an)
-	a := filepath.Join(w.dir, "a.wav")
-	if err := os.WriteFile(a, song, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	a := putSong(t, w, "a.wav", song)
 	w.process(settledEvent(t, a))
 	if !hasRecord(t, w, a, store.FileDone) {
 		t.Fatal("a.wav not analysed")
@@ -527,10 +509,7 @@ func TestWatchProcessStoreFailureIsRetried(t *testing.T) {
 			an.err = errors.New("decode: corrupt")
 		}
 		w, logs := newUnitWatch(t, an)
-		path := filepath.Join(w.dir, "a.wav")
-		if err := os.WriteFile(path, song, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		path := putSong(t, w, "a.wav", song)
 		restore := failRecords(t, w.db)
 		if retry := w.process(settledEvent(t, path)); !retry {
 			t.Fatalf("fail=%v: the store refused the record, yet no retry asked for", fail)
@@ -553,4 +532,14 @@ func TestWatchProcessStoreFailureIsRetried(t *testing.T) {
 			t.Fatalf("fail=%v: logged %d times, %d lines:\n%s", fail, n, w.jl.Len(), logs.out)
 		}
 	}
+}
+
+// putSong writes data as the song name in w's folder and returns its path.
+func putSong(t *testing.T, w *folderWatch, name string, data []byte) string {
+	t.Helper()
+	path := filepath.Join(w.dir, name)
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
