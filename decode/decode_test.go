@@ -1089,24 +1089,25 @@ func TestAACObjectTypeNotDecoded(t *testing.T) {
 	}
 }
 
-// junkAfter is an io.ReaderAt of head followed by pseudo-random bytes up
-// to size, made as they are read, so a test can hand a decoder a
-// gigabyte without holding it.
-type junkAfter struct {
+// padded is an io.ReaderAt of head followed, up to size, by the bytes
+// fill gives for each offset, made as they are read, so a test can hand a
+// decoder a gigabyte without holding it.
+type padded struct {
 	head []byte
 	size int64
+	fill func(off int64) byte
 }
 
-func (j junkAfter) ReadAt(p []byte, off int64) (int, error) {
-	if off >= j.size {
+func (r padded) ReadAt(p []byte, off int64) (int, error) {
+	if off >= r.size {
 		return 0, io.EOF
 	}
-	n := int(min(int64(len(p)), j.size-off))
+	n := int(min(int64(len(p)), r.size-off))
 	for i := range n {
-		if o := off + int64(i); o < int64(len(j.head)) {
-			p[i] = j.head[o]
+		if o := off + int64(i); o < int64(len(r.head)) {
+			p[i] = r.head[o]
 		} else {
-			p[i] = byte(uint64(o) * 0x9e3779b97f4a7c15 >> 56)
+			p[i] = r.fill(o)
 		}
 	}
 	if n < len(p) {
@@ -1114,6 +1115,10 @@ func (j junkAfter) ReadAt(p []byte, off int64) (int, error) {
 	}
 	return n, nil
 }
+
+// junk is pseudo-random filler for padded; zeros is zero filler.
+func junk(off int64) byte { return byte(uint64(off) * 0x9e3779b97f4a7c15 >> 56) }
+func zeros(int64) byte    { return 0 }
 
 // TestJunkHeedsContext checks a stream followed by a gigabyte of junk
 // (an upload of garbage behind a few real frames) stops promptly when its
@@ -1129,7 +1134,7 @@ func TestJunkHeedsContext(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 		done := make(chan error, 1)
 		go func() {
-			_, err := decode(ctx, junkAfter{head, 1 << 30}, 1<<30, Options{})
+			_, err := decode(ctx, padded{head, 1 << 30, junk}, 1<<30, Options{})
 			done <- err
 		}()
 		select {
@@ -1155,27 +1160,6 @@ func (c *countReads) ReadAt(p []byte, off int64) (int, error) {
 	return c.r.ReadAt(p, off)
 }
 
-// zerosAfter is an io.ReaderAt of head followed by zeros up to size.
-type zerosAfter struct {
-	head []byte
-	size int64
-}
-
-func (z zerosAfter) ReadAt(p []byte, off int64) (int, error) {
-	if off >= z.size {
-		return 0, io.EOF
-	}
-	n := int(min(int64(len(p)), z.size-off))
-	clear(p[:n])
-	if off < int64(len(z.head)) {
-		copy(p, z.head[off:])
-	}
-	if n < len(p) {
-		return n, io.EOF
-	}
-	return n, nil
-}
-
 // TestZeroFilled checks files whose header is followed by zeros (a
 // recorder that reserved the space and crashed, a download whose pieces
 // never came) are refused at little cost, though each 8 or 4 zero bytes
@@ -1199,7 +1183,7 @@ func TestZeroFilled(t *testing.T) {
 		// Zeros read as a STREAMINFO block, which comes once.
 		{"zeros.flac", flacHead, ErrCorrupt, "second STREAMINFO"},
 	} {
-		r := &countReads{r: zerosAfter{c.head, 64 << 20}}
+		r := &countReads{r: padded{c.head, 64 << 20, zeros}}
 		_, err := named(c.name)(decode(context.Background(), r, 64<<20, Options{}))
 		if !errors.Is(err, c.err) || !strings.Contains(err.Error(), c.name) || !strings.Contains(err.Error(), c.says) {
 			t.Errorf("%s: %v, want %v naming the file and saying %q", c.name, err, c.err, c.says)
