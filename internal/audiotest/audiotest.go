@@ -6,6 +6,10 @@ import (
 	"encoding/binary"
 	"math"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
 )
 
 // SparseWAV writes at path a WAV file of seconds of 8-bit mono silence at
@@ -61,4 +65,66 @@ func ClickTrack(seconds float64, rate int) []byte {
 		le.PutUint16(data[46+4*i:], v)
 	}
 	return data
+}
+
+// BenchSeconds is the length of BenchSong's song: a typical 3 minutes.
+const BenchSeconds = 180
+
+// BenchSong returns the path of a 3-minute 44.1 kHz 16-bit stereo song
+// (a sine sweep over pink noise, content across the band) in the format
+// named by ext: wav, flac, mp3 or m4a. It is encoded once, with sox and
+// the format's reference encoder, into the temporary directory, where
+// later runs find it: the files are far too big to commit. It skips the
+// benchmark when an encoder is missing.
+func BenchSong(tb testing.TB, ext string) string {
+	tb.Helper()
+	dir := filepath.Join(os.TempDir(), "songflow-decode-bench")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	out := filepath.Join(dir, "song."+ext)
+	if _, err := os.Stat(out); err == nil {
+		return out
+	}
+	wav := filepath.Join(dir, "song.wav")
+	if _, err := os.Stat(wav); err != nil {
+		if _, err := exec.LookPath("sox"); err != nil {
+			tb.Skip("sox not installed")
+		}
+		// Written under a temporary name and renamed, so that an
+		// interrupted run leaves no half-written song for the next.
+		tmp := wav + ".tmp.wav"
+		cmd := exec.Command("sox", "-R", "-n", "-r", "44100", "-c", "2", "-b", "16", tmp,
+			"synth", strconv.Itoa(BenchSeconds), "sine", "110-8000", "pinknoise", "gain", "-9")
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			tb.Fatalf("sox: %v: %s", err, msg)
+		}
+		if err := os.Rename(tmp, wav); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	tmp := out + ".tmp." + ext
+	var cmd *exec.Cmd
+	switch ext {
+	case "wav":
+		return wav
+	case "flac":
+		cmd = exec.Command("flac", "-s", "-f", "-o", tmp, wav)
+	case "mp3":
+		cmd = exec.Command("lame", "--quiet", "-V", "2", wav, tmp)
+	case "m4a":
+		cmd = exec.Command("ffmpeg", "-loglevel", "error", "-y", "-i", wav, "-c:a", "aac", "-b:a", "256k", tmp)
+	default:
+		tb.Fatalf("BenchSong: no encoder for %q", ext)
+	}
+	if cmd.Err != nil {
+		tb.Skipf("%s not installed", cmd.Args[0])
+	}
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		tb.Fatalf("%s: %v: %s", cmd.Path, err, msg)
+	}
+	if err := os.Rename(tmp, out); err != nil {
+		tb.Fatal(err)
+	}
+	return out
 }
