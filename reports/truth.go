@@ -1,21 +1,27 @@
 package reports
 
 import (
-	"bufio"
+	"bytes"
+	"encoding/binary"
 	"encoding/csv"
 	"errors"
 	"fmt"
-	"golang.org/x/text/cases"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/cases"
+	"golang.org/x/text/encoding/charmap"
+	textunicode "golang.org/x/text/encoding/unicode"
 
 	"github.com/songflow/songflow/dsp"
 	"github.com/songflow/songflow/stages"
@@ -65,8 +71,11 @@ func (t Truth) ParsedKey() (dsp.Key, bool) {
 type TruthSet struct {
 	// File is the truth file it was read from, relative to the folder;
 	// empty when there was none and truth comes from each song's tags.
-	File    string
-	byFile  map[string]Truth // slash-separated path relative to the folder
+	File   string
+	byFile map[string]Truth // slash-separated path relative to the folder
+	// bySep maps the rows' paths written with backslashes, read with the
+	// backslashes as separators, to their byFile keys.
+	bySep   map[string]string
 	byFull  map[string]Truth // whole title and artist, "title (remix)|artist"
 	byMatch map[string]Truth // normalised "title|artist", only where unique
 	byTitle map[string]Truth // normalised title, only where unique
@@ -88,8 +97,9 @@ type UnmatchedRow struct {
 	Row  string `json:"row"`
 	Line int    `json:"line"`
 	// Ambiguous lists the files whose names equal the row's ignoring
-	// case, when the row could not be given to them: they spell the name
-	// differently, or another row equals it ignoring case too.
+	// case (its backslashes read as separators or not), when the row
+	// could not be given to them: they spell the name differently, or
+	// another row equals it ignoring case too.
 	Ambiguous []string `json:"ambiguous,omitempty"`
 }
 
@@ -167,12 +177,17 @@ func findExport(dir string) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("truth: %w", err)
 		}
-		cr, _, err := truthReader(f)
-		var hdr []string
-		if err == nil {
-			hdr, err = cr.Read()
-		}
+		data, err := io.ReadAll(f)
 		f.Close()
+		if err != nil {
+			continue
+		}
+		// An export that cannot be read further than its header is still
+		// the truth file: reading it then names the line at fault, where
+		// passing it over would take truth from tags without a word.
+		text, _ := decodeTruth(data, e.Name())
+		cr, _ := tableReader(text)
+		hdr, err := cr.Read()
 		if err != nil {
 			continue
 		}
@@ -231,14 +246,20 @@ func (c columnIndex) pick(names ...string) int {
 // Loudness stays in dB. Keys may also be Camelot codes ("8A").
 //
 // Fields may be separated by commas, semicolons or tabs (the header line
-// tells which; with semicolons or tabs a decimal comma is understood),
-// and a UTF-8 byte order mark is ignored.
+// tells which; with semicolons or tabs a decimal comma is understood).
+// The text may be UTF-8 (a byte order mark is ignored), UTF-16 with a
+// byte order mark or, when it is not valid UTF-8, Windows-1252. A "file"
+// written with backslashes ("audio\song.wav") names the file it names
+// with slashes, as Match explains; two rows naming one file must agree.
 func ReadTruth(r io.Reader, name string) (*TruthSet, error) {
-	cr, decimalComma, err := truthReader(r)
+	cr, decimalComma, err := truthReader(r, name)
 	if err != nil {
-		return nil, fmt.Errorf("truth %s: %w", name, err)
+		return nil, err
 	}
 	hdr, err := cr.Read()
+	if errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("truth %s: empty, not even a header line", name)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("truth %s: header: %w", name, err)
 	}
@@ -248,6 +269,11 @@ func ReadTruth(r io.Reader, name string) (*TruthSet, error) {
 	artistCol := c.pick("artist", "artists")
 	bpmCol := c.pick("bpm", "tempo")
 	keyCol := c.pick("key")
+	if fileCol < 0 && (titleCol < 0 || artistCol < 0) && strings.ContainsRune(strings.Join(hdr, ""), 0) {
+		// Text has no NUL: quoting a header of binary back would only
+		// bury the cause.
+		return nil, fmt.Errorf("truth %s:1: %s", name, binaryText)
+	}
 	if fileCol < 0 && (titleCol < 0 || artistCol < 0) {
 		return nil, fmt.Errorf("truth %s: need a \"file\" column or \"title\" and \"artist\" columns (header: %s)", name, strings.Join(hdr, ","))
 	}
@@ -336,7 +362,7 @@ func ReadTruth(r io.Reader, name string) (*TruthSet, error) {
 		rows = append(rows, rw)
 	}
 
-	s := &TruthSet{File: name, byFile: map[string]Truth{}, byFull: map[string]Truth{}, byMatch: map[string]Truth{}, byTitle: map[string]Truth{}}
+	s := &TruthSet{File: name, byFile: map[string]Truth{}, bySep: map[string]string{}, byFull: map[string]Truth{}, byMatch: map[string]Truth{}, byTitle: map[string]Truth{}}
 	// A normalised title or title and artist shared by rows that disagree
 	// ("Song" and "Song (Extended Mix)") names no row: matching it to
 	// either would score songs against another version's truth. Rows that
@@ -359,6 +385,7 @@ func ReadTruth(r io.Reader, name string) (*TruthSet, error) {
 		ix.m[k] = t
 		return true
 	}
+	paths := map[string]string{} // a row's path, backslashes as separators → its byFile key
 	for _, rw := range rows {
 		for d := range percent {
 			if v, ok := rw.truth.Reference[d]; ok {
@@ -367,11 +394,19 @@ func ReadTruth(r io.Reader, name string) (*TruthSet, error) {
 		}
 		if rw.file != "" {
 			f := cleanRel(rw.file)
-			if old, seen := s.byFile[f]; seen {
-				if !sameTruth(old, rw.truth) {
+			// audio\song.wav and audio/song.wav are one file to whoever
+			// wrote them, Windows users above all; only matching, which
+			// sees the files, can tell a name holding a backslash.
+			sep := separated(f)
+			if first, seen := paths[sep]; seen {
+				if old := s.byFile[first]; !sameTruth(old, rw.truth) {
 					return nil, fmt.Errorf("truth %s:%d: %s is also on line %d, with other values", name, rw.line, rw.file, old.Row)
 				}
 				continue
+			}
+			paths[sep] = f
+			if sep != f {
+				s.bySep[sep] = f
 			}
 			s.byFile[f] = rw.truth
 			s.songs++
@@ -436,31 +471,144 @@ func number(s string, decimalComma bool) (float64, error) {
 	return strconv.ParseFloat(s, 64)
 }
 
-// truthReader returns a CSV reader of the table in r, and whether its
-// numbers may use the decimal comma. It drops a leading UTF-8 byte order
-// mark, which spreadsheets write and which would otherwise make a quoted
-// first header field a parse error, and takes the field separator from
-// the header line: spreadsheets set to a language whose decimal sign is
-// the comma save "CSV" separated by semicolons, and some tools write tabs.
-func truthReader(r io.Reader) (*csv.Reader, bool, error) {
-	br := bufio.NewReader(r)
-	if b, err := br.Peek(3); err == nil && string(b) == "\ufeff" {
-		br.Discard(3)
+// truthReader returns a CSV reader of the table in r, named name in
+// errors, and whether its numbers may use the decimal comma. The table
+// is read whole: whether it is UTF-8 takes all of it to tell.
+func truthReader(r io.Reader, name string) (*csv.Reader, bool, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, false, fmt.Errorf("truth %s: %w", name, err)
 	}
-	head, err := br.Peek(truthHeaderPeek)
-	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
+	text, err := decodeTruth(data, name)
+	if err != nil {
 		return nil, false, err
 	}
-	comma := headerSeparator(head)
-	cr := csv.NewReader(br)
+	cr, decimalComma := tableReader(text)
+	return cr, decimalComma, nil
+}
+
+// tableReader returns a CSV reader of text, and whether its numbers may
+// use the decimal comma. It takes the field separator from the header
+// line: spreadsheets set to a language whose decimal sign is the comma
+// save "CSV" separated by semicolons, and some tools, Excel's "Unicode
+// Text" among them, write tabs.
+func tableReader(text []byte) (*csv.Reader, bool) {
+	comma := headerSeparator(text[:min(len(text), truthHeaderPeek)])
+	cr := csv.NewReader(bytes.NewReader(text))
 	cr.Comma = comma
 	cr.FieldsPerRecord = -1
-	return cr, comma != ',', nil
+	return cr, comma != ','
 }
 
 // truthHeaderPeek is how much of a table is looked at to find the field
 // separator of its header line.
 const truthHeaderPeek = 4096
+
+// binaryText is the error of a truth file holding NUL bytes, which no
+// text table does.
+const binaryText = "NUL bytes, as in a spreadsheet workbook or UTF-16 text without a byte order mark: save the table as CSV"
+
+// decodeTruth returns the text of a truth file, named name in errors, as
+// UTF-8. Spreadsheets save tables as UTF-8, often starting with a byte
+// order mark, which is dropped (quoted, the first header field would be
+// a parse error); as UTF-16 with a byte order mark (Excel's "Unicode
+// Text"); or, on Windows, as Windows-1252 (Excel's "CSV"). Valid UTF-8
+// is taken as it is: Windows-1252 would read any bytes, and UTF-8 text
+// with accents is rarely also sensible Windows-1252 ("Ã©").
+//
+// With an error naming the line at fault, the text is that of the lines
+// before it, enough to tell a playlist export by its header.
+func decodeTruth(data []byte, name string) ([]byte, error) {
+	switch {
+	case bytes.HasPrefix(data, []byte("\ufeff")):
+		data = data[len("\ufeff"):]
+		if i := invalidUTF8(data); i >= 0 {
+			// The mark promises UTF-8: reading the file as anything else
+			// would mangle the names that are UTF-8.
+			start := bytes.LastIndexByte(data[:i], '\n') + 1
+			return data[:start], fmt.Errorf("truth %s:%d: not UTF-8, though the file starts with UTF-8's byte order mark: save the table as CSV UTF-8", name, 1+bytes.Count(data[:i], []byte("\n")))
+		}
+		return data, nil
+	case bytes.HasPrefix(data, []byte{0xff, 0xfe}):
+		return decodeUTF16(data[2:], false, name)
+	case bytes.HasPrefix(data, []byte{0xfe, 0xff}):
+		return decodeUTF16(data[2:], true, name)
+	case utf8.Valid(data):
+		return data, nil
+	}
+	return decodeWindows1252(data, name)
+}
+
+// invalidUTF8 returns the offset of the first byte of data that is not
+// UTF-8, or -1.
+func invalidUTF8(data []byte) int {
+	for i := 0; i < len(data); {
+		r, n := utf8.DecodeRune(data[i:])
+		if r == utf8.RuneError && n == 1 {
+			return i
+		}
+		i += n
+	}
+	return -1
+}
+
+// decodeUTF16 decodes UTF-16 text, its byte order mark removed, as
+// decodeTruth does. The decoder would put U+FFFD for half a surrogate
+// pair or a lone last byte, and a name so mangled would match no file
+// without a word why: those are errors, naming their line.
+func decodeUTF16(data []byte, bigEndian bool, name string) ([]byte, error) {
+	var order binary.ByteOrder = binary.LittleEndian
+	endian := textunicode.LittleEndian
+	if bigEndian {
+		order, endian = binary.BigEndian, textunicode.BigEndian
+	}
+	decode := func(b []byte) []byte {
+		// Checked first, the text holds nothing the decoder could fail on.
+		text, _ := textunicode.UTF16(endian, textunicode.IgnoreBOM).NewDecoder().Bytes(b)
+		return text
+	}
+	const high, low, end = 0xd800, 0xdc00, 0xe000 // surrogate ranges
+	line, start := 1, 0                           // the line of data[i:] and its offset
+	for i := 0; i+1 < len(data); i += 2 {
+		switch u := order.Uint16(data[i:]); {
+		case u == '\n':
+			line, start = line+1, i+2
+		case u >= high && u < low && i+3 < len(data) && order.Uint16(data[i+2:]) >= low && order.Uint16(data[i+2:]) < end:
+			i += 2 // a pair
+		case u >= high && u < end:
+			return decode(data[:start]), fmt.Errorf("truth %s:%d: not UTF-16: half a character (%#04x)", name, line, u)
+		}
+	}
+	if len(data)%2 != 0 {
+		return decode(data[:start]), fmt.Errorf("truth %s:%d: not UTF-16: an odd number of bytes, as if cut short", name, line)
+	}
+	return decode(data), nil
+}
+
+// decodeWindows1252 decodes text that is not UTF-8 as Windows-1252,
+// whose printable characters include Latin-1's, as decodeTruth does.
+// Bytes it leaves undefined, and NUL, which no text table holds, are
+// errors naming their line: the file is in another encoding or no text
+// at all.
+func decodeWindows1252(data []byte, name string) ([]byte, error) {
+	var b bytes.Buffer
+	b.Grow(len(data) + len(data)/4)
+	line, start := 1, 0 // the line decoded and its offset in b
+	for _, c := range data {
+		r := charmap.Windows1252.DecodeByte(c)
+		switch {
+		case c == 0:
+			return b.Bytes()[:start], fmt.Errorf("truth %s:%d: %s", name, line, binaryText)
+		case r == utf8.RuneError:
+			return b.Bytes()[:start], fmt.Errorf("truth %s:%d: neither UTF-8 nor Windows-1252 (byte %#02x): save the table as CSV UTF-8", name, line, c)
+		}
+		b.WriteRune(r)
+		if c == '\n' {
+			line, start = line+1, b.Len()
+		}
+	}
+	return b.Bytes(), nil
+}
 
 // headerSeparator returns the field separator of the first line of data:
 // of comma, semicolon and tab, the one that occurs most outside quotes,
@@ -527,6 +675,10 @@ func camelotKey(s string) (dsp.Key, bool) {
 // cleanRel makes a relative path comparable: slash-separated, cleaned.
 func cleanRel(p string) string { return path.Clean(filepath.ToSlash(p)) }
 
+// separated returns the cleaned path p with its backslashes read as
+// separators, as Windows reads them.
+func separated(p string) string { return path.Clean(strings.ReplaceAll(p, `\`, "/")) }
+
 // lookup returns the truth about the song at rel (its path relative to
 // the calibration folder) with the given tags. A truth file is searched
 // by path, then by title and artist taken from the tags or, without them,
@@ -537,7 +689,7 @@ func cleanRel(p string) string { return path.Clean(filepath.ToSlash(p)) }
 // the song's TBPM and TKEY tags. The bool is false when nothing is known.
 //
 // lookup matches paths exactly; Match, which sees every file, also
-// matches them ignoring case.
+// reads backslashes as separators and matches paths ignoring case.
 func (s *TruthSet) lookup(rel string, tags stages.Tags) (Truth, bool) {
 	if s == nil || s.File == "" {
 		return tagTruth(tags)
@@ -596,12 +748,15 @@ func (s *TruthSet) lookupTitle(rel string, tags stages.Tags) (Truth, bool) {
 //
 // A record's truth is found as lookup finds it, from the
 // title and artist analysis found (the tags, else the job's), except
-// that a path row with no exact match is tried ignoring case before any
-// title: on a case-insensitive file system, the users' usual one,
-// "Song.WAV" names song.wav. Such a row is given to the files whose path
-// (or, for a bare name, base name) equals it ignoring case, only when
-// they all spell it alike and no other row equals it ignoring case; else
-// none of them takes it, and it is returned with them as Ambiguous.
+// that a path row with no exact match is tried in two more ways before
+// any title. A row written with backslashes, as on Windows, that no file
+// has as its literal name (Linux and macOS allow backslashes in names)
+// names the file at its path read with backslashes as separators. And
+// on a case-insensitive file system, the users' usual one, "Song.WAV"
+// names song.wav: a row is given to the files whose path (or, for a
+// bare name, base name) equals it ignoring case, only when they all
+// spell it alike and no other row equals it ignoring case; else none of
+// them takes it, and it is returned with them as Ambiguous.
 func (s *TruthSet) Match(recs []Record) []UnmatchedRow {
 	tags := func(r *Record) stages.Tags {
 		t := r.Tags
@@ -626,20 +781,35 @@ func (s *TruthSet) Match(recs []Record) []UnmatchedRow {
 		r.Truth = &t
 		used[t.Row] = true
 	}
-	var rest []*Record
+	pending := func() []*Record {
+		var rest []*Record
+		for i := range recs {
+			if recs[i].Truth == nil {
+				rest = append(rest, &recs[i])
+			}
+		}
+		return rest
+	}
 	for i := range recs {
 		if t, ok := s.lookupPath(recs[i].File); ok {
 			give(&recs[i], t)
-		} else {
-			rest = append(rest, &recs[i])
 		}
 	}
-	ambiguous := s.matchFolded(rest, used, give)
-	for _, r := range rest {
-		if r.Truth == nil {
-			if t, ok := s.lookupTitle(r.File, tags(r)); ok {
-				give(r, t)
-			}
+	// A row a file took by its literal name names no other file.
+	literal := maps.Clone(used)
+	for _, r := range pending() {
+		if t, ok := s.lookupSeparated(r.File, literal); ok {
+			give(r, t)
+		}
+	}
+	ambiguous := s.matchFolded(pending(), used, give, func(f string) (string, bool) { return f, true })
+	backslashed := func(f string) (string, bool) { return separated(f), strings.Contains(f, `\`) }
+	for line, files := range s.matchFolded(pending(), used, give, backslashed) {
+		ambiguous[line] = slices.Compact(slices.Sorted(slices.Values(append(ambiguous[line], files...))))
+	}
+	for _, r := range pending() {
+		if t, ok := s.lookupTitle(r.File, tags(r)); ok {
+			give(r, t)
 		}
 	}
 	var un []UnmatchedRow
@@ -651,14 +821,31 @@ func (s *TruthSet) Match(recs []Record) []UnmatchedRow {
 	return un
 }
 
+// lookupSeparated returns the truth of the row written with backslashes
+// that names the file at rel with them read as separators, by path or,
+// for a bare name, by base name, unless taken, by line, holds the row.
+func (s *TruthSet) lookupSeparated(rel string, taken map[int]bool) (Truth, bool) {
+	name := cleanRel(rel)
+	f, ok := s.bySep[name]
+	if dir, base := path.Split(name); !ok && dir != "" {
+		f, ok = s.bySep[base]
+	}
+	if !ok || taken[s.byFile[f].Row] {
+		return Truth{}, false
+	}
+	return s.byFile[f], true
+}
+
 // matchFolded gives recs, which no row names exactly, the path rows not
 // yet used that name them ignoring case, where that is unambiguous (see
-// Match). It returns the files of the ambiguous rows, by line.
-func (s *TruthSet) matchFolded(recs []*Record, used map[int]bool, give func(*Record, Truth)) map[int][]string {
+// Match); a row's path is as view reads its byFile key, and rows view
+// rejects are passed over. It returns the files of the ambiguous rows,
+// by line.
+func (s *TruthSet) matchFolded(recs []*Record, used map[int]bool, give func(*Record, Truth), view func(string) (string, bool)) map[int][]string {
 	rows := map[string][]string{} // folded name → byFile keys
 	for f, t := range s.byFile {
-		if !used[t.Row] {
-			rows[foldName(f)] = append(rows[foldName(f)], f)
+		if p, ok := view(f); ok && !used[t.Row] {
+			rows[foldName(p)] = append(rows[foldName(p)], f)
 		}
 	}
 	type claim struct {

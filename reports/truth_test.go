@@ -1,14 +1,18 @@
 package reports
 
 import (
+	"bytes"
+	"encoding/binary"
 	"math"
 	"os"
 	"path/filepath"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 
 	"github.com/songflow/songflow/stages"
+	"golang.org/x/text/encoding/unicode"
 )
 
 func TestReadTruthFileColumn(t *testing.T) {
@@ -458,5 +462,286 @@ func TestLoadTruthNameIgnoringCase(t *testing.T) {
 	}
 	if s, err := LoadTruth(dir); err != nil || s.Len() != 0 {
 		t.Errorf("Truth.csv and TRUTH.CSV: %+v, %v; want neither", s, err)
+	}
+}
+
+// utf16Text encodes s as UTF-16 with a byte order mark, as Excel saves
+// "Unicode Text".
+func utf16Text(t *testing.T, s string, order unicode.Endianness) []byte {
+	t.Helper()
+	b, err := unicode.UTF16(order, unicode.UseBOM).NewEncoder().Bytes([]byte(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// Excel's "Unicode Text" is UTF-16 with a byte order mark, its fields
+// separated by tabs; read as bytes, its header named no column at all.
+func TestReadTruthUTF16(t *testing.T) {
+	const text = "file\tbpm\tkey\tenergy\r\n" +
+		"Beyoncé.mp3\t92,5\tC#m\t0,8\r\n" +
+		"Sigur Rós 🎧.flac\t120\tEb\t0,55\r\n"
+	for name, order := range map[string]unicode.Endianness{"LE": unicode.LittleEndian, "BE": unicode.BigEndian} {
+		s, err := ReadTruth(bytes.NewReader(utf16Text(t, text, order)), "truth.csv")
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		recs := records("Beyoncé.mp3", "Sigur Rós 🎧.flac")
+		if un := s.Match(recs); un != nil {
+			t.Errorf("%s: unmatched %+v", name, un)
+		}
+		if b := recs[0].Truth; b == nil || b.BPM != 92.5 || b.Key != "C# Minor" || b.Reference[Energy] != 0.8 || b.Row != 2 {
+			t.Errorf("%s: Beyoncé.mp3 %+v", name, b)
+		}
+		if r := recs[1].Truth; r == nil || r.BPM != 120 || r.Key != "D# Major" || r.Reference[Energy] != 0.55 || r.Row != 3 {
+			t.Errorf("%s: Sigur Rós 🎧.flac %+v", name, r)
+		}
+	}
+}
+
+// LoadTruth reads a truth.csv or a playlist export saved as Unicode Text.
+func TestLoadTruthUTF16(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "truth.csv"), utf16Text(t, "file\tbpm\r\nDéjà Vu.wav\t105\r\n", unicode.LittleEndian), 0o644)
+	s, err := LoadTruth(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := s.lookup("Déjà Vu.wav", stages.Tags{}); !ok || got.BPM != 105 {
+		t.Errorf("Déjà Vu.wav: %+v %v", got, ok)
+	}
+
+	dir = t.TempDir()
+	export := "Song\tArtist\tBPM\tKey\tEnergy\r\nDéjà Vu\tBeyoncé\t105\tD minor\t79\r\n"
+	os.WriteFile(filepath.Join(dir, "My Playlist.csv"), utf16Text(t, export, unicode.BigEndian), 0o644)
+	s, err = LoadTruth(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.File != "My Playlist.csv" {
+		t.Fatalf("truth file %q, want the export", s.File)
+	}
+	if got, ok := s.lookup("x.mp3", stages.Tags{Title: "Déjà Vu", Artist: "Beyoncé"}); !ok || got.BPM != 105 || got.Key != "D Minor" || got.Reference[Energy] != 0.79 {
+		t.Errorf("Déjà Vu: %+v %v", got, ok)
+	}
+}
+
+// Excel's "CSV (Comma delimited)" on Windows writes Windows-1252 (with
+// semicolons where the comma is the decimal sign): its names must match
+// the UTF-8 names on disk, ’ (0x92) included, which Latin-1 lacks. Valid
+// UTF-8 is read as UTF-8, even where Windows-1252 would read it too.
+func TestReadTruthWindows1252(t *testing.T) {
+	const in = "file;title;artist;bpm;key\r\n" +
+		"Beyonc\xe9.mp3;;;120;F#m\r\n" +
+		"audio/Don\x92t Stop.wav;;;98,5;G\r\n" +
+		";J\xf3ga;Bj\xf6rk;88;Bm\r\n" +
+		"Gone \xc0 Jamais.wav;;;100;C\r\n"
+	s, err := ReadTruth(strings.NewReader(in), "truth.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := records("Beyoncé.mp3", "audio/Don’t Stop.wav", "Björk - Jóga.flac")
+	un := s.Match(recs)
+	if want := []UnmatchedRow{{Row: "Gone À Jamais.wav", Line: 5}}; !reflect.DeepEqual(un, want) {
+		t.Errorf("unmatched %+v, want %+v", un, want)
+	}
+	if b := recs[0].Truth; b == nil || b.BPM != 120 || b.Key != "F# Minor" {
+		t.Errorf("Beyoncé.mp3: %+v", b)
+	}
+	if d := recs[1].Truth; d == nil || d.BPM != 98.5 || d.Key != "G Major" {
+		t.Errorf("Don’t Stop.wav: %+v", d)
+	}
+	if j := recs[2].Truth; j == nil || j.BPM != 88 || j.Key != "B Minor" {
+		t.Errorf("Björk - Jóga.flac: %+v", j)
+	}
+
+	// "Ã©" is how Windows-1252 reads é in UTF-8: valid UTF-8 is not so read.
+	s, err = ReadTruth(strings.NewReader("file,bpm\nBeyoncé.mp3,120\nÃ©.wav,90\n"), "truth.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs = records("Beyoncé.mp3", "Ã©.wav")
+	if un := s.Match(recs); un != nil || recs[0].Truth == nil || recs[0].Truth.BPM != 120 || recs[1].Truth == nil || recs[1].Truth.BPM != 90 {
+		t.Errorf("UTF-8: unmatched %+v, truth %v", un, truthBPMs(recs))
+	}
+}
+
+// A playlist export saved as Windows-1252 is found and its accented
+// titles and artists match the tags.
+func TestLoadTruthWindows1252Export(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "other.csv"), []byte("a,b\n\xe9,2\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "Playlist.csv"), []byte("Song,Artist,BPM,Key\r\nD\xe9j\xe0 Vu,Beyonc\xe9,105,D minor\r\nCaf\xe9,Ang\xe8le,124,A\r\n"), 0o644)
+	s, err := LoadTruth(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.File != "Playlist.csv" {
+		t.Fatalf("truth file %q, want the export", s.File)
+	}
+	recs := records("01.mp3", "Angèle - Café.flac")
+	recs[0].Tags = stages.Tags{Title: "Déjà Vu", Artist: "Beyoncé"}
+	if un := s.Match(recs); un != nil {
+		t.Errorf("unmatched %+v", un)
+	}
+	if got := truthBPMs(recs); got["01.mp3"] != 105 || got["Angèle - Café.flac"] != 124 {
+		t.Errorf("truth %v", got)
+	}
+}
+
+// A truth file that cannot be read as text is an error naming it and,
+// where there is one, the line at fault.
+func TestReadTruthUnreadableText(t *testing.T) {
+	le := func(units ...uint16) []byte {
+		b := []byte{0xff, 0xfe}
+		for _, u := range units {
+			b = binary.LittleEndian.AppendUint16(b, u)
+		}
+		return b
+	}
+	line := func(s string) []uint16 {
+		var u []uint16
+		for _, r := range s {
+			u = append(u, uint16(r))
+		}
+		return u
+	}
+	header := line("file\tbpm\r\n")
+	for _, c := range []struct {
+		name string
+		in   []byte
+		want []string
+	}{
+		{"UTF-8 byte order mark, then Windows-1252", []byte("\ufefffile,bpm\na.wav,1\nBeyonc\xe9.wav,2\n"), []string{"truth.csv:3:", "UTF-8"}},
+		{"UTF-16 cut short", append(le(append(header, line("a.wav\t120\r\n")...)...), 'b'), []string{"truth.csv:3:", "UTF-16"}},
+		{"UTF-16 lone surrogate", le(append(append(header, line("a.wav\t120\r\nb")...), 0xd800, 'c', '\t', '1')...), []string{"truth.csv:3:", "UTF-16"}},
+		{"UTF-16 lone low surrogate", le(append(header, 0xdc00)...), []string{"truth.csv:2:", "UTF-16"}},
+		{"not Windows-1252", []byte("file,bpm\nBeyonc\xe9.wav,1\nb\x81.wav,2\n"), []string{"truth.csv:3:", "Windows-1252", "0x81"}},
+		{"spreadsheet workbook", []byte("PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00\xb5U0#\xf4\x00\x00\x00L\x02\x00\x00\x13\x00\x08\x02[Content_Types].xml \xa2\x04\x02("), []string{"truth.csv", "NUL"}},
+		{"UTF-16 without byte order mark", []byte("f\x00i\x00l\x00e\x00\t\x00b\x00p\x00m\x00\r\x00\n\x00"), []string{"truth.csv", "NUL"}},
+		{"empty", []byte{}, []string{"truth.csv", "empty"}},
+		{"empty UTF-16", []byte{0xfe, 0xff}, []string{"truth.csv", "empty"}},
+	} {
+		_, err := ReadTruth(bytes.NewReader(c.in), "truth.csv")
+		if err == nil {
+			t.Errorf("%s: no error", c.name)
+			continue
+		}
+		for _, w := range c.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: error %q, want one saying %q", c.name, err, w)
+			}
+		}
+	}
+}
+
+// Windows paths in a truth file name the files at those paths: a row's
+// backslashes are separators, with ".\" and case as with slashes, and
+// rows that name one file so alike are one song.
+func TestMatchBackslashPaths(t *testing.T) {
+	const in = "file,bpm\n" +
+		"audio\\song.wav,100\n" +
+		".\\audio\\other.wav,101\n" +
+		"Sub\\Deep\\X.flac,102\n" + // sub/deep/x.flac ignoring case
+		".\\bare.wav,103\n" + // a bare name: found in a subfolder too
+		"dup\\a.wav,104\n" +
+		"dup/a.wav,104\n" + // the same file and truth: one song
+		"gone\\x.wav,107\n"
+	s, err := ReadTruth(strings.NewReader(in), "truth.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := records("audio/song.wav", "audio/other.wav", "sub/deep/x.flac", "music/bare.wav", "dup/a.wav")
+	un := s.Match(recs)
+	if want := []UnmatchedRow{{Row: "gone\\x.wav", Line: 8}}; !reflect.DeepEqual(un, want) {
+		t.Errorf("unmatched %+v, want %+v", un, want)
+	}
+	wantBPM := map[string]float64{"audio/song.wav": 100, "audio/other.wav": 101, "sub/deep/x.flac": 102,
+		"music/bare.wav": 103, "dup/a.wav": 104}
+	if got := truthBPMs(recs); !reflect.DeepEqual(got, wantBPM) {
+		t.Errorf("truth %v, want %v", got, wantBPM)
+	}
+	if s.Len() != 6 {
+		t.Errorf("Len %d, want 6", s.Len())
+	}
+
+	// Two rows naming one file, however written, must agree.
+	_, err = ReadTruth(strings.NewReader("file,bpm\ntwice\\b.wav,105\nx.wav,1\n.\\twice/b.wav,106\n"), "truth.csv")
+	if err == nil || !strings.Contains(err.Error(), "truth.csv:4") || !strings.Contains(err.Error(), "line 2") {
+		t.Errorf("conflicting rows: err %v, want one naming lines 4 and 2", err)
+	}
+}
+
+// On Linux and macOS a backslash may be part of a file's name: a row
+// naming such a file matches it exactly, and then no other; read with
+// separators, it names the file in the folder only when no file has its
+// literal name.
+func TestMatchBackslashLiteralName(t *testing.T) {
+	if filepath.Separator == '\\' {
+		t.Skip("no file name holds a backslash on Windows")
+	}
+	const in = "file,bpm\nodd\\name.wav,100\na\\b.wav,200\n"
+	s, err := ReadTruth(strings.NewReader(in), "truth.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := records("odd\\name.wav", "odd/name.wav", "a/b.wav")
+	if un := s.Match(recs); un != nil {
+		t.Errorf("unmatched %+v", un)
+	}
+	want := map[string]float64{"odd\\name.wav": 100, "odd/name.wav": -1, "a/b.wav": 200}
+	if got := truthBPMs(recs); !reflect.DeepEqual(got, want) {
+		t.Errorf("truth %v, want %v", got, want)
+	}
+}
+
+// No bytes make ReadTruth or Match panic, and a table read gives each
+// file row to the file it names.
+func FuzzReadTruth(f *testing.F) {
+	f.Add([]byte("file,bpm,key\na.wav,120,C#m\n"))
+	f.Add([]byte("\ufeff\"file\";\"bpm\"\r\n\"a\\b.wav\";\"92,5\"\r\n"))
+	f.Add([]byte("file,bpm\nBeyonc\xe9.mp3,120\n"))
+	f.Add([]byte("Song,Artist,BPM,Key,Dance,Energy,Acoustic,Happy,Loud (Db),Camelot\nA,B,120,8A,1,2,3,4,-5 db,8A\n"))
+	f.Add([]byte{0xff, 0xfe, 'f', 0, 'i', 0, 'l', 0, 'e', 0, '\t', 0, 'b', 0, 'p', 0, 'm', 0, '\n', 0, 'a', 0, '\t', 0, '1', 0})
+	f.Add([]byte{0xfe, 0xff, 0, 'f', 0, 'i', 0, 'l', 0, 'e', 0, ',', 0, 'k', 0, 'e', 0, 'y', 0xd8, 0x3c})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		s, err := ReadTruth(bytes.NewReader(in), "truth.csv")
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "truth truth.csv") {
+				t.Errorf("error %q does not name the file", err)
+			}
+			return
+		}
+		var files []string
+		for f := range s.byFile {
+			files = append(files, f)
+		}
+		sort.Strings(files)
+		recs := records(files...)
+		s.Match(recs)
+		for i, r := range recs {
+			if r.Truth == nil {
+				t.Errorf("%q took no row", files[i])
+			}
+		}
+	})
+}
+
+// A playlist export that cannot be read past its header is still found,
+// so the error names it and the line at fault instead of truth silently
+// coming from tags.
+func TestLoadTruthUnreadableExport(t *testing.T) {
+	for name, export := range map[string][]byte{
+		"Windows-1252": []byte("Song,Artist,BPM,Key\r\nD\xe9j\xe0 Vu,Beyonc\xe9,105,D minor\r\nCaf\x81,Ang\xe8le,124,A\r\n"),
+		"UTF-16":       append(utf16Text(t, "Song\tArtist\tBPM\r\nA\tB\t1\r\nC\tD\t2\r\n", unicode.LittleEndian), 'x'),
+	} {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "Playlist.csv"), export, 0o644)
+		s, err := LoadTruth(dir)
+		if err == nil || !strings.Contains(err.Error(), "truth Playlist.csv:") {
+			t.Errorf("%s: truth %+v, err %v; want an error naming Playlist.csv and a line", name, s, err)
+		}
 	}
 }
