@@ -22,6 +22,7 @@ import (
 	"golang.org/x/text/cases"
 	"golang.org/x/text/encoding/charmap"
 	textunicode "golang.org/x/text/encoding/unicode"
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/songflow/songflow/dsp"
 	"github.com/songflow/songflow/stages"
@@ -97,9 +98,9 @@ type UnmatchedRow struct {
 	Row  string `json:"row"`
 	Line int    `json:"line"`
 	// Ambiguous lists the files whose names equal the row's ignoring
-	// case (its backslashes read as separators or not), when the row
-	// could not be given to them: they spell the name differently, or
-	// another row equals it ignoring case too.
+	// case and Unicode normalisation (its backslashes read as separators
+	// or not), when the row could not be given to them: they spell the
+	// name differently, or another row equals it so too.
 	Ambiguous []string `json:"ambiguous,omitempty"`
 }
 
@@ -414,7 +415,7 @@ func ReadTruth(r io.Reader, name string) (*TruthSet, error) {
 			continue
 		}
 		a := normArtist(rw.artist)
-		fk := alnum(strings.ToLower(rw.title)) + "|" + a
+		fk := fullTitle(rw.title) + "|" + a
 		if old, seen := full.m[fk]; seen && sameTruth(old, rw.truth) {
 			// A song listed twice is one song: whichever row a file
 			// matches, the first is matched.
@@ -685,11 +686,13 @@ func separated(p string) string { return path.Clean(strings.ReplaceAll(p, `\`, "
 // from a file name of the form "Artist - Title": the whole title first,
 // then the title without its "(…)" or " - …" version part, then that
 // title alone; a normalised title only matches when the rows that have it
-// agree. Without a truth file the truth is
+// agree; titles and artists match whatever their Unicode normalisation.
+// Without a truth file the truth is
 // the song's TBPM and TKEY tags. The bool is false when nothing is known.
 //
 // lookup matches paths exactly; Match, which sees every file, also
-// reads backslashes as separators and matches paths ignoring case.
+// reads backslashes as separators and matches paths ignoring case and
+// normalisation.
 func (s *TruthSet) lookup(rel string, tags stages.Tags) (Truth, bool) {
 	if s == nil || s.File == "" {
 		return tagTruth(tags)
@@ -729,7 +732,7 @@ func (s *TruthSet) lookupTitle(rel string, tags stages.Tags) (Truth, bool) {
 		}
 	}
 	na := normArtist(artist)
-	if t, ok := s.byFull[alnum(strings.ToLower(title))+"|"+na]; ok {
+	if t, ok := s.byFull[fullTitle(title)+"|"+na]; ok {
 		return t, true
 	}
 	nt := normTitle(title)
@@ -753,10 +756,15 @@ func (s *TruthSet) lookupTitle(rel string, tags stages.Tags) (Truth, bool) {
 // has as its literal name (Linux and macOS allow backslashes in names)
 // names the file at its path read with backslashes as separators. And
 // on a case-insensitive file system, the users' usual one, "Song.WAV"
-// names song.wav: a row is given to the files whose path (or, for a
-// bare name, base name) equals it ignoring case, only when they all
-// spell it alike and no other row equals it ignoring case; else none of
-// them takes it, and it is returned with them as Ambiguous.
+// names song.wav, as "é" composed (U+00E9, as spreadsheets type it)
+// names "é" decomposed ("e" and U+0301, as macOS may store it) and the
+// reverse: a row is given to the files whose path (or, for a bare name,
+// base name) equals it ignoring case and normalisation, only when they
+// all spell it alike and no other row equals it so; else none of them
+// takes it, and it is returned with them as Ambiguous. A file named as
+// a row is spelt, byte for byte, takes it first, so two files whose
+// names differ only in form, as Linux allows, are told apart by rows
+// spelt as each is.
 func (s *TruthSet) Match(recs []Record) []UnmatchedRow {
 	tags := func(r *Record) stages.Tags {
 		t := r.Tags
@@ -891,13 +899,17 @@ func (s *TruthSet) matchFolded(recs []*Record, used map[int]bool, give func(*Rec
 	return ambiguous
 }
 
-// foldName maps names that differ only in case to one key, by Unicode
-// case folding.
+// foldName maps names that differ only in case or in Unicode
+// normalisation to one key: Unicode's canonical caseless match. Case
+// folding alone keeps "é" composed apart from "é" decomposed and, where
+// a name's accents are not in canonical order, can fold two forms of one
+// name apart (ᾴ, U+1FB4, and α, U+0345, U+0301): hence decomposing,
+// which orders them, first.
 func foldName(s string) string {
 	if !utf8.ValidString(s) {
 		return s // invalid bytes would all fold to U+FFFD
 	}
-	return cases.Fold().String(s)
+	return norm.NFC.String(cases.Fold().String(norm.NFD.String(s)))
 }
 
 // tagTruth reads the truth from a song's TBPM and TKEY tags. A TKEY that
@@ -913,11 +925,17 @@ func tagTruth(tags stages.Tags) (Truth, bool) {
 	return t, t.BPM > 0 || t.Key != ""
 }
 
+// fullTitle reduces a whole title to lower case letters and digits.
+// Like normTitle and normArtist it composes the text first: tags, file
+// names and truth files hold "ř" composed or decomposed, and alnum keeps
+// the composed letter but drops the decomposed one's accent.
+func fullTitle(s string) string { return alnum(strings.ToLower(norm.NFC.String(s))) }
+
 // normTitle reduces a title to what survives differing spellings: lower
 // case letters and digits only, without a trailing "(feat. …)", "[…]" or
 // " - Remastered …" part.
 func normTitle(s string) string {
-	s = strings.ToLower(s)
+	s = strings.ToLower(norm.NFC.String(s))
 	for _, cut := range []string{" (", " [", " - ", " feat.", " ft."} {
 		if i := strings.Index(s, cut); i > 0 {
 			s = s[:i]
@@ -929,7 +947,7 @@ func normTitle(s string) string {
 // normArtist reduces an artist credit to its first artist, letters and
 // digits only: exports list "A, B" where tags say "A feat. B".
 func normArtist(s string) string {
-	s = strings.ToLower(s)
+	s = strings.ToLower(norm.NFC.String(s))
 	for _, sep := range []string{",", ";", " & ", " feat.", " ft.", " featuring ", " x ", " and "} {
 		if i := strings.Index(s, sep); i > 0 {
 			s = s[:i]

@@ -3,16 +3,20 @@ package reports
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
 
 	"github.com/songflow/songflow/stages"
 	"golang.org/x/text/encoding/unicode"
+	"golang.org/x/text/unicode/norm"
 )
 
 func TestReadTruthFileColumn(t *testing.T) {
@@ -743,5 +747,243 @@ func TestLoadTruthUnreadableExport(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "truth Playlist.csv:") {
 			t.Errorf("%s: truth %+v, err %v; want an error naming Playlist.csv and a line", name, s, err)
 		}
+	}
+}
+
+// Names a Mac may store decomposed (NFD, as HFS+ always did) and a
+// spreadsheet holds composed (NFC), or the reverse: each pair is one name
+// in its two canonically equivalent forms, spelt out byte for byte.
+var (
+	cafeNFC  = "Caf\u00e9"                      // Café
+	cafeNFD  = "Cafe\u0301"                     // Café
+	noelNFC  = "No\u00ebl"                      // Noël
+	noelNFD  = "Noe\u0308l"                     // Noël
+	jogaNFC  = "J\u00f3ga"                      // Jóga
+	jogaNFD  = "Jo\u0301ga"                     // Jóga
+	bjorkNFC = "Bj\u00f6rk"                     // Björk
+	bjorkNFD = "Bjo\u0308rk"                    // Björk
+	dvorNFC  = "Dvo\u0159\u00e1k"               // Dvořák
+	dvorNFD  = "Dvor\u030ca\u0301k"             // Dvořák
+	lodzNFC  = "\u0141\u00f3d\u017a"            // Łódź
+	lodzNFD  = "\u0141o\u0301dz\u0301"          // Łódź
+	btsNFC   = "\ubc29\ud0c4\uc18c\ub144\ub2e8" // 방탄소년단
+	btsNFD   = "\u1107\u1161\u11bc\u1110\u1161\u11ab\u1109\u1169\u1102\u1167\u11ab\u1103\u1161\u11ab"
+)
+
+// TestNormalisedNamesAreSpeltOut guards the names the tests below rely
+// on: each pair must be one name, in its composed and decomposed form.
+func TestNormalisedNamesAreSpeltOut(t *testing.T) {
+	for _, p := range [][2]string{{cafeNFC, cafeNFD}, {noelNFC, noelNFD}, {jogaNFC, jogaNFD}, {bjorkNFC, bjorkNFD}, {dvorNFC, dvorNFD}, {lodzNFC, lodzNFD}, {btsNFC, btsNFD}} {
+		if p[0] == p[1] || !norm.NFC.IsNormalString(p[0]) || !norm.NFD.IsNormalString(p[1]) || norm.NFC.String(p[1]) != p[0] {
+			t.Errorf("%+q, %+q: not one name composed and decomposed", p[0], p[1])
+		}
+	}
+}
+
+// matchOnDisk makes a calibration folder of empty files at the given
+// slash-separated paths, their names written byte for byte, and truth
+// as its truth.csv; it loads the truth and matches it to the files as
+// calibrate finds them on disk. A file system that normalises names
+// (HFS+) cannot hold what is tested, and the test is skipped there.
+func matchOnDisk(t *testing.T, truth string, files ...string) ([]Record, []UnmatchedRow) {
+	t.Helper()
+	dir := t.TempDir()
+	for _, f := range files {
+		p := filepath.Join(dir, filepath.FromSlash(f))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "truth.csv"), []byte(truth), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var found []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || d.Name() == "truth.csv" {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		found = append(found, filepath.ToSlash(rel))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := slices.Sorted(slices.Values(files)); !slices.Equal(found, want) {
+		t.Skipf("the file system keeps names as %+q, not as written, %+q", found, want)
+	}
+	s, err := LoadTruth(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := records(found...)
+	return recs, s.Match(recs)
+}
+
+// checkBPMs reports each file whose true tempo (-1 for none) is not the
+// one wanted, naming it with its bytes: the forms print alike.
+func checkBPMs(t *testing.T, recs []Record, want map[string]float64) {
+	t.Helper()
+	got := truthBPMs(recs)
+	for f, w := range want {
+		if g, ok := got[f]; !ok || g != w {
+			t.Errorf("%+q: truth %v (found %v), want %v", f, g, ok, w)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("%d files, want %d", len(got), len(want))
+	}
+}
+
+// checkUnmatched compares the rows Match returned with those wanted,
+// showing names with their bytes.
+func checkUnmatched(t *testing.T, got, want []UnmatchedRow) {
+	t.Helper()
+	if !reflect.DeepEqual(got, want) {
+		show := func(rows []UnmatchedRow) string {
+			var b strings.Builder
+			for _, r := range rows {
+				fmt.Fprintf(&b, "\n\t%+q line %d ambiguous %+q", r.Row, r.Line, r.Ambiguous)
+			}
+			return b.String()
+		}
+		t.Errorf("unmatched:%s\nwant:%s", show(got), show(want))
+	}
+}
+
+// A truth file typed in a spreadsheet names files composed (NFC) that a
+// Mac stored decomposed (NFD): each row names its file by path, by bare
+// name in a subfolder, with Windows backslashes and ignoring case, as it
+// would were both spelt alike.
+func TestMatchNormalisedNFDFileNFCRow(t *testing.T) {
+	truth := "file,bpm\n" +
+		cafeNFC + ".wav,100\n" +
+		dvorNFC + ".flac,101\n" + // a bare name: the file is in audio/
+		bjorkNFC + "/" + jogaNFC + ".mp3,102\n" +
+		bjorkNFC + "\\" + jogaNFC + " (Live).mp3,103\n" +
+		"NO\u00cbL.wav,104\n" // NOËL, composed: case and form differ
+	recs, un := matchOnDisk(t, truth,
+		cafeNFD+".wav", "audio/"+dvorNFD+".flac", bjorkNFD+"/"+jogaNFD+".mp3", bjorkNFD+"/"+jogaNFD+" (Live).mp3", noelNFD+".wav")
+	checkUnmatched(t, un, nil)
+	checkBPMs(t, recs, map[string]float64{
+		cafeNFD + ".wav":                         100,
+		"audio/" + dvorNFD + ".flac":             101,
+		bjorkNFD + "/" + jogaNFD + ".mp3":        102,
+		bjorkNFD + "/" + jogaNFD + " (Live).mp3": 103,
+		noelNFD + ".wav":                         104,
+	})
+}
+
+// The reverse, as on Linux: files named composed, rows written
+// decomposed (copied from a Finder listing, or by some tools).
+func TestMatchNormalisedNFCFileNFDRow(t *testing.T) {
+	truth := "file,bpm\n" +
+		cafeNFD + ".wav,100\n" +
+		dvorNFD + ".flac,101\n" +
+		bjorkNFD + "/" + jogaNFD + ".mp3,102\n" +
+		bjorkNFD + "\\" + jogaNFD + " (Live).mp3,103\n" +
+		"NOE\u0308L.wav,104\n"
+	recs, un := matchOnDisk(t, truth,
+		cafeNFC+".wav", "audio/"+dvorNFC+".flac", bjorkNFC+"/"+jogaNFC+".mp3", bjorkNFC+"/"+jogaNFC+" (Live).mp3", noelNFC+".wav")
+	checkUnmatched(t, un, nil)
+	checkBPMs(t, recs, map[string]float64{
+		cafeNFC + ".wav":                         100,
+		"audio/" + dvorNFC + ".flac":             101,
+		bjorkNFC + "/" + jogaNFC + ".mp3":        102,
+		bjorkNFC + "/" + jogaNFC + " (Live).mp3": 103,
+		noelNFC + ".wav":                         104,
+	})
+}
+
+// Titles and artists match whichever form the tags, the file name or the
+// truth file hold them in, letters the accent folding leaves (ř, ź,
+// Hangul) included; rows differing only in form are one song.
+func TestMatchNormalisedTitleArtist(t *testing.T) {
+	in := "title,artist,bpm\n" +
+		"Rusalka," + dvorNFC + ",100\n" +
+		"Rusalka," + dvorNFD + ",100\n" + // line 2 again: one song
+		"Spring Day," + btsNFD + ",90\n" +
+		lodzNFC + ",Kult,80\n" +
+		"Polonaise,Chopin,70\n"
+	s, err := ReadTruth(strings.NewReader(in), "truth.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Len() != 4 {
+		t.Errorf("Len %d, want 4", s.Len())
+	}
+	recs := records("a.flac", "b.m4a", "x/Kult - "+lodzNFD+".mp3", "c.wav")
+	recs[0].Tags = stages.Tags{Title: "Rusalka", Artist: dvorNFD}
+	recs[1].Tags = stages.Tags{Title: "Spring Day", Artist: btsNFC}
+	recs[3].Title, recs[3].Artist = lodzNFD+" (Live)", "Kult" // by the normalised title
+	checkUnmatched(t, s.Match(recs), []UnmatchedRow{{Row: "Chopin - Polonaise", Line: 6}})
+	checkBPMs(t, recs, map[string]float64{"a.flac": 100, "b.m4a": 90, "x/Kult - " + lodzNFD + ".mp3": 80, "c.wav": 80})
+}
+
+// Two files whose names differ only in form, and neither of which is the
+// row's exactly, are as two differing only in case: neither takes the
+// row, which is returned naming them. So are two rows naming one file.
+func TestMatchNormalisedCollision(t *testing.T) {
+	mixed := "Cre\u0300me br\u00fbl\u00e9e" // è decomposed, û and é composed
+	truth := "file,bpm\n" +
+		"CAF\u00c9.wav,100\n" + // CAFÉ: both cafés, ignoring case
+		"Cr\u00e8me br\u00fbl\u00e9e.wav,110\n" + // composed: neither file's form
+		noelNFC + ".m4a,120\n" +
+		noelNFD + ".m4a,121\n" // NOËL.m4a is both rows'
+	recs, un := matchOnDisk(t, truth,
+		cafeNFC+".wav", cafeNFD+".wav", "Cre\u0300me bru\u0302le\u0301e.wav", mixed+".wav", "NO\u00cbL.m4a")
+	checkUnmatched(t, un, []UnmatchedRow{
+		{Row: "CAF\u00c9.wav", Line: 2, Ambiguous: []string{cafeNFD + ".wav", cafeNFC + ".wav"}},
+		{Row: "Cr\u00e8me br\u00fbl\u00e9e.wav", Line: 3, Ambiguous: []string{"Cre\u0300me bru\u0302le\u0301e.wav", mixed + ".wav"}},
+		{Row: noelNFC + ".m4a", Line: 4, Ambiguous: []string{"NO\u00cbL.m4a"}},
+		{Row: noelNFD + ".m4a", Line: 5, Ambiguous: []string{"NO\u00cbL.m4a"}},
+	})
+	checkBPMs(t, recs, map[string]float64{cafeNFC + ".wav": -1, cafeNFD + ".wav": -1,
+		"Cre\u0300me bru\u0302le\u0301e.wav": -1, mixed + ".wav": -1, "NO\u00cbL.m4a": -1})
+}
+
+// A row spelt as a file's name byte for byte is that file's, and then no
+// other's, as with case: of Café.wav in both forms the composed row names
+// the composed file only. A row with no such file takes the one file
+// equal to it in another form.
+func TestMatchNormalisedExactWins(t *testing.T) {
+	truth := "file,bpm\n" +
+		cafeNFC + ".wav,100\n" +
+		noelNFC + ".wav,110\n" + // only the decomposed file
+		jogaNFD + ".mp3,120\n" + // a bare name, exactly a/'s
+		"Cr\u00e8me.wav,130\n" +
+		"Cre\u0300me.wav,131\n" // each form its own file
+	recs, un := matchOnDisk(t, truth,
+		cafeNFC+".wav", cafeNFD+".wav", noelNFD+".wav", "a/"+jogaNFD+".mp3", "b/"+jogaNFC+".mp3", "Cr\u00e8me.wav", "Cre\u0300me.wav")
+	checkUnmatched(t, un, nil)
+	checkBPMs(t, recs, map[string]float64{
+		cafeNFC + ".wav":        100,
+		cafeNFD + ".wav":        -1,
+		noelNFD + ".wav":        110,
+		"a/" + jogaNFD + ".mp3": 120,
+		"b/" + jogaNFC + ".mp3": -1,
+		"Cr\u00e8me.wav":        130,
+		"Cre\u0300me.wav":       131,
+	})
+}
+
+// Names equal ignoring case and form fold to one key, even where case
+// folding moves an accent (U+0345 folds to ι), and others do not.
+func TestFoldNameCanonicalCaseless(t *testing.T) {
+	for _, p := range [][2]string{
+		{"CAF\u00c9.wav", cafeNFD + ".wav"},
+		{"\u1fb4", "\u03b1\u0345\u0301"}, // ᾴ, its accents out of canonical order
+		{"\u1fb4", "\u0391\u0301\u0345"}, // capital alpha
+		{"Stra\u00dfe", "STRASSE"},
+	} {
+		if a, b := foldName(p[0]), foldName(p[1]); a != b {
+			t.Errorf("foldName(%+q) = %+q, foldName(%+q) = %+q; want one key", p[0], a, p[1], b)
+		}
+	}
+	if foldName(cafeNFC) == foldName("Cafe") {
+		t.Errorf("%+q and Cafe fold alike: accents are not case", cafeNFC)
 	}
 }
