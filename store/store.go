@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"golang.org/x/text/cases"
+	"golang.org/x/text/unicode/norm"
 	"modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
 
@@ -480,10 +481,13 @@ func init() {
 		})
 }
 
-// fold maps s to its Unicode case folding, so that folded strings match
-// whatever their case. A Caser keeps state, and connections call this at
-// once: each call takes its own.
-func fold(s string) string { return cases.Fold().String(s) }
+// fold maps s to its canonical caseless form (Unicode §3.13: decompose,
+// case-fold, recompose), so that folded strings match whatever their case
+// and however their accents are encoded: macOS file names and the tags
+// made from them may hold "e" and a combining accent where a keyboard
+// types "é". A Caser keeps state, and connections call this at once: each
+// call takes its own.
+func fold(s string) string { return norm.NFC.String(cases.Fold().String(norm.NFD.String(s))) }
 
 // List returns the entries q selects, newest first.
 func (s *Store) List(ctx context.Context, q Query) ([]Entry, error) {

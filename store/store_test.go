@@ -434,6 +434,8 @@ func TestSearchFoldsCaseBeyondASCII(t *testing.T) {
 		{"Группа крови", "Кино"},
 		{"Hyperballad", "BJÖRK"},
 		{"Ace of Spades", "Motörhead"},
+		// As macOS file names and tags may hold it: "e" + combining acute.
+		{"Halo", "Beyonce\u0301"},
 	}
 	for i, song := range songs {
 		k := Key{Hash: fmt.Sprint(i), AnalyzerVersion: "v1", Namespace: "default"}
@@ -449,6 +451,10 @@ func TestSearchFoldsCaseBeyondASCII(t *testing.T) {
 		{"björk", "Hyperballad"},
 		{"MOTÖRHEAD", "Ace of Spades"},
 		{"vie EN", "La Vie en rose"},
+		// Canonically equivalent spellings find each other.
+		{"beyoncé", "Halo"},
+		{"BEYONCE\u0301", "Halo"},
+		{"e\u0301dith", "La Vie en rose"},
 	} {
 		es, err := s.List(ctx, Query{Namespace: AllNamespaces, Search: c.search})
 		if err != nil {
