@@ -1,7 +1,8 @@
 // Package sinks writes analysis results where people and other programs
 // read them. Its JSONL appends one line per result to a file and keeps
 // that file free of torn and repeated lines across crashes, so that a
-// reader sees every result exactly once.
+// reader sees every result exactly once; it writes to the file at its
+// path, whatever became of the one it opened.
 package sinks
 
 import (
@@ -10,6 +11,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -32,10 +35,27 @@ type lineKey struct{ hash, version string }
 // JSONL is an append-only file of results, one JSON object per line,
 // each result (content hash and analyzer version) at most once. It is
 // safe for concurrent use.
+//
+// The file is the one at the path, not the one first opened: before every
+// write, and when asked what it holds, the JSONL looks at the path, and
+// if the file there is another (the old one was deleted, renamed away or
+// replaced, as editors save and log rotations move) or was changed by
+// another hand (cut short in place), it lets the old one go, reads the
+// file now at the path, made afresh if there is none, and says so on
+// Reopened. The results only the old file held are then missing: the
+// caller writes again those that belong.
 type JSONL struct {
-	path string
-	mu   sync.Mutex
-	f    *os.File
+	path     string
+	warn     func(string)
+	reopened chan struct{}
+
+	mu     sync.Mutex
+	closed bool
+	f      *os.File // nil when the file at the path could not be opened; tried again before the next write
+	// seen is the open file as the JSONL last read or wrote it: the path
+	// still names that file, unchanged, while a Stat of the path finds
+	// the same file with the same size and modification time.
+	seen os.FileInfo
 	has  map[lineKey]bool
 	// torn is how many bytes at the end of the file a failed write left
 	// (a full disk takes part of a line): they go before the next line,
@@ -57,40 +77,92 @@ type owedLine struct {
 // when needed. It first repairs what a crash or a full disk can leave: a
 // last line cut short (no final newline) is cut off the file, and a
 // result present twice keeps its first line only. Lines it cannot parse
-// are kept as they are. warn, when not nil, is told of every repair, so
-// that lost lines are not lost silently: their results are still in the
-// store, for the caller to write again.
+// are kept as they are. The same repairs are made to a file found at the
+// path later, in place of the one opened. warn, when not nil, is told of
+// every repair and of every such switch, so that lost lines are not lost
+// silently: their results are still in the store, for the caller to write
+// again.
 func OpenJSONL(path string, warn func(msg string)) (*JSONL, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("results %s: %w", path, err)
-	}
-	j := &JSONL{path: path, has: map[lineKey]bool{}}
 	if warn == nil {
 		warn = func(string) {}
 	}
-	if err := j.repair(warn); err != nil {
+	j := &JSONL{path: path, warn: warn, reopened: make(chan struct{}, 1)}
+	if err := j.open(); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("results %s: %w", path, err)
-	}
-	j.f = f
 	return j, nil
 }
 
-func (j *JSONL) repair(warn func(string)) error {
-	data, err := os.ReadFile(j.path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
+// open opens the file at the path, making it when there is none, repairs
+// it and learns which results it holds.
+func (j *JSONL) open() error {
+	if err := os.MkdirAll(filepath.Dir(j.path), 0o755); err != nil {
 		return fmt.Errorf("results %s: %w", j.path, err)
 	}
+	for {
+		// The file is read through the descriptor later written to, so
+		// that what is learnt is of that file, whatever the path names
+		// meanwhile.
+		f, err := os.OpenFile(j.path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o644)
+		if err != nil {
+			return fmt.Errorf("results %s: %w", j.path, err)
+		}
+		c, err := readContents(f)
+		if err != nil {
+			f.Close()
+			return fmt.Errorf("results %s: %w", j.path, err)
+		}
+		if c.repeated > 0 {
+			// Replace the file in one rename, so a crash now leaves the
+			// old file or the repaired one; then open that. It is closed
+			// first: Windows renames nothing over a file held open.
+			f.Close()
+			tmp := j.path + ".repair"
+			if err := os.WriteFile(tmp, c.kept, 0o644); err != nil {
+				return fmt.Errorf("results %s: repair: %w", j.path, err)
+			}
+			if err := os.Rename(tmp, j.path); err != nil {
+				return fmt.Errorf("results %s: repair: %w", j.path, err)
+			}
+			j.warn(fmt.Sprintf("results %s: repeated lines dropped: %d", j.path, c.repeated))
+			j.warnTorn(c)
+			continue
+		}
+		if len(c.torn) > 0 {
+			// Cutting the tail off rewrites nothing, however long the file.
+			if err := f.Truncate(c.whole); err != nil {
+				f.Close()
+				return fmt.Errorf("results %s: drop torn last line: %w", j.path, err)
+			}
+			j.warnTorn(c)
+		}
+		fi, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return fmt.Errorf("results %s: %w", j.path, err)
+		}
+		j.f, j.seen, j.has, j.torn = f, fi, c.has, 0
+		return nil
+	}
+}
+
+// contents is what a results file holds.
+type contents struct {
+	has      map[lineKey]bool
+	whole    int64  // bytes up to the last newline
+	torn     []byte // what follows: a line cut short
+	repeated int    // lines of results an earlier line holds
+	kept     []byte // the whole lines, without the repeated ones
+}
+
+func readContents(r io.Reader) (contents, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return contents{}, err
+	}
 	whole := data[:bytes.LastIndexByte(data, '\n')+1]
-	torn := data[len(whole):]
+	c := contents{has: map[lineKey]bool{}, whole: int64(len(whole)), torn: data[len(whole):]}
 	var kept bytes.Buffer
-	repeated := 0
 	sc := bufio.NewScanner(bytes.NewReader(whole))
 	sc.Buffer(make([]byte, 0, 64<<10), 64<<20)
 	for sc.Scan() {
@@ -100,41 +172,77 @@ func (j *JSONL) repair(warn func(string)) error {
 		}
 		if json.Unmarshal(sc.Bytes(), &l) == nil && l.Hash != "" {
 			k := lineKey{l.Hash, l.Version}
-			if j.has[k] {
-				repeated++
+			if c.has[k] {
+				c.repeated++
 				continue
 			}
-			j.has[k] = true
+			c.has[k] = true
 		}
 		kept.Write(sc.Bytes())
 		kept.WriteByte('\n')
 	}
 	if err := sc.Err(); err != nil {
-		return fmt.Errorf("results %s: %w", j.path, err)
+		return contents{}, err
 	}
-	switch {
-	case repeated > 0:
-		// Replace the file in one rename, so a crash now leaves the old
-		// file or the repaired one.
-		tmp := j.path + ".repair"
-		if err := os.WriteFile(tmp, kept.Bytes(), 0o644); err != nil {
-			return fmt.Errorf("results %s: repair: %w", j.path, err)
-		}
-		if err := os.Rename(tmp, j.path); err != nil {
-			return fmt.Errorf("results %s: repair: %w", j.path, err)
-		}
-		warn(fmt.Sprintf("results %s: repeated lines dropped: %d", j.path, repeated))
-	case len(torn) > 0:
-		// Cutting the tail off rewrites nothing, however long the file.
-		if err := os.Truncate(j.path, int64(len(whole))); err != nil {
-			return fmt.Errorf("results %s: drop torn last line: %w", j.path, err)
-		}
+	c.kept = kept.Bytes()
+	return c, nil
+}
+
+func (j *JSONL) warnTorn(c contents) {
+	if len(c.torn) > 0 {
+		j.warn(fmt.Sprintf("results %s: dropped a torn last line (%d bytes at offset %d, no newline): %s",
+			j.path, len(c.torn), c.whole, excerpt(c.torn)))
 	}
-	if len(torn) > 0 {
-		warn(fmt.Sprintf("results %s: dropped a torn last line (%d bytes at offset %d, no newline): %s",
-			j.path, len(torn), len(whole), excerpt(torn)))
+}
+
+// follow makes sure the open file is the one at the path, as the JSONL
+// last saw it; if not, it switches to the file now there. It is called
+// with j.mu held, before every write and every answer about what the
+// file holds: a Stat, cheap next to the write.
+func (j *JSONL) follow() error {
+	if j.closed {
+		return fmt.Errorf("results %s: %w", j.path, os.ErrClosed)
+	}
+	if j.f != nil {
+		fi, err := os.Stat(j.path)
+		if err == nil && os.SameFile(fi, j.seen) && fi.Size() == j.seen.Size() && fi.ModTime().Equal(j.seen.ModTime()) {
+			return nil
+		}
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			// Whether the path names the open file cannot be told; it is
+			// looked at again before the next write.
+			return fmt.Errorf("results %s: %w", j.path, err)
+		}
+		// The old file is no longer what the path holds: an error
+		// closing it costs the new one nothing.
+		_ = j.f.Close()
+		j.f, j.seen, j.has, j.torn = nil, nil, map[lineKey]bool{}, 0
+		j.warn(fmt.Sprintf("results %s: removed, replaced or changed by another program while open: now writing to the file at the path", j.path))
+	}
+	if err := j.open(); err != nil {
+		return err
+	}
+	select {
+	case j.reopened <- struct{}{}:
+	default: // one is pending already
 	}
 	return nil
+}
+
+// Reopened returns a channel that receives after the JSONL has let go of
+// its file for the one now at the path (see JSONL); several switches may
+// come as one receive. The results the old file held and the new one
+// lacks are missing from it: the caller writes again those that belong
+// there, with Append, which skips those the new file holds.
+func (j *JSONL) Reopened() <-chan struct{} { return j.reopened }
+
+// Follow switches to the file at the path if it is no longer the one
+// open, as Append does before writing; it lets a caller with nothing to
+// write notice soon that the file was deleted or replaced.
+func (j *JSONL) Follow() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.follow()
 }
 
 // excerpt quotes the start of b for a log line.
@@ -146,20 +254,23 @@ func excerpt(b []byte) string {
 	return strconv.Quote(string(b))
 }
 
-// Has reports whether the file holds the result stored under hash for
-// analyzer version.
+// Has reports whether the file at the path holds the result stored under
+// hash for analyzer version. When the path cannot be looked at, it
+// answers for the file open, if any.
 func (j *JSONL) Has(hash, version string) bool {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	_ = j.follow() // the next write reports the error
 	return j.has[lineKey{hash, version}]
 }
 
-// Append writes r as one line unless the file already holds the result
-// for hash and r.AnalyzerVersion, and reports whether it wrote. The line
-// goes out in a single write, so a crash leaves it whole or torn, never
-// interleaved with another; what a failed write leaves of it is cut off.
-// A line that cannot be written (a full disk) is kept, in order, and
-// written before the next one or by Flush: the error says it is late.
+// Append writes r as one line to the file at the path unless that file
+// already holds the result for hash and r.AnalyzerVersion, and reports
+// whether it wrote. The line goes out in a single write, so a crash
+// leaves it whole or torn, never interleaved with another; what a failed
+// write leaves of it is cut off. A line that cannot be written (a full
+// disk, a path that cannot be opened) is kept, in order, and written
+// before the next one or by Flush: the error says it is late.
 func (j *JSONL) Append(hash string, r stages.Result) (bool, error) {
 	b, err := json.Marshal(Line{ContentHash: hash, Result: r})
 	if err != nil {
@@ -169,24 +280,33 @@ func (j *JSONL) Append(hash string, r stages.Result) (bool, error) {
 	k := lineKey{hash, r.AnalyzerVersion}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if j.has[k] {
+	// The path is looked at before what the file holds: a line the open
+	// file holds is not in a file that replaced it.
+	ferr := j.follow()
+	if ferr == nil && j.has[k] {
 		return false, nil
 	}
 	if !slices.ContainsFunc(j.owed, func(o owedLine) bool { return o.k == k }) {
 		j.owed = append(j.owed, owedLine{k, b})
 	}
-	if err := j.flush(); err != nil {
+	if ferr != nil {
+		return false, j.late(ferr)
+	}
+	if err := j.write(); err != nil {
 		return false, err
 	}
 	return true, nil
 }
 
-// Flush writes the lines failed writes left owing, and returns the error
-// of the first that still cannot be written.
+// Flush writes the lines failed writes left owing to the file at the
+// path, and returns the error of the first that still cannot be written.
 func (j *JSONL) Flush() error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	return j.flush()
+	if err := j.follow(); err != nil {
+		return j.late(err)
+	}
+	return j.write()
 }
 
 // Owed reports how many lines are waiting to be written.
@@ -196,18 +316,41 @@ func (j *JSONL) Owed() int {
 	return len(j.owed)
 }
 
-func (j *JSONL) flush() error {
+// late adds to err how many lines wait because of it.
+func (j *JSONL) late(err error) error {
+	if len(j.owed) == 0 {
+		return err
+	}
+	return fmt.Errorf("%w (lines waiting to be written: %d)", err, len(j.owed))
+}
+
+// write writes the owed lines to the open file, which follow has just
+// found at the path. A line the file holds already is not written again:
+// the file may have replaced the one a write failed on, line and all.
+func (j *JSONL) write() error {
+	if len(j.owed) == 0 {
+		return nil
+	}
+	// What the file is after these writes is what the next follow
+	// expects to find at the path.
+	defer func() {
+		if fi, err := j.f.Stat(); err == nil {
+			j.seen = fi
+		}
+	}()
 	for len(j.owed) > 0 {
-		if err := j.cutTorn(); err != nil {
-			return err
-		}
 		o := j.owed[0]
-		if n, err := j.f.Write(o.b); err != nil {
-			j.torn = int64(n)
-			_ = j.cutTorn() // if it fails now, it is tried again before the next line
-			return fmt.Errorf("results %s: %w (lines waiting to be written: %d)", j.path, err, len(j.owed))
+		if !j.has[o.k] {
+			if err := j.cutTorn(); err != nil {
+				return j.late(err)
+			}
+			if n, err := j.f.Write(o.b); err != nil {
+				j.torn = int64(n)
+				_ = j.cutTorn() // if it fails now, it is tried again before the next line
+				return j.late(fmt.Errorf("results %s: %w", j.path, err))
+			}
+			j.has[o.k] = true
 		}
-		j.has[o.k] = true
 		j.owed[0] = owedLine{}
 		j.owed = j.owed[1:]
 	}
@@ -231,10 +374,11 @@ func (j *JSONL) cutTorn() error {
 	return nil
 }
 
-// Len reports how many results the file holds.
+// Len reports how many results the file at the path holds (see Has).
 func (j *JSONL) Len() int {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	_ = j.follow() // the next write reports the error
 	return len(j.has)
 }
 
@@ -242,6 +386,13 @@ func (j *JSONL) Len() int {
 func (j *JSONL) Close() error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	if j.closed {
+		return fmt.Errorf("results %s: %w", j.path, os.ErrClosed)
+	}
+	j.closed = true
+	if j.f == nil {
+		return nil
+	}
 	if err := j.f.Close(); err != nil {
 		return fmt.Errorf("results %s: %w", j.path, err)
 	}

@@ -103,3 +103,74 @@ func shortWrite(t *testing.T, path string) {
 		t.Fatalf("append after the failed writes: %v, %v", wrote, err)
 	}
 }
+
+// TestOwedLinesGoToTheFileAtThePath: lines a full disk refused are
+// written, once there is room, to the file at the path, though it was
+// replaced meanwhile, and not again if the new file has them already.
+// Before, they went to the replaced file, unlinked. The full disk is
+// played as in TestAppendAfterShortWrite, in a child process.
+func TestOwedLinesGoToTheFileAtThePath(t *testing.T) {
+	if path := os.Getenv("SONGFLOW_OWED_REPLACED"); path != "" {
+		owedReplaced(t, path)
+		return
+	}
+	path := filepath.Join(t.TempDir(), "results.jsonl")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestOwedLinesGoToTheFileAtThePath$", "-test.v")
+	cmd.Env = append(os.Environ(), "SONGFLOW_OWED_REPLACED="+path)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	if strings.Contains(string(out), "--- SKIP") {
+		t.Skipf("child skipped:\n%s", out)
+	}
+	// h2 and h3 were owed; the new file held h3 already.
+	if got, want := fileLines(t, path), []string{"h3", "h2", "h4"}; !slices.Equal(got, want) {
+		t.Fatalf("lines %q, want %q", got, want)
+	}
+}
+
+// owedReplaced is the child of TestOwedLinesGoToTheFileAtThePath.
+func owedReplaced(t *testing.T, path string) {
+	j, err := OpenJSONL(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	mustAppend(t, j, "h1", true)
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_FSIZE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	full := lim
+	full.Cur = uint64(fi.Size()) + 10
+	if full.Cur > lim.Max {
+		t.Skipf("file size limit %d", lim.Max)
+	}
+	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &full); err != nil {
+		t.Fatal(err)
+	}
+	_, err2 := j.Append("h2", stages.Result{BPM: 100, AnalyzerVersion: "v1"})
+	_, err3 := j.Append("h3", stages.Result{BPM: 100, AnalyzerVersion: "v1"})
+	if restore := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &lim); restore != nil {
+		t.Fatal(restore)
+	}
+	if err2 == nil || err3 == nil || j.Owed() != 2 {
+		t.Fatalf("appends while full: %v, %v, %d owed; want errors, 2 owed", err2, err3, j.Owed())
+	}
+	tmp := path + ".new"
+	if err := os.WriteFile(tmp, []byte(resultLine("h3")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Flush(); err != nil || j.Owed() != 0 {
+		t.Fatalf("flush with room: %v, %d owed", err, j.Owed())
+	}
+	mustAppend(t, j, "h4", true)
+}

@@ -13,13 +13,16 @@ import (
 // FileState is what the folder watcher concluded about one file.
 type FileState string
 
-// The states a watched file can be in. Each is final until the file
-// changes: a failed or skipped file is not looked at again while its size,
-// modification time and identity stay the same.
+// The states a watched file can be in. Done, failed and skipped are final
+// until the file changes: a failed or skipped file is not looked at again
+// while its size, modification time and identity stay the same. Timed out
+// is not: running out of time says more of the machine than of the file,
+// which the watcher analyses again at its next start.
 const (
-	FileDone    FileState = "done"    // analysed; its result is in the results table
-	FileFailed  FileState = "failed"  // analysis failed; Error says why
-	FileSkipped FileState = "skipped" // not audio songflow reads; Error says why
+	FileDone     FileState = "done"    // analysed; its result is in the results table
+	FileFailed   FileState = "failed"  // analysis failed; Error says why
+	FileSkipped  FileState = "skipped" // not audio songflow reads; Error says why
+	FileTimedOut FileState = "timeout" // the analysis ran past its deadline; Error says so
 )
 
 // File is the watcher's record of one file in a watched folder. Size,

@@ -229,12 +229,19 @@ type folderWatch struct {
 	mu      sync.Mutex
 	claims  map[string]chan struct{} // content hashes being analysed
 	unsaved map[string]analysis      // analyses the store failed to record, by content hash
-	records []reports.Record         // songs analysed by this run, for the report
-	waits   []time.Duration          // from a file's last write to its result
-	started time.Time
-	cpu0    time.Duration // the process's CPU time at started
-	counts  struct{ analysed, same, failed, skipped int }
+	// timedOut holds the files whose analysis ran out of time in this run:
+	// they wait for the next start, so that one that always does is not
+	// analysed again and again.
+	timedOut map[string]bool
+	records  []reports.Record // songs analysed by this run, for the report
+	waits    []time.Duration  // from a file's last write to its result
+	started  time.Time
+	cpu0     time.Duration // the process's CPU time at started
+	counts   watchCounts
 }
+
+// watchCounts counts what a run made of the files it was given.
+type watchCounts struct{ analysed, same, failed, timedOut, skipped int }
 
 // run feeds settled files to a pool of workers until ctx ends, then stops
 // within the grace period and writes the last report.
@@ -295,11 +302,14 @@ func (w *folderWatch) run(ctx context.Context) int {
 	)
 	// A file the store could not record (a full disk, a database locked
 	// too long) would not be offered again until it changed, nor a line
-	// a full disk refused be written until the next start: both are tried
-	// again after a delay that doubles while they keep failing.
+	// a full disk refused be written until the next start, nor a new
+	// results.jsonl be given the folder's results when the store cannot
+	// be read: all are tried again after a delay that doubles while they
+	// keep failing.
 	var (
 		retry      = map[string]sources.Event{}
 		retried    = map[string]bool{} // in the queue or in flight because of a retry
+		resync     bool                // results.jsonl was switched and still lacks results
 		retryDelay = watchRetryFirst
 		retryC     <-chan time.Time
 		retryTimer *time.Timer
@@ -310,7 +320,7 @@ func (w *folderWatch) run(ctx context.Context) int {
 		}
 	}()
 	armRetry := func() {
-		if retryC == nil && (len(retry) > 0 || w.jl.Owed() > 0) {
+		if retryC == nil && (len(retry) > 0 || w.jl.Owed() > 0 || resync) {
 			retryTimer = time.NewTimer(retryDelay)
 			retryC = retryTimer.C
 		}
@@ -330,6 +340,10 @@ func (w *folderWatch) run(ctx context.Context) int {
 		delete(retry, path)
 	}
 	armRetry() // reconcile may have left lines owing
+	// Lines go to the results.jsonl at the path, checked before each
+	// write; this finds one deleted or replaced while no song comes.
+	follow := time.NewTicker(watchFollowEvery)
+	defer follow.Stop()
 loop:
 	for {
 		var (
@@ -365,12 +379,23 @@ loop:
 				retry[path] = o.ev
 			}
 			armRetry()
+		case <-follow.C:
+			// An error is left to the next write, which reports it with
+			// the line it keeps waiting; said here it would be said every
+			// tick.
+			_ = w.jl.Follow()
+		case <-w.jl.Reopened():
+			resync = !w.resync(w.work)
+			armRetry()
 		case <-retryC:
 			retryC = nil
 			retryDelay = min(2*retryDelay, watchRetryMax)
+			if resync {
+				resync = !w.resync(w.work)
+			}
 			if err := w.jl.Flush(); err != nil {
 				w.errLog.printf("songflow watch: %v", err)
-			} else if len(retry) == 0 {
+			} else if len(retry) == 0 && !resync {
 				retryDelay = watchRetryFirst // all lines written
 			}
 			for _, path := range slices.Sorted(maps.Keys(retry)) {
@@ -417,13 +442,24 @@ loop:
 	if err := w.jl.Flush(); err != nil {
 		w.errLog.printf("songflow watch: %v; the next start writes them from the store", err)
 	}
+	select {
+	case <-w.jl.Reopened():
+		resync = true
+	default:
+	}
+	if resync {
+		// A file switched during the stop gets the folder's results now,
+		// not only at the next start: store reads, quick, and the work
+		// context may be cancelled already.
+		w.resync(context.WithoutCancel(w.work))
+	}
 	close(reportStop)
 	<-reportDone
 	if ctx.Err() == nil {
 		return 1 // the source failed
 	}
-	w.log.printf("stopped: %d analysed, %d same content as another file, %d failed, %d skipped",
-		w.counts.analysed, w.counts.same, w.counts.failed, w.counts.skipped)
+	w.log.printf("stopped: %d analysed, %d same content as another file, %d failed, %d timed out, %d skipped",
+		w.counts.analysed, w.counts.same, w.counts.failed, w.counts.timedOut, w.counts.skipped)
 	return 0
 }
 
@@ -434,6 +470,10 @@ const (
 	watchRetryFirst = time.Second
 	watchRetryMax   = time.Minute
 )
+
+// watchFollowEvery is how often the watcher looks whether results.jsonl
+// was deleted or replaced when it has no line to write.
+const watchFollowEvery = time.Second
 
 // watchWorkers is how many files are processed at once: enough to keep
 // every stage of the pipeline busy, each holding one file's bytes.
@@ -502,6 +542,19 @@ func (w *folderWatch) reconcile(ctx context.Context) error {
 		w.log.printf("recovered %d results missing from %s", added, watchResultsFile)
 	}
 	return nil
+}
+
+// resync gives a results.jsonl the watcher found in place of its own
+// (deleted, renamed away, replaced by an edited copy) what a start would:
+// the folder's results, from the store. No song is analysed again, and
+// no line repeated: Append skips the results the new file holds. It
+// reports false when the store could not be read, to be tried again.
+func (w *folderWatch) resync(ctx context.Context) bool {
+	if err := w.reconcile(ctx); err != nil {
+		w.errLog.printf("songflow watch: %s: write back the folder's results: %v", filepath.Join(w.out, watchResultsFile), err)
+		return false
+	}
+	return true
 }
 
 // forget drops the record of a file that is gone; its result stays.
@@ -589,16 +642,20 @@ func (w *folderWatch) process(ev sources.Event) (retry bool) {
 	// the same size and time (mv, cp -p) for the one recorded; its
 	// identity tells them apart without reading either.
 	if known && rec.Size == ev.Size && rec.ModTime.Equal(ev.ModTime) && rec.Identity == ev.Identity && rec.AnalyzerVersion == w.version {
-		if rec.State != store.FileDone {
-			return false // a failure or a skip is recorded once; retried only when the file changes
-		}
-		if _, ok, err := w.st.Get(ctx, w.key(rec.Hash)); err != nil {
-			w.errLog.printf("songflow watch: %s: %v", rel, err)
-			return true
-		} else if ok {
+		switch {
+		case rec.State == store.FileDone:
+			if _, ok, err := w.st.Get(ctx, w.key(rec.Hash)); err != nil {
+				w.errLog.printf("songflow watch: %s: %v", rel, err)
+				return true
+			} else if ok {
+				return false
+			}
+			// The result was deleted (the server's cache was cleared): analyse again.
+		case !ranOutOfTime(rec) || w.timedOutHere(ev.Path):
+			// A failure or a skip is recorded once, and retried only when
+			// the file changes; a timeout is retried once a run.
 			return false
 		}
-		// The result was deleted (the server's cache was cleared): analyse again.
 	}
 	// The file is hashed as it streams by and analysed from disk, never
 	// held whole: a film or disk image dropped into the folder would
@@ -660,7 +717,8 @@ func (w *folderWatch) process(ev sources.Event) (retry bool) {
 		}
 		return false
 	}
-	if prev, ok, err := w.st.FileWithContent(ctx, f.Hash, w.version); err == nil && ok && prev.State == store.FileFailed {
+	// A copy of a song that ran out of time gets a try of its own.
+	if prev, ok, err := w.st.FileWithContent(ctx, f.Hash, w.version); err == nil && ok && prev.State == store.FileFailed && !ranOutOfTime(prev) {
 		f.State, f.Error = store.FileFailed, prev.Error
 		if !w.record(f, nil, nil) {
 			return true
@@ -679,6 +737,12 @@ func (w *folderWatch) process(ev sources.Event) (retry bool) {
 		if ctx.Err() != nil {
 			return false // abandoned at stop: says nothing about the file
 		}
+		if errors.Is(a.err, context.Canceled) || errors.Is(a.err, pipeline.ErrClosed) {
+			// Nor does a pipeline stopping under the song: it is analysed
+			// at the next start.
+			w.errLog.printf("songflow watch: %s: %v", rel, a.err)
+			return false
+		}
 		a.ms = time.Since(start).Milliseconds()
 		// The analysis read the file again, from disk: it belongs to the
 		// bytes hashed only if the file is still the one that was hashed.
@@ -688,12 +752,20 @@ func (w *folderWatch) process(ev sources.Event) (retry bool) {
 	}
 	if a.err != nil {
 		f.State, f.Error = store.FileFailed, a.err.Error()
+		if errors.Is(a.err, pipeline.ErrTimeout) || errors.Is(a.err, context.DeadlineExceeded) {
+			f.State = store.FileTimedOut
+		}
 		if !w.record(f, nil, nil) {
 			w.keepUnsaved(f.Hash, a)
 			return true
 		}
-		w.count(func() { w.counts.failed++ })
 		w.addRecord(reports.Record{Result: stages.Result{File: rel}, Error: a.err.Error(), Finished: time.Since(w.started).Seconds()}, 0)
+		if f.State == store.FileTimedOut {
+			w.noteTimedOut(ev.Path)
+			w.log.printf("timed out %s: %s; tried again at the next start", rel, oneLineErr(a.err.Error()))
+			return false
+		}
+		w.count(func() { w.counts.failed++ })
 		w.log.printf("failed %s: %s", rel, oneLineErr(a.err.Error()))
 		return false
 	}
@@ -718,6 +790,39 @@ func (w *folderWatch) process(ev sources.Event) (retry bool) {
 	w.addRecord(reports.Record{Result: stages.Result{File: rel, Duration: res.Duration, BPM: res.BPM, Key: res.Key}, Finished: now.Sub(w.started).Seconds()}, now.Sub(ev.ModTime))
 	w.log.printf("song %s  bpm %.1f  key %s  loudness %.1f LUFS  %d ms", rel, res.BPM, orDashString(res.Key), res.Loudness, a.ms)
 	return false
+}
+
+// ranOutOfTime reports whether rec is of a file whose analysis ran past
+// its deadline (analysis.song_timeout). A songflow before the timed out
+// state recorded that as a failure, told by its message.
+func ranOutOfTime(rec store.File) bool {
+	switch rec.State {
+	case store.FileTimedOut:
+		return true
+	case store.FileFailed:
+		return strings.Contains(rec.Error, pipeline.ErrTimeout.Error()) || strings.Contains(rec.Error, context.DeadlineExceeded.Error())
+	}
+	return false
+}
+
+// noteTimedOut notes that the analysis of the file at path ran out of
+// time in this run.
+func (w *folderWatch) noteTimedOut(path string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.timedOut == nil {
+		w.timedOut = map[string]bool{}
+	}
+	w.timedOut[path] = true
+	w.counts.timedOut++
+}
+
+// timedOutHere reports whether the analysis of the file at path ran out
+// of time in this run.
+func (w *folderWatch) timedOutHere(path string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.timedOut[path]
 }
 
 // keepUnsaved keeps the analysis of the bytes hashing to hash, which the
@@ -896,13 +1001,13 @@ func (w *folderWatch) writeReport() {
 	}
 }
 
-func writeWatchSummary(b *strings.Builder, w *folderWatch, run *reports.Run, s reports.Summary, c struct{ analysed, same, failed, skipped int }, waits []time.Duration) {
+func writeWatchSummary(b *strings.Builder, w *folderWatch, run *reports.Run, s reports.Summary, c watchCounts, waits []time.Duration) {
 	fmt.Fprintf(b, "# Watch report\n\n")
 	fmt.Fprintf(b, "Folder `%s`, watched since %s UTC; this report %s UTC (refreshed every %g s).\n\n",
 		w.dir, w.started.UTC().Format("2006-01-02 15:04:05"), time.Now().UTC().Format("2006-01-02 15:04:05"), w.cfg.Watch.ReportSeconds)
 	b.WriteString("## Files since start\n\n| | |\n|---|---|\n")
-	fmt.Fprintf(b, "| analysed | %d |\n| same content as a file analysed before | %d |\n| failed | %d |\n| skipped (not audio) | %d |\n",
-		c.analysed, c.same, c.failed, c.skipped)
+	fmt.Fprintf(b, "| analysed | %d |\n| same content as a file analysed before | %d |\n| failed | %d |\n| timed out (tried again at the next start) | %d |\n| skipped (not audio) | %d |\n",
+		c.analysed, c.same, c.failed, c.timedOut, c.skipped)
 	fmt.Fprintf(b, "| results in `%s` (all runs) | %d |\n\n", watchResultsFile, w.jl.Len())
 	if s.Failed > 0 {
 		b.WriteString("Failed songs:\n\n")

@@ -696,3 +696,163 @@ func TestWatchStoreFailureRetried(t *testing.T) {
 		t.Fatalf("a.wav logged %d times, %d lines; want once, 1:\n%s", n, len(jsonlLines(t, e)), r.out)
 	}
 }
+
+// wantResults waits until results.jsonl holds as many results as songs,
+// then checks they are those of songs, each once (lines that are not
+// results are not counted).
+func wantResults(t *testing.T, e watchEnv, what string, songs ...[]byte) {
+	t.Helper()
+	want := map[string]bool{}
+	for _, s := range songs {
+		want[store.HashContent(s)] = true
+	}
+	var lines []sinks.Line
+	waitUntil(t, what, func() bool {
+		lines = jsonlLines(t, e)
+		return len(lines) >= len(want)
+	})
+	seen := map[string]int{}
+	for _, l := range lines {
+		seen[l.ContentHash]++
+	}
+	for h := range want {
+		if seen[h] != 1 {
+			t.Errorf("%s: result %s appears %d times", what, h, seen[h])
+		}
+	}
+	if len(lines) != len(want) {
+		t.Errorf("%s: results.jsonl holds %d results, want %d", what, len(lines), len(want))
+	}
+}
+
+// TestWatchResultsFileRemovedOrReplaced: results.jsonl deleted, replaced
+// by an edited copy, and renamed away (a log rotation) while the watcher
+// runs. Each time the file at the path comes to hold what a restart would
+// give it, every result of the folder once, with no song analysed again,
+// and the file renamed away is left alone. Before, every later result
+// went to the old file, unlinked or moved, until the next start.
+func TestWatchResultsFileRemovedOrReplaced(t *testing.T) {
+	e := newWatchEnv(t, 0.2, 60)
+	a := calibrationSong(t, "01-adagio-c-major.wav")
+	b := calibrationSong(t, "05-shuffle-d-major.wav")
+	c, d := variant(a, 1), variant(b, 1)
+	e.put(t, "a.wav", a)
+	e.put(t, "b.wav", b)
+	r := startWatch(t, e)
+	wantResults(t, e, "a and b", a, b)
+	jpath := filepath.Join(e.out, watchResultsFile)
+
+	// Deleted to start afresh, then a new song.
+	if err := os.Remove(jpath); err != nil {
+		t.Fatal(err)
+	}
+	e.put(t, "c.wav", c)
+	wantResults(t, e, "a, b and c in a new file", a, b, c)
+
+	// Replaced, as an editor saves: the user kept a's line only, and
+	// added a note.
+	var aLine []byte
+	data, err := os.ReadFile(jpath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for l := range bytes.Lines(data) {
+		if bytes.Contains(l, []byte(store.HashContent(a))) {
+			aLine = l
+		}
+	}
+	tmp := filepath.Join(e.out, ".results.jsonl.swp")
+	if err := os.WriteFile(tmp, append(bytes.Clone(aLine), "my note\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, jpath); err != nil {
+		t.Fatal(err)
+	}
+	e.put(t, "d.wav", d)
+	wantResults(t, e, "a to d in the edited file", a, b, c, d)
+	if data, _ := os.ReadFile(jpath); bytes.Count(data, []byte("my note\n")) != 1 {
+		t.Errorf("the note is not kept once:\n%s", data)
+	}
+
+	// Renamed away, with no new song to write.
+	rotated := jpath + ".1"
+	if err := os.Rename(jpath, rotated); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(rotated)
+	wantResults(t, e, "a to d in the file made after the rename", a, b, c, d)
+	if code := r.stop(t); code != 0 {
+		t.Fatalf("exit status %d; stderr:\n%s", code, r.err)
+	}
+	if after, _ := os.ReadFile(rotated); !bytes.Equal(after, before) {
+		t.Errorf("the file renamed away was written to:\n%s", after)
+	}
+	if n := r.out.count("song", ""); n != 4 {
+		t.Errorf("%d songs analysed, want 4:\n%s", n, r.out)
+	}
+
+	// A restart finds nothing to add.
+	r = startWatch(t, e)
+	waitUntil(t, "the restart", func() bool { return r.out.count("watching", "") == 1 })
+	if code := r.stop(t); code != 0 {
+		t.Fatalf("exit status %d; stderr:\n%s", code, r.err)
+	}
+	if r.out.count("recovered", "") != 0 || r.out.count("song", "") != 0 {
+		t.Errorf("the restart changed things:\n%s", r.out)
+	}
+	wantResults(t, e, "a to d after the restart", a, b, c, d)
+}
+
+// TestWatchTimeoutRetriedAtNextStart: a song that runs out of time
+// (analysis.song_timeout, here far too short for any song) is tried once
+// in the run, whatever the rescans, and again at the next start, where
+// it is analysed. Before, it was recorded as failed for good: the next
+// start left it alone.
+func TestWatchTimeoutRetriedAtNextStart(t *testing.T) {
+	e := newWatchEnv(t, 0.2, 0.2)
+	cfg, err := os.ReadFile(e.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(e.cfg, append(bytes.Clone(cfg), "\n[analysis]\nsong_timeout = 1e-6\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	song := calibrationSong(t, "01-adagio-c-major.wav")
+	e.put(t, "a.wav", song)
+	r := startWatch(t, e)
+	waitUntil(t, "a.wav to be recorded", func() bool { _, ok := files(t, e)["a.wav"]; return ok })
+	// Rescans come and go (every 0.2 s); the song is not tried again.
+	summary := filepath.Join(e.out, watchSummaryFile)
+	for range 2 {
+		st0, _ := os.Stat(summary)
+		waitUntil(t, "a report refresh", func() bool {
+			st1, err := os.Stat(summary)
+			return err == nil && (st0 == nil || st1.ModTime().After(st0.ModTime()))
+		})
+	}
+	if code := r.stop(t); code != 0 {
+		t.Fatalf("exit status %d; stderr:\n%s", code, r.err)
+	}
+	if rec := files(t, e)["a.wav"]; rec.State != store.FileTimedOut || !strings.Contains(rec.Error, "deadline") {
+		t.Errorf("after a timeout a.wav is %s (%s), want %s", rec.State, rec.Error, store.FileTimedOut)
+	}
+	if n := r.out.count("timed out", "a.wav"); n != 1 || r.out.count("failed", "") != 0 {
+		t.Errorf("a.wav tried %d times, want once:\n%s", n, r.out)
+	}
+	if text, err := os.ReadFile(summary); err != nil || !strings.Contains(string(text), "| timed out (tried again at the next start) | 1 |") {
+		t.Errorf("summary.md (%v) does not count the timeout:\n%s", err, text)
+	}
+
+	if err := os.WriteFile(e.cfg, cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = startWatch(t, e)
+	waitUntil(t, "a.wav at the next start", func() bool { return hasState(t, e, "a.wav", store.FileDone) })
+	if code := r.stop(t); code != 0 {
+		t.Fatalf("exit status %d; stderr:\n%s", code, r.err)
+	}
+	if n := r.out.count("song", "a.wav"); n != 1 {
+		t.Errorf("a.wav analysed %d times at the next start, want once:\n%s", n, r.out)
+	}
+	wantResults(t, e, "a.wav's result", song)
+}

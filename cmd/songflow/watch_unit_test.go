@@ -5,13 +5,17 @@ import (
 	"database/sql"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/songflow/songflow/pipeline"
 	"github.com/songflow/songflow/sinks"
 	"github.com/songflow/songflow/sources"
 	"github.com/songflow/songflow/stages"
@@ -542,4 +546,156 @@ func putSong(t *testing.T, w *folderWatch, name string, data []byte) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// resultHashes returns the content hashes of the results in the file at
+// w's results.jsonl, in order.
+func resultHashes(t *testing.T, w *folderWatch) []string {
+	t.Helper()
+	var hs []string
+	for _, l := range jsonlLines(t, watchEnv{out: w.out}) {
+		hs = append(hs, l.ContentHash)
+	}
+	return hs
+}
+
+// TestWatchProcessAfterResultsFileRemoved: results.jsonl is deleted while
+// the watch runs. A copy of a song analysed before, then a new song, get
+// their lines in the file at the path, and writing back the folder's
+// results (what the watch does when the file is switched) repeats none.
+// Before, the copy's line was taken for written (it was, in the deleted
+// file) and the new song's went to the deleted file.
+func TestWatchProcessAfterResultsFileRemoved(t *testing.T) {
+	song := calibrationSong(t, "01-adagio-c-major.wav")
+	an := &stubAnalyser{res: stages.Result{BPM: 120, Key: "C Major"}}
+	w, logs := newUnitWatch(t, an)
+	w.process(settledEvent(t, putSong(t, w, "a.wav", song)))
+	if err := os.Remove(filepath.Join(w.out, watchResultsFile)); err != nil {
+		t.Fatal(err)
+	}
+	w.process(settledEvent(t, putSong(t, w, "copy of a.wav", song)))
+	w.process(settledEvent(t, putSong(t, w, "b.wav", variant(song, 1))))
+	if err := w.reconcile(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{store.HashContent(song), store.HashContent(variant(song, 1))}
+	if got := resultHashes(t, w); !slices.Equal(got, want) || len(an.jobs) != 2 {
+		t.Fatalf("results.jsonl holds %q after %d analyses, want %q after 2\nerrors:\n%s", got, len(an.jobs), want, logs.err)
+	}
+}
+
+// nextStart is w as the watcher's next start over the same folder, store
+// and results file sees it: none of this run's own state.
+func nextStart(w *folderWatch) *folderWatch {
+	return &folderWatch{
+		dir: w.dir, out: w.out, db: w.db,
+		st: w.st, jl: w.jl, an: w.an, version: w.version,
+		log: w.log, errLog: w.errLog,
+		work: w.work, cancelWork: w.cancelWork,
+		claims: map[string]chan struct{}{},
+	}
+}
+
+// TestWatchProcessTimeoutRetriedAtNextStart: a song whose deadline passed
+// (analysis.song_timeout) is not failed for good: the machine may have
+// been busy. It is not tried again in the same run, however often it
+// comes back unchanged, and a copy of it gets a try of its own; the next
+// start tries it again. Before, it was recorded as failed like a corrupt
+// file, and never analysed again until it changed.
+func TestWatchProcessTimeoutRetriedAtNextStart(t *testing.T) {
+	song := calibrationSong(t, "01-adagio-c-major.wav")
+	for _, timeout := range []error{
+		&pipeline.StageError{Stage: "fft", Song: "a.wav", Err: fmt.Errorf("%w (%v)", pipeline.ErrTimeout, 2*time.Minute)},
+		fmt.Errorf("analyze a.wav: %w", context.DeadlineExceeded),
+	} {
+		an := &stubAnalyser{err: timeout}
+		w, logs := newUnitWatch(t, an)
+		a := putSong(t, w, "a.wav", song)
+		w.process(settledEvent(t, a))
+		w.process(settledEvent(t, a)) // a chmod, say
+		if rec := mustRecord(t, w, a); rec.State != store.FileTimedOut || rec.Error != timeout.Error() || len(an.jobs) != 1 {
+			t.Errorf("%v: record %+v after %d analyses; want timed out, after 1", timeout, rec, len(an.jobs))
+		}
+		if logs.out.count("timed out", "a.wav") != 1 || logs.out.count("failed", "") != 0 {
+			t.Errorf("%v: log:\n%s", timeout, logs.out)
+		}
+		cp := putSong(t, w, "copy of a.wav", song)
+		w.process(settledEvent(t, cp))
+		if len(an.jobs) != 2 {
+			t.Errorf("%v: the copy of a song that timed out was analysed %d times, want once", timeout, len(an.jobs)-1)
+		}
+
+		an.err, an.res = nil, stages.Result{BPM: 120, Key: "C Major"}
+		next := nextStart(w)
+		next.process(settledEvent(t, a))
+		next.process(settledEvent(t, cp))
+		if !hasRecord(t, w, a, store.FileDone) || !hasRecord(t, w, cp, store.FileDone) || len(an.jobs) != 3 {
+			t.Errorf("%v: next start: a %+v, copy %+v after %d analyses; want both done after 3", timeout, mustRecord(t, w, a), mustRecord(t, w, cp), len(an.jobs))
+		}
+		if got := resultHashes(t, w); !slices.Equal(got, []string{store.HashContent(song)}) {
+			t.Errorf("%v: results.jsonl holds %q", timeout, got)
+		}
+		if logs.err.String() != "" {
+			t.Errorf("%v: errors:\n%s", timeout, logs.err)
+		}
+	}
+}
+
+// TestWatchProcessCorruptStaysFailed: a file the analysis rejects is
+// failed until it changes, across starts too.
+func TestWatchProcessCorruptStaysFailed(t *testing.T) {
+	an := &stubAnalyser{err: errors.New(`decode: song "bad.flac": corrupt`)}
+	w, _ := newUnitWatch(t, an)
+	bad := putSong(t, w, "bad.flac", calibrationSong(t, "01-adagio-c-major.wav"))
+	w.process(settledEvent(t, bad))
+	nextStart(w).process(settledEvent(t, bad))
+	if !hasRecord(t, w, bad, store.FileFailed) || len(an.jobs) != 1 {
+		t.Fatalf("record %+v after %d analyses; want failed after 1", mustRecord(t, w, bad), len(an.jobs))
+	}
+}
+
+// TestWatchProcessRetriesTimeoutRecordedAsFailed: a song an older
+// songflow recorded as failed because its deadline passed is tried again
+// at the next start, like one recorded as timed out.
+func TestWatchProcessRetriesTimeoutRecordedAsFailed(t *testing.T) {
+	song := calibrationSong(t, "01-adagio-c-major.wav")
+	an := &stubAnalyser{res: stages.Result{BPM: 120, Key: "C Major"}}
+	w, _ := newUnitWatch(t, an)
+	a := putSong(t, w, "a.wav", song)
+	ev := settledEvent(t, a)
+	old := store.File{Path: a, Size: ev.Size, ModTime: ev.ModTime, Identity: ev.Identity, Hash: store.HashContent(song),
+		AnalyzerVersion: w.version, State: store.FileFailed, Error: `fft: song "` + a + `": song deadline passed (2m0s)`}
+	if err := w.st.RecordFile(context.Background(), old, nil); err != nil {
+		t.Fatal(err)
+	}
+	w.process(ev)
+	if !hasRecord(t, w, a, store.FileDone) || len(an.jobs) != 1 {
+		t.Fatalf("record %+v after %d analyses; want done after 1", mustRecord(t, w, a), len(an.jobs))
+	}
+}
+
+// TestWatchProcessAbandonedIsNotRecorded: a song whose analysis was
+// cancelled, by the stop or by the pipeline closing under it, says nothing
+// about the file: nothing is recorded, and the next start analyses it.
+// Before, a song the pipeline closed under was recorded as failed.
+func TestWatchProcessAbandonedIsNotRecorded(t *testing.T) {
+	song := calibrationSong(t, "01-adagio-c-major.wav")
+	for _, stop := range []bool{true, false} {
+		an := &stubAnalyser{err: fmt.Errorf(`song "a.wav": %w`, pipeline.ErrClosed)}
+		w, logs := newUnitWatch(t, an)
+		if stop {
+			an.err = fmt.Errorf(`song "a.wav": %w`, context.Canceled)
+			an.during = func(stages.Job) { w.cancelWork() }
+		}
+		a := putSong(t, w, "a.wav", song)
+		if retry := w.process(settledEvent(t, a)); retry {
+			t.Errorf("stop=%v: a retry asked for", stop)
+		}
+		if rec, ok, err := w.st.File(context.Background(), a); err != nil || ok {
+			t.Errorf("stop=%v: recorded %+v (%v)", stop, rec, err)
+		}
+		if s := logs.out.String(); strings.Contains(s, "failed") {
+			t.Errorf("stop=%v: log:\n%s", stop, s)
+		}
+	}
 }
