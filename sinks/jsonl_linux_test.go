@@ -62,18 +62,7 @@ func shortWrite(t *testing.T, path string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_FSIZE, &lim); err != nil {
-		t.Fatal(err)
-	}
-	full := lim
-	full.Cur = uint64(fi.Size()) + 10
-	if full.Cur > lim.Max {
-		t.Skipf("file size limit %d", lim.Max)
-	}
-	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &full); err != nil {
-		t.Fatal(err)
-	}
+	restore := fillDisk(t, path)
 	_, err = j.Append("h2", stages.Result{File: strings.Repeat("long name ", 20), AnalyzerVersion: "v1"})
 	if !errors.Is(err, syscall.EFBIG) {
 		t.Errorf("append over the limit: %v, want EFBIG", err)
@@ -83,9 +72,7 @@ func shortWrite(t *testing.T, path string) {
 		t.Errorf("append while full: wrote %v, %v; want an error", wrote, err)
 	}
 	owed, has := j.Owed(), j.Has("h2", "v1")
-	if restore := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &lim); restore != nil {
-		t.Fatal(restore)
-	}
+	restore()
 	if owed != 2 || has {
 		t.Fatalf("while full: %d lines owed, h2 held %v; want 2, false", owed, has)
 	}
@@ -138,6 +125,31 @@ func owedReplaced(t *testing.T, path string) {
 	}
 	defer j.Close()
 	mustAppend(t, j, "h1", true)
+	restore := fillDisk(t, path)
+	_, err2 := j.Append("h2", stages.Result{BPM: 100, AnalyzerVersion: "v1"})
+	_, err3 := j.Append("h3", stages.Result{BPM: 100, AnalyzerVersion: "v1"})
+	restore()
+	if err2 == nil || err3 == nil || j.Owed() != 2 {
+		t.Fatalf("appends while full: %v, %v, %d owed; want errors, 2 owed", err2, err3, j.Owed())
+	}
+	tmp := path + ".new"
+	if err := os.WriteFile(tmp, []byte(resultLine("h3")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Flush(); err != nil || j.Owed() != 0 {
+		t.Fatalf("flush with room: %v, %d owed", err, j.Owed())
+	}
+	mustAppend(t, j, "h4", true)
+}
+
+// fillDisk makes the process's writes fail past 10 bytes beyond the
+// current end of the file at path, as a full disk would (RLIMIT_FSIZE),
+// and returns the function that lifts the limit again.
+func fillDisk(t *testing.T, path string) (restore func()) {
+	t.Helper()
 	fi, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)
@@ -154,23 +166,9 @@ func owedReplaced(t *testing.T, path string) {
 	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &full); err != nil {
 		t.Fatal(err)
 	}
-	_, err2 := j.Append("h2", stages.Result{BPM: 100, AnalyzerVersion: "v1"})
-	_, err3 := j.Append("h3", stages.Result{BPM: 100, AnalyzerVersion: "v1"})
-	if restore := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &lim); restore != nil {
-		t.Fatal(restore)
+	return func() {
+		if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &lim); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err2 == nil || err3 == nil || j.Owed() != 2 {
-		t.Fatalf("appends while full: %v, %v, %d owed; want errors, 2 owed", err2, err3, j.Owed())
-	}
-	tmp := path + ".new"
-	if err := os.WriteFile(tmp, []byte(resultLine("h3")), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
-	}
-	if err := j.Flush(); err != nil || j.Owed() != 0 {
-		t.Fatalf("flush with room: %v, %d owed", err, j.Owed())
-	}
-	mustAppend(t, j, "h4", true)
 }

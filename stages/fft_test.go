@@ -6,6 +6,7 @@ import (
 	"math"
 	"testing"
 
+	"github.com/songflow/songflow/config"
 	"github.com/songflow/songflow/dsp"
 )
 
@@ -404,8 +405,8 @@ func TestFFTStageRMSAfterNonFiniteSample(t *testing.T) {
 
 // BenchmarkAfterDecode runs everything that follows decoding on one core,
 // one stage after another: a 3-minute 44.1 kHz stereo song resampled to
-// 22050 Hz (with its loudness measured), cut into the default 20 s chunks,
-// through the FFT stage and aggregated into a result.
+// 22050 Hz (with its loudness measured), cut into chunks, through the FFT
+// stage and aggregated into a result, all with the default configuration.
 func BenchmarkAfterDecode(b *testing.B) {
 	const rate, seconds = 44100, 180
 	n := rate * seconds
@@ -423,32 +424,12 @@ func BenchmarkAfterDecode(b *testing.B) {
 		Info:     &SongInfo{Name: "bench.wav", SampleRate: rate, Channels: 2, Duration: seconds},
 		Channels: [][]float32{l, r},
 	}
-	ctx := context.Background()
-	resample := Resample(22050)
-	chunks := Chunks(ChunkOptions{Seconds: 20, MaxChunks: 20})
-	fft := FFT(FFTOptions{Size: 2048, Hop: 512})()
-	agg := Aggregate(AggregateOptions{})
+	after := newAfterDecode(config.Default().Analysis)
 	b.ReportAllocs()
 	b.ResetTimer()
 	cpu := processCPUSeconds()
 	for i := 0; i < b.N; i++ {
-		sig, err := resample(ctx, song)
-		if err != nil {
-			b.Fatal(err)
-		}
-		cs, err := chunks(ctx, sig)
-		if err != nil {
-			b.Fatal(err)
-		}
-		parts := make([]*Frames, len(cs))
-		for j, c := range cs {
-			if parts[j], err = fft(ctx, c); err != nil {
-				b.Fatal(err)
-			}
-		}
-		if _, err := agg(ctx, parts); err != nil {
-			b.Fatal(err)
-		}
+		after.run(b, song)
 	}
 	reportRealtime(b, seconds, processCPUSeconds()-cpu)
 }
