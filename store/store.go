@@ -186,10 +186,57 @@ func (s *Store) migrate(ctx context.Context) error {
 			revoked_at TEXT
 		)`,
 	}
-	if err := s.createAll(ctx, stmts); err != nil {
+	if err := s.createAll(ctx, append([]string{claimStmt}, stmts...)); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	return nil
+}
+
+// applicationID marks a database as songflow's in its header (SQLite's
+// PRAGMA application_id; the bytes spell "Sgfl").
+const applicationID = 0x5367666c
+
+// claimStmt stands first in migrate's transaction: claim runs it, after
+// checking that the database is songflow's to write.
+const claimStmt = "claim"
+
+// claim makes sure the database in tx is songflow's before songflow adds
+// its tables: one it marked, an empty one, or one it made before it
+// marked its databases (it has songflow's results table). Any other
+// database belongs to another program, which does not expect songflow's
+// tables in it, so it is refused: a server.db_path pointed at the old
+// server's cache, or at an app's own data, must not change that file.
+func claim(ctx context.Context, tx *sql.Tx) error {
+	var id int64
+	if err := tx.QueryRowContext(ctx, "PRAGMA application_id").Scan(&id); err != nil {
+		return err
+	}
+	if id == applicationID {
+		return nil
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT name FROM sqlite_master
+		WHERE type = 'table' AND name NOT LIKE 'sqlite\_%' ESCAPE '\' ORDER BY name`)
+	if err != nil {
+		return err
+	}
+	tables, err := collect(rows, func(r scanner) (string, error) {
+		var name string
+		return name, r.Scan(&name)
+	})
+	if err != nil {
+		return err
+	}
+	var ours int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('results')
+		WHERE name = 'content_hash'`).Scan(&ours); err != nil {
+		return err
+	}
+	if id != 0 || len(tables) > 0 && ours == 0 {
+		return fmt.Errorf("another program's database (application id %#x, tables %s), not songflow's: choose another path",
+			id, strings.Join(tables, ", "))
+	}
+	_, err = tx.ExecContext(ctx, fmt.Sprintf("PRAGMA application_id = %d", applicationID))
+	return err
 }
 
 // createAll runs schema statements in one transaction that takes the write
@@ -232,7 +279,12 @@ func (s *Store) createOnce(ctx context.Context, stmts []string) error {
 	}
 	defer tx.Rollback()
 	for _, q := range stmts {
-		if _, err := tx.ExecContext(ctx, q); err != nil {
+		if q == claimStmt {
+			err = claim(ctx, tx)
+		} else {
+			_, err = tx.ExecContext(ctx, q)
+		}
+		if err != nil {
 			return err
 		}
 	}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -626,5 +627,60 @@ func TestSetPreviewURLKeepsNewerResult(t *testing.T) {
 	other := Key{Hash: "absent", AnalyzerVersion: "v1", Namespace: "default"}
 	if ok, err := s.SetPreviewURL(ctx, other, "https://a/3"); err != nil || ok {
 		t.Errorf("SetPreviewURL of a missing entry = %v, %v; want false, nil", ok, err)
+	}
+}
+
+// A db_path pointing at another program's SQLite database (the replaced
+// Python server's cache, say) must be refused, naming the file, rather
+// than have songflow's tables added to it. A database songflow made,
+// before it marked its databases, still opens, and is marked.
+func TestOpenRefusesAnotherProgramsDatabase(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	foreign := filepath.Join(dir, "songs.db")
+	db, err := sql.Open("sqlite", foreign)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`CREATE TABLE songs (title TEXT, artist TEXT, bpm REAL)`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s, err := Open(ctx, foreign)
+	if err == nil {
+		s.Close()
+		t.Fatal("opened another program's database")
+	}
+	if msg := err.Error(); !strings.Contains(msg, foreign) || !strings.Contains(msg, "songs") {
+		t.Errorf("error %q should name the file and its tables", msg)
+	}
+	db, err = sql.Open("sqlite", foreign)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM sqlite_master WHERE name = 'results'`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("results table added to the foreign database: %d, %v", n, err)
+	}
+
+	// songflow's own, made before databases were marked: application_id 0.
+	ours := filepath.Join(dir, "cache.db")
+	s, err = Open(ctx, ours)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.db.Exec(`PRAGMA application_id = 0`); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = Open(ctx, ours)
+	if err != nil {
+		t.Fatalf("reopen an unmarked songflow database: %v", err)
+	}
+	defer s.Close()
+	var id int64
+	if err := s.db.QueryRow(`PRAGMA application_id`).Scan(&id); err != nil || id != applicationID {
+		t.Errorf("application_id %d, %v; want %d", id, err, applicationID)
 	}
 }
