@@ -634,7 +634,7 @@ func (s *Server) analysisFailure(ctx context.Context, err error) *failure {
 	case ctx.Err() != nil:
 		// The client left, or the server is shutting down.
 		return &failure{status: http.StatusServiceUnavailable, code: "cancelled", message: "the request was cancelled: " + err.Error(),
-			retryAfter: "5"}
+			retryAfter: cancelledRetryAfter}
 	}
 	return &failure{status: http.StatusInternalServerError, code: "analysis_failed", message: err.Error()}
 }

@@ -667,3 +667,67 @@ func TestDownloadTokensNotLogged(t *testing.T) {
 		}
 	}
 }
+
+// The control panel's Clear button and its emptied search field ask for
+// /cache/search?q= (and the old server's smoke test for /cache/search
+// with no q at all) and decode the reply as rows: an empty search lists
+// what /cache lists, in its namespace, page by page.
+func TestCacheSearchEmptyQuery(t *testing.T) {
+	ts := newTestServer(t, Options{}, nil)
+	for i, ns := range []string{"", "", "ios"} {
+		h := map[string]string{"X-Song-Title": fmt.Sprintf("Song %d", i), "X-Cache-Namespace": ns}
+		if status, _, b := do(t, "POST", ts.URL+"/analyze_data", []byte(fmt.Sprintf("bpm=%d\n", 100+i)), h); status != 200 {
+			t.Fatalf("upload %d: %d %s", i, status, b)
+		}
+	}
+	for _, c := range []struct {
+		search, list string
+		rows         int
+	}{
+		{"/cache/search?q=", "/cache", 2},
+		{"/cache/search", "/cache", 2},
+		{"/cache/search?q=%20%20", "/cache", 2},
+		{"/cache/search?artist=&title=", "/cache", 2},
+		{"/cache/search?q=&namespace=all", "/cache?namespace=all", 3},
+		{"/cache/search?q=&namespace=ios", "/cache?namespace=ios", 1},
+		{"/cache/search?q=&limit=1&offset=1", "/cache?limit=1&offset=1", 1},
+		{"/cache/search?q=&namespace=*&limit=2", "/cache?namespace=*&limit=2", 2},
+		{"/cache/search?q=&namespace=nonesuch", "/cache?namespace=nonesuch", 0},
+		{"/cache/search?q=Song&namespace=all", "/cache?namespace=all", 3},
+	} {
+		status, _, got := do(t, "GET", ts.URL+c.search, nil, nil)
+		if n := len(rowsOf(t, status, got)); n != c.rows {
+			t.Errorf("GET %s: %d rows, want %d", c.search, n, c.rows)
+		}
+		_, _, want := do(t, "GET", ts.URL+c.list, nil, nil)
+		if !bytes.Equal(got, want) {
+			t.Errorf("GET %s differs from GET %s:\n got %s\nwant %s", c.search, c.list, got, want)
+		}
+	}
+}
+
+// A body still waiting for room when its request is cancelled (as every
+// request is once a shutdown's grace period is over, and the client may
+// still be there to read the reply) gets a 503 with Retry-After, like
+// every other 503: a client retries when it says.
+func TestRoomWaitCancelledHasRetryAfter(t *testing.T) {
+	ts := newTestServer(t, Options{MaxBodyBytes: 1 << 20, MaxInFlight: 1, QueueWait: time.Minute}, nil)
+	size := bodyRoom(ts.srv.opts.MaxBodyBytes, ts.srv.opts.MaxInFlight)
+	if !ts.srv.bodies.TryAcquire(size) {
+		t.Fatal("the room is not free at the start")
+	}
+	defer ts.srv.bodies.Release(size)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	rr := &roomReader{s: ts.srv, ctx: ctx, age: ts.srv.readers.Add(1)}
+	f := ts.srv.acquireRoom(ctx, rr, 1)
+	if f == nil {
+		t.Fatal("room given to a cancelled request while the room is full")
+	}
+	rec := httptest.NewRecorder()
+	f.write(rec)
+	wantError(t, "cancelled wait for room", rec.Code, rec.Body.Bytes(), http.StatusServiceUnavailable, "cancelled")
+	if ra := rec.Header().Get("Retry-After"); ra == "" {
+		t.Error("503 without Retry-After")
+	}
+}

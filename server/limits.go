@@ -102,6 +102,12 @@ func (a *admission) release() { <-a.slots }
 // inFlight is how many songs hold a slot now.
 func (a *admission) inFlight() int { return len(a.slots) }
 
+// cancelledRetryAfter is the Retry-After of a 503 for a request whose
+// context ended under it. A client still there to read the reply is one
+// whose server is stopping at the end of its grace period, and may try
+// again once the server is back.
+const cancelledRetryAfter = "5"
+
 // retryAfter is the whole seconds, at least one, a client should wait.
 func retryAfter(d time.Duration) string {
 	s := int64(math.Ceil(d.Seconds()))
@@ -133,7 +139,8 @@ func (s *Server) acquireRoom(ctx context.Context, rr *roomReader, n int64) *fail
 	case err == nil:
 		return nil
 	case ctx.Err() != nil:
-		return &failure{status: http.StatusServiceUnavailable, code: "cancelled", message: "the request ended while it waited: " + ctx.Err().Error()}
+		return &failure{status: http.StatusServiceUnavailable, code: "cancelled", message: "the request ended while it waited: " + ctx.Err().Error(),
+			retryAfter: cancelledRetryAfter}
 	}
 	s.metrics.rejected.WithLabelValues("busy").Inc()
 	message := fmt.Sprintf("the bodies being received and analysed fill the server's room for them (%d × server.max_body_mb); none finished within %v", max(s.opts.MaxInFlight, 1), s.opts.QueueWait)
