@@ -336,10 +336,22 @@ type pipelineReport struct {
 	Stages         []stageReport `json:"stages"`
 }
 
+// component is one part of the server in /diagnostics. Status is
+// "operational", "degraded" (working, with a warning saying why) or
+// "error": the words the macOS control panel marks ✅, ⚠️ and ❌.
 type component struct {
 	Status string         `json:"status"`
 	Detail map[string]any `json:"detail,omitempty"`
+	// The panel shows these two of the database's.
+	CacheEntries  *int   `json:"cache_entries,omitempty"`
+	TotalAnalyses *int64 `json:"total_analyses,omitempty"`
 }
+
+const (
+	statusOperational = "operational"
+	statusDegraded    = "degraded"
+	statusError       = "error"
+)
 
 func (s *Server) handleDiagnostics(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
@@ -347,14 +359,18 @@ func (s *Server) handleDiagnostics(w http.ResponseWriter, r *http.Request) {
 	warnings := []string{}
 	overall := "healthy"
 
-	db := component{Status: "ok", Detail: map[string]any{"path": s.store.Path()}}
+	db := component{Status: statusOperational, Detail: map[string]any{"path": s.store.Path()}}
 	if mode, err := s.store.JournalMode(ctx); err != nil {
-		db.Status, overall = "error", "degraded"
+		db.Status, overall = statusError, "degraded"
 		warnings = append(warnings, "database: "+err.Error())
 	} else {
 		db.Detail["journal_mode"] = mode
 		if n, err := s.store.Count(ctx, store.AllNamespaces); err == nil {
 			db.Detail["cached_songs"] = n
+			db.CacheEntries = &n
+		}
+		if c, err := s.store.Counter(ctx, "total_analyses"); err == nil {
+			db.TotalAnalyses = &c.Value
 		}
 	}
 
@@ -369,9 +385,9 @@ func (s *Server) handleDiagnostics(w http.ResponseWriter, r *http.Request) {
 			MaxSeconds: st.Max.Seconds(), Queue: st.Queue, SuggestedWorkers: st.SuggestedWorkers})
 	}
 	inFlight := s.admission.inFlight()
-	engine := component{Status: "ok", Detail: map[string]any{"in_flight": inFlight, "max_in_flight": o.MaxInFlight}}
+	engine := component{Status: statusOperational, Detail: map[string]any{"in_flight": inFlight, "max_in_flight": o.MaxInFlight}}
 	if inFlight >= o.MaxInFlight {
-		engine.Status = "busy"
+		engine.Status = statusDegraded
 		warnings = append(warnings, fmt.Sprintf("analyzer: all %d slots busy; new songs wait up to %v", o.MaxInFlight, o.QueueWait))
 	}
 	mode := "development"
@@ -383,19 +399,26 @@ func (s *Server) handleDiagnostics(w http.ResponseWriter, r *http.Request) {
 	if o.AllowPrivateURLs {
 		warnings = append(warnings, "server.allow_private_urls is on: /analyze may fetch from private networks")
 	}
-	workers := o.Analysis.Workers
-	if workers == nil {
-		workers = map[string]int{}
+	stageWorkers := o.Analysis.Workers
+	if stageWorkers == nil {
+		stageWorkers = map[string]int{}
+	}
+	// The replaced server's workers were its process pool; the engine's
+	// closest figure is how many stage workers can run at once.
+	workers := 0
+	for _, n := range stageWorkers {
+		workers += n
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"overall_status": overall,
-		"build": map[string]string{"version": o.Version, "analyzer_version": o.AnalyzerVersion,
+		"build":          fmt.Sprintf("songflow %s (%s, %s)", o.Version, o.AnalyzerVersion, runtime.Version()),
+		"build_info": map[string]string{"version": o.Version, "analyzer_version": o.AnalyzerVersion,
 			"go_version": runtime.Version()},
 		"mode": mode,
 		"components": map[string]component{
 			"database": db,
 			"analyzer": engine,
-			"http":     {Status: "ok", Detail: map[string]any{"uptime": time.Since(s.started).Seconds()}},
+			"http":     {Status: statusOperational, Detail: map[string]any{"uptime": time.Since(s.started).Seconds()}},
 		},
 		"warnings": warnings,
 		"configuration": map[string]any{
@@ -404,6 +427,7 @@ func (s *Server) handleDiagnostics(w http.ResponseWriter, r *http.Request) {
 				"fft_size":               o.Analysis.FFTSize,
 				"max_duration":           finite(o.Analysis.MaxSeconds),
 				"workers":                workers,
+				"stage_workers":          stageWorkers,
 				"chunk_analysis_enabled": o.Analysis.ChunkAnalysis,
 				"chunk_seconds":          finite(o.Analysis.ChunkSeconds),
 				"max_chunks":             o.Analysis.MaxChunks,

@@ -554,17 +554,29 @@ func TestStatsAndDiagnostics(t *testing.T) {
 
 	status, _, body = do(t, "GET", ts.URL+"/diagnostics", nil, nil)
 	m = jsonObject(t, body)
-	wantTypes(t, "diagnostics", m, map[string]string{"overall_status": "string", "build": "object", "mode": "string",
-		"components": "object", "warnings": "array", "configuration": "object", "pipeline": "object"})
+	// The macOS control panel prints build as a string, marks a component
+	// ✅ only when its status is "operational" (⚠️ "degraded"), reads the
+	// database's cache_entries and total_analyses, and workers as an int.
+	wantTypes(t, "diagnostics", m, map[string]string{"overall_status": "string", "build": "string", "build_info": "object",
+		"mode": "string", "components": "object", "warnings": "array", "configuration": "object", "pipeline": "object"})
 	if status != 200 || m["overall_status"] != "healthy" || m["mode"] != "development" {
 		t.Errorf("diagnostics: %d %v", status, m)
 	}
 	for name, c := range m["components"].(map[string]any) {
 		wantTypes(t, "component "+name, c.(map[string]any), map[string]string{"status": "string"})
+		if st := c.(map[string]any)["status"]; st != "operational" {
+			t.Errorf("component %s: status %v, want operational", name, st)
+		}
+	}
+	db := m["components"].(map[string]any)["database"].(map[string]any)
+	wantTypes(t, "database component", db, map[string]string{"cache_entries": "int", "total_analyses": "int"})
+	if db["cache_entries"] != 2.0 || db["total_analyses"] != 4.0 {
+		t.Errorf("database component %v, want 2 cache entries and 4 analyses", db)
 	}
 	an := m["configuration"].(map[string]any)["analysis"].(map[string]any)
 	wantTypes(t, "configuration.analysis", an, map[string]string{"sample_rate": "int", "fft_size": "int",
-		"max_duration": "number", "workers": "object", "chunk_analysis_enabled": "bool", "chunk_seconds": "number", "max_chunks": "int"})
+		"max_duration": "number", "workers": "int", "stage_workers": "object", "chunk_analysis_enabled": "bool",
+		"chunk_seconds": "number", "max_chunks": "int"})
 	if an["sample_rate"] != 22050.0 || an["max_chunks"] != 12.0 || an["chunk_analysis_enabled"] != true {
 		t.Errorf("analysis config %v", an)
 	}
