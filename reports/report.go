@@ -384,7 +384,7 @@ func writeCSV(w io.Writer, run *Run, _ Summary) error {
 	stageCols := stageNames(run)
 	hdr := []string{"file", "title", "artist", "format", "sample_rate", "channels", "duration",
 		"bpm", "bpm_confidence", "bpm_candidates", "time_signature",
-		"key", "key_confidence", "key_runner_up", "key_profile", "tuning_cents",
+		"key", "key_confidence", "key_runner_up", "key_profile", "tuning_cents", "key_scores",
 		"loudness", "loudness_range", "true_peak",
 		"energy", "danceability", "acousticness", "valence", "spectral_centroid", "dynamic_range", "silence_ratio",
 		"analyzer_version", "analysis_duration", "tag_bpm", "tag_key",
@@ -402,13 +402,17 @@ func writeCSV(w io.Writer, run *Run, _ Summary) error {
 	}
 	num := func(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
 	for _, r := range run.Records {
-		var cands []string
+		var cands, keyScores []string
 		for _, c := range r.BPMCandidates {
 			cands = append(cands, fmt.Sprintf("%.1f:%.3f", c.BPM, c.Score))
 		}
+		// Key names hold a space: the pairs are split by semicolons.
+		for _, k := range r.KeyDetails.Scores {
+			keyScores = append(keyScores, fmt.Sprintf("%s:%.3f", k.Key, k.Score))
+		}
 		row := []string{r.File, r.Title, r.Artist, r.Format, strconv.Itoa(r.SampleRate), strconv.Itoa(r.Channels), num(r.Duration),
 			num(r.BPM), num(r.BPMConfidence), strings.Join(cands, " "), r.TimeSignature,
-			r.Key, num(r.KeyConfidence), r.KeyDetails.RunnerUp, r.KeyDetails.Profile, num(r.KeyDetails.TuningCents),
+			r.Key, num(r.KeyConfidence), r.KeyDetails.RunnerUp, r.KeyDetails.Profile, num(r.KeyDetails.TuningCents), strings.Join(keyScores, "; "),
 			num(r.Loudness), num(r.LoudnessRange), num(r.TruePeak),
 			num(r.Energy), num(r.Danceability), num(r.Acousticness), num(r.Valence), num(r.SpectralCentroid), num(r.DynamicRange), num(r.SilenceRatio),
 			r.AnalyzerVersion, num(r.AnalysisDuration), num(r.Tags.BPM), r.Tags.Key}

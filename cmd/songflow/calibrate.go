@@ -122,6 +122,11 @@ func runCalibrate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fmt.Fprintf(stderr, "songflow calibrate: %v\n", err)
 	}
 	run.Config = cfgText.String()
+	if *fit && cfg.Analysis.Calibration != "" {
+		// The report shows the configuration as given; without this
+		// line it would pass the raw results off as calibrated ones.
+		run.Config = fmt.Sprintf("# analysis.calibration %q was not applied: --fit fits its map to the raw measurements\n", cfg.Analysis.Calibration) + run.Config
+	}
 
 	run.UnmatchedTruth = truth.Match(run.Records)
 	// Interrupted, the report covers the songs finished: those the
@@ -191,8 +196,16 @@ func checkOutDir(out string) error {
 // inside dir. Audio is recognised by its bytes, not its name.
 func walkCalibration(dir, truthFile, out string) (songs []string, skipped []reports.Skipped, err error) {
 	absOut, _ := filepath.Abs(out)
-	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil && path == dir {
+	root := dir
+	if st, err := os.Lstat(dir); err == nil && st.Mode()&fs.ModeSymlink != 0 {
+		// The folder may be named through a link to it, as a corpus kept
+		// on another disk often is. WalkDir would take the link for a
+		// file and not descend; with a trailing separator the system
+		// resolves it, and the paths walked keep the name as given.
+		root = dir + string(filepath.Separator)
+	}
+	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil && path == root {
 			return fmt.Errorf("walk %s: %w", path, err)
 		}
 		rel, _ := filepath.Rel(dir, path)
@@ -210,13 +223,13 @@ func walkCalibration(dir, truthFile, out string) (songs []string, skipped []repo
 			return nil
 		}
 		if d.IsDir() {
-			if abs, _ := filepath.Abs(path); path != dir && (strings.HasPrefix(d.Name(), ".") || abs == absOut) {
+			if abs, _ := filepath.Abs(path); path != root && (strings.HasPrefix(d.Name(), ".") || abs == absOut) {
 				return filepath.SkipDir
 			}
 			// `calibrate .` writes its reports into the folder it
 			// calibrates; the next run takes each earlier report as one
 			// thing that is not songs, not as a dozen files.
-			if path != dir && isReport(path) {
+			if path != root && isReport(path) {
 				skipped = append(skipped, reports.Skipped{File: rel, Reason: "an earlier songflow report, not songs"})
 				return filepath.SkipDir
 			}
@@ -428,37 +441,57 @@ func fitCalibration(run *reports.Run, out string) {
 func newProgress(w io.Writer, total int) progress {
 	if f, ok := w.(*os.File); ok {
 		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-			bar := progressbar.NewOptions(total,
-				progressbar.OptionSetWriter(w),
-				progressbar.OptionSetDescription("calibrate"),
-				progressbar.OptionShowCount(),
-				progressbar.OptionShowIts(),
-				progressbar.OptionSetItsString("songs"),
-				progressbar.OptionSetPredictTime(true),
-				progressbar.OptionThrottle(100*time.Millisecond),
-				progressbar.OptionOnCompletion(func() { fmt.Fprintln(w) }),
-			)
-			return &barProgress{bar: bar}
+			return newBarProgress(w, total)
 		}
 	}
 	return newPlainProgress(w, total, plainProgressEvery)
 }
 
+// barProgress draws a progress bar of total songs: done/total, songs/s
+// and the time elapsed and left.
 type barProgress struct {
-	mu  sync.Mutex
-	bar *progressbar.ProgressBar
+	mu          sync.Mutex
+	bar         *progressbar.ProgressBar
+	done, total int
+}
+
+// newBarProgress draws the bar on w, a terminal, counting time from now.
+func newBarProgress(w io.Writer, total int) *barProgress {
+	bar := progressbar.NewOptions(total,
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionSetDescription("calibrate"),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString("songs"),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionOnCompletion(func() { fmt.Fprintln(w) }),
+	)
+	// Left to itself the bar starts its clock when the first song is
+	// done, and then shows thousands of songs/s and no time left.
+	bar.StartWithoutRender()
+	return &barProgress{bar: bar, total: total}
 }
 
 func (p *barProgress) Done(bool) {
 	p.mu.Lock()
+	p.done++
 	p.bar.Add(1)
 	p.mu.Unlock()
 }
 
 func (p *barProgress) Finish() {
 	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.done < p.total {
+		// Interrupted: filling the bar would claim every song done.
+		// Before the first song nothing was drawn to end.
+		if p.done > 0 {
+			p.bar.Exit()
+		}
+		return
+	}
 	p.bar.Finish()
-	p.mu.Unlock()
 }
 
 // plainProgress prints "calibrate: 7/12 songs (1 failed), 1.3 songs/s,
