@@ -537,6 +537,10 @@ func (s *Server) run(ctx context.Context, sg song, key store.Key, log *slog.Logg
 	if sg.artist != "" {
 		res.Artist = sg.artist
 	}
+	// The cache row keeps only names someone gave (the request or the
+	// file's tags): a placeholder would overwrite the name an earlier
+	// request gave the same bytes.
+	title, artist := res.Title, res.Artist
 	res.Title, res.Artist = orUnknown(res.Title), orUnknown(res.Artist)
 	blob, err := json.Marshal(res)
 	if err != nil {
@@ -544,7 +548,7 @@ func (s *Server) run(ctx context.Context, sg song, key store.Key, log *slog.Logg
 	}
 	now := time.Now().UTC()
 	// A client that left still paid for the analysis: keep it.
-	id, err := s.store.Put(context.WithoutCancel(ctx), store.Entry{Key: key, Title: res.Title, Artist: res.Artist,
+	id, err := s.store.Put(context.WithoutCancel(ctx), store.Entry{Key: key, Title: title, Artist: artist,
 		PreviewURL: sg.previewURL, Result: blob, AnalyzedAt: now})
 	if err != nil {
 		// The answer is still good; only the cache missed a write.
@@ -586,6 +590,14 @@ func (s *Server) fromCache(ctx context.Context, key store.Key, sg song, log *slo
 		return analysis{}, nil, false
 	}
 	scrub(&res)
+	// The row holds the latest name anyone gave these bytes; the result
+	// the one its analysis was given, "Unknown" if none.
+	if e.Title != "" {
+		res.Title = e.Title
+	}
+	if e.Artist != "" {
+		res.Artist = e.Artist
+	}
 	s.hit(ctx, log)
 	if sg.previewURL != "" && sg.previewURL != e.PreviewURL {
 		s.notePreviewURL(ctx, key, sg.previewURL, log)

@@ -41,7 +41,7 @@ func nullable(s string) *string {
 
 func toRow(e store.Entry) (cacheRow, error) {
 	row := cacheRow{
-		ID: e.ID, Title: e.Title, Artist: e.Artist, PreviewURL: e.PreviewURL,
+		ID: e.ID, Title: orUnknown(e.Title), Artist: orUnknown(e.Artist), PreviewURL: e.PreviewURL,
 		AnalyzedAt: e.AnalyzedAt.UTC().Format(time.RFC3339), UserVerified: e.UserVerified,
 		ManualBPM: e.ManualBPM, ManualKey: nullable(e.ManualKey), BPMNotes: nullable(e.BPMNotes),
 		Namespace: e.Key.Namespace, ContentHash: e.Key.Hash,

@@ -72,6 +72,44 @@ func TestForceReanalyzeStillWrites(t *testing.T) {
 	}
 }
 
+// A forced re-analysis that names no song keeps the title and artist the
+// cache already has for those bytes: it used to overwrite them with
+// "Unknown". A song never named lists as "Unknown".
+func TestForceReanalyzeKeepsTheName(t *testing.T) {
+	ts := newTestServer(t, Options{}, nil)
+	url := ts.URL + "/analyze_data"
+	body := []byte("bpm=99\nnamed")
+	named := map[string]string{"X-Song-Title": "Jóga", "X-Song-Artist": "Björk"}
+	if status, _, resp := do(t, "POST", url, body, named); status != 200 {
+		t.Fatalf("named upload: %d %s", status, resp)
+	}
+	if status, _, resp := do(t, "POST", url, body, map[string]string{"X-Force-Reanalyze": "1"}); status != 200 {
+		t.Fatalf("forced upload: %d %s", status, resp)
+	}
+	status, _, resp := do(t, "POST", url, body, nil)
+	if m := jsonObject(t, resp); status != 200 || m["cached"] != true || m["title"] != "Jóga" || m["artist"] != "Björk" {
+		t.Errorf("nameless cache hit: %d %v, want the stored name", status, m)
+	}
+	if status, _, resp := do(t, "POST", url, []byte("bpm=98\nnameless"), nil); status != 200 {
+		t.Fatalf("nameless upload: %d %s", status, resp)
+	}
+	_, _, resp = do(t, "GET", ts.URL+"/cache", nil, nil)
+	var rows []map[string]any
+	if err := json.Unmarshal(resp, &rows); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range rows {
+		got = append(got, fmt.Sprint(r["title"], " / ", r["artist"]))
+	}
+	if want := []string{"Unknown / Unknown", "Jóga / Björk"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("cache rows %q, want %q", got, want)
+	}
+	if ts.fake.calls.Load() != 3 {
+		t.Errorf("%d analyses, want 3", ts.fake.calls.Load())
+	}
+}
+
 // A request answered by an analysis another request started is a cache
 // hit to the client too: cached true comes with analyzed_at, as on every
 // cache hit.

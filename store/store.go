@@ -456,7 +456,8 @@ func (s *Store) resultValues(e Entry) ([]any, error) {
 
 // Put stores e.Result under e.Key, replacing an earlier result for the same
 // key but keeping what the user verified about it, and returns the row id.
-// A zero AnalyzedAt means now. An empty PreviewURL keeps the earlier one.
+// A zero AnalyzedAt means now. An empty PreviewURL, Title or Artist keeps
+// the earlier one: a re-analysis that names no song does not unname it.
 func (s *Store) Put(ctx context.Context, e Entry) (int64, error) {
 	values, err := s.resultValues(e)
 	if err != nil {
@@ -469,8 +470,8 @@ func (s *Store) Put(ctx context.Context, e Entry) (int64, error) {
 	defer unlock()
 	var id int64
 	err = s.db.QueryRowContext(ctx, insertResult+`DO UPDATE SET
-			title = excluded.title,
-			artist = excluded.artist,
+			title = CASE WHEN excluded.title <> '' THEN excluded.title ELSE results.title END,
+			artist = CASE WHEN excluded.artist <> '' THEN excluded.artist ELSE results.artist END,
 			preview_url = CASE WHEN excluded.preview_url <> '' THEN excluded.preview_url ELSE results.preview_url END,
 			result = excluded.result,
 			analyzed_at = excluded.analyzed_at
