@@ -1,8 +1,6 @@
 package reports
 
 import (
-	"encoding/csv"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -20,15 +18,7 @@ func TestResultsCSVKeyScores(t *testing.T) {
 	if _, err := Write(dir, run); err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(filepath.Join(dir, ResultsCSV))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows, err := csv.NewReader(f).ReadAll()
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	rows := readCSV(t, filepath.Join(dir, ResultsCSV))
 	col := -1
 	for i, h := range rows[0] {
 		if h == "key_scores" {

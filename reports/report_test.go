@@ -130,15 +130,7 @@ func TestWriteReport(t *testing.T) {
 		t.Errorf("results.json lacks flat fields: %.400s", b)
 	}
 
-	f, err := os.Open(filepath.Join(dir, ResultsCSV))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows, err := csv.NewReader(f).ReadAll()
-	f.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	rows := readCSV(t, filepath.Join(dir, ResultsCSV))
 	if len(rows) != 7 {
 		t.Fatalf("results.csv has %d rows, want header + 6", len(rows))
 	}
@@ -598,4 +590,19 @@ func TestTolerancePlotShowsBothCurvesWhenEqual(t *testing.T) {
 	if acc1 < 500 || acc2 < 500 {
 		t.Errorf("left half of the plot: %d pixels of Accuracy1's colour, %d of Accuracy2's; both curves must be visible", acc1, acc2)
 	}
+}
+
+// readCSV reads the whole CSV file at path.
+func readCSV(t *testing.T, path string) [][]string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
 }
