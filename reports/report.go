@@ -206,7 +206,11 @@ func Summarise(run *Run) Summary {
 // calibrate command prints them at the end of a run.
 func (s Summary) Headline(w io.Writer) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "songs %d analysed, %d failed, %d files skipped\n", s.Analysed, s.Failed, s.Skipped)
+	files := "files"
+	if s.Skipped == 1 {
+		files = "file"
+	}
+	fmt.Fprintf(&b, "songs %d analysed, %d failed, %d %s skipped\n", s.Analysed, s.Failed, s.Skipped, files)
 	if n := len(s.UnmatchedTruth); n > 0 {
 		rows, verb := "rows", "match"
 		if n == 1 {

@@ -167,7 +167,8 @@ func TestWriteReport(t *testing.T) {
 	}
 
 	var head bytes.Buffer
-	if err := s.Headline(&head); err != nil || !strings.Contains(head.String(), "Accuracy1 25.0 %") {
+	if err := s.Headline(&head); err != nil || !strings.Contains(head.String(), "Accuracy1 25.0 %") ||
+		!strings.Contains(head.String(), ", 1 file skipped\n") {
 		t.Errorf("headline %q %v", head.String(), err)
 	}
 	checkPlots(t, dir)
