@@ -313,6 +313,15 @@ func ReadTruth(r io.Reader, name string) (*TruthSet, error) {
 		}
 		return strings.TrimSpace(rec[i])
 	}
+	// value is a value column's field, empty where it says the value is
+	// not known.
+	value := func(rec []string, i int) string {
+		s := field(rec, i)
+		if notKnown(s) {
+			return ""
+		}
+		return s
+	}
 	for {
 		rec, err := cr.Read()
 		if err == io.EOF {
@@ -327,14 +336,14 @@ func ReadTruth(r io.Reader, name string) (*TruthSet, error) {
 			continue // a blank line or a row naming nothing
 		}
 		rw.truth.Source, rw.truth.Row = name, line
-		if s := field(rec, bpmCol); s != "" {
+		if s := value(rec, bpmCol); s != "" {
 			v, err := number(s, decimalComma)
 			if err != nil || v < 0 {
 				return nil, fmt.Errorf("truth %s:%d: bpm %q is not a tempo", name, line, s)
 			}
 			rw.truth.BPM = v
 		}
-		if s := field(rec, keyCol); s != "" {
+		if s := value(rec, keyCol); s != "" {
 			k, err := parseTruthKey(s)
 			if err != nil {
 				return nil, fmt.Errorf("truth %s:%d: %w", name, line, err)
@@ -342,7 +351,7 @@ func ReadTruth(r io.Reader, name string) (*TruthSet, error) {
 			rw.truth.Key = k.String()
 		}
 		for d, i := range desc {
-			s := field(rec, i)
+			s := value(rec, i)
 			if s == "" {
 				continue
 			}
@@ -470,6 +479,17 @@ func number(s string, decimalComma bool) (float64, error) {
 		s = strings.Replace(s, ",", ".", 1)
 	}
 	return strconv.ParseFloat(s, 64)
+}
+
+// notKnown reports whether s is what spreadsheets hold in a cell whose
+// value nobody knows: such a cell is empty, not a value that fails to
+// parse and stops the run.
+func notKnown(s string) bool {
+	switch strings.ToLower(s) {
+	case "-", "–", "—", "?", "n/a", "na", "none", "unknown", "tbd", "null", "nan":
+		return true
+	}
+	return false
 }
 
 // truthReader returns a CSV reader of the table in r, named name in

@@ -399,6 +399,36 @@ func TestReadTruthByteOrderMarkQuotedHeader(t *testing.T) {
 
 // Where the comma is the decimal sign, spreadsheets save "CSV" with
 // semicolons between fields and decimal commas; some tools write tabs.
+// A spreadsheet's mark for "not known" in a value column ("-", "?",
+// "n/a", …) is an empty cell, not an error that stops the run: the row's
+// other values still count.
+func TestReadTruthNotKnownMarks(t *testing.T) {
+	in := "file,bpm,key,energy\n" +
+		"a.wav,-,?,0.5\n" +
+		"b.wav,N/A,unknown,n/a\n" +
+		"c.wav,120,—,–\n" +
+		"d.wav,tbd,C major,\n"
+	s, err := ReadTruth(strings.NewReader(in), "truth.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		file   string
+		bpm    float64
+		key    string
+		energy float64
+	}{{"a.wav", 0, "", 0.5}, {"b.wav", 0, "", 0}, {"c.wav", 120, "", 0}, {"d.wav", 0, "C Major", 0}} {
+		got, ok := s.lookup(c.file, stages.Tags{})
+		if !ok || got.BPM != c.bpm || got.Key != c.key || got.Reference[Energy] != c.energy {
+			t.Errorf("%s: %+v %v, want bpm %v key %q energy %v", c.file, got, ok, c.bpm, c.key, c.energy)
+		}
+	}
+	// A value that is neither a mark nor a value is still an error.
+	if _, err := ReadTruth(strings.NewReader("file,bpm\na.wav,fast\n"), "truth.csv"); err == nil {
+		t.Error(`bpm "fast" was read`)
+	}
+}
+
 func TestReadTruthSemicolonsAndTabs(t *testing.T) {
 	for name, in := range map[string]string{
 		"semicolons": "file;bpm;key;energy;loudness\na.wav;92,5;A minor;0,8;-7,5 dB\n\"b;c.wav\";120;C;0,25;-9\n",
