@@ -80,7 +80,11 @@ func runCalibrate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return 2
 	}
 
-	songs, skipped, err := walkCalibration(dir, truth.File, out)
+	songs, skipped, err := walkCalibration(ctx, dir, truth.File, out)
+	if errors.Is(err, context.Canceled) {
+		fmt.Fprintf(stderr, "songflow calibrate: interrupted while listing %s; nothing analysed\n", dir)
+		return 1
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "songflow calibrate: %v\n", err)
 		return 1
@@ -193,8 +197,9 @@ func checkOutDir(out string) error {
 // walkCalibration lists the audio files under dir, relative to it and in
 // lexical order, and the other files with the reason each is skipped. It
 // leaves out hidden folders and the report folder out when it lies
-// inside dir. Audio is recognised by its bytes, not its name.
-func walkCalibration(dir, truthFile, out string) (songs []string, skipped []reports.Skipped, err error) {
+// inside dir. Audio is recognised by its bytes, not its name. It stops
+// with ctx's error when ctx ends.
+func walkCalibration(ctx context.Context, dir, truthFile, out string) (songs []string, skipped []reports.Skipped, err error) {
 	absOut, _ := filepath.Abs(out)
 	root := dir
 	if st, err := os.Lstat(dir); err == nil && st.Mode()&fs.ModeSymlink != 0 {
@@ -205,6 +210,11 @@ func walkCalibration(dir, truthFile, out string) (songs []string, skipped []repo
 		root = dir + string(filepath.Separator)
 	}
 	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		// A library on a slow or network disk takes a while to list:
+		// Ctrl-C must not wait for the end of it.
+		if cerr := ctx.Err(); cerr != nil {
+			return cerr
+		}
 		if err != nil && path == root {
 			return fmt.Errorf("walk %s: %w", path, err)
 		}

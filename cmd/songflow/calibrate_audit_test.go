@@ -34,7 +34,7 @@ func TestWalkCalibrationLinkedFolder(t *testing.T) {
 	if err := os.Symlink(real, dir); err != nil {
 		t.Skipf("no symbolic links here: %v", err)
 	}
-	songs, skipped, err := walkCalibration(dir, "", filepath.Join(t.TempDir(), "out"))
+	songs, skipped, err := walkCalibration(context.Background(), dir, "", filepath.Join(t.TempDir(), "out"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,7 +28,7 @@ import (
 const calibrationSet = "../../testdata/calibration"
 
 func TestWalkCalibration(t *testing.T) {
-	songs, skipped, err := walkCalibration(calibrationSet, "truth.csv", filepath.Join(t.TempDir(), "out"))
+	songs, skipped, err := walkCalibration(context.Background(), calibrationSet, "truth.csv", filepath.Join(t.TempDir(), "out"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func TestWalkCalibrationSniffsBytes(t *testing.T) {
 	out := filepath.Join(dir, "report")
 	os.Mkdir(out, 0o755)
 	os.WriteFile(filepath.Join(out, "y.wav"), wav, 0o644)
-	songs, skipped, err := walkCalibration(dir, "", out)
+	songs, skipped, err := walkCalibration(context.Background(), dir, "", out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -568,7 +568,7 @@ func TestWalkCalibrationFollowsLinksToFiles(t *testing.T) {
 			t.Skipf("no symbolic links here: %v", err)
 		}
 	}
-	songs, skipped, err := walkCalibration(dir, "", filepath.Join(t.TempDir(), "out"))
+	songs, skipped, err := walkCalibration(context.Background(), dir, "", filepath.Join(t.TempDir(), "out"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -614,7 +614,7 @@ func TestWalkCalibrationUnreadableFolder(t *testing.T) {
 		root = next
 	}
 	root.Close()
-	songs, skipped, err := walkCalibration(dir, "", filepath.Join(t.TempDir(), "out"))
+	songs, skipped, err := walkCalibration(context.Background(), dir, "", filepath.Join(t.TempDir(), "out"))
 	if err != nil {
 		t.Fatalf("one unreadable folder stopped the walk: %v", err)
 	}
@@ -699,12 +699,22 @@ func TestWalkCalibrationSkipsEarlierReports(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(report, "copy.wav"), song, 0o644) // inside a report: not a song
 	os.WriteFile(filepath.Join(dir, "reports", "song.wav"), song, 0o644)
-	songs, skipped, err := walkCalibration(dir, "", filepath.Join(t.TempDir(), "out"))
+	songs, skipped, err := walkCalibration(context.Background(), dir, "", filepath.Join(t.TempDir(), "out"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []reports.Skipped{{File: filepath.Join("reports", "20261127T101010Z"), Reason: "an earlier songflow report, not songs"}}
 	if !reflect.DeepEqual(songs, []string{filepath.Join("reports", "song.wav")}) || !reflect.DeepEqual(skipped, want) {
 		t.Errorf("songs %v, skipped %+v", songs, skipped)
+	}
+}
+
+// Ctrl-C while the folder is listed stops the listing, not after it.
+func TestWalkCalibrationCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	songs, _, err := walkCalibration(ctx, calibrationSet, "truth.csv", filepath.Join(t.TempDir(), "out"))
+	if !errors.Is(err, context.Canceled) || len(songs) != 0 {
+		t.Errorf("cancelled walk: %d songs, %v; want none and context.Canceled", len(songs), err)
 	}
 }
