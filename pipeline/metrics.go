@@ -36,7 +36,7 @@ type InputStats struct {
 type StageStats struct {
 	Name            string
 	Workers, Buffer int
-	In, Out, Errors uint64 // items received, items emitted, errors raised here
+	In, Out, Errors uint64 // items received, items emitted, songs failed here (not those cancelled)
 	Busy            time.Duration
 	// Utilisation is Busy / (Workers × Elapsed), 0..1.
 	Utilisation float64

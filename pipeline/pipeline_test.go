@@ -913,3 +913,34 @@ func TestConsumeAfterClose(t *testing.T) {
 		t.Errorf("sum %d, completed %d, in flight %d; want 5, 3, 0", sum, s.Completed, s.InFlight)
 	}
 }
+
+// A song cut off by the pipeline's end (Ctrl-C cancels the context it
+// runs under) is no failure of the stage working on it: the stage's error
+// count stays 0, as the calibrate report's stage table, which counts
+// failures, needs after a Ctrl-C.
+func TestCancelledSongIsNoStageError(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	p := New(ctx, Options{})
+	in := NewInput[int](p, "in", 1)
+	started := make(chan struct{})
+	out := Map(p, "decode", StageConfig{Workers: 1, Buffer: 1}, in.Stream(), func(ctx context.Context, v int) (int, error) {
+		close(started)
+		<-ctx.Done()
+		return 0, ctx.Err()
+	})
+	NewRouter(p, out, nil)
+	src, _ := in.Open()
+	if _, err := src.Submit(context.Background(), "song", 1); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	cancel()
+	src.Close()
+	if err := p.Wait(); !errors.Is(err, context.Canceled) {
+		t.Errorf("Wait: %v, want context.Canceled", err)
+	}
+	if s := p.Snapshot(); s.Stages[0].Errors != 0 {
+		t.Errorf("stage errors %d after a cancelled song, want 0", s.Stages[0].Errors)
+	}
+}

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -97,7 +98,12 @@ func (s *stage) raise(t *Ticket, err error) error {
 	if !t.fail() {
 		return nil
 	}
-	s.errs.Add(1)
+	// A song cut off because its caller or the pipeline gave up is not
+	// one the stage failed on: counted, it would show after a Ctrl-C as
+	// errors of whichever stage held the songs then.
+	if !errors.Is(err, context.Canceled) {
+		s.errs.Add(1)
+	}
 	return &StageError{Stage: s.name, Song: t.Name, Err: err}
 }
 
