@@ -429,13 +429,19 @@ loop:
 	go func() { wg.Wait(); close(idle) }()
 	grace := time.NewTimer(w.stopGrace)
 	defer grace.Stop()
+	inFlight := len(busy)
 	for waitingForWorkers := true; waitingForWorkers; {
 		select {
 		case <-finished:
+			inFlight--
 		case <-idle:
 			waitingForWorkers = false
 		case <-grace.C:
-			w.log.printf("stop: abandoning the songs still in flight; they are analysed next time")
+			// A grace of zero runs out as idle workers end: only songs
+			// still in flight are abandoned, and only then is it said.
+			if inFlight > 0 {
+				w.log.printf("stop: abandoning the songs still in flight; they are analysed next time")
+			}
 			w.cancelWork()
 		}
 	}

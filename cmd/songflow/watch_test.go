@@ -856,3 +856,27 @@ func TestWatchTimeoutRetriedAtNextStart(t *testing.T) {
 	}
 	wantResults(t, e, "a.wav's result", song)
 }
+
+// TestWatchStopWithNothingInFlight: a watcher stopped with no song in
+// flight says nothing of abandoning songs, even with no grace at all
+// (--stop-timeout 0), where the grace runs out as the workers end.
+func TestWatchStopWithNothingInFlight(t *testing.T) {
+	e := newWatchEnv(t, 0.05, 0)
+	// Each stop is a race between the idle workers and a grace of zero:
+	// a few of them make a wrong word all but certain to show.
+	for i := range 8 {
+		ctx, cancel := context.WithCancel(context.Background())
+		var stdout, stderr watchLog
+		args := []string{e.dir, "--config", e.cfg, "--out", e.out, "--stop-timeout", "0"}
+		done := make(chan int, 1)
+		go func() { done <- runWatch(ctx, args, &stdout, &stderr) }()
+		waitUntil(t, "the watcher to start", func() bool { return strings.Contains(stdout.String(), "watching ") })
+		cancel()
+		if code := <-done; code != 0 {
+			t.Fatalf("stop %d: exit %d, want 0; stderr:\n%s", i, code, stderr.String())
+		}
+		if strings.Contains(stdout.String(), "abandoning") {
+			t.Fatalf("stop %d with nothing in flight speaks of abandoning songs:\n%s", i, stdout.String())
+		}
+	}
+}
