@@ -100,20 +100,52 @@ func (a *Audio) Duration() float64 {
 }
 
 // File decodes the file at path. The file is read piecewise, never whole.
+// Anything but a regular file (or a link to one) is refused.
 func File(ctx context.Context, path string, opts Options) (*Audio, error) {
+	// Checked before opening: opening a named pipe waits, beyond the
+	// reach of ctx, until some program opens it for writing.
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, &Error{Name: path, Err: err}
+	}
+	if err := regular(st.Mode()); err != nil {
+		return nil, &Error{Name: path, Err: err}
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, &Error{Name: path, Err: err}
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
+	// Checked again on what was opened: the path may have been replaced
+	// in between.
+	if st, err = f.Stat(); err != nil {
 		return nil, &Error{Name: path, Err: err}
 	}
-	if !st.Mode().IsRegular() {
-		return nil, &Error{Name: path, Err: errors.New("not a regular file")}
+	if err := regular(st.Mode()); err != nil {
+		return nil, &Error{Name: path, Err: err}
 	}
 	return named(path)(decode(ctx, f, st.Size(), opts))
+}
+
+// regular refuses a file mode other than a regular file's, saying what
+// the file is instead.
+func regular(m os.FileMode) error {
+	what := ""
+	switch {
+	case m.IsRegular():
+		return nil
+	case m.IsDir():
+		what = "a folder"
+	case m&os.ModeNamedPipe != 0:
+		what = "a named pipe"
+	case m&os.ModeSocket != 0:
+		what = "a socket"
+	case m&os.ModeDevice != 0:
+		what = "a device"
+	default:
+		what = "a special file"
+	}
+	return fmt.Errorf("not a regular file but %s", what)
 }
 
 // Bytes decodes data held in memory; name identifies it in errors.

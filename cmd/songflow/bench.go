@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
@@ -42,7 +44,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if !ok {
 		return 2
 	}
-	files, err := benchFiles(roots)
+	files, err := benchFiles(roots, func(path, reason string) {
+		fmt.Fprintf(stderr, "songflow bench: skipped %s: %s\n", path, reason)
+	})
 	if err != nil {
 		fmt.Fprintf(stderr, "songflow bench: %v\n", err)
 		return 2
@@ -136,16 +140,51 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-// benchFiles lists the audio files under roots, recognised by their bytes.
-func benchFiles(roots []string) ([]string, error) {
+// benchFiles lists the audio files under roots, recognised by their
+// bytes. It opens only regular files (and links to them): opening a named
+// pipe waits for a writer, for good and deaf to Ctrl-C. Paths it passes over
+// are told to skip with the reason, except ordinary files inside a folder
+// that are simply not audio (cover art, notes), as calibrate passes them
+// over: a path named on the command line, a special file, a broken link
+// or a file that cannot be read is one the user means to hear of.
+func benchFiles(roots []string, skip func(path, reason string)) ([]string, error) {
 	var files []string
 	for _, root := range roots {
+		// A link to a folder named on the command line is followed: the
+		// user named the folder. WalkDir follows a root's link only when
+		// the root ends in a separator.
+		if st, err := os.Stat(root); err == nil && st.IsDir() && !os.IsPathSeparator(root[len(root)-1]) {
+			root += string(filepath.Separator)
+		}
 		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if p != root && err != nil {
+				// An unreadable folder below a root: the rest is still measured.
+				skip(p, err.Error())
+				if d != nil && d.IsDir() {
+					return filepath.SkipDir
+				}
+				return nil
+			}
 			if err != nil || d.IsDir() {
 				return err
 			}
-			if notAudio(p) == "" {
+			st, err := os.Stat(p) // follows a link to what it names
+			if err != nil {
+				if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+					err = pe.Err // p is named already
+				}
+				skip(p, err.Error())
+				return nil
+			}
+			if !st.Mode().IsRegular() {
+				skip(p, "not a regular file but "+fileKind(d.Type(), st.Mode()))
+				return nil
+			}
+			switch why := notAudio(p); {
+			case why == "":
 				files = append(files, p)
+			case p == root || !strings.HasPrefix(why, "not audio"):
+				skip(p, why)
 			}
 			return nil
 		})
@@ -155,4 +194,23 @@ func benchFiles(roots []string) ([]string, error) {
 	}
 	sort.Strings(files)
 	return files, nil
+}
+
+// fileKind names what a path that is not a regular file is, from the
+// mode of its directory entry and of what it names (the same unless it is
+// a link).
+func fileKind(entry, target fs.FileMode) string {
+	switch {
+	case target.IsDir() && entry&fs.ModeSymlink != 0:
+		return "a link to a folder, not followed"
+	case target.IsDir():
+		return "a folder"
+	case target&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case target&fs.ModeSocket != 0:
+		return "a socket"
+	case target&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return "a special file"
 }

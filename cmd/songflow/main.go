@@ -108,9 +108,6 @@ func newFlags(name, usage string, stderr io.Writer) (fs *flag.FlagSet, config *s
 	return fs, fs.String("config", "", "configuration file (default ./pipeline.toml when present)")
 }
 
-// parseInterspersed parses fs's flags wherever they stand among the
-// positional arguments, which it returns in order: the flag package stops
-// at the first positional one, and users write "calibrate DIR --out X".
 // flagExit is the exit status for a failed parse of a command's flags: 0
 // when the user asked for -h (the usage was printed, as asked), 2 for a
 // mistake.
@@ -121,16 +118,27 @@ func flagExit(err error) int {
 	return 2
 }
 
+// parseInterspersed parses fs's flags wherever they stand among the
+// positional arguments, which it returns in order: the flag package stops
+// at the first positional one, and users write "calibrate DIR --out X".
+// After "--" every argument is positional, as the flag package has it, so
+// that a file whose name starts with "-" can be named.
 func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
 			return nil, err
 		}
-		if fs.NArg() == 0 {
+		rest := fs.Args()
+		// Parse stops before the first positional argument, or just
+		// after a "--", which it consumes.
+		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		if len(rest) == 0 {
 			return pos, nil
 		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
+		pos = append(pos, rest[0])
+		args = rest[1:]
 	}
 }

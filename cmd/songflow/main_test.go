@@ -173,6 +173,18 @@ func TestParseInterspersed(t *testing.T) {
 	if _, err := parseInterspersed(fs, []string{"a", "--bogus"}); err == nil {
 		t.Error("an unknown flag after a positional argument was accepted")
 	}
+	// After "--" everything is a file, however it is spelled: before, only
+	// the first argument after it was, and `analyze -- a.wav -b.wav`
+	// failed with "flag provided but not defined: -b.wav".
+	*out = ""
+	pos, err = parseInterspersed(fs, []string{"--out", "x", "--", "a", "-b", "--out", "--"})
+	if err != nil || !slices.Equal(pos, []string{"a", "-b", "--out", "--"}) || *out != "x" {
+		t.Errorf("after --: positional %q, --out %q, err %v", pos, *out, err)
+	}
+	pos, err = parseInterspersed(fs, []string{"a", "--", "-b"})
+	if err != nil || !slices.Equal(pos, []string{"a", "-b"}) {
+		t.Errorf("-- after a positional argument: positional %q, err %v", pos, err)
+	}
 }
 
 // TestCommandErrors covers the usage and configuration errors of analyze,
