@@ -42,10 +42,31 @@ else the built-in defaults; environment variables and flags override it.
 
 func main() {
 	tuneGC(os.Getenv("GOGC"))
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptContext()
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
+}
+
+// interruptContext returns a context that ends at the first SIGINT or
+// SIGTERM, when the commands begin a graceful stop. The handler goes with
+// that first signal, so a second one ends the process at once, as people
+// expect of Ctrl-C pressed again while a stop takes its time.
+func interruptContext() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case <-sig:
+		case <-ctx.Done():
+		}
+		// Gone before the context ends: whoever sees it end may take the
+		// next signal to be final.
+		signal.Stop(sig)
+		cancel()
+	}()
+	return ctx, cancel
 }
 
 // gcPercent is the garbage collector's target, unless GOGC says otherwise.
