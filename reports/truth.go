@@ -19,12 +19,12 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"golang.org/x/text/cases"
 	"golang.org/x/text/encoding/charmap"
 	textunicode "golang.org/x/text/encoding/unicode"
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/songflow/songflow/dsp"
+	"github.com/songflow/songflow/internal/caseless"
 	"github.com/songflow/songflow/stages"
 )
 
@@ -873,7 +873,7 @@ func (s *TruthSet) matchFolded(recs []*Record, used map[int]bool, give func(*Rec
 	rows := map[string][]string{} // folded name → byFile keys
 	for f, t := range s.byFile {
 		if p, ok := view(f); ok && !used[t.Row] {
-			rows[foldName(p)] = append(rows[foldName(p)], f)
+			rows[caseless.Key(p)] = append(rows[caseless.Key(p)], f)
 		}
 	}
 	type claim struct {
@@ -884,17 +884,17 @@ func (s *TruthSet) matchFolded(recs []*Record, used map[int]bool, give func(*Rec
 	for _, r := range recs {
 		// Path first, then base name, as exact matching goes.
 		name := cleanRel(r.File)
-		if _, ok := rows[foldName(name)]; !ok {
+		if _, ok := rows[caseless.Key(name)]; !ok {
 			dir, base := path.Split(name)
-			if _, ok := rows[foldName(base)]; dir == "" || !ok {
+			if _, ok := rows[caseless.Key(base)]; dir == "" || !ok {
 				continue
 			}
 			name = base
 		}
-		c := claims[foldName(name)]
+		c := claims[caseless.Key(name)]
 		if c == nil {
 			c = &claim{spellings: map[string]bool{}}
-			claims[foldName(name)] = c
+			claims[caseless.Key(name)] = c
 		}
 		c.recs = append(c.recs, r)
 		c.spellings[name] = true
@@ -917,19 +917,6 @@ func (s *TruthSet) matchFolded(recs []*Record, used map[int]bool, give func(*Rec
 		}
 	}
 	return ambiguous
-}
-
-// foldName maps names that differ only in case or in Unicode
-// normalisation to one key: Unicode's canonical caseless match. Case
-// folding alone keeps "é" composed apart from "é" decomposed and, where
-// a name's accents are not in canonical order, can fold two forms of one
-// name apart (ᾴ, U+1FB4, and α, U+0345, U+0301): hence decomposing,
-// which orders them, first.
-func foldName(s string) string {
-	if !utf8.ValidString(s) {
-		return s // invalid bytes would all fold to U+FFFD
-	}
-	return norm.NFC.String(cases.Fold().String(norm.NFD.String(s)))
 }
 
 // tagTruth reads the truth from a song's TBPM and TKEY tags. A TKEY that

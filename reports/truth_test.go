@@ -999,21 +999,3 @@ func TestMatchNormalisedExactWins(t *testing.T) {
 		"Cre\u0300me.wav":       131,
 	})
 }
-
-// Names equal ignoring case and form fold to one key, even where case
-// folding moves an accent (U+0345 folds to ι), and others do not.
-func TestFoldNameCanonicalCaseless(t *testing.T) {
-	for _, p := range [][2]string{
-		{"CAF\u00c9.wav", cafeNFD + ".wav"},
-		{"\u1fb4", "\u03b1\u0345\u0301"}, // ᾴ, its accents out of canonical order
-		{"\u1fb4", "\u0391\u0301\u0345"}, // capital alpha
-		{"Stra\u00dfe", "STRASSE"},
-	} {
-		if a, b := foldName(p[0]), foldName(p[1]); a != b {
-			t.Errorf("foldName(%+q) = %+q, foldName(%+q) = %+q; want one key", p[0], a, p[1], b)
-		}
-	}
-	if foldName(cafeNFC) == foldName("Cafe") {
-		t.Errorf("%+q and Cafe fold alike: accents are not case", cafeNFC)
-	}
-}

@@ -31,9 +31,9 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/text/cases"
-	"golang.org/x/text/unicode/norm"
 	"modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/songflow/songflow/internal/caseless"
 )
 
 // timeLayout is fixed-width so that text comparison in SQL orders times.
@@ -514,9 +514,9 @@ type Query struct {
 	Offset    int
 }
 
-// foldFunc is the SQL name of fold, which List's search compares by
-// because SQLite's own LIKE, lower() and NOCASE fold ASCII letters only:
-// "édith" would not find "Édith Piaf", nor "кино" "Кино".
+// foldFunc is the SQL name of caseless.Key, which List's search compares
+// by because SQLite's own LIKE, lower() and NOCASE fold ASCII letters
+// only: "édith" would not find "Édith Piaf", nor "кино" "Кино".
 const foldFunc = "songflow_fold"
 
 func init() {
@@ -526,21 +526,13 @@ func init() {
 		func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
 			switch v := args[0].(type) {
 			case string:
-				return fold(v), nil
+				return caseless.Key(v), nil
 			case []byte:
-				return fold(string(v)), nil
+				return caseless.Key(string(v)), nil
 			}
 			return args[0], nil
 		})
 }
-
-// fold maps s to its canonical caseless form (Unicode §3.13: decompose,
-// case-fold, recompose), so that folded strings match whatever their case
-// and however their accents are encoded: macOS file names and the tags
-// made from them may hold "e" and a combining accent where a keyboard
-// types "é". A Caser keeps state, and connections call this at once: each
-// call takes its own.
-func fold(s string) string { return norm.NFC.String(cases.Fold().String(norm.NFD.String(s))) }
 
 // List returns the entries q selects, newest first.
 func (s *Store) List(ctx context.Context, q Query) ([]Entry, error) {
@@ -555,7 +547,7 @@ func (s *Store) List(ctx context.Context, q Query) ([]Entry, error) {
 	if q.Search != "" {
 		// instr, not LIKE, so that % and _ in the search are literal.
 		where = append(where, `(instr(`+foldFunc+`(title), ?) > 0 OR instr(`+foldFunc+`(artist), ?) > 0)`)
-		p := fold(q.Search)
+		p := caseless.Key(q.Search)
 		args = append(args, p, p)
 	}
 	sqlText := `SELECT ` + entryColumns + ` FROM results`
