@@ -108,7 +108,7 @@ func File(ctx context.Context, path string, opts Options) (*Audio, error) {
 	if err != nil {
 		return nil, &Error{Name: path, Err: err}
 	}
-	if err := regular(st.Mode()); err != nil {
+	if err := Regular(st.Mode()); err != nil {
 		return nil, &Error{Name: path, Err: err}
 	}
 	f, err := os.Open(path)
@@ -121,15 +121,17 @@ func File(ctx context.Context, path string, opts Options) (*Audio, error) {
 	if st, err = f.Stat(); err != nil {
 		return nil, &Error{Name: path, Err: err}
 	}
-	if err := regular(st.Mode()); err != nil {
+	if err := Regular(st.Mode()); err != nil {
 		return nil, &Error{Name: path, Err: err}
 	}
 	return named(path)(decode(ctx, f, st.Size(), opts))
 }
 
-// regular refuses a file mode other than a regular file's, saying what
-// the file is instead.
-func regular(m os.FileMode) error {
+// Regular refuses a file mode other than a regular file's, saying what
+// the file is instead ("not a regular file but a named pipe"). Callers
+// that list files check it before opening one: opening a named pipe waits
+// for a writer, beyond the reach of any context.
+func Regular(m os.FileMode) error {
 	what := ""
 	switch {
 	case m.IsRegular():

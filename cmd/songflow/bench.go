@@ -14,6 +14,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/songflow/songflow/decode"
 	"github.com/songflow/songflow/reports"
 	"github.com/songflow/songflow/stages"
 )
@@ -176,8 +177,14 @@ func benchFiles(roots []string, skip func(path, reason string)) ([]string, error
 				skip(p, err.Error())
 				return nil
 			}
-			if !st.Mode().IsRegular() {
-				skip(p, "not a regular file but "+fileKind(d.Type(), st.Mode()))
+			if err := decode.Regular(st.Mode()); err != nil {
+				why := err.Error()
+				if st.IsDir() {
+					// WalkDir went into the real folders: this one is
+					// named by a link, which could make a loop.
+					why = "a link to a folder, not followed"
+				}
+				skip(p, why)
 				return nil
 			}
 			switch why := notAudio(p); {
@@ -194,23 +201,4 @@ func benchFiles(roots []string, skip func(path, reason string)) ([]string, error
 	}
 	sort.Strings(files)
 	return files, nil
-}
-
-// fileKind names what a path that is not a regular file is, from the
-// mode of its directory entry and of what it names (the same unless it is
-// a link).
-func fileKind(entry, target fs.FileMode) string {
-	switch {
-	case target.IsDir() && entry&fs.ModeSymlink != 0:
-		return "a link to a folder, not followed"
-	case target.IsDir():
-		return "a folder"
-	case target&fs.ModeNamedPipe != 0:
-		return "a named pipe"
-	case target&fs.ModeSocket != 0:
-		return "a socket"
-	case target&fs.ModeDevice != 0:
-		return "a device"
-	}
-	return "a special file"
 }
