@@ -366,7 +366,6 @@ func (s *Server) handleDiagnostics(w http.ResponseWriter, r *http.Request) {
 	} else {
 		db.Detail["journal_mode"] = mode
 		if n, err := s.store.Count(ctx, store.AllNamespaces); err == nil {
-			db.Detail["cached_songs"] = n
 			db.CacheEntries = &n
 		}
 		if c, err := s.store.Counter(ctx, "total_analyses"); err == nil {
