@@ -501,28 +501,12 @@ func TestConcurrent(t *testing.T) {
 // it does not read, pads odd sizes, and tells a missing fmt chunk
 // (corrupt) from a missing data chunk (no audio).
 func TestWAVChunkWalk(t *testing.T) {
-	chunk := func(id string, body []byte) []byte {
-		b := binary.LittleEndian.AppendUint32([]byte(id), uint32(len(body)))
-		b = append(b, body...)
-		if len(body)%2 == 1 {
-			b = append(b, 0)
-		}
-		return b
-	}
-	wav := func(chunks ...[]byte) []byte {
-		b := []byte("RIFF\x00\x00\x00\x00WAVE")
-		for _, c := range chunks {
-			b = append(b, c...)
-		}
-		binary.LittleEndian.PutUint32(b[4:], uint32(len(b)-8))
-		return b
-	}
 	// Mono 16-bit PCM at 8 kHz.
-	fmtChunk := chunk("fmt ", []byte{1, 0, 1, 0, 0x40, 0x1f, 0, 0, 0x80, 0x3e, 0, 0, 2, 0, 16, 0})
-	data := chunk("data", []byte{0x00, 0x40, 0x00, 0xc0}) // +0.5, -0.5
-	odd := chunk("LIST", []byte("odd"))
+	fmtChunk := wavChunk("fmt ", []byte{1, 0, 1, 0, 0x40, 0x1f, 0, 0, 0x80, 0x3e, 0, 0, 2, 0, 16, 0})
+	data := wavChunk("data", []byte{0x00, 0x40, 0x00, 0xc0}) // +0.5, -0.5
+	odd := wavChunk("LIST", []byte("odd"))
 
-	a, err := Bytes(context.Background(), "ok", wav(odd, fmtChunk, odd, data), Options{})
+	a, err := Bytes(context.Background(), "ok", riffWAV(odd, fmtChunk, odd, data), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -535,11 +519,11 @@ func TestWAVChunkWalk(t *testing.T) {
 		err  error
 		says string
 	}{
-		{"no fmt", wav(odd), ErrCorrupt, "no fmt chunk"},
-		{"header only", wav(), ErrCorrupt, "no fmt chunk"},
-		{"no data", wav(fmtChunk, odd), ErrEmpty, "no data chunk"},
-		{"torn chunk header", append(wav(fmtChunk), "dat"...), ErrEmpty, "no data chunk"},
-		{"data before fmt", wav(data, fmtChunk), ErrCorrupt, "before its fmt chunk"},
+		{"no fmt", riffWAV(odd), ErrCorrupt, "no fmt chunk"},
+		{"header only", riffWAV(), ErrCorrupt, "no fmt chunk"},
+		{"no data", riffWAV(fmtChunk, odd), ErrEmpty, "no data chunk"},
+		{"torn chunk header", append(riffWAV(fmtChunk), "dat"...), ErrEmpty, "no data chunk"},
+		{"data before fmt", riffWAV(data, fmtChunk), ErrCorrupt, "before its fmt chunk"},
 	} {
 		_, err := Bytes(context.Background(), c.name, c.data, Options{})
 		if !errors.Is(err, c.err) || !strings.Contains(err.Error(), c.says) {
@@ -1393,28 +1377,15 @@ func TestWAVID3Chunk(t *testing.T) {
 	frames := slices.Concat(frame("TIT2", "Wav Title"), frame("TPE1", "Wav Artist"), frame("TBPM", "124"), frame("TKEY", "Gm"))
 	n := len(frames)
 	id3 := slices.Concat([]byte{'I', 'D', '3', 3, 0, 0, byte(n >> 21 & 127), byte(n >> 14 & 127), byte(n >> 7 & 127), byte(n & 127)}, frames)
-	chunk := func(id string, body []byte) []byte {
-		b := binary.LittleEndian.AppendUint32([]byte(id), uint32(len(body)))
-		b = append(b, body...)
-		if len(body)%2 == 1 {
-			b = append(b, 0)
-		}
-		return b
-	}
-	wav := func(chunks ...[]byte) []byte {
-		b := slices.Concat(append([][]byte{[]byte("RIFF\x00\x00\x00\x00WAVE")}, chunks...)...)
-		binary.LittleEndian.PutUint32(b[4:], uint32(len(b)-8))
-		return b
-	}
 	// Mono 16-bit PCM at 8 kHz.
-	fmtChunk := chunk("fmt ", []byte{1, 0, 1, 0, 0x40, 0x1f, 0, 0, 0x80, 0x3e, 0, 0, 2, 0, 16, 0})
-	data := chunk("data", make([]byte, 1000))
+	fmtChunk := wavChunk("fmt ", []byte{1, 0, 1, 0, 0x40, 0x1f, 0, 0, 0x80, 0x3e, 0, 0, 2, 0, 16, 0})
+	data := wavChunk("data", make([]byte, 1000))
 	for _, c := range []struct {
 		name string
 		data []byte
 	}{
-		{"id3 chunk last", wav(fmtChunk, data, chunk("id3 ", id3))},
-		{"ID3 chunk first", wav(chunk("ID3 ", id3), chunk("LIST", []byte("odd")), fmtChunk, data)},
+		{"id3 chunk last", riffWAV(fmtChunk, data, wavChunk("id3 ", id3))},
+		{"ID3 chunk first", riffWAV(wavChunk("ID3 ", id3), wavChunk("LIST", []byte("odd")), fmtChunk, data)},
 	} {
 		a, err := Bytes(context.Background(), c.name, c.data, Options{})
 		if err != nil {
@@ -1440,4 +1411,22 @@ func decodeFixture(t *testing.T, name string) ([]byte, *Audio) {
 		t.Fatal(err)
 	}
 	return data, a
+}
+
+// wavChunk is a RIFF chunk: its id, its size and its body, padded to an
+// even length as RIFF requires.
+func wavChunk(id string, body []byte) []byte {
+	b := binary.LittleEndian.AppendUint32([]byte(id), uint32(len(body)))
+	b = append(b, body...)
+	if len(body)%2 == 1 {
+		b = append(b, 0)
+	}
+	return b
+}
+
+// riffWAV is a WAV file of the given chunks, its RIFF size filled in.
+func riffWAV(chunks ...[]byte) []byte {
+	b := slices.Concat(append([][]byte{[]byte("RIFF\x00\x00\x00\x00WAVE")}, chunks...)...)
+	binary.LittleEndian.PutUint32(b[4:], uint32(len(b)-8))
+	return b
 }
