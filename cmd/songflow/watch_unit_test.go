@@ -178,10 +178,7 @@ func mustRecord(t *testing.T, w *folderWatch, path string) store.File {
 func TestWatchProcessFileChangedDuringAnalysis(t *testing.T) {
 	song := calibrationSong(t, "01-adagio-c-major.wav")
 	for _, fail := range []bool{false, true} {
-		an := &stubAnalyser{res: stages.Result{BPM: 120, Key: "C Major"}}
-		if fail {
-			an.err = errors.New("decode: corrupt")
-		}
+		an := analyserThat(fail)
 		w, logs := newUnitWatch(t, an)
 		path := putSong(t, w, "a.wav", song)
 		an.during = func(stages.Job) {
@@ -508,10 +505,7 @@ func failRecords(t *testing.T, db string) (restore func()) {
 func TestWatchProcessStoreFailureIsRetried(t *testing.T) {
 	song := calibrationSong(t, "01-adagio-c-major.wav")
 	for _, fail := range []bool{false, true} {
-		an := &stubAnalyser{res: stages.Result{BPM: 120, Key: "C Major"}}
-		if fail {
-			an.err = errors.New("decode: corrupt")
-		}
+		an := analyserThat(fail)
 		w, logs := newUnitWatch(t, an)
 		path := putSong(t, w, "a.wav", song)
 		restore := failRecords(t, w.db)
@@ -698,4 +692,14 @@ func TestWatchProcessAbandonedIsNotRecorded(t *testing.T) {
 			t.Errorf("stop=%v: log:\n%s", stop, s)
 		}
 	}
+}
+
+// analyserThat is a stub analyser that finds 120 BPM in C major or, when
+// fail is set, fails as on a corrupt file.
+func analyserThat(fail bool) *stubAnalyser {
+	an := &stubAnalyser{res: stages.Result{BPM: 120, Key: "C Major"}}
+	if fail {
+		an.err = errors.New("decode: corrupt")
+	}
+	return an
 }
