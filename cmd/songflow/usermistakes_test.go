@@ -76,32 +76,7 @@ func TestWatchRefusesOutputAroundFolder(t *testing.T) {
 	e := newWatchEnv(t, 0.2, 60)
 	e.put(t, "a.wav", calibrationSong(t, "05-shuffle-d-major.wav"))
 	for _, out := range []string{e.dir, e.root} {
-		ctx, cancel := context.WithCancel(context.Background())
-		var stdout, stderr watchLog
-		done := make(chan int, 1)
-		go func() {
-			done <- runWatch(ctx, []string{e.dir, "--config", e.cfg, "--out", out}, &stdout, &stderr)
-		}()
-		refused := false
-		deadline := time.After(watchPatience)
-		for !refused {
-			select {
-			case code := <-done:
-				if code != 2 || !strings.Contains(stderr.String(), "lies in the output folder "+out) {
-					t.Errorf("--out %s: exit %d, stderr %q; want 2 and the reason", out, code, stderr.String())
-				}
-				refused = true
-			case <-time.After(20 * time.Millisecond):
-				if stdout.count("watching", "") > 0 {
-					cancel()
-					<-done
-					t.Fatalf("--out %s: the watcher started on its own output folder:\n%s", out, stdout.String())
-				}
-			case <-deadline:
-				t.Fatalf("--out %s: the watcher neither failed nor started", out)
-			}
-		}
-		cancel()
+		watchRefuses(t, "--out "+out, []string{e.dir, "--config", e.cfg, "--out", out}, 2, "lies in the output folder "+out)
 		if _, err := os.Stat(filepath.Join(out, watchResultsFile)); err == nil {
 			t.Errorf("--out %s: the refused watcher wrote %s", out, watchResultsFile)
 		}

@@ -879,3 +879,33 @@ func TestWatchStopWithNothingInFlight(t *testing.T) {
 		}
 	}
 }
+
+// watchRefuses runs the watcher with args and wants it to refuse to
+// start (what names the case): to end with exit status code and msg in
+// its errors, without having said it is watching.
+func watchRefuses(t *testing.T, what string, args []string, code int, msg string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr watchLog
+	done := make(chan int, 1)
+	go func() { done <- runWatch(ctx, args, &stdout, &stderr) }()
+	deadline := time.After(watchPatience)
+	for {
+		select {
+		case got := <-done:
+			if got != code || !strings.Contains(stderr.String(), msg) {
+				t.Fatalf("%s: exit status %d, stderr %q; want %d and %q", what, got, stderr.String(), code, msg)
+			}
+			return
+		case <-time.After(20 * time.Millisecond):
+			if stdout.count("watching", "") > 0 {
+				cancel()
+				<-done
+				t.Fatalf("%s: the watcher started:\n%s", what, stdout.String())
+			}
+		case <-deadline:
+			t.Fatalf("%s: the watcher neither refused nor started", what)
+		}
+	}
+}

@@ -3,13 +3,10 @@
 package main
 
 import (
-	"context"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // TestWatchOutputFolderLocked: a watcher whose output folder another one
@@ -32,30 +29,7 @@ func TestWatchOutputFolderLocked(t *testing.T) {
 	}
 	refused := func(what string) {
 		t.Helper()
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		var stdout, stderr watchLog
-		done := make(chan int, 1)
-		go func() { done <- runWatch(ctx, e.args(), &stdout, &stderr) }()
-		deadline := time.After(watchPatience)
-		for {
-			select {
-			case code := <-done:
-				msg := stderr.String()
-				if code != 1 || !strings.Contains(msg, "output folder "+e.out+" is in use: another songflow watch holds it") {
-					t.Fatalf("%s: exit status %d, stderr %q; want 1 and the folder named as held by another watcher", what, code, msg)
-				}
-				return
-			case <-time.After(20 * time.Millisecond):
-				if stdout.count("watching", "") > 0 {
-					cancel()
-					<-done
-					t.Fatalf("%s: a second watcher started:\n%s", what, stdout.String())
-				}
-			case <-deadline:
-				t.Fatalf("%s: the second watcher neither failed nor started", what)
-			}
-		}
+		watchRefuses(t, what, e.args(), 1, "output folder "+e.out+" is in use: another songflow watch holds it")
 	}
 	refused("lock held by the test")
 	for _, p := range []string{filepath.Join(e.out, watchResultsFile), e.db} {
