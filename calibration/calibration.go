@@ -73,8 +73,12 @@ func Load(path string) (*Map, error) {
 	return m, nil
 }
 
-// Read decodes a calibration map from r and checks it: a known version,
-// known features, finite coefficients.
+// Read decodes a calibration map from r and checks it: one JSON object
+// and nothing after it, a known version, known features with finite
+// coefficients clamped as Fit clamps them, and recalibrations that keep
+// the order of confidences. A map Fit could not have written is refused
+// rather than applied: it would put results outside their documented
+// ranges.
 func Read(r io.Reader) (*Map, error) {
 	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
@@ -82,11 +86,19 @@ func Read(r io.Reader) (*Map, error) {
 	if err := dec.Decode(&m); err != nil {
 		return nil, err
 	}
+	// A second value or stray text means a damaged or concatenated file,
+	// whose first map alone would otherwise be applied without a word.
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("more after the map: want a single JSON object")
+	}
 	if m.Version < 1 || m.Version > Version {
 		return nil, fmt.Errorf("version %d, want 1 to %d", m.Version, Version)
 	}
 	if m.Version < 2 && len(m.Confidences) > 0 {
 		return nil, fmt.Errorf("version %d has no confidences", m.Version)
+	}
+	if m.Songs < 0 {
+		return nil, fmt.Errorf("songs %d, want 0 or more", m.Songs)
 	}
 	for name, l := range m.Features {
 		if !slices.Contains(Features, name) {
@@ -94,6 +106,12 @@ func Read(r io.Reader) (*Map, error) {
 		}
 		if !finite(l.Slope) || !finite(l.Intercept) {
 			return nil, fmt.Errorf("feature %s: coefficients must be finite", name)
+		}
+		// Unclamped, a 0..1 feature's map can leave 0..1 (and a missing
+		// or null entry reads as an unclamped zero map); clamped,
+		// loudness in LUFS would be squeezed into 0..1.
+		if l.Clamp != clamped(name) {
+			return nil, fmt.Errorf("feature %s: clamp %v, want %v", name, l.Clamp, clamped(name))
 		}
 	}
 	for name, l := range m.Confidences {
@@ -103,9 +121,18 @@ func Read(r io.Reader) (*Map, error) {
 		if !finite(l.Slope) || !finite(l.Intercept) {
 			return nil, fmt.Errorf("confidence %s: coefficients must be finite", name)
 		}
+		// plattFit never returns a negative slope: one would rank the
+		// least confident results highest.
+		if l.Slope < 0 {
+			return nil, fmt.Errorf("confidence %s: slope %g, want 0 or more (a recalibration keeps the order of confidences)", name, l.Slope)
+		}
 	}
 	return &m, nil
 }
+
+// clamped reports whether the map of the feature named name is clamped
+// to 0..1: every feature's but loudness, which is in LUFS.
+func clamped(name string) bool { return name != "loudness" }
 
 // Write encodes the map as indented JSON.
 func (m *Map) Write(w io.Writer) error {
@@ -246,7 +273,7 @@ func Fit(obs []Observation, folds int) (*Map, []FeatureFit, error) {
 			fits = append(fits, ff)
 			continue
 		}
-		clamp := name != "loudness"
+		clamp := clamped(name)
 		ff.Folds = min(max(folds, 2), songs.n)
 		fold := make([]int, len(song))
 		for i, s := range song {

@@ -237,3 +237,35 @@ func TestFitDegenerate(t *testing.T) {
 		}
 	}
 }
+
+// A calibration.json that Fit could not have written must not load: a map
+// that leaves a 0..1 feature unclamped (or clamps loudness, in dB, to
+// 0..1) puts results outside their documented range, a recalibration
+// with a negative slope turns the order of confidences round, and a
+// second value or stray text after the map is a damaged or concatenated
+// file whose first half would otherwise be applied silently.
+func TestReadRejectsWhatFitCannotWrite(t *testing.T) {
+	for _, in := range []string{
+		`{"version":2,"features":{"energy":{"slope":2,"intercept":0,"clamp":false}}}`,
+		`{"version":2,"features":{"valence":{}}}`,
+		`{"version":2,"features":{"danceability":null}}`,
+		`{"version":1,"features":{"loudness":{"slope":1,"intercept":3,"clamp":true}}}`,
+		`{"version":2,"features":{},"confidences":{"key_confidence":{"slope":-1,"intercept":0}}}`,
+		`{"version":2,"songs":-3,"features":{}}`,
+		`{"version":2,"features":{}} garbage`,
+		`{"version":2,"features":{}}{"version":2,"features":{}}`,
+	} {
+		if m, err := Read(strings.NewReader(in)); err == nil {
+			t.Errorf("Read(%s) = %+v, want an error", in, m)
+		}
+	}
+	// What Fit writes, and a file ending in blank lines, still load.
+	for _, in := range []string{
+		`{"version":2,"songs":12,"features":{"energy":{"slope":0.5,"intercept":0.2,"clamp":true},"loudness":{"slope":1,"intercept":3,"clamp":false}},"confidences":{"bpm_confidence":{"slope":0,"intercept":-0.4}}}` + "\n\n",
+		`{"version":1,"features":{"acousticness":{"slope":1,"intercept":-0.1,"clamp":true}}}`,
+	} {
+		if _, err := Read(strings.NewReader(in)); err != nil {
+			t.Errorf("Read(%s): %v", in, err)
+		}
+	}
+}
