@@ -116,10 +116,13 @@ func runCalibrate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if cpu := reports.CPUTime(); cpu0 > 0 && cpu > cpu0 {
 		run.CPU = cpu - cpu0
 	}
-	run.Metrics = a.Snapshot()
 	if err := a.Close(); err != nil {
 		fmt.Fprintf(stderr, "songflow calibrate: stop the pipeline: %v\n", err)
 	}
+	// Read once the pipeline has ended: it samples the stages' series one
+	// last time then, so the figures reach the end of the run (and a run
+	// shorter than one period has a sample at all).
+	run.Metrics = a.Snapshot()
 	run.PeakRSS = reports.PeakRSS()
 	var cfgText bytes.Buffer
 	if err := config.Write(&cfgText, cfg, origins); err != nil {
