@@ -1,4 +1,4 @@
-// Package decode turns an audio file (WAV, FLAC, MP3 or AAC) into float32
+// Package decode turns an audio file (WAV, AIFF, FLAC, MP3 or AAC) into float32
 // samples per channel, detecting the format from the bytes, never from the
 // file's name.
 //
@@ -23,9 +23,10 @@ import (
 type Format string
 
 // The supported formats. AAC covers both the MP4/M4A container and raw
-// ADTS streams.
+// ADTS streams; AIFF covers AIFF-C with uncompressed samples too.
 const (
 	WAV  Format = "wav"
+	AIFF Format = "aiff"
 	FLAC Format = "flac"
 	MP3  Format = "mp3"
 	AAC  Format = "aac"
@@ -35,7 +36,7 @@ const (
 // errors.Is; the message adds what exactly was found.
 var (
 	// ErrUnsupported means the data is a known format or codec that this
-	// package does not decode (Ogg, Opus, ALAC, AIFF, …) or is not audio
+	// package does not decode (Ogg, Opus, ALAC, compressed AIFF-C, …) or is not audio
 	// at all.
 	ErrUnsupported = errors.New("unsupported format")
 	// ErrEmpty means there is no audio: an empty file, or headers with no
@@ -201,6 +202,8 @@ func decode(ctx context.Context, r io.ReaderAt, size int64, opts Options) (a *Au
 	switch format {
 	case WAV:
 		a, err = decodeWAV(in)
+	case AIFF:
+		a, err = decodeAIFF(in)
 	case FLAC:
 		a, err = decodeFLAC(in)
 	case MP3:

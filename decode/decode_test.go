@@ -54,7 +54,7 @@ func interleave(chans [][]float32) []float32 {
 	return out
 }
 
-// TestLosslessMatchesFFmpeg checks every WAV and FLAC fixture decodes to
+// TestLosslessMatchesFFmpeg checks every WAV, AIFF and FLAC fixture decodes to
 // exactly the float samples ffmpeg produces.
 func TestLosslessMatchesFFmpeg(t *testing.T) {
 	cases := []struct {
@@ -71,6 +71,14 @@ func TestLosslessMatchesFFmpeg(t *testing.T) {
 		{"wav_s16_6ch_48k.wav", WAV, 48000, 6},
 		{"wav_ext_s24_stereo_44k.wav", WAV, 44100, 2},
 		{"wav_chunks_s24_mono_11k.wav", WAV, 11025, 1},
+		{"aiff_s16_stereo_44k.aiff", AIFF, 44100, 2},
+		{"aiff_s24_mono_48k.aif", AIFF, 48000, 1},
+		{"aiff_s8_mono_8k.aiff", AIFF, 8000, 1},
+		{"aiff_s32_mono_16k.aiff", AIFF, 16000, 1},
+		{"aiff_id3_s16_mono_22k.aiff", AIFF, 22050, 1},
+		{"aifc_sowt_stereo_22k.aifc", AIFF, 22050, 2},
+		{"aifc_fl32_mono_11k.aifc", AIFF, 11025, 1},
+		{"aifc_fl64_mono_11k.aifc", AIFF, 11025, 1},
 		{"flac_s16_stereo_44k.flac", FLAC, 44100, 2},
 		{"flac_s24_mono_96k.flac", FLAC, 96000, 1},
 		{"flac_s8_mono_8k.flac", FLAC, 8000, 1},
@@ -221,7 +229,9 @@ func TestTags(t *testing.T) {
 	}{
 		{"mp3_tagged_mono_44k.mp3", "Tagged Song", "Tag Artist", "Am", 128},
 		{"flac_id3_s16_stereo_22k.flac", "FLAC With ID3", "Tag Tester", "F#m", 120},
+		{"aiff_id3_s16_mono_22k.aiff", "AIFF With ID3", "Tag Tester", "Dm", 96},
 		{"wav_s16_stereo_44k.wav", "", "", "", 0},
+		{"aiff_s16_stereo_44k.aiff", "", "", "", 0},
 	}
 	for _, c := range cases {
 		a, err := File(context.Background(), fixtures+c.file, Options{})
@@ -295,6 +305,8 @@ func TestBadInput(t *testing.T) {
 		{"bad_truncated.mp3", ErrCorrupt, "truncated"},
 		{"bad_truncated.flac", ErrCorrupt, "truncated: the FLAC frame at sample"},
 		{"bad_4gb.wav", ErrCorrupt, "truncated"},
+		{"bad_truncated.aiff", ErrCorrupt, "truncated: the AIFF SSND chunk claims"},
+		{"bad_ulaw.aifc", ErrUnsupported, "AIFF-C with µ-law compression"},
 		{"does_not_exist.wav", os.ErrNotExist, "no such file"},
 	}
 	for _, c := range cases {
@@ -332,7 +344,9 @@ func TestSniff(t *testing.T) {
 		{[]byte("fLaC\x00\x00\x00\x22"), FLAC, nil, ""},
 		{[]byte("\x00\x00\x00\x20ftypM4A "), AAC, nil, ""},
 		{[]byte("OggS\x00\x02"), "", ErrUnsupported, "Ogg"},
-		{[]byte("FORM\x00\x00\x00\x00AIFF"), "", ErrUnsupported, "AIFF"},
+		{[]byte("FORM\x00\x00\x00\x00AIFF"), AIFF, nil, ""},
+		{[]byte("FORM\x00\x00\x00\x00AIFC"), AIFF, nil, ""},
+		{[]byte("FORM\x00\x00\x00\x00ILBM"), "", ErrUnsupported, "unknown format"},
 		{[]byte("<html>"), "", ErrUnsupported, "first bytes 3c 68 74 6d"},
 		{[]byte{0xff, 0xfd, 0x90, 0x00}, "", ErrUnsupported, "layer II"},
 		// MPEG-1 layer III, bitrate index 0, 44.1 kHz: lame --freeformat.

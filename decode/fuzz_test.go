@@ -113,6 +113,15 @@ func FuzzWAV(f *testing.F) {
 	f.Fuzz(fuzzDecode)
 }
 
+func FuzzAIFF(f *testing.F) {
+	for _, pattern := range []string{"aif*_*.aif*", "bad_*.aif*"} {
+		for _, b := range fixtureFiles(f, pattern) {
+			f.Add(b)
+		}
+	}
+	f.Fuzz(fuzzDecode)
+}
+
 func FuzzFLAC(f *testing.F) {
 	for _, b := range fixtureFiles(f, "flac_*.flac") {
 		f.Add(b)

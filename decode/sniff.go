@@ -104,7 +104,7 @@ func sniffHead(head []byte, afterID3 bool) (Format, error) {
 	case has(0, "OggS"):
 		return "", unsupported("Ogg container (Vorbis/Opus/FLAC in Ogg) is not supported")
 	case has(0, "FORM") && (has(8, "AIFF") || has(8, "AIFC")):
-		return "", unsupported("AIFF is not supported")
+		return AIFF, nil
 	case has(0, "\x1aE\xdf\xa3"):
 		return "", unsupported("Matroska/WebM container is not supported")
 	case has(0, "caff"):

@@ -20,9 +20,10 @@ func readTags(r io.ReaderAt, size int64, a *Audio) {
 	}
 	var m tag.Metadata
 	var err error
-	if off, n, ok := wavID3Chunk(r, size); ok {
-		// A WAV file keeps its ID3v2 tag in a chunk (as DJ software
-		// writes BPM and key), where the tag reader does not look.
+	if off, n, ok := id3Chunk(r, size); ok {
+		// WAV and AIFF files keep their ID3v2 tag in a chunk (as DJ
+		// software and iTunes write them), where the tag reader does not
+		// look.
 		m, err = tag.ReadID3v2Tags(io.NewSectionReader(r, off, n))
 	} else {
 		m, err = tag.ReadFrom(&windowReader{w: window{r: r, size: size}})
@@ -76,23 +77,33 @@ func number(v any) float64 {
 // (valid, if made up) would hold it for seconds.
 const maxFLACBlocks = 1 << 12
 
-// maxWAVChunks bounds the RIFF chunks walked to find an ID3 chunk: real
-// files have a handful, and a file of zeros reads as millions.
-const maxWAVChunks = 1 << 12
+// maxChunks bounds the RIFF or AIFF chunks walked to find an ID3 chunk:
+// real files have a handful, and a file of zeros reads as millions.
+const maxChunks = 1 << 12
 
-// wavID3Chunk returns where the body of the "id3 " (or "ID3 ") chunk of a
-// RIFF/WAVE file at the start of r lies, if it has one.
-func wavID3Chunk(r io.ReaderAt, size int64) (off, n int64, ok bool) {
+// id3Chunk returns where the body of the "id3 " (or "ID3 ") chunk of a
+// RIFF/WAVE or AIFF file at the start of r lies, if it has one.
+func id3Chunk(r io.ReaderAt, size int64) (off, n int64, ok bool) {
 	w := &window{r: r, size: size}
-	if h := w.at(0, 12); h == nil || string(h[:4]) != "RIFF" || string(h[8:]) != "WAVE" {
+	h := w.at(0, 12)
+	if h == nil {
 		return 0, 0, false
 	}
-	for off, k := int64(12), 0; k < maxWAVChunks; k++ {
+	var order binary.ByteOrder
+	switch {
+	case string(h[:4]) == "RIFF" && string(h[8:]) == "WAVE":
+		order = binary.LittleEndian
+	case string(h[:4]) == "FORM" && (string(h[8:]) == "AIFF" || string(h[8:]) == "AIFC"):
+		order = binary.BigEndian
+	default:
+		return 0, 0, false
+	}
+	for off, k := int64(12), 0; k < maxChunks; k++ {
 		h := w.at(off, 8)
 		if h == nil {
 			break
 		}
-		n := int64(binary.LittleEndian.Uint32(h[4:]))
+		n := int64(order.Uint32(h[4:]))
 		if id := string(h[:4]); id == "id3 " || id == "ID3 " {
 			return off + 8, min(n, size-off-8), true
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 )
 
 // WAV format tags (Microsoft RIFF/WAVE, mmreg.h).
@@ -17,12 +18,17 @@ const (
 	wavExtensible = 0xfffe
 )
 
-// wavFormat is what the fmt chunk says about the samples.
-type wavFormat struct {
-	float    bool
-	channels int
-	rate     int
-	bits     int // container bits per sample
+// pcmFormat says how uncompressed samples are laid out: what a WAV fmt
+// chunk or an AIFF COMM chunk says about them.
+type pcmFormat struct {
+	container string // "WAV" or "AIFF", for messages
+	float     bool
+	channels  int
+	rate      int
+	bits      int // container bits per sample
+	// bigEndian: bytes most significant first (AIFF); signed8: 8-bit
+	// samples are two's complement (AIFF) rather than offset by 128 (WAV).
+	bigEndian, signed8 bool
 }
 
 // wavStreamingSize is the data size some recorders leave in the header
@@ -39,7 +45,7 @@ func decodeWAV(in *input) (*Audio, error) {
 	if _, err := in.r.ReadAt(hdr[:], in.start); err != nil {
 		return nil, fmt.Errorf("%w: WAV header: %v", ErrCorrupt, err)
 	}
-	var fmtc *wavFormat
+	var fmtc *pcmFormat
 	w := &window{r: in.r, size: in.size}
 	for off, n := in.start+12, 0; off < in.size; n++ {
 		// Zeros past the header read as empty chunks, 8 bytes each: the
@@ -78,7 +84,7 @@ func decodeWAV(in *input) (*Audio, error) {
 				}
 				size = left
 			}
-			return readWAVData(in, fmtc, body, size)
+			return readPCM(in, fmtc, body, size)
 		}
 		off = body + size + size&1
 	}
@@ -89,7 +95,7 @@ func decodeWAV(in *input) (*Audio, error) {
 }
 
 // readWAVFormat parses the fmt chunk at off.
-func readWAVFormat(in *input, off, size int64) (*wavFormat, error) {
+func readWAVFormat(in *input, off, size int64) (*pcmFormat, error) {
 	if size < 16 {
 		return nil, fmt.Errorf("%w: WAV fmt chunk of %d bytes", ErrCorrupt, size)
 	}
@@ -99,10 +105,11 @@ func readWAVFormat(in *input, off, size int64) (*wavFormat, error) {
 	}
 	le := binary.LittleEndian
 	tag := le.Uint16(b)
-	f := &wavFormat{
-		channels: int(le.Uint16(b[2:])),
-		rate:     int(le.Uint32(b[4:])),
-		bits:     int(le.Uint16(b[14:])),
+	f := &pcmFormat{
+		container: "WAV",
+		channels:  int(le.Uint16(b[2:])),
+		rate:      int(le.Uint32(b[4:])),
+		bits:      int(le.Uint16(b[14:])),
 	}
 	if tag == wavExtensible {
 		if len(b) < 40 {
@@ -140,8 +147,8 @@ func readWAVFormat(in *input, off, size int64) (*wavFormat, error) {
 // maxRate is the highest sample rate accepted; higher claims are damage.
 const maxRate = 768000
 
-// readWAVData converts size bytes of samples at off, block by block.
-func readWAVData(in *input, f *wavFormat, off, size int64) (*Audio, error) {
+// readPCM converts size bytes of samples at off, block by block.
+func readPCM(in *input, f *pcmFormat, off, size int64) (*Audio, error) {
 	bps := f.bits / 8
 	frameBytes := int64(bps * f.channels)
 	frames := size / frameBytes
@@ -165,8 +172,9 @@ func readWAVData(in *input, f *wavFormat, off, size int64) (*Audio, error) {
 		n := min(frames-done, blockFrames)
 		b := buf[:n*frameBytes]
 		if _, err := in.r.ReadAt(b, off+done*frameBytes); err != nil && !errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%w: reading WAV data: %v", ErrCorrupt, err)
+			return nil, fmt.Errorf("%w: reading %s data: %v", ErrCorrupt, f.container, err)
 		}
+		toWAVLayout(b, f)
 		convertPCM(chans, int(done), b, f)
 		done += n
 	}
@@ -177,11 +185,34 @@ func readWAVData(in *input, f *wavFormat, off, size int64) (*Audio, error) {
 	}, nil
 }
 
+// toWAVLayout rewrites AIFF samples in b in place into WAV's layout
+// (little-endian, 8-bit offset by 128), so one conversion serves both.
+func toWAVLayout(b []byte, f *pcmFormat) {
+	if f.signed8 && f.bits == 8 {
+		for i := range b {
+			b[i] ^= 0x80
+		}
+	}
+	if !f.bigEndian {
+		return
+	}
+	switch n := f.bits / 8; n {
+	case 2:
+		for p := 0; p+2 <= len(b); p += 2 {
+			b[p], b[p+1] = b[p+1], b[p]
+		}
+	case 3, 4, 8:
+		for p := 0; p+n <= len(b); p += n {
+			slices.Reverse(b[p : p+n])
+		}
+	}
+}
+
 // convertPCM de-interleaves the little-endian samples in b into chans
 // starting at frame at. The scale factors are powers of two, as in ffmpeg's
 // sample format conversion, so integer samples convert exactly (32-bit ones
 // round to float32 first, as there).
-func convertPCM(chans [][]float32, at int, b []byte, f *wavFormat) {
+func convertPCM(chans [][]float32, at int, b []byte, f *pcmFormat) {
 	nch := len(chans)
 	le := binary.LittleEndian
 	switch {

@@ -9,7 +9,7 @@
 # MP3 and AAC (compared by SNR, where 16 bits are plenty).
 set -eu
 cd "$(dirname "$0")"
-rm -f ./*.wav ./*.flac ./*.mp3 ./*.m4a ./*.mov ./*.aac ./*.ogg ./*.ref ./*.bin ./*.opus
+rm -f ./*.wav ./*.aif ./*.aiff ./*.aifc ./*.flac ./*.mp3 ./*.m4a ./*.mov ./*.aac ./*.ogg ./*.ref ./*.bin ./*.opus
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 
@@ -66,6 +66,23 @@ body = (b'WAVE' + chunk(b'fact', struct.pack('<I', len(c[b'data']) // 3)) + chun
         + chunk(b'fmt ', fmt16) + chunk(b'odd ', b'abc') + chunk(b'data', c[b'data']))
 open(sys.argv[2], 'wb').write(b'RIFF' + struct.pack('<I', len(body)) + body)
 EOF
+
+# --- AIFF ----------------------------------------------------------------
+# sox writes plain AIFF (big-endian, 8-bit signed); ffmpeg writes AIFF-C
+# for little-endian ('sowt') and float ('fl32', 'fl64') samples, and an
+# ID3 chunk when asked.
+synth 44100 2 0.25 aiff_s16_stereo_44k.aiff -b 16
+synth 48000 1 0.25 aiff_s24_mono_48k.aif -b 24
+synth 8000 1 0.5 aiff_s8_mono_8k.aiff -b 8
+synth 16000 1 0.25 aiff_s32_mono_16k.aiff -b 32
+synth 22050 2 0.25 "$T/sowt.wav" -b 16
+$FF -i "$T/sowt.wav" -c:a pcm_s16le -f aiff aifc_sowt_stereo_22k.aifc
+synth 11025 1 0.25 "$T/fl.wav" -b 32 -e floating-point
+$FF -i "$T/fl.wav" -c:a pcm_f32be -f aiff aifc_fl32_mono_11k.aifc
+$FF -i "$T/fl.wav" -c:a pcm_f64be -f aiff aifc_fl64_mono_11k.aifc
+synth 22050 1 0.3 "$T/aid3.wav" -b 16
+$FF -i "$T/aid3.wav" -c:a pcm_s16be -write_id3v2 1 -metadata title="AIFF With ID3" \
+	-metadata artist="Tag Tester" -metadata TBPM=96 -metadata TKEY=Dm -f aiff aiff_id3_s16_mono_22k.aiff
 
 # --- FLAC ----------------------------------------------------------------
 synth 44100 2 0.25 "$T/f16.wav" -b 16
@@ -158,7 +175,7 @@ synth 48000 8 0.1 "$T/a71.wav" -b 16
 $FF -i "$T/a71.wav" -af aformat=channel_layouts=7.1 -c:a aac -aac_pns 0 -b:a 256k aac_71_48k.m4a
 
 # --- references ----------------------------------------------------------
-for f in wav_*.wav flac_*.flac; do
+for f in wav_*.wav aiff_*.aif* aifc_*.aifc flac_*.flac; do
 	$FF -i "$f" -f f32le -c:a pcm_f32le "$f.ref"
 done
 for f in mp3_*.mp3 aac_*.m4a aac_*.mov aac_*_32k.aac; do
@@ -172,6 +189,8 @@ head -c 3000 /dev/urandom | sed 's/^/x/' | head -c 3000 >bad_garbage.bin
 cp wav_u8_mono_8k.wav bad_is_wav.mp3 # a WAV named .mp3: decodes as WAV
 head -c 6000 mp3_cbr_stereo_44k.mp3 >bad_truncated.mp3
 head -c 12000 flac_s16_stereo_44k.flac >bad_truncated.flac
+head -c 30000 aiff_s16_stereo_44k.aiff >bad_truncated.aiff
+$FF -i "$T/aid3.wav" -t 0.2 -c:a pcm_mulaw -f aiff bad_ulaw.aifc
 $FF -i "$T/a2.wav" -t 0.3 -c:a libvorbis bad_vorbis.ogg
 $FF -i "$T/a2.wav" -t 0.3 -c:a alac bad_alac.m4a
 # 32 bits per sample: valid since FLAC 1.4, beyond mewkiz/flac (unsupported).
