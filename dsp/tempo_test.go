@@ -340,7 +340,7 @@ func TestTempoEnvelopeLengths(t *testing.T) {
 	pulses := func(seconds float64) []float32 {
 		o := make([]float32, int(seconds*rate))
 		for i := 5; i < len(o); i += period {
-			o[i] = 5
+			o[i] = 50 // a drum hit's onset strength
 		}
 		return o
 	}
@@ -368,7 +368,7 @@ func TestTempoOverlappingCountsOnsetsOnce(t *testing.T) {
 	// 120), the second the rest.
 	song := make([]float32, 240)
 	for _, i := range []int{50, 71, 92} {
-		song[i] = 5
+		song[i] = 50
 	}
 	both := [][]float32{song[:200], song[40:]}
 	if est := EstimateTempo(both, rate); est.BPM == 0 {
