@@ -686,11 +686,54 @@ func octaveShare(levels []MetricalLevel, posterior []float64, choice int) float6
 
 // confidence estimates the probability that bpm is right: the share of
 // chunks whose own strongest periodicity lies in bpm's pulse family (the
-// family is right) times the octave's probability.
+// family is right) times the octave's probability, for a song that has a
+// pulse at all (pulseWeight).
 func (a *tempoAnalysis) confidence(bpm, octave float64) float64 {
-	c := a.agreeShare(bpm) * octave
+	c := a.agreeShare(bpm) * octave * pulseWeight(a.pulseContrast(bpm))
 	return math.Max(0, math.Min(1, c))
 }
+
+// pulseContrast is how far the pulse-train strength at bpm stands above
+// chance, as a share of its own height above none (1): 0 when it is no
+// stronger than the strength the same onsets give at an arbitrary tempo
+// (the median over chanceTempi), 1 when that is no better than none. The
+// best phase of any pulse train finds some onsets in a dense texture, so
+// strength alone does not tell a pulse from noise: white noise, with no
+// pulse, measures 1.4–1.6, as strong as a dense metal song's 1.9.
+func (a *tempoAnalysis) pulseContrast(bpm float64) float64 {
+	s := a.pulseScore(bpm)
+	if !(s > 1) {
+		return 0
+	}
+	chance := make([]float64, chanceTempi)
+	for i := range chance {
+		chance[i] = a.pulseScore(chanceLow * math.Pow(chanceHigh/chanceLow, float64(i)/(chanceTempi-1)))
+	}
+	sort.Float64s(chance)
+	return (s - chance[chanceTempi/2]) / (s - 1)
+}
+
+// The tempi whose median pulse-train strength is a song's chance level:
+// a twelfth of an octave apart over the beat range, so that most fall
+// between a pulse's harmonics.
+const (
+	chanceLow   = 40.0
+	chanceHigh  = 240.0
+	chanceTempi = 32
+)
+
+// pulseWeight turns a pulse contrast into the probability that there is
+// a pulse to be right about: 0 up to noContrast, 1 from fullContrast. On
+// the development corpus the contrast is 0.73 and more, on white noise
+// 0.04 and less (TestTempoConfidenceOfNoise).
+func pulseWeight(contrast float64) float64 {
+	return math.Max(0, math.Min(1, (contrast-noContrast)/(fullContrast-noContrast)))
+}
+
+const (
+	noContrast   = 0.1
+	fullContrast = 0.5
+)
 
 // agreeShare is the share of chunks whose own strongest periodicity lies
 // in bpm's pulse family.

@@ -384,3 +384,25 @@ func TestTempoOverlappingCountsOnsetsOnce(t *testing.T) {
 		t.Errorf("owning every frame: %+v, EstimateTempo %+v", a, b)
 	}
 }
+
+// TestTempoConfidenceOfNoise: a pulse-train at the best phase finds some
+// onsets in any dense texture, so white noise measured a pulse as strong
+// as a metal song's and got a tempo at confidence 0.70. Noise has no
+// pulse to be right about: its confidence must be near 0, while a click
+// track's stays high.
+func TestTempoConfidenceOfNoise(t *testing.T) {
+	seed := uint32(5)
+	for _, seconds := range []float64{20, 30, 60} {
+		x := make([]float32, int(seconds*tempoTestRate))
+		for i := range x {
+			seed = seed*1664525 + 1013904223
+			x[i] = float32(0.4 * (float64(seed>>8)/float64(1<<23) - 1))
+		}
+		if est := EstimateTempo(tempoOnsets(x)); est.Confidence > 0.1 {
+			t.Errorf("%g s of white noise: %.1f BPM at confidence %.2f", seconds, est.BPM, est.Confidence)
+		}
+	}
+	if est := EstimateTempo(tempoOnsets(clickTrack(120, 30))); est.Confidence < 0.5 {
+		t.Errorf("120 BPM click track: confidence %.2f", est.Confidence)
+	}
+}
