@@ -49,7 +49,7 @@ func TestDefaultIsValid(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := Default().PipelineOptions()
-	if o.SongTimeout != 600*time.Second || o.SampleEvery != 100*time.Millisecond {
+	if o.SongTimeout != 120*time.Second || o.SampleEvery != 100*time.Millisecond {
 		t.Errorf("pipeline options %+v", o)
 	}
 }
