@@ -423,7 +423,7 @@ loop:
 	}
 
 	// Stop: no new songs; those in flight get the grace period.
-	w.log.printf("stopping: %d songs in flight get up to %v", len(busy), w.stopGrace)
+	w.log.printf("stopping: waiting up to %v for the %s in flight", w.stopGrace, songCount(len(busy)))
 	close(jobs)
 	idle := make(chan struct{})
 	go func() { wg.Wait(); close(idle) }()
