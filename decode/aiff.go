@@ -48,43 +48,32 @@ func decodeAIFF(in *input) (*Audio, error) {
 	var f *pcmFormat
 	var frames int64
 	var dataOff, dataSize int64 = -1, 0
-	w := &window{r: in.r, size: in.size}
-	for off, n := in.start+12, 0; off < in.size; n++ {
-		if n&4095 == 4095 {
-			if err := in.ctx.Err(); err != nil {
-				return nil, err
-			}
-		}
-		ch := w.at(off, 8)
-		if ch == nil {
-			break // no whole chunk header left
-		}
-		id := string(ch[:4])
-		size := int64(binary.BigEndian.Uint32(ch[4:]))
-		body := off + 8
+	err := walkChunks(in, binary.BigEndian, func(id string, body, size int64) (bool, error) {
 		switch id {
 		case "COMM":
 			var err error
-			if f, frames, err = readAIFFCommon(in, body, size, aifc); err != nil {
-				return nil, err
-			}
+			f, frames, err = readAIFFCommon(in, body, size, aifc)
+			return err != nil, err
 		case "SSND":
 			// offset and blockSize come first; the samples start offset
 			// bytes after them.
-			b := w.at(body, 8)
-			if b == nil || size < 8 {
-				return nil, fmt.Errorf("%w: truncated: the AIFF SSND chunk ends in its header", ErrCorrupt)
+			var b [8]byte
+			if _, err := in.r.ReadAt(b[:], body); err != nil || size < 8 {
+				return true, fmt.Errorf("%w: truncated: the AIFF SSND chunk ends in its header", ErrCorrupt)
 			}
-			skip := int64(binary.BigEndian.Uint32(b))
+			skip := int64(binary.BigEndian.Uint32(b[:]))
 			dataOff, dataSize = body+8+skip, size-8-skip
 			if dataSize < 0 {
-				return nil, fmt.Errorf("%w: the AIFF SSND chunk's data offset %d lies past its end", ErrCorrupt, skip)
+				return true, fmt.Errorf("%w: the AIFF SSND chunk's data offset %d lies past its end", ErrCorrupt, skip)
 			}
 			if left := in.size - dataOff; dataSize > left {
-				return nil, fmt.Errorf("%w: truncated: the AIFF SSND chunk claims %d bytes of samples, the file holds %d", ErrCorrupt, dataSize, max(0, left))
+				return true, fmt.Errorf("%w: truncated: the AIFF SSND chunk claims %d bytes of samples, the file holds %d", ErrCorrupt, dataSize, max(0, left))
 			}
 		}
-		off = body + size + size&1
+		return false, nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if f == nil {
 		return nil, fmt.Errorf("%w: AIFF has no COMM chunk", ErrCorrupt)

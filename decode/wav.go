@@ -18,6 +18,34 @@ const (
 	wavExtensible = 0xfffe
 )
 
+// walkChunks calls visit with the ID, body offset and size of each chunk
+// of the RIFF (WAV) or IFF (AIFF) file in in, after its 12-byte header,
+// sizes in the given byte order and bodies padded to an even length, until
+// visit says to stop or no whole chunk header is left.
+func walkChunks(in *input, order binary.ByteOrder, visit func(id string, body, size int64) (stop bool, err error)) error {
+	w := &window{r: in.r, size: in.size}
+	for off, n := in.start+12, 0; off < in.size; n++ {
+		// Zeros past the header read as empty chunks, 8 bytes each: the
+		// window keeps millions of them cheap, and the context can still
+		// end the walk.
+		if n&4095 == 4095 {
+			if err := in.ctx.Err(); err != nil {
+				return err
+			}
+		}
+		ch := w.at(off, 8)
+		if ch == nil {
+			return nil
+		}
+		size := int64(order.Uint32(ch[4:]))
+		if stop, err := visit(string(ch[:4]), off+8, size); stop || err != nil {
+			return err
+		}
+		off += 8 + size + size&1
+	}
+	return nil
+}
+
 // pcmFormat says how uncompressed samples are laid out: what a WAV fmt
 // chunk or an AIFF COMM chunk says about them.
 type pcmFormat struct {
@@ -46,33 +74,18 @@ func decodeWAV(in *input) (*Audio, error) {
 		return nil, fmt.Errorf("%w: WAV header: %v", ErrCorrupt, err)
 	}
 	var fmtc *pcmFormat
-	w := &window{r: in.r, size: in.size}
-	for off, n := in.start+12, 0; off < in.size; n++ {
-		// Zeros past the header read as empty chunks, 8 bytes each: the
-		// window keeps millions of them cheap, and the context can still
-		// end the walk.
-		if n&4095 == 4095 {
-			if err := in.ctx.Err(); err != nil {
-				return nil, err
-			}
-		}
-		ch := w.at(off, 8)
-		if ch == nil {
-			break // no whole chunk header left
-		}
-		id := string(ch[:4])
-		size := int64(binary.LittleEndian.Uint32(ch[4:]))
-		body := off + 8
+	var audio *Audio
+	err := walkChunks(in, binary.LittleEndian, func(id string, body, size int64) (bool, error) {
 		switch id {
 		case "fmt ":
 			f, err := readWAVFormat(in, body, size)
 			if err != nil {
-				return nil, err
+				return true, err
 			}
 			fmtc = f
 		case "data":
 			if fmtc == nil {
-				return nil, fmt.Errorf("%w: WAV data chunk before its fmt chunk", ErrCorrupt)
+				return true, fmt.Errorf("%w: WAV data chunk before its fmt chunk", ErrCorrupt)
 			}
 			left := in.size - body
 			if size == 0 {
@@ -80,13 +93,18 @@ func decodeWAV(in *input) (*Audio, error) {
 			}
 			if size > left {
 				if size != wavStreamingSize {
-					return nil, fmt.Errorf("%w: truncated: the WAV data chunk claims %d bytes, the file holds %d", ErrCorrupt, size, left)
+					return true, fmt.Errorf("%w: truncated: the WAV data chunk claims %d bytes, the file holds %d", ErrCorrupt, size, left)
 				}
 				size = left
 			}
-			return readPCM(in, fmtc, body, size)
+			a, err := readPCM(in, fmtc, body, size)
+			audio = a
+			return true, err
 		}
-		off = body + size + size&1
+		return false, nil
+	})
+	if audio != nil || err != nil {
+		return audio, err
 	}
 	if fmtc == nil {
 		return nil, fmt.Errorf("%w: WAV has no fmt chunk", ErrCorrupt)
