@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -58,6 +60,9 @@ func TestAnalyzeBadInput(t *testing.T) {
 		{copyOf("cut.mp3", filepath.Join(testdata, "decode", "bad_truncated.mp3")), want{says: []string{"corrupt or truncated", "the MP3 frame at byte"}}},
 		{copyOf("andante.mp3", filepath.Join(testdata, "calibration", "02-andante-a-minor.flac")), want{bpm: 72, key: "A Minor", fmt: "flac"}},
 		{twoHourWAV(t, filepath.Join(dir, "two-hours.wav")), want{says: []string{"song too long", "7200 s", "analysis.max_duration"}}},
+		{write("adagio.aif", aiffOf(t, filepath.Join(testdata, "calibration", "01-adagio-c-major.wav"))), want{bpm: 60, key: "C Major", fmt: "aiff"}},
+		{copyOf("ulaw.aifc", filepath.Join(testdata, "decode", "bad_ulaw.aifc")), want{says: []string{"unsupported format", "µ-law"}}},
+		{copyOf("cut.aiff", filepath.Join(testdata, "decode", "bad_truncated.aiff")), want{says: []string{"corrupt or truncated", "SSND"}}},
 	}
 	args := []string{"analyze", "--config", filepath.Join("..", "..", "pipeline.toml")}
 	for _, f := range files {
@@ -115,4 +120,50 @@ func twoHourWAV(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// aiffOf returns the 16-bit PCM WAV file at path as an AIFF file: the
+// same samples, big-endian, so that its results must be the WAV's.
+func aiffOf(t *testing.T, path string) []byte {
+	t.Helper()
+	wav, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var channels, bits uint16
+	var rate uint32
+	var pcm []byte
+	for off := 12; off+8 <= len(wav); {
+		id, size := string(wav[off:off+4]), int(binary.LittleEndian.Uint32(wav[off+4:]))
+		body := wav[off+8 : min(len(wav), off+8+size)]
+		switch id {
+		case "fmt ":
+			channels, rate, bits = binary.LittleEndian.Uint16(body[2:]), binary.LittleEndian.Uint32(body[4:]), binary.LittleEndian.Uint16(body[14:])
+		case "data":
+			pcm = body
+		}
+		off += 8 + size + size&1
+	}
+	if bits != 16 || len(pcm) == 0 {
+		t.Fatalf("%s: %d bits, %d bytes of samples; want 16-bit PCM", path, bits, len(pcm))
+	}
+	be := func(v ...any) []byte {
+		var b bytes.Buffer
+		for _, x := range v {
+			binary.Write(&b, binary.BigEndian, x)
+		}
+		return b.Bytes()
+	}
+	// The rate as an 80-bit extended float: biased exponent, then the
+	// mantissa with its integer bit set.
+	e := math.Floor(math.Log2(float64(rate)))
+	comm := be(channels, uint32(len(pcm)/int(2*channels)), bits, uint16(16383+e), uint64(rate)<<(63-uint(e)))
+	ssnd := be(uint32(0), uint32(0))
+	for i := 0; i+1 < len(pcm); i += 2 {
+		ssnd = append(ssnd, pcm[i+1], pcm[i])
+	}
+	out := be([]byte("FORM"), uint32(4+8+len(comm)+8+len(ssnd)), []byte("AIFF"), []byte("COMM"), uint32(len(comm)))
+	out = append(out, comm...)
+	out = append(out, be([]byte("SSND"), uint32(len(ssnd)))...)
+	return append(out, ssnd...)
 }

@@ -794,7 +794,7 @@ func (w *folderWatch) process(ev sources.Event) (retry bool) {
 	now := time.Now()
 	w.count(func() { w.counts.analysed++ })
 	w.addRecord(reports.Record{Result: stages.Result{File: rel, Duration: res.Duration, BPM: res.BPM, Key: res.Key}, Finished: now.Sub(w.started).Seconds()}, now.Sub(ev.ModTime))
-	w.log.printf("song %s  bpm %.1f  key %s  loudness %.1f LUFS  %d ms", rel, res.BPM, orDashString(res.Key), res.Loudness, a.ms)
+	w.log.printf("song %s  bpm %s  key %s  loudness %.1f LUFS  %d ms", rel, bpmText(res.BPM), orDashString(res.Key), res.Loudness, a.ms)
 	return false
 }
 
@@ -938,6 +938,16 @@ func orDashString(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// bpmText is a tempo for the console: "-" for a song with no tempo (bpm
+// 0: a steady tone, silence), as for a song with no key, not a tempo of
+// 0.0 that reads as if one had been measured.
+func bpmText(bpm float64) string {
+	if bpm <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f", bpm)
 }
 
 // reportLoop writes the report every watch.report_seconds, and once more

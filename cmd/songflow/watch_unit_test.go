@@ -703,3 +703,20 @@ func analyserThat(fail bool) *stubAnalyser {
 	}
 	return an
 }
+
+// TestWatchProcessNoTempoLine: a song with no tempo (a steady tone, bpm
+// 0) is a result like any other, kept in results.jsonl with bpm 0, and
+// its console line says it has none, as for a song with no key ("-"),
+// rather than printing a tempo of 0.0 as if one had been measured.
+func TestWatchProcessNoTempoLine(t *testing.T) {
+	an := &stubAnalyser{res: stages.Result{BPM: 0, Key: ""}}
+	w, logs := newUnitWatch(t, an)
+	a := putSong(t, w, "drone.aiff", calibrationSong(t, "01-adagio-c-major.wav"))
+	w.process(settledEvent(t, a))
+	if !hasRecord(t, w, a, store.FileDone) || len(resultHashes(t, w)) != 1 {
+		t.Fatalf("record %+v, %d lines in results.jsonl; want done and 1", mustRecord(t, w, a), len(resultHashes(t, w)))
+	}
+	if s := logs.out.String(); !strings.Contains(s, "song drone.aiff  bpm -  key -  ") {
+		t.Errorf("log does not say the song has no tempo and no key:\n%s", s)
+	}
+}
