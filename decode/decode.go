@@ -217,6 +217,9 @@ func decode(ctx context.Context, r io.ReaderAt, size int64, opts Options) (a *Au
 		return nil, err
 	}
 	a.Format = format
+	if a.Rate < minRate {
+		return nil, unsupported("%s at %d Hz: sample rates below %d Hz are not audio songflow analyses", format, a.Rate, minRate)
+	}
 	if a.Frames() == 0 {
 		return nil, fmt.Errorf("%w: the %s stream holds no samples", ErrEmpty, format)
 	}

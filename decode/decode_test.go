@@ -1444,3 +1444,21 @@ func riffWAV(chunks ...[]byte) []byte {
 	binary.LittleEndian.PutUint32(b[4:], uint32(len(b)-8))
 	return b
 }
+
+// A file whose rate is far below audio's (a damaged header, or a data
+// logger's samples) is refused as unsupported, naming the rate: the
+// analysis could not resample it, and failed there with an error the
+// front doors took for their own fault.
+func TestSampleRateTooLow(t *testing.T) {
+	fmtc := binary.LittleEndian.AppendUint16(nil, 1)  // PCM
+	fmtc = binary.LittleEndian.AppendUint16(fmtc, 1)  // mono
+	fmtc = binary.LittleEndian.AppendUint32(fmtc, 8)  // 8 Hz
+	fmtc = binary.LittleEndian.AppendUint32(fmtc, 16) // bytes per second
+	fmtc = binary.LittleEndian.AppendUint16(fmtc, 2)  // block align
+	fmtc = binary.LittleEndian.AppendUint16(fmtc, 16) // bits
+	wav := riffWAV(wavChunk("fmt ", fmtc), wavChunk("data", make([]byte, 400)))
+	_, err := Bytes(context.Background(), "slow.wav", wav, Options{})
+	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "slow.wav") || !strings.Contains(err.Error(), "8 Hz") {
+		t.Errorf("WAV at 8 Hz: %v; want unsupported, naming the file and the rate", err)
+	}
+}

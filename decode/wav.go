@@ -165,6 +165,11 @@ func readWAVFormat(in *input, off, size int64) (*pcmFormat, error) {
 // maxRate is the highest sample rate accepted; higher claims are damage.
 const maxRate = 768000
 
+// minRate is the lowest sample rate accepted: below 1 kHz a signal holds
+// nothing of music above 500 Hz, and the analysis could not resample it
+// (the ratio to its rate would pass 256). Telephone audio, 8 kHz, passes.
+const minRate = 1000
+
 // readPCM converts size bytes of samples at off, block by block.
 func readPCM(in *input, f *pcmFormat, off, size int64) (*Audio, error) {
 	bps := f.bits / 8

@@ -36,3 +36,22 @@ func TestOneSongIsNotSongs(t *testing.T) {
 		t.Errorf("\"1 songs\" in the headline or summary.md:\n%s", head.String())
 	}
 }
+
+// A song with a true tempo but none found is listed among the misses as
+// such, not as a tempo of 0.0 BPM.
+func TestMissWithNoTempo(t *testing.T) {
+	run := fakeRun()
+	run.Records = run.Records[:1]
+	run.Records[0].BPM, run.Records[0].BPMCandidates = 0, nil
+	dir := t.TempDir()
+	if _, err := Write(dir, run); err != nil {
+		t.Fatal(err)
+	}
+	md, err := os.ReadFile(filepath.Join(dir, SummaryMarkdown))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(md), "- `a.wav`: no tempo found for 120") || strings.Contains(string(md), "0.0 BPM") {
+		t.Errorf("summary.md misses list:\n%s", md)
+	}
+}

@@ -551,7 +551,10 @@ func writeSummary(w io.Writer, run *Run, s Summary) error {
 		if tempoMiss || keyMiss {
 			misses++
 			var parts []string
-			if r.TempoOutcome != "" {
+			switch {
+			case r.TempoOutcome != "" && r.BPM <= 0:
+				parts = append(parts, fmt.Sprintf("no tempo found for %g", r.Truth.BPM))
+			case r.TempoOutcome != "":
 				parts = append(parts, fmt.Sprintf("tempo %.1f BPM for %g (%s)", r.BPM, r.Truth.BPM, r.TempoOutcome))
 			}
 			if r.KeyOutcome != "" {
