@@ -29,9 +29,10 @@ const usage = `songflow analyses songs: tempo, key, loudness and feel.
 Usage:
   songflow calibrate DIR [--config FILE] [--out DIR] [--fit]   accuracy and speed reports for a folder with known answers
   songflow analyze [--config FILE] FILE...                     one JSON line per file
-  songflow watch DIR [--config FILE] [--out DIR] [--db FILE]   analyse every song dropped into DIR, once
+  songflow watch DIR [--config FILE] [--out DIR] [--db FILE] [--stop-timeout SECONDS]
+                                                               analyse every song in DIR or dropped into it later, once
   songflow serve [--config FILE] [--addr HOST:PORT]            the HTTP server the apps talk to
-  songflow bench [--config FILE] [--repeat N] [PATH...]        x-real-time and memory on songs read into memory
+  songflow bench [--config FILE] [--repeat N] [PATH...]        x-real-time, stages and memory, files read from the page cache
   songflow config [--config FILE]                              print the effective configuration
   songflow config --check FILE                                 validate a configuration file
   songflow keys create|list|revoke                             API keys for production mode

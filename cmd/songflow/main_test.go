@@ -253,6 +253,37 @@ func TestHelpExitsZero(t *testing.T) {
 	}
 }
 
+// TestUsageNamesEveryFlag checks that the overview songflow prints with
+// no command names every flag each command's own -h lists, so that the
+// two cannot drift apart (the overview once left out watch --stop-timeout).
+func TestUsageNamesEveryFlag(t *testing.T) {
+	for _, cmd := range []string{"analyze", "bench", "calibrate", "config", "serve", "watch"} {
+		var out, errOut bytes.Buffer
+		if code := run(context.Background(), []string{cmd, "-h"}, &out, &errOut); code != 0 {
+			t.Fatalf("%s -h: exit %d", cmd, code)
+		}
+		var lines []string
+		for _, l := range strings.Split(usage, "\n") {
+			if strings.HasPrefix(l, "  songflow "+cmd+" ") {
+				lines = append(lines, l)
+			}
+		}
+		if len(lines) == 0 {
+			t.Errorf("usage has no line for %s", cmd)
+			continue
+		}
+		for _, l := range strings.Split(errOut.String(), "\n") {
+			if !strings.HasPrefix(l, "  -") {
+				continue
+			}
+			name := strings.Fields(l)[0][1:]
+			if all := strings.Join(lines, "\n"); !strings.Contains(all, "--"+name+" ") && !strings.Contains(all, "--"+name+"]") {
+				t.Errorf("usage's %s line does not name --%s: %q", cmd, name, lines)
+			}
+		}
+	}
+}
+
 // songflow lowers the collector's target, but never over the user's GOGC.
 func TestTuneGC(t *testing.T) {
 	old := debug.SetGCPercent(100)
