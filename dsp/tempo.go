@@ -695,43 +695,64 @@ func (a *tempoAnalysis) confidence(bpm, octave float64) float64 {
 
 // pulseContrast is how far the pulse-train strength at bpm stands above
 // chance, as a share of its own height above none (1): 0 when it is no
-// stronger than the strength the same onsets give at an arbitrary tempo
-// (the median over chanceTempi), 1 when that is no better than none. The
-// best phase of any pulse train finds some onsets in a dense texture, so
-// strength alone does not tell a pulse from noise: white noise, with no
-// pulse, measures 1.4–1.6, as strong as a dense metal song's 1.9.
+// stronger than the strength the same onsets give at unrelated tempi, 1
+// when those are no better than none. The best phase of any pulse train
+// finds some onsets in a dense texture, and the estimate is the strongest
+// of many trains, so strength alone does not tell a pulse from noise:
+// white noise measures 1.4–1.6, as strong as a dense metal song's 1.9.
+// Chance is therefore the ninth decile of the strengths at chanceTempi
+// that are no simple ratio of bpm (a pulse recurs at those): the estimate
+// of noise is the best of such draws, where music's stands clear of them.
 func (a *tempoAnalysis) pulseContrast(bpm float64) float64 {
 	s := a.pulseScore(bpm)
 	if !(s > 1) {
 		return 0
 	}
-	chance := make([]float64, chanceTempi)
-	for i := range chance {
-		chance[i] = a.pulseScore(chanceLow * math.Pow(chanceHigh/chanceLow, float64(i)/(chanceTempi-1)))
+	var chance []float64
+	for i := range chanceTempi {
+		t := chanceLow * math.Pow(chanceHigh/chanceLow, float64(i)/(chanceTempi-1))
+		if !relatedTempo(t, bpm) {
+			chance = append(chance, a.pulseScore(t))
+		}
+	}
+	if len(chance) == 0 {
+		return 0
 	}
 	sort.Float64s(chance)
-	return (s - chance[chanceTempi/2]) / (s - 1)
+	return (s - chance[len(chance)*9/10]) / (s - 1)
 }
 
-// The tempi whose median pulse-train strength is a song's chance level:
-// a twelfth of an octave apart over the beat range, so that most fall
-// between a pulse's harmonics.
+// relatedTempo reports whether tempo t is within 4 % of bpm times a ratio
+// between metrical levels (¼ to 4, duple and triple), where a pulse at
+// bpm also shows.
+func relatedTempo(t, bpm float64) bool {
+	for _, r := range []float64{1.0 / 4, 1.0 / 3, 1.0 / 2, 2.0 / 3, 3.0 / 4, 1, 4.0 / 3, 3.0 / 2, 2, 3, 4} {
+		if math.Abs(math.Log(t/(bpm*r))) < math.Log(1.04) {
+			return true
+		}
+	}
+	return false
+}
+
+// The tempi that measure a song's chance level: a twenty-fourth of an
+// octave apart over the beat range.
 const (
 	chanceLow   = 40.0
 	chanceHigh  = 240.0
-	chanceTempi = 32
+	chanceTempi = 64
 )
 
 // pulseWeight turns a pulse contrast into the probability that there is
 // a pulse to be right about: 0 up to noContrast, 1 from fullContrast. On
-// the development corpus the contrast is 0.73 and more, on white noise
-// 0.04 and less (TestTempoConfidenceOfNoise).
+// the development corpus the contrast is 0.55 and more; on 120 stretches
+// of white and coloured noise, 20 s to 3 min, 0.23 at most and 0.03 but
+// for one (TestTempoConfidenceOfNoise).
 func pulseWeight(contrast float64) float64 {
 	return math.Max(0, math.Min(1, (contrast-noContrast)/(fullContrast-noContrast)))
 }
 
 const (
-	noContrast   = 0.1
+	noContrast   = 0.25
 	fullContrast = 0.5
 )
 

@@ -2,6 +2,7 @@ package dsp
 
 import (
 	"math"
+	"math/rand"
 	"testing"
 )
 
@@ -391,15 +392,15 @@ func TestTempoOverlappingCountsOnsetsOnce(t *testing.T) {
 // pulse to be right about: its confidence must be near 0, while a click
 // track's stays high.
 func TestTempoConfidenceOfNoise(t *testing.T) {
-	seed := uint32(5)
-	for _, seconds := range []float64{20, 30, 60} {
+	rng := rand.New(rand.NewSource(7))
+	for k := range 12 {
+		seconds := []float64{20, 20, 30, 60}[k%4]
 		x := make([]float32, int(seconds*tempoTestRate))
 		for i := range x {
-			seed = seed*1664525 + 1013904223
-			x[i] = float32(0.4 * (float64(seed>>8)/float64(1<<23) - 1))
+			x[i] = float32(0.2 * rng.NormFloat64())
 		}
 		if est := EstimateTempo(tempoOnsets(x)); est.Confidence > 0.1 {
-			t.Errorf("%g s of white noise: %.1f BPM at confidence %.2f", seconds, est.BPM, est.Confidence)
+			t.Errorf("%g s of white noise (#%d): %.1f BPM at confidence %.2f", seconds, k, est.BPM, est.Confidence)
 		}
 	}
 	if est := EstimateTempo(tempoOnsets(clickTrack(120, 30))); est.Confidence < 0.5 {
