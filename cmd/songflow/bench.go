@@ -22,8 +22,9 @@ import (
 const benchUsage = "usage: songflow bench [FILE|DIR...] [--config FILE] [--repeat N]"
 
 // runBench measures the pipeline's speed on real files: every audio file
-// under the given paths (default testdata/calibration) is read into memory
-// and analysed --repeat times, so disk speed does not count. It reports
+// under the given paths (default testdata/calibration) is read once, so
+// that it is in the page cache, and then analysed --repeat times, so disk
+// speed does not count. It reports
 // x-real-time against wall time and against CPU time (seconds of audio per
 // second of one core), each stage's own x-real-time, the bottleneck and the
 // peak resident memory.
