@@ -84,6 +84,15 @@ func NewOnsetDetector(fftSize int, rate Hz) *OnsetDetector {
 	}
 }
 
+// SetLift multiplies the band powers by g (1 unless set) before they are
+// compressed: a song far quieter than the compression is set for has its
+// notes near the knee, where their rises measure small.
+func (d *OnsetDetector) SetLift(g float64) {
+	for b, w := range d.bandWidth {
+		d.bandGain[b] = onsetCompression * g / w
+	}
+}
+
 // Bands is the number of filterbank bands.
 func (d *OnsetDetector) Bands() int { return len(d.cur) }
 

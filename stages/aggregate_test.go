@@ -252,7 +252,9 @@ func TestAggregateTempoAfterDither(t *testing.T) {
 func analyse(t *testing.T, x []float32, opts ChunkOptions) Result {
 	t.Helper()
 	ctx := context.Background()
-	info := &SongInfo{Name: "song.wav", SampleRate: fftTestRate, Channels: 1, Duration: dsp.Seconds(len(x)) / fftTestRate}
+	info := &SongInfo{Name: "song.wav", SampleRate: fftTestRate, Channels: 1, Duration: dsp.Seconds(len(x)) / fftTestRate,
+		// As the resample stage measures it.
+		Loudness: dsp.MeasureLoudness([][]float32{x}, fftTestRate)}
 	chunks, err := Chunks(opts)(ctx, &Signal{Info: info, Rate: fftTestRate, Mono: x})
 	if err != nil {
 		t.Fatal(err)
@@ -312,6 +314,33 @@ func TestSteadyTonesHaveNoPulse(t *testing.T) {
 		if r.BPM != 0 || len(r.BPMCandidates) != 0 || r.Danceability > 0.05 {
 			t.Errorf("%s, 100 s: %.1f BPM (confidence %.2f), danceability %.2f", name, r.BPM, r.BPMConfidence, r.Danceability)
 		}
+	}
+}
+
+// A quiet recording keeps its tempo: brushed noise bursts at 100 BPM over
+// a soft chord, at −50 LUFS, measured no onsets strong enough to count
+// before its spectra were lifted to a normal level.
+func TestQuietSongKeepsItsTempo(t *testing.T) {
+	n := int(30 * fftTestRate)
+	x := make([]float32, n)
+	seed := uint32(9)
+	period := 60.0 / 100 * fftTestRate
+	for start := 0.1 * fftTestRate; int(start) < n; start += period {
+		burst := 0.25 * fftTestRate
+		for i := 0; i < int(burst) && int(start)+i < n; i++ {
+			s := float64(i) / fftTestRate
+			seed = seed*1664525 + 1013904223
+			noise := float64(seed>>8)/float64(1<<23) - 1
+			x[int(start)+i] += float32(0.017 * math.Min(1, s/0.04) * math.Exp(-s*10) * noise)
+		}
+	}
+	for i := range x {
+		s := float64(i) / fftTestRate
+		x[i] += float32(0.001 * (math.Sin(2*math.Pi*220*s) + math.Sin(2*math.Pi*277.2*s) + math.Sin(2*math.Pi*329.6*s)))
+	}
+	r := analyse(t, x, ChunkOptions{Seconds: 20, MaxChunks: 20})
+	if math.Abs(r.BPM-100) > 1 || r.Loudness > -45 {
+		t.Errorf("brushes at %.1f LUFS: %.1f BPM (confidence %.2f), want 100 at about −50 LUFS", r.Loudness, r.BPM, r.BPMConfidence)
 	}
 }
 
