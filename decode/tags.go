@@ -1,6 +1,7 @@
 package decode
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -98,18 +99,17 @@ func id3Chunk(r io.ReaderAt, size int64) (off, n int64, ok bool) {
 	default:
 		return 0, 0, false
 	}
-	for off, k := int64(12), 0; k < maxChunks; k++ {
-		h := w.at(off, 8)
-		if h == nil {
-			break
+	k := 0
+	in := &input{ctx: context.Background(), r: r, size: size}
+	walkChunks(in, order, func(id string, body, length int64) (bool, error) {
+		if id == "id3 " || id == "ID3 " {
+			off, n, ok = body, min(length, size-body), true
+			return true, nil
 		}
-		n := int64(order.Uint32(h[4:]))
-		if id := string(h[:4]); id == "id3 " || id == "ID3 " {
-			return off + 8, min(n, size-off-8), true
-		}
-		off += 8 + n + n&1
-	}
-	return 0, 0, false
+		k++
+		return k == maxChunks, nil
+	})
+	return off, n, ok
 }
 
 // flacMetadataFit reports whether the metadata of a FLAC stream at the
