@@ -171,11 +171,11 @@ func bpmScatter(run *Run) (*plot.Plot, error) {
 		}
 	}
 	if len(recs) == 0 {
-		noData(p, fmt.Sprintf("no tempo estimate for the %s with a true tempo", plural(len(scored), "song")))
+		noData(p, fmt.Sprintf("no tempo estimate for the %s with a true tempo", Plural(len(scored), "song")))
 		return p, nil
 	}
 	if n := len(scored) - len(recs); n > 0 {
-		p.Title.Text += fmt.Sprintf("\n(%s with no tempo estimate not shown)", plural(n, "song"))
+		p.Title.Text += fmt.Sprintf("\n(%s with no tempo estimate not shown)", Plural(n, "song"))
 	}
 	xy := make(plotter.XYs, len(recs))
 	lo, hi := math.Inf(1), math.Inf(-1)
@@ -522,8 +522,8 @@ func stagePanels(run *Run, ylabel string, value func(pipeline.Sample) float64, s
 	return panels, drawn, nil
 }
 
-// plural spells a count with its noun: "1 worker", "2 workers".
-func plural(n int, noun string) string {
+// Plural spells a count with its noun: "1 worker", "2 workers".
+func Plural(n int, noun string) string {
 	if n == 1 {
 		return "1 " + noun
 	}
@@ -575,7 +575,7 @@ func writeStageFigures(dir string, run *Run) error {
 		{PlotStageUtilisation, "Stage utilisation over time (% of each stage's workers busy)", "busy (%)",
 			func(s pipeline.Sample) float64 { return 100 * s.Utilisation },
 			func(st pipeline.StageStats) string {
-				return fmt.Sprintf("%s, %.0f %% busy over the run, %d suggested", plural(st.Workers, "worker"), 100*st.Utilisation, st.SuggestedWorkers)
+				return fmt.Sprintf("%s, %.0f %% busy over the run, %d suggested", Plural(st.Workers, "worker"), 100*st.Utilisation, st.SuggestedWorkers)
 			}, 100, linearTicks{4}},
 		{PlotQueueDepth, "Queue depth over time (items waiting in each stage's input buffer)", "items",
 			func(s pipeline.Sample) float64 { return float64(s.Queue) },

@@ -231,7 +231,7 @@ func (s Summary) Headline(w io.Writer) error {
 	}
 	switch {
 	case s.TempoScored > 0:
-		fmt.Fprintf(&b, "tempo  Accuracy1 %.1f %%  Accuracy2 %.1f %%  among candidates %.1f %%  (%s with a true tempo%s)\n", 100*s.Accuracy1, 100*s.Accuracy2, 100*s.InCandidates, plural(s.TempoScored, "song"), failedNote("; ", s.TempoFailed))
+		fmt.Fprintf(&b, "tempo  Accuracy1 %.1f %%  Accuracy2 %.1f %%  among candidates %.1f %%  (%s with a true tempo%s)\n", 100*s.Accuracy1, 100*s.Accuracy2, 100*s.InCandidates, Plural(s.TempoScored, "song"), failedNote("; ", s.TempoFailed))
 	case s.TempoFailed > 0:
 		fmt.Fprintf(&b, "tempo  no true tempi among the analysed songs (%s)\n", failedNote("", s.TempoFailed))
 	default:
@@ -239,7 +239,7 @@ func (s Summary) Headline(w io.Writer) error {
 	}
 	switch {
 	case s.KeyScored > 0:
-		fmt.Fprintf(&b, "key    weighted score %.3f  (%s of %s with a true key%s)\n", s.KeyWeighted, s.keyCounts(), plural(s.KeyScored, "song"), failedNote("; ", s.KeyFailed))
+		fmt.Fprintf(&b, "key    weighted score %.3f  (%s of %s with a true key%s)\n", s.KeyWeighted, s.keyCounts(), Plural(s.KeyScored, "song"), failedNote("; ", s.KeyFailed))
 	case s.KeyFailed > 0:
 		fmt.Fprintf(&b, "key    no true keys among the analysed songs (%s)\n", failedNote("", s.KeyFailed))
 	default:
@@ -260,7 +260,7 @@ func failedNote(sep string, n int) string {
 	if n == 0 {
 		return ""
 	}
-	return sep + plural(n, "failed song") + " with one not scored"
+	return sep + Plural(n, "failed song") + " with one not scored"
 }
 
 // headlineRows is how many unmatched truth rows the headline names; the
@@ -531,7 +531,7 @@ func writeSummary(w io.Writer, run *Run, s Summary) error {
 		b.WriteString("| tempo | no true tempi |\n")
 	}
 	if s.KeyScored > 0 {
-		fmt.Fprintf(&b, "| key weighted score | %.3f (%s) |\n", s.KeyWeighted, plural(s.KeyScored, "song"))
+		fmt.Fprintf(&b, "| key weighted score | %.3f (%s) |\n", s.KeyWeighted, Plural(s.KeyScored, "song"))
 	} else {
 		b.WriteString("| key | no true keys |\n")
 	}

@@ -136,21 +136,13 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 1
 	}
 	if ctx.Err() != nil {
-		fmt.Fprintf(stderr, "songflow bench: interrupted; the figures cover the %s finished\n", songCount(songs))
+		fmt.Fprintf(stderr, "songflow bench: interrupted; the figures cover the %s finished\n", reports.Plural(songs, "song"))
 		return 1
 	}
 	if failed > 0 {
 		return 1
 	}
 	return 0
-}
-
-// songCount says n songs, in the singular for one.
-func songCount(n int) string {
-	if n == 1 {
-		return "1 song"
-	}
-	return fmt.Sprintf("%d songs", n)
 }
 
 // warm reads the file at path through once, stopping early when ctx is

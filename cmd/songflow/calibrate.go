@@ -165,7 +165,7 @@ func runCalibrate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	fmt.Fprintf(stdout, "report written to %s\n", out)
 	if ctx.Err() != nil {
-		fmt.Fprintf(stderr, "songflow calibrate: interrupted; the report covers the %s finished; %d not analysed, listed as skipped\n", songCount(len(run.Records)), len(notRun))
+		fmt.Fprintf(stderr, "songflow calibrate: interrupted; the report covers the %s finished; %d not analysed, listed as skipped\n", reports.Plural(len(run.Records), "song"), len(notRun))
 		return 1
 	}
 	if sum.Analysed == 0 {

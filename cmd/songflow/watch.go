@@ -423,7 +423,7 @@ loop:
 	}
 
 	// Stop: no new songs; those in flight get the grace period.
-	w.log.printf("stopping: waiting up to %v for the %s in flight", w.stopGrace, songCount(len(busy)))
+	w.log.printf("stopping: waiting up to %v for the %s in flight", w.stopGrace, reports.Plural(len(busy), "song"))
 	close(jobs)
 	idle := make(chan struct{})
 	go func() { wg.Wait(); close(idle) }()
