@@ -1,7 +1,6 @@
 package decode
 
 import (
-	"context"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -14,14 +13,15 @@ import (
 // readTags fills in a's title, artist, BPM and key from the file's tags,
 // read with dhowden/tag. Tags are a nicety: any failure, even a panic in
 // the tag reader, leaves the fields empty.
-func readTags(r io.ReaderAt, size int64, a *Audio) {
+func readTags(in *input, a *Audio) {
 	defer func() { _ = recover() }()
+	r, size := in.r, in.size
 	if !flacMetadataFit(r, size) {
 		return
 	}
 	var m tag.Metadata
 	var err error
-	if off, n, ok := id3Chunk(r, size); ok {
+	if off, n, ok := id3Chunk(in, a.Format); ok {
 		// WAV and AIFF files keep their ID3v2 tag in a chunk (as DJ
 		// software and iTunes write them), where the tag reader does not
 		// look.
@@ -83,27 +83,24 @@ const maxFLACBlocks = 1 << 12
 const maxChunks = 1 << 12
 
 // id3Chunk returns where the body of the "id3 " (or "ID3 ") chunk of a
-// RIFF/WAVE or AIFF file at the start of r lies, if it has one.
-func id3Chunk(r io.ReaderAt, size int64) (off, n int64, ok bool) {
-	w := &window{r: r, size: size}
-	h := w.at(0, 12)
-	if h == nil {
-		return 0, 0, false
-	}
+// WAV or AIFF file lies, if it has one. A file with an ID3v2 tag in front
+// of its container has that tag read instead.
+func id3Chunk(in *input, format Format) (off, n int64, ok bool) {
 	var order binary.ByteOrder
 	switch {
-	case string(h[:4]) == "RIFF" && string(h[8:]) == "WAVE":
+	case in.start != 0:
+		return 0, 0, false
+	case format == WAV:
 		order = binary.LittleEndian
-	case string(h[:4]) == "FORM" && (string(h[8:]) == "AIFF" || string(h[8:]) == "AIFC"):
+	case format == AIFF:
 		order = binary.BigEndian
 	default:
 		return 0, 0, false
 	}
 	k := 0
-	in := &input{ctx: context.Background(), r: r, size: size}
 	walkChunks(in, order, func(id string, body, length int64) (bool, error) {
 		if id == "id3 " || id == "ID3 " {
-			off, n, ok = body, min(length, size-body), true
+			off, n, ok = body, min(length, in.size-body), true
 			return true, nil
 		}
 		k++

@@ -18,34 +18,6 @@ const (
 	wavExtensible = 0xfffe
 )
 
-// walkChunks calls visit with the ID, body offset and size of each chunk
-// of the RIFF (WAV) or IFF (AIFF) file in in, after its 12-byte header,
-// sizes in the given byte order and bodies padded to an even length, until
-// visit says to stop or no whole chunk header is left.
-func walkChunks(in *input, order binary.ByteOrder, visit func(id string, body, size int64) (stop bool, err error)) error {
-	w := &window{r: in.r, size: in.size}
-	for off, n := in.start+12, 0; off < in.size; n++ {
-		// Zeros past the header read as empty chunks, 8 bytes each: the
-		// window keeps millions of them cheap, and the context can still
-		// end the walk.
-		if n&4095 == 4095 {
-			if err := in.ctx.Err(); err != nil {
-				return err
-			}
-		}
-		ch := w.at(off, 8)
-		if ch == nil {
-			return nil
-		}
-		size := int64(order.Uint32(ch[4:]))
-		if stop, err := visit(string(ch[:4]), off+8, size); stop || err != nil {
-			return err
-		}
-		off += 8 + size + size&1
-	}
-	return nil
-}
-
 // pcmFormat says how uncompressed samples are laid out: what a WAV fmt
 // chunk or an AIFF COMM chunk says about them.
 type pcmFormat struct {
