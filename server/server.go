@@ -139,7 +139,6 @@ type Server struct {
 
 	shutdownOnce sync.Once
 	shutdownCh   chan struct{}
-	active       atomic.Int64 // requests inside ServeHTTP
 
 	// Each connection is a goroutine and a socket: a client that opens one
 	// and goes quiet must not keep them. idle bounds a keep-alive
@@ -285,8 +284,6 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // ServeHTTP routes r and records its route, status and latency.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.active.Add(1)
-	defer s.active.Add(-1)
 	start := time.Now()
 	// net/http clears the write deadlines set here once the reply is
 	// out, before the connection's next request.

@@ -84,9 +84,12 @@ func (w *fftWorker) run(ctx context.Context, c *Chunk) (*Frames, error) {
 		ChromaStride: stride,
 	}
 	w.onset.Reset()
+	// Set for every chunk: a worker's detector serves song after song.
+	lift := 1.0
 	if c.Info != nil {
-		w.onset.SetLift(onsetLift(c.Info.Loudness.Integrated))
+		lift = onsetLift(c.Info.Loudness.Integrated)
 	}
+	w.onset.SetLift(lift)
 	// A whole frame's Σx and Σx² are sums of its blocks' (g samples, a
 	// divisor of the hop and the frame): each sample is added and squared
 	// once, not once per frame that holds it. Sums of blocks rather than
