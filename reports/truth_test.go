@@ -885,47 +885,42 @@ func checkUnmatched(t *testing.T, got, want []UnmatchedRow) {
 }
 
 // A truth file typed in a spreadsheet names files composed (NFC) that a
-// Mac stored decomposed (NFD): each row names its file by path, by bare
+// Mac stored decomposed (NFD), and the reverse happens on Linux (rows
+// copied from a Finder listing): each row names its file by path, by bare
 // name in a subfolder, with Windows backslashes and ignoring case, as it
 // would were both spelt alike.
-func TestMatchNormalisedNFDFileNFCRow(t *testing.T) {
-	truth := "file,bpm\n" +
-		cafeNFC + ".wav,100\n" +
-		dvorNFC + ".flac,101\n" + // a bare name: the file is in audio/
-		bjorkNFC + "/" + jogaNFC + ".mp3,102\n" +
-		bjorkNFC + "\\" + jogaNFC + " (Live).mp3,103\n" +
-		"NO\u00cbL.wav,104\n" // NOËL, composed: case and form differ
-	recs, un := matchOnDisk(t, truth,
-		cafeNFD+".wav", "audio/"+dvorNFD+".flac", bjorkNFD+"/"+jogaNFD+".mp3", bjorkNFD+"/"+jogaNFD+" (Live).mp3", noelNFD+".wav")
-	checkUnmatched(t, un, nil)
-	checkBPMs(t, recs, map[string]float64{
-		cafeNFD + ".wav":                         100,
-		"audio/" + dvorNFD + ".flac":             101,
-		bjorkNFD + "/" + jogaNFD + ".mp3":        102,
-		bjorkNFD + "/" + jogaNFD + " (Live).mp3": 103,
-		noelNFD + ".wav":                         104,
-	})
-}
-
-// The reverse, as on Linux: files named composed, rows written
-// decomposed (copied from a Finder listing, or by some tools).
-func TestMatchNormalisedNFCFileNFDRow(t *testing.T) {
-	truth := "file,bpm\n" +
-		cafeNFD + ".wav,100\n" +
-		dvorNFD + ".flac,101\n" +
-		bjorkNFD + "/" + jogaNFD + ".mp3,102\n" +
-		bjorkNFD + "\\" + jogaNFD + " (Live).mp3,103\n" +
-		"NOE\u0308L.wav,104\n"
-	recs, un := matchOnDisk(t, truth,
-		cafeNFC+".wav", "audio/"+dvorNFC+".flac", bjorkNFC+"/"+jogaNFC+".mp3", bjorkNFC+"/"+jogaNFC+" (Live).mp3", noelNFC+".wav")
-	checkUnmatched(t, un, nil)
-	checkBPMs(t, recs, map[string]float64{
-		cafeNFC + ".wav":                         100,
-		"audio/" + dvorNFC + ".flac":             101,
-		bjorkNFC + "/" + jogaNFC + ".mp3":        102,
-		bjorkNFC + "/" + jogaNFC + " (Live).mp3": 103,
-		noelNFC + ".wav":                         104,
-	})
+func TestMatchNormalisedForms(t *testing.T) {
+	type names struct{ cafe, dvor, bjork, joga, noel, noelUpper string }
+	nfc := names{cafeNFC, dvorNFC, bjorkNFC, jogaNFC, noelNFC, "NO\u00cbL"}
+	nfd := names{cafeNFD, dvorNFD, bjorkNFD, jogaNFD, noelNFD, "NOE\u0308L"}
+	for _, c := range []struct {
+		name        string
+		rows, files names
+	}{{"NFC rows, NFD files", nfc, nfd}, {"NFD rows, NFC files", nfd, nfc}} {
+		t.Run(c.name, func(t *testing.T) {
+			r, f := c.rows, c.files
+			truth := "file,bpm\n" +
+				r.cafe + ".wav,100\n" +
+				r.dvor + ".flac,101\n" + // a bare name: the file is in audio/
+				r.bjork + "/" + r.joga + ".mp3,102\n" +
+				r.bjork + "\\" + r.joga + " (Live).mp3,103\n" +
+				r.noelUpper + ".wav,104\n" // case and form differ
+			want := map[string]float64{
+				f.cafe + ".wav":                        100,
+				"audio/" + f.dvor + ".flac":            101,
+				f.bjork + "/" + f.joga + ".mp3":        102,
+				f.bjork + "/" + f.joga + " (Live).mp3": 103,
+				f.noel + ".wav":                        104,
+			}
+			var files []string
+			for name := range want {
+				files = append(files, name)
+			}
+			recs, un := matchOnDisk(t, truth, files...)
+			checkUnmatched(t, un, nil)
+			checkBPMs(t, recs, want)
+		})
+	}
 }
 
 // Titles and artists match whichever form the tags, the file name or the
