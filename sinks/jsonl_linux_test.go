@@ -15,6 +15,31 @@ import (
 	"github.com/songflow/songflow/stages"
 )
 
+// inChild runs the calling test again in a child process, where child
+// plays its part on a results.jsonl path the parent chose: a file size
+// limit binds every file a process writes, so it cannot be set in the
+// test process itself. In the child it returns parent false; in the
+// parent, the path once the child has passed (the test is skipped when
+// the child skipped).
+func inChild(t *testing.T, env string, child func(*testing.T, string)) (path string, parent bool) {
+	t.Helper()
+	if path := os.Getenv(env); path != "" {
+		child(t, path)
+		return "", false
+	}
+	path = filepath.Join(t.TempDir(), "results.jsonl")
+	cmd := exec.Command(os.Args[0], "-test.run=^"+t.Name()+"$", "-test.v")
+	cmd.Env = append(os.Environ(), env+"="+path)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	if strings.Contains(string(out), "--- SKIP") {
+		t.Skipf("child skipped:\n%s", out)
+	}
+	return path, true
+}
+
 // TestAppendAfterShortWrite: a write the disk cannot take whole leaves
 // part of a line, and the next line must not be glued to it; nor may the
 // line be lost: once there is room it is written, before the lines that
@@ -24,19 +49,9 @@ import (
 // and then fails with EFBIG. The limit binds every file the process
 // writes, so it is set in a child process.
 func TestAppendAfterShortWrite(t *testing.T) {
-	if path := os.Getenv("SONGFLOW_SHORT_WRITE"); path != "" {
-		shortWrite(t, path)
+	path, parent := inChild(t, "SONGFLOW_SHORT_WRITE", shortWrite)
+	if !parent {
 		return
-	}
-	path := filepath.Join(t.TempDir(), "results.jsonl")
-	cmd := exec.Command(os.Args[0], "-test.run=^TestAppendAfterShortWrite$", "-test.v")
-	cmd.Env = append(os.Environ(), "SONGFLOW_SHORT_WRITE="+path)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("child: %v\n%s", err, out)
-	}
-	if strings.Contains(string(out), "--- SKIP") {
-		t.Skipf("child skipped:\n%s", out)
 	}
 	lines := readLines(t, path) // fails on a line glued to a torn one
 	var got []string
@@ -97,19 +112,9 @@ func shortWrite(t *testing.T, path string) {
 // Before, they went to the replaced file, unlinked. The full disk is
 // played as in TestAppendAfterShortWrite, in a child process.
 func TestOwedLinesGoToTheFileAtThePath(t *testing.T) {
-	if path := os.Getenv("SONGFLOW_OWED_REPLACED"); path != "" {
-		owedReplaced(t, path)
+	path, parent := inChild(t, "SONGFLOW_OWED_REPLACED", owedReplaced)
+	if !parent {
 		return
-	}
-	path := filepath.Join(t.TempDir(), "results.jsonl")
-	cmd := exec.Command(os.Args[0], "-test.run=^TestOwedLinesGoToTheFileAtThePath$", "-test.v")
-	cmd.Env = append(os.Environ(), "SONGFLOW_OWED_REPLACED="+path)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("child: %v\n%s", err, out)
-	}
-	if strings.Contains(string(out), "--- SKIP") {
-		t.Skipf("child skipped:\n%s", out)
 	}
 	// h2 and h3 were owed; the new file held h3 already.
 	if got, want := fileLines(t, path), []string{"h3", "h2", "h4"}; !slices.Equal(got, want) {
