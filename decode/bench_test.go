@@ -27,3 +27,4 @@ func BenchmarkDecodeWAV(b *testing.B)  { benchDecode(b, "wav") }
 func BenchmarkDecodeFLAC(b *testing.B) { benchDecode(b, "flac") }
 func BenchmarkDecodeMP3(b *testing.B)  { benchDecode(b, "mp3") }
 func BenchmarkDecodeAAC(b *testing.B)  { benchDecode(b, "m4a") }
+func BenchmarkDecodeALAC(b *testing.B) { benchDecode(b, "alac.m4a") }

@@ -1,4 +1,4 @@
-// Package decode turns an audio file (WAV, AIFF, FLAC, MP3 or AAC) into float32
+// Package decode turns an audio file (WAV, AIFF, FLAC, MP3, AAC or Apple Lossless) into float32
 // samples per channel, detecting the format from the bytes, never from the
 // file's name.
 //
@@ -31,13 +31,15 @@ const (
 	FLAC Format = "flac"
 	MP3  Format = "mp3"
 	AAC  Format = "aac"
+	// ALAC is Apple Lossless in an MP4/M4A file.
+	ALAC Format = "alac"
 )
 
 // Errors that callers branch on. Returned errors wrap them, so test with
 // errors.Is; the message adds what exactly was found.
 var (
 	// ErrUnsupported means the data is a known format or codec that this
-	// package does not decode (Ogg, Opus, ALAC, compressed AIFF-C, …) or is not audio
+	// package does not decode (Ogg, Opus, CAF, compressed AIFF-C, …) or is not audio
 	// at all.
 	ErrUnsupported = errors.New("unsupported format")
 	// ErrEmpty means there is no audio: an empty file, or headers with no
@@ -217,7 +219,9 @@ func decode(ctx context.Context, r io.ReaderAt, size int64, opts Options) (a *Au
 	if err != nil {
 		return nil, err
 	}
-	a.Format = format
+	if a.Format == "" {
+		a.Format = format // an MP4 file's decoder names its codec
+	}
 	if a.Rate < minRate {
 		return nil, unsupported("%s at %d Hz: sample rates below %d Hz are not audio songflow analyses", format, a.Rate, minRate)
 	}

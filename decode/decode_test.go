@@ -54,7 +54,7 @@ func interleave(chans [][]float32) []float32 {
 	return out
 }
 
-// TestLosslessMatchesFFmpeg checks every WAV, AIFF and FLAC fixture decodes to
+// TestLosslessMatchesFFmpeg checks every WAV, AIFF, FLAC and ALAC fixture decodes to
 // exactly the float samples ffmpeg produces.
 func TestLosslessMatchesFFmpeg(t *testing.T) {
 	cases := []struct {
@@ -87,6 +87,12 @@ func TestLosslessMatchesFFmpeg(t *testing.T) {
 		// STREAMINFO": read as if they gave none.
 		{"flac_s18_mono_8k.flac", FLAC, 8000, 1},
 		{"flac_id3_s16_stereo_22k.flac", FLAC, 22050, 2},
+		// Tone, digital silence and full-scale noise; a partial last frame.
+		{"alac_s16_stereo_44k.m4a", ALAC, 44100, 2},
+		{"alac_s24_stereo_48k.m4a", ALAC, 48000, 2},
+		{"alac_s16_mono_22k.m4a", ALAC, 22050, 1},
+		{"alac_verbatim_s16_stereo_44k.m4a", ALAC, 44100, 2},
+		{"alac_qt_s16_mono_22k.mov", ALAC, 22050, 1},
 	}
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {
@@ -298,7 +304,7 @@ func TestBadInput(t *testing.T) {
 		{"bad_html.mp3", ErrUnsupported, "first bytes 3c 68 74 6d"},
 		{"bad_garbage.bin", ErrUnsupported, "unknown format"},
 		{"bad_vorbis.ogg", ErrUnsupported, "Ogg"},
-		{"bad_alac.m4a", ErrUnsupported, "ALAC"},
+		{"bad_alac_51.m4a", ErrUnsupported, "ALAC with 6 channels"},
 		// Valid since FLAC 1.4, but beyond mewkiz/flac: not damage.
 		{"bad_s32_mono_8k.flac", ErrUnsupported, "FLAC with 32 bits per sample"},
 		{"bad_fragmented.m4a", ErrUnsupported, "fragmented MP4"},

@@ -1,6 +1,7 @@
 package decode
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -177,5 +178,50 @@ func FuzzM4A(f *testing.F) {
 		file := files[int(which)%len(files)]
 		size := binary.BigEndian.AppendUint32(nil, uint32(8+len(moov)))
 		fuzzDecode(t, slices.Concat(file.before, size, []byte("moov"), moov, file.after))
+	})
+}
+
+// FuzzALAC fuzzes the ALAC frame decoder directly, with the decoder
+// config and one frame taken from each ALAC fixture: whole-file fuzzing
+// spends most of its mutations on the container.
+func FuzzALAC(f *testing.F) {
+	for _, b := range slices.Concat(fixtureFiles(f, "alac_*.m4a"), fixtureFiles(f, "alac_*.mov")) {
+		in := &input{ctx: context.Background(), r: bytes.NewReader(b), size: int64(len(b))}
+		moov, err := readMoov(in)
+		if err != nil {
+			f.Fatal(err)
+		}
+		kids, err := boxes(moov)
+		if err != nil {
+			f.Fatal(err)
+		}
+		for _, k := range kids {
+			tr, err := parseTrak(k.body, 0, in.size)
+			if k.typ != "trak" || err != nil || tr == nil || tr.codec != "alac" {
+				continue
+			}
+			err = tr.eachSample(in.size, 1<<20, func(i, off uint64, size uint32) (bool, error) {
+				f.Add(tr.alac, b[off:off+uint64(size)])
+				return i < 2, nil
+			})
+			if err != nil {
+				f.Fatal(err)
+			}
+		}
+	}
+	f.Fuzz(func(t *testing.T, cookie, frame []byte) {
+		cfg, err := parseALACConfig(cookie)
+		if err != nil {
+			return
+		}
+		out, err := newALACDecoder(cfg).decode(frame, make([][]float32, cfg.channels), 0)
+		if err != nil {
+			return
+		}
+		for _, c := range out {
+			if len(c) != len(out[0]) || len(c) > int(cfg.frameLength) {
+				t.Fatalf("channels of %d and %d samples, frame length %d", len(c), len(out[0]), cfg.frameLength)
+			}
+		}
 	})
 }

@@ -79,6 +79,7 @@ type mp4Track struct {
 	codec      string // sample entry type: "mp4a", "alac", …
 	oti        byte   // MPEG-4 objectTypeIndication from the esds
 	asc        []byte // AudioSpecificConfig
+	alac       []byte // ALACSpecificConfig, for codec "alac"
 	timescale  uint32 // of the media (mdhd)
 	sizes      []uint32
 	fixedSize  uint32
@@ -92,7 +93,15 @@ type mp4Track struct {
 
 type stscEntry struct{ firstChunk, perChunk uint32 }
 
-// decodeM4A decodes the first AAC audio track of an MP4/M4A file.
+// name names the track's codec in messages.
+func (t *mp4Track) name() string {
+	if t.codec == "alac" {
+		return "ALAC"
+	}
+	return "AAC"
+}
+
+// decodeM4A decodes the first AAC or ALAC audio track of an MP4/M4A file.
 func decodeM4A(in *input) (*Audio, error) {
 	moov, err := readMoov(in)
 	if err != nil {
@@ -129,7 +138,7 @@ func decodeM4A(in *input) (*Audio, error) {
 		if t == nil {
 			continue
 		}
-		if t.codec == "mp4a" && (t.oti == 0x40 || t.oti == 0x66 || t.oti == 0x67 || t.oti == 0x68) {
+		if t.codec == "mp4a" && (t.oti == 0x40 || t.oti == 0x66 || t.oti == 0x67 || t.oti == 0x68) || t.codec == "alac" {
 			tr = t
 			break
 		}
@@ -144,8 +153,6 @@ func decodeM4A(in *input) (*Audio, error) {
 		switch found {
 		case "":
 			return nil, fmt.Errorf("%w: the MP4 file has no audio track", ErrEmpty)
-		case "alac":
-			return nil, unsupported("ALAC (Apple Lossless) in MP4 is not supported")
 		case "mp4a with object type 0x6b", "mp4a with object type 0x69", ".mp3":
 			return nil, unsupported("MP3 in MP4 is not supported")
 		case "Opus":
@@ -153,11 +160,14 @@ func decodeM4A(in *input) (*Audio, error) {
 		}
 		return nil, unsupported("MP4 audio codec %q is not supported", printable([]byte(found)))
 	}
+	if tr.timescale == 0 {
+		return nil, fmt.Errorf("%w: the %s track has timescale 0", ErrCorrupt, tr.name())
+	}
+	if tr.codec == "alac" {
+		return decodeALACTrack(in, tr)
+	}
 	if len(tr.asc) == 0 {
 		return nil, fmt.Errorf("%w: the AAC track has no decoder config", ErrCorrupt)
-	}
-	if tr.timescale == 0 {
-		return nil, fmt.Errorf("%w: the AAC track has timescale 0", ErrCorrupt)
 	}
 
 	// The length in media time: the edit list's, else all samples'.
@@ -208,7 +218,7 @@ func decodeM4A(in *input) (*Audio, error) {
 	buf := make([]byte, maxAACFrame)
 	// Sample offsets count from the start of the MP4 data, which an ID3
 	// tag may precede.
-	err = tr.eachSample(in.size-in.start, func(i, off uint64, size uint32) (bool, error) {
+	err = tr.eachSample(in.size-in.start, maxAACFrame, func(i, off uint64, size uint32) (bool, error) {
 		if i&255 == 0 {
 			if err := in.ctx.Err(); err != nil {
 				return false, err
@@ -337,7 +347,7 @@ func parseTrak(trak []byte, movieScale uint32, fileSize int64) (*mp4Track, error
 			t.parseSampleEntry(e.body)
 		}
 	}
-	if t.codec != "mp4a" {
+	if t.codec != "mp4a" && t.codec != "alac" {
 		return t, nil
 	}
 	if stsz, ok := child(stbl, "stsz"); ok && len(stsz) >= 12 {
@@ -434,6 +444,18 @@ func (t *mp4Track) parseSampleEntry(b []byte) {
 	if len(b) < skip {
 		return
 	}
+	if t.codec == "alac" {
+		// The magic cookie: a full box (version and flags) holding the
+		// ALACSpecificConfig, in a QuickTime 'wave' box in .mov files.
+		c, ok := child(b[skip:], "alac")
+		if !ok {
+			c, ok = path(b[skip:], "wave", "alac")
+		}
+		if ok && len(c) >= 4 {
+			t.alac = append([]byte(nil), c[4:]...)
+		}
+		return
+	}
 	esds, ok := child(b[skip:], "esds")
 	if !ok {
 		// A QuickTime (.mov, some .m4a) sound description of version 1
@@ -520,9 +542,9 @@ const maxAACFrame = 64 << 10
 // sample sizes; fn returns false to stop. Offsets count from the start of
 // the MP4 data, fileSize bytes long. Samples are visited lazily, so a
 // table that claims billions of samples costs nothing up front.
-func (t *mp4Track) eachSample(fileSize int64, fn func(i uint64, off uint64, size uint32) (bool, error)) error {
+func (t *mp4Track) eachSample(fileSize int64, maxSize uint32, fn func(i uint64, off uint64, size uint32) (bool, error)) error {
 	if len(t.offsets) == 0 || len(t.stsc) == 0 || t.count == 0 {
-		return fmt.Errorf("%w: the AAC track has no samples", ErrEmpty)
+		return fmt.Errorf("%w: the %s track has no samples", ErrEmpty, t.name())
 	}
 	si := uint64(0)
 	e := 0
@@ -538,11 +560,11 @@ func (t *mp4Track) eachSample(fileSize int64, fn func(i uint64, off uint64, size
 			if size == 0 {
 				size = t.sizes[si]
 			}
-			if size > maxAACFrame {
-				return fmt.Errorf("%w: AAC sample %d claims %d bytes", ErrCorrupt, si, size)
+			if size > maxSize {
+				return fmt.Errorf("%w: %s sample %d claims %d bytes", ErrCorrupt, t.name(), si, size)
 			}
 			if off > uint64(fileSize) || uint64(size) > uint64(fileSize)-off {
-				return fmt.Errorf("%w: truncated: AAC sample %d at byte %d runs past the end of the file (%d bytes)", ErrCorrupt, si, off, fileSize)
+				return fmt.Errorf("%w: truncated: %s sample %d at byte %d runs past the end of the file (%d bytes)", ErrCorrupt, t.name(), si, off, fileSize)
 			}
 			more, err := fn(si, off, size)
 			if err != nil || !more {

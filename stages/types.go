@@ -45,7 +45,7 @@ type SongInfo struct {
 	Name          string
 	Title, Artist string
 	Tags          Tags
-	Format        string // "wav", "flac", "mp3" or "aac"
+	Format        string // "wav", "aiff", "flac", "mp3", "aac" or "alac"
 	SampleRate    dsp.Hz // of the source
 	Channels      int    // of the source
 	// Duration is the length of the audio that was decoded and analysed;

@@ -72,8 +72,9 @@ const BenchSeconds = 180
 
 // BenchSong returns the path of a 3-minute 44.1 kHz 16-bit stereo song
 // (a sine sweep over pink noise, content across the band) in the format
-// named by ext: wav, flac, mp3 or m4a. It is encoded once, with sox and
-// the format's reference encoder, into the temporary directory, where
+// named by ext: wav, flac, mp3, m4a (AAC) or alac.m4a (Apple Lossless).
+// It is encoded once, with sox and the format's reference encoder (ffmpeg
+// for both MP4 codecs), into the temporary directory, where
 // later runs find it: the files are far too big to commit. It skips the
 // benchmark when an encoder is missing.
 func BenchSong(tb testing.TB, ext string) string {
@@ -114,6 +115,8 @@ func BenchSong(tb testing.TB, ext string) string {
 		cmd = exec.Command("lame", "--quiet", "-V", "2", wav, tmp)
 	case "m4a":
 		cmd = exec.Command("ffmpeg", "-loglevel", "error", "-y", "-i", wav, "-c:a", "aac", "-b:a", "256k", tmp)
+	case "alac.m4a":
+		cmd = exec.Command("ffmpeg", "-loglevel", "error", "-y", "-i", wav, "-c:a", "alac", tmp)
 	default:
 		tb.Fatalf("BenchSong: no encoder for %q", ext)
 	}

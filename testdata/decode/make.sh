@@ -174,8 +174,24 @@ $FF -i "$T/a51.wav" -c:a aac -aac_pns 0 -b:a 192k aac_51_48k.m4a
 synth 48000 8 0.1 "$T/a71.wav" -b 16
 $FF -i "$T/a71.wav" -af aformat=channel_layouts=7.1 -c:a aac -aac_pns 0 -b:a 256k aac_71_48k.m4a
 
+# --- ALAC ----------------------------------------------------------------
+# Stereo 16-bit: a tone, then digital silence (runs of zeros), then white
+# noise at full scale (escaped residuals); 26460 samples end in a partial
+# frame. 24-bit makes the encoder shift out a byte; compression level 0
+# stores every frame verbatim.
+synth 44100 2 0.3 "$T/l1.wav" -b 16
+sox -R -n -r 44100 -c 2 -b 16 "$T/l2.wav" synth 0.1 whitenoise gain -0.5
+sox -R "$T/l1.wav" "$T/l2.wav" "$T/l3.wav" pad 0.2@0.3
+$FF -i "$T/l3.wav" -c:a alac alac_s16_stereo_44k.m4a
+synth 48000 2 0.2 "$T/l4.wav" -b 24
+$FF -i "$T/l4.wav" -c:a alac alac_s24_stereo_48k.m4a
+synth 22050 1 0.3 "$T/l5.wav" -b 16
+$FF -i "$T/l5.wav" -c:a alac alac_s16_mono_22k.m4a
+$FF -i "$T/l1.wav" -t 0.15 -c:a alac -compression_level 0 alac_verbatim_s16_stereo_44k.m4a
+$FF -i "$T/l5.wav" -c:a alac -f mov alac_qt_s16_mono_22k.mov
+
 # --- references ----------------------------------------------------------
-for f in wav_*.wav aiff_*.aif* aifc_*.aifc flac_*.flac; do
+for f in wav_*.wav aiff_*.aif* aifc_*.aifc flac_*.flac alac_*.m4a alac_*.mov; do
 	$FF -i "$f" -f f32le -c:a pcm_f32le "$f.ref"
 done
 for f in mp3_*.mp3 aac_*.m4a aac_*.mov aac_*_32k.aac; do
@@ -192,7 +208,7 @@ head -c 12000 flac_s16_stereo_44k.flac >bad_truncated.flac
 head -c 30000 aiff_s16_stereo_44k.aiff >bad_truncated.aiff
 $FF -i "$T/aid3.wav" -t 0.2 -c:a pcm_mulaw -f aiff bad_ulaw.aifc
 $FF -i "$T/a2.wav" -t 0.3 -c:a libvorbis bad_vorbis.ogg
-$FF -i "$T/a2.wav" -t 0.3 -c:a alac bad_alac.m4a
+$FF -i "$T/a51.wav" -t 0.05 -c:a alac bad_alac_51.m4a
 # 32 bits per sample: valid since FLAC 1.4, beyond mewkiz/flac (unsupported).
 synth 8000 1 0.1 "$T/f32.wav" -b 32
 flac -s -f --no-padding -o bad_s32_mono_8k.flac "$T/f32.wav"
