@@ -85,7 +85,21 @@ func decodeALACTrack(in *input, tr *mp4Track) (*Audio, error) {
 	if tr.editLength >= 0 {
 		total = min(total, samples(tr.editLength))
 	}
-	total = max(total, 0)
+	// Sample offsets count from the start of the MP4 data, which an ID3
+	// tag may precede.
+	frames := func(maxSize uint32, fn func(i uint64, off int64, size uint32) (bool, error)) error {
+		return tr.eachSample(in.size-in.start, maxSize, func(i, off uint64, size uint32) (bool, error) {
+			return fn(i, in.start+int64(off), size)
+		})
+	}
+	return decodeALAC(in, cfg, rate, skip, max(total, 0), frames)
+}
+
+// decodeALAC decodes the ALAC frames that frames visits (each with its
+// offset in the file and its size, none larger than maxSize), dropping
+// the first skip samples and keeping total after them.
+func decodeALAC(in *input, cfg alacConfig, rate, skip, total int64,
+	frames func(maxSize uint32, fn func(i uint64, off int64, size uint32) (bool, error)) error) (*Audio, error) {
 	srcDur := float64(total) / float64(rate)
 	want := in.wantFrames(int(rate))
 	if want < 0 {
@@ -95,13 +109,12 @@ func decodeALACTrack(in *input, tr *mp4Track) (*Audio, error) {
 		want = total
 	}
 	want = min(want, total)
-	size := in.size - in.start
-	chans := newChannels(cfg.channels, skip+want, size)
+	chans := newChannels(cfg.channels, skip+want, in.size-in.start)
 	dec := newALACDecoder(cfg)
 	// The largest frame: every sample stored verbatim, and the headers.
 	maxFrame := uint32(min(uint64(cfg.frameLength)*uint64(cfg.channels)*uint64(cfg.bitDepth)/8+1024, 1<<31))
 	buf := make([]byte, 0, 64<<10)
-	err = tr.eachSample(size, maxFrame, func(i, off uint64, n uint32) (bool, error) {
+	err := frames(maxFrame, func(i uint64, off int64, n uint32) (bool, error) {
 		if i&255 == 0 {
 			if err := in.ctx.Err(); err != nil {
 				return false, err
@@ -111,8 +124,8 @@ func decodeALACTrack(in *input, tr *mp4Track) (*Audio, error) {
 			buf = make([]byte, n)
 		}
 		buf = buf[:n]
-		if _, err := in.r.ReadAt(buf, in.start+int64(off)); err != nil {
-			return false, fmt.Errorf("%w: ALAC frame %d at byte %d: %v", ErrCorrupt, i, in.start+int64(off), err)
+		if _, err := in.r.ReadAt(buf, off); err != nil {
+			return false, fmt.Errorf("%w: ALAC frame %d at byte %d: %v", ErrCorrupt, i, off, err)
 		}
 		var err error
 		if chans, err = dec.decode(buf, chans, skip+want); err != nil {

@@ -1,4 +1,4 @@
-// Package decode turns an audio file (WAV, AIFF, FLAC, MP3, AAC or Apple Lossless) into float32
+// Package decode turns an audio file (WAV, AIFF, CAF, FLAC, MP3, AAC or Apple Lossless) into float32
 // samples per channel, detecting the format from the bytes, never from the
 // file's name.
 //
@@ -31,15 +31,17 @@ const (
 	FLAC Format = "flac"
 	MP3  Format = "mp3"
 	AAC  Format = "aac"
-	// ALAC is Apple Lossless in an MP4/M4A file.
+	// ALAC is Apple Lossless, in an MP4/M4A or a CAF file.
 	ALAC Format = "alac"
+	// CAF is linear PCM in Apple's Core Audio Format.
+	CAF Format = "caf"
 )
 
 // Errors that callers branch on. Returned errors wrap them, so test with
 // errors.Is; the message adds what exactly was found.
 var (
 	// ErrUnsupported means the data is a known format or codec that this
-	// package does not decode (Ogg, Opus, CAF, compressed AIFF-C, …) or is not audio
+	// package does not decode (Ogg, Opus, compressed AIFF-C, AAC in CAF, …) or is not audio
 	// at all.
 	ErrUnsupported = errors.New("unsupported format")
 	// ErrEmpty means there is no audio: an empty file, or headers with no
@@ -213,6 +215,8 @@ func decode(ctx context.Context, r io.ReaderAt, size int64, opts Options) (a *Au
 		a, err = decodeMP3(in)
 	case AAC:
 		a, err = decodeAAC(in)
+	case CAF:
+		a, err = decodeCAF(in)
 	default:
 		err = fmt.Errorf("%w: %s", ErrUnsupported, format)
 	}
@@ -220,7 +224,7 @@ func decode(ctx context.Context, r io.ReaderAt, size int64, opts Options) (a *Au
 		return nil, err
 	}
 	if a.Format == "" {
-		a.Format = format // an MP4 file's decoder names its codec
+		a.Format = format // MP4 and CAF decoders name their codec
 	}
 	if a.Rate < minRate {
 		return nil, unsupported("%s at %d Hz: sample rates below %d Hz are not audio songflow analyses", format, a.Rate, minRate)

@@ -54,7 +54,7 @@ func interleave(chans [][]float32) []float32 {
 	return out
 }
 
-// TestLosslessMatchesFFmpeg checks every WAV, AIFF, FLAC and ALAC fixture decodes to
+// TestLosslessMatchesFFmpeg checks every WAV, AIFF, CAF, FLAC and ALAC fixture decodes to
 // exactly the float samples ffmpeg produces.
 func TestLosslessMatchesFFmpeg(t *testing.T) {
 	cases := []struct {
@@ -93,6 +93,11 @@ func TestLosslessMatchesFFmpeg(t *testing.T) {
 		{"alac_s16_mono_22k.m4a", ALAC, 22050, 1},
 		{"alac_verbatim_s16_stereo_44k.m4a", ALAC, 44100, 2},
 		{"alac_qt_s16_mono_22k.mov", ALAC, 22050, 1},
+		{"alac_s16_stereo_44k.caf", ALAC, 44100, 2},
+		{"caf_s16_stereo_44k.caf", CAF, 44100, 2},
+		{"caf_s24le_mono_48k.caf", CAF, 48000, 1},
+		{"caf_f32_mono_22k.caf", CAF, 22050, 1},
+		{"caf_s8_mono_8k.caf", CAF, 8000, 1},
 	}
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {
@@ -236,6 +241,8 @@ func TestTags(t *testing.T) {
 		{"mp3_tagged_mono_44k.mp3", "Tagged Song", "Tag Artist", "Am", 128},
 		{"flac_id3_s16_stereo_22k.flac", "FLAC With ID3", "Tag Tester", "F#m", 120},
 		{"aiff_id3_s16_mono_22k.aiff", "AIFF With ID3", "Tag Tester", "Dm", 96},
+		{"caf_s16_stereo_44k.caf", "CAF With Info", "Tag Tester", "Eb", 132},
+		{"caf_s8_mono_8k.caf", "", "", "", 0},
 		{"wav_s16_stereo_44k.wav", "", "", "", 0},
 		{"aiff_s16_stereo_44k.aiff", "", "", "", 0},
 	}
@@ -305,6 +312,7 @@ func TestBadInput(t *testing.T) {
 		{"bad_garbage.bin", ErrUnsupported, "unknown format"},
 		{"bad_vorbis.ogg", ErrUnsupported, "Ogg"},
 		{"bad_alac_51.m4a", ErrUnsupported, "ALAC with 6 channels"},
+		{"bad_ulaw.caf", ErrUnsupported, "CAF holding µ-law"},
 		// Valid since FLAC 1.4, but beyond mewkiz/flac: not damage.
 		{"bad_s32_mono_8k.flac", ErrUnsupported, "FLAC with 32 bits per sample"},
 		{"bad_fragmented.m4a", ErrUnsupported, "fragmented MP4"},

@@ -123,6 +123,15 @@ func FuzzAIFF(f *testing.F) {
 	f.Fuzz(fuzzDecode)
 }
 
+func FuzzCAF(f *testing.F) {
+	for _, pattern := range []string{"caf_*.caf", "alac_*.caf", "bad_*.caf"} {
+		for _, b := range fixtureFiles(f, pattern) {
+			f.Add(b)
+		}
+	}
+	f.Fuzz(fuzzDecode)
+}
+
 func FuzzFLAC(f *testing.F) {
 	for _, b := range fixtureFiles(f, "flac_*.flac") {
 		f.Add(b)

@@ -108,7 +108,7 @@ func sniffHead(head []byte, afterID3 bool) (Format, error) {
 	case has(0, "\x1aE\xdf\xa3"):
 		return "", unsupported("Matroska/WebM container is not supported")
 	case has(0, "caff"):
-		return "", unsupported("Core Audio Format (CAF) is not supported")
+		return CAF, nil
 	case has(0, "wvpk"):
 		return "", unsupported("WavPack is not supported")
 	case has(0, "MAC "):

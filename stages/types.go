@@ -45,7 +45,7 @@ type SongInfo struct {
 	Name          string
 	Title, Artist string
 	Tags          Tags
-	Format        string // "wav", "aiff", "flac", "mp3", "aac" or "alac"
+	Format        string // "wav", "aiff", "caf", "flac", "mp3", "aac" or "alac"
 	SampleRate    dsp.Hz // of the source
 	Channels      int    // of the source
 	// Duration is the length of the audio that was decoded and analysed;

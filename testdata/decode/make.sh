@@ -9,7 +9,7 @@
 # MP3 and AAC (compared by SNR, where 16 bits are plenty).
 set -eu
 cd "$(dirname "$0")"
-rm -f ./*.wav ./*.aif ./*.aiff ./*.aifc ./*.flac ./*.mp3 ./*.m4a ./*.mov ./*.aac ./*.ogg ./*.ref ./*.bin ./*.opus
+rm -f ./*.wav ./*.aif ./*.aiff ./*.aifc ./*.caf ./*.flac ./*.mp3 ./*.m4a ./*.mov ./*.aac ./*.ogg ./*.ref ./*.bin ./*.opus
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 
@@ -190,8 +190,21 @@ $FF -i "$T/l5.wav" -c:a alac alac_s16_mono_22k.m4a
 $FF -i "$T/l1.wav" -t 0.15 -c:a alac -compression_level 0 alac_verbatim_s16_stereo_44k.m4a
 $FF -i "$T/l5.wav" -c:a alac -f mov alac_qt_s16_mono_22k.mov
 
+# --- CAF -----------------------------------------------------------------
+# ffmpeg's CAF muxer writes its metadata as the info chunk's strings.
+synth 44100 2 0.25 "$T/c1.wav" -b 16
+$FF -i "$T/c1.wav" -c:a pcm_s16be -metadata title="CAF With Info" -metadata artist="Tag Tester" \
+	-metadata tempo=132 -metadata "key signature=Eb" caf_s16_stereo_44k.caf
+synth 48000 1 0.2 "$T/c2.wav" -b 24
+$FF -i "$T/c2.wav" -c:a pcm_s24le caf_s24le_mono_48k.caf
+synth 22050 1 0.2 "$T/c3.wav" -b 32 -e floating-point
+$FF -i "$T/c3.wav" -c:a pcm_f32be caf_f32_mono_22k.caf
+synth 8000 1 0.5 "$T/c4.wav" -b 16
+$FF -i "$T/c4.wav" -c:a pcm_s8 caf_s8_mono_8k.caf
+$FF -i "$T/l3.wav" -c:a alac alac_s16_stereo_44k.caf
+
 # --- references ----------------------------------------------------------
-for f in wav_*.wav aiff_*.aif* aifc_*.aifc flac_*.flac alac_*.m4a alac_*.mov; do
+for f in wav_*.wav aiff_*.aif* aifc_*.aifc flac_*.flac alac_*.m4a alac_*.mov alac_*.caf caf_*.caf; do
 	$FF -i "$f" -f f32le -c:a pcm_f32le "$f.ref"
 done
 for f in mp3_*.mp3 aac_*.m4a aac_*.mov aac_*_32k.aac; do
@@ -209,6 +222,7 @@ head -c 30000 aiff_s16_stereo_44k.aiff >bad_truncated.aiff
 $FF -i "$T/aid3.wav" -t 0.2 -c:a pcm_mulaw -f aiff bad_ulaw.aifc
 $FF -i "$T/a2.wav" -t 0.3 -c:a libvorbis bad_vorbis.ogg
 $FF -i "$T/a51.wav" -t 0.05 -c:a alac bad_alac_51.m4a
+$FF -i "$T/c4.wav" -c:a pcm_mulaw bad_ulaw.caf
 # 32 bits per sample: valid since FLAC 1.4, beyond mewkiz/flac (unsupported).
 synth 8000 1 0.1 "$T/f32.wav" -b 32
 flac -s -f --no-padding -o bad_s32_mono_8k.flac "$T/f32.wav"

@@ -1,0 +1,264 @@
+package decode
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// Core Audio Format, as in Apple's "Core Audio Format Specification"
+// (2006): a header, then chunks with 64-bit sizes, the stream description
+// ('desc') first. songflow reads linear PCM and Apple Lossless from it.
+
+// cafDesc is a CAF 'desc' chunk: an AudioStreamBasicDescription.
+type cafDesc struct {
+	rate            float64
+	formatID        string
+	flags           uint32
+	bytesPerPacket  uint32
+	framesPerPacket uint32
+	channels        uint32
+	bits            uint32
+}
+
+// CAF linear PCM format flags.
+const (
+	cafFloat        = 1 << 0
+	cafLittleEndian = 1 << 1
+)
+
+// cafCodecs names the codecs a CAF file may hold that songflow does not
+// decode, for the error message.
+var cafCodecs = map[string]string{
+	"aac ": "AAC", "ima4": "IMA ADPCM", "ulaw": "µ-law", "alaw": "A-law",
+	".mp3": "MP3", "opus": "Opus", "flac": "FLAC", "samr": "AMR", "MAC3": "MACE 3:1", "MAC6": "MACE 6:1",
+}
+
+// cafChunkLimit bounds the chunks read into memory whole (the cookie,
+// the packet table, the info strings): a packet table for ten hours of
+// ALAC takes under 1 MB.
+const cafChunkLimit = 16 << 20
+
+// decodeCAF reads a CAF file holding linear PCM or ALAC.
+func decodeCAF(in *input) (*Audio, error) {
+	be := binary.BigEndian
+	var hdr [8]byte
+	if _, err := in.r.ReadAt(hdr[:], in.start); err != nil {
+		return nil, fmt.Errorf("%w: truncated: CAF header: %v", ErrCorrupt, err)
+	}
+	if v := be.Uint16(hdr[4:]); v != 1 {
+		return nil, unsupported("CAF version %d is not supported", v)
+	}
+	var (
+		desc              *cafDesc
+		cookie, pakt      []byte
+		dataOff, dataSize int64 = -1, 0
+		tags              map[string]string
+	)
+	read := func(off, size int64, what string) ([]byte, error) {
+		if size > cafChunkLimit {
+			return nil, fmt.Errorf("%w: CAF %s chunk of %d bytes", ErrCorrupt, what, size)
+		}
+		b := make([]byte, size)
+		if _, err := in.r.ReadAt(b, off); err != nil {
+			return nil, fmt.Errorf("%w: truncated: CAF %s chunk: %v", ErrCorrupt, what, err)
+		}
+		return b, nil
+	}
+	for off := in.start + 8; off+12 <= in.size; {
+		if err := in.ctx.Err(); err != nil {
+			return nil, err
+		}
+		var ch [12]byte
+		if _, err := in.r.ReadAt(ch[:], off); err != nil {
+			return nil, fmt.Errorf("%w: CAF chunk header at byte %d: %v", ErrCorrupt, off, err)
+		}
+		typ, size, body := string(ch[:4]), int64(be.Uint64(ch[4:])), off+12
+		if size == -1 && typ == "data" {
+			// A recorder that could not go back to write the size: the
+			// data runs to the end of the file.
+			size = in.size - body
+		}
+		if size < 0 || size > in.size-body {
+			if typ == "data" && size > 0 {
+				return nil, fmt.Errorf("%w: truncated: the CAF data chunk claims %d bytes, the file holds %d", ErrCorrupt, size, in.size-body)
+			}
+			return nil, fmt.Errorf("%w: CAF %q chunk of %d bytes at byte %d", ErrCorrupt, printable(ch[:4]), size, off)
+		}
+		if desc == nil && typ != "desc" {
+			return nil, fmt.Errorf("%w: the CAF file does not start with its stream description", ErrCorrupt)
+		}
+		var err error
+		switch typ {
+		case "desc":
+			var b []byte
+			if b, err = read(body, min(size, 32), "desc"); err == nil && len(b) < 32 {
+				err = fmt.Errorf("%w: CAF desc chunk of %d bytes", ErrCorrupt, len(b))
+			}
+			if err == nil {
+				desc = &cafDesc{
+					rate:     math.Float64frombits(be.Uint64(b)),
+					formatID: string(b[8:12]), flags: be.Uint32(b[12:]),
+					bytesPerPacket: be.Uint32(b[16:]), framesPerPacket: be.Uint32(b[20:]),
+					channels: be.Uint32(b[24:]), bits: be.Uint32(b[28:]),
+				}
+			}
+		case "kuki":
+			cookie, err = read(body, size, "magic cookie")
+		case "pakt":
+			pakt, err = read(body, size, "packet table")
+		case "info":
+			var b []byte
+			if b, err = read(body, size, "info"); err == nil {
+				tags = cafInfo(b)
+			}
+		case "data":
+			// An edit count comes before the audio.
+			dataOff, dataSize = body+4, size-4
+		}
+		if err != nil {
+			return nil, err
+		}
+		off = body + size
+	}
+	if desc == nil {
+		return nil, fmt.Errorf("%w: the CAF file has no stream description", ErrCorrupt)
+	}
+	if !(desc.rate >= minRate && desc.rate <= maxRate) {
+		return nil, fmt.Errorf("%w: CAF sample rate %g Hz", ErrCorrupt, desc.rate)
+	}
+	if desc.channels == 0 || desc.channels > 64 {
+		return nil, fmt.Errorf("%w: CAF with %d channels", ErrCorrupt, desc.channels)
+	}
+	if dataOff < 0 || dataSize <= 0 {
+		return nil, fmt.Errorf("%w: the CAF file has no audio data", ErrEmpty)
+	}
+	rate := int(math.Round(desc.rate))
+	var a *Audio
+	var err error
+	switch desc.formatID {
+	case "lpcm":
+		a, err = cafPCM(in, desc, rate, dataOff, dataSize)
+	case "alac":
+		a, err = cafALAC(in, desc, rate, cookie, pakt, dataOff, dataSize)
+	default:
+		name := cafCodecs[desc.formatID]
+		if name == "" {
+			name = strconv.Quote(printable([]byte(desc.formatID)))
+		}
+		return nil, unsupported("CAF holding %s is not supported (linear PCM and Apple Lossless are)", name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	a.Title, a.Artist = tags["title"], tags["artist"]
+	if bpm, err := strconv.ParseFloat(strings.TrimSpace(tags["tempo"]), 64); err == nil && bpm > 0 && bpm < 1000 {
+		a.TagBPM = bpm
+	}
+	a.TagKey = strings.TrimSpace(tags["key signature"])
+	return a, nil
+}
+
+// cafPCM reads the linear PCM samples of a CAF data chunk.
+func cafPCM(in *input, d *cafDesc, rate int, off, size int64) (*Audio, error) {
+	f := &pcmFormat{
+		container: "CAF",
+		float:     d.flags&cafFloat != 0,
+		bigEndian: d.flags&cafLittleEndian == 0,
+		signed8:   true,
+		channels:  int(d.channels),
+		rate:      rate,
+		bits:      int(d.bits),
+	}
+	ok := d.framesPerPacket == 1 && d.bytesPerPacket == d.channels*d.bits/8
+	if f.float {
+		ok = ok && (d.bits == 32 || d.bits == 64)
+	} else {
+		ok = ok && (d.bits == 8 || d.bits == 16 || d.bits == 24 || d.bits == 32)
+	}
+	if !ok {
+		return nil, unsupported("CAF linear PCM of %d bits in %d-byte packets of %d frames is not supported", d.bits, d.bytesPerPacket, d.framesPerPacket)
+	}
+	return readPCM(in, f, off, size)
+}
+
+// cafALAC decodes the Apple Lossless packets of a CAF data chunk, which
+// the packet table lists.
+func cafALAC(in *input, d *cafDesc, rate int, cookie, pakt []byte, off, size int64) (*Audio, error) {
+	// The cookie may come wrapped as in a QuickTime sound description.
+	for _, atom := range []string{"frma", "alac"} {
+		if len(cookie) >= 12 && string(cookie[4:8]) == atom {
+			cookie = cookie[12:]
+		}
+	}
+	cfg, err := parseALACConfig(cookie)
+	if err != nil {
+		return nil, err
+	}
+	if int(cfg.channels) != int(d.channels) {
+		return nil, fmt.Errorf("%w: CAF says %d channels, its ALAC config %d", ErrCorrupt, d.channels, cfg.channels)
+	}
+	if len(pakt) < 24 {
+		return nil, fmt.Errorf("%w: the CAF ALAC stream has no packet table", ErrCorrupt)
+	}
+	be := binary.BigEndian
+	packets, valid := int64(be.Uint64(pakt)), int64(be.Uint64(pakt[8:]))
+	priming := int64(int32(be.Uint32(pakt[16:])))
+	if packets < 0 || valid < 0 || priming < 0 {
+		return nil, fmt.Errorf("%w: CAF packet table of %d packets, %d frames, %d priming", ErrCorrupt, packets, valid, priming)
+	}
+	if valid == 0 {
+		// No count of valid frames: every packet's, less the priming.
+		valid = max(0, min(packets, 1<<32)*int64(cfg.frameLength)-priming)
+	}
+	sizes := pakt[24:]
+	frames := func(maxSize uint32, fn func(i uint64, off int64, size uint32) (bool, error)) error {
+		at, end := off, off+size
+		for i := int64(0); i < packets; i++ {
+			// Each packet's size, in bytes, as a big-endian base-128
+			// number whose bytes but the last have the top bit set.
+			var n uint64
+			for k := 0; ; k++ {
+				if len(sizes) == 0 || k == 5 {
+					return fmt.Errorf("%w: CAF packet table ends at packet %d of %d", ErrCorrupt, i, packets)
+				}
+				b := sizes[0]
+				sizes = sizes[1:]
+				n = n<<7 | uint64(b&0x7f)
+				if b&0x80 == 0 {
+					break
+				}
+			}
+			if n > uint64(maxSize) {
+				return fmt.Errorf("%w: ALAC packet %d claims %d bytes", ErrCorrupt, i, n)
+			}
+			if int64(n) > end-at {
+				return fmt.Errorf("%w: truncated: ALAC packet %d at byte %d runs past the end of the CAF data (%d bytes)", ErrCorrupt, i, at, end)
+			}
+			more, err := fn(uint64(i), at, uint32(n))
+			if err != nil || !more {
+				return err
+			}
+			at += int64(n)
+		}
+		return nil
+	}
+	return decodeALAC(in, cfg, int64(rate), priming, valid, frames)
+}
+
+// cafInfo reads the string pairs of a CAF 'info' chunk: a count, then
+// each key and value, NUL-terminated UTF-8.
+func cafInfo(b []byte) map[string]string {
+	if len(b) < 4 {
+		return nil
+	}
+	n := binary.BigEndian.Uint32(b)
+	fields := strings.Split(string(b[4:]), "\x00")
+	out := make(map[string]string)
+	for i := 0; uint32(i/2) < n && i+1 < len(fields); i += 2 {
+		out[strings.ToLower(fields[i])] = fields[i+1]
+	}
+	return out
+}
