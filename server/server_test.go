@@ -925,7 +925,7 @@ func TestSniffBeforeAdmission(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.admission.slots <- struct{}{} // every slot taken
-	for _, body := range []string{"OggS\x00\x02\x00\x00\x00\x00\x00\x00", "caff\x00\x01\x00\x00desc", "plain text, not audio"} {
+	for _, body := range []string{"OggS\x00\x02\x00\x00\x00\x00\x00\x00", "wvpk\x20\x00\x00\x00\x10\x04\x00\x00", "plain text, not audio"} {
 		rec := httptest.NewRecorder()
 		srv.ServeHTTP(rec, httptest.NewRequest("POST", "/analyze_data", strings.NewReader(body)))
 		wantError(t, fmt.Sprintf("%.4q", body), rec.Code, rec.Body.Bytes(), 415, "unsupported_format")
