@@ -340,7 +340,7 @@ func walkADTS(in *input, fn func(adtsHeader, []byte) (bool, error), payloads boo
 			continue
 		}
 		if pos+int64(h.length) > end {
-			return fmt.Errorf("%w: truncated: the ADTS frame at byte %d needs %d bytes, %d remain", ErrCorrupt, pos, h.length, end-pos)
+			return fmt.Errorf("%w: the ADTS frame at byte %d needs %d bytes, %d remain", ErrCorrupt, pos, h.length, end-pos)
 		}
 		if !found {
 			found, first = true, h

@@ -59,7 +59,7 @@ func decodeAIFF(in *input) (*Audio, error) {
 			// bytes after them.
 			var b [8]byte
 			if _, err := in.r.ReadAt(b[:], body); err != nil || size < 8 {
-				return true, fmt.Errorf("%w: truncated: the AIFF SSND chunk ends in its header", ErrCorrupt)
+				return true, fmt.Errorf("%w: the AIFF SSND chunk ends in its header", ErrCorrupt)
 			}
 			skip := int64(binary.BigEndian.Uint32(b[:]))
 			dataOff, dataSize = body+8+skip, size-8-skip
@@ -67,7 +67,7 @@ func decodeAIFF(in *input) (*Audio, error) {
 				return true, fmt.Errorf("%w: the AIFF SSND chunk's data offset %d lies past its end", ErrCorrupt, skip)
 			}
 			if left := in.size - dataOff; dataSize > left {
-				return true, fmt.Errorf("%w: truncated: the AIFF SSND chunk claims %d bytes of samples, the file holds %d", ErrCorrupt, dataSize, max(0, left))
+				return true, fmt.Errorf("%w: the AIFF SSND chunk claims %d bytes of samples, the file holds %d", ErrCorrupt, dataSize, max(0, left))
 			}
 		}
 		return false, nil
@@ -83,7 +83,7 @@ func decodeAIFF(in *input) (*Audio, error) {
 	}
 	frameBytes := int64(f.bits / 8 * f.channels)
 	if held := dataSize / frameBytes; held < frames {
-		return nil, fmt.Errorf("%w: truncated: AIFF COMM announces %d sample frames, SSND holds %d", ErrCorrupt, frames, held)
+		return nil, fmt.Errorf("%w: AIFF COMM announces %d sample frames, SSND holds %d", ErrCorrupt, frames, held)
 	}
 	return readPCM(in, f, dataOff, frames*frameBytes)
 }
@@ -100,7 +100,7 @@ func readAIFFCommon(in *input, off, size int64, aifc bool) (*pcmFormat, int64, e
 	}
 	b := make([]byte, need)
 	if _, err := in.r.ReadAt(b, off); err != nil {
-		return nil, 0, fmt.Errorf("%w: truncated: AIFF COMM chunk: %v", ErrCorrupt, err)
+		return nil, 0, fmt.Errorf("%w: AIFF COMM chunk: %v", ErrCorrupt, err)
 	}
 	be := binary.BigEndian
 	channels := int(int16(be.Uint16(b)))

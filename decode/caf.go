@@ -46,7 +46,7 @@ func decodeCAF(in *input) (*Audio, error) {
 	be := binary.BigEndian
 	var hdr [8]byte
 	if _, err := in.r.ReadAt(hdr[:], in.start); err != nil {
-		return nil, fmt.Errorf("%w: truncated: CAF header: %v", ErrCorrupt, err)
+		return nil, fmt.Errorf("%w: CAF header: %v", ErrCorrupt, err)
 	}
 	if v := be.Uint16(hdr[4:]); v != 1 {
 		return nil, unsupported("CAF version %d is not supported", v)
@@ -63,7 +63,7 @@ func decodeCAF(in *input) (*Audio, error) {
 		}
 		b := make([]byte, size)
 		if _, err := in.r.ReadAt(b, off); err != nil {
-			return nil, fmt.Errorf("%w: truncated: CAF %s chunk: %v", ErrCorrupt, what, err)
+			return nil, fmt.Errorf("%w: CAF %s chunk: %v", ErrCorrupt, what, err)
 		}
 		return b, nil
 	}
@@ -83,7 +83,7 @@ func decodeCAF(in *input) (*Audio, error) {
 		}
 		if size < 0 || size > in.size-body {
 			if typ == "data" && size > 0 {
-				return nil, fmt.Errorf("%w: truncated: the CAF data chunk claims %d bytes, the file holds %d", ErrCorrupt, size, in.size-body)
+				return nil, fmt.Errorf("%w: the CAF data chunk claims %d bytes, the file holds %d", ErrCorrupt, size, in.size-body)
 			}
 			return nil, fmt.Errorf("%w: CAF %q chunk of %d bytes at byte %d", ErrCorrupt, printable(ch[:4]), size, off)
 		}
@@ -235,7 +235,7 @@ func cafALAC(in *input, d *cafDesc, rate int, cookie, pakt []byte, off, size int
 				return fmt.Errorf("%w: ALAC packet %d claims %d bytes", ErrCorrupt, i, n)
 			}
 			if int64(n) > end-at {
-				return fmt.Errorf("%w: truncated: ALAC packet %d at byte %d runs past the end of the CAF data (%d bytes)", ErrCorrupt, i, at, end)
+				return fmt.Errorf("%w: ALAC packet %d at byte %d runs past the end of the CAF data (%d bytes)", ErrCorrupt, i, at, end)
 			}
 			more, err := fn(uint64(i), at, uint32(n))
 			if err != nil || !more {

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -41,6 +42,14 @@ func TestCAFDamaged(t *testing.T) {
 		t.Fatal("the PCM fixture's data chunk is not the last")
 	}
 	unknownSize := edit(pcm, "data", func(b []byte, at int) { binary.BigEndian.PutUint64(b[at+4:], 1<<64-1) })
+	// ffmpeg writes the packet table after the data; a recorder that
+	// leaves the data's size unknown must write it before.
+	d, p := bytes.Index(alac, []byte("data")), bytes.Index(alac, []byte("pakt"))
+	if d < 0 || p < d {
+		t.Fatal("the ALAC fixture's packet table does not follow its data")
+	}
+	openALAC := slices.Concat(alac[:d], alac[p:], alac[d:p])
+	binary.BigEndian.PutUint64(openALAC[d+len(alac)-p+4:], 1<<64-1)
 	want, err := Bytes(context.Background(), "whole.caf", pcm, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -56,13 +65,14 @@ func TestCAFDamaged(t *testing.T) {
 		want error
 		says string
 	}{
-		{"cut in the data", pcm[:len(pcm)-1000], ErrCorrupt, "truncated: the CAF data chunk claims"},
+		{"cut in the data", pcm[:len(pcm)-1000], ErrCorrupt, "corrupt or truncated: the CAF data chunk claims"},
 		{"no description first", rename(pcm, "desc", "free"), ErrCorrupt, "does not start with its stream description"},
 		{"no data", rename(pcm, "data", "free"), ErrEmpty, "no audio data"},
 		{"version 2", edit(pcm, "caff", func(b []byte, at int) { b[at+5] = 2 }), ErrUnsupported, "CAF version 2"},
 		{"ALAC without packet table", rename(alac, "pakt", "free"), ErrCorrupt, "no packet table"},
 		{"ALAC without cookie", rename(alac, "kuki", "free"), ErrCorrupt, "ALAC decoder config of 0 bytes"},
-		{"ALAC cut", alac[:len(alac)-3000], ErrCorrupt, "truncated"},
+		{"ALAC cut", alac[:len(alac)-3000], ErrCorrupt, "the CAF data chunk claims"},
+		{"ALAC of unknown size cut", openALAC[:len(openALAC)-3000], ErrCorrupt, "runs past the end of the CAF data"},
 	} {
 		_, err := Bytes(context.Background(), "bad.caf", c.data, Options{})
 		if !errors.Is(err, c.want) || !strings.Contains(err.Error(), c.says) || !strings.Contains(err.Error(), "bad.caf") {

@@ -316,10 +316,10 @@ func TestBadInput(t *testing.T) {
 		// Valid since FLAC 1.4, but beyond mewkiz/flac: not damage.
 		{"bad_s32_mono_8k.flac", ErrUnsupported, "FLAC with 32 bits per sample"},
 		{"bad_fragmented.m4a", ErrUnsupported, "fragmented MP4"},
-		{"bad_truncated.mp3", ErrCorrupt, "truncated"},
-		{"bad_truncated.flac", ErrCorrupt, "truncated: the FLAC frame at sample"},
-		{"bad_4gb.wav", ErrCorrupt, "truncated"},
-		{"bad_truncated.aiff", ErrCorrupt, "truncated: the AIFF SSND chunk claims"},
+		{"bad_truncated.mp3", ErrCorrupt, "the MP3 frame at byte"},
+		{"bad_truncated.flac", ErrCorrupt, "corrupt or truncated: the FLAC frame at sample"},
+		{"bad_4gb.wav", ErrCorrupt, "the WAV data chunk claims"},
+		{"bad_truncated.aiff", ErrCorrupt, "corrupt or truncated: the AIFF SSND chunk claims"},
 		{"bad_ulaw.aifc", ErrUnsupported, "AIFF-C with µ-law compression"},
 		{"does_not_exist.wav", os.ErrNotExist, "no such file"},
 	}
@@ -840,7 +840,7 @@ func TestMP3HeaderClaims(t *testing.T) {
 			}
 			continue
 		}
-		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), c.name) || !strings.Contains(err.Error(), "truncated: the MP3's "+c.says) {
+		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), c.name) || !strings.Contains(err.Error(), "corrupt or truncated: the MP3's "+c.says) {
 			t.Errorf("%s: %v, want ErrCorrupt naming the input and saying %q", c.name, err, c.says)
 		}
 	}

@@ -88,7 +88,7 @@ func decodeFLAC(in *input) (*Audio, error) {
 			break
 		}
 		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, fmt.Errorf("%w: truncated: the FLAC frame at sample %d is cut short", ErrCorrupt, n)
+			return nil, fmt.Errorf("%w: the FLAC frame at sample %d is cut short", ErrCorrupt, n)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%w: FLAC frame at sample %d: %v", ErrCorrupt, n, err)
@@ -123,7 +123,7 @@ func decodeFLAC(in *input) (*Audio, error) {
 	}
 	got := int64(len(chans[0]))
 	if want < 0 && total > 0 && got < total {
-		return nil, fmt.Errorf("%w: truncated: FLAC stream info says %d samples, the file holds %d", ErrCorrupt, total, got)
+		return nil, fmt.Errorf("%w: FLAC stream info says %d samples, the file holds %d", ErrCorrupt, total, got)
 	}
 	src := float64(total) / float64(rate)
 	if want < 0 || total == 0 {

@@ -298,12 +298,12 @@ func readMoov(in *input) ([]byte, error) {
 		case 1:
 			h = w.at(off+8, 8)
 			if h == nil {
-				return nil, fmt.Errorf("%w: truncated: the MP4 box %q at byte %d is cut short", ErrCorrupt, printable([]byte(typ)), off)
+				return nil, fmt.Errorf("%w: the MP4 box %q at byte %d is cut short", ErrCorrupt, printable([]byte(typ)), off)
 			}
 			size, hdr = binary.BigEndian.Uint64(h), 16
 		}
 		if size < hdr || size > uint64(in.size-off) {
-			return nil, fmt.Errorf("%w: truncated: the MP4 box %q at byte %d claims %d bytes, %d remain", ErrCorrupt, printable([]byte(typ)), off, size, in.size-off)
+			return nil, fmt.Errorf("%w: the MP4 box %q at byte %d claims %d bytes, %d remain", ErrCorrupt, printable([]byte(typ)), off, size, in.size-off)
 		}
 		if typ == "moov" {
 			if size > maxMoov {
@@ -564,7 +564,7 @@ func (t *mp4Track) eachSample(fileSize int64, maxSize uint32, fn func(i uint64, 
 				return fmt.Errorf("%w: %s sample %d claims %d bytes", ErrCorrupt, t.name(), si, size)
 			}
 			if off > uint64(fileSize) || uint64(size) > uint64(fileSize)-off {
-				return fmt.Errorf("%w: truncated: %s sample %d at byte %d runs past the end of the file (%d bytes)", ErrCorrupt, t.name(), si, off, fileSize)
+				return fmt.Errorf("%w: %s sample %d at byte %d runs past the end of the file (%d bytes)", ErrCorrupt, t.name(), si, off, fileSize)
 			}
 			more, err := fn(si, off, size)
 			if err != nil || !more {

@@ -204,7 +204,7 @@ func walkMP3(in *input, start, end int64) (*mp3Stream, error) {
 		resync = false
 		size := int64(h.size())
 		if pos+size > end {
-			return nil, fmt.Errorf("%w: truncated: the MP3 frame at byte %d needs %d bytes, %d remain", ErrCorrupt, pos, size, end-pos)
+			return nil, fmt.Errorf("%w: the MP3 frame at byte %d needs %d bytes, %d remain", ErrCorrupt, pos, size, end-pos)
 		}
 		if !found {
 			found = true
@@ -265,7 +265,7 @@ func (st *mp3Stream) checkClaim() error {
 	case st.claimFrames > 0:
 		held := int64(st.frames)
 		if st.claimFrames-held > max(2, st.claimFrames/200) {
-			return fmt.Errorf("%w: truncated: the MP3's %s header says %d frames, the file holds %d", ErrCorrupt, st.claimBy, st.claimFrames, held)
+			return fmt.Errorf("%w: the MP3's %s header says %d frames, the file holds %d", ErrCorrupt, st.claimBy, st.claimFrames, held)
 		}
 	case st.claimBytes > 0:
 		// The bytes from the header frame to the end of the last, junk
@@ -274,7 +274,7 @@ func (st *mp3Stream) checkClaim() error {
 		held := st.lastEnd - st.firstOff
 		frame := held / int64(st.frames+1)
 		if st.claimBytes-held > max(2*frame, st.claimBytes/200) {
-			return fmt.Errorf("%w: truncated: the MP3's %s header says %d bytes of frames, the file holds %d", ErrCorrupt, st.claimBy, st.claimBytes, held)
+			return fmt.Errorf("%w: the MP3's %s header says %d bytes of frames, the file holds %d", ErrCorrupt, st.claimBy, st.claimBytes, held)
 		}
 	}
 	return nil

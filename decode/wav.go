@@ -65,7 +65,7 @@ func decodeWAV(in *input) (*Audio, error) {
 			}
 			if size > left {
 				if size != wavStreamingSize {
-					return true, fmt.Errorf("%w: truncated: the WAV data chunk claims %d bytes, the file holds %d", ErrCorrupt, size, left)
+					return true, fmt.Errorf("%w: the WAV data chunk claims %d bytes, the file holds %d", ErrCorrupt, size, left)
 				}
 				size = left
 			}
