@@ -424,7 +424,8 @@ func (s *Server) handleDiagnostics(w http.ResponseWriter, r *http.Request) {
 			"analysis": map[string]any{
 				"sample_rate":            o.Analysis.SampleRate,
 				"fft_size":               o.Analysis.FFTSize,
-				"max_duration":           finite(o.Analysis.MaxSeconds),
+				"max_duration":           finite(o.Analysis.MaxDuration),
+				"max_seconds":            finite(o.Analysis.MaxSeconds),
 				"workers":                workers,
 				"stage_workers":          stageWorkers,
 				"chunk_analysis_enabled": o.Analysis.ChunkAnalysis,

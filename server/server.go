@@ -48,6 +48,7 @@ type AnalysisSettings struct {
 	SampleRate    int
 	FFTSize       int
 	MaxSeconds    float64 // analysed length of a song; 0 = whole song
+	MaxDuration   float64 // longer songs are refused; 0 = no limit
 	Workers       map[string]int
 	ChunkAnalysis bool
 	ChunkSeconds  float64

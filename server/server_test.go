@@ -539,7 +539,7 @@ func TestBatch(t *testing.T) {
 
 func TestStatsAndDiagnostics(t *testing.T) {
 	ts := newTestServer(t, Options{MaxInFlight: 3, Analysis: AnalysisSettings{SampleRate: 22050, FFTSize: 2048,
-		MaxSeconds: 90, Workers: map[string]int{"fft": 2}, ChunkAnalysis: true, ChunkSeconds: 10, MaxChunks: 12}}, nil)
+		MaxSeconds: 90, MaxDuration: 3600, Workers: map[string]int{"fft": 2}, ChunkAnalysis: true, ChunkSeconds: 10, MaxChunks: 12}}, nil)
 	for _, b := range []string{"bpm=100\na", "bpm=100\na", "bpm=100\na", "bpm=110\nb"} {
 		do(t, "POST", ts.URL+"/analyze_data", []byte(b), nil)
 	}
@@ -575,9 +575,12 @@ func TestStatsAndDiagnostics(t *testing.T) {
 	}
 	an := m["configuration"].(map[string]any)["analysis"].(map[string]any)
 	wantTypes(t, "configuration.analysis", an, map[string]string{"sample_rate": "int", "fft_size": "int",
-		"max_duration": "number", "workers": "int", "stage_workers": "object", "chunk_analysis_enabled": "bool",
+		"max_duration": "number", "max_seconds": "number", "workers": "int", "stage_workers": "object", "chunk_analysis_enabled": "bool",
 		"chunk_seconds": "number", "max_chunks": "int"})
-	if an["sample_rate"] != 22050.0 || an["max_chunks"] != 12.0 || an["chunk_analysis_enabled"] != true {
+	// Named as in pipeline.toml: max_duration refuses longer songs,
+	// max_seconds cuts the analysis short.
+	if an["sample_rate"] != 22050.0 || an["max_chunks"] != 12.0 || an["chunk_analysis_enabled"] != true ||
+		an["max_duration"] != 3600.0 || an["max_seconds"] != 90.0 {
 		t.Errorf("analysis config %v", an)
 	}
 	pipe := m["pipeline"].(map[string]any)

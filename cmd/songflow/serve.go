@@ -183,9 +183,10 @@ func serverOptions(cfg config.Config, port int, version string, log *slog.Logger
 		QueueWait:          time.Duration(s.QueueWait * float64(time.Second)),
 		AllowPrivateURLs:   s.AllowPrivateURLs,
 		Analysis: server.AnalysisSettings{
-			SampleRate: an.SampleRate,
-			FFTSize:    an.FFTSize,
-			MaxSeconds: an.MaxSeconds,
+			SampleRate:  an.SampleRate,
+			FFTSize:     an.FFTSize,
+			MaxSeconds:  an.MaxSeconds,
+			MaxDuration: an.MaxDuration,
 			Workers: map[string]int{"decode": stg.Decode.Workers, "resample": stg.Resample.Workers,
 				"chunk": stg.Chunk.Workers, "fft": stg.FFT.Workers, "aggregate": stg.Aggregate.Workers},
 			ChunkAnalysis: an.MaxChunks > 0,
