@@ -73,6 +73,9 @@ func decodeALACTrack(in *input, tr *mp4Track) (*Audio, error) {
 	if rate == 0 {
 		rate = int64(tr.timescale)
 	}
+	if rate > maxRate {
+		return nil, fmt.Errorf("%w: ALAC sample rate %d Hz", ErrCorrupt, rate)
+	}
 	// Media time to samples; the clamp keeps a lying table from
 	// overflowing the product.
 	samples := func(t int64) int64 { return min(t, 1<<40) * rate / int64(tr.timescale) }
@@ -109,7 +112,14 @@ func decodeALAC(in *input, cfg alacConfig, rate, skip, total int64,
 		want = total
 	}
 	want = min(want, total)
-	chans := newChannels(cfg.channels, skip+want, in.size-in.start)
+	// Only the kept samples are stored (the skipped ones are dropped as
+	// they come), and the room a header claims for them is trusted only
+	// as far as the file's size could back it: a frame of silence is a
+	// dozen bytes for 4096 samples, so a packet table or edit list
+	// claiming billions would otherwise have the first growth past the
+	// room allocated up front allocate them all.
+	pre := min(want, (in.size-in.start)*preallocPerByte/int64(cfg.channels))
+	chans := newChannels(cfg.channels, pre, in.size-in.start)
 	dec := newALACDecoder(cfg)
 	// The largest frame: every sample stored verbatim, and the headers.
 	maxFrame := uint32(min(uint64(cfg.frameLength)*uint64(cfg.channels)*uint64(cfg.bitDepth)/8+1024, 1<<31))
@@ -128,16 +138,23 @@ func decodeALAC(in *input, cfg alacConfig, rate, skip, total int64,
 			return false, fmt.Errorf("%w: ALAC frame %d at byte %d: %v", ErrCorrupt, i, off, err)
 		}
 		var err error
-		if chans, err = dec.decode(buf, chans, skip+want); err != nil {
+		if chans, err = dec.decode(buf, chans, pre); err != nil {
 			return false, fmt.Errorf("%w: ALAC frame %d: %v", ErrCorrupt, i, err)
 		}
-		return int64(len(chans[0])) < skip+want, nil
+		if skip > 0 {
+			// Dropped as they come, at most a frame at a time.
+			d := min(skip, int64(len(chans[0])))
+			for c := range chans {
+				chans[c] = chans[c][:copy(chans[c], chans[c][d:])]
+			}
+			skip -= d
+		}
+		return skip > 0 || int64(len(chans[0])) < want, nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	for c := range chans {
-		chans[c] = chans[c][min(skip, int64(len(chans[c]))):]
 		chans[c] = chans[c][:min(want, int64(len(chans[c])))]
 	}
 	if in.opts.MaxSeconds <= 0 {
@@ -210,10 +227,16 @@ func (d *alacDecoder) decode(frame []byte, out [][]float32, expect int64) ([][]f
 			}
 			n = got
 			scale := float32(1) / float32(int64(1)<<(d.cfg.bitDepth-1))
+			// Damaged data can leave a pair's matrix, or take back its
+			// shifted-out bytes, with more bits than the stream's depth:
+			// keep the low bitDepth of them, as the reference decoder and
+			// ffmpeg do by storing each sample in that many, so samples
+			// stay within full scale.
+			wrap := uint(32 - d.cfg.bitDepth)
 			for c := range k {
 				out[ch+c] = makeRoom(out[ch+c], n, expect)
 				for _, v := range d.pred[c][:n] {
-					out[ch+c] = append(out[ch+c], float32(v)*scale)
+					out[ch+c] = append(out[ch+c], float32(v<<wrap>>wrap)*scale)
 				}
 			}
 			ch += k

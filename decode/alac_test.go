@@ -3,7 +3,12 @@ package decode
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
+	"fmt"
+	"math"
+	"math/bits"
+	"math/rand/v2"
 	"os"
 	"slices"
 	"strings"
@@ -217,6 +222,385 @@ func TestALACTruncated(t *testing.T) {
 		_, err := Bytes(context.Background(), "cut.m4a", data, Options{})
 		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "cut.m4a") {
 			t.Errorf("cut at byte %d of %d: %v, want ErrCorrupt naming the file", cut, moov, err)
+		}
+	}
+}
+
+// putRice writes n with the Golomb–Rice code bitReader.rice and
+// bitReader.riceRun read: parameter k, modulus m, escaped to escBits bits
+// when the quotient needs nine or more prefix bits.
+func putRice(w *bitWriter, n, k, m uint32, escBits int) {
+	q := n
+	if k > 1 {
+		q = n / m
+	}
+	if q >= 9 {
+		w.put(1<<9-1, 9)
+		w.put(n, escBits)
+		return
+	}
+	w.put(1<<q-1, int(q))
+	w.put(0, 1)
+	if k <= 1 {
+		return
+	}
+	if r := n % m; r == 0 {
+		w.put(0, int(k)-1) // the reader's peek sees a value below 2
+	} else {
+		w.put(r+1, int(k))
+	}
+}
+
+// putResiduals codes one channel's residuals as riceDecode reads them:
+// the test's own encoder, so that frames can use what ffmpeg's encoder
+// never writes. It tracks the same running mean, and sends runs of zeros
+// as counts whenever the mean falls low enough.
+func putResiduals(w *bitWriter, res []int32, mb, pb, kb uint32, maxBits int) {
+	fold := func(v int32) uint32 {
+		if v < 0 {
+			return uint32(-2*int64(v) - 1)
+		}
+		return uint32(2 * v)
+	}
+	mean, zmode := mb, uint32(0)
+	for c := 0; c < len(res); {
+		k := min(uint32(31-bits.LeadingZeros32(mean/512+3)), kb)
+		n := fold(res[c]) - zmode // after a short run the next value is not zero
+		putRice(w, n, k, 1<<k-1, maxBits)
+		c++
+		mean += pb*(n+zmode) - pb*mean/512
+		if n > 0xffff {
+			mean = 0xffff
+		}
+		zmode = 0
+		if mean*4 < 512 && c < len(res) {
+			k := uint32(bits.LeadingZeros32(mean)) - 24 + (mean+16)/64
+			run := uint32(0)
+			for c+int(run) < len(res) && res[c+int(run)] == 0 && run < 65535 {
+				run++
+			}
+			putRice(w, run, k, (1<<k-1)&(1<<kb-1), 16)
+			c += int(run)
+			if run < 65535 {
+				zmode = 1
+			}
+			mean = 0
+		}
+	}
+}
+
+// alacChannel is one channel of a compressed element: its predictor and
+// the residuals coded for it.
+type alacChannel struct {
+	mode, denShift, pbFactor uint32
+	coefs                    []int16
+	resid                    []int32
+}
+
+// alacElement describes a compressed SCE (one channel) or CPE (two).
+type alacElement struct {
+	partial    bool
+	shiftBytes int
+	mixBits    uint32
+	mixRes     int8
+	chans      []alacChannel
+	shifted    [][]uint32 // per channel, the low bytes shifted out
+}
+
+// compressedElement writes e as the element header and the residuals of
+// each channel, the low bytes shifted out between them.
+func compressedElement(w *bitWriter, cfg alacConfig, e alacElement) {
+	k := len(e.chans)
+	n := len(e.chans[0].resid)
+	tag := uint32(alacSCE)
+	if k == 2 {
+		tag = alacCPE
+	}
+	w.put(tag, 3)
+	w.put(0, 4) // instance
+	w.put(0, 12)
+	partial := uint32(0)
+	if e.partial {
+		partial = 1
+	}
+	w.put(partial, 1)
+	w.put(uint32(e.shiftBytes), 2)
+	w.put(0, 1) // compressed
+	if e.partial {
+		w.put(uint32(n), 32)
+	}
+	w.put(e.mixBits, 8)
+	w.put(uint32(uint8(e.mixRes)), 8)
+	for _, c := range e.chans {
+		w.put(c.mode, 4)
+		w.put(c.denShift, 4)
+		w.put(c.pbFactor, 3)
+		w.put(uint32(len(c.coefs)), 5)
+		for _, v := range c.coefs {
+			w.put(uint32(uint16(v)), 16)
+		}
+	}
+	for i := range n * min(e.shiftBytes, 1) {
+		for c := range k {
+			w.put(e.shifted[c][i], 8*e.shiftBytes)
+		}
+	}
+	chanBits := cfg.bitDepth - 8*e.shiftBytes + k - 1
+	for _, c := range e.chans {
+		putResiduals(w, c.resid, cfg.mb, cfg.pb*c.pbFactor/4, cfg.kb, chanBits)
+	}
+}
+
+// TestALACKeepsDepth checks samples whose matrix or shifted-in bytes give
+// more bits than the stream's depth, as only damaged data does: the
+// reference decoder and ffmpeg store each sample in bitDepth bits, keeping
+// the low ones, so the samples stay within full scale.
+func TestALACKeepsDepth(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		depth int
+		e     alacElement
+		want  [2]int32 // first sample of each channel, as the reference gives it
+	}{
+		// l = 32767 + 32767 − (32767 >> 7) = 65279, kept as −257.
+		{"16-bit pair", 16, alacElement{mixBits: 7, mixRes: 1, chans: []alacChannel{
+			{resid: []int32{32767}}, {resid: []int32{32767}}}}, [2]int32{-257, 32512}},
+		// With a byte shifted out, 17 bits remain per channel: −65536
+		// and 65535 shifted left by 8 need 25 bits, kept as 0 and −256 | 0xab.
+		{"24-bit pair with a byte shifted", 24, alacElement{shiftBytes: 1, chans: []alacChannel{
+			{resid: []int32{-65536}}, {resid: []int32{65535}}}, shifted: [][]uint32{{0}, {0xab}}},
+			[2]int32{0, -256 | 0xab}},
+	} {
+		cfg := testALACConfig
+		cfg.bitDepth, cfg.channels = c.depth, 2
+		c.e.partial = true
+		w := &bitWriter{}
+		compressedElement(w, cfg, c.e)
+		w.put(alacEND, 3)
+		out, err := newALACDecoder(cfg).decode(w.b, make([][]float32, 2), 0)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		scale := float32(int64(1) << (c.depth - 1))
+		for ch := range 2 {
+			if got := out[ch][0] * scale; got != float32(c.want[ch]) {
+				t.Errorf("%s: channel %d: %g, want %d", c.name, ch, got, c.want[ch])
+			}
+		}
+	}
+}
+
+// TestALACRateRefused checks an ALAC track whose decoder config claims a
+// sample rate beyond any audio's is refused as damaged, as every other
+// format's is, rather than returned as a song of a few microseconds.
+func TestALACRateRefused(t *testing.T) {
+	b, err := os.ReadFile(fixtures + "alac_s16_mono_22k.m4a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The cookie box: size, 'alac', version and flags, then the config,
+	// whose last four bytes are the rate.
+	at := bytes.LastIndex(b, []byte("alac")) + 4 + 4 + 20
+	if at < 28 || binary.BigEndian.Uint32(b[at:]) != 22050 {
+		t.Fatal("no ALAC cookie with the rate 22050 in the fixture")
+	}
+	for _, rate := range []uint32{768001, 1 << 31, 1<<32 - 1} {
+		data := bytes.Clone(b)
+		binary.BigEndian.PutUint32(data[at:], rate)
+		_, err := Bytes(context.Background(), "fast.m4a", data, Options{})
+		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), fmt.Sprint(rate)) {
+			t.Errorf("rate %d: %v, want ErrCorrupt saying the rate", rate, err)
+		}
+	}
+}
+
+// TestALACCompressedElements checks compressed elements with what
+// ffmpeg's encoder never writes, and so the fixtures never hold: 20- and
+// 32-bit samples, bytes shifted out of a mono channel and of a 32-bit
+// pair, the prediction mode that first integrates the residuals, orders 0
+// and 31 given explicitly (31 with its coefficients, read and ignored),
+// escaped residuals of the channel's full width, and runs of zeros, one
+// of them the longest a frame may hold. Orders 0 and 31 predict nothing
+// beyond sums, so the test can work out the samples itself.
+func TestALACCompressedElements(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	// residuals mixes small values, zeros in runs and values of the
+	// channel's full width, which the coder escapes.
+	residuals := func(n, chanBits int) []int32 {
+		r := make([]int32, n)
+		for i := 0; i < n; i++ {
+			switch rng.IntN(8) {
+			case 0:
+				i += rng.IntN(200)
+			case 1:
+				r[i] = int32(rng.Uint32()) >> (32 - chanBits)
+			default:
+				r[i] = int32(rng.IntN(64)) - 32
+			}
+		}
+		return r
+	}
+	// samples is what the decoder must make of a channel's residuals.
+	samples := func(c alacChannel, chanBits int) []int32 {
+		ext := func(v int32) int32 { return v << (32 - chanBits) >> (32 - chanBits) }
+		integrate := func(in []int32) []int32 {
+			out := slices.Clone(in)
+			for j := 1; j < len(out); j++ {
+				out[j] = ext(out[j] + out[j-1])
+			}
+			return out
+		}
+		out := slices.Clone(c.resid)
+		if c.mode != 0 {
+			out = integrate(out)
+		}
+		if len(c.coefs) == 31 {
+			out = integrate(out)
+		}
+		return out
+	}
+	coefs31 := make([]int16, 31)
+	for i := range coefs31 {
+		coefs31[i] = int16(rng.Uint32())
+	}
+	for _, c := range []struct {
+		name        string
+		depth       int
+		frameLength uint32
+		e           alacElement
+	}{
+		{"20-bit mono", 20, 4096, alacElement{chans: []alacChannel{{pbFactor: 4}}}},
+		{"20-bit pair, mixed", 20, 4096, alacElement{mixBits: 2, mixRes: 3, chans: []alacChannel{
+			{mode: 15, pbFactor: 4}, {pbFactor: 2, coefs: coefs31}}}},
+		{"32-bit mono, 2 bytes shifted", 32, 4096, alacElement{shiftBytes: 2, chans: []alacChannel{
+			{mode: 15, pbFactor: 4, coefs: coefs31}}}},
+		{"32-bit pair, 2 bytes shifted, mixed", 32, 4096, alacElement{shiftBytes: 2, mixBits: 2, mixRes: 2,
+			chans: []alacChannel{{pbFactor: 4}, {mode: 1, pbFactor: 7}}}},
+		{"32-bit mono, nothing shifted", 32, 1000, alacElement{partial: true, chans: []alacChannel{{pbFactor: 4}}}},
+		{"24-bit mono, a byte shifted", 24, 4096, alacElement{shiftBytes: 1, chans: []alacChannel{{pbFactor: 4}}}},
+		// The longest frame, nearly all one run of zeros, whose count
+		// only the escape to 16 bits can give.
+		{"16-bit mono, a long run", 16, 1 << 16, alacElement{chans: []alacChannel{{pbFactor: 4}}}},
+	} {
+		cfg := testALACConfig
+		cfg.bitDepth, cfg.channels, cfg.frameLength = c.depth, len(c.e.chans), c.frameLength
+		k := len(c.e.chans)
+		chanBits := c.depth - 8*c.e.shiftBytes + k - 1
+		n := int(c.frameLength)
+		if c.e.partial {
+			n = 777
+		}
+		want := make([][]int32, k)
+		for ch := range c.e.chans {
+			if c.frameLength == 1<<16 {
+				c.e.chans[ch].resid = make([]int32, n) // zeros, then one sample of each sign
+				c.e.chans[ch].resid[n-2], c.e.chans[ch].resid[n-1] = 5, -5
+			} else {
+				c.e.chans[ch].resid = residuals(n, chanBits)
+			}
+			want[ch] = samples(c.e.chans[ch], chanBits)
+		}
+		if k == 2 && c.e.mixRes != 0 {
+			for i := range n {
+				u, v := want[0][i], want[1][i]
+				l := u + v - int32(c.e.mixRes)*v>>c.e.mixBits
+				want[0][i], want[1][i] = l, l-v
+			}
+		}
+		if c.e.shiftBytes > 0 {
+			c.e.shifted = make([][]uint32, k)
+			for ch := range k {
+				for i := range n {
+					low := rng.Uint32() & (1<<(8*c.e.shiftBytes) - 1)
+					c.e.shifted[ch] = append(c.e.shifted[ch], low)
+					want[ch][i] = want[ch][i]<<(8*c.e.shiftBytes) | int32(low)
+				}
+			}
+		}
+		w := &bitWriter{}
+		compressedElement(w, cfg, c.e)
+		w.put(alacEND, 3)
+		out, err := newALACDecoder(cfg).decode(w.b, make([][]float32, k), 0)
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		scale := 1 / float32(int64(1)<<(c.depth-1))
+		for ch := range k {
+			if len(out[ch]) != n {
+				t.Errorf("%s: channel %d has %d samples, want %d", c.name, ch, len(out[ch]), n)
+				continue
+			}
+			for i, v := range want[ch] {
+				v = v << (32 - c.depth) >> (32 - c.depth)
+				if out[ch][i] != float32(v)*scale {
+					t.Errorf("%s: channel %d sample %d: %g, want %d", c.name, ch, i, out[ch][i]/scale, v)
+					break
+				}
+			}
+		}
+	}
+}
+
+// TestALACEditListSkips checks the samples an edit list skips are
+// dropped, and the ones after them kept, up to the edit's length: the
+// fixtures' edit lists skip nothing.
+func TestALACEditListSkips(t *testing.T) {
+	b, err := os.ReadFile(fixtures + "alac_s16_mono_22k.m4a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// elst: version and flags, one entry: 300 ms of the movie from media
+	// time 0, which becomes 5000 (of 22050 a second).
+	at := bytes.Index(b, []byte("elst")) + 4
+	if at < 4 || binary.BigEndian.Uint32(b[at+4:]) != 1 || binary.BigEndian.Uint32(b[at+12:]) != 0 {
+		t.Fatal("the fixture's edit list is not one edit from media time 0")
+	}
+	data := bytes.Clone(b)
+	binary.BigEndian.PutUint32(data[at+12:], 5000)
+	ref := readRef(t, "alac_s16_mono_22k.m4a", false)
+	for _, opts := range []Options{{}, {MaxSeconds: 0.01}} {
+		a, err := Bytes(context.Background(), "edit.m4a", data, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := ref[5000:]
+		if opts.MaxSeconds > 0 {
+			want = want[:221] // ⌈0.01 × 22050⌉
+		}
+		if !slices.Equal(a.Channels[0], want) {
+			t.Errorf("%+v: %d samples, want the reference's %d after its first 5000", opts, a.Frames(), len(want))
+		}
+	}
+}
+
+// TestALACVerbatimWide checks verbatim elements of 20 and 32 bits, which
+// ffmpeg's encoder never writes (and its decoder refuses for a 32-bit
+// pair): each sample read whole, sign-extended, scaled by its depth.
+func TestALACVerbatimWide(t *testing.T) {
+	for _, c := range []struct {
+		depth   int
+		samples [][]int32
+	}{
+		{20, [][]int32{{-1 << 19, 1<<19 - 1, -1, 0, 12345}}},
+		{32, [][]int32{{math.MinInt32, math.MaxInt32, -1}, {1, math.MinInt32 + 1, -123456789}}},
+	} {
+		cfg := testALACConfig
+		cfg.bitDepth, cfg.channels = c.depth, len(c.samples)
+		w := &bitWriter{}
+		verbatimElement(w, c.depth, c.samples...)
+		w.put(alacEND, 3)
+		out, err := newALACDecoder(cfg).decode(w.b, make([][]float32, cfg.channels), 0)
+		if err != nil {
+			t.Fatalf("%d bits: %v", c.depth, err)
+		}
+		scale := 1 / float32(int64(1)<<(c.depth-1))
+		for ch, want := range c.samples {
+			for i, v := range want {
+				if out[ch][i] != float32(v)*scale {
+					t.Errorf("%d bits, channel %d sample %d: %g, want %g", c.depth, ch, i, out[ch][i], float32(v)*scale)
+				}
+			}
 		}
 	}
 }

@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"math"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -78,5 +80,133 @@ func TestCAFDamaged(t *testing.T) {
 		if !errors.Is(err, c.want) || !strings.Contains(err.Error(), c.says) || !strings.Contains(err.Error(), "bad.caf") {
 			t.Errorf("%s: %v; want %v saying %q and naming the file", c.name, err, c.want, c.says)
 		}
+	}
+}
+
+// cafChunk returns a CAF chunk: type, 64-bit size, body.
+func cafChunk(typ string, body []byte) []byte {
+	return slices.Concat([]byte(typ), binary.BigEndian.AppendUint64(nil, uint64(len(body))), body)
+}
+
+// alacCookie returns the 24-byte ALACSpecificConfig of cfg.
+func alacCookie(cfg alacConfig) []byte {
+	be := binary.BigEndian
+	b := be.AppendUint32(nil, cfg.frameLength)
+	b = append(b, 0, byte(cfg.bitDepth), byte(cfg.pb), byte(cfg.mb), byte(cfg.kb), byte(cfg.channels))
+	b = be.AppendUint16(b, 255) // maxRun
+	b = be.AppendUint32(b, 0)   // maxFrameBytes
+	b = be.AppendUint32(b, 0)   // avgBitRate
+	return be.AppendUint32(b, cfg.rate)
+}
+
+// cafALACFile returns a CAF file of the ALAC frames in packets, with the
+// packet table's valid and priming frame counts and the cookie as given.
+func cafALACFile(cfg alacConfig, cookie []byte, packets [][]byte, valid int64, priming int32) []byte {
+	be := binary.BigEndian
+	desc := be.AppendUint64(nil, math.Float64bits(float64(cfg.rate)))
+	desc = append(desc, "alac"...)
+	desc = be.AppendUint32(desc, 0)
+	desc = be.AppendUint32(desc, 0)
+	desc = be.AppendUint32(desc, cfg.frameLength)
+	desc = be.AppendUint32(desc, uint32(cfg.channels))
+	desc = be.AppendUint32(desc, 0)
+	pakt := be.AppendUint64(nil, uint64(len(packets)))
+	pakt = be.AppendUint64(pakt, uint64(valid))
+	pakt = be.AppendUint32(pakt, uint32(priming))
+	pakt = be.AppendUint32(pakt, 0)
+	data := []byte{0, 0, 0, 0} // edit count
+	for _, p := range packets {
+		n := len(p)
+		var v []byte
+		for first := true; first || n > 0; first = false {
+			b := byte(n & 0x7f)
+			if !first {
+				b |= 0x80
+			}
+			v = append([]byte{b}, v...)
+			n >>= 7
+		}
+		pakt = append(pakt, v...)
+		data = append(data, p...)
+	}
+	return slices.Concat([]byte("caff\x00\x01\x00\x00"), cafChunk("desc", desc), cafChunk("kuki", cookie),
+		cafChunk("pakt", pakt), cafChunk("data", data))
+}
+
+// silentALAC returns n ALAC frames of digital silence, frameLength
+// samples of each of cfg's channels: a dozen bytes each, as zeros go as
+// one run.
+func silentALAC(cfg alacConfig, n int) [][]byte {
+	var e alacElement
+	for range cfg.channels {
+		e.chans = append(e.chans, alacChannel{pbFactor: 4, resid: make([]int32, cfg.frameLength)})
+	}
+	w := &bitWriter{}
+	compressedElement(w, cfg, e)
+	w.put(alacEND, 3)
+	frames := make([][]byte, n)
+	for i := range frames {
+		frames[i] = w.b
+	}
+	return frames
+}
+
+// TestCAFALACAllocation checks that a packet table cannot make the
+// decoder allocate for samples it will never return: the priming frames
+// it drops, or valid frames far beyond what the packets could hold. The
+// packets are silence, a dozen bytes for 4096 samples, which fill any
+// room allocated in proportion to the file's size.
+func TestCAFALACAllocation(t *testing.T) {
+	cfg := testALACConfig
+	packets := silentALAC(cfg, 500)
+	n := int64(len(packets)) * int64(cfg.frameLength)
+	for _, c := range []struct {
+		name       string
+		valid      int64
+		priming    int32
+		wantErr    error
+		wantFrames int64
+	}{
+		{"priming past the audio", 4096, 1 << 28, ErrEmpty, 0},
+		{"priming", 0, int32(n - 4096), nil, 4096},
+		{"valid frames beyond the packets", 1 << 28, 0, nil, n},
+	} {
+		data := cafALACFile(cfg, alacCookie(cfg), packets, c.valid, c.priming)
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		a, err := Bytes(context.Background(), "silence.caf", data, Options{})
+		runtime.ReadMemStats(&after)
+		if !errors.Is(err, c.wantErr) || err == nil && int64(a.Frames()) != c.wantFrames {
+			t.Errorf("%s: %v, want %v and %d frames", c.name, err, c.wantErr, c.wantFrames)
+		}
+		// The bound fuzzDecode holds every input to, for the 8 MB of
+		// samples decoded (whether or not they are kept).
+		if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 64<<20+uint64(len(data))*64+uint64(n)*4*3 {
+			t.Errorf("%s: allocated %d MB for %d KB of file and %d samples", c.name, alloc>>20, len(data)>>10, n)
+		}
+	}
+}
+
+// TestCAFZeroFilled checks a CAF file whose description is followed by
+// zeros (space reserved by a recorder that never wrote it) is refused at
+// little cost, though every 12 zero bytes read as an empty chunk: 64 MB
+// of them cost a read of the file per chunk, seconds in all.
+func TestCAFZeroFilled(t *testing.T) {
+	pcm, err := os.ReadFile(fixtures + "caf_s16_stereo_44k.caf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := pcm[:8+12+32] // the file header and the desc chunk
+	if string(head[8:12]) != "desc" {
+		t.Fatal("the fixture does not start with its desc chunk")
+	}
+	r := &countReads{r: padded{head, 64 << 20, zeros}}
+	_, err = named("zeros.caf")(decode(context.Background(), r, 64<<20, Options{}))
+	if !errors.Is(err, ErrEmpty) || !strings.Contains(err.Error(), "zeros.caf") {
+		t.Errorf("%v, want ErrEmpty naming the file", err)
+	}
+	// 64 MB in reads of 64 KB: 1024.
+	if r.reads > 2000 {
+		t.Errorf("%d reads of the file to refuse it", r.reads)
 	}
 }
