@@ -386,7 +386,7 @@ func (d *alacDecoder) riceDecode(r *bitReader, out []int32, pb uint32, maxBits i
 	zmode := uint32(0)
 	for c := 0; c < len(out); {
 		k := min(uint32(31-bits.LeadingZeros32(mean>>agQBShift+3)), d.cfg.kb)
-		n := r.rice(k, maxBits)
+		n := r.rice(k, uint32(1)<<k-1, maxBits)
 		v := n + zmode
 		out[c] = int32((v + 1) >> 1)
 		if v&1 != 0 {
@@ -401,7 +401,7 @@ func (d *alacDecoder) riceDecode(r *bitReader, out []int32, pb uint32, maxBits i
 		if mean<<agMMulShift < agQB && c < len(out) {
 			zmode = 1
 			k := uint32(bits.LeadingZeros32(mean)) - agBitOff + (mean+agMOff)>>agMDenShift
-			run := r.riceRun(k, (uint32(1)<<k-1)&wb)
+			run := r.rice(k, (uint32(1)<<k-1)&wb, agRunBits)
 			if uint64(c)+uint64(run) > uint64(len(out)) {
 				return errors.New("a run of zeros past the frame's end")
 			}
@@ -537,37 +537,16 @@ func (r *bitReader) skip(n int) { r.pos += n }
 
 func (r *bitReader) align() { r.pos = (r.pos + 7) &^ 7 }
 
-// rice reads one residual magnitude coded with parameter k (modulus
-// 2^k − 1): a unary prefix, then k bits, or k − 1 when they would start
-// with a zero bit and stand for no remainder. Nine or more prefix bits
-// escape to the value stored in maxBits bits.
-func (r *bitReader) rice(k uint32, maxBits int) uint32 {
+// rice reads one adaptive Rice code with parameter k and modulus m
+// (2^k − 1 for residuals, less for a run of zeros): a unary prefix, then k
+// bits, or k − 1 when they would start with a zero bit and stand for no
+// remainder. Nine or more prefix bits escape to a value stored in escBits
+// bits.
+func (r *bitReader) rice(k, m uint32, escBits int) uint32 {
 	q := uint32(bits.LeadingZeros32(^r.peek32()))
 	if q >= agMaxPrefix {
 		r.pos += agMaxPrefix
-		return r.read(maxBits)
-	}
-	r.pos += int(q) + 1
-	if k <= 1 {
-		return q
-	}
-	m := uint32(1)<<k - 1
-	v := r.peek32() >> (32 - k)
-	if v < 2 {
-		r.pos += int(k) - 1
-		return q * m
-	}
-	r.pos += int(k)
-	return q*m + v - 1
-}
-
-// riceRun reads the length of a run of zeros: as rice, with modulus m
-// and an escape to a 16-bit count.
-func (r *bitReader) riceRun(k, m uint32) uint32 {
-	q := uint32(bits.LeadingZeros32(^r.peek32()))
-	if q >= agMaxPrefix {
-		r.pos += agMaxPrefix
-		return r.read(agRunBits)
+		return r.read(escBits)
 	}
 	r.pos += int(q) + 1
 	if k == 0 {

@@ -226,9 +226,9 @@ func TestALACTruncated(t *testing.T) {
 	}
 }
 
-// putRice writes n with the Golomb–Rice code bitReader.rice and
-// bitReader.riceRun read: parameter k, modulus m, escaped to escBits bits
-// when the quotient needs nine or more prefix bits.
+// putRice writes n with the Golomb–Rice code bitReader.rice reads:
+// parameter k, modulus m, escaped to escBits bits when the quotient needs
+// nine or more prefix bits.
 func putRice(w *bitWriter, n, k, m uint32, escBits int) {
 	q := n
 	if k > 1 {
@@ -602,5 +602,27 @@ func TestALACVerbatimWide(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestALACNamedInRateError checks that a refusal after decoding names the
+// codec the MP4 file holds, not the container's AAC.
+func TestALACNamedInRateError(t *testing.T) {
+	b, err := os.ReadFile(fixtures + "alac_s16_mono_22k.m4a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The sample entry 'alac' holds a box 'alac': size, type, version and
+	// flags, then the config, whose rate is its last 4 bytes.
+	entry := bytes.Index(b, []byte("alac"))
+	cookie := entry + 4 + bytes.Index(b[entry+4:], []byte("alac"))
+	if entry < 0 || cookie <= entry+4 {
+		t.Fatal("no ALAC cookie in the fixture")
+	}
+	b = bytes.Clone(b)
+	binary.BigEndian.PutUint32(b[cookie+4+4+20:], 999)
+	_, err = Bytes(context.Background(), "slow.m4a", b, Options{})
+	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "alac at 999 Hz") {
+		t.Errorf("%v, want ErrUnsupported saying alac at 999 Hz", err)
 	}
 }

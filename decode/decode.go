@@ -227,10 +227,10 @@ func decode(ctx context.Context, r io.ReaderAt, size int64, opts Options) (a *Au
 		a.Format = format // MP4 and CAF decoders name their codec
 	}
 	if a.Rate < minRate {
-		return nil, unsupported("%s at %d Hz: sample rates below %d Hz are not audio songflow analyses", format, a.Rate, minRate)
+		return nil, unsupported("%s at %d Hz: sample rates below %d Hz are not audio songflow analyses", a.Format, a.Rate, minRate)
 	}
 	if a.Frames() == 0 {
-		return nil, fmt.Errorf("%w: the %s stream holds no samples", ErrEmpty, format)
+		return nil, fmt.Errorf("%w: the %s stream holds no samples", ErrEmpty, a.Format)
 	}
 	if a.SourceDuration < a.Duration() {
 		a.SourceDuration = a.Duration()
