@@ -22,11 +22,28 @@ type alacConfig struct {
 	rate        uint32
 }
 
-// alacMaxChannels is the most channels songflow decodes: the reference
-// allows eight, in an element order whose layouts other than mono and
-// stereo almost no file uses, and whose mapping to WAVE order no test
-// here could check.
-const alacMaxChannels = 2
+// alacMaxChannels is the most channels an ALAC stream has.
+const alacMaxChannels = 8
+
+// alacPair is the most channels one element (a channel pair) codes.
+const alacPair = 2
+
+// alacPlaces gives, for a stream of n channels, the WAVE position (L R C
+// LFE, then the surround pairs) of each channel in the order the frame's
+// elements code them: centre first, then the pairs, the LFE last, as
+// Apple's ALAC channel layouts define them (3: C L R; 4: C L R Cs; 5:
+// C L R Ls Rs; 6: adds LFE; 7: C L R Ls Rs Cs LFE; 8: C Lc Rc L R Ls Rs
+// LFE).
+var alacPlaces = [alacMaxChannels][]int{
+	{0},
+	{0, 1},
+	{2, 0, 1},
+	{2, 0, 1, 3},
+	{2, 0, 1, 3, 4},
+	{2, 0, 1, 4, 5, 3},
+	{2, 0, 1, 4, 5, 6, 3},
+	{2, 6, 7, 0, 1, 4, 5, 3},
+}
 
 // parseALACConfig reads the 24-byte ALACSpecificConfig.
 func parseALACConfig(b []byte) (alacConfig, error) {
@@ -51,7 +68,7 @@ func parseALACConfig(b []byte) (alacConfig, error) {
 	case c.channels == 0:
 		return c, fmt.Errorf("%w: ALAC config with no channels", ErrCorrupt)
 	case c.channels > alacMaxChannels:
-		return c, unsupported("ALAC with %d channels is not supported (mono and stereo are)", c.channels)
+		return c, fmt.Errorf("%w: ALAC config with %d channels, at most %d", ErrCorrupt, c.channels, alacMaxChannels)
 	case c.frameLength == 0 || c.frameLength > 1<<16:
 		// The reference encoder writes 4096; a larger claim would only
 		// make the decoder allocate.
@@ -166,15 +183,16 @@ func decodeALAC(in *input, cfg alacConfig, rate, skip, total int64,
 // alacDecoder decodes the frames (MP4 samples) of one ALAC stream.
 type alacDecoder struct {
 	cfg   alacConfig
-	resid [alacMaxChannels][]int32  // an element's residuals per channel
-	pred  [alacMaxChannels][]int32  // its decoded samples
-	shift [alacMaxChannels][]uint32 // the low bits the encoder shifted out
-	coefs [alacMaxChannels][32]int16
+	place []int              // WAVE position of each coded channel
+	resid [alacPair][]int32  // an element's residuals per channel
+	pred  [alacPair][]int32  // its decoded samples
+	shift [alacPair][]uint32 // the low bits the encoder shifted out
+	coefs [alacPair][32]int16
 }
 
 func newALACDecoder(cfg alacConfig) *alacDecoder {
-	d := &alacDecoder{cfg: cfg}
-	for c := range cfg.channels {
+	d := &alacDecoder{cfg: cfg, place: alacPlaces[cfg.channels-1]}
+	for c := range min(cfg.channels, alacPair) {
 		d.resid[c] = make([]int32, cfg.frameLength)
 		d.pred[c] = make([]int32, cfg.frameLength)
 		d.shift[c] = make([]uint32, cfg.frameLength)
@@ -234,9 +252,10 @@ func (d *alacDecoder) decode(frame []byte, out [][]float32, expect int64) ([][]f
 			// stay within full scale.
 			wrap := uint(32 - d.cfg.bitDepth)
 			for c := range k {
-				out[ch+c] = makeRoom(out[ch+c], n, expect)
+				o := d.place[ch+c]
+				out[o] = makeRoom(out[o], n, expect)
 				for _, v := range d.pred[c][:n] {
-					out[ch+c] = append(out[ch+c], float32(v<<wrap>>wrap)*scale)
+					out[o] = append(out[o], float32(v<<wrap>>wrap)*scale)
 				}
 			}
 			ch += k
@@ -314,7 +333,7 @@ func (d *alacDecoder) element(r *bitReader, k int) (int, error) {
 		return 0, fmt.Errorf("%d bits per residual", chanBits)
 	}
 	mixBits, mixRes := r.read(8), int32(int8(r.read(8)))
-	var mode, denShift, pbFactor, order [alacMaxChannels]uint32
+	var mode, denShift, pbFactor, order [alacPair]uint32
 	for c := range k {
 		mode[c], denShift[c] = r.read(4), r.read(4)
 		pbFactor[c], order[c] = r.read(3), r.read(5)

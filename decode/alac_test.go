@@ -194,7 +194,7 @@ func TestALACConfigRefused(t *testing.T) {
 		{"short", good[:20], ErrCorrupt},
 		{"bit depth 12", set(5, 12), ErrCorrupt},
 		{"no channels", set(9, 0), ErrCorrupt},
-		{"six channels", set(9, 6), ErrUnsupported},
+		{"nine channels", set(9, 9), ErrCorrupt},
 		{"frame length 0", slices.Concat([]byte{0, 0, 0, 0}, good[4:]), ErrCorrupt},
 		{"version 1", set(4, 1), ErrUnsupported},
 	} {

@@ -63,7 +63,7 @@ func TestAnalyzeBadInput(t *testing.T) {
 		{write("adagio.aif", aiffOf(t, filepath.Join(testdata, "calibration", "01-adagio-c-major.wav"))), want{bpm: 60, key: "C Major", fmt: "aiff"}},
 		{copyOf("ulaw.aifc", filepath.Join(testdata, "decode", "bad_ulaw.aifc")), want{says: []string{"unsupported format", "µ-law"}}},
 		{copyOf("cut.aiff", filepath.Join(testdata, "decode", "bad_truncated.aiff")), want{says: []string{"corrupt or truncated", "SSND"}}},
-		{copyOf("surround.m4a", filepath.Join(testdata, "decode", "bad_alac_51.m4a")), want{says: []string{"unsupported format", "ALAC with 6 channels"}}},
+		{copyOf("ulaw.caf", filepath.Join(testdata, "decode", "bad_ulaw.caf")), want{says: []string{"unsupported format", "CAF holding µ-law"}}},
 	}
 	args := []string{"analyze", "--config", filepath.Join("..", "..", "pipeline.toml")}
 	for _, f := range files {

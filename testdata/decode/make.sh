@@ -189,6 +189,11 @@ synth 22050 1 0.3 "$T/l5.wav" -b 16
 $FF -i "$T/l5.wav" -c:a alac alac_s16_mono_22k.m4a
 $FF -i "$T/l1.wav" -t 0.15 -c:a alac -compression_level 0 alac_verbatim_s16_stereo_44k.m4a
 $FF -i "$T/l5.wav" -c:a alac -f mov alac_qt_s16_mono_22k.mov
+# Surround: ALAC codes the centre first; the references are in WAVE order.
+$FF -i "$T/a51.wav" -t 0.05 -c:a alac alac_51_48k.m4a
+$FF -i "$T/a71.wav" -t 0.05 -af 'aformat=channel_layouts=7.1(wide)' -c:a alac alac_71wide_48k.m4a
+synth 48000 3 0.05 "$T/l6.wav" -b 16
+$FF -i "$T/l6.wav" -af aformat=channel_layouts=3.0 -c:a alac alac_30_48k.m4a
 
 # --- CAF -----------------------------------------------------------------
 # ffmpeg's CAF muxer writes its metadata as the info chunk's strings.
@@ -221,7 +226,6 @@ head -c 12000 flac_s16_stereo_44k.flac >bad_truncated.flac
 head -c 30000 aiff_s16_stereo_44k.aiff >bad_truncated.aiff
 $FF -i "$T/aid3.wav" -t 0.2 -c:a pcm_mulaw -f aiff bad_ulaw.aifc
 $FF -i "$T/a2.wav" -t 0.3 -c:a libvorbis bad_vorbis.ogg
-$FF -i "$T/a51.wav" -t 0.05 -c:a alac bad_alac_51.m4a
 $FF -i "$T/c4.wav" -c:a pcm_mulaw bad_ulaw.caf
 # 32 bits per sample: valid since FLAC 1.4, beyond mewkiz/flac (unsupported).
 synth 8000 1 0.1 "$T/f32.wav" -b 32
