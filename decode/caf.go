@@ -10,7 +10,7 @@ import (
 
 // Core Audio Format, as in Apple's "Core Audio Format Specification"
 // (2006): a header, then chunks with 64-bit sizes, the stream description
-// ('desc') first. songflow reads linear PCM and Apple Lossless from it.
+// ('desc') first. songflow reads linear PCM, Apple Lossless and AAC from it.
 
 // cafDesc is a CAF 'desc' chunk: an AudioStreamBasicDescription.
 type cafDesc struct {
@@ -32,7 +32,7 @@ const (
 // cafCodecs names the codecs a CAF file may hold that songflow does not
 // decode, for the error message.
 var cafCodecs = map[string]string{
-	"aac ": "AAC", "ima4": "IMA ADPCM", "ulaw": "µ-law", "alaw": "A-law",
+	"ima4": "IMA ADPCM", "ulaw": "µ-law", "alaw": "A-law",
 	".mp3": "MP3", "opus": "Opus", "flac": "FLAC", "samr": "AMR", "MAC3": "MACE 3:1", "MAC6": "MACE 6:1",
 }
 
@@ -41,7 +41,7 @@ var cafCodecs = map[string]string{
 // ALAC takes under 1 MB.
 const cafChunkLimit = 16 << 20
 
-// decodeCAF reads a CAF file holding linear PCM or ALAC.
+// decodeCAF reads a CAF file holding linear PCM, ALAC or AAC.
 func decodeCAF(in *input) (*Audio, error) {
 	be := binary.BigEndian
 	var hdr [8]byte
@@ -146,12 +146,17 @@ func decodeCAF(in *input) (*Audio, error) {
 		a, err = cafPCM(in, desc, rate, dataOff, dataSize)
 	case "alac":
 		a, err = cafALAC(in, desc, rate, cookie, pakt, dataOff, dataSize)
+	case "aac ":
+		a, err = cafAAC(in, desc, rate, cookie, pakt, dataOff, dataSize)
+		if a != nil {
+			a.Format = AAC
+		}
 	default:
 		name := cafCodecs[desc.formatID]
 		if name == "" {
 			name = strconv.Quote(printable([]byte(desc.formatID)))
 		}
-		return nil, unsupported("CAF holding %s is not supported (linear PCM and Apple Lossless are)", name)
+		return nil, unsupported("CAF holding %s is not supported (linear PCM, Apple Lossless and AAC are)", name)
 	}
 	if err != nil {
 		return nil, err
@@ -203,52 +208,93 @@ func cafALAC(in *input, d *cafDesc, rate int, cookie, pakt []byte, off, size int
 	if int(cfg.channels) != int(d.channels) {
 		return nil, fmt.Errorf("%w: CAF says %d channels, its ALAC config %d", ErrCorrupt, d.channels, cfg.channels)
 	}
+	t, err := readPacketTable(pakt, "ALAC", int64(cfg.frameLength), off, size)
+	if err != nil {
+		return nil, err
+	}
+	return decodeALAC(in, cfg, int64(rate), t.priming, t.valid, t.walk)
+}
+
+// cafAAC decodes the AAC packets of a CAF data chunk, which the packet
+// table lists; the cookie is an MPEG-4 ES descriptor.
+func cafAAC(in *input, d *cafDesc, rate int, cookie, pakt []byte, off, size int64) (*Audio, error) {
+	oti, asc := esDescriptor(cookie)
+	if len(asc) == 0 {
+		return nil, fmt.Errorf("%w: the CAF AAC stream has no decoder config", ErrCorrupt)
+	}
+	if oti != 0x40 && oti != 0x66 && oti != 0x67 && oti != 0x68 {
+		return nil, unsupported("CAF holding MPEG-4 object type 0x%02x as AAC is not supported", oti)
+	}
+	t, err := readPacketTable(pakt, "AAC", int64(max(d.framesPerPacket, 1)), off, size)
+	if err != nil {
+		return nil, err
+	}
+	return decodeAACFrames(in, asc, int64(rate), t.priming, t.valid, t.walk)
+}
+
+// cafPackets is a CAF packet table ('pakt'): where each packet of the
+// data chunk lies, and which of the frames they decode to are the song.
+type cafPackets struct {
+	codec          string // for messages
+	count          int64
+	valid, priming int64 // frames
+	sizes          []byte
+	off, size      int64 // the data chunk's audio
+}
+
+// readPacketTable reads a packet table for packets of perPacket frames
+// lying in size bytes at off.
+func readPacketTable(pakt []byte, codec string, perPacket, off, size int64) (*cafPackets, error) {
 	if len(pakt) < 24 {
-		return nil, fmt.Errorf("%w: the CAF ALAC stream has no packet table", ErrCorrupt)
+		return nil, fmt.Errorf("%w: the CAF %s stream has no packet table", ErrCorrupt, codec)
 	}
 	be := binary.BigEndian
-	packets, valid := int64(be.Uint64(pakt)), int64(be.Uint64(pakt[8:]))
-	priming := int64(int32(be.Uint32(pakt[16:])))
-	if packets < 0 || valid < 0 || priming < 0 {
-		return nil, fmt.Errorf("%w: CAF packet table of %d packets, %d frames, %d priming", ErrCorrupt, packets, valid, priming)
+	t := &cafPackets{codec: codec, count: int64(be.Uint64(pakt)), valid: int64(be.Uint64(pakt[8:])),
+		priming: int64(int32(be.Uint32(pakt[16:]))), sizes: pakt[24:], off: off, size: size}
+	if t.count < 0 || t.valid < 0 || t.priming < 0 {
+		return nil, fmt.Errorf("%w: CAF packet table of %d packets, %d frames, %d priming", ErrCorrupt, t.count, t.valid, t.priming)
 	}
-	if valid == 0 {
+	if t.valid == 0 {
 		// No count of valid frames: every packet's, less the priming.
-		valid = max(0, min(packets, 1<<32)*int64(cfg.frameLength)-priming)
+		t.valid = max(0, min(t.count, 1<<32)*perPacket-t.priming)
 	}
-	sizes := pakt[24:]
-	frames := func(maxSize uint32, fn func(i uint64, off int64, size uint32) (bool, error)) error {
-		at, end := off, off+size
-		for i := int64(0); i < packets; i++ {
-			// Each packet's size, in bytes, as a big-endian base-128
-			// number whose bytes but the last have the top bit set.
-			var n uint64
-			for k := 0; ; k++ {
-				if len(sizes) == 0 || k == 5 {
-					return fmt.Errorf("%w: CAF packet table ends at packet %d of %d", ErrCorrupt, i, packets)
-				}
-				b := sizes[0]
-				sizes = sizes[1:]
-				n = n<<7 | uint64(b&0x7f)
-				if b&0x80 == 0 {
-					break
-				}
+	return t, nil
+}
+
+// walk calls fn with the number, file offset and size of each packet in
+// turn, until fn says to stop; a packet larger than maxSize, or running
+// past the data, is an error.
+func (t *cafPackets) walk(maxSize uint32, fn func(i uint64, off int64, size uint32) (bool, error)) error {
+	sizes := t.sizes
+	at, end := t.off, t.off+t.size
+	for i := int64(0); i < t.count; i++ {
+		// Each packet's size, in bytes, as a big-endian base-128
+		// number whose bytes but the last have the top bit set.
+		var n uint64
+		for k := 0; ; k++ {
+			if len(sizes) == 0 || k == 5 {
+				return fmt.Errorf("%w: CAF packet table ends at packet %d of %d", ErrCorrupt, i, t.count)
 			}
-			if n > uint64(maxSize) {
-				return fmt.Errorf("%w: ALAC packet %d claims %d bytes", ErrCorrupt, i, n)
+			b := sizes[0]
+			sizes = sizes[1:]
+			n = n<<7 | uint64(b&0x7f)
+			if b&0x80 == 0 {
+				break
 			}
-			if int64(n) > end-at {
-				return fmt.Errorf("%w: ALAC packet %d at byte %d runs past the end of the CAF data (%d bytes)", ErrCorrupt, i, at, end)
-			}
-			more, err := fn(uint64(i), at, uint32(n))
-			if err != nil || !more {
-				return err
-			}
-			at += int64(n)
 		}
-		return nil
+		if n > uint64(maxSize) {
+			return fmt.Errorf("%w: %s packet %d claims %d bytes", ErrCorrupt, t.codec, i, n)
+		}
+		if int64(n) > end-at {
+			return fmt.Errorf("%w: %s packet %d at byte %d runs past the end of the CAF data (%d bytes)", ErrCorrupt, t.codec, i, at, end)
+		}
+		more, err := fn(uint64(i), at, uint32(n))
+		if err != nil || !more {
+			return err
+		}
+		at += int64(n)
 	}
-	return decodeALAC(in, cfg, int64(rate), priming, valid, frames)
+	return nil
 }
 
 // cafInfo reads the string pairs of a CAF 'info' chunk: a count, then

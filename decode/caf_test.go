@@ -210,3 +210,28 @@ func TestCAFZeroFilled(t *testing.T) {
 		t.Errorf("%d reads of the file to refuse it", r.reads)
 	}
 }
+
+// TestCAFAACMatchesM4A checks that AAC frames rewrapped from an M4A file
+// into CAF, the edit list's priming and length become the packet table's,
+// decode to exactly the M4A's samples.
+func TestCAFAACMatchesM4A(t *testing.T) {
+	m4a, err := File(context.Background(), fixtures+"aac_stereo_44k.m4a", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	caf, err := File(context.Background(), fixtures+"aac_stereo_44k.caf", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if caf.Format != AAC || caf.Rate != m4a.Rate || len(caf.Channels) != len(m4a.Channels) {
+		t.Fatalf("CAF: %s %d Hz %d channels; M4A: %d Hz %d channels", caf.Format, caf.Rate, len(caf.Channels), m4a.Rate, len(m4a.Channels))
+	}
+	for c := range m4a.Channels {
+		if !slices.Equal(caf.Channels[c], m4a.Channels[c]) {
+			t.Errorf("channel %d: %d samples differ from the M4A's %d", c, len(caf.Channels[c]), len(m4a.Channels[c]))
+		}
+	}
+	if caf.Frames() != 26460 {
+		t.Errorf("%d frames, the packet table keeps 26460", caf.Frames())
+	}
+}

@@ -1,6 +1,6 @@
-// Package decode turns an audio file (WAV, AIFF, CAF, FLAC, MP3, AAC or Apple Lossless) into float32
-// samples per channel, detecting the format from the bytes, never from the
-// file's name.
+// Package decode turns an audio file (WAV, AIFF, CAF, FLAC, MP3, AAC or
+// Apple Lossless) into float32 samples per channel, detecting the format
+// from the bytes, never from the file's name.
 //
 // Every decoder reads through an io.ReaderAt, so a long file is never read
 // into memory whole, and every allocation is bounded by the size of the data
@@ -23,7 +23,7 @@ import (
 // Format names a supported audio format.
 type Format string
 
-// The supported formats. AAC covers both the MP4/M4A container and raw
+// The supported formats. AAC covers the MP4/M4A and CAF containers and raw
 // ADTS streams; AIFF covers AIFF-C with uncompressed samples too.
 const (
 	WAV  Format = "wav"
@@ -41,8 +41,8 @@ const (
 // errors.Is; the message adds what exactly was found.
 var (
 	// ErrUnsupported means the data is a known format or codec that this
-	// package does not decode (Ogg, Opus, compressed AIFF-C, AAC in CAF, …) or is not audio
-	// at all.
+	// package does not decode (Ogg, Opus, compressed AIFF-C, µ-law CAF, …)
+	// or is not audio at all.
 	ErrUnsupported = errors.New("unsupported format")
 	// ErrEmpty means there is no audio: an empty file, or headers with no
 	// samples after them.

@@ -187,6 +187,9 @@ func TestLossyMatchesFFmpeg(t *testing.T) {
 		// ADTS has no edit list; ffmpeg keeps the encoder's 1024 samples
 		// of priming, which faad2 holds back.
 		{"aac_adts_mono_32k.aac", 32000, 1, 1024, -1024},
+		// The same frames in CAF: ffmpeg reads neither the priming nor
+		// the length the packet table gives, and keeps all 27 frames.
+		{"aac_stereo_44k.caf", 44100, 2, 1024, 26460 - 27648},
 	}
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {

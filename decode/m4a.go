@@ -169,7 +169,6 @@ func decodeM4A(in *input) (*Audio, error) {
 	if len(tr.asc) == 0 {
 		return nil, fmt.Errorf("%w: the AAC track has no decoder config", ErrCorrupt)
 	}
-
 	// The length in media time: the edit list's, else all samples'.
 	length := int64(tr.durations)
 	if length == 0 {
@@ -179,11 +178,26 @@ func decodeM4A(in *input) (*Audio, error) {
 	if tr.editLength >= 0 && tr.editLength < length {
 		length = tr.editLength
 	}
-	length = max(length, 0)
-	srcDur := float64(length) / float64(tr.timescale)
+	// Sample offsets count from the start of the MP4 data, which an ID3
+	// tag may precede.
+	frames := func(maxSize uint32, fn func(i uint64, off int64, size uint32) (bool, error)) error {
+		return tr.eachSample(in.size-in.start, maxSize, func(i, off uint64, size uint32) (bool, error) {
+			return fn(i, in.start+int64(off), size)
+		})
+	}
+	return decodeAACFrames(in, tr.asc, int64(tr.timescale), tr.editSkip, max(length, 0), frames)
+}
+
+// decodeAACFrames decodes the raw AAC frames that frames visits (each
+// with its offset in the file and its size), for the AudioSpecificConfig
+// asc. The container's timing comes in units of timescale per second:
+// skip is the priming to drop, length what to keep after it.
+func decodeAACFrames(in *input, asc []byte, timescale, skip, length int64,
+	frames func(maxSize uint32, fn func(i uint64, off int64, size uint32) (bool, error)) error) (*Audio, error) {
+	srcDur := float64(length) / float64(timescale)
 	want := int64(-1)
 	if in.opts.MaxSeconds > 0 {
-		want = int64(math.Ceil(in.opts.MaxSeconds * float64(tr.timescale)))
+		want = int64(math.Ceil(in.opts.MaxSeconds * float64(timescale)))
 	} else if err := in.checkLength(srcDur); err != nil {
 		return nil, err
 	}
@@ -191,46 +205,45 @@ func decodeM4A(in *input) (*Audio, error) {
 		want = length
 	}
 
-	dec, err := newAACDecoder(tr.asc)
+	dec, err := newAACDecoder(asc)
 	if err != nil {
 		return nil, err
 	}
 	defer dec.close()
-	// The edit list's skip and want are in media time; make them
-	// samples at the core rate.
-	coreRate := int64(ascRate(tr.asc))
+	// The skip and want are in the container's time; make them samples
+	// at the core rate.
+	coreRate := int64(ascRate(asc))
 	if coreRate == 0 {
-		coreRate = int64(tr.timescale)
+		coreRate = timescale
 	}
-	scale := func(v int64) int64 { return v * coreRate / int64(tr.timescale) }
+	scale := func(v int64) int64 { return v * coreRate / timescale }
 	// faad2 holds back its first frame's output, which is exactly the
 	// 1024 samples (at the core rate) of priming an encoder puts first,
 	// and the edit list counts: skip only what the edit list asks beyond
 	// that. 1024 core samples are 1024 units of media time only when the
 	// media timescale is the core rate: not in a track timed at 90 kHz,
 	// nor in HE-AAC, whose track is timed at the doubled output rate.
-	skip := max(0, scale(tr.editSkip)-1024)
+	skip = max(0, scale(skip)-1024)
 	// A compressed byte rarely carries more than a few samples; the cap
 	// only limits what a lying header can make us allocate up front.
-	pre := min(scale(want), (in.size-in.start)*16)
+	size := in.size - in.start
+	pre := min(scale(want), size*16)
 	sink := &aacSink{coreRate: int(coreRate), skip: skip, want: scale(want),
-		expect: pre, chans: newChannels(dec.channels, pre, in.size-in.start), maxSeconds: in.opts.MaxSeconds}
+		expect: pre, chans: newChannels(dec.channels, pre, size), maxSeconds: in.opts.MaxSeconds}
 	buf := make([]byte, maxAACFrame)
-	// Sample offsets count from the start of the MP4 data, which an ID3
-	// tag may precede.
-	err = tr.eachSample(in.size-in.start, maxAACFrame, func(i, off uint64, size uint32) (bool, error) {
+	err = frames(maxAACFrame, func(i uint64, off int64, n uint32) (bool, error) {
 		if i&255 == 0 {
 			if err := in.ctx.Err(); err != nil {
 				return false, err
 			}
 		}
-		b := buf[:size]
-		if _, err := in.r.ReadAt(b, in.start+int64(off)); err != nil {
-			return false, fmt.Errorf("%w: AAC sample %d at byte %d: %v", ErrCorrupt, i, in.start+int64(off), err)
+		b := buf[:n]
+		if _, err := in.r.ReadAt(b, off); err != nil {
+			return false, fmt.Errorf("%w: AAC frame %d at byte %d: %v", ErrCorrupt, i, off, err)
 		}
 		pcm, err := dec.decode(b)
 		if err != nil {
-			return false, fmt.Errorf("%w: AAC sample %d: %v", ErrCorrupt, i, err)
+			return false, fmt.Errorf("%w: AAC frame %d: %v", ErrCorrupt, i, err)
 		}
 		if err := sink.add(pcm); err != nil {
 			return false, err
@@ -240,8 +253,8 @@ func decodeM4A(in *input) (*Audio, error) {
 	if err != nil {
 		return nil, err
 	}
-	chans := toWAVEOrder(sink.chans, ascChannels(tr.asc))
-	if ascChannels(tr.asc) == 1 {
+	chans := toWAVEOrder(sink.chans, ascChannels(asc))
+	if ascChannels(asc) == 1 {
 		chans = collapseMono(chans)
 	}
 	rate := sink.rate
@@ -465,19 +478,26 @@ func (t *mp4Track) parseSampleEntry(b []byte) {
 	if !ok || len(esds) < 4 {
 		return
 	}
-	d := esds[4:]
+	t.oti, t.asc = esDescriptor(esds[4:])
+}
+
+// esDescriptor reads an MPEG-4 ES_Descriptor (ISO/IEC 14496-1 §7.2.6.5),
+// the body of an esds box and a CAF file's AAC cookie, and returns the
+// objectTypeIndication and the AudioSpecificConfig it holds; zero values
+// where it holds none.
+func esDescriptor(d []byte) (oti byte, asc []byte) {
 	// ES_Descriptor (tag 3) holds DecoderConfigDescriptor (tag 4), which
 	// holds DecoderSpecificInfo (tag 5): the AudioSpecificConfig.
 	for len(d) > 0 {
 		tag := d[0]
 		n, body, ok := descriptor(d[1:])
 		if !ok {
-			return
+			return oti, nil
 		}
 		switch tag {
 		case 3:
 			if len(body) < 3 {
-				return
+				return oti, nil
 			}
 			flags := body[2]
 			p := 3
@@ -486,7 +506,7 @@ func (t *mp4Track) parseSampleEntry(b []byte) {
 			}
 			if flags&0x40 != 0 {
 				if len(body) <= p {
-					return
+					return oti, nil
 				}
 				p += 1 + int(body[p])
 			}
@@ -494,23 +514,23 @@ func (t *mp4Track) parseSampleEntry(b []byte) {
 				p += 2
 			}
 			if p > len(body) {
-				return
+				return oti, nil
 			}
 			d = body[p:]
 			continue
 		case 4:
 			if len(body) < 13 {
-				return
+				return oti, nil
 			}
-			t.oti = body[0]
+			oti = body[0]
 			d = body[13:]
 			continue
 		case 5:
-			t.asc = append([]byte(nil), body...)
-			return
+			return oti, append([]byte(nil), body...)
 		}
 		d = d[1+n:]
 	}
+	return oti, nil
 }
 
 // descriptor reads an MPEG-4 descriptor's length (up to four 7-bit

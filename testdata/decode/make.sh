@@ -207,12 +207,65 @@ $FF -i "$T/c3.wav" -c:a pcm_f32be caf_f32_mono_22k.caf
 synth 8000 1 0.5 "$T/c4.wav" -b 16
 $FF -i "$T/c4.wav" -c:a pcm_s8 caf_s8_mono_8k.caf
 $FF -i "$T/l3.wav" -c:a alac alac_s16_stereo_44k.caf
+# ffmpeg writes no AAC in CAF: rewrap the M4A's AAC frames (desc, the ES
+# descriptor as cookie, a packet table with the edit list's priming, data).
+python3 - aac_stereo_44k.m4a aac_stereo_44k.caf <<'EOF'
+import struct, sys
+raw = open(sys.argv[1], 'rb').read()
+def boxes(b):
+    i = 0
+    while i + 8 <= len(b):
+        n, t = struct.unpack('>I4s', b[i:i+8])
+        yield t.decode('latin-1'), b[i+8:i+n]
+        i += n
+def child(b, *path):
+    for name in path:
+        b = dict(boxes(b))[name]
+    return b
+moov = child(raw, 'moov')
+trak = child(moov, 'trak')
+stbl = child(trak, 'mdia', 'minf', 'stbl')
+mdhd = child(trak, 'mdia', 'mdhd')
+scale = struct.unpack('>I', mdhd[12:16])[0]
+stsd = child(stbl, 'stsd')
+entry = stsd[8:]
+n, typ = struct.unpack('>I4s', entry[:8])
+assert typ == b'mp4a'
+aentry = entry[8:n]
+channels, = struct.unpack('>H', aentry[16:18])
+esds = dict(boxes(aentry[28:]))['esds'][4:]
+sizes = [struct.unpack('>I', child(stbl, 'stsz')[12+4*i:16+4*i])[0] for i in range(struct.unpack('>I', child(stbl, 'stsz')[8:12])[0])]
+stco = child(stbl, 'stco'); offs = [struct.unpack('>I', stco[8+4*i:12+4*i])[0] for i in range(struct.unpack('>I', stco[4:8])[0])]
+stsc = child(stbl, 'stsc'); runs = [struct.unpack('>III', stsc[8+12*i:20+12*i]) for i in range(struct.unpack('>I', stsc[4:8])[0])]
+elst = child(trak, 'edts', 'elst')
+edur, etime = struct.unpack('>Ii', elst[8:16])
+mvhd = child(moov, 'mvhd'); mscale = struct.unpack('>I', mvhd[12:16])[0]
+valid = edur * scale // mscale
+packets, si = [], 0
+for c, off in enumerate(offs):
+    per = [r for r in runs if r[0] <= c + 1][-1][1]
+    for _ in range(per):
+        if si >= len(sizes): break
+        packets.append(raw[off:off+sizes[si]]); off += sizes[si]; si += 1
+def varint(v):
+    out = [v & 0x7f]
+    v >>= 7
+    while v:
+        out.append(0x80 | (v & 0x7f)); v >>= 7
+    return bytes(reversed(out))
+def chunk(t, body):
+    return t + struct.pack('>q', len(body)) + body
+desc = struct.pack('>d4sIIIII', float(scale), b'aac ', 2, 0, 1024, channels, 0)
+pakt = struct.pack('>qqii', len(packets), valid, etime, len(packets)*1024 - valid - etime) + b''.join(varint(len(p)) for p in packets)
+data = struct.pack('>I', 0) + b''.join(packets)
+open(sys.argv[2], 'wb').write(b'caff' + struct.pack('>HH', 1, 0) + chunk(b'desc', desc) + chunk(b'kuki', esds) + chunk(b'pakt', pakt) + chunk(b'data', data))
+EOF
 
 # --- references ----------------------------------------------------------
 for f in wav_*.wav aiff_*.aif* aifc_*.aifc flac_*.flac alac_*.m4a alac_*.mov alac_*.caf caf_*.caf; do
 	$FF -i "$f" -f f32le -c:a pcm_f32le "$f.ref"
 done
-for f in mp3_*.mp3 aac_*.m4a aac_*.mov aac_*_32k.aac; do
+for f in mp3_*.mp3 aac_*.m4a aac_*.mov aac_*_32k.aac aac_*.caf; do
 	$FF -i "$f" -f s16le -c:a pcm_s16le "$f.ref"
 done
 
