@@ -129,7 +129,7 @@ func decodeCAF(in *input) (*Audio, error) {
 	if desc == nil {
 		return nil, fmt.Errorf("%w: the CAF file has no stream description", ErrCorrupt)
 	}
-	if !(desc.rate >= minRate && desc.rate <= maxRate) {
+	if !(desc.rate >= 1 && desc.rate <= maxRate) {
 		return nil, fmt.Errorf("%w: CAF sample rate %g Hz", ErrCorrupt, desc.rate)
 	}
 	if desc.channels == 0 || desc.channels > 64 {

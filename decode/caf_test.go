@@ -235,3 +235,19 @@ func TestCAFAACMatchesM4A(t *testing.T) {
 		t.Errorf("%d frames, the packet table keeps 26460", caf.Frames())
 	}
 }
+
+// TestCAFLowRate checks that a CAF file at a rate below what songflow
+// analyses is refused as other formats are: unsupported, naming the rate.
+func TestCAFLowRate(t *testing.T) {
+	b, err := os.ReadFile(fixtures + "caf_s8_mono_8k.caf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := bytes.Index(b, []byte("desc")) + 12
+	b = bytes.Clone(b)
+	binary.BigEndian.PutUint64(b[at:], math.Float64bits(999))
+	_, err = Bytes(context.Background(), "slow.caf", b, Options{})
+	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "caf at 999 Hz") {
+		t.Errorf("%v, want ErrUnsupported saying caf at 999 Hz", err)
+	}
+}
