@@ -194,6 +194,9 @@ func decodeM4A(in *input) (*Audio, error) {
 // skip is the priming to drop, length what to keep after it.
 func decodeAACFrames(in *input, asc []byte, timescale, skip, length int64,
 	frames func(maxSize uint32, fn func(i uint64, off int64, size uint32) (bool, error)) error) (*Audio, error) {
+	// The clamp keeps a lying table's counts from overflowing once scaled
+	// to the core rate below: 2^40 units are years of audio.
+	skip, length = min(skip, 1<<40), min(length, 1<<40)
 	srcDur := float64(length) / float64(timescale)
 	want := int64(-1)
 	if in.opts.MaxSeconds > 0 {
