@@ -105,21 +105,12 @@ func decodeALACTrack(in *input, tr *mp4Track) (*Audio, error) {
 	if tr.editLength >= 0 {
 		total = min(total, samples(tr.editLength))
 	}
-	// Sample offsets count from the start of the MP4 data, which an ID3
-	// tag may precede.
-	frames := func(maxSize uint32, fn func(i uint64, off int64, size uint32) (bool, error)) error {
-		return tr.eachSample(in.size-in.start, maxSize, func(i, off uint64, size uint32) (bool, error) {
-			return fn(i, in.start+int64(off), size)
-		})
-	}
-	return decodeALAC(in, cfg, rate, skip, max(total, 0), frames)
+	return decodeALAC(in, cfg, rate, skip, max(total, 0), tr.frames(in))
 }
 
-// decodeALAC decodes the ALAC frames that frames visits (each with its
-// offset in the file and its size, none larger than maxSize), dropping
-// the first skip samples and keeping total after them.
-func decodeALAC(in *input, cfg alacConfig, rate, skip, total int64,
-	frames func(maxSize uint32, fn func(i uint64, off int64, size uint32) (bool, error)) error) (*Audio, error) {
+// decodeALAC decodes the ALAC frames that frames visits, dropping the
+// first skip samples and keeping total after them.
+func decodeALAC(in *input, cfg alacConfig, rate, skip, total int64, frames frameWalker) (*Audio, error) {
 	srcDur := float64(total) / float64(rate)
 	want := in.wantFrames(int(rate))
 	if want < 0 {
@@ -180,13 +171,13 @@ func decodeALAC(in *input, cfg alacConfig, rate, skip, total int64,
 	return &Audio{Format: ALAC, Rate: int(rate), Channels: chans, SourceDuration: srcDur}, nil
 }
 
-// alacDecoder decodes the frames (MP4 samples) of one ALAC stream.
+// alacDecoder decodes the frames (MP4 samples, CAF packets) of one ALAC
+// stream.
 type alacDecoder struct {
 	cfg   alacConfig
-	place []int              // WAVE position of each coded channel
-	resid [alacPair][]int32  // an element's residuals per channel
-	pred  [alacPair][]int32  // its decoded samples
-	shift [alacPair][]uint32 // the low bits the encoder shifted out
+	place []int             // WAVE position of each coded channel
+	resid [alacPair][]int32 // an element's residuals per channel
+	pred  [alacPair][]int32 // its decoded samples
 	coefs [alacPair][32]int16
 }
 
@@ -195,7 +186,6 @@ func newALACDecoder(cfg alacConfig) *alacDecoder {
 	for c := range min(cfg.channels, alacPair) {
 		d.resid[c] = make([]int32, cfg.frameLength)
 		d.pred[c] = make([]int32, cfg.frameLength)
-		d.shift[c] = make([]uint32, cfg.frameLength)
 	}
 	return d
 }
@@ -365,18 +355,14 @@ func (d *alacDecoder) element(r *bitReader, k int) (int, error) {
 		}
 	}
 	if shift > 0 {
+		// Interleaved, a sample of each channel in turn.
 		for i := range n {
 			for c := range k {
-				d.shift[c][i] = shiftBits.read(shift)
+				d.pred[c][i] = d.pred[c][i]<<shift | int32(shiftBits.read(shift))
 			}
 		}
 		if shiftBits.overrun() {
 			return 0, errALACOverrun
-		}
-		for c := range k {
-			for i, s := range d.shift[c][:n] {
-				d.pred[c][i] = d.pred[c][i]<<shift | int32(s)
-			}
 		}
 	}
 	return n, nil

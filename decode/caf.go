@@ -148,9 +148,6 @@ func decodeCAF(in *input) (*Audio, error) {
 		a, err = cafALAC(in, desc, rate, cookie, pakt, dataOff, dataSize)
 	case "aac ":
 		a, err = cafAAC(in, desc, rate, cookie, pakt, dataOff, dataSize)
-		if a != nil {
-			a.Format = AAC
-		}
 	default:
 		name := cafCodecs[desc.formatID]
 		if name == "" {
@@ -205,7 +202,7 @@ func cafALAC(in *input, d *cafDesc, rate int, cookie, pakt []byte, off, size int
 	if err != nil {
 		return nil, err
 	}
-	if int(cfg.channels) != int(d.channels) {
+	if cfg.channels != int(d.channels) {
 		return nil, fmt.Errorf("%w: CAF says %d channels, its ALAC config %d", ErrCorrupt, d.channels, cfg.channels)
 	}
 	t, err := readPacketTable(pakt, "ALAC", int64(cfg.frameLength), off, size)
@@ -261,9 +258,8 @@ func readPacketTable(pakt []byte, codec string, perPacket, off, size int64) (*ca
 	return t, nil
 }
 
-// walk calls fn with the number, file offset and size of each packet in
-// turn, until fn says to stop; a packet larger than maxSize, or running
-// past the data, is an error.
+// walk is the packets' frameWalker: their sizes follow one another in the
+// table, their bytes in the data chunk.
 func (t *cafPackets) walk(maxSize uint32, fn func(i uint64, off int64, size uint32) (bool, error)) error {
 	sizes := t.sizes
 	at, end := t.off, t.off+t.size

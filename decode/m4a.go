@@ -178,22 +178,13 @@ func decodeM4A(in *input) (*Audio, error) {
 	if tr.editLength >= 0 && tr.editLength < length {
 		length = tr.editLength
 	}
-	// Sample offsets count from the start of the MP4 data, which an ID3
-	// tag may precede.
-	frames := func(maxSize uint32, fn func(i uint64, off int64, size uint32) (bool, error)) error {
-		return tr.eachSample(in.size-in.start, maxSize, func(i, off uint64, size uint32) (bool, error) {
-			return fn(i, in.start+int64(off), size)
-		})
-	}
-	return decodeAACFrames(in, tr.asc, int64(tr.timescale), tr.editSkip, max(length, 0), frames)
+	return decodeAACFrames(in, tr.asc, int64(tr.timescale), tr.editSkip, max(length, 0), tr.frames(in))
 }
 
-// decodeAACFrames decodes the raw AAC frames that frames visits (each
-// with its offset in the file and its size), for the AudioSpecificConfig
-// asc. The container's timing comes in units of timescale per second:
+// decodeAACFrames decodes the raw AAC frames that frames visits, for the
+// AudioSpecificConfig asc. The container's timing comes in units of timescale per second:
 // skip is the priming to drop, length what to keep after it.
-func decodeAACFrames(in *input, asc []byte, timescale, skip, length int64,
-	frames func(maxSize uint32, fn func(i uint64, off int64, size uint32) (bool, error)) error) (*Audio, error) {
+func decodeAACFrames(in *input, asc []byte, timescale, skip, length int64, frames frameWalker) (*Audio, error) {
 	// The clamp keeps a lying table's counts from overflowing once scaled
 	// to the core rate below: 2^40 units are years of audio.
 	skip, length = min(skip, 1<<40), min(length, 1<<40)
@@ -267,7 +258,7 @@ func decodeAACFrames(in *input, asc []byte, timescale, skip, length int64,
 	if in.opts.MaxSeconds <= 0 {
 		srcDur = float64(len(chans[0])) / float64(rate)
 	}
-	return &Audio{Rate: rate, Channels: chans, SourceDuration: srcDur}, nil
+	return &Audio{Format: AAC, Rate: rate, Channels: chans, SourceDuration: srcDur}, nil
 }
 
 // ascChannels returns the channel configuration of an AudioSpecificConfig
@@ -559,6 +550,22 @@ func descriptor(b []byte) (int, []byte, bool) {
 // maxAACFrame bounds one AAC frame's size: 6144 bits per channel for up
 // to 48 channels, with room to spare (ISO/IEC 14496-3 §4.5.3.2).
 const maxAACFrame = 64 << 10
+
+// frameWalker calls fn with the number, offset in the file and size of
+// each compressed frame of a stream in turn, until fn says to stop; a
+// frame larger than maxSize, or running past the data, is an error.
+type frameWalker func(maxSize uint32, fn func(i uint64, off int64, size uint32) (bool, error)) error
+
+// frames walks the track's samples at their offsets in the file: the
+// sample tables count from the start of the MP4 data, which an ID3 tag
+// may precede.
+func (t *mp4Track) frames(in *input) frameWalker {
+	return func(maxSize uint32, fn func(i uint64, off int64, size uint32) (bool, error)) error {
+		return t.eachSample(in.size-in.start, maxSize, func(i, off uint64, size uint32) (bool, error) {
+			return fn(i, in.start+int64(off), size)
+		})
+	}
+}
 
 // eachSample calls fn with the offset and size of every sample, in order,
 // worked out from the chunk offsets, the samples-per-chunk runs and the
