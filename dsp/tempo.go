@@ -685,7 +685,7 @@ func octaveShare(levels []MetricalLevel, posterior []float64, choice int) float6
 }
 
 // confidence estimates the probability that bpm is right: the share of
-// chunks whose own strongest periodicity lies in bpm's pulse family (the
+// chunks whose own strongest periodicity is a metrical level of bpm (the
 // family is right) times the octave's probability, for a song that has a
 // pulse at all (pulseWeight).
 func (a *tempoAnalysis) confidence(bpm, octave float64) float64 {
@@ -757,7 +757,10 @@ const (
 )
 
 // agreeShare is the share of chunks whose own strongest periodicity lies
-// in bpm's pulse family.
+// in bpm's pulse family or a third or three times it: in triple time the
+// bar or the dotted level is often a chunk's strongest periodicity, and
+// with powers of two alone every chunk of a waltz disagreed with its beat
+// (a 3/4 song at 90 BPM had confidence 0).
 func (a *tempoAnalysis) agreeShare(bpm float64) float64 {
 	if len(a.perChunk) == 0 {
 		return 0
@@ -768,9 +771,12 @@ func (a *tempoAnalysis) agreeShare(bpm float64) float64 {
 		if len(p) == 0 {
 			continue
 		}
-		d := math.Log2(p[0].BPM / bpm)
-		if math.Abs(d-math.Round(d)) < familyTolerance {
-			agree++
+		for _, m := range []float64{1, 3, 1.0 / 3} {
+			d := math.Log2(p[0].BPM * m / bpm)
+			if math.Abs(d-math.Round(d)) < familyTolerance {
+				agree++
+				break
+			}
 		}
 	}
 	return float64(agree) / float64(len(a.perChunk))

@@ -27,6 +27,7 @@ type Record struct {
 	Truth        *Truth       `json:"truth,omitempty"`
 	TempoOutcome TempoOutcome `json:"tempo_outcome,omitempty"`
 	KeyOutcome   KeyOutcome   `json:"key_outcome,omitempty"`
+	MeterOutcome MeterOutcome `json:"meter_outcome,omitempty"`
 	// Error is why the song could not be analysed; the result fields are
 	// then empty.
 	Error string `json:"error,omitempty"`
@@ -38,7 +39,7 @@ type Record struct {
 // Score fills in the record's outcome categories from its result and
 // truth. A failed song, or one without truth, gets none.
 func (r *Record) Score() {
-	r.TempoOutcome, r.KeyOutcome = "", ""
+	r.TempoOutcome, r.KeyOutcome, r.MeterOutcome = "", "", ""
 	if r.Error != "" || r.Truth == nil {
 		return
 	}
@@ -52,6 +53,7 @@ func (r *Record) Score() {
 			r.KeyOutcome = KeyOther // no usable estimate is a miss
 		}
 	}
+	r.MeterOutcome = ClassifyMeter(r.TimeSignature, r.Truth.TimeSignature)
 }
 
 // Skipped is a file of the calibration folder that was not analysed.
@@ -122,6 +124,31 @@ type Summary struct {
 	// TempoReliability and KeyReliability say how well bpm_confidence
 	// predicts Accuracy1 and key_confidence the exact key.
 	TempoReliability, KeyReliability Reliability
+
+	// Meter scores the time signatures.
+	Meter MeterSummary
+}
+
+// MeterSummary scores the time signatures of a run's analysed songs that
+// have a true one.
+type MeterSummary struct {
+	// Scored counts the analysed songs with a true time signature,
+	// Emitted those of them the analysis gave one, Correct those whose
+	// one was right: Correct/Emitted is the accuracy when it speaks,
+	// Correct/Scored counts its silence against it.
+	Scored, Emitted, Correct int
+	// Failed counts the failed songs with a true time signature: no
+	// score counts them.
+	Failed int
+	// Constant is how many of the scored songs ConstantAnswer, the one
+	// time signature that would be right most often if always given,
+	// gets right: a score at or below it is no better than a guess that
+	// ignores the audio.
+	Constant       int
+	ConstantAnswer string
+	// Confusion counts the scored songs by true time signature, as the
+	// truth file wrote it, then by the one emitted ("" for none).
+	Confusion map[string]map[string]int
 }
 
 // Summarise computes the headline figures of run from its records; the
@@ -140,6 +167,7 @@ func Summarise(run *Run) Summary {
 	}
 	var a1, a2, inCands int
 	var kw float64
+	var meterTruths []string
 	for _, r := range run.Records {
 		if r.Error != "" {
 			s.Failed++
@@ -149,6 +177,9 @@ func Summarise(run *Run) Summary {
 				}
 				if _, ok := r.Truth.ParsedKey(); ok {
 					s.KeyFailed++
+				}
+				if _, _, ok := MeterClass(r.Truth.TimeSignature); ok {
+					s.Meter.Failed++
 				}
 			}
 			continue
@@ -173,7 +204,12 @@ func Summarise(run *Run) Summary {
 			s.KeyOutcomes[r.KeyOutcome]++
 			kw += r.KeyOutcome.Weight()
 		}
+		if r.MeterOutcome != "" {
+			s.Meter.add(r.Truth.TimeSignature, r.TimeSignature, r.MeterOutcome)
+			meterTruths = append(meterTruths, r.Truth.TimeSignature)
+		}
 	}
+	s.Meter.Constant, s.Meter.ConstantAnswer = constantMeter(meterTruths)
 	tc, tok, kc, kok := confidenceObservations(run)
 	s.TempoReliability = MeasureReliability(tc, tok, confidenceBins)
 	s.KeyReliability = MeasureReliability(kc, kok, confidenceBins)
@@ -200,6 +236,25 @@ func Summarise(run *Run) Summary {
 		}
 	}
 	return s
+}
+
+// add counts one scored song with the true time signature truth, the
+// emitted one est and their outcome.
+func (m *MeterSummary) add(truth, est string, o MeterOutcome) {
+	m.Scored++
+	if o != MeterMissing {
+		m.Emitted++
+	}
+	if o == MeterCorrect {
+		m.Correct++
+	}
+	if m.Confusion == nil {
+		m.Confusion = map[string]map[string]int{}
+	}
+	if m.Confusion[truth] == nil {
+		m.Confusion[truth] = map[string]int{}
+	}
+	m.Confusion[truth][est]++
 }
 
 // Headline writes the summary's main figures in a few plain lines, as the
@@ -244,6 +299,20 @@ func (s Summary) Headline(w io.Writer) error {
 		fmt.Fprintf(&b, "key    no true keys among the analysed songs (%s)\n", failedNote("", s.KeyFailed))
 	default:
 		b.WriteString("key    no true keys: not scored\n")
+	}
+	// Unlike tempo and key, most truth files have no time signatures:
+	// the line is left out rather than saying so on every run.
+	switch m := s.Meter; {
+	case m.Scored > 0:
+		whenEmitted := "—"
+		if m.Emitted > 0 {
+			whenEmitted = pct(m.Correct, m.Emitted)
+		}
+		fmt.Fprintf(&b, "meter  correct %s  when emitted %s  emitted %s  always %s %s  (%s with a true time signature%s)\n",
+			pct(m.Correct, m.Scored), whenEmitted, pct(m.Emitted, m.Scored), m.ConstantAnswer, pct(m.Constant, m.Scored),
+			Plural(m.Scored, "song"), failedNote("; ", m.Failed))
+	case m.Failed > 0:
+		fmt.Fprintf(&b, "meter  no true time signatures among the analysed songs (%s)\n", failedNote("", m.Failed))
 	}
 	fmt.Fprintf(&b, "speed  %.1f s of audio in %.2f s: %.1f× real time (%.1f× per core), %.2f songs/s, peak memory %s\n",
 		s.AudioSeconds, s.Wall.Seconds(), s.XRealTime, s.XRealTimePerCore, s.SongsPerSecond, mib(s.PeakRSS))
@@ -392,11 +461,11 @@ func writeCSV(w io.Writer, run *Run, _ Summary) error {
 		"loudness", "loudness_range", "true_peak",
 		"energy", "danceability", "acousticness", "valence", "spectral_centroid", "dynamic_range", "silence_ratio",
 		"analyzer_version", "analysis_duration", "tag_bpm", "tag_key",
-		"truth_source", "truth_bpm", "truth_key"}
+		"truth_source", "truth_bpm", "truth_key", "truth_time_signature"}
 	for _, d := range Descriptors {
 		hdr = append(hdr, "truth_"+d)
 	}
-	hdr = append(hdr, "tempo_outcome", "key_outcome", "key_score", "error", "finished_seconds")
+	hdr = append(hdr, "tempo_outcome", "key_outcome", "key_score", "meter_outcome", "error", "finished_seconds")
 	for _, n := range stageCols {
 		hdr = append(hdr, "stage_"+n+"_seconds")
 	}
@@ -427,7 +496,7 @@ func writeCSV(w io.Writer, run *Run, _ Summary) error {
 			if t.BPM > 0 {
 				truthBPM = num(t.BPM)
 			}
-			row = append(row, t.Source, truthBPM, t.Key)
+			row = append(row, t.Source, truthBPM, t.Key, t.TimeSignature)
 			for _, d := range Descriptors {
 				if v, ok := t.Reference[d]; ok {
 					row = append(row, num(v))
@@ -436,7 +505,7 @@ func writeCSV(w io.Writer, run *Run, _ Summary) error {
 				}
 			}
 		} else {
-			row = append(row, "", "", "")
+			row = append(row, "", "", "", "")
 			for range Descriptors {
 				row = append(row, "")
 			}
@@ -445,7 +514,7 @@ func writeCSV(w io.Writer, run *Run, _ Summary) error {
 		if r.KeyOutcome != "" {
 			score = num(r.KeyOutcome.Weight())
 		}
-		row = append(row, string(r.TempoOutcome), string(r.KeyOutcome), score, r.Error, num(r.Finished))
+		row = append(row, string(r.TempoOutcome), string(r.KeyOutcome), score, string(r.MeterOutcome), r.Error, num(r.Finished))
 		for _, n := range stageCols {
 			if v, ok := r.StageSeconds[n]; ok {
 				row = append(row, num(v))
@@ -567,6 +636,7 @@ func writeSummary(w io.Writer, run *Run, s Summary) error {
 		b.WriteString("- none\n")
 	}
 
+	writeMeter(&b, s.Meter)
 	writeReliability(&b, s)
 
 	b.WriteString("\n## Speed\n\n")
@@ -643,6 +713,99 @@ func writeSummary(w io.Writer, run *Run, s Summary) error {
 	b.WriteString("\n```\n")
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeMeter writes the time signature section: coverage, accuracy
+// among the songs given one and among all with a truth, the constant
+// answer's score, and which time signature was emitted for which. With no
+// true time signatures there is nothing to say, and no section.
+func writeMeter(b *strings.Builder, m MeterSummary) {
+	if m.Scored+m.Failed == 0 {
+		return
+	}
+	b.WriteString("\n## Time signature\n\n")
+	b.WriteString("Scored over the analysed songs that have a true time signature. An estimate is correct\n")
+	b.WriteString("when it divides the beat as the truth does, in two or in three, and groups the beats as\n")
+	b.WriteString("it does, in twos or fours or in threes: audio cannot tell 2/4 from 4/4, nor 6/8 from\n")
+	b.WriteString("12/8. 3/8, one beat a bar, only needs the beat divided in three; 5/4, 7/8 and other\n")
+	b.WriteString("meters that none of 4/4, 3/4, 6/8 and 9/8 stands for are never correct. The constant\n")
+	b.WriteString("answer is the one time signature that, given for every song, would be right most often.\n\n")
+	fmt.Fprintf(b, "| measure | value |\n|---|---|\n")
+	fmt.Fprintf(b, "| analysed, with a true time signature | %d |\n", m.Scored)
+	if m.Failed > 0 {
+		fmt.Fprintf(b, "| failed, with a true time signature (not scored) | %d |\n", m.Failed)
+	}
+	if m.Scored == 0 {
+		return
+	}
+	fmt.Fprintf(b, "| time signature emitted | %s (%d of %d) |\n", pct(m.Emitted, m.Scored), m.Emitted, m.Scored)
+	if m.Emitted > 0 {
+		fmt.Fprintf(b, "| correct, of those emitted | %s (%d of %d) |\n", pct(m.Correct, m.Emitted), m.Correct, m.Emitted)
+	} else {
+		b.WriteString("| correct, of those emitted | none emitted |\n")
+	}
+	fmt.Fprintf(b, "| correct, of all with a truth | %s (%d of %d) |\n", pct(m.Correct, m.Scored), m.Correct, m.Scored)
+	fmt.Fprintf(b, "| constant answer, always %s | %s (%d of %d) |\n", m.ConstantAnswer, pct(m.Constant, m.Scored), m.Constant, m.Scored)
+
+	// Columns: the vocabulary, then anything else emitted (a newer
+	// analyser's), then none; rows in numeric order of the truth.
+	cols := slices.Clone(meterAnswers[:])
+	var truths []string
+	for t, row := range m.Confusion {
+		truths = append(truths, t)
+		for e := range row {
+			if e != "" && !slices.Contains(cols, e) {
+				cols = append(cols, e)
+			}
+		}
+	}
+	slices.Sort(cols[len(meterAnswers):])
+	slices.SortFunc(truths, compareTimeSignatures)
+	cols = append(cols, "")
+	b.WriteString("\nSongs by true time signature, as the truth file writes it, and the one emitted:\n\n| truth |")
+	for _, c := range cols {
+		fmt.Fprintf(b, " %s |", orEmDash(c))
+	}
+	b.WriteString("\n|---|" + strings.Repeat("---|", len(cols)) + "\n")
+	for _, t := range truths {
+		fmt.Fprintf(b, "| %s |", t)
+		for _, c := range cols {
+			fmt.Fprintf(b, " %d |", m.Confusion[t][c])
+		}
+		b.WriteString("\n")
+	}
+}
+
+// compareTimeSignatures orders time signatures by numerator, then
+// denominator, so that 3/4 comes before 12/8 as a reader counts; what
+// does not parse goes last, by its text.
+func compareTimeSignatures(a, b string) int {
+	an, ad, aerr := parseTimeSignature(a)
+	bn, bd, berr := parseTimeSignature(b)
+	switch {
+	case aerr != nil || berr != nil:
+		if (aerr != nil) != (berr != nil) {
+			if aerr != nil {
+				return 1
+			}
+			return -1
+		}
+		return strings.Compare(a, b)
+	case an != bn:
+		return an - bn
+	}
+	return ad - bd
+}
+
+// pct writes n of d as a percentage, as the summary gives accuracies.
+func pct(n, d int) string { return fmt.Sprintf("%.1f %%", 100*frac(n, d)) }
+
+// orEmDash writes a table cell for s, the dash of a table for none.
+func orEmDash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
 }
 
 // writeReliability writes the confidence section: accuracy per

@@ -2,6 +2,7 @@ package reports
 
 import (
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/songflow/songflow/stages"
@@ -33,5 +34,34 @@ func TestResultsCSVKeyScores(t *testing.T) {
 	}
 	if got := rows[6][col]; got != "" {
 		t.Errorf("the failed song's key_scores %q, want none", got)
+	}
+}
+
+// results.csv's columns, in order: the truth's time signature sits with
+// the other truths and its outcome with the other outcomes; the rest keep
+// their places, which spreadsheets built on the file rely on.
+func TestResultsCSVHeader(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Write(dir, fakeRun()); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"file", "title", "artist", "format", "sample_rate", "channels", "duration",
+		"bpm", "bpm_confidence", "bpm_candidates", "time_signature",
+		"key", "key_confidence", "key_runner_up", "key_profile", "tuning_cents", "key_scores",
+		"loudness", "loudness_range", "true_peak",
+		"energy", "danceability", "acousticness", "valence", "spectral_centroid", "dynamic_range", "silence_ratio",
+		"analyzer_version", "analysis_duration", "tag_bpm", "tag_key",
+		"truth_source", "truth_bpm", "truth_key", "truth_time_signature",
+		"truth_energy", "truth_danceability", "truth_acousticness", "truth_valence", "truth_loudness",
+		"tempo_outcome", "key_outcome", "key_score", "meter_outcome", "error", "finished_seconds",
+		"stage_decode_seconds", "stage_resample_seconds", "stage_fft_seconds"}
+	rows := readCSV(t, filepath.Join(dir, ResultsCSV))
+	if !slices.Equal(rows[0], want) {
+		t.Errorf("results.csv header\n%q\nwant\n%q", rows[0], want)
+	}
+	for i, row := range rows {
+		if len(row) != len(want) {
+			t.Errorf("results.csv row %d has %d fields, want %d", i, len(row), len(want))
+		}
 	}
 }

@@ -607,3 +607,164 @@ func readCSV(t *testing.T, path string) [][]string {
 	}
 	return rows
 }
+
+// meterRun is a run whose songs have true time signatures 4/4, 4/4, 3/4,
+// 6/8 and 3/8 and were given 4/4, none, 3/4, 3/4 and 6/8: correct,
+// missing, correct, wrong (6/8 divides the beat in three), correct (3/8
+// is one beat a bar, divided in three). Besides, a failed song with a
+// true 3/4 and one with no true time signature, neither scored.
+func meterRun() *Run {
+	song := func(file, est, truth string) Record {
+		return Record{Result: stages.Result{File: file, BPM: 100, Duration: 30, TimeSignature: est},
+			Truth: &Truth{BPM: 100, TimeSignature: truth, Source: "truth.csv"}}
+	}
+	return &Run{Dir: "x", TruthFile: "truth.csv", Wall: time.Second, Records: []Record{
+		song("a.wav", "4/4", "4/4"),
+		song("b.wav", "", "4/4"),
+		song("c.wav", "3/4", "3/4"),
+		song("d.wav", "3/4", "6/8"),
+		song("e.wav", "6/8", "3/8"),
+		{Result: stages.Result{File: "f.wav"}, Truth: &Truth{BPM: 100, TimeSignature: "3/4"}, Error: "decode f.wav: corrupt"},
+		song("g.wav", "4/4", ""),
+	}}
+}
+
+// The time signature section, hand-worked from meterRun: 4 of 5 emitted,
+// 3 of those 4 correct, 3 of all 5; always 4/4 gets a.wav and b.wav, 2
+// of 5 (always 6/8 ties, with d.wav and e.wav, and comes later).
+func TestReportMeterSection(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Write(dir, meterRun())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := s.Meter
+	if m.Scored != 5 || m.Emitted != 4 || m.Correct != 3 || m.Failed != 1 || m.Constant != 2 || m.ConstantAnswer != "4/4" {
+		t.Errorf("meter summary %+v; want 5 scored, 4 emitted, 3 correct, 1 failed, constant 4/4 right for 2", m)
+	}
+	wantConfusion := map[string]map[string]int{
+		"4/4": {"4/4": 1, "": 1},
+		"3/4": {"3/4": 1},
+		"6/8": {"3/4": 1},
+		"3/8": {"6/8": 1},
+	}
+	if !reflect.DeepEqual(m.Confusion, wantConfusion) {
+		t.Errorf("confusion %v, want %v", m.Confusion, wantConfusion)
+	}
+	md, err := os.ReadFile(filepath.Join(dir, SummaryMarkdown))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, found := strings.Cut(string(md), "\n## Time signature\n")
+	section, _, _ = strings.Cut(section, "\n## ")
+	if !found {
+		t.Fatalf("summary.md has no time signature section:\n%s", md)
+	}
+	const tables = `| measure | value |
+|---|---|
+| analysed, with a true time signature | 5 |
+| failed, with a true time signature (not scored) | 1 |
+| time signature emitted | 80.0 % (4 of 5) |
+| correct, of those emitted | 75.0 % (3 of 4) |
+| correct, of all with a truth | 60.0 % (3 of 5) |
+| constant answer, always 4/4 | 40.0 % (2 of 5) |
+
+Songs by true time signature, as the truth file writes it, and the one emitted:
+
+| truth | 4/4 | 3/4 | 6/8 | 9/8 | — |
+|---|---|---|---|---|---|
+| 3/4 | 0 | 1 | 0 | 0 | 0 |
+| 3/8 | 0 | 0 | 1 | 0 | 0 |
+| 4/4 | 1 | 0 | 0 | 0 | 1 |
+| 6/8 | 0 | 1 | 0 | 0 | 0 |
+`
+	if !strings.HasSuffix(section, "\n\n"+tables) {
+		t.Errorf("time signature section:\n%s\nwant it to end with:\n%s", section, tables)
+	}
+	var head bytes.Buffer
+	if err := s.Headline(&head); err != nil {
+		t.Fatal(err)
+	}
+	if want := "meter  correct 60.0 %  when emitted 75.0 %  emitted 80.0 %  always 4/4 40.0 %  (5 songs with a true time signature; 1 failed song with one not scored)\n"; !strings.Contains(head.String(), want) {
+		t.Errorf("headline:\n%s\nlacks %q", head.String(), want)
+	}
+
+	// results.json carries the true time signature in the truth and the
+	// outcome beside the others.
+	var res Results
+	b, err := os.ReadFile(filepath.Join(dir, ResultsJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	wantOutcomes := []MeterOutcome{MeterCorrect, MeterMissing, MeterCorrect, MeterWrong, MeterCorrect, "", ""}
+	for i, r := range res.Songs {
+		if r.MeterOutcome != wantOutcomes[i] {
+			t.Errorf("results.json %s: meter_outcome %q, want %q", r.File, r.MeterOutcome, wantOutcomes[i])
+		}
+	}
+	if res.Songs[4].Truth.TimeSignature != "3/8" || res.Songs[4].TimeSignature != "6/8" || !bytes.Contains(b, []byte(`"meter_outcome": "missing"`)) {
+		t.Errorf("results.json e.wav: %+v", res.Songs[4])
+	}
+
+	// results.csv likewise.
+	rows := readCSV(t, filepath.Join(dir, ResultsCSV))
+	col := map[string]int{}
+	for i, h := range rows[0] {
+		col[h] = i
+	}
+	for i, want := range []struct{ truth, outcome string }{
+		{"4/4", "correct"}, {"4/4", "missing"}, {"3/4", "correct"}, {"6/8", "wrong"}, {"3/8", "correct"}, {"3/4", ""}, {"", ""},
+	} {
+		row := rows[i+1]
+		if row[col["truth_time_signature"]] != want.truth || row[col["meter_outcome"]] != want.outcome {
+			t.Errorf("results.csv %s: truth_time_signature %q meter_outcome %q, want %q %q",
+				row[col["file"]], row[col["truth_time_signature"]], row[col["meter_outcome"]], want.truth, want.outcome)
+		}
+	}
+}
+
+// A time signature outside the vocabulary, as a newer analyser might
+// emit, gets a column of its own rather than vanishing from the table.
+func TestReportMeterConfusionOtherAnswer(t *testing.T) {
+	run := meterRun()
+	run.Records[0].TimeSignature = "2/4"
+	dir := t.TempDir()
+	s, err := Write(dir, run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Meter.Correct != 3 || s.Meter.Confusion["4/4"]["2/4"] != 1 {
+		t.Errorf("meter summary %+v; 2/4 for 4/4 is correct and counted under 2/4", s.Meter)
+	}
+	md, err := os.ReadFile(filepath.Join(dir, SummaryMarkdown))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| truth | 4/4 | 3/4 | 6/8 | 9/8 | 2/4 | — |\n|---|---|---|---|---|---|---|\n", "| 4/4 | 0 | 0 | 0 | 0 | 1 | 1 |\n"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("summary.md lacks %q:\n%s", want, md)
+		}
+	}
+}
+
+// Without true time signatures there is no section and no headline line:
+// most truth files have none.
+func TestReportNoMeterSection(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Write(dir, fakeRun())
+	if err != nil {
+		t.Fatal(err)
+	}
+	md, err := os.ReadFile(filepath.Join(dir, SummaryMarkdown))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var head bytes.Buffer
+	s.Headline(&head)
+	if strings.Contains(string(md), "Time signature") || strings.Contains(head.String(), "meter") || s.Meter.Scored != 0 {
+		t.Errorf("a run without true time signatures reports them:\n%s\n%s", head.String(), md)
+	}
+}

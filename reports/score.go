@@ -1,7 +1,10 @@
 package reports
 
 import (
+	"fmt"
 	"math"
+	"strconv"
+	"strings"
 
 	"github.com/songflow/songflow/calibration"
 	"github.com/songflow/songflow/dsp"
@@ -143,6 +146,148 @@ func (o KeyOutcome) Weight() float64 {
 		return 0.2
 	}
 	return 0
+}
+
+// MeterOutcome names how an estimated time signature relates to the
+// true one.
+type MeterOutcome string
+
+// Meter outcomes. Missing means the song has a true time signature but
+// the analysis emitted none: it is told apart from a wrong one because
+// the estimator may choose to stay silent when unsure.
+const (
+	MeterCorrect MeterOutcome = "correct"
+	MeterWrong   MeterOutcome = "wrong"
+	MeterMissing MeterOutcome = "missing"
+)
+
+// meterAnswers are the time signatures the analysis emits, in the order
+// reports show them; a constant answer is one of them.
+var meterAnswers = [...]string{"4/4", "3/4", "6/8", "9/8"}
+
+// MeterClass returns the class of the time signature ts: how its beats
+// are grouped (4 for twos or fours, 3 for threes, 0 for not known) and
+// how each beat is divided (2 or 3; 0 for a meter outside the classes).
+// The beat is what the tempo counts: a quarter in simple meters, a
+// dotted note in compound ones. ok is false when ts is not a time
+// signature ("N/D", "C" or "C|"; see parseTimeSignature).
+func MeterClass(ts string) (beats, division int, ok bool) {
+	n, d, err := parseTimeSignature(ts)
+	if err != nil {
+		return 0, 0, false
+	}
+	simple := d <= 4 // a half, quarter or whole note is the beat itself
+	switch {
+	// An audio estimator hears duple grouping in 2/4 and 4/4 alike: which
+	// strong beat starts the bar is notation, not sound.
+	case simple && (n == 2 || n == 4 || n == 8):
+		return 4, 2, true
+	case simple && n == 3:
+		return 3, 2, true
+	// 3/8 has one dotted beat per bar: the grouping of beats is not
+	// written, so any grouping of triple-divided beats is right.
+	case n == 3 && (d == 8 || d == 16):
+		return 0, 3, true
+	// 6/8 and 12/8 are two and four dotted beats, told apart no better
+	// than 2/4 from 4/4; 6/4 and 12/16 are the same at another note value.
+	case (n == 6 || n == 12) && (d == 4 || d == 8 || d == 16):
+		return 4, 3, true
+	case n == 9 && (d == 4 || d == 8 || d == 16):
+		return 3, 3, true
+	}
+	// 5/4, 7/8 and the like are outside the analysis's vocabulary: a
+	// division of 0 keeps every estimate from matching them.
+	return n, 0, true
+}
+
+// ClassifyMeter names the relation of the estimated time signature est to
+// the true one. The empty outcome means there is nothing to classify (no
+// true time signature).
+func ClassifyMeter(est, truth string) MeterOutcome {
+	tb, td, ok := MeterClass(truth)
+	if !ok {
+		return ""
+	}
+	if strings.TrimSpace(est) == "" {
+		return MeterMissing
+	}
+	eb, ed, ok := MeterClass(est)
+	switch {
+	case !ok, td == 0, ed != td:
+		// An estimate that is no time signature is a miss, as an
+		// unreadable key is; a truth outside the classes matches none.
+		return MeterWrong
+	case tb == 0, eb == tb:
+		return MeterCorrect
+	}
+	return MeterWrong
+}
+
+// constantMeter returns the most songs of truths that one time signature
+// of the analysis's vocabulary would get right, given for every song, and
+// that time signature; the first in the vocabulary's order wins a tie, and
+// with no truths the answer is "". It tries each answer against
+// ClassifyMeter rather than counting the commonest true class, because a
+// truth such as 3/8 is matched by two answers.
+func constantMeter(truths []string) (int, string) {
+	best, answer := 0, ""
+	for _, a := range meterAnswers {
+		n := 0
+		for _, t := range truths {
+			if ClassifyMeter(a, t) == MeterCorrect {
+				n++
+			}
+		}
+		if n > best || answer == "" && len(truths) > 0 {
+			best, answer = n, a
+		}
+	}
+	return best, answer
+}
+
+// parseTimeSignature reads a time signature as people write it: "3/4",
+// " 6 / 8 ", "C" for common time (4/4) and "C|" or "¢" for cut time
+// (2/2), the musical symbols included. The numerator must be 1..32 and
+// the denominator a power of two up to 32: anything else is a typo, not a
+// meter anybody plays.
+func parseTimeSignature(s string) (num, den int, err error) {
+	t := strings.Join(strings.Fields(s), "")
+	switch strings.ToUpper(t) {
+	case "C", "\U0001D134":
+		return 4, 4, nil
+	case "C|", "¢", "\U0001D135":
+		return 2, 2, nil
+	}
+	n, d, found := strings.Cut(t, "/")
+	num, nerr := digits(n)
+	den, derr := digits(d)
+	switch {
+	case !found && nerr == nil:
+		return 0, 0, fmt.Errorf("time signature %q names no note value: write it as N/D, as 4/4 or 12/8", s)
+	case !found, nerr != nil, derr != nil:
+		return 0, 0, fmt.Errorf("time signature %q is not N/D, as 3/4 or 6/8", s)
+	case num < 1 || num > 32 || den < 1 || den > 32 || den&(den-1) != 0:
+		return 0, 0, fmt.Errorf("time signature %q: want 1 to 32 beats over a note value of 1, 2, 4, 8, 16 or 32", s)
+	}
+	return num, den, nil
+}
+
+// digits parses a whole number written with digits only: strconv.Atoi
+// would also take "+3" and "-3", which are no part of a time signature.
+func digits(s string) (int, error) {
+	if s == "" || strings.TrimLeft(s, "0123456789") != "" {
+		return 0, fmt.Errorf("%q is not a whole number", s)
+	}
+	return strconv.Atoi(s)
+}
+
+// normTimeSignature spells a time signature as reports show it, "N/D".
+func normTimeSignature(s string) (string, error) {
+	n, d, err := parseTimeSignature(s)
+	if err != nil {
+		return "", err
+	}
+	return strconv.Itoa(n) + "/" + strconv.Itoa(d), nil
 }
 
 // TempoPair is one song's estimated and true tempo, in BPM.

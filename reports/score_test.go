@@ -245,3 +245,106 @@ func TestMeasureReliability(t *testing.T) {
 		t.Errorf("no songs: %+v", r)
 	}
 }
+
+// Every mapping of MeterClass, worked by hand from the classes: beats
+// grouped in twos or fours (4) or threes (3), each divided in two or three.
+func TestMeterClass(t *testing.T) {
+	tests := []struct {
+		ts              string
+		beats, division int
+		ok              bool
+	}{
+		// Duple or quadruple grouping, beat in two: 2 and 4 are one class.
+		{"2/4", 4, 2, true}, {"4/4", 4, 2, true}, {"2/2", 4, 2, true}, {"4/2", 4, 2, true},
+		{"8/4", 4, 2, true}, {"2/1", 4, 2, true}, {"4/1", 4, 2, true}, {"8/2", 4, 2, true}, {"8/1", 4, 2, true},
+		{"C", 4, 2, true}, {"c", 4, 2, true}, {"C|", 4, 2, true}, {"¢", 4, 2, true}, {"\U0001D134", 4, 2, true}, {"\U0001D135", 4, 2, true},
+		{" 4 / 4 ", 4, 2, true}, {"\t3/4\n", 3, 2, true},
+		// Triple grouping, beat in two.
+		{"3/4", 3, 2, true}, {"3/2", 3, 2, true}, {"3/1", 3, 2, true},
+		// One compound beat a bar: grouping unknown.
+		{"3/8", 0, 3, true}, {"3/16", 0, 3, true},
+		// Compound duple or quadruple.
+		{"6/8", 4, 3, true}, {"12/8", 4, 3, true}, {"6/4", 4, 3, true}, {"12/16", 4, 3, true}, {"6/16", 4, 3, true}, {"12/4", 4, 3, true},
+		// Compound triple.
+		{"9/8", 3, 3, true}, {"9/4", 3, 3, true}, {"9/16", 3, 3, true},
+		// Outside the classes: a division no estimate has.
+		{"5/4", 5, 0, true}, {"7/8", 7, 0, true}, {"5/8", 5, 0, true}, {"4/8", 4, 0, true}, {"2/8", 2, 0, true},
+		{"8/8", 8, 0, true}, {"6/2", 6, 0, true}, {"3/32", 3, 0, true}, {"1/4", 1, 0, true}, {"32/32", 32, 0, true},
+		// Not time signatures.
+		{"", 0, 0, false}, {"4", 0, 0, false}, {"4/", 0, 0, false}, {"/4", 0, 0, false}, {"4/3", 0, 0, false},
+		{"0/4", 0, 0, false}, {"33/4", 0, 0, false}, {"4/64", 0, 0, false}, {"4/0", 0, 0, false}, {"-3/4", 0, 0, false},
+		{"+3/4", 0, 0, false}, {"3/4/4", 0, 0, false}, {"3.0/4", 0, 0, false}, {"waltz", 0, 0, false}, {"C#", 0, 0, false},
+		{"99999999999999999999/4", 0, 0, false},
+	}
+	for _, tt := range tests {
+		b, d, ok := MeterClass(tt.ts)
+		if b != tt.beats || d != tt.division || ok != tt.ok {
+			t.Errorf("MeterClass(%q) = %d, %d, %v; want %d, %d, %v", tt.ts, b, d, ok, tt.beats, tt.division, tt.ok)
+		}
+	}
+}
+
+func TestClassifyMeter(t *testing.T) {
+	tests := []struct {
+		est, truth string
+		want       MeterOutcome
+	}{
+		{"4/4", "4/4", MeterCorrect},
+		{"4/4", "2/4", MeterCorrect}, // two and four beats are one class
+		{"4/4", "C", MeterCorrect},
+		{"4/4", "C|", MeterCorrect},
+		{"4/4", "12/8", MeterWrong}, // same grouping, beat divided otherwise
+		{"4/4", "3/4", MeterWrong},
+		{"3/4", "3/4", MeterCorrect},
+		{"3/4", "3/2", MeterCorrect},
+		{"3/4", "6/8", MeterWrong},
+		{"3/4", "9/8", MeterWrong}, // same grouping, beat divided otherwise
+		{"6/8", "6/8", MeterCorrect},
+		{"6/8", "12/8", MeterCorrect},
+		{"6/8", "6/4", MeterCorrect},
+		{"6/8", "9/8", MeterWrong},
+		{"9/8", "9/8", MeterCorrect},
+		{"9/8", "9/16", MeterCorrect},
+		{"6/8", "3/8", MeterCorrect}, // one beat a bar: any triple division
+		{"9/8", "3/8", MeterCorrect},
+		{"9/8", "3/16", MeterCorrect},
+		{"3/4", "3/8", MeterWrong},
+		{"4/4", "3/8", MeterWrong},
+		{"4/4", "5/4", MeterWrong}, // outside the classes: never correct
+		{"6/8", "7/8", MeterWrong},
+		{"5/4", "5/4", MeterWrong}, // not even by an estimate written alike
+		{" 6 / 8 ", "6/8", MeterCorrect},
+		{"garbage", "4/4", MeterWrong}, // no usable estimate is a miss
+		{"", "4/4", MeterMissing},
+		{"  ", "5/4", MeterMissing},
+		{"4/4", "", ""}, // no truth: nothing to score
+		{"", "", ""},
+		{"4/4", "garbage", ""},
+	}
+	for _, tt := range tests {
+		if got := ClassifyMeter(tt.est, tt.truth); got != tt.want {
+			t.Errorf("ClassifyMeter(%q, %q) = %q, want %q", tt.est, tt.truth, got, tt.want)
+		}
+	}
+}
+
+// The constant answer is the vocabulary's best score, the first in its
+// order on a tie: 3/8 counts for both 6/8 and 9/8.
+func TestConstantMeter(t *testing.T) {
+	tests := []struct {
+		truths []string
+		n      int
+		answer string
+	}{
+		{nil, 0, ""},
+		{[]string{"4/4", "4/4", "3/4", "6/8", "3/8"}, 2, "4/4"}, // 4/4 and 6/8 tie at 2
+		{[]string{"4/4", "6/8", "3/8", "3/8"}, 3, "6/8"},
+		{[]string{"3/8", "9/8", "3/4"}, 2, "9/8"},
+		{[]string{"5/4", "7/8"}, 0, "4/4"},
+	}
+	for _, tt := range tests {
+		if n, a := constantMeter(tt.truths); n != tt.n || a != tt.answer {
+			t.Errorf("constantMeter(%q) = %d, %q; want %d, %q", tt.truths, n, a, tt.n, tt.answer)
+		}
+	}
+}

@@ -41,14 +41,20 @@ const (
 // Descriptors lists the reference descriptors in the order reports show them.
 var Descriptors = []string{Energy, Danceability, Acousticness, Valence, Loudness}
 
-// Truth is what is known about a song: its tempo and key and, optionally,
-// reference values of the feel descriptors (0..1; loudness in dB as given).
+// Truth is what is known about a song: its tempo, key and time signature
+// and, optionally, reference values of the feel descriptors (0..1;
+// loudness in dB as given).
 type Truth struct {
 	BPM float64 `json:"bpm,omitempty"`
 	// Key is spelled as dsp.Key.String spells it, "C# Minor"; empty when
 	// unknown.
-	Key       string             `json:"key,omitempty"`
-	Reference map[string]float64 `json:"reference,omitempty"`
+	Key string `json:"key,omitempty"`
+	// TimeSignature is spelled "N/D" ("6/8"), as the truth file gave it
+	// but for "C", spelt 4/4, and "C|", 2/2; empty when unknown. It is
+	// not reduced to its MeterClass, so that reports show 2/4 and 4/4
+	// apart.
+	TimeSignature string             `json:"time_signature,omitempty"`
+	Reference     map[string]float64 `json:"reference,omitempty"`
 	// Source says where the truth came from: the truth file's name, or
 	// "tags".
 	Source string `json:"source"`
@@ -236,10 +242,21 @@ func (c columnIndex) pick(names ...string) int {
 // truths' Source. Two layouts are understood, told apart by their header:
 //
 //   - songflow's own: a "file" column (path relative to the calibration
-//     folder) or "title" and "artist" columns; "bpm"; "key"; optionally
-//     "energy", "danceability", "acousticness", "valence" and "loudness".
+//     folder) or "title" and "artist" columns; "bpm"; "key";
+//     "time_signature" (or "meter", "time signature", "timesig");
+//     optionally "energy", "danceability", "acousticness", "valence" and
+//     "loudness".
 //   - a Spotify playlist export: "Song", "Artist", "BPM", "Key", "Dance",
 //     "Energy", "Acoustic", "Happy", "Loud (Db)" (other columns ignored).
+//     Its "Time Signature" column holds a bare count of beats per bar
+//     ("4"), which is not read as truth: it is Spotify's own estimate and
+//     says nothing of how the beat is divided, the very thing that tells
+//     6/8 from 4/4, so scored as truth it would count every right
+//     compound-meter estimate wrong. A full "6/8" written there is read.
+//
+// A time signature is written "N/D" ("3/4", "12/8"), "C" for 4/4 or "C|"
+// for 2/2; in songflow's own layout a bare number is an error, since
+// "4" could be 4/4 or 12/8.
 //
 // Descriptor columns may hold 0–1 or 0–100 values: a column with any
 // value above 1 or written with a percent sign is read as percent, as
@@ -270,6 +287,7 @@ func ReadTruth(r io.Reader, name string) (*TruthSet, error) {
 	artistCol := c.pick("artist", "artists")
 	bpmCol := c.pick("bpm", "tempo")
 	keyCol := c.pick("key")
+	meterCol := c.pick("time_signature", "meter", "time signature", "timesig")
 	if fileCol < 0 && (titleCol < 0 || artistCol < 0) && strings.ContainsRune(strings.Join(hdr, ""), 0) {
 		// Text has no NUL: quoting a header of binary back would only
 		// bury the cause.
@@ -278,8 +296,8 @@ func ReadTruth(r io.Reader, name string) (*TruthSet, error) {
 	if fileCol < 0 && (titleCol < 0 || artistCol < 0) {
 		return nil, fmt.Errorf("truth %s: need a \"file\" column or \"title\" and \"artist\" columns (header: %s)", name, strings.Join(hdr, ","))
 	}
-	if bpmCol < 0 && keyCol < 0 {
-		return nil, fmt.Errorf("truth %s: need a \"bpm\" or \"key\" column (header: %s)", name, strings.Join(hdr, ","))
+	if bpmCol < 0 && keyCol < 0 && meterCol < 0 {
+		return nil, fmt.Errorf("truth %s: need a \"bpm\", \"key\" or \"time_signature\" column (header: %s)", name, strings.Join(hdr, ","))
 	}
 	desc := map[string]int{
 		Energy:       c.pick("energy"),
@@ -297,10 +315,11 @@ func ReadTruth(r io.Reader, name string) (*TruthSet, error) {
 	}
 	var rows []row
 	percent := map[string]bool{}
+	export := c.has("song") && c.has("artist") && (c.has("dance") || c.has("acoustic") || c.has("happy") || c.has("loud (db)") || c.has("camelot"))
 	// The playlist export always gives its descriptors in percent; a
 	// column of 0s and 1s there (acousticness of electronic music) must
 	// not be mistaken for fractions.
-	if c.has("song") && c.has("artist") && (c.has("dance") || c.has("acoustic") || c.has("happy") || c.has("loud (db)") || c.has("camelot")) {
+	if export {
 		for d, i := range desc {
 			if i >= 0 && d != Loudness {
 				percent[d] = true
@@ -349,6 +368,13 @@ func ReadTruth(r io.Reader, name string) (*TruthSet, error) {
 				return nil, fmt.Errorf("truth %s:%d: %w", name, line, err)
 			}
 			rw.truth.Key = k.String()
+		}
+		if s := value(rec, meterCol); s != "" && !(export && isCount(s)) {
+			ts, err := normTimeSignature(s)
+			if err != nil {
+				return nil, fmt.Errorf("truth %s:%d: %w", name, line, err)
+			}
+			rw.truth.TimeSignature = ts
 		}
 		for d, i := range desc {
 			s := value(rec, i)
@@ -453,7 +479,7 @@ func ReadTruth(r io.Reader, name string) (*TruthSet, error) {
 
 // sameTruth reports whether two rows say the same about a song.
 func sameTruth(a, b Truth) bool {
-	if a.BPM != b.BPM || a.Key != b.Key || len(a.Reference) != len(b.Reference) {
+	if a.BPM != b.BPM || a.Key != b.Key || a.TimeSignature != b.TimeSignature || len(a.Reference) != len(b.Reference) {
 		return false
 	}
 	for d, v := range a.Reference {
@@ -479,6 +505,13 @@ func number(s string, decimalComma bool) (float64, error) {
 		s = strings.Replace(s, ",", ".", 1)
 	}
 	return strconv.ParseFloat(s, 64)
+}
+
+// isCount reports whether s is a bare whole number, as a playlist
+// export's time signature column holds it.
+func isCount(s string) bool {
+	_, err := digits(strings.TrimSpace(s))
+	return err == nil
 }
 
 // notKnown reports whether s is what spreadsheets hold in a cell whose
@@ -920,7 +953,8 @@ func (s *TruthSet) matchFolded(recs []*Record, used map[int]bool, give func(*Rec
 }
 
 // tagTruth reads the truth from a song's TBPM and TKEY tags. A TKEY that
-// is not a key name (some taggers write Camelot codes) is left out.
+// is not a key name (some taggers write Camelot codes) is left out. No
+// tag holds a time signature, so tag truth has none.
 func tagTruth(tags stages.Tags) (Truth, bool) {
 	t := Truth{Source: "tags"}
 	if tags.BPM > 0 {

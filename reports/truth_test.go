@@ -994,3 +994,104 @@ func TestMatchNormalisedExactWins(t *testing.T) {
 		"Cre\u0300me.wav":       131,
 	})
 }
+
+// The time signature column is read under any of its names, in any case,
+// and spelt "N/D": "C" is 4/4, "C|" and "¢" 2/2, spaces are dropped; a
+// mark for "not known" or an empty cell is no truth.
+func TestReadTruthTimeSignature(t *testing.T) {
+	for _, header := range []string{"time_signature", "Time_Signature", "meter", "METER", "time signature", "Time Signature", "timesig", " TimeSig "} {
+		in := "file,bpm," + header + "\n" +
+			"a.wav,120,4/4\n" +
+			"b.wav,90, 3 / 4 \n" +
+			"c.wav,100,C\n" +
+			"d.wav,100,C|\n" +
+			"e.wav,100,¢\n" +
+			"f.wav,60,12/8\n" +
+			"g.wav,60,-\n" +
+			"h.wav,60,\n" +
+			"i.wav,60,unknown\n" +
+			"j.wav,,7/8\n"
+		s, err := ReadTruth(strings.NewReader(in), "truth.csv")
+		if err != nil {
+			t.Errorf("header %q: %v", header, err)
+			continue
+		}
+		want := map[string]string{"a.wav": "4/4", "b.wav": "3/4", "c.wav": "4/4", "d.wav": "2/2", "e.wav": "2/2",
+			"f.wav": "12/8", "g.wav": "", "h.wav": "", "i.wav": "", "j.wav": "7/8"}
+		for file, ts := range want {
+			got, ok := s.lookup(file, stages.Tags{})
+			if !ok || got.TimeSignature != ts {
+				t.Errorf("header %q, %s: time signature %q (found %v), want %q", header, file, got.TimeSignature, ok, ts)
+			}
+		}
+	}
+	// A truth file of time signatures alone is a truth file.
+	s, err := ReadTruth(strings.NewReader("title,artist,meter\nWaltz,Someone,3/4\n"), "truth.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := s.lookup("x.wav", stages.Tags{Title: "Waltz", Artist: "Someone"}); !ok || got.TimeSignature != "3/4" || got.BPM != 0 {
+		t.Errorf("meter-only truth: %+v %v", got, ok)
+	}
+}
+
+// A time signature that is none stops the run with an error naming the
+// file, the line and the value, as a tempo or key that is none does.
+func TestReadTruthBadTimeSignature(t *testing.T) {
+	for _, v := range []string{"4", "3/5", "0/4", "33/4", "4/64", "4:4", "waltz", "3/4/4", "-3/4"} {
+		in := "file,bpm,time_signature\na.wav,120,4/4\nb.wav,100," + v + "\n"
+		_, err := ReadTruth(strings.NewReader(in), "truth.csv")
+		if err == nil || !strings.Contains(err.Error(), "truth.csv:3") || !strings.Contains(err.Error(), fmt.Sprintf("%q", v)) {
+			t.Errorf("time signature %q: err %v, want one naming truth.csv:3 and the value", v, err)
+		}
+	}
+}
+
+// A playlist export's Time Signature column is Spotify's beats per bar,
+// which is no truth of how the beat divides: it is left out, and the
+// export still loads. A full time signature written there is read.
+func TestReadTruthSpotifyExportTimeSignature(t *testing.T) {
+	const in = "#,Song,Artist,BPM,Dance,Key,Time Signature,Camelot\n" +
+		"1,Levitating,Dua Lipa,103,70,F♯/G♭ minor,4,11A\n" +
+		"2,Waltz,Someone,90,40,C,3,8B\n" +
+		"3,Odd,Nobody,90,40,C,0,8B\n" +
+		"4,Jig,Folk,120,50,D,6/8,10B\n"
+	s, err := ReadTruth(strings.NewReader(in), "playlist.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ file, ts string }{
+		{"Dua Lipa - Levitating.mp3", ""}, {"Someone - Waltz.mp3", ""}, {"Nobody - Odd.mp3", ""}, {"Folk - Jig.mp3", "6/8"},
+	} {
+		if got, ok := s.lookup(c.file, stages.Tags{}); !ok || got.TimeSignature != c.ts {
+			t.Errorf("%s: time signature %q (found %v), want %q", c.file, got.TimeSignature, ok, c.ts)
+		}
+	}
+}
+
+// Two rows naming one file must agree on the time signature too; rows
+// of one title that differ only in it are two versions, matching neither.
+func TestReadTruthDuplicateTimeSignature(t *testing.T) {
+	if _, err := ReadTruth(strings.NewReader("file,bpm,meter\na.wav,120,4/4\na.wav,120,C\n"), "truth.csv"); err != nil {
+		t.Errorf("4/4 and C on one file: %v", err)
+	}
+	_, err := ReadTruth(strings.NewReader("file,bpm,meter\na.wav,120,4/4\na.wav,120,12/8\n"), "truth.csv")
+	if err == nil || !strings.Contains(err.Error(), "truth.csv:3") || !strings.Contains(err.Error(), "line 2") {
+		t.Errorf("4/4 and 12/8 on one file: err %v, want one naming lines 3 and 2", err)
+	}
+	s, err := ReadTruth(strings.NewReader("title,artist,bpm,meter\nSong,A,120,4/4\nSong (Live),A,120,12/8\n"), "truth.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := s.lookup("x.wav", stages.Tags{Title: "Song (Radio Edit)", Artist: "A"}); ok {
+		t.Errorf("a title whose versions disagree on the meter matched %+v", got)
+	}
+}
+
+// No tag holds a time signature: tag truth has none.
+func TestTagTruthHasNoTimeSignature(t *testing.T) {
+	got, ok := tagTruth(stages.Tags{BPM: 120, Key: "C major"})
+	if !ok || got.TimeSignature != "" {
+		t.Errorf("tag truth %+v %v", got, ok)
+	}
+}

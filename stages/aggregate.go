@@ -18,7 +18,7 @@ type AggregateOptions struct {
 
 // AnalyzerVersion identifies the analysis that produced a Result. It
 // changes whenever results may change, so caches keyed by it stay honest.
-const AnalyzerVersion = "songflow-analysis-16"
+const AnalyzerVersion = "songflow-analysis-17"
 
 // Aggregate returns the aggregate stage: it turns all the Frames of one
 // song (in index order) into the song's Result: tempo, key, loudness and
@@ -81,6 +81,16 @@ func aggregate(ctx context.Context, opts AggregateOptions, parts []*Frames) (Res
 	}
 
 	tempo := dsp.EstimateTempoOverlapping(onsets, own, rate)
+	// A metre is only measured on a beat there is evidence for: noise and
+	// drones have beats at confidence 0, and no bars.
+	var meter dsp.Meter
+	if tempo.BPM > 0 && tempo.Confidence > 0 {
+		chunks := make([]dsp.MeterChunk, len(parts))
+		for i, p := range parts {
+			chunks[i] = dsp.MeterChunk{Onset: p.Onset, Chroma: p.Chroma}
+		}
+		meter, _ = dsp.EstimateMeter(chunks, bins, stride, rate, tempo.BPM)
+	}
 	var key dsp.KeyEstimate
 	if bins > 0 {
 		key = dsp.EstimateKey(chroma, bins, opts.KeyProfile)
@@ -105,6 +115,7 @@ func aggregate(ctx context.Context, opts AggregateOptions, parts []*Frames) (Res
 		BPM:           finite(tempo.BPM),
 		BPMConfidence: finite(tempo.Confidence),
 		BPMCandidates: make([]TempoCandidate, 0, len(tempo.Candidates)),
+		TimeSignature: meter.String(),
 
 		Loudness:      finiteOr(info.Loudness.Integrated, dsp.SilentLUFS),
 		LoudnessRange: finite(info.Loudness.Range),

@@ -11,11 +11,14 @@ import (
 )
 
 // cadenceSong is 40 s at 22050 Hz: a I–IV–V–I cadence in C major (one
-// chord per bar, piano-like decaying tones with a few harmonics) over a
-// click on every beat at bpm.
-func cadenceSong(bpm float64) []float32 {
-	const seconds = 40
-	x := make([]float32, seconds*fftTestRate)
+// chord per bar of four, piano-like decaying tones with a few harmonics)
+// over a click on every beat at bpm.
+func cadenceSong(bpm float64) []float32 { return cadenceSongIn(bpm, 4, 40) }
+
+// cadenceSongIn is cadenceSong with beatsPerBar beats to the bar, seconds
+// long.
+func cadenceSongIn(bpm float64, beatsPerBar int, seconds float64) []float32 {
+	x := make([]float32, int(seconds*fftTestRate))
 	beat := 60 / bpm * fftTestRate
 	chords := [][]float64{ // MIDI notes
 		{48, 60, 64, 67}, // C
@@ -34,11 +37,11 @@ func cadenceSong(bpm float64) []float32 {
 			seed = seed*1664525 + 1013904223
 			x[start+j] += 0.3 * float32(math.Exp(-float64(j)/40)) * (float32(seed>>8)/float32(1<<23) - 1)
 		}
-		if b%4 != 0 {
+		if b%beatsPerBar != 0 {
 			continue
 		}
-		chord := chords[(b/4)%len(chords)]
-		for j := 0; j < int(4*beat) && start+j < len(x); j++ {
+		chord := chords[(b/beatsPerBar)%len(chords)]
+		for j := 0; j < int(float64(beatsPerBar)*beat) && start+j < len(x); j++ {
 			t := float64(j) / fftTestRate
 			env := math.Exp(-t / 1.5)
 			var v float64
@@ -96,6 +99,9 @@ func TestAggregateCadence(t *testing.T) {
 	}
 	if r.Key != "C Major" {
 		t.Errorf("key %q, want C Major (details %+v)", r.Key, r.KeyDetails)
+	}
+	if r.TimeSignature != "4/4" {
+		t.Errorf("time signature %q, want 4/4", r.TimeSignature)
 	}
 	if len(r.KeyDetails.Scores) != 24 || r.KeyDetails.Scores[0].Key != r.Key {
 		t.Errorf("key scores %v: want 24, best first", r.KeyDetails.Scores)
@@ -311,8 +317,8 @@ func TestSteadyTonesHaveNoPulse(t *testing.T) {
 	}
 	for name, x := range tones {
 		r := analyse(t, x, ChunkOptions{Seconds: 20, MaxChunks: 20})
-		if r.BPM != 0 || len(r.BPMCandidates) != 0 || r.Danceability > 0.05 {
-			t.Errorf("%s, 100 s: %.1f BPM (confidence %.2f), danceability %.2f", name, r.BPM, r.BPMConfidence, r.Danceability)
+		if r.BPM != 0 || len(r.BPMCandidates) != 0 || r.Danceability > 0.05 || r.TimeSignature != "" {
+			t.Errorf("%s, 100 s: %.1f BPM (confidence %.2f), danceability %.2f, time signature %q", name, r.BPM, r.BPMConfidence, r.Danceability, r.TimeSignature)
 		}
 	}
 }
@@ -449,5 +455,36 @@ func TestOwnFramesPartition(t *testing.T) {
 				t.Errorf("%g s, %+v: %d frames kept, the song has %d", seconds, o, covered, whole)
 			}
 		}
+	}
+}
+
+// TestAggregateTimeSignature: the same cadence with its chord changing
+// every three beats is a waltz, and noise, which has no beat, has no time
+// signature either.
+func TestAggregateTimeSignature(t *testing.T) {
+	for _, c := range []struct {
+		bpm   float64
+		beats int
+		want  string
+	}{
+		{90, 3, "3/4"}, {140, 3, "3/4"}, {90, 4, "4/4"}, {140, 4, "4/4"},
+	} {
+		r := analyse(t, cadenceSongIn(c.bpm, c.beats, 60), ChunkOptions{Seconds: 20, MaxChunks: 20})
+		if math.Abs(r.BPM/c.bpm-1) > 0.04 {
+			t.Errorf("%d beats to the bar at %v BPM: tempo %.1f", c.beats, c.bpm, r.BPM)
+			continue
+		}
+		if r.TimeSignature != c.want {
+			t.Errorf("%d beats to the bar at %v BPM: time signature %q, want %q", c.beats, c.bpm, r.TimeSignature, c.want)
+		}
+	}
+	noise := make([]float32, 60*fftTestRate)
+	seed := uint32(5)
+	for i := range noise {
+		seed = seed*1664525 + 1013904223
+		noise[i] = 0.2 * (float32(seed>>8)/float32(1<<23) - 1)
+	}
+	if r := analyse(t, noise, ChunkOptions{Seconds: 20, MaxChunks: 20}); r.TimeSignature != "" {
+		t.Errorf("white noise: time signature %q (%.1f BPM at confidence %.2f), want none", r.TimeSignature, r.BPM, r.BPMConfidence)
 	}
 }
