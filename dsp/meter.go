@@ -109,11 +109,11 @@ func EstimateMeter(chunks []MeterChunk, bins, stride int, frameRate Hz, bpm floa
 		}
 		b := beatGrid(o, period)
 		acc, nov := beatSeries(o, c.Chroma, bins, stride, b, period)
-		for j := range b {
-			w := int(period / 12)
-			on += peakNear(o, b[j], w)
-			halves += peakNear(o, b[j]+period/2, w)
-			thirds += max(peakNear(o, b[j]+period/3, w), peakNear(o, b[j]+2*period/3, w))
+		w := peakWindow(period)
+		for j, t := range b {
+			on += acc[j]
+			halves += peakNear(o, t+period/2, w)
+			thirds += max(peakNear(o, t+period/3, w), peakNear(o, t+2*period/3, w))
 		}
 		// Novelty starts at the second beat; both series are cut to whole
 		// bar-units so each position in a bar of 3 or 4 is seen equally.
@@ -177,7 +177,7 @@ func beatGrid(o []float64, period float64) []float64 {
 func beatSeries(o []float64, chroma []float32, bins, stride int, beats []float64, period float64) (acc, nov []float64) {
 	acc = make([]float64, len(beats))
 	nov = make([]float64, len(beats))
-	w := int(period / 12)
+	w := peakWindow(period)
 	for j, t := range beats {
 		acc[j] = peakNear(o, t, w)
 	}
@@ -224,6 +224,11 @@ func beatSeries(o []float64, chroma []float32, bins, stride int, beats []float64
 	}
 	return acc, nov
 }
+
+// peakWindow is how many frames either side of a position in the beat an
+// onset may fall and still count as there: a twelfth of the beat, which
+// keeps the windows at its half and its thirds apart at any tempo.
+func peakWindow(period float64) int { return int(period / 12) }
 
 // peakNear is the largest value of x within w frames of t.
 func peakNear(x []float64, t float64, w int) float64 {
