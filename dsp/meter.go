@@ -151,18 +151,7 @@ func EstimateMeter(chunks []MeterChunk, bins, stride int, frameRate Hz, bpm floa
 // signal is strongest on average, leaving room for a whole beat after the
 // last one.
 func beatGrid(o []float64, period float64) []float64 {
-	var phase, best float64
-	for phi := 0.0; phi < period; phi += 0.5 {
-		var sum float64
-		k := 0
-		for t := phi; t < float64(len(o)-1); t += period {
-			sum += interpAt(o, t)
-			k++
-		}
-		if k > 0 && sum/float64(k) > best {
-			best, phase = sum/float64(k), phi
-		}
-	}
+	phase, _ := strongestPhase(o, period)
 	var b []float64
 	for t := phase; t+period < float64(len(o)-1); t += period {
 		b = append(b, t)

@@ -331,8 +331,15 @@ func bestPhase(x []float64, period float64) (best, mean float64) {
 		mean += v
 	}
 	mean /= float64(len(x))
-	// Half-frame phase steps: a pulse between two frames is still found.
-	// A phase past the end holds no pulse, however long the period.
+	_, best = strongestPhase(x, period)
+	return best, mean
+}
+
+// strongestPhase returns the phase φ in [0, P) whose pulses φ, φ+P, φ+2P, …
+// hold the largest mean of x, and that mean. Half-frame phase steps find a
+// pulse between two frames; a phase past the end holds no pulse, however
+// long the period.
+func strongestPhase(x []float64, period float64) (phase, best float64) {
 	for phi := 0.0; phi < min(period, float64(len(x))); phi += 0.5 {
 		var sum float64
 		k := 0
@@ -341,10 +348,10 @@ func bestPhase(x []float64, period float64) (best, mean float64) {
 			k++
 		}
 		if k > 0 && sum/float64(k) > best {
-			best = sum / float64(k)
+			best, phase = sum/float64(k), phi
 		}
 	}
-	return best, mean
+	return phase, best
 }
 
 func (a *tempoAnalysis) estimate() TempoEstimate {
