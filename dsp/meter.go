@@ -109,12 +109,8 @@ func EstimateMeter(chunks []MeterChunk, bins, stride int, frameRate Hz, bpm floa
 		}
 		b := beatGrid(o, period)
 		acc, nov := beatSeries(o, c.Chroma, bins, stride, b, period)
-		w := peakWindow(period)
-		for j, t := range b {
-			on += acc[j]
-			halves += peakNear(o, t+period/2, w)
-			thirds += max(peakNear(o, t+period/3, w), peakNear(o, t+2*period/3, w))
-		}
+		d := beatDivision(o, b, period)
+		on, halves, thirds = on+d.on, halves+d.halves, thirds+d.thirds
 		// Novelty starts at the second beat; both series are cut to whole
 		// bar-units so each position in a bar of 3 or 4 is seen equally.
 		n := (len(nov) - 1) / meterBarBeats * meterBarBeats
@@ -157,6 +153,23 @@ func beatGrid(o []float64, period float64) []float64 {
 		b = append(b, t)
 	}
 	return b
+}
+
+// division is the onset strength summed over beats: on them, half-way
+// through them, and at their thirds (the stronger of the two).
+type division struct{ on, halves, thirds float64 }
+
+// beatDivision measures where onsets fall inside the beats of prepared
+// onset signal o, placed at beats period frames apart.
+func beatDivision(o []float64, beats []float64, period float64) division {
+	var d division
+	w := peakWindow(period)
+	for _, t := range beats {
+		d.on += peakNear(o, t, w)
+		d.halves += peakNear(o, t+period/2, w)
+		d.thirds += max(peakNear(o, t+period/3, w), peakNear(o, t+2*period/3, w))
+	}
+	return d
 }
 
 // beatSeries returns, for each beat, its accent (the onset peak at the

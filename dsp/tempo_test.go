@@ -407,3 +407,31 @@ func TestTempoConfidenceOfNoise(t *testing.T) {
 		t.Errorf("120 BPM click track: confidence %.2f", est.Confidence)
 	}
 }
+
+// TestTempoConfidenceDividedBeat: a beat with hats between its beats is a
+// beat; a click on every beat and nothing between may be counted at half
+// the rate, so its confidence is at most one half, the drum pattern's well
+// above that.
+func TestTempoConfidenceDividedBeat(t *testing.T) {
+	drums := EstimateTempo(tempoOnsets(drumPattern(120, 60, 0.8)))
+	clicks := EstimateTempo(tempoOnsets(clickTrack(120, 60)))
+	if math.Abs(drums.BPM-120) > 0.1 || math.Abs(clicks.BPM-120) > 0.1 {
+		t.Fatalf("tempi %.1f and %.1f, want 120", drums.BPM, clicks.BPM)
+	}
+	if drums.Confidence < 0.8 {
+		t.Errorf("drum pattern confidence %.2f, want at least 0.8", drums.Confidence)
+	}
+	if clicks.Confidence <= 0 || clicks.Confidence > 0.5 {
+		t.Errorf("click track confidence %.2f, want above 0 and at most 0.5", clicks.Confidence)
+	}
+}
+
+func TestDivisionWeight(t *testing.T) {
+	for _, c := range []struct{ divided, want float64 }{
+		{0, 0.5}, {0.1, 0.75}, {0.2, 1}, {0.9, 1},
+	} {
+		if got := divisionWeight(c.divided); math.Abs(got-c.want) > 1e-12 {
+			t.Errorf("divisionWeight(%v) = %v, want %v", c.divided, got, c.want)
+		}
+	}
+}
