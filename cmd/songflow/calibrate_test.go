@@ -231,6 +231,10 @@ func TestCalibrateEndToEnd(t *testing.T) {
 
 	// Score results.json independently of package reports' helpers.
 	var tempoN, acc1, acc2, keyN, failed int
+	// The set's truth writes time signatures as the analysis spells them,
+	// so an emitted one is correct when it is the same string.
+	var meterN, emitted, meterOK int
+	meterTruths := map[string]bool{}
 	var keySum, audio float64
 	for _, s := range res.Songs {
 		if s.Error != "" {
@@ -255,6 +259,16 @@ func TestCalibrateEndToEnd(t *testing.T) {
 					acc2++
 					break
 				}
+			}
+		}
+		if ts := s.Truth.TimeSignature; ts != "" {
+			meterN++
+			meterTruths[ts] = true
+			if s.TimeSignature != "" {
+				emitted++
+			}
+			if s.TimeSignature == ts {
+				meterOK++
 			}
 		}
 		if s.Truth.Key != "" {
@@ -304,6 +318,22 @@ func TestCalibrateEndToEnd(t *testing.T) {
 	}
 	if got, want := figure(`\| key weighted score \| ([0-9.]+) `), strconv.FormatFloat(keySum/float64(keyN), 'f', 3, 64); got != want {
 		t.Errorf("summary key score %s, results imply %s", got, want)
+	}
+	// The set has songs in triple and in compound time, so that the
+	// time signature's scoring is shown with known answers.
+	for _, ts := range []string{"4/4", "3/4", "6/8"} {
+		if !meterTruths[ts] {
+			t.Errorf("no song of the calibration set has the true time signature %s", ts)
+		}
+	}
+	if got, want := figure(`\| time signature emitted \| [0-9.]+ % \(([0-9]+ of [0-9]+)\) \|`), fmt.Sprintf("%d of %d", emitted, meterN); got != want {
+		t.Errorf("summary: time signature emitted for %s, results imply %s", got, want)
+	}
+	if got, want := figure(`\| correct, of all with a truth \| [0-9.]+ % \(([0-9]+ of [0-9]+)\) \|`), fmt.Sprintf("%d of %d", meterOK, meterN); got != want {
+		t.Errorf("summary: time signature correct for %s, results imply %s", got, want)
+	}
+	if !strings.Contains(stdout.String(), "meter  correct "+pct(meterOK, meterN)+" %") {
+		t.Errorf("stdout lacks the meter headline: %s", stdout.String())
 	}
 	if got := figure(`\| failed \| ([0-9]+) \|`); got != strconv.Itoa(failed) {
 		t.Errorf("summary failed %s, results have %d", got, failed)

@@ -631,7 +631,7 @@ func TestWatchKill9(t *testing.T) {
 	}
 }
 
-// BenchmarkWatchFolder drops a folder of 20 songs (the 12 of the
+// BenchmarkWatchFolder drops a folder of 20 songs (the first 12 of the
 // calibration corpus and 8 WAV copies with changed bytes) into a watched
 // folder and measures the throughput until all 20 results are written,
 // then the wait of one more song: from the end of its write to its line

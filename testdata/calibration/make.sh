@@ -32,6 +32,6 @@ done < "$tmp/list"
 cat > "$here/notes.txt" <<'NOTE'
 This file is not audio: songflow calibrate lists it as skipped.
 The songs here are rendered by gen/main.go and encoded by make.sh;
-truth.csv states the tempo and key each was rendered at.
+truth.csv states the tempo, key and time signature each was rendered at.
 NOTE
 du -ch "$here"/*.wav "$here"/*.flac "$here"/*.mp3 "$here"/*.m4a | tail -1

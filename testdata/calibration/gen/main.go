@@ -1,6 +1,7 @@
 // Command gen renders songflow's calibration set: short songs of drums,
-// bass and chords at a known tempo and key, written as 16-bit PCM WAV, and
-// the truth.csv that states those tempi and keys.
+// bass and chords at a known tempo, key and time signature, written as
+// 16-bit PCM WAV, and the truth.csv that states those tempi, keys and time
+// signatures.
 //
 // It is deterministic: the same binary writes the same bytes on every run,
 // so the committed audio can be reproduced and checked. make.sh runs it and
@@ -41,25 +42,33 @@ type song struct {
 	// 0–100 scale of the playlist exports.
 	energy, danceability float64
 	// busy adds sixteenth-note hats and a syncopated bass for the more
-	// energetic songs.
+	// energetic songs (4/4 only).
 	busy bool
+	// meter is the time signature the song is rendered in, with bpm as
+	// its beat: "4/4" and "3/4" count quarter notes, "6/8" dotted
+	// quarters (two to the bar, each divided into three eighths).
+	meter string
 }
 
 // set is the calibration set: tempi spread over 60–180 BPM, major and minor
-// keys, every format, one song in 44.1 kHz stereo.
+// keys, every format, one song in 44.1 kHz stereo, and besides the 4/4
+// songs a waltz in 3/4 and a jig in 6/8. A song's seed is its place in the
+// list, so new songs go at the end.
 var set = []song{
-	{"01-adagio-c-major", "wav", 60, 0, false, 14, 22050, 1, 25, 30, false},
-	{"02-andante-a-minor", "flac", 72, 9, true, 18, 22050, 1, 35, 40, false},
-	{"03-ballad-g-major", "mp3", 84, 7, false, 22, 22050, 1, 40, 45, false},
-	{"04-groove-e-minor", "m4a", 96, 4, true, 22, 22050, 1, 50, 60, true},
-	{"05-shuffle-d-major", "wav", 104, 2, false, 12, 22050, 1, 55, 62, false},
-	{"06-pop-f-major", "flac", 112, 5, false, 18, 22050, 1, 60, 70, true},
-	{"07-house-d-minor", "mp3", 124, 2, true, 22, 44100, 2, 75, 85, true},
-	{"08-disco-bb-major", "m4a", 132, 10, false, 22, 22050, 1, 72, 80, true},
-	{"09-rock-b-minor", "wav", 142, 11, true, 12, 22050, 1, 80, 65, false},
-	{"10-punk-e-major", "flac", 156, 4, false, 18, 22050, 1, 88, 60, true},
-	{"11-dnb-fs-minor", "mp3", 168, 6, true, 22, 22050, 1, 90, 55, true},
-	{"12-gallop-eb-major", "m4a", 180, 3, false, 22, 22050, 1, 85, 50, false},
+	{"01-adagio-c-major", "wav", 60, 0, false, 14, 22050, 1, 25, 30, false, "4/4"},
+	{"02-andante-a-minor", "flac", 72, 9, true, 18, 22050, 1, 35, 40, false, "4/4"},
+	{"03-ballad-g-major", "mp3", 84, 7, false, 22, 22050, 1, 40, 45, false, "4/4"},
+	{"04-groove-e-minor", "m4a", 96, 4, true, 22, 22050, 1, 50, 60, true, "4/4"},
+	{"05-shuffle-d-major", "wav", 104, 2, false, 12, 22050, 1, 55, 62, false, "4/4"},
+	{"06-pop-f-major", "flac", 112, 5, false, 18, 22050, 1, 60, 70, true, "4/4"},
+	{"07-house-d-minor", "mp3", 124, 2, true, 22, 44100, 2, 75, 85, true, "4/4"},
+	{"08-disco-bb-major", "m4a", 132, 10, false, 22, 22050, 1, 72, 80, true, "4/4"},
+	{"09-rock-b-minor", "wav", 142, 11, true, 12, 22050, 1, 80, 65, false, "4/4"},
+	{"10-punk-e-major", "flac", 156, 4, false, 18, 22050, 1, 88, 60, true, "4/4"},
+	{"11-dnb-fs-minor", "mp3", 168, 6, true, 22, 22050, 1, 90, 55, true, "4/4"},
+	{"12-gallop-eb-major", "m4a", 180, 3, false, 22, 22050, 1, 85, 50, false, "4/4"},
+	{"13-waltz-a-major", "flac", 150, 9, false, 22, 22050, 1, 55, 50, false, "3/4"},
+	{"14-jig-g-minor", "wav", 100, 7, true, 22, 22050, 1, 65, 60, false, "6/8"},
 }
 
 var keyNames = [12]string{"C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"}
@@ -86,7 +95,7 @@ func run(out string) error {
 		return err
 	}
 	defer truth.Close()
-	fmt.Fprintln(truth, "file,bpm,key,energy,danceability")
+	fmt.Fprintln(truth, "file,bpm,key,energy,danceability,time_signature")
 	for i, s := range set {
 		mono := render(s, uint64(i+1))
 		wav := filepath.Join(out, s.name+".wav")
@@ -98,17 +107,38 @@ func run(out string) error {
 			mode = "Minor"
 		}
 		target := s.name + "." + s.ext
-		fmt.Fprintf(truth, "%s,%g,%s %s,%g,%g\n", target, s.bpm, keyNames[s.tonic], mode, s.energy, s.danceability)
+		fmt.Fprintf(truth, "%s,%g,%s %s,%g,%g,%s\n", target, s.bpm, keyNames[s.tonic], mode, s.energy, s.danceability, s.meter)
 		fmt.Printf("%s %s\n", wav, target)
 	}
 	return truth.Close()
 }
 
-// render mixes the song's drums, bass and chords into one channel. The
-// arrangement is a four-bar progression in 4/4 repeated to the end: kick on
-// beats 1 and 3, snare on 2 and 4, hi-hat on eighths (sixteenths when busy),
-// a bass line on the chord roots and sustained triads.
+// render mixes the song's drums, bass and chords into one channel, in the
+// arrangement of its time signature.
 func render(s song, seed uint64) []float64 {
+	switch s.meter {
+	case "4/4":
+		return render44(s, seed)
+	case "3/4":
+		return renderWaltz(s, seed)
+	case "6/8":
+		return renderJig(s, seed)
+	}
+	panic("gen: no arrangement for time signature " + s.meter)
+}
+
+// chord is a triad of the progression: its root in semitones above the
+// tonic, and its quality.
+type chord struct {
+	root  int
+	minor bool
+}
+
+// render44 is the 4/4 arrangement: a four-bar progression repeated to the
+// end, kick on beats 1 and 3, snare on 2 and 4, hi-hat on eighths
+// (sixteenths when busy), a bass line on the chord roots and sustained
+// triads.
+func render44(s song, seed uint64) []float64 {
 	rate := float64(s.rate)
 	n := int(s.seconds * rate)
 	mix := make([]float64, n)
@@ -118,10 +148,6 @@ func render(s song, seed uint64) []float64 {
 	// Degrees of the progression, in semitones above the tonic, with the
 	// chord quality: I–vi–IV–V in major, i–iv–V–i in minor (harmonic minor
 	// dominant, so the leading tone marks the key).
-	type chord struct {
-		root  int
-		minor bool
-	}
 	prog := []chord{{0, false}, {9, true}, {5, false}, {7, false}}
 	if s.minor {
 		prog = []chord{{0, true}, {5, true}, {7, false}, {0, true}}
@@ -170,6 +196,127 @@ func render(s song, seed uint64) []float64 {
 			base := 60 + (s.tonic+c.root)%12 // around middle C
 			for _, iv := range []int{0, third, 7} {
 				addPad(mix, rate, t, 4*beat, midiHz(base+iv), 0.09)
+			}
+		}
+	}
+	normalise(mix, 0.8)
+	return mix
+}
+
+// barProgression is the four-bar progression of the waltz and the jig,
+// whose chord changes on every bar line, the loop's included: I–vi–IV–V in
+// major, i–iv–i–V in minor (harmonic minor dominant, so the leading tone
+// marks the key).
+func barProgression(minor bool) []chord {
+	if minor {
+		return []chord{{0, true}, {5, true}, {0, true}, {7, false}}
+	}
+	return []chord{{0, false}, {9, true}, {5, false}, {7, false}}
+}
+
+// triad is the MIDI notes of c's root-position triad with its root in the
+// octave from base (60 = middle C) for a song whose tonic is tonic.
+func triad(c chord, tonic, base int) [3]int {
+	third := 4
+	if c.minor {
+		third = 3
+	}
+	root := base + (tonic+c.root)%12
+	return [3]int{root, root + third, root + 7}
+}
+
+// renderWaltz is the 3/4 arrangement, a waltz ("oom-pah-pah"): on beat 1
+// the kick and the bass on the chord's root, on beats 2 and 3 the triad
+// played short, a hi-hat on every eighth, louder on the beat, and a new
+// chord every bar.
+func renderWaltz(s song, seed uint64) []float64 {
+	rate := float64(s.rate)
+	mix := make([]float64, int(s.seconds*rate))
+	rng := rand.New(rand.NewPCG(seed, 0x5eed))
+	beat := 60 / s.bpm
+	prog := barProgression(s.minor)
+	beats := int(s.seconds / beat)
+	for b := 0; b <= beats; b++ {
+		t := float64(b) * beat
+		inBar := b % 3
+		c := prog[b/3%len(prog)]
+		for k := 0; k < 2; k++ {
+			acc := 0.18
+			if k == 1 {
+				acc = 0.1
+			}
+			addHat(mix, rate, t+float64(k)*beat/2, acc, rng)
+		}
+		if inBar == 0 {
+			addKick(mix, rate, t, 0.9)
+			addPluck(mix, rate, t, beat*0.9, midiHz(36+s.tonic+c.root), 0.4, 8, 3.0)
+			continue
+		}
+		for _, note := range triad(c, s.tonic, 60) {
+			addPluck(mix, rate, t, beat*0.8, midiHz(note), 0.12, 6, 2.0)
+		}
+	}
+	normalise(mix, 0.8)
+	return mix
+}
+
+// renderJig is the 6/8 arrangement, a jig: two dotted-quarter beats to the
+// bar, each divided into three eighths. The kick marks the first beat and
+// the snare the second; between them the snare plays soft ghost notes on
+// the other eighths, as a bodhrán does, under a hi-hat on every eighth
+// that is louder on the beat. An eighth-note figure in threes runs up the
+// chord on the first beat and down it on the second, its first note the
+// loudest; the bass plays the chord's root on beat 1 and the triad is held
+// through the bar, a new chord every bar.
+func renderJig(s song, seed uint64) []float64 {
+	rate := float64(s.rate)
+	mix := make([]float64, int(s.seconds*rate))
+	rng := rand.New(rand.NewPCG(seed, 0x5eed))
+	beat := 60 / s.bpm
+	eighth := beat / 3
+	prog := barProgression(s.minor)
+	beats := int(s.seconds / beat)
+	for b := 0; b <= beats; b++ {
+		t := float64(b) * beat
+		inBar := b % 2
+		c := prog[b/2%len(prog)]
+		tr := triad(c, s.tonic, 60)
+
+		// Drums.
+		if inBar == 0 {
+			addKick(mix, rate, t, 0.9)
+		} else {
+			addSnare(mix, rate, t, 0.5, rng)
+		}
+		for k := 0; k < 3; k++ {
+			at := t + float64(k)*eighth
+			if k == 0 {
+				addHat(mix, rate, at, 0.18, rng)
+				continue
+			}
+			addHat(mix, rate, at, 0.08, rng)
+			addSnare(mix, rate, at, 0.25, rng)
+		}
+
+		// The figure, an octave above the triad: up it on the first beat,
+		// down it from the root's next octave on the second.
+		figure := [3]int{tr[0] + 12, tr[1] + 12, tr[2] + 12}
+		if inBar == 1 {
+			figure = [3]int{tr[0] + 24, tr[2] + 12, tr[1] + 12}
+		}
+		for k, note := range figure {
+			gain := 0.3
+			if k > 0 {
+				gain = 0.22
+			}
+			addPluck(mix, rate, t+float64(k)*eighth, eighth*0.9, midiHz(note), gain, 6, 4.0)
+		}
+
+		// Bass and chord, once a bar.
+		if inBar == 0 {
+			addPluck(mix, rate, t, beat*0.9, midiHz(36+s.tonic+c.root), 0.35, 8, 3.0)
+			for _, note := range tr {
+				addPad(mix, rate, t, 2*beat, midiHz(note), 0.07)
 			}
 		}
 	}
