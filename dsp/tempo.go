@@ -24,12 +24,12 @@ type TempoCandidate struct {
 // TempoEstimate is the tempo of a song.
 type TempoEstimate struct {
 	// BPM is the beat rate, refined to 0.1 BPM or better; 0 when the
-	// signal has no periodicity at all (silence).
+	// onsets show no pulse (silence, a steady tone, noise).
 	BPM float64
 	// Confidence, 0..1, estimates the probability that BPM is right: the
 	// share of chunks whose own best period is a metrical level of it,
 	// halved when nothing sounds between the beats (BPM may then be a
-	// level too fast), and 0 when the onsets show no pulse at all.
+	// level too fast), and lowered as the pulse nears noise's.
 	Confidence float64
 	// Candidates holds up to three distinct tempi, best first; the first
 	// is BPM.
@@ -367,9 +367,16 @@ func (a *tempoAnalysis) estimate() TempoEstimate {
 	choice, posterior := a.prior.decide(a.levels)
 	bpm := a.refine(a.levels[choice].BPM)
 
+	// Onsets that show no pulse (noise, a free-time drone) have no tempo:
+	// a BPM at confidence 0 would be shown and used as an answer, and
+	// scored as one.
+	pulse := pulseWeight(a.pulseContrast(bpm))
+	if pulse == 0 {
+		return TempoEstimate{}
+	}
 	est := TempoEstimate{BPM: bpm}
 	est.Candidates = candidateList(bpm, a.levels, posterior, choice)
-	est.Confidence = a.confidence(bpm)
+	est.Confidence = a.confidence(bpm, pulse)
 	return est
 }
 
@@ -678,12 +685,12 @@ func candidateList(bpm float64, levels []MetricalLevel, posterior []float64, cho
 // confidence estimates the probability that bpm is right: the share of
 // chunks whose own strongest periodicity is a metrical level of bpm (the
 // family is right), halved for a beat with nothing between its beats (it
-// may be a level too fast: divisionWeight), for a song that has a pulse at
-// all (pulseWeight). The octave decision's posterior is not in it: on the
+// may be a level too fast: divisionWeight), times pulse, the probability
+// that the song has a pulse at all (pulseWeight). The octave decision's posterior is not in it: on the
 // development corpus it told right octaves from wrong ones no better than
 // chance (AUC 0.53), where the beat's division does (0.75).
-func (a *tempoAnalysis) confidence(bpm float64) float64 {
-	c := a.agreeShare(bpm) * divisionWeight(a.divided(bpm)) * pulseWeight(a.pulseContrast(bpm))
+func (a *tempoAnalysis) confidence(bpm, pulse float64) float64 {
+	c := a.agreeShare(bpm) * divisionWeight(a.divided(bpm)) * pulse
 	return math.Max(0, math.Min(1, c))
 }
 

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"github.com/songflow/songflow/internal/audiotest"
 	"maps"
 	"os"
 	"path/filepath"
@@ -82,6 +83,10 @@ func TestRealAnalyzer(t *testing.T) {
 	wav := wavFile(1, 8000)
 	status, _, body = do(t, "POST", ts.URL+"/analyze_data", wav[:100], nil)
 	wantError(t, "truncated wav", status, body, 422, "invalid_audio")
+	// Noise has no pulse, so no tempo: the apps need a bpm above 0, and
+	// get the no-tempo answer, not a bpm at confidence 0.
+	status, _, body = do(t, "POST", ts.URL+"/analyze_data", audiotest.NoiseWAV(20, 22050), nil)
+	wantError(t, "white noise", status, body, 422, "analysis_failed")
 }
 
 // Fifty uploads of mixed formats at once through the real pipeline with

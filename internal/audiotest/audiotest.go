@@ -5,6 +5,7 @@ package audiotest
 import (
 	"encoding/binary"
 	"math"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,6 +41,25 @@ func SparseWAV(path string, rate, seconds uint32) error {
 // tone at 0.3 of full scale with a 10 ms, 2 kHz click every half second,
 // so its tempo is 120 BPM.
 func ClickTrack(seconds float64, rate int) []byte {
+	return stereoWAV(seconds, rate, func(i int) float64 {
+		x := 0.3 * math.Sin(2*math.Pi*440*float64(i)/float64(rate))
+		if i%(rate/2) < rate/100 {
+			x += 0.5 * math.Sin(2*math.Pi*2000*float64(i)/float64(rate))
+		}
+		return x
+	})
+}
+
+// NoiseWAV returns a 16-bit stereo WAV file of seconds at rate holding
+// white noise at 0.2 of full scale (RMS): no pulse, so no tempo.
+func NoiseWAV(seconds float64, rate int) []byte {
+	rng := rand.New(rand.NewPCG(1, 2))
+	return stereoWAV(seconds, rate, func(int) float64 { return max(-1, min(1, 0.2*rng.NormFloat64())) })
+}
+
+// stereoWAV returns a 16-bit stereo WAV file of seconds at rate whose
+// samples, the same in both channels, are sample(0), sample(1), …
+func stereoWAV(seconds float64, rate int, sample func(i int) float64) []byte {
 	le := binary.LittleEndian
 	n := int(seconds * float64(rate))
 	data := make([]byte, 44+4*n)
@@ -56,11 +76,7 @@ func ClickTrack(seconds float64, rate int) []byte {
 	copy(data[36:], "data")
 	le.PutUint32(data[40:], uint32(4*n))
 	for i := range n {
-		x := 0.3 * math.Sin(2*math.Pi*440*float64(i)/float64(rate))
-		if i%(rate/2) < rate/100 {
-			x += 0.5 * math.Sin(2*math.Pi*2000*float64(i)/float64(rate))
-		}
-		v := uint16(int16(32767 * x))
+		v := uint16(int16(32767 * sample(i)))
 		le.PutUint16(data[44+4*i:], v)
 		le.PutUint16(data[46+4*i:], v)
 	}
