@@ -547,6 +547,13 @@ func truthReader(r io.Reader, name string) (*csv.Reader, bool, error) {
 // save "CSV" separated by semicolons, and some tools, Excel's "Unicode
 // Text" among them, write tabs.
 func tableReader(text []byte) (*csv.Reader, bool) {
+	// Lines ended by a carriage return alone, as classic Mac OS and
+	// Excel for Mac's older "CSV" ended them, are one long line to the CSV
+	// reader. (A lone CR inside a quoted field of a table whose lines end
+	// in LF or CRLF stays as it is.)
+	if bytes.IndexByte(text, '\n') < 0 {
+		text = bytes.ReplaceAll(text, []byte("\r"), []byte("\n"))
+	}
 	comma := headerSeparator(text[:min(len(text), truthHeaderPeek)])
 	cr := csv.NewReader(bytes.NewReader(text))
 	cr.Comma = comma
@@ -590,7 +597,7 @@ func decodeTruth(data []byte, name string) ([]byte, error) {
 	case utf8.Valid(data):
 		return data, nil
 	}
-	return decodeWindows1252(data, name)
+	return decodeEightBit(data, name)
 }
 
 // invalidUTF8 returns the offset of the first byte of data that is not
@@ -639,29 +646,94 @@ func decodeUTF16(data []byte, bigEndian bool, name string) ([]byte, error) {
 	return decode(data), nil
 }
 
-// decodeWindows1252 decodes text that is not UTF-8 as Windows-1252,
-// whose printable characters include Latin-1's, as decodeTruth does.
-// Bytes it leaves undefined, and NUL, which no text table holds, are
-// errors naming their line: the file is in another encoding or no text
-// at all.
-func decodeWindows1252(data []byte, name string) ([]byte, error) {
-	var b bytes.Buffer
-	b.Grow(len(data) + len(data)/4)
-	line, start := 1, 0 // the line decoded and its offset in b
-	for _, c := range data {
-		r := charmap.Windows1252.DecodeByte(c)
-		switch {
-		case c == 0:
-			return b.Bytes()[:start], fmt.Errorf("truth %s:%d: %s", name, line, binaryText)
-		case r == utf8.RuneError:
-			return b.Bytes()[:start], fmt.Errorf("truth %s:%d: neither UTF-8 nor Windows-1252 (byte %#02x): save the table as CSV UTF-8", name, line, c)
+// decodeEightBit decodes text that is not UTF-8 in the 8-bit encoding a
+// spreadsheet saved it in, as decodeTruth does: Windows-1252 (Excel's
+// "CSV" on Windows, whose printable characters include Latin-1's) or Mac
+// Roman (Excel's "CSV" on a Mac), whichever reads as the likelier text
+// (see plausibility), Windows-1252 when they read equally well. NUL, which
+// no text table holds, is an error naming its line; so is text that
+// neither encoding makes sense of, naming the first line that is not
+// ASCII: the file is in another encoding or no text at all.
+func decodeEightBit(data []byte, name string) ([]byte, error) {
+	// On error the lines before the one at fault are returned decoded, so
+	// that a playlist export is still known by its header.
+	lineStart := func(i int) int { return bytes.LastIndexByte(data[:i], '\n') + 1 }
+	if i := bytes.IndexByte(data, 0); i >= 0 {
+		text, _ := decodeEightBit(data[:lineStart(i)], name)
+		return text, fmt.Errorf("truth %s:%d: %s", name, 1+bytes.Count(data[:i], []byte("\n")), binaryText)
+	}
+	first := slices.IndexFunc(data, func(c byte) bool { return c >= 0x80 })
+	if first < 0 {
+		return data, nil // ASCII, the same in both
+	}
+	var best []rune
+	bestScore := 0
+	for _, cm := range []*charmap.Charmap{charmap.Windows1252, charmap.Macintosh} {
+		text := make([]rune, len(data))
+		for i, c := range data {
+			text[i] = cm.DecodeByte(c)
 		}
-		b.WriteRune(r)
-		if c == '\n' {
-			line, start = line+1, b.Len()
+		if i := slices.Index(text, utf8.RuneError); i >= 0 {
+			first = i // a byte this encoding leaves undefined: the one to name
+			continue
+		}
+		if score := plausibility(text); best == nil || score > bestScore {
+			best, bestScore = text, score
 		}
 	}
-	return b.Bytes(), nil
+	if best == nil || bestScore <= 0 {
+		return data[:lineStart(first)], fmt.Errorf("truth %s:%d: neither UTF-8 nor Windows-1252 nor Mac Roman text (byte %#02x): save the table as CSV UTF-8",
+			name, 1+bytes.Count(data[:first], []byte("\n")), data[first])
+	}
+	return []byte(string(best)), nil
+}
+
+// plausibility scores how likely the non-ASCII characters of text are in
+// the names and titles of a truth table, so that of two 8-bit encodings
+// the one that reads the bytes as such text wins: an accented letter of
+// the Western European languages where a word continues or starts ("é"
+// in Beyoncé, "Ö" opening a word) or typographic punctuation where
+// punctuation goes (’ in Don’t, “ before a word) scores 2, anything else
+// (a capital inside a lower-case word, Š, ƒ, ¶, √ …) −1. Windows-1252 reads Mac Roman's "Beyonc\x8e" as
+// BeyoncŽ and Mac Roman reads Windows-1252's "Beyonc\xe9" as BeyoncÈ.
+func plausibility(text []rune) int {
+	const (
+		letters = "àáâãäåæçèéêëìíîïñòóôõöøùúûüýÿßœÀÁÂÃÄÅÆÇÈÉÊËÌÍÎÏÑÒÓÔÕÖØÙÚÛÜÝŒ"
+		quotes  = "’‘"
+		punct   = "“”„–—…•€™©®°«»¿¡·"
+	)
+	at := func(i int) rune {
+		if i < 0 || i >= len(text) {
+			return ' '
+		}
+		return text[i]
+	}
+	score := 0
+	for i, r := range text {
+		if r < 0x80 {
+			continue
+		}
+		prev, next := at(i-1), at(i+1)
+		inWord := unicode.IsLetter(prev) && unicode.IsLetter(next)
+		switch {
+		case strings.ContainsRune(letters, r) && unicode.IsUpper(r):
+			// A capital starts a word or stands in one all in capitals.
+			if !unicode.IsLetter(prev) || unicode.IsUpper(prev) && !unicode.IsLower(next) {
+				score += 2
+			} else {
+				score--
+			}
+		case strings.ContainsRune(letters, r):
+			score += 2
+		case strings.ContainsRune(quotes, r):
+			score += 2 // an apostrophe inside a word, a quote beside one
+		case strings.ContainsRune(punct, r) && !inWord:
+			score += 2
+		default:
+			score--
+		}
+	}
+	return score
 }
 
 // headerSeparator returns the field separator of the first line of data:

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"golang.org/x/text/encoding/charmap"
 	"io/fs"
 	"math"
 	"os"
@@ -1093,5 +1094,54 @@ func TestTagTruthHasNoTimeSignature(t *testing.T) {
 	got, ok := tagTruth(stages.Tags{BPM: 120, Key: "C major"})
 	if !ok || got.TimeSignature != "" {
 		t.Errorf("tag truth %+v %v", got, ok)
+	}
+}
+
+// Excel's plain "CSV" on a Mac writes Mac Roman, on Windows
+// Windows-1252: the same bytes mean other letters in each (é is 0x8e in
+// one and 0xe9 in the other), and a name read in the wrong one matches
+// no file. Each line here, saved in either, must read back as written.
+func TestDecodeEightBit(t *testing.T) {
+	lines := []string{
+		"Beyoncé,Déjà Vu",
+		"Motörhead,Ace of Spades",
+		"Sigur Rós,Hoppípolla",
+		"Queen,Don’t Stop Me Now",
+		"Björk,Jóga",
+		"Mötley Crüe,Kickstart My Heart",
+		"José González,Heartbeats",
+		"David Bowie,“Heroes”",
+		"ÉLAN,Nightwish",
+		"Camila Cabello,Señorita",
+		"Zoë Keating,Über",
+		"Ângela,Ça va – très bien…",
+	}
+	for _, line := range lines {
+		for _, cm := range []*charmap.Charmap{charmap.Windows1252, charmap.Macintosh} {
+			data, err := cm.NewEncoder().Bytes([]byte(line + "\n"))
+			if err != nil {
+				t.Fatalf("%q in %v: %v", line, cm, err)
+			}
+			got, err := decodeEightBit(data, "truth.csv")
+			if err != nil || string(got) != line+"\n" {
+				t.Errorf("%q saved in %v: read %q, %v", line, cm, got, err)
+			}
+		}
+	}
+}
+
+// A truth table saved by Excel for Mac as plain "CSV" (Mac Roman) finds
+// its files by their UTF-8 names.
+func TestReadTruthMacRoman(t *testing.T) {
+	const in = "file,bpm,key\r" + // classic Mac line ends too
+		"Beyonc\x8e.mp3,120,F#m\r" +
+		"Mot\x9arhead.wav,140,E\r"
+	s, err := ReadTruth(strings.NewReader(in), "truth.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := records("Beyoncé.mp3", "Motörhead.wav")
+	if un := s.Match(recs); un != nil || recs[0].Truth == nil || recs[0].Truth.BPM != 120 || recs[1].Truth == nil || recs[1].Truth.BPM != 140 {
+		t.Errorf("unmatched %+v, truth %v", un, truthBPMs(recs))
 	}
 }
