@@ -177,7 +177,23 @@ type KeyEstimate struct {
 	// the silence gate; 0 means the song has no pitched sound to hear a
 	// key in, and Key is then only the zero value.
 	Frames int
+	// Spread is how unequal the song's summed pitch-class strengths are:
+	// their standard deviation over their mean. Below minKeySpread no
+	// pitch class stands out (noise), Key is only the best of chance
+	// correlations, and Confidence is 0.
+	Spread float64
 }
+
+// Found reports whether the song has a key: pitched sound above silence
+// whose pitch classes are unequal enough to carry one.
+func (k KeyEstimate) Found() bool { return k.Frames > 0 && k.Spread >= minKeySpread }
+
+// minKeySpread is the least Spread a key is heard in. White, pink and
+// brown noise measure 0.005–0.03 (every pitch class as likely as the
+// next, however long); on the development corpus, music measures 0.046
+// (distorted guitars) and more, and every piece with a stated key 0.11
+// and more.
+const minKeySpread = 0.04
 
 // keyParams are the tunable parts of EstimateKey, kept in one place so the
 // corpus harness can compare variants; EstimateKey uses defaultKeyParams.
@@ -281,6 +297,16 @@ func estimateKey(chroma []float32, bins int, profile KeyProfile, p keyParams) Ke
 	if est.Frames == 0 {
 		return est
 	}
+	var mean, dev float64
+	for _, v := range sum {
+		mean += v / 12
+	}
+	for _, v := range sum {
+		dev += (v - mean) * (v - mean) / 12
+	}
+	if mean > 0 {
+		est.Spread = math.Sqrt(dev) / mean
+	}
 	tmpl := keyProfiles[profile]
 	best := 0
 	for i := range 24 {
@@ -310,6 +336,9 @@ func estimateKey(chroma []float32, bins int, profile KeyProfile, p keyParams) Ke
 	margin := est.Scores[best] - est.Scores[second]
 	fit := math.Max(0, est.Scores[best])
 	est.Confidence = clampUnit(fit * (1 - math.Exp(-margin/p.confScale)))
+	if !est.Found() {
+		est.Confidence = 0
+	}
 	return est
 }
 

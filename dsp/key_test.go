@@ -2,6 +2,7 @@ package dsp
 
 import (
 	"math"
+	"math/rand"
 	"testing"
 )
 
@@ -312,4 +313,31 @@ func BenchmarkDescribeFeel(b *testing.B) {
 		DescribeFeel(in)
 	}
 	b.ReportMetric(300*float64(b.N)/b.Elapsed().Seconds(), "x-realtime")
+}
+
+// TestEstimateKeyNoise: noise sounds every pitch class alike, so it has no
+// key, however its chance correlations fall; a cadence has one.
+func TestEstimateKeyNoise(t *testing.T) {
+	rng := rand.New(rand.NewSource(3))
+	for k, seconds := range []float64{5, 30, 5, 30} {
+		x := make([]float32, int(seconds*22050))
+		var brown float64
+		for i := range x {
+			w := rng.NormFloat64()
+			if k < 2 {
+				x[i] = float32(0.2 * w)
+			} else {
+				brown = 0.995*brown + w
+				x[i] = float32(0.02 * brown)
+			}
+		}
+		chroma, bins := chromaOf(t, x, 22050)
+		if est := EstimateKey(chroma, bins, ""); est.Found() || est.Confidence != 0 {
+			t.Errorf("noise #%d, %g s: key %v at confidence %.2f (spread %.3f), want none", k, seconds, est.Key, est.Confidence, est.Spread)
+		}
+	}
+	chroma, bins := chromaOf(t, cadence(2, false, 0), 22050)
+	if est := EstimateKey(chroma, bins, ""); !est.Found() || est.Key != (Key{Tonic: 2}) {
+		t.Errorf("D major cadence: %v found %v (spread %.3f)", est.Key, est.Found(), est.Spread)
+	}
 }

@@ -18,7 +18,7 @@ type AggregateOptions struct {
 
 // AnalyzerVersion identifies the analysis that produced a Result. It
 // changes whenever results may change, so caches keyed by it stay honest.
-const AnalyzerVersion = "songflow-analysis-19"
+const AnalyzerVersion = "songflow-analysis-20"
 
 // Aggregate returns the aggregate stage: it turns all the Frames of one
 // song (in index order) into the song's Result: tempo, key, loudness and
@@ -146,11 +146,11 @@ func aggregate(ctx context.Context, opts AggregateOptions, parts []*Frames) (Res
 	for _, c := range tempo.Candidates {
 		r.BPMCandidates = append(r.BPMCandidates, TempoCandidate{BPM: finite(c.BPM), Score: finite(c.Score)})
 	}
-	// A song whose chroma never rose above silence has no key: "C Major"
-	// at confidence 0 would read as an answer, and score as one against
-	// a C major truth.
+	// A song whose chroma never rose above silence, or whose pitch
+	// classes are all alike (noise), has no key: "C Major" at confidence 0
+	// would read as an answer, and score as one against a C major truth.
 	r.KeyDetails.Scores = []KeyScore{}
-	if key.Frames > 0 {
+	if key.Found() {
 		r.Key = key.Key.String()
 		r.KeyConfidence = finite(key.Confidence)
 		r.KeyDetails = keyDetails(key)
