@@ -11,9 +11,11 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/songflow/songflow/internal/leakcheck"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leakcheck.Main(m) }
 
 // split and join model the chunk and aggregate stages: song v becomes
 // v%5+1 parts with values 10v+i, and joining checks they come back in

@@ -3,10 +3,10 @@ package store
 import (
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/songflow/songflow/internal/leakcheck"
 )
 
 // Every goroutine a test starts must end with it.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	leakcheck.Main(m)
 }

@@ -3,11 +3,11 @@ package main
 import (
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/songflow/songflow/internal/leakcheck"
 )
 
 // Every goroutine a test starts must end with it: the commands' pipelines,
 // watchers and servers included.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	leakcheck.Main(m)
 }
