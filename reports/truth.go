@@ -547,13 +547,6 @@ func truthReader(r io.Reader, name string) (*csv.Reader, bool, error) {
 // save "CSV" separated by semicolons, and some tools, Excel's "Unicode
 // Text" among them, write tabs.
 func tableReader(text []byte) (*csv.Reader, bool) {
-	// Lines ended by a carriage return alone, as classic Mac OS and
-	// Excel for Mac's older "CSV" ended them, are one long line to the CSV
-	// reader. (A lone CR inside a quoted field of a table whose lines end
-	// in LF or CRLF stays as it is.)
-	if bytes.IndexByte(text, '\n') < 0 {
-		text = bytes.ReplaceAll(text, []byte("\r"), []byte("\n"))
-	}
 	comma := headerSeparator(text[:min(len(text), truthHeaderPeek)])
 	cr := csv.NewReader(bytes.NewReader(text))
 	cr.Comma = comma
@@ -581,6 +574,15 @@ const binaryText = "NUL bytes, as in a spreadsheet workbook or UTF-16 text witho
 // before it, enough to tell a playlist export by its header.
 func decodeTruth(data []byte, name string) ([]byte, error) {
 	switch {
+	case bytes.HasPrefix(data, []byte{0xff, 0xfe}):
+		text, err := decodeUTF16(data[2:], false, name)
+		return crLines(text), err
+	case bytes.HasPrefix(data, []byte{0xfe, 0xff}):
+		text, err := decodeUTF16(data[2:], true, name)
+		return crLines(text), err
+	}
+	data = crLines(data)
+	switch {
 	case bytes.HasPrefix(data, []byte("\ufeff")):
 		data = data[len("\ufeff"):]
 		if i := invalidUTF8(data); i >= 0 {
@@ -590,14 +592,22 @@ func decodeTruth(data []byte, name string) ([]byte, error) {
 			return data[:start], fmt.Errorf("truth %s:%d: not UTF-8, though the file starts with UTF-8's byte order mark: save the table as CSV UTF-8", name, 1+bytes.Count(data[:i], []byte("\n")))
 		}
 		return data, nil
-	case bytes.HasPrefix(data, []byte{0xff, 0xfe}):
-		return decodeUTF16(data[2:], false, name)
-	case bytes.HasPrefix(data, []byte{0xfe, 0xff}):
-		return decodeUTF16(data[2:], true, name)
 	case utf8.Valid(data):
 		return data, nil
 	}
 	return decodeEightBit(data, name)
+}
+
+// crLines returns text with its lines ended by LF when they are ended by
+// a carriage return alone, as classic Mac OS and Excel for Mac's older
+// "CSV" ended them: to the CSV reader such a table is one long line. (A
+// lone CR inside a quoted field of a table whose lines end in LF or CRLF
+// stays as it is.)
+func crLines(text []byte) []byte {
+	if bytes.IndexByte(text, '\n') >= 0 || bytes.IndexByte(text, '\r') < 0 {
+		return text
+	}
+	return bytes.ReplaceAll(text, []byte("\r"), []byte("\n"))
 }
 
 // invalidUTF8 returns the offset of the first byte of data that is not
@@ -648,12 +658,14 @@ func decodeUTF16(data []byte, bigEndian bool, name string) ([]byte, error) {
 
 // decodeEightBit decodes text that is not UTF-8 in the 8-bit encoding a
 // spreadsheet saved it in, as decodeTruth does: Windows-1252 (Excel's
-// "CSV" on Windows, whose printable characters include Latin-1's) or Mac
-// Roman (Excel's "CSV" on a Mac), whichever reads as the likelier text
-// (see plausibility), Windows-1252 when they read equally well. NUL, which
-// no text table holds, is an error naming its line; so is text that
-// neither encoding makes sense of, naming the first line that is not
-// ASCII: the file is in another encoding or no text at all.
+// "CSV" on Windows, whose printable characters include Latin-1's), unless
+// that reading shows signs of being wrong that the Mac Roman reading
+// (Excel's "CSV" on a Mac) does not (see oddities), or Windows-1252 leaves
+// one of its bytes undefined. The same bytes read well in both more often
+// than not (Jay–Z in Windows-1252 is JayñZ in Mac Roman), so Mac Roman
+// needs the evidence. NUL, which no text table holds, is an error naming
+// its line; so is a byte Windows-1252 leaves undefined in text whose Mac
+// Roman reading is odd too: the file is in another encoding or no text.
 func decodeEightBit(data []byte, name string) ([]byte, error) {
 	// On error the lines before the one at fault are returned decoded, so
 	// that a playlist export is still known by its header.
@@ -662,78 +674,60 @@ func decodeEightBit(data []byte, name string) ([]byte, error) {
 		text, _ := decodeEightBit(data[:lineStart(i)], name)
 		return text, fmt.Errorf("truth %s:%d: %s", name, 1+bytes.Count(data[:i], []byte("\n")), binaryText)
 	}
-	first := slices.IndexFunc(data, func(c byte) bool { return c >= 0x80 })
-	if first < 0 {
-		return data, nil // ASCII, the same in both
-	}
-	var best []rune
-	bestScore := 0
-	for _, cm := range []*charmap.Charmap{charmap.Windows1252, charmap.Macintosh} {
+	read := func(cm *charmap.Charmap) []rune {
 		text := make([]rune, len(data))
 		for i, c := range data {
 			text[i] = cm.DecodeByte(c)
 		}
-		if i := slices.Index(text, utf8.RuneError); i >= 0 {
-			first = i // a byte this encoding leaves undefined: the one to name
-			continue
-		}
-		if score := plausibility(text); best == nil || score > bestScore {
-			best, bestScore = text, score
-		}
+		return text
 	}
-	if best == nil || bestScore <= 0 {
-		return data[:lineStart(first)], fmt.Errorf("truth %s:%d: neither UTF-8 nor Windows-1252 nor Mac Roman text (byte %#02x): save the table as CSV UTF-8",
-			name, 1+bytes.Count(data[:first], []byte("\n")), data[first])
+	win, mac := read(charmap.Windows1252), read(charmap.Macintosh)
+	if undefined := slices.Index(win, utf8.RuneError); undefined >= 0 {
+		if oddities(mac) > 0 {
+			return data[:lineStart(undefined)], fmt.Errorf("truth %s:%d: neither UTF-8 nor Windows-1252 (byte %#02x) nor Mac Roman: save the table as CSV UTF-8",
+				name, 1+bytes.Count(data[:undefined], []byte("\n")), data[undefined])
+		}
+		return []byte(string(mac)), nil
 	}
-	return []byte(string(best)), nil
+	if oddities(win) > oddities(mac) {
+		return []byte(string(mac)), nil
+	}
+	return []byte(string(win)), nil
 }
 
-// plausibility scores how likely the non-ASCII characters of text are in
-// the names and titles of a truth table, so that of two 8-bit encodings
-// the one that reads the bytes as such text wins: an accented letter of
-// the Western European languages where a word continues or starts ("é"
-// in Beyoncé, "Ö" opening a word) or typographic punctuation where
-// punctuation goes (’ in Don’t, “ before a word) scores 2, anything else
-// (a capital inside a lower-case word, Š, ƒ, ¶, √ …) −1. Windows-1252 reads Mac Roman's "Beyonc\x8e" as
-// BeyoncŽ and Mac Roman reads Windows-1252's "Beyonc\xe9" as BeyoncÈ.
-func plausibility(text []rune) int {
-	const (
-		letters = "àáâãäåæçèéêëìíîïñòóôõöøùúûüýÿßœÀÁÂÃÄÅÆÇÈÉÊËÌÍÎÏÑÒÓÔÕÖØÙÚÛÜÝŒ"
-		quotes  = "’‘"
-		punct   = "“”„–—…•€™©®°«»¿¡·"
-	)
+// oddities counts the characters of text that a name or title would not
+// hold and that reading a file in the wrong one of two 8-bit encodings
+// gives: a capital letter inside a word that goes on in lower case
+// (Windows-1252 reads Mac Roman's Beyoncé as BeyoncŽ and Für as FŸr, Mac
+// Roman reads
+// Windows-1252's Beyoncé as BeyoncÈ), š, ž or ƒ inside a word (Motšrhead:
+// Windows-1252 holds these few Central European letters, and its files
+// rarely use them but at the start of a name, as Željko), and signs no
+// word holds inside a lower-case one (Mac Roman's más as m‡s). Dashes
+// and ellipses are left alone: wait…what and Love—Hate are written so.
+func oddities(text []rune) int {
 	at := func(i int) rune {
 		if i < 0 || i >= len(text) {
 			return ' '
 		}
 		return text[i]
 	}
-	score := 0
+	n := 0
 	for i, r := range text {
 		if r < 0x80 {
 			continue
 		}
 		prev, next := at(i-1), at(i+1)
-		inWord := unicode.IsLetter(prev) && unicode.IsLetter(next)
 		switch {
-		case strings.ContainsRune(letters, r) && unicode.IsUpper(r):
-			// A capital starts a word or stands in one all in capitals.
-			if !unicode.IsLetter(prev) || unicode.IsUpper(prev) && !unicode.IsLower(next) {
-				score += 2
-			} else {
-				score--
-			}
-		case strings.ContainsRune(letters, r):
-			score += 2
-		case strings.ContainsRune(quotes, r):
-			score += 2 // an apostrophe inside a word, a quote beside one
-		case strings.ContainsRune(punct, r) && !inWord:
-			score += 2
-		default:
-			score--
+		case unicode.IsUpper(r) && (unicode.IsLower(prev) || unicode.IsLetter(prev) && unicode.IsLower(next)):
+			n++
+		case strings.ContainsRune("šžƒ", r) && unicode.IsLetter(prev):
+			n++
+		case strings.ContainsRune("†‡‰ˆ˜‹›•™¶◊√∆∏∑", r) && unicode.IsLower(prev) && unicode.IsLower(next):
+			n++
 		}
 	}
-	return score
+	return n
 }
 
 // headerSeparator returns the field separator of the first line of data:
