@@ -787,27 +787,22 @@ const (
 	fullContrast = 0.5
 )
 
-// agreeShare is the share of chunks whose own strongest periodicity lies
-// in bpm's pulse family or a third or three times it: in triple time the
-// bar or the dotted level is often a chunk's strongest periodicity, and
-// with powers of two alone every chunk of a waltz disagreed with its beat
-// (a 3/4 song at 90 BPM had confidence 0).
+// agreeShare is the share of chunks whose own strongest periodicity is a
+// metrical level of bpm, duple or triple (relatedTempo). That takes in
+// ×3/2 and ×2/3, the dotted levels Accuracy2 does not forgive, because in
+// triple time the half bar is often a chunk's strongest periodicity
+// (harmonic enhancement favours the period whose double is the bar): with
+// octaves alone every chunk of a waltz disagreed with its beat (a 3/4 song
+// at 90 BPM had confidence 0), and with the dotted levels left out a 3/4
+// corpus piece at its written tempo still did.
 func (a *tempoAnalysis) agreeShare(bpm float64) float64 {
 	if len(a.perChunk) == 0 {
 		return 0
 	}
 	agree := 0
 	for _, r := range a.perChunk {
-		p := a.peaks(r)
-		if len(p) == 0 {
-			continue
-		}
-		for _, m := range []float64{1, 3, 1.0 / 3} {
-			d := math.Log2(p[0].BPM * m / bpm)
-			if math.Abs(d-math.Round(d)) < familyTolerance {
-				agree++
-				break
-			}
+		if p := a.peaks(r); len(p) > 0 && relatedTempo(p[0].BPM, bpm) {
+			agree++
 		}
 	}
 	return float64(agree) / float64(len(a.perChunk))
