@@ -17,7 +17,8 @@ type Meter struct {
 	// when the metre was not measured.
 	BeatsPerBar int
 	// Division is 2 when the beat divides in two (simple time) and 3 when
-	// it divides in three (compound time: jigs, shuffles, swung eighths).
+	// it divides in three (compound time: jigs, shuffles, swung eighths);
+	// 0 when the metre was not measured.
 	Division int
 }
 
@@ -46,6 +47,11 @@ func (m Meter) String() string {
 type MeterChunk struct {
 	Onset  []float32
 	Chroma []float32
+	// Own is the range [lo, hi) of Onset's frames that no other chunk
+	// repeats (see EstimateTempoOverlapping); the zero range means all of
+	// them. Beats outside it still shape the chunk's folds but count
+	// towards no total, so a stretch two chunks hold counts once.
+	Own [2]int
 }
 
 // MeterEvidence is what EstimateMeter measured, for tests and reports.
@@ -107,20 +113,35 @@ func EstimateMeter(chunks []MeterChunk, bins, stride int, frameRate Hz, bpm floa
 		if o == nil || period < 3 || float64(len(o)) < float64(meterBarBeats+2)*period {
 			continue
 		}
+		chroma := c.Chroma
+		if bins == 0 || len(chroma) < bins {
+			chroma = nil // accents alone
+		}
 		b := beatGrid(o, period)
-		acc, nov := beatSeries(o, c.Chroma, bins, stride, b, period)
-		d := beatDivision(o, b, period)
+		acc, nov := beatSeries(o, chroma, bins, stride, b, period)
+		lo, hi := c.Own[0], c.Own[1]
+		if lo == 0 && hi == 0 {
+			hi = len(o)
+		}
+		var owned []float64
+		for _, t := range b {
+			if t >= float64(lo) && t < float64(hi) {
+				owned = append(owned, t)
+			}
+		}
+		d := beatDivision(o, owned, period)
 		on, halves, thirds = on+d.on, halves+d.halves, thirds+d.thirds
 		// Novelty starts at the second beat; both series are cut to whole
 		// bar-units so each position in a bar of 3 or 4 is seen equally.
 		n := (len(nov) - 1) / meterBarBeats * meterBarBeats
-		if n < meterBarBeats {
+		if n < meterBarBeats || len(owned) == 0 {
 			continue
 		}
 		a, h := acc[1:n+1], nov[1:n+1]
-		ev.Triple += float64(n) * (foldContrast(a, 3) + foldContrast(h, 3))
-		ev.Quadruple += float64(n) * (foldContrast(a, 4) + foldContrast(h, 4))
-		ev.Beats += n
+		w := float64(min(len(owned), n))
+		ev.Triple += w * (foldContrast(a, 3) + foldContrast(h, 3))
+		ev.Quadruple += w * (foldContrast(a, 4) + foldContrast(h, 4))
+		ev.Beats += int(w)
 	}
 	if ev.Beats == 0 || on <= 0 {
 		return Meter{}, ev
@@ -183,7 +204,7 @@ func beatSeries(o []float64, chroma []float32, bins, stride int, beats []float64
 	for j, t := range beats {
 		acc[j] = peakNear(o, t, w)
 	}
-	if bins == 0 {
+	if bins <= 0 || len(chroma) < bins {
 		return acc, nov
 	}
 	frames := len(chroma) / bins
@@ -244,10 +265,11 @@ func peakNear(x []float64, t float64, w int) float64 {
 
 // foldContrast is how much more x holds at its strongest position in a
 // cycle of g than on average, beyond what chance alone would give it: the
-// best of the g position means over the overall mean, less one, less the
-// expected best of g means of x's values in random order (so that a
-// series with no cycle, such as the chord changes of noise, scores about
-// 0 however unsteady it is, and may score below 0); 0 when x is all zero.
+// best of the g position means, less the excess over the mean that the
+// best of g means of x's values in random order is expected to have, over
+// the overall mean, less one; so a series with no cycle, such as the
+// chord changes of noise, scores about 0 however unsteady it is, and may
+// score below 0. It is 0 when x is all zero.
 func foldContrast(x []float64, g int) float64 {
 	var all float64
 	for _, v := range x {

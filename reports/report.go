@@ -749,7 +749,8 @@ func writeMeter(b *strings.Builder, m MeterSummary) {
 
 	// Columns: the vocabulary, then anything else emitted (a newer
 	// analyser's), then none; rows in numeric order of the truth.
-	cols := slices.Clone(meterAnswers[:])
+	answers := meterAnswers()
+	cols := slices.Clone(answers)
 	var truths []string
 	for t, row := range m.Confusion {
 		truths = append(truths, t)
@@ -759,7 +760,7 @@ func writeMeter(b *strings.Builder, m MeterSummary) {
 			}
 		}
 	}
-	slices.Sort(cols[len(meterAnswers):])
+	slices.Sort(cols[len(answers):])
 	slices.SortFunc(truths, compareTimeSignatures)
 	cols = append(cols, "")
 	b.WriteString("\nSongs by true time signature, as the truth file writes it, and the one emitted:\n\n| truth |")

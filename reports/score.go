@@ -161,9 +161,9 @@ const (
 	MeterMissing MeterOutcome = "missing"
 )
 
-// meterAnswers are the time signatures the analysis emits, in the order
-// reports show them; a constant answer is one of them.
-var meterAnswers = [...]string{"4/4", "3/4", "6/8", "9/8"}
+// meterAnswers returns the time signatures the analysis emits, in the
+// order reports show them; a constant answer is one of them.
+func meterAnswers() []string { return []string{"4/4", "3/4", "6/8", "9/8"} }
 
 // MeterClass returns the class of the time signature ts: how its beats
 // are grouped (4 for twos or fours, 3 for threes, 0 for not known) and
@@ -231,7 +231,7 @@ func ClassifyMeter(est, truth string) MeterOutcome {
 // truth such as 3/8 is matched by two answers.
 func constantMeter(truths []string) (int, string) {
 	best, answer := 0, ""
-	for _, a := range meterAnswers {
+	for _, a := range meterAnswers() {
 		n := 0
 		for _, t := range truths {
 			if ClassifyMeter(a, t) == MeterCorrect {

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"encoding/json"
-	"github.com/songflow/songflow/internal/audiotest"
 	"maps"
 	"os"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/songflow/songflow/config"
+	"github.com/songflow/songflow/internal/audiotest"
 	"github.com/songflow/songflow/pipeline"
 	"github.com/songflow/songflow/stages"
 	"github.com/songflow/songflow/store"

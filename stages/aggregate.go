@@ -18,7 +18,7 @@ type AggregateOptions struct {
 
 // AnalyzerVersion identifies the analysis that produced a Result. It
 // changes whenever results may change, so caches keyed by it stay honest.
-const AnalyzerVersion = "songflow-analysis-20"
+const AnalyzerVersion = "songflow-analysis-21"
 
 // Aggregate returns the aggregate stage: it turns all the Frames of one
 // song (in index order) into the song's Result: tempo, key, loudness and
@@ -81,13 +81,13 @@ func aggregate(ctx context.Context, opts AggregateOptions, parts []*Frames) (Res
 	}
 
 	tempo := dsp.EstimateTempoOverlapping(onsets, own, rate)
-	// A metre is only measured on a beat there is evidence for: noise and
-	// drones have beats at confidence 0, and no bars.
+	// A metre is measured on a beat: a song with no pulse (noise, a
+	// drone) has no tempo and no bars.
 	var meter dsp.Meter
-	if tempo.BPM > 0 && tempo.Confidence > 0 {
+	if tempo.BPM > 0 {
 		chunks := make([]dsp.MeterChunk, len(parts))
 		for i, p := range parts {
-			chunks[i] = dsp.MeterChunk{Onset: p.Onset, Chroma: p.Chroma}
+			chunks[i] = dsp.MeterChunk{Onset: p.Onset, Chroma: p.Chroma, Own: own[i]}
 		}
 		meter, _ = dsp.EstimateMeter(chunks, bins, stride, rate, tempo.BPM)
 	}
