@@ -113,14 +113,7 @@ func TestWriteReport(t *testing.T) {
 		}
 	}
 
-	var res Results
-	b, err := os.ReadFile(filepath.Join(dir, ResultsJSON))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &res); err != nil {
-		t.Fatal(err)
-	}
+	res, b := readResults(t, dir)
 	if len(res.Songs) != 6 || res.Songs[1].TempoOutcome != TempoDouble || res.Songs[1].KeyOutcome != KeyFifth ||
 		res.Songs[5].Error == "" || len(res.Skipped) != 1 || res.Songs[0].StageSeconds["fft"] != 0.02 {
 		t.Errorf("results.json: %s", b)
@@ -281,14 +274,7 @@ func TestWriteReportUnmatchedTruth(t *testing.T) {
 		}
 	}
 
-	b, err := os.ReadFile(filepath.Join(dir, ResultsJSON))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var res Results
-	if err := json.Unmarshal(b, &res); err != nil {
-		t.Fatal(err)
-	}
+	res, _ := readResults(t, dir)
 	if res.TruthFile != "truth.csv" || !reflect.DeepEqual(res.UnmatchedTruth, run.UnmatchedTruth) {
 		t.Errorf("results.json truth file %q, unmatched %+v", res.TruthFile, res.UnmatchedTruth)
 	}
@@ -691,14 +677,7 @@ Songs by true time signature, as the truth file writes it, and the one emitted:
 
 	// results.json carries the true time signature in the truth and the
 	// outcome beside the others.
-	var res Results
-	b, err := os.ReadFile(filepath.Join(dir, ResultsJSON))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &res); err != nil {
-		t.Fatal(err)
-	}
+	res, b := readResults(t, dir)
 	wantOutcomes := []MeterOutcome{MeterCorrect, MeterMissing, MeterCorrect, MeterWrong, MeterCorrect, "", ""}
 	for i, r := range res.Songs {
 		if r.MeterOutcome != wantOutcomes[i] {
@@ -767,4 +746,19 @@ func TestReportNoMeterSection(t *testing.T) {
 	if strings.Contains(string(md), "Time signature") || strings.Contains(head.String(), "meter") || s.Meter.Scored != 0 {
 		t.Errorf("a run without true time signatures reports them:\n%s\n%s", head.String(), md)
 	}
+}
+
+// readResults reads the results.json that Write put in dir, decoded and
+// as written.
+func readResults(t *testing.T, dir string) (Results, []byte) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, ResultsJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res Results
+	if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	return res, b
 }
