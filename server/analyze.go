@@ -15,6 +15,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/songflow/songflow/decode"
@@ -38,6 +39,38 @@ type song struct {
 	force      bool // skip the cache read (still write)
 	skipChunks bool
 	requestID  string
+	// room is the body room data was read into; an analysis that outlives
+	// its request (see run) keeps it held. Nil when data holds no room.
+	room *sharedRoom
+}
+
+// sharedRoom is body room (see roomReader) that the request and an
+// analysis outliving it share: the last of them to let go releases it, so
+// the bytes a timed-out song still has in the pipeline stay counted in
+// max_in_flight × max_body_mb.
+type sharedRoom struct {
+	holders atomic.Int32
+	release func()
+}
+
+// shareRoom returns the room release frees, held once (by the request).
+func shareRoom(release func()) *sharedRoom {
+	r := &sharedRoom{release: release}
+	r.holders.Store(1)
+	return r
+}
+
+// hold adds a holder; each holder calls done once.
+func (r *sharedRoom) hold() {
+	if r != nil {
+		r.holders.Add(1)
+	}
+}
+
+func (r *sharedRoom) done() {
+	if r != nil && r.holders.Add(-1) == 0 {
+		r.release()
+	}
 }
 
 // analysis is the reply to an analysis request: the result's fields at the
@@ -124,13 +157,18 @@ func (s *Server) handleAnalyzeData(w http.ResponseWriter, r *http.Request) {
 		f.write(w)
 		return
 	}
-	defer release()
+	sg.room = shareRoom(release)
+	defer sg.room.done()
 	sg.data = data
 	sg.title = headerText(r.Header.Get("X-Song-Title"))
 	sg.artist = headerText(r.Header.Get("X-Song-Artist"))
 	sg.name = uploadName(sg.title, sg.artist)
 	res, f := s.analyze(r.Context(), sg)
 	if f != nil {
+		if f.code == "unsupported_format" && strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/") {
+			// The form's boundary is what the sniffer saw first.
+			f.message += "; the body must be the audio file's own bytes, not a multipart form (curl --data-binary @FILE, not -F)"
+		}
 		f.write(w)
 		return
 	}
@@ -227,7 +265,8 @@ func (s *Server) handleAnalyzeURL(w http.ResponseWriter, r *http.Request) {
 		requestID:  r.Header.Get("X-Client-Request-Id"),
 	}
 	room := &roomReader{s: s, ctx: r.Context()}
-	defer room.release()
+	sg.room = shareRoom(room.release)
+	defer sg.room.done()
 	data, err := s.fetcher.fetch(r.Context(), u, room.wrap)
 	switch {
 	case room.f != nil:
@@ -279,7 +318,8 @@ func (s *Server) handleAnalyzeBatch(w http.ResponseWriter, r *http.Request) {
 		f.write(w)
 		return
 	}
-	defer release()
+	base.room = shareRoom(release)
+	defer base.room.done()
 	if len(raws) == 0 {
 		writeError(w, http.StatusBadRequest, "empty_batch", "the batch holds no songs")
 		return
@@ -491,9 +531,6 @@ func (s *Server) run(ctx context.Context, sg song, key store.Key, log *slog.Logg
 	if err := s.opts.Sniff(sg.data); err != nil {
 		return analysis{}, s.analysisFailure(ctx, fmt.Errorf("%s: %w", sg.name, err))
 	}
-	s.metrics.misses.Inc()
-	s.count(ctx, "cache_misses", log)
-
 	ok, err := s.admission.acquire(ctx)
 	if err != nil {
 		return analysis{}, s.analysisFailure(ctx, err)
@@ -504,29 +541,69 @@ func (s *Server) run(ctx context.Context, sg song, key store.Key, log *slog.Logg
 			message:    fmt.Sprintf("%d songs are being analysed; none finished within %v", s.opts.MaxInFlight, s.opts.QueueWait),
 			retryAfter: retryAfter(s.opts.QueueWait)}
 	}
-	// Released once the analysis ends, or by the deferred call if it
-	// panics, which would otherwise lose the slot for good.
-	release := sync.OnceFunc(s.admission.release)
-	defer release()
-	// Once admitted, the song runs to its end even if the client leaves:
-	// the pipeline finishes a song whose caller stopped waiting anyway, so
-	// giving up here would free the slot while the song still fills the
-	// pipeline, and throw away the result a retrying client (or one
-	// waiting on this flight) then has to pay for again. Only the deadline
-	// and the end of the server stop it.
+	// A miss is a song that will be analysed: one refused above was
+	// neither analysed nor answered, and counted as a miss it would dilute
+	// the hit rate /stats shows.
+	s.metrics.misses.Inc()
+	s.count(ctx, "cache_misses", log)
+	// Once admitted, the song runs to its end even if the client leaves or
+	// server.analysis_timeout passes first: the pipeline finishes a song
+	// whose caller stopped waiting anyway, so giving up here would free the
+	// slot while the song still fills the pipeline (more than max_in_flight
+	// songs inside it), and throw away the result a retrying client (or
+	// one waiting on this flight) then has to pay for again. The analysis
+	// therefore runs on a goroutine of its own that holds the slot until
+	// the pipeline is done with the song and caches its result; only
+	// analysis.song_timeout and the end of the server stop it. The request
+	// waits for it up to server.analysis_timeout.
 	dctx, stop := s.detach(ctx)
-	defer stop()
-	actx, cancel := context.WithTimeout(dctx, s.opts.AnalysisTimeout)
+	done := make(chan outcome, 1)
+	sg.room.hold()
+	go func() {
+		defer stop()
+		defer s.admission.release()
+		defer sg.room.done()
+		done <- s.finishAnalysis(ctx, dctx, sg, key, log)
+	}()
+	timer := time.NewTimer(s.opts.AnalysisTimeout)
+	defer timer.Stop()
+	select {
+	case o := <-done:
+		return o.a, o.f
+	case <-timer.C:
+		return analysis{}, &failure{status: http.StatusGatewayTimeout, code: "timeout",
+			message: fmt.Sprintf("analysis of %s did not finish within %v (server.analysis_timeout); it goes on, and a request for the same song once it ends is answered from the cache",
+				sg.name, s.opts.AnalysisTimeout)}
+	}
+}
+
+// outcome is what an analysis comes to: a result or the reply for its
+// failure.
+type outcome struct {
+	a analysis
+	f *failure
+}
+
+// finishAnalysis runs sg through the pipeline under dctx and caches a
+// result with a tempo. ctx is the request's, for its values only. A panic
+// becomes a 500 for this song alone: the goroutine it runs on is no
+// handler's, where net/http would catch it, and the server would go down.
+func (s *Server) finishAnalysis(ctx, dctx context.Context, sg song, key store.Key, log *slog.Logger) (o outcome) {
+	defer func() {
+		if p := recover(); p != nil {
+			log.Error("analysis panicked", "panic", p, "stack", string(debug.Stack()))
+			o = outcome{f: &failure{status: http.StatusInternalServerError, code: "internal_error",
+				message: "the analysis of " + sg.name + " stopped unexpectedly"}}
+		}
+	}()
 	start := time.Now()
-	res, err := s.analyzer.Analyze(actx, stages.Job{Name: sg.name, Data: sg.data, Title: sg.title, Artist: sg.artist, SkipChunks: sg.skipChunks})
-	cancel()
-	release()
+	res, err := s.analyzer.Analyze(dctx, stages.Job{Name: sg.name, Data: sg.data, Title: sg.title, Artist: sg.artist, SkipChunks: sg.skipChunks})
 	if err != nil {
-		return analysis{}, s.analysisFailure(dctx, err) // analyze logs it
+		return outcome{f: s.analysisFailure(dctx, err)} // analyze logs it
 	}
 	scrub(&res)
 	if res.BPM <= 0 {
-		return analysis{}, noTempo(sg.name)
+		return outcome{f: noTempo(sg.name)}
 	}
 	if res.AnalysisDuration <= 0 {
 		res.AnalysisDuration = time.Since(start).Seconds()
@@ -544,7 +621,7 @@ func (s *Server) run(ctx context.Context, sg song, key store.Key, log *slog.Logg
 	res.Title, res.Artist = orUnknown(res.Title), orUnknown(res.Artist)
 	blob, err := json.Marshal(res)
 	if err != nil {
-		return analysis{}, &failure{status: http.StatusInternalServerError, code: "internal_error", message: "cannot encode the result: " + err.Error()}
+		return outcome{f: &failure{status: http.StatusInternalServerError, code: "internal_error", message: "cannot encode the result: " + err.Error()}}
 	}
 	now := time.Now().UTC()
 	// A client that left still paid for the analysis: keep it.
@@ -557,7 +634,7 @@ func (s *Server) run(ctx context.Context, sg song, key store.Key, log *slog.Logg
 	s.count(ctx, "total_analyses", log)
 	log.Info("analysed", "bpm", res.BPM, "key", res.Key, "loudness", res.Loudness,
 		"ms", time.Since(start).Milliseconds())
-	return analysis{Result: res, CacheID: id, at: now}, nil
+	return outcome{a: analysis{Result: res, CacheID: id, at: now}}
 }
 
 // detach returns a context with ctx's values that ends with the server
@@ -641,8 +718,9 @@ func (s *Server) analysisFailure(ctx context.Context, err error) *failure {
 	case errors.Is(err, decode.ErrEmpty), errors.Is(err, decode.ErrCorrupt), errors.Is(err, decode.ErrTooLong):
 		return &failure{status: http.StatusUnprocessableEntity, code: "invalid_audio", message: err.Error()}
 	case errors.Is(err, pipeline.ErrTimeout), errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
-		return &failure{status: http.StatusGatewayTimeout, code: "timeout",
-			message: fmt.Sprintf("analysis did not finish within %v: %v", s.opts.AnalysisTimeout, err)}
+		// The song's own deadline (analysis.song_timeout) passed in the
+		// pipeline; the error says which and how long it was.
+		return &failure{status: http.StatusGatewayTimeout, code: "timeout", message: "analysis timed out: " + err.Error()}
 	case ctx.Err() != nil:
 		// The client left, or the server is shutting down.
 		return &failure{status: http.StatusServiceUnavailable, code: "cancelled", message: "the request was cancelled: " + err.Error(),

@@ -435,7 +435,7 @@ func (s *Server) handleDiagnostics(w http.ResponseWriter, r *http.Request) {
 			"server": map[string]any{
 				"port": o.Port, "max_body_mb": o.MaxBodyBytes >> 20,
 				"analysis_timeout": o.AnalysisTimeout.Seconds(), "max_in_flight": o.MaxInFlight,
-				"queue_wait": o.QueueWait.Seconds(), "rate_limit_per_minute": o.RateLimitPerMinute,
+				"queue_wait": o.QueueWait.Seconds(), "rate_limit_per_minute": max(0, o.RateLimitPerMinute), // 0 = no limit, as in pipeline.toml
 				"allow_private_urls": o.AllowPrivateURLs, "database_path": s.store.Path(),
 			},
 		},

@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/songflow/songflow/decode"
 	"github.com/songflow/songflow/store"
 )
 
@@ -264,6 +265,83 @@ func TestFiniteJSON(t *testing.T) {
 	}
 }
 
+// TestAnalysisTimeoutHoldsSlot: a request answered 504 because
+// server.analysis_timeout passed leaves its song running in the pipeline,
+// so the song keeps its admission slot until the pipeline is done with it
+// (max_in_flight bounds the songs inside the pipeline, not the requests
+// waiting), and its result is cached for the retry.
+func TestAnalysisTimeoutHoldsSlot(t *testing.T) {
+	ts := newTestServer(t, Options{MaxInFlight: 1, QueueWait: 50 * time.Millisecond, AnalysisTimeout: 100 * time.Millisecond}, nil)
+	url := ts.URL + "/analyze_data"
+	status, _, body := do(t, "POST", url, []byte("block\n"), nil)
+	wantError(t, "deadline", status, body, 504, "timeout")
+
+	// Its bytes are still in the pipeline, so they still count against
+	// the body room.
+	ts.srv.bodies.mu.Lock()
+	held := ts.srv.bodies.used
+	ts.srv.bodies.mu.Unlock()
+	if held != int64(len("block\n")) {
+		t.Errorf("body room held after the 504: %d bytes, want %d (the timed-out song's)", held, len("block\n"))
+	}
+	// The blocked song still fills the pipeline: another song must wait
+	// for the slot, and gives way after queue_wait.
+	status, _, body = do(t, "POST", url, []byte("bpm=120\n"), nil)
+	wantError(t, "slot still held", status, body, 503, "busy")
+
+	close(ts.fake.release)
+	// Once the song ends, its result is in the cache and the slot free.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		status, _, body = do(t, "POST", url, []byte("block\n"), nil)
+		if status == 200 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(body, &got); status != 200 || err != nil || got["cached"] != true || got["bpm"] != 100.0 {
+		t.Fatalf("retry after the timed-out analysis ended: status %d, body %s; want the cached result (bpm 100)", status, body)
+	}
+	status, _, body = do(t, "POST", url, []byte("bpm=120\n"), nil)
+	if status != 200 {
+		t.Errorf("slot not freed after the song ended: status %d, body %s", status, body)
+	}
+	// The analysis's goroutine lets go of the room just after answering.
+	for end := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		ts.srv.bodies.mu.Lock()
+		held = ts.srv.bodies.used
+		ts.srv.bodies.mu.Unlock()
+		if held == 0 || time.Now().After(end) {
+			break
+		}
+	}
+	if held != 0 {
+		t.Errorf("body room held after every song ended: %d bytes", held)
+	}
+	if n := ts.fake.calls.Load(); n != 2 {
+		t.Errorf("analyser called %d times, want 2 (the timed-out song once, bpm=120 once)", n)
+	}
+	// The song refused while the slot was held was neither analysed nor
+	// a cache miss.
+	var st struct {
+		Total  int64 `json:"total_analyses"`
+		Hits   int64 `json:"cache_hits"`
+		Misses int64 `json:"cache_misses"`
+	}
+	// The timed-out song's goroutine counts its analysis just after
+	// caching it, so the count may lag the cached answer a moment.
+	for end := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		_, _, body = do(t, "GET", ts.URL+"/stats", nil, nil)
+		if err := json.Unmarshal(body, &st); err != nil || st.Total >= 3 || time.Now().After(end) {
+			break
+		}
+	}
+	if st.Misses != 2 || st.Hits != 1 || st.Total != 3 {
+		t.Errorf("/stats %s: want 2 misses (the songs analysed), 1 hit, 3 analyses", body)
+	}
+}
+
 func TestAnalysisErrors(t *testing.T) {
 	ts := newTestServer(t, Options{MaxBodyBytes: 1 << 20, AnalysisTimeout: 100 * time.Millisecond}, nil)
 	url := ts.URL + "/analyze_data"
@@ -284,9 +362,14 @@ func TestAnalysisErrors(t *testing.T) {
 	status, _, body = do(t, "POST", url, []byte("timeout\n"), nil)
 	wantError(t, "pipeline timeout", status, body, 504, "timeout")
 
-	// The server's own deadline (analysis_timeout) passing is a 504 too.
+	// The server's own deadline (analysis_timeout) passing is a 504 too;
+	// the analysis goes on (TestAnalysisTimeoutHoldsSlot) until released.
 	status, _, body = do(t, "POST", url, []byte("block\n"), nil)
-	wantError(t, "deadline", status, body, 504, "timeout")
+	m = wantError(t, "deadline", status, body, 504, "timeout")
+	if msg := m["message"].(string); !strings.Contains(msg, "analysis_timeout") {
+		t.Errorf("504 message %q does not name the limit that passed", msg)
+	}
+	defer close(ts.fake.release) // after the count below: it would be cached
 
 	status, _, body = do(t, "POST", url, []byte("silence\n"), nil)
 	wantError(t, "no tempo", status, body, 422, "analysis_failed")
@@ -1361,5 +1444,37 @@ func TestReservedNamespaces(t *testing.T) {
 		if rows := rowsOf(t, status, body); len(rows) != want {
 			t.Errorf("namespace=%s: %d rows, want %d", q, len(rows), want)
 		}
+	}
+}
+
+// TestNoRateLimitShownAsZero: a server without a rate limit (0 in
+// pipeline.toml, -1 in Options) reports 0 in /diagnostics, as the
+// configuration file writes it, not the internal -1.
+func TestNoRateLimitShownAsZero(t *testing.T) {
+	ts := newTestServer(t, Options{RateLimitPerMinute: -1}, nil)
+	_, _, body := do(t, "GET", ts.URL+"/diagnostics", nil, nil)
+	cfg := jsonObject(t, body)["configuration"].(map[string]any)["server"].(map[string]any)
+	if got := cfg["rate_limit_per_minute"]; got != 0.0 {
+		t.Errorf("rate_limit_per_minute %v, want 0 (no limit)", got)
+	}
+}
+
+// TestMultipartUploadHint: a multipart form posted to /analyze_data is
+// refused as an unknown format, with the hint that the body must be the
+// file itself.
+func TestMultipartUploadHint(t *testing.T) {
+	ts := newTestServer(t, Options{Sniff: func(b []byte) error {
+		return fmt.Errorf("%w: first bytes %x", decode.ErrUnsupported, b[:min(4, len(b))])
+	}}, nil)
+	body := "--xyz\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.wav\"\r\n\r\nRIFF\r\n--xyz--\r\n"
+	status, _, resp := do(t, "POST", ts.URL+"/analyze_data", []byte(body), map[string]string{"Content-Type": "multipart/form-data; boundary=xyz"})
+	m := wantError(t, "multipart", status, resp, http.StatusUnsupportedMediaType, "unsupported_format")
+	if msg := m["message"].(string); !strings.Contains(msg, "not a multipart form") {
+		t.Errorf("415 message %q gives no hint about the multipart body", msg)
+	}
+	// A raw body of an unknown format gets no such hint.
+	status, _, resp = do(t, "POST", ts.URL+"/analyze_data", []byte("hello"), nil)
+	if m := wantError(t, "raw", status, resp, http.StatusUnsupportedMediaType, "unsupported_format"); strings.Contains(m["message"].(string), "multipart") {
+		t.Errorf("raw body: message %q mentions multipart", m["message"])
 	}
 }
