@@ -474,6 +474,14 @@ func writeCSV(w io.Writer, run *Run, _ Summary) error {
 		return err
 	}
 	num := func(v float64) string { return strconv.FormatFloat(v, 'g', 6, 64) }
+	// A tag that is absent is an empty cell, as results.json leaves the
+	// field out: 0 would read as a tagged tempo of 0.
+	tagBPM := func(v float64) string {
+		if v > 0 {
+			return num(v)
+		}
+		return ""
+	}
 	for _, r := range run.Records {
 		var cands, keyScores []string
 		for _, c := range r.BPMCandidates {
@@ -488,7 +496,7 @@ func writeCSV(w io.Writer, run *Run, _ Summary) error {
 			r.Key, num(r.KeyConfidence), r.KeyDetails.RunnerUp, r.KeyDetails.Profile, num(r.KeyDetails.TuningCents), strings.Join(keyScores, "; "),
 			num(r.Loudness), num(r.LoudnessRange), num(r.TruePeak),
 			num(r.Energy), num(r.Danceability), num(r.Acousticness), num(r.Valence), num(r.SpectralCentroid), num(r.DynamicRange), num(r.SilenceRatio),
-			r.AnalyzerVersion, num(r.AnalysisDuration), num(r.Tags.BPM), r.Tags.Key}
+			r.AnalyzerVersion, num(r.AnalysisDuration), tagBPM(r.Tags.BPM), r.Tags.Key}
 		if t := r.Truth; t != nil {
 			// No true tempo is an empty cell, as results.json leaves it
 			// out: a 0 would read as a tempo every estimate misses.

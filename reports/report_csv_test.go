@@ -65,3 +65,23 @@ func TestResultsCSVHeader(t *testing.T) {
 		}
 	}
 }
+
+// TestResultsCSVTagBPM: a song without a BPM tag has an empty tag_bpm
+// cell, as results.json leaves the field out; a tagged one has its value.
+func TestResultsCSVTagBPM(t *testing.T) {
+	run := fakeRun()
+	run.Records[0].Tags.BPM = 128
+	run.Records[1].Tags.BPM = 0
+	dir := t.TempDir()
+	if _, err := Write(dir, run); err != nil {
+		t.Fatal(err)
+	}
+	rows := readCSV(t, filepath.Join(dir, ResultsCSV))
+	col := slices.Index(rows[0], "tag_bpm")
+	if col < 0 {
+		t.Fatalf("results.csv has no tag_bpm column: %v", rows[0])
+	}
+	if rows[1][col] != "128" || rows[2][col] != "" {
+		t.Errorf("tag_bpm cells %q and %q, want \"128\" and empty", rows[1][col], rows[2][col])
+	}
+}

@@ -119,15 +119,16 @@ func (s *TruthSet) Len() int { return s.songs }
 // falls back to the songs' TBPM and TKEY tags.
 func LoadTruth(dir string) (*TruthSet, error) {
 	name := "truth.csv"
-	f, err := os.Open(filepath.Join(dir, name))
-	if errors.Is(err, fs.ErrNotExist) {
-		// Truth.csv, as a Mac user names it, is the same file on their
-		// disk; on a case-sensitive one it would be passed over silently.
-		if other := truthByFold(dir, name); other != "" {
-			name = other
-			f, err = os.Open(filepath.Join(dir, name))
-		}
+	// Truth.csv, as a Mac user names it, is the same file on their disk;
+	// on a case-sensitive one it would be passed over silently, and two
+	// spellings side by side would leave one unread without a word.
+	switch names := truthByFold(dir, name); {
+	case len(names) > 1:
+		return nil, fmt.Errorf("truth: %s holds %d truth files, %s: keep one", dir, len(names), strings.Join(names, ", "))
+	case len(names) == 1:
+		name = names[0]
 	}
+	f, err := os.Open(filepath.Join(dir, name))
 	if errors.Is(err, fs.ErrNotExist) {
 		name, err = findExport(dir)
 		if err != nil {
@@ -149,20 +150,18 @@ func LoadTruth(dir string) (*TruthSet, error) {
 	return s, nil
 }
 
-// truthByFold returns the one file of dir whose name is name ignoring
-// case, or "" when there is none or more than one.
-func truthByFold(dir, name string) string {
+// truthByFold returns the files of dir whose name is name ignoring case,
+// in the order ReadDir gives them (none when dir cannot be read: opening
+// the file then reports why).
+func truthByFold(dir, name string) []string {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return ""
+		return nil
 	}
-	found := ""
+	var found []string
 	for _, e := range entries {
 		if !e.IsDir() && strings.EqualFold(e.Name(), name) {
-			if found != "" {
-				return ""
-			}
-			found = e.Name()
+			found = append(found, e.Name())
 		}
 	}
 	return found
@@ -384,6 +383,11 @@ func ReadTruth(r io.Reader, name string) (*TruthSet, error) {
 			v, err := number(s, decimalComma)
 			if err != nil {
 				return nil, fmt.Errorf("truth %s:%d: %s %q is not a number", name, line, d, s)
+			}
+			// A descriptor is a fraction or a percentage: beyond 0–100 it
+			// is neither, and fitted it would drag the map off.
+			if d != Loudness && (v < 0 || v > 100) {
+				return nil, fmt.Errorf("truth %s:%d: %s %q is outside 0–1 and 0–100", name, line, d, s)
 			}
 			if rw.truth.Reference == nil {
 				rw.truth.Reference = map[string]float64{}

@@ -90,6 +90,22 @@ func TestReadTruthPercentSign(t *testing.T) {
 	}
 }
 
+// A descriptor outside 0–100 is neither a fraction nor a percentage: the
+// file is refused at the line, rather than fitted with a reference of 2.
+func TestReadTruthReferenceRange(t *testing.T) {
+	for _, bad := range []string{"200", "-0.5", "100.5"} {
+		in := "file,bpm,acousticness\nx.wav,100,0.5\ny.wav,100," + bad + "\n"
+		if _, err := ReadTruth(strings.NewReader(in), "truth.csv"); err == nil || !strings.Contains(err.Error(), "truth.csv:3: acousticness") {
+			t.Errorf("acousticness %s: error %v, want it refused at line 3", bad, err)
+		}
+	}
+	// 100 and 0 are in range; loudness is in dB and has no such range.
+	in := "file,bpm,acousticness,loudness\nx.wav,100,100,-60\ny.wav,100,0,3\n"
+	if _, err := ReadTruth(strings.NewReader(in), "truth.csv"); err != nil {
+		t.Errorf("in-range references refused: %v", err)
+	}
+}
+
 func TestReadTruthTitleArtist(t *testing.T) {
 	const in = "title,artist,bpm,key\n" +
 		"Crème Brûlée (Remastered 2011),The Band,100,Am\n" +
@@ -482,8 +498,8 @@ func TestReadTruthCamelotKeys(t *testing.T) {
 }
 
 // A truth file named Truth.csv is found on a case-sensitive file system
-// too, as it is on a Mac's; two that differ only in case are ambiguous and
-// neither is taken for truth.csv.
+// too, as it is on a Mac's; two that differ only in case are ambiguous,
+// and refused with both names rather than one read and one passed over.
 func TestLoadTruthNameIgnoringCase(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "Truth.csv"), []byte("file,bpm\na.wav,120\n"), 0o644)
@@ -495,8 +511,14 @@ func TestLoadTruthNameIgnoringCase(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "truth.csv")); err == nil {
 		t.Skip("case-insensitive file system: the two names are one file")
 	}
-	if s, err := LoadTruth(dir); err != nil || s.Len() != 0 {
-		t.Errorf("Truth.csv and TRUTH.CSV: %+v, %v; want neither", s, err)
+	if _, err := LoadTruth(dir); err == nil || !strings.Contains(err.Error(), "TRUTH.CSV, Truth.csv") {
+		t.Errorf("Truth.csv and TRUTH.CSV: error %v, want both named", err)
+	}
+	// With the exact name among them too.
+	os.Remove(filepath.Join(dir, "TRUTH.CSV"))
+	os.WriteFile(filepath.Join(dir, "truth.csv"), []byte("file,bpm\nc.wav,100\n"), 0o644)
+	if _, err := LoadTruth(dir); err == nil || !strings.Contains(err.Error(), "Truth.csv, truth.csv") {
+		t.Errorf("truth.csv and Truth.csv: error %v, want both named", err)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -74,10 +75,20 @@ func runCalibrate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		out = filepath.Join("reports", time.Now().UTC().Format("20060102T150405Z"))
 	}
 	// The report is written after every song is analysed: a report
-	// folder that cannot be made must fail now, not then.
+	// folder that cannot be made or written must fail now, not then.
 	if err := checkOutDir(out); err != nil {
 		fmt.Fprintf(stderr, "songflow calibrate: --out %s: %v\n", out, err)
 		return 2
+	}
+	out, made, err := makeOutDir(out, *outDir == "")
+	if err != nil {
+		fmt.Fprintf(stderr, "songflow calibrate: --out %s: %v\n", out, err)
+		return 2
+	}
+	if made {
+		// A run that ends before its report leaves no empty folder
+		// behind; Remove takes only an empty one.
+		defer os.Remove(out)
 	}
 
 	songs, skipped, err := walkCalibration(ctx, dir, truth.File, out)
@@ -135,7 +146,7 @@ func runCalibrate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		run.Config = fmt.Sprintf("# analysis.calibration %q was not applied: --fit fits its map to the raw measurements\n", cfg.Analysis.Calibration) + run.Config
 	}
 
-	run.UnmatchedTruth = truth.Match(run.Records)
+	run.UnmatchedTruth = notSkipped(truth.Match(run.Records), skipped)
 	// Interrupted, the report covers the songs finished: those the
 	// interrupt left out were not analysed, which is no failure of
 	// theirs, and are listed as skipped. Their truth rows were matched
@@ -146,10 +157,6 @@ func runCalibrate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		run.Skipped = append(run.Skipped, notRun...)
 	}
 	if *fit {
-		if err := os.MkdirAll(out, 0o755); err != nil {
-			fmt.Fprintf(stderr, "songflow calibrate: %v\n", err)
-			return 1
-		}
 		fitCalibration(run, out)
 	}
 	sum, err := reports.Write(out, run)
@@ -195,6 +202,61 @@ func checkOutDir(out string) error {
 		}
 		p = parent
 	}
+}
+
+// notSkipped drops the truth rows that name a file the walk skipped (an
+// unreadable file, one that is not audio): the skip and its reason are
+// listed already, and "matches no audio file" would say the file is not
+// there.
+func notSkipped(rows []reports.UnmatchedRow, skipped []reports.Skipped) []reports.UnmatchedRow {
+	norm := func(name string) string { return path.Clean(strings.ReplaceAll(filepath.ToSlash(name), `\`, "/")) }
+	files := make(map[string]bool, len(skipped))
+	for _, s := range skipped {
+		files[norm(s.File)] = true
+	}
+	return slices.DeleteFunc(rows, func(r reports.UnmatchedRow) bool { return files[norm(r.Row)] })
+}
+
+// makeOutDir makes the report folder out and checks that a file can be
+// written in it. A default folder (named for the second the run started)
+// must be new: two runs started in the same second would otherwise write
+// their reports over each other, so the second gets out-2, and so on. It
+// returns the folder used and whether it made it.
+func makeOutDir(out string, fresh bool) (dir string, made bool, err error) {
+	dir = out
+	if fresh {
+		if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+			return out, false, err
+		}
+		for i := 2; ; i++ {
+			err := os.Mkdir(dir, 0o755)
+			if err == nil {
+				made = true
+				break
+			}
+			if !errors.Is(err, fs.ErrExist) || i > 1000 {
+				return dir, false, err
+			}
+			dir = fmt.Sprintf("%s-%d", out, i)
+		}
+	} else {
+		if _, err := os.Stat(out); errors.Is(err, fs.ErrNotExist) {
+			made = true
+		}
+		if err := os.MkdirAll(out, 0o755); err != nil {
+			return out, false, err
+		}
+	}
+	probe, err := os.CreateTemp(dir, ".songflow-write-check-*")
+	if err != nil {
+		if made {
+			os.Remove(dir)
+		}
+		return dir, false, fmt.Errorf("cannot write the report there: %w", err)
+	}
+	probe.Close()
+	os.Remove(probe.Name())
+	return dir, made, nil
 }
 
 // walkCalibration lists the audio files under dir, relative to it and in
@@ -400,6 +462,16 @@ func finishedOnly(recs []reports.Record) (finished []reports.Record, notRun []re
 // confidence recalibrations to its outcomes, and writes calibration.json
 // into out, recording the outcome in run.
 func fitCalibration(run *reports.Run, out string) {
+	// A report folder used again may hold an earlier run's map: "not
+	// written" alone would pass it off as this run's.
+	defer func() {
+		if run.FitFile != "" {
+			return
+		}
+		if _, err := os.Stat(filepath.Join(out, "calibration.json")); err == nil {
+			run.FitNote += "; the calibration.json already in " + out + " is an earlier run's, left as it was"
+		}
+	}()
 	var obs []calibration.Observation
 	for _, r := range run.Records {
 		if r.Error != "" || r.Truth == nil {

@@ -748,3 +748,56 @@ func TestWalkCalibrationCancelled(t *testing.T) {
 		t.Errorf("cancelled walk: %d songs, %v; want none and context.Canceled", len(songs), err)
 	}
 }
+
+// TestMakeOutDir: default report folders are named for the second a run
+// started, so a second run in the same second gets a folder of its own
+// instead of writing over the first's report; a folder given with --out
+// is used as it is, made when missing; and a folder that cannot be
+// written in is refused before any song is analysed.
+func TestMakeOutDir(t *testing.T) {
+	base := filepath.Join(t.TempDir(), "reports", "20261128T040057Z")
+	first, made, err := makeOutDir(base, true)
+	if err != nil || first != base || !made {
+		t.Fatalf("first run: %q made %v, %v; want %q made", first, made, err, base)
+	}
+	second, made, err := makeOutDir(base, true)
+	if err != nil || second != base+"-2" || !made {
+		t.Fatalf("second run in the same second: %q made %v, %v; want %q made", second, made, err, base+"-2")
+	}
+	if ents, _ := os.ReadDir(first); len(ents) != 0 {
+		t.Errorf("the write check left files behind: %v", ents)
+	}
+
+	given := filepath.Join(t.TempDir(), "a", "b")
+	if dir, made, err := makeOutDir(given, false); err != nil || dir != given || !made {
+		t.Errorf("--out %s: %q made %v, %v", given, dir, made, err)
+	}
+	// Given again, it exists: used as it is, not made.
+	if dir, made, err := makeOutDir(given, false); err != nil || dir != given || made {
+		t.Errorf("--out %s again: %q made %v, %v", given, dir, made, err)
+	}
+
+	t.Run("unwritable", func(t *testing.T) {
+		if os.Geteuid() == 0 {
+			t.Skip("root writes into read-only folders; this case needs another user")
+		}
+		ro := filepath.Join(t.TempDir(), "ro")
+		if err := os.Mkdir(ro, 0o555); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := makeOutDir(ro, false); err == nil || !strings.Contains(err.Error(), "cannot write the report there") {
+			t.Errorf("read-only --out: error %v, want it refused", err)
+		}
+	})
+}
+
+// TestNotSkipped: a truth row naming a file the walk skipped (unreadable,
+// not audio) is not reported as matching no file; the skip says why.
+func TestNotSkipped(t *testing.T) {
+	rows := []reports.UnmatchedRow{{Row: "unread.wav", Line: 2}, {Row: `audio\gone.wav`, Line: 3}, {Row: `sub\locked.wav`, Line: 4}}
+	skipped := []reports.Skipped{{File: "unread.wav", Reason: "permission denied"}, {File: "sub/locked.wav", Reason: "permission denied"}}
+	got := notSkipped(rows, skipped)
+	if len(got) != 1 || got[0].Row != `audio\gone.wav` {
+		t.Errorf("unmatched rows %+v, want only the missing audio\\gone.wav", got)
+	}
+}
