@@ -1,8 +1,8 @@
 // Package sinks writes analysis results where people and other programs
-// read them. Its JSONL appends one line per result to a file and keeps
-// that file free of torn and repeated lines across crashes, so that a
-// reader sees every result exactly once; it writes to the file at its
-// path, whatever became of the one it opened.
+// read them. Its JSONL appends a line whenever a file's result changes
+// and keeps that file free of torn and repeated lines across crashes, so
+// that the newest line naming a file is that file's current result; it
+// writes to the file at its path, whatever became of the one it opened.
 package sinks
 
 import (
@@ -15,7 +15,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"sync"
 
@@ -29,12 +28,17 @@ type Line struct {
 	stages.Result
 }
 
-// lineKey identifies a result in the file.
-type lineKey struct{ hash, version string }
+// lineKey identifies a line: the file it names (the Result's File) and
+// the result it holds, by content hash and analyzer version.
+type lineKey struct{ file, hash, version string }
 
-// JSONL is an append-only file of results, one JSON object per line,
-// each result (content hash and analyzer version) at most once. It is
-// safe for concurrent use.
+// JSONL is an append-only file of results, one JSON object per line. A
+// line belongs to the file it names, and the newest line naming a file is
+// that file's result: a file gets a line whenever the result its newest
+// line holds (content hash and analyzer version) is not the one it has
+// now, so a file that changes back to bytes it held before (A, B, A) gets
+// its line again, and a rename or a copy gets a line under its own name
+// without the bytes being analysed again. It is safe for concurrent use.
 //
 // The file is the one at the path, not the one first opened: before every
 // write, and when asked what it holds, the JSONL looks at the path, and
@@ -56,14 +60,17 @@ type JSONL struct {
 	// still names that file, unchanged, while a Stat of the path finds
 	// the same file with the same size and modification time.
 	seen os.FileInfo
-	has  map[lineKey]bool
+	// newest is, by the file a line names, the newest such line: what a
+	// reader taking the newest line per file takes for that file's result.
+	newest map[string]lineKey
 	// torn is how many bytes at the end of the file a failed write left
 	// (a full disk takes part of a line): they go before the next line,
 	// which would otherwise be glued to them.
 	torn int64
 	// owed are the lines failed writes could not add, oldest first. They
 	// are written before the next line and by Flush, so that a line a
-	// full disk refused is late, not lost.
+	// full disk refused is late, not lost; in order, so that a file's
+	// newest line is still its newest result.
 	owed []owedLine
 }
 
@@ -75,13 +82,17 @@ type owedLine struct {
 
 // OpenJSONL opens the results file at path, creating it and its folder
 // when needed. It first repairs what a crash or a full disk can leave: a
-// last line cut short (no final newline) is cut off the file, and a
-// result present twice keeps its first line only. Lines it cannot parse
-// are kept as they are. The same repairs are made to a file found at the
-// path later, in place of the one opened. warn, when not nil, is told of
-// every repair and of every such switch, so that lost lines are not lost
-// silently: their results are still in the store, for the caller to write
-// again.
+// last line cut short (no final newline) is cut off the file, and a line
+// that repeats the newest earlier line naming the same file (same content
+// hash and analyzer version) is dropped. A line repeating an older one of
+// its file is kept: the file changed back to those bytes (A, B, A), and
+// without it the newest line would hold B. Lines it cannot parse are kept
+// as they are; lines written before a file got a line under every name
+// load too, each belonging to the file it names. The same repairs are
+// made to a file found at the path later, in place of the one opened.
+// warn, when not nil, is told of every repair and of every such switch,
+// so that lost lines are not lost silently: their results are still in
+// the store, for the caller to write again.
 func OpenJSONL(path string, warn func(msg string)) (*JSONL, error) {
 	if warn == nil {
 		warn = func(string) {}
@@ -141,42 +152,48 @@ func (j *JSONL) open() error {
 			f.Close()
 			return fmt.Errorf("results %s: %w", j.path, err)
 		}
-		j.f, j.seen, j.has, j.torn = f, fi, c.has, 0
+		j.f, j.seen, j.newest, j.torn = f, fi, c.newest, 0
 		return nil
 	}
 }
 
 // contents is what a results file holds.
 type contents struct {
-	has      map[lineKey]bool
-	whole    int64  // bytes up to the last newline
-	torn     []byte // what follows: a line cut short
-	repeated int    // lines of results an earlier line holds
-	kept     []byte // the whole lines, without the repeated ones
+	newest   map[string]lineKey // the newest line of every file named
+	whole    int64              // bytes up to the last newline
+	torn     []byte             // what follows: a line cut short
+	repeated int                // lines repeating the newest earlier line of their file
+	kept     []byte             // the whole lines, without the repeated ones
 }
 
+// readContents reads a results file and learns the newest line of every
+// file it names. Only a line equal in key to its file's newest earlier
+// line counts as repeated: that is what a write repeated leaves (a line
+// written again after a crash), while an older line coming back is the
+// file's history.
 func readContents(r io.Reader) (contents, error) {
 	data, err := io.ReadAll(r)
 	if err != nil {
 		return contents{}, err
 	}
 	whole := data[:bytes.LastIndexByte(data, '\n')+1]
-	c := contents{has: map[lineKey]bool{}, whole: int64(len(whole)), torn: data[len(whole):]}
+	c := contents{newest: map[string]lineKey{}, whole: int64(len(whole)), torn: data[len(whole):]}
 	var kept bytes.Buffer
 	sc := bufio.NewScanner(bytes.NewReader(whole))
 	sc.Buffer(make([]byte, 0, 64<<10), 64<<20)
 	for sc.Scan() {
 		var l struct {
+			File    string `json:"file"`
 			Hash    string `json:"content_hash"`
 			Version string `json:"analyzer_version"`
 		}
 		if json.Unmarshal(sc.Bytes(), &l) == nil && l.Hash != "" {
-			k := lineKey{l.Hash, l.Version}
-			if c.has[k] {
+			k := lineKey{l.File, l.Hash, l.Version}
+			if prev, ok := c.newest[k.file]; ok && prev == k {
 				c.repeated++
 				continue
 			}
-			c.has[k] = true
+			c.newest[k.file] = k
 		}
 		kept.Write(sc.Bytes())
 		kept.WriteByte('\n')
@@ -216,7 +233,7 @@ func (j *JSONL) follow() error {
 		// The old file is no longer what the path holds: an error
 		// closing it costs the new one nothing.
 		_ = j.f.Close()
-		j.f, j.seen, j.has, j.torn = nil, nil, map[lineKey]bool{}, 0
+		j.f, j.seen, j.newest, j.torn = nil, nil, map[string]lineKey{}, 0
 		j.warn(fmt.Sprintf("results %s: removed, replaced or changed by another program while open: now writing to the file at the path", j.path))
 	}
 	if err := j.open(); err != nil {
@@ -233,7 +250,8 @@ func (j *JSONL) follow() error {
 // its file for the one now at the path (see JSONL); several switches may
 // come as one receive. The results the old file held and the new one
 // lacks are missing from it: the caller writes again those that belong
-// there, with Append, which skips those the new file holds.
+// there, with Append, which skips a file whose newest line in the new
+// file holds its result already.
 func (j *JSONL) Reopened() <-chan struct{} { return j.reopened }
 
 // Follow switches to the file at the path if it is no longer the one
@@ -254,39 +272,68 @@ func excerpt(b []byte) string {
 	return strconv.Quote(string(b))
 }
 
-// Has reports whether the file at the path holds the result stored under
-// hash for analyzer version. When the path cannot be looked at, it
-// answers for the file open, if any.
-func (j *JSONL) Has(hash, version string) bool {
+// Has reports whether the newest line naming file in the file at the
+// path holds the result stored under hash for analyzer version: whether
+// a reader taking the newest line per file has that result for it. An
+// older line of file with that result does not count. When the path
+// cannot be looked at, it answers for the file open, if any.
+func (j *JSONL) Has(file, hash, version string) bool {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	_ = j.follow() // the next write reports the error
-	return j.has[lineKey{hash, version}]
+	return j.holds(lineKey{file, hash, version})
 }
 
-// Append writes r as one line to the file at the path unless that file
-// already holds the result for hash and r.AnalyzerVersion, and reports
-// whether it wrote. The line goes out in a single write, so a crash
-// leaves it whole or torn, never interleaved with another; what a failed
-// write leaves of it is cut off. A line that cannot be written (a full
-// disk, a path that cannot be opened) is kept, in order, and written
-// before the next one or by Flush: the error says it is late.
+// holds reports whether k is the newest line of its file. It is called
+// with j.mu held.
+func (j *JSONL) holds(k lineKey) bool {
+	n, ok := j.newest[k.file]
+	return ok && n == k
+}
+
+// lastOwed returns the newest line owed for file, if any: the one that
+// file's newest line will be once the owed lines are written. It is
+// called with j.mu held.
+func (j *JSONL) lastOwed(file string) (lineKey, bool) {
+	for i := len(j.owed) - 1; i >= 0; i-- {
+		if j.owed[i].k.file == file {
+			return j.owed[i].k, true
+		}
+	}
+	return lineKey{}, false
+}
+
+// Append writes r as one line to the file at the path, naming r.File,
+// unless the newest line naming r.File there already holds the result
+// for hash and r.AnalyzerVersion, and reports whether it wrote. A line
+// naming r.File with that result further back does not stop it: r.File
+// changed since, and its newest line must say what it holds now. The line
+// goes out in a single write, so a crash leaves it whole or torn, never
+// interleaved with another; what a failed write leaves of it is cut off.
+// A line that cannot be written (a full disk, a path that cannot be
+// opened) is kept, in order, and written before the next one or by
+// Flush: the error says it is late. A line is owed once however often it
+// is appended while waiting, unless another result of r.File was owed
+// after it.
 func (j *JSONL) Append(hash string, r stages.Result) (bool, error) {
 	b, err := json.Marshal(Line{ContentHash: hash, Result: r})
 	if err != nil {
 		return false, fmt.Errorf("results %s: %w", j.path, err)
 	}
 	b = append(b, '\n')
-	k := lineKey{hash, r.AnalyzerVersion}
+	k := lineKey{r.File, hash, r.AnalyzerVersion}
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	// The path is looked at before what the file holds: a line the open
 	// file holds is not in a file that replaced it.
 	ferr := j.follow()
-	if ferr == nil && j.has[k] {
+	// A line owed for the file comes after every line written: the
+	// newest it will have is the last one owed.
+	last, owing := j.lastOwed(k.file)
+	if ferr == nil && !owing && j.holds(k) {
 		return false, nil
 	}
-	if !slices.ContainsFunc(j.owed, func(o owedLine) bool { return o.k == k }) {
+	if !owing || last != k {
 		j.owed = append(j.owed, owedLine{k, b})
 	}
 	if ferr != nil {
@@ -325,8 +372,9 @@ func (j *JSONL) late(err error) error {
 }
 
 // write writes the owed lines to the open file, which follow has just
-// found at the path. A line the file holds already is not written again:
-// the file may have replaced the one a write failed on, line and all.
+// found at the path. A line its file's newest line holds already is not
+// written again: the file may have replaced the one a write failed on,
+// line and all.
 func (j *JSONL) write() error {
 	if len(j.owed) == 0 {
 		return nil
@@ -340,7 +388,7 @@ func (j *JSONL) write() error {
 	}()
 	for len(j.owed) > 0 {
 		o := j.owed[0]
-		if !j.has[o.k] {
+		if !j.holds(o.k) {
 			if err := j.cutTorn(); err != nil {
 				return j.late(err)
 			}
@@ -349,7 +397,7 @@ func (j *JSONL) write() error {
 				_ = j.cutTorn() // if it fails now, it is tried again before the next line
 				return j.late(fmt.Errorf("results %s: %w", j.path, err))
 			}
-			j.has[o.k] = true
+			j.newest[o.k.file] = o.k
 		}
 		j.owed[0] = owedLine{}
 		j.owed = j.owed[1:]
@@ -374,12 +422,16 @@ func (j *JSONL) cutTorn() error {
 	return nil
 }
 
-// Len reports how many results the file at the path holds (see Has).
+// Len reports how many files the file at the path holds a result for:
+// the files its lines name, each counted once however many lines its
+// changes took, since only a file's newest line is its result (see Has).
+// Lines that are not results are not counted. A file renamed away or
+// deleted still counts: its lines stay.
 func (j *JSONL) Len() int {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	_ = j.follow() // the next write reports the error
-	return len(j.has)
+	return len(j.newest)
 }
 
 // Close closes the file. Lines still owed (see Flush) are not written.

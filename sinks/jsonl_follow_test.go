@@ -35,13 +35,17 @@ func fileLines(t *testing.T, path string) []string {
 	return got
 }
 
+// fileOf is the file the tests' result with content hash is of: each
+// content its own file, so that every result is a file's newest.
+func fileOf(hash string) string { return hash + ".wav" }
+
 func resultLine(hash string) string {
-	return `{"content_hash":"` + hash + `","analyzer_version":"v1","bpm":100}` + "\n"
+	return `{"content_hash":"` + hash + `","file":"` + fileOf(hash) + `","analyzer_version":"v1","bpm":100}` + "\n"
 }
 
 func mustAppend(t *testing.T, j *JSONL, hash string, want bool) {
 	t.Helper()
-	wrote, err := j.Append(hash, stages.Result{BPM: 100, AnalyzerVersion: "v1"})
+	wrote, err := j.Append(hash, stages.Result{File: fileOf(hash), BPM: 100, AnalyzerVersion: "v1"})
 	if err != nil || wrote != want {
 		t.Fatalf("append %s: wrote %v, %v; want %v", hash, wrote, err, want)
 	}
@@ -116,8 +120,9 @@ func TestAppendFollowsThePath(t *testing.T) {
 			}
 			held := slices.Contains(now, "h2")
 			results := 1 + len(slices.DeleteFunc(slices.Clone(now), func(l string) bool { return !strings.HasPrefix(l, "h") }))
-			if j.Has("h1", "v1") || j.Has("h2", "v1") != held || !j.Has("h3", "v1") || j.Len() != results {
-				t.Errorf("Has h1 %v h2 %v h3 %v, Len %d; want false %v true, %d", j.Has("h1", "v1"), j.Has("h2", "v1"), j.Has("h3", "v1"), j.Len(), held, results)
+			has := func(h string) bool { return j.Has(fileOf(h), h, "v1") }
+			if has("h1") || has("h2") != held || !has("h3") || j.Len() != results {
+				t.Errorf("Has h1 %v h2 %v h3 %v, Len %d; want false %v true, %d", has("h1"), has("h2"), has("h3"), j.Len(), held, results)
 			}
 			mustAppend(t, j, "h1", true)
 			mustAppend(t, j, "h2", !held)

@@ -70,7 +70,7 @@ func shortWrite(t *testing.T, path string) {
 		t.Fatal(err)
 	}
 	defer j.Close()
-	if _, err := j.Append("h1", stages.Result{BPM: 100, AnalyzerVersion: "v1"}); err != nil {
+	if _, err := j.Append("h1", stages.Result{File: "a.wav", BPM: 100, AnalyzerVersion: "v1"}); err != nil {
 		t.Fatal(err)
 	}
 	fi, err := os.Stat(path)
@@ -83,10 +83,10 @@ func shortWrite(t *testing.T, path string) {
 		t.Errorf("append over the limit: %v, want EFBIG", err)
 	}
 	// Still full: the next line waits behind the first.
-	if wrote, err := j.Append("h3", stages.Result{BPM: 130, AnalyzerVersion: "v1"}); wrote || err == nil {
+	if wrote, err := j.Append("h3", stages.Result{File: "c.wav", BPM: 130, AnalyzerVersion: "v1"}); wrote || err == nil {
 		t.Errorf("append while full: wrote %v, %v; want an error", wrote, err)
 	}
-	owed, has := j.Owed(), j.Has("h2", "v1")
+	owed, has := j.Owed(), j.Has(strings.Repeat("long name ", 20), "h2", "v1")
 	restore()
 	if owed != 2 || has {
 		t.Fatalf("while full: %d lines owed, h2 held %v; want 2, false", owed, has)
@@ -98,10 +98,10 @@ func shortWrite(t *testing.T, path string) {
 	if now.Size() != fi.Size() {
 		t.Fatalf("after the failed writes the file is %d bytes, want %d", now.Size(), fi.Size())
 	}
-	if err := j.Flush(); err != nil || j.Owed() != 0 || !j.Has("h2", "v1") || !j.Has("h3", "v1") {
+	if err := j.Flush(); err != nil || j.Owed() != 0 || !j.Has(strings.Repeat("long name ", 20), "h2", "v1") || !j.Has("c.wav", "h3", "v1") {
 		t.Fatalf("flush with room: %v, %d owed", err, j.Owed())
 	}
-	if wrote, err := j.Append("h4", stages.Result{BPM: 140, AnalyzerVersion: "v1"}); err != nil || !wrote {
+	if wrote, err := j.Append("h4", stages.Result{File: "d.wav", BPM: 140, AnalyzerVersion: "v1"}); err != nil || !wrote {
 		t.Fatalf("append after the failed writes: %v, %v", wrote, err)
 	}
 }
@@ -131,8 +131,8 @@ func owedReplaced(t *testing.T, path string) {
 	defer j.Close()
 	mustAppend(t, j, "h1", true)
 	restore := fillDisk(t, path)
-	_, err2 := j.Append("h2", stages.Result{BPM: 100, AnalyzerVersion: "v1"})
-	_, err3 := j.Append("h3", stages.Result{BPM: 100, AnalyzerVersion: "v1"})
+	_, err2 := j.Append("h2", stages.Result{File: fileOf("h2"), BPM: 100, AnalyzerVersion: "v1"})
+	_, err3 := j.Append("h3", stages.Result{File: fileOf("h3"), BPM: 100, AnalyzerVersion: "v1"})
 	restore()
 	if err2 == nil || err3 == nil || j.Owed() != 2 {
 		t.Fatalf("appends while full: %v, %v, %d owed; want errors, 2 owed", err2, err3, j.Owed())
@@ -148,6 +148,55 @@ func owedReplaced(t *testing.T, path string) {
 		t.Fatalf("flush with room: %v, %d owed", err, j.Owed())
 	}
 	mustAppend(t, j, "h4", true)
+}
+
+// TestOwedLinesKeepAFilesOrder: while the disk is full, x.wav goes from
+// A to B (appended twice, as a retry would) and back to A. Once there is
+// room, B's line is written once and A's after it, so the newest line
+// naming x.wav says A. Before, a line was owed once per content: A's was
+// taken for written and x.wav's newest line said B. The full disk is
+// played as in TestAppendAfterShortWrite, in a child process.
+func TestOwedLinesKeepAFilesOrder(t *testing.T) {
+	path, parent := inChild(t, "SONGFLOW_OWED_ORDER", owedOrder)
+	if !parent {
+		return
+	}
+	var got []string
+	for _, l := range readLines(t, path) {
+		got = append(got, l.File+" "+l.ContentHash)
+	}
+	if want := []string{"x.wav hA", "x.wav hB", "x.wav hA"}; !slices.Equal(got, want) {
+		t.Fatalf("lines %q, want %q", got, want)
+	}
+}
+
+// owedOrder is the child of TestOwedLinesKeepAFilesOrder.
+func owedOrder(t *testing.T, path string) {
+	j, err := OpenJSONL(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	a := stages.Result{File: "x.wav", BPM: 104, AnalyzerVersion: "v1"}
+	b := stages.Result{File: "x.wav", BPM: 142, AnalyzerVersion: "v1"}
+	if _, err := j.Append("hA", a); err != nil {
+		t.Fatal(err)
+	}
+	restore := fillDisk(t, path)
+	_, errB := j.Append("hB", b)
+	_, errB2 := j.Append("hB", b)
+	owedB := j.Owed()
+	_, errA := j.Append("hA", a)
+	restore()
+	if errB == nil || errB2 == nil || errA == nil || owedB != 1 || j.Owed() != 2 {
+		t.Fatalf("appends while full: %v, %v, %v; owed %d then %d; want errors, 1 then 2", errB, errB2, errA, owedB, j.Owed())
+	}
+	if err := j.Flush(); err != nil || j.Owed() != 0 || !j.Has("x.wav", "hA", "v1") {
+		t.Fatalf("flush with room: %v, %d owed, x.wav's newest A %v", err, j.Owed(), j.Has("x.wav", "hA", "v1"))
+	}
+	if wrote, err := j.Append("hA", a); err != nil || wrote {
+		t.Fatalf("append A after the flush: wrote %v, %v; want nothing written", wrote, err)
+	}
 }
 
 // fillDisk makes the process's writes fail past 10 bytes beyond the

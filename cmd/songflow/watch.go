@@ -226,6 +226,13 @@ type folderWatch struct {
 	cancelWork context.CancelFunc
 	stopGrace  time.Duration
 
+	// lineMu orders the lines a worker writes after its commits against
+	// a reconcile, which writes lines from the store as it read it: a
+	// file recorded with new bytes during a reconcile gets its line after
+	// the one the reconcile wrote from its old record, so that the file's
+	// newest line is its new result, not the old one.
+	lineMu sync.Mutex
+
 	mu      sync.Mutex
 	claims  map[string]chan struct{} // content hashes being analysed
 	unsaved map[string]analysis      // analyses the store failed to record, by content hash
@@ -510,19 +517,28 @@ func (w *folderWatch) skip(path string) bool {
 	return false
 }
 
-// reconcile makes results.jsonl hold the result of every file of the
-// folder recorded as done: after a kill between a commit and its line, or
-// when OpenJSONL has cut off a torn last line, the line is written now.
-// Only this folder's files count: the store may be shared by watchers of
-// other folders, whose results do not belong in this file.
+// reconcile makes the newest line naming each file of the folder recorded
+// as done hold that file's result: after a kill between a commit and its
+// line, when OpenJSONL has cut off a torn last line, or for a file an
+// older songflow recorded without a line of its own (a copy or a rename
+// of bytes analysed before), the line is written now, under the file's
+// own path. A file whose newest line holds its result gets none, so a
+// second reconcile writes nothing. Only this folder's files count: the
+// store may be shared by watchers of other folders, whose results do not
+// belong in this file.
 func (w *folderWatch) reconcile(ctx context.Context) error {
+	// Held throughout: a file recorded meanwhile gets its line after the
+	// one written here from its older record (see lineMu).
+	w.lineMu.Lock()
+	defer w.lineMu.Unlock()
 	files, err := w.st.Files(ctx, w.dir)
 	if err != nil {
 		return err
 	}
 	added := 0
 	for _, f := range files {
-		if f.State != store.FileDone || w.jl.Has(f.Hash, f.AnalyzerVersion) {
+		rel := w.rel(f.Path)
+		if f.State != store.FileDone || w.jl.Has(rel, f.Hash, f.AnalyzerVersion) {
 			continue
 		}
 		k := store.Key{Hash: f.Hash, AnalyzerVersion: f.AnalyzerVersion, Namespace: watchNamespace}
@@ -537,6 +553,9 @@ func (w *folderWatch) reconcile(ctx context.Context) error {
 		if err := json.Unmarshal(e.Result, &res); err != nil {
 			return fmt.Errorf("result %s: %w", k.Hash, err)
 		}
+		// The stored result names the first file that had these bytes;
+		// the line is this file's.
+		res.File = rel
 		// A line the disk has no room for is owed, and written later.
 		if wrote, err := w.jl.Append(k.Hash, res); err != nil {
 			w.errLog.printf("songflow watch: %v", err)
@@ -553,8 +572,9 @@ func (w *folderWatch) reconcile(ctx context.Context) error {
 // resync gives a results.jsonl the watcher found in place of its own
 // (deleted, renamed away, replaced by an edited copy) what a start would:
 // the folder's results, from the store. No song is analysed again, and
-// no line repeated: Append skips the results the new file holds. It
-// reports false when the store could not be read, to be tried again.
+// no line repeated: Append skips a file whose newest line in the new file
+// holds its result. It reports false when the store could not be read,
+// to be tried again.
 func (w *folderWatch) resync(ctx context.Context) bool {
 	if err := w.reconcile(ctx); err != nil {
 		w.errLog.printf("songflow watch: %s: write back the folder's results: %v", filepath.Join(w.out, watchResultsFile), err)
@@ -777,8 +797,8 @@ func (w *folderWatch) process(ev sources.Event) (retry bool) {
 	}
 	res := a.res
 	res.File = rel
-	// The line in results.jsonl says which settings made it, and is
-	// kept once per content and version.
+	// The line in results.jsonl says which settings made it: a file gets
+	// a line again when its content or those settings change.
 	res.AnalyzerVersion = w.version
 	blob, err := json.Marshal(res)
 	if err != nil {
@@ -907,9 +927,17 @@ func (w *folderWatch) record(f store.File, e *store.Entry, res *stages.Result) b
 	if e != nil {
 		// The line is due now, after the commit: a kill in between is
 		// repaired at the next start (reconcile), and a line the disk has
-		// no room for is written later. Appending is idempotent, so
-		// every done file makes sure its line is there.
-		if _, err := w.jl.Append(e.Key.Hash, *res); err != nil {
+		// no room for is written later. It names this file, whichever
+		// first had the bytes (res.File), so that its newest line is its
+		// result after a rename, a copy or a change back to older bytes.
+		// Appending writes nothing when that line is the newest already,
+		// so every done file makes sure of its line.
+		line := *res
+		line.File = w.rel(f.Path)
+		w.lineMu.Lock()
+		_, err := w.jl.Append(e.Key.Hash, line)
+		w.lineMu.Unlock()
+		if err != nil {
 			w.errLog.printf("songflow watch: %v", err)
 		}
 	}
@@ -1024,7 +1052,7 @@ func writeWatchSummary(b *strings.Builder, w *folderWatch, run *reports.Run, s r
 	b.WriteString("## Files since start\n\n| | |\n|---|---|\n")
 	fmt.Fprintf(b, "| analysed | %d |\n| same content as a file analysed before | %d |\n| failed | %d |\n| timed out (tried again at the next start) | %d |\n| skipped (not audio) | %d |\n",
 		c.analysed, c.same, c.failed, c.timedOut, c.skipped)
-	fmt.Fprintf(b, "| results in `%s` (all runs) | %d |\n\n", watchResultsFile, w.jl.Len())
+	fmt.Fprintf(b, "| files with a result in `%s` (all runs) | %d |\n\n", watchResultsFile, w.jl.Len())
 	if s.Failed > 0 {
 		b.WriteString("Failed songs:\n\n")
 		for _, r := range run.Records {

@@ -252,8 +252,10 @@ func TestWatchFolder(t *testing.T) {
 	if r.out.count("same", "") != 1 || r.out.count("failed", "corrupt.flac") != 1 {
 		t.Errorf("log:\n%s", r.out)
 	}
-	if lines := jsonlLines(t, e); len(lines) != 2 {
-		t.Errorf("results.jsonl has %d lines, want 2", len(lines))
+	// Two results, a line for each of the three files that have one: the
+	// copy's names it.
+	if lines := jsonlLines(t, e); len(lines) != 3 {
+		t.Errorf("results.jsonl has %d lines, want 3", len(lines))
 	}
 
 	// A new subfolder, with a song in a folder inside it.
@@ -298,9 +300,11 @@ func TestWatchFolder(t *testing.T) {
 	if n := r.out.count("song", ""); n != 4 {
 		t.Errorf("%d songs analysed, want 4:\n%s", n, r.out)
 	}
+	// A line for each file done: a.wav, b.wav, the copy, c.wav, b.wav's
+	// new name and the fixed file.
 	lines := jsonlLines(t, e)
-	if len(lines) != 4 {
-		t.Fatalf("results.jsonl has %d lines, want 4", len(lines))
+	if len(lines) != 6 {
+		t.Fatalf("results.jsonl has %d lines, want 6", len(lines))
 	}
 	for _, l := range lines {
 		if l.BPM <= 0 || l.Key == "" || l.ContentHash == "" || l.File == "" {
@@ -431,6 +435,60 @@ func TestWatchRestart(t *testing.T) {
 	}
 	if raw, _ := os.ReadFile(jpath); !bytes.HasSuffix(raw, []byte("\n")) {
 		t.Fatal("results.jsonl ends in a torn line")
+	}
+}
+
+// TestWatchFileChangedBack is QA's first case, end to end: x.wav holds
+// song 05 (104 BPM), then song 09 (142), then song 05's bytes again. The
+// newest line naming x.wav says 104 BPM, song 05 being analysed once,
+// and a restart with results.jsonl deleted says the same. Before, the
+// third time wrote no line ("content already analysed as x.wav"), and
+// the newest line naming x.wav said 142 BPM.
+func TestWatchFileChangedBack(t *testing.T) {
+	e := newWatchEnv(t, 0.2, 60)
+	a := calibrationSong(t, "05-shuffle-d-major.wav")
+	b := calibrationSong(t, "09-rock-b-minor.wav")
+	newestX := func() (sinks.Line, bool) {
+		var newest sinks.Line
+		found := false
+		for _, l := range jsonlLines(t, e) {
+			if l.File == "x.wav" {
+				newest, found = l, true
+			}
+		}
+		return newest, found
+	}
+	r := startWatch(t, e)
+	for i, data := range [][]byte{a, b, a} {
+		e.put(t, "x.wav", data)
+		waitUntil(t, fmt.Sprintf("x.wav's line, change %d", i), func() bool {
+			l, ok := newestX()
+			return ok && l.ContentHash == store.HashContent(data)
+		})
+	}
+	if code := r.stop(t); code != 0 {
+		t.Fatalf("exit status %d; stderr:\n%s", code, r.err)
+	}
+	lines := jsonlLines(t, e)
+	if len(lines) != 3 || lines[0].BPM == lines[1].BPM || lines[2].BPM != lines[0].BPM {
+		t.Fatalf("results.jsonl: %+v; want x.wav's three results, the last the first's", lines)
+	}
+	if n := r.out.count("song", "x.wav"); n != 2 || r.out.count("same", "x.wav") != 1 {
+		t.Errorf("x.wav analysed %d times, want twice:\n%s", n, r.out)
+	}
+	live := lines[2]
+
+	// Made afresh at a restart, the file says the same of x.wav.
+	if err := os.Remove(filepath.Join(e.out, watchResultsFile)); err != nil {
+		t.Fatal(err)
+	}
+	r = startWatch(t, e)
+	waitUntil(t, "the restart", func() bool { return r.out.count("watching", "") == 1 })
+	if code := r.stop(t); code != 0 {
+		t.Fatalf("exit status %d; stderr:\n%s", code, r.err)
+	}
+	if l, ok := newestX(); !ok || l.ContentHash != live.ContentHash || l.BPM != live.BPM || len(jsonlLines(t, e)) != 1 {
+		t.Errorf("made afresh: %+v; want one line, x.wav's %+v", jsonlLines(t, e), live)
 	}
 }
 
@@ -615,17 +673,20 @@ func TestWatchKill9(t *testing.T) {
 	if err != nil || n != songs {
 		t.Fatalf("store holds %d results (%v), want %d", n, err, songs)
 	}
+	// One line per file (the duplicate has its own), songs results.
 	lines := jsonlLines(t, e)
 	seen := map[string]int{}
+	named := map[string]string{}
 	for _, l := range lines {
 		seen[l.ContentHash]++
+		named[l.File] = l.ContentHash
 	}
-	if len(lines) != songs || len(seen) != songs {
+	if len(lines) != songs+1 || len(named) != songs+1 || len(seen) != songs {
 		log, _ := os.ReadFile(logPath)
-		t.Fatalf("results.jsonl: %d lines, %d contents; want %d of each\n%s", len(lines), len(seen), songs, log)
+		t.Fatalf("results.jsonl: %d lines, %d files, %d contents; want %d, %d, %d\n%s", len(lines), len(named), len(seen), songs+1, songs+1, songs, log)
 	}
-	for _, f := range files(t, e) {
-		if _, ok := seen[f.Hash]; !ok {
+	for rel, f := range files(t, e) {
+		if named[rel] != f.Hash {
 			t.Errorf("%s: result missing from results.jsonl", f.Path)
 		}
 	}

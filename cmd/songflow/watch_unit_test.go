@@ -157,7 +157,7 @@ func TestWatchProcessStreamsBigFiles(t *testing.T) {
 			t.Errorf("%s: hash %s, want %s (%v)", w.rel(path), rec.Hash, hash, err)
 		}
 	}
-	if len(an.jobs) != 1 || an.jobs[0] != wav || !w.jl.Has(mustRecord(t, w, wav).Hash, w.version) {
+	if len(an.jobs) != 1 || an.jobs[0] != wav || !w.jl.Has("long.wav", mustRecord(t, w, wav).Hash, w.version) {
 		t.Errorf("analysed %v, want only %s with its line in results.jsonl", an.jobs, wav)
 	}
 }
@@ -304,7 +304,7 @@ func TestWatchResultLineAfterClearedCache(t *testing.T) {
 	path := putSong(t, w, "a.wav", calibrationSong(t, "01-adagio-c-major.wav"))
 	w.process(settledEvent(t, path))
 	hash := mustRecord(t, w, path).Hash
-	if !w.jl.Has(hash, w.version) {
+	if !w.jl.Has("a.wav", hash, w.version) {
 		t.Fatal("no line after the first analysis")
 	}
 
@@ -334,7 +334,7 @@ func TestWatchResultLineAfterClearedCache(t *testing.T) {
 	if len(an.jobs) != 2 {
 		t.Fatalf("analysed %d times, want twice (the result was cleared)", len(an.jobs))
 	}
-	if !w.jl.Has(hash, w.version) {
+	if !w.jl.Has("a.wav", hash, w.version) {
 		t.Fatal("the new result has no line in results.jsonl")
 	}
 }
@@ -393,7 +393,7 @@ func TestWatchProcessReplacedFile(t *testing.T) {
 		t.Fatalf("after a replacement with other bytes: analysed %d times, hash %s identity %q; want twice, %s, not %q",
 			len(an.jobs), rec.Hash, rec.Identity, store.HashContent(other), first.Identity)
 	}
-	if !w.jl.Has(rec.Hash, w.version) {
+	if !w.jl.Has("a.wav", rec.Hash, w.version) {
 		t.Error("the new bytes' result has no line in results.jsonl")
 	}
 
@@ -459,8 +459,8 @@ func TestWatchReconcileKeepsToItsFolder(t *testing.T) {
 	}
 	other.process(settledEvent(t, b))
 	bHash := mustRecord(t, other, b).Hash
-	if !other.jl.Has(bHash, w.version) || other.jl.Len() != 1 {
-		t.Fatalf("after b.wav: %d lines, b's %v; want b's only", other.jl.Len(), other.jl.Has(bHash, w.version))
+	if !other.jl.Has("b.wav", bHash, w.version) || other.jl.Len() != 1 {
+		t.Fatalf("after b.wav: %d lines, b's %v; want b's only", other.jl.Len(), other.jl.Has("b.wav", bHash, w.version))
 	}
 
 	// A kill took b's line: the next start writes it again, and only it.
@@ -474,8 +474,8 @@ func TestWatchReconcileKeepsToItsFolder(t *testing.T) {
 	if err := again.reconcile(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if !again.jl.Has(bHash, w.version) || again.jl.Len() != 1 {
-		t.Fatalf("after the restart: %d lines, b's %v; want b's only", again.jl.Len(), again.jl.Has(bHash, w.version))
+	if !again.jl.Has("b.wav", bHash, w.version) || again.jl.Len() != 1 {
+		t.Fatalf("after the restart: %d lines, b's %v; want b's only", again.jl.Len(), again.jl.Has("b.wav", bHash, w.version))
 	}
 }
 
@@ -553,10 +553,221 @@ func resultHashes(t *testing.T, w *folderWatch) []string {
 	return hs
 }
 
+// fileLines returns the lines of w's results.jsonl as "file content_hash",
+// in order.
+func fileLines(t *testing.T, w *folderWatch) []string {
+	t.Helper()
+	var ls []string
+	for _, l := range jsonlLines(t, watchEnv{out: w.out}) {
+		ls = append(ls, l.File+" "+l.ContentHash)
+	}
+	return ls
+}
+
+// newestLine returns the newest line of w's results.jsonl naming file,
+// as a reader taking the newest line per file sees it.
+func newestLine(t *testing.T, w *folderWatch, file string) (sinks.Line, bool) {
+	t.Helper()
+	var newest sinks.Line
+	found := false
+	for _, l := range jsonlLines(t, watchEnv{out: w.out}) {
+		if l.File == file {
+			newest, found = l, true
+		}
+	}
+	return newest, found
+}
+
+// bpmByContent stands in for the pipeline: it reads the song and answers
+// with the tempo given for its bytes, so that a line tells which bytes it
+// is of.
+type bpmByContent struct {
+	mu   sync.Mutex
+	bpm  map[string]float64 // by content hash
+	jobs []string
+}
+
+func (a *bpmByContent) Analyze(ctx context.Context, job stages.Job) (stages.Result, error) {
+	data, err := os.ReadFile(job.Name)
+	if err != nil {
+		return stages.Result{}, err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.jobs = append(a.jobs, job.Name)
+	return stages.Result{BPM: a.bpm[store.HashContent(data)], Key: "C Major"}, nil
+}
+
+func (a *bpmByContent) analysed() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.jobs)
+}
+
+// rewrite writes data over the song at path in place and gives it the
+// modification time base+n seconds: each rewrite another time, so that
+// the record's size and time never match by chance.
+func rewrite(t *testing.T, path string, data []byte, base time.Time, n int) {
+	t.Helper()
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	at := base.Add(time.Duration(n) * time.Second)
+	if err := os.Chtimes(path, at, at); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestWatchProcessFileChangedBack is QA's first case: x.wav holds song
+// A (104 BPM), then song B (142), then A's bytes again. Each time the
+// newest line naming x.wav is x.wav's result now, A's the last time,
+// though A is not analysed again; a restart writes nothing more, and a
+// results.jsonl made afresh from the store says the same. Before, the
+// third time wrote no line (A's result was in the file, under x.wav's
+// first line), and the newest line naming x.wav said 142 BPM.
+func TestWatchProcessFileChangedBack(t *testing.T) {
+	song := calibrationSong(t, "05-shuffle-d-major.wav")
+	a, b := song, variant(song, 1)
+	an := &bpmByContent{bpm: map[string]float64{store.HashContent(a): 104, store.HashContent(b): 142}}
+	w, logs := newUnitWatch(t, an)
+	x := filepath.Join(w.dir, "x.wav")
+	base := time.Now().Add(-time.Hour).Truncate(time.Second)
+	for i, step := range []struct {
+		data     []byte
+		bpm      float64
+		analysed int
+	}{{a, 104, 1}, {b, 142, 2}, {a, 104, 2}} {
+		rewrite(t, x, step.data, base, i)
+		if retry := w.process(settledEvent(t, x)); retry {
+			t.Fatalf("step %d: a retry asked for:\n%s", i, logs.err)
+		}
+		l, ok := newestLine(t, w, "x.wav")
+		if !ok || l.BPM != step.bpm || l.ContentHash != store.HashContent(step.data) || an.analysed() != step.analysed {
+			t.Fatalf("step %d: newest line naming x.wav %+v (found %v), %d analyses; want %g BPM, %d analyses\nlog:\n%s",
+				i, l, ok, an.analysed(), step.bpm, step.analysed, logs.out)
+		}
+	}
+	if got := len(fileLines(t, w)); got != 3 {
+		t.Errorf("results.jsonl holds %d lines, want 3: %q", got, fileLines(t, w))
+	}
+	if logs.out.count("same", "x.wav") != 1 {
+		t.Errorf("log:\n%s", logs.out)
+	}
+
+	// A restart finds nothing to add.
+	if err := w.reconcile(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(fileLines(t, w)); got != 3 || logs.out.count("recovered", "") != 0 {
+		t.Errorf("after a restart: %d lines, log:\n%s", got, logs.out)
+	}
+	// Made afresh from the store, the file says the same of x.wav.
+	jpath := filepath.Join(w.out, watchResultsFile)
+	if err := w.jl.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(jpath); err != nil {
+		t.Fatal(err)
+	}
+	jl, err := sinks.OpenJSONL(jpath, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { jl.Close() })
+	w.jl = jl
+	if err := w.reconcile(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if l, ok := newestLine(t, w, "x.wav"); !ok || l.BPM != 104 || len(fileLines(t, w)) != 1 {
+		t.Errorf("made afresh: %q, newest line naming x.wav %+v; want one line, 104 BPM", fileLines(t, w), l)
+	}
+}
+
+// TestWatchReconcileRenamesAndCopies is QA's second case: a.wav is
+// analysed, then renamed to b.wav and copied to c.wav. b.wav and c.wav
+// get lines of their own as they are seen, with nothing analysed again;
+// and where an older songflow left the file with a.wav's line only, the
+// next start (reconcile) writes b.wav's and c.wav's, and the start after
+// it nothing. Before, the only line named a.wav, which is gone.
+func TestWatchReconcileRenamesAndCopies(t *testing.T) {
+	ctx := context.Background()
+	song := calibrationSong(t, "05-shuffle-d-major.wav")
+	hash := store.HashContent(song)
+	an := &bpmByContent{bpm: map[string]float64{hash: 104}}
+	w, logs := newUnitWatch(t, an)
+	a := putSong(t, w, "a.wav", song)
+	w.process(settledEvent(t, a))
+	jpath := filepath.Join(w.out, watchResultsFile)
+	onlyA, err := os.ReadFile(jpath)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	b, c := filepath.Join(w.dir, "b.wav"), filepath.Join(w.dir, "c.wav")
+	if err := os.Rename(a, b); err != nil {
+		t.Fatal(err)
+	}
+	putSong(t, w, "c.wav", song)
+	w.forget(a) // the watcher's Removed event
+	w.process(settledEvent(t, b))
+	w.process(settledEvent(t, c))
+	want := []string{"a.wav " + hash, "b.wav " + hash, "c.wav " + hash}
+	if got := fileLines(t, w); !slices.Equal(got, want) || an.analysed() != 1 {
+		t.Fatalf("after the rename and the copy: %q, %d analyses; want %q, 1\nerrors:\n%s", got, an.analysed(), want, logs.err)
+	}
+
+	// The file as an older songflow left it: a.wav's line only.
+	reopen := func() {
+		t.Helper()
+		jl, err := sinks.OpenJSONL(jpath, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { jl.Close() })
+		w.jl = jl
+	}
+	if err := w.jl.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(jpath, onlyA, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reopen()
+	if err := w.reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := fileLines(t, w); !slices.Equal(got, want) {
+		t.Fatalf("after reconcile: %q, want %q", got, want)
+	}
+	for _, f := range []string{"b.wav", "c.wav"} {
+		if l, ok := newestLine(t, w, f); !ok || l.BPM != 104 {
+			t.Errorf("%s: newest line %+v (found %v), want 104 BPM", f, l, ok)
+		}
+	}
+	if n := logs.out.count("recovered", ""); n != 1 || !strings.Contains(logs.out.String(), "recovered 2 results") {
+		t.Errorf("log:\n%s", logs.out)
+	}
+
+	// The next start, and a reconcile in the same run, add nothing.
+	if err := w.jl.Close(); err != nil {
+		t.Fatal(err)
+	}
+	reopen()
+	for range 2 {
+		if err := w.reconcile(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := fileLines(t, w); !slices.Equal(got, want) || logs.out.count("recovered", "") != 1 || an.analysed() != 1 {
+		t.Errorf("after another start: %q, %d analyses; want %q, 1\nlog:\n%s", got, an.analysed(), want, logs.out)
+	}
+}
+
 // TestWatchProcessAfterResultsFileRemoved: results.jsonl is deleted while
 // the watch runs. A copy of a song analysed before, then a new song, get
 // their lines in the file at the path, and writing back the folder's
-// results (what the watch does when the file is switched) repeats none.
+// results (what the watch does when the file is switched) adds the line
+// of the file only the deleted file had, a.wav's, and repeats none.
 // Before, the copy's line was taken for written (it was, in the deleted
 // file) and the new song's went to the deleted file.
 func TestWatchProcessAfterResultsFileRemoved(t *testing.T) {
@@ -569,11 +780,15 @@ func TestWatchProcessAfterResultsFileRemoved(t *testing.T) {
 	}
 	w.process(settledEvent(t, putSong(t, w, "copy of a.wav", song)))
 	w.process(settledEvent(t, putSong(t, w, "b.wav", variant(song, 1))))
-	if err := w.reconcile(context.Background()); err != nil {
-		t.Fatal(err)
+	// Twice: the second finds nothing to add.
+	for range 2 {
+		if err := w.reconcile(context.Background()); err != nil {
+			t.Fatal(err)
+		}
 	}
-	want := []string{store.HashContent(song), store.HashContent(variant(song, 1))}
-	if got := resultHashes(t, w); !slices.Equal(got, want) || len(an.jobs) != 2 {
+	a, b := store.HashContent(song), store.HashContent(variant(song, 1))
+	want := []string{"copy of a.wav " + a, "b.wav " + b, "a.wav " + a}
+	if got := fileLines(t, w); !slices.Equal(got, want) || len(an.jobs) != 2 {
 		t.Fatalf("results.jsonl holds %q after %d analyses, want %q after 2\nerrors:\n%s", got, len(an.jobs), want, logs.err)
 	}
 }
@@ -626,7 +841,9 @@ func TestWatchProcessTimeoutRetriedAtNextStart(t *testing.T) {
 		if !hasRecord(t, w, a, store.FileDone) || !hasRecord(t, w, cp, store.FileDone) || len(an.jobs) != 3 {
 			t.Errorf("%v: next start: a %+v, copy %+v after %d analyses; want both done after 3", timeout, mustRecord(t, w, a), mustRecord(t, w, cp), len(an.jobs))
 		}
-		if got := resultHashes(t, w); !slices.Equal(got, []string{store.HashContent(song)}) {
+		// One result, a line for each file that has it.
+		h := store.HashContent(song)
+		if got := fileLines(t, w); !slices.Equal(got, []string{"a.wav " + h, "copy of a.wav " + h}) {
 			t.Errorf("%v: results.jsonl holds %q", timeout, got)
 		}
 		if logs.err.String() != "" {
