@@ -129,12 +129,12 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "songflow watch: %s lies in the output folder %s, whose files the watcher leaves alone: nothing would be analysed; choose another --out\n", pos[0], *outDir)
 		return 2
 	}
-	unlock, err := lockOutput(out)
+	lock, err := lockOutput(out)
 	if err != nil {
 		fmt.Fprintf(stderr, "songflow watch: %v\n", err)
 		return 1
 	}
-	defer unlock()
+	defer lock.Close()
 
 	st, err := store.Open(ctx, db)
 	if err != nil {
@@ -179,7 +179,7 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	w := &folderWatch{
 		dir: dir, out: out, db: db,
 		cfg: cfg, cfgText: cfgText.String(),
-		st: st, jl: jl, an: a, snapshot: a.Snapshot,
+		st: st, jl: jl, lock: lock, an: a, snapshot: a.Snapshot,
 		version: version,
 		log:     &lockedWriter{w: stdout}, errLog: &lockedWriter{w: stderr},
 		work: work, cancelWork: cancelWork,
@@ -217,6 +217,7 @@ type folderWatch struct {
 	cfgText      string
 	st           *store.Store
 	jl           *sinks.JSONL
+	lock         *outputLock
 	an           watchAnalyser
 	snapshot     func() pipeline.Snapshot
 	version      string
@@ -387,6 +388,12 @@ loop:
 			}
 			armRetry()
 		case <-follow.C:
+			// The lock first: a folder deleted and made again must be
+			// this watcher's before its results.jsonl is.
+			if err := w.lock.Renew(); err != nil {
+				w.errLog.printf("songflow watch: %v; stopping, since the output folder is no longer this watcher's", err)
+				break loop
+			}
 			// An error is left to the next write, which reports it with
 			// the line it keeps waiting; said here it would be said every
 			// tick.

@@ -5,6 +5,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -55,5 +56,58 @@ func TestWatchOutputFolderLocked(t *testing.T) {
 	defer g.Close()
 	if err := syscall.Flock(int(g.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		t.Fatalf("lock still held after the watcher stopped: %v", err)
+	}
+}
+
+// TestWatchOutputFolderDeleted: a watcher whose output folder is deleted
+// under it makes the folder and its lock again, so a second watcher
+// started on the folder afterwards is still refused. Before, the first
+// watcher made results.jsonl again but not the lock, and the second ran
+// beside it, both analysing every file dropped in.
+func TestWatchOutputFolderDeleted(t *testing.T) {
+	e := newWatchEnv(t, 0.2, 60)
+	r := startWatch(t, e)
+	waitUntil(t, "the watcher to start", func() bool { return r.out.count("watching", "") == 1 })
+	if err := os.RemoveAll(e.out); err != nil {
+		t.Fatal(err)
+	}
+	lock := filepath.Join(e.out, watchLockFile)
+	waitUntil(t, "the lock to be taken again", func() bool {
+		f, err := os.OpenFile(lock, os.O_RDWR, 0)
+		if err != nil {
+			return false
+		}
+		defer f.Close()
+		return syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil
+	})
+	watchRefuses(t, "after the folder was deleted", e.args(), 1, "output folder "+e.out+" is in use: another songflow watch holds it")
+	if code := r.stop(t); code != 0 {
+		t.Fatalf("exit status %d; stderr:\n%s", code, r.err)
+	}
+}
+
+// TestOutputLockRenewLost: when another holder has taken a new lock file
+// at the path (the folder deleted and claimed by another watcher before
+// this one saw it), Renew fails, saying the folder is in use.
+func TestOutputLockRenewLost(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "out")
+	os.MkdirAll(dir, 0o755)
+	l, err := lockOutput(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := l.Renew(); err != nil {
+		t.Fatalf("renew of a lock still held: %v", err)
+	}
+	os.RemoveAll(dir)
+	os.MkdirAll(dir, 0o755)
+	other, err := lockOutput(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := l.Renew(); err == nil || !strings.Contains(err.Error(), "is in use") {
+		t.Errorf("renew after another took the folder: %v, want in use", err)
 	}
 }
