@@ -529,7 +529,9 @@ type flight struct {
 // run analyses sg through the pipeline and caches the result.
 func (s *Server) run(ctx context.Context, sg song, key store.Key, log *slog.Logger) (analysis, *failure) {
 	if err := s.opts.Sniff(sg.data); err != nil {
-		return analysis{}, s.analysisFailure(ctx, fmt.Errorf("%s: %w", sg.name, err))
+		// Worded as the pipeline's decode stage words the same error, so
+		// a client sees one form whichever found it.
+		return analysis{}, s.analysisFailure(ctx, &pipeline.StageError{Stage: "decode", Song: sg.name, Err: err})
 	}
 	ok, err := s.admission.acquire(ctx)
 	if err != nil {

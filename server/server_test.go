@@ -1474,7 +1474,13 @@ func TestMultipartUploadHint(t *testing.T) {
 	}
 	// A raw body of an unknown format gets no such hint.
 	status, _, resp = do(t, "POST", ts.URL+"/analyze_data", []byte("hello"), nil)
-	if m := wantError(t, "raw", status, resp, http.StatusUnsupportedMediaType, "unsupported_format"); strings.Contains(m["message"].(string), "multipart") {
-		t.Errorf("raw body: message %q mentions multipart", m["message"])
+	m = wantError(t, "raw", status, resp, http.StatusUnsupportedMediaType, "unsupported_format")
+	if msg := m["message"].(string); strings.Contains(msg, "multipart") {
+		t.Errorf("raw body: message %q mentions multipart", msg)
+	}
+	// Refused by the sniffer, before the pipeline, it reads as the
+	// pipeline's decode stage words it.
+	if msg := m["message"].(string); !strings.HasPrefix(msg, `decode: song "upload`) {
+		t.Errorf("raw body: message %q, want the decode stage's form", msg)
 	}
 }
