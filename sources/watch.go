@@ -146,8 +146,14 @@ type Watcher struct {
 	pending map[string]pending
 	settled map[string]stamp // files reported Settled, as they were then
 	watched map[string]bool  // folders with an fsnotify watch
-	outbox  []Event
+	// said holds the folder errors reported, by folder and what failed
+	// ("add", "read"): a folder that stays unreadable is reported once,
+	// not at every rescan, until it can be watched again.
+	said   map[sayKey]string
+	outbox []Event
 }
+
+type sayKey struct{ path, what string }
 
 // NewWatcher prepares to watch the folder dir and everything below it.
 // Nothing is watched until Run.
@@ -173,6 +179,7 @@ func NewWatcher(dir string, opts WatchOptions) (*Watcher, error) {
 		pending: map[string]pending{},
 		settled: map[string]stamp{},
 		watched: map[string]bool{},
+		said:    map[sayKey]string{},
 	}, nil
 }
 
@@ -230,6 +237,15 @@ func (w *Watcher) report(err error) {
 	if w.opts.OnError != nil {
 		w.opts.OnError(err)
 	}
+}
+
+// reportOnce reports err unless the same error was reported for k before.
+func (w *Watcher) reportOnce(k sayKey, err error) {
+	if w.said[k] == err.Error() {
+		return
+	}
+	w.said[k] = err.Error()
+	w.report(err)
 }
 
 // skip reports whether path is left out. The root itself never is.
@@ -391,7 +407,7 @@ func (w *Watcher) walk(root string, seen map[string]bool) {
 			if path == root && errors.Is(err, fs.ErrNotExist) {
 				return nil // vanished since it was noticed
 			}
-			w.report(fmt.Errorf("watch %s: %w", path, err))
+			w.reportOnce(sayKey{path, "read"}, fmt.Errorf("watch %s: %w", path, err))
 			return nil // WalkDir skips what it could not read
 		}
 		if w.skip(path) {
@@ -403,9 +419,11 @@ func (w *Watcher) walk(root string, seen map[string]bool) {
 		if d.IsDir() {
 			if !w.watched[path] {
 				if err := w.fw.Add(path); err != nil {
-					w.report(fmt.Errorf("watch %s: %w (found by rescans only)", path, err))
+					w.reportOnce(sayKey{path, "add"}, fmt.Errorf("watch %s: %w (new files in it are found by rescans only, if it can be read)", path, err))
 				} else {
 					w.watched[path] = true
+					delete(w.said, sayKey{path, "add"})
+					delete(w.said, sayKey{path, "read"})
 				}
 			}
 			return nil

@@ -2,6 +2,7 @@ package sources
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -344,5 +345,52 @@ func TestNewWatcherErrors(t *testing.T) {
 	write(t, f, "x")
 	if _, err := NewWatcher(f, WatchOptions{}); err == nil {
 		t.Error("a file: no error")
+	}
+}
+
+// TestUnreadableFolderReportedOnce: a folder that cannot be read is
+// reported once, not again at every rescan, and again only once it could
+// be watched and then failed anew.
+func TestUnreadableFolderReportedOnce(t *testing.T) {
+	var errs []string
+	w, err := NewWatcher(t.TempDir(), WatchOptions{OnError: func(err error) { errs = append(errs, err.Error()) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.fw.Close()
+	k := sayKey{"/x/locked", "read"}
+	for range 3 { // three rescans
+		w.reportOnce(k, errors.New("watch /x/locked: permission denied"))
+	}
+	w.reportOnce(sayKey{"/x/locked", "add"}, errors.New("watch /x/locked: permission denied (found by rescans only)"))
+	if len(errs) != 2 {
+		t.Fatalf("reported %d times: %q; want once per failure", len(errs), errs)
+	}
+	w.reportOnce(k, errors.New("watch /x/locked: input/output error"))
+	if len(errs) != 3 {
+		t.Errorf("a new error for the folder was not reported: %q", errs)
+	}
+
+	if os.Geteuid() == 0 {
+		t.Skip("root reads any folder; the walk needs another user")
+	}
+	dir := t.TempDir()
+	locked := filepath.Join(dir, "locked")
+	if err := os.Mkdir(locked, 0); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Chmod(locked, 0o755)
+	errs = nil
+	w2, err := NewWatcher(dir, WatchOptions{OnError: func(err error) { errs = append(errs, err.Error()) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w2.fw.Close()
+	w2.scan()
+	first := len(errs)
+	w2.scan()
+	w2.scan()
+	if first == 0 || len(errs) != first {
+		t.Errorf("unreadable folder: %d reports after the first scan, %d after three: %q", first, len(errs), errs)
 	}
 }
