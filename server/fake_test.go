@@ -53,6 +53,13 @@ func (f *fakeAnalyzer) lastJob() stages.Job {
 	return f.jobs[len(f.jobs)-1]
 }
 
+// jobCount is how many jobs Analyze has been given.
+func (f *fakeAnalyzer) jobCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.jobs)
+}
+
 // lastCtx is the context the latest job was analysed under.
 func (f *fakeAnalyzer) lastCtx() context.Context {
 	f.mu.Lock()

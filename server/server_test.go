@@ -1096,6 +1096,12 @@ func TestClientLeavingKeepsAnalysis(t *testing.T) {
 		ts.srv.ServeHTTP(httptest.NewRecorder(), req)
 	}()
 	waitInFlight(t, ts.srv)
+	// The slot is taken before the analysis's goroutine calls Analyze.
+	for deadline := time.Now().Add(20 * time.Second); fake.jobCount() == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the song was never analysed")
+		}
+	}
 	leave()
 	if err := fake.lastCtx().Err(); err != nil {
 		t.Fatalf("the client leaving stopped its analysis: %v", err)
