@@ -291,14 +291,12 @@ func TestAnalysisTimeoutHoldsSlot(t *testing.T) {
 
 	close(ts.fake.release)
 	// Once the song ends, its result is in the cache and the slot free.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		status, _, body = do(t, "POST", url, []byte("block\n"), nil)
-		if status == 200 || time.Now().After(deadline) {
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if n, _ := ts.store.Count(context.Background(), "*"); n == 1 || time.Now().After(deadline) {
 			break
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
+	status, _, body = do(t, "POST", url, []byte("block\n"), nil)
 	var got map[string]any
 	if err := json.Unmarshal(body, &got); status != 200 || err != nil || got["cached"] != true || got["bpm"] != 100.0 {
 		t.Fatalf("retry after the timed-out analysis ended: status %d, body %s; want the cached result (bpm 100)", status, body)
