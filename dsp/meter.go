@@ -48,7 +48,7 @@ type MeterChunk struct {
 	Onset  []float32
 	Chroma []float32
 	// Own is the range [lo, hi) of Onset's frames that no other chunk
-	// repeats (see EstimateTempoOverlapping); the zero range means all of
+	// repeats (see TempoChunk); the zero range means all of
 	// them. Beats outside it still shape the chunk's folds but count
 	// towards no total, so a stretch two chunks hold counts once.
 	Own [2]int

@@ -70,24 +70,28 @@ func TestMeterCorpus(t *testing.T) {
 			t.Logf("skip %s: %v", id, err)
 			continue
 		}
-		var onsets [][]float32
+		var tempoChunks []TempoChunk
 		var chunks []MeterChunk
 		buf := make([]float32, bins)
 		for _, c := range tempoCorpusChunks(x, int(20*tempoCorpusRate), 20) {
 			d.Reset()
 			var mc MeterChunk
+			var tc TempoChunk
 			s.Walk(c, func(f *Frame) bool {
-				mc.Onset = append(mc.Onset, float32(d.Next(f)))
+				o := d.NextFlux(f)
+				mc.Onset = append(mc.Onset, float32(o.All))
+				tc.Low = append(tc.Low, float32(o.Low))
 				if f.Index%KeyFrameStride == 0 {
 					cf.Apply(f.Mag, buf)
 					mc.Chroma = append(mc.Chroma, buf...)
 				}
 				return true
 			})
-			onsets = append(onsets, mc.Onset)
+			tc.Onset = mc.Onset
+			tempoChunks = append(tempoChunks, tc)
 			chunks = append(chunks, mc)
 		}
-		tempo := EstimateTempo(onsets, frameRate)
+		tempo := EstimateTempoChunks(tempoChunks, frameRate)
 		m, ev := EstimateMeter(chunks, bins, KeyFrameStride, frameRate, tempo.BPM)
 		got := m.String()
 		good := got != "" && m.Division == td && (tb == 0 || tb == m.BeatsPerBar)

@@ -21,7 +21,27 @@ type OnsetDetector struct {
 	bandGain  []float64
 	cur, prev []float64
 	primed    bool
+	// Bands [0, lowEnd) start below RegisterLowHz: the low register of
+	// OnsetFlux.
+	lowEnd int
 }
+
+// OnsetFlux is one frame's onset strength, over all bands and over the
+// low register alone.
+type OnsetFlux struct {
+	// All is the onset strength, summed over every band (what Next
+	// returns).
+	All float64
+	// Low sums the bands that start below RegisterLowHz: kick drum and
+	// bass, which mark the bar.
+	Low float64
+}
+
+// RegisterLowHz is the upper edge of OnsetFlux's low register: below
+// 200 Hz sit the kick drum's body and the bass notes (snares and voices
+// keep most of their energy above). A band belongs to the register its
+// lowest bin is in.
+const RegisterLowHz Hz = 200
 
 // Onset filterbank: bands of a semitone above onsetLinearUntil, one bin
 // each below (where semitones are narrower than a bin), from onsetLowest
@@ -75,12 +95,20 @@ func NewOnsetDetector(fftSize int, rate Hz) *OnsetDetector {
 	for b, w := range width {
 		gain[b] = onsetCompression / w
 	}
+	// Bands rise in frequency, so the register is a run of them.
+	lowEnd := n
+	for b := n - 1; b >= 0; b-- {
+		if Hz(float64(lo[b])*binHz) >= RegisterLowHz {
+			lowEnd = b
+		}
+	}
 	return &OnsetDetector{
 		bandLo:    lo,
 		bandWidth: width,
 		bandGain:  gain,
 		cur:       make([]float64, n),
 		prev:      make([]float64, n),
+		lowEnd:    lowEnd,
 	}
 }
 
@@ -102,7 +130,11 @@ func (d *OnsetDetector) Reset() { d.primed = false }
 // Next takes the next frame of the signal and returns its onset strength,
 // from the frame's bin powers (Frame.Power). The first frame after a reset
 // has no predecessor and scores 0.
-func (d *OnsetDetector) Next(f *Frame) float64 {
+func (d *OnsetDetector) Next(f *Frame) float64 { return d.NextFlux(f).All }
+
+// NextFlux is Next with the onset strength of the low register as well:
+// the same band differences, the low register's summed apart.
+func (d *OnsetDetector) NextFlux(f *Frame) OnsetFlux {
 	pow := f.Power
 	cur := d.cur
 	// Bands are runs of consecutive bins: summing each run in turn needs no
@@ -126,25 +158,41 @@ func (d *OnsetDetector) Next(f *Frame) float64 {
 }
 
 // flux log-compresses the band energies in d.cur, returns the rectified
-// increase over the previous frame's and keeps them for the next frame.
-func (d *OnsetDetector) flux() float64 {
+// increase over the previous frame's, overall and in the low register,
+// and keeps them for the next frame.
+func (d *OnsetDetector) flux() OnsetFlux {
 	cur := d.cur
 	gain := d.bandGain[:len(cur)]
-	var flux float64
+	prev := d.prev[:len(cur)]
+	// The low register is a run of bands, summed before the rest (no
+	// per-band register test); all runs on through every band in order,
+	// so that All is the same sum whatever the register.
+	var low, all float64
+	low, all = rise(cur[:d.lowEnd], prev, gain, 0)
+	_, all = rise(cur[d.lowEnd:], prev[d.lowEnd:], gain[d.lowEnd:], all)
+	d.cur, d.prev = d.prev, cur
+	if !d.primed {
+		// No predecessor: the values above compared against stale ones.
+		d.primed = true
+		return OnsetFlux{}
+	}
+	return OnsetFlux{All: all, Low: low}
+}
+
+// rise log-compresses the band energies cur in place (gain, then log1p)
+// and returns the sum of their rectified increases over prev, and total:
+// all with each increase added to it in turn.
+func rise(cur, prev, gain []float64, all float64) (sum, total float64) {
+	prev, gain = prev[:len(cur)], gain[:len(cur)]
+	total = all
 	for b, e := range cur {
 		// Mean power per bin keeps wide high bands from dominating.
 		v := log1pNonNeg(gain[b] * e)
-		cur[b] = v
-		if d.primed {
-			if diff := v - d.prev[b]; diff > 0 {
-				flux += diff
-			}
+		if diff := v - prev[b]; diff > 0 {
+			sum += diff
+			total += diff
 		}
+		cur[b] = v
 	}
-	d.cur, d.prev = d.prev, cur
-	if !d.primed {
-		d.primed = true
-		return 0
-	}
-	return flux
+	return sum, total
 }

@@ -39,32 +39,58 @@ type TempoEstimate struct {
 // EstimateTempo finds the beat rate of a song from its onset strength
 // signal, given as the onset envelopes of the song's chunks (in order, each
 // sampled at frameRate). Chunks need not be contiguous: periodicity
-// evidence is accumulated chunk by chunk.
+// evidence is accumulated chunk by chunk. It is EstimateTempoChunks
+// without the registers' onsets, so the octave decision goes without the
+// register check.
 //
 // The method follows Percival & Tzanetakis 2014 ("Streamlined tempo
 // estimation based on autocorrelation and cross-correlation with pulses",
 // IEEE/ACM TASLP 22(12)): a generalised autocorrelation of the onset signal
 // with harmonic enhancement proposes candidate periods, cross-correlation
-// with pulse trains scores them; an explicit octave decision (DecideOctave)
-// then picks the metrical level, and a fine pulse-train search over every
-// chunk refines the period. A frame rate that is not positive and finite
-// gives the zero estimate.
+// with pulse trains scores them; an explicit octave decision (DecideOctave,
+// then the register check of EstimateTempoChunks) picks the metrical
+// level, and a fine pulse-train search over every chunk refines the
+// period. A frame rate that is not positive and finite gives the zero
+// estimate.
 func EstimateTempo(onsets [][]float32, frameRate Hz) TempoEstimate {
-	return EstimateTempoOverlapping(onsets, nil, frameRate)
+	chunks := make([]TempoChunk, len(onsets))
+	for i, o := range onsets {
+		chunks[i].Onset = o
+	}
+	return EstimateTempoChunks(chunks, frameRate)
 }
 
-// EstimateTempoOverlapping is EstimateTempo for chunks that may overlap
-// (the same stretch of the song in two chunks): own[i] = {lo, hi} are the
-// frames of chunk i that no other chunk repeats, and only onsets there
-// count towards the minOnsets a song needs, so that an onset heard by two
-// chunks is one onset. The periodicity evidence still comes from every
-// chunk's whole envelope. A nil own makes every frame its chunk's own.
-func EstimateTempoOverlapping(onsets [][]float32, own [][2]int, frameRate Hz) TempoEstimate {
+// TempoChunk is one analysis chunk of a song as the tempo estimate reads
+// it: per-frame onset strengths, sampled at the estimate's frame rate.
+type TempoChunk struct {
+	// Onset is the onset strength signal (OnsetFlux.All).
+	Onset []float32
+	// Low is the onset strength of the low register (OnsetFlux.Low), one
+	// value per frame of Onset. Nil, or of another length, it gives the
+	// register check of the octave decision no evidence.
+	Low []float32
+	// Own is the range [lo, hi) of Onset's frames that no other chunk
+	// repeats; the zero range means all of them. Only onsets there count
+	// towards the minOnsets a song needs, so that an onset heard by two
+	// chunks is one onset, and the register check weighs a chunk by its
+	// own frames. The periodicity evidence still comes from every chunk's
+	// whole envelope.
+	Own [2]int
+}
+
+// EstimateTempoChunks finds the beat rate of a song from its chunks'
+// onset strength signals, as EstimateTempo does, and lets the low
+// register's onsets correct the octave decision (halfTempoCheck): a song
+// whose bass and kick mark every eighth pulse of the chosen level more
+// than chance would has its beat an octave slower. Chunks
+// may overlap (the same stretch of the song in two chunks): see
+// TempoChunk.Own.
+func EstimateTempoChunks(chunks []TempoChunk, frameRate Hz) TempoEstimate {
 	if !(frameRate > 0) || math.IsInf(float64(frameRate), 0) {
 		// The lag range is sized from the rate: it would not exist.
 		return TempoEstimate{}
 	}
-	a := newTempoAnalysisOwn(onsets, own, frameRate)
+	a := newTempoAnalysisChunks(chunks, frameRate)
 	return a.estimate()
 }
 
@@ -72,8 +98,11 @@ func EstimateTempoOverlapping(onsets [][]float32, own [][2]int, frameRate Hz) Te
 type tempoAnalysis struct {
 	rate   float64     // onset frames per second
 	chunks [][]float64 // prepared onset signals, one per chunk
-	acf    []float64   // accumulated generalised autocorrelation by lag
-	weight []float64   // how many chunks contributed to each lag
+	// registers holds, for each of chunks, its prepared register onsets
+	// (zero when the chunk came without them).
+	registers []registerOnsets
+	acf       []float64 // accumulated generalised autocorrelation by lag
+	weight    []float64 // how many chunks contributed to each lag
 	// perChunk holds each chunk's own normalised autocorrelation, for
 	// measuring how consistently the chunks agree.
 	perChunk [][]float64
@@ -92,14 +121,25 @@ const gacfExponent = 0.5
 // evidence for τ adds theirs (Percival & Tzanetakis 2014 §II-C).
 var tempoHarmonics = [...]float64{1, 2, 4}
 
+// newTempoAnalysis is newTempoAnalysisChunks for chunks of onsets alone,
+// each owning all its frames.
 func newTempoAnalysis(onsets [][]float32, frameRate Hz) *tempoAnalysis {
-	return newTempoAnalysisOwn(onsets, nil, frameRate)
+	chunks := make([]TempoChunk, len(onsets))
+	for i, o := range onsets {
+		chunks[i].Onset = o
+	}
+	return newTempoAnalysisChunks(chunks, frameRate)
 }
 
-// newTempoAnalysisOwn is newTempoAnalysis for chunks that own only some
-// of their frames (see EstimateTempoOverlapping).
-func newTempoAnalysisOwn(onsets [][]float32, own [][2]int, frameRate Hz) *tempoAnalysis {
+// newTempoAnalysisChunks prepares the song-wide evidence of chunks.
+func newTempoAnalysisChunks(chunks []TempoChunk, frameRate Hz) *tempoAnalysis {
 	a := &tempoAnalysis{rate: float64(frameRate), prior: defaultPrior}
+	onsets := make([][]float32, len(chunks))
+	owned := make([][2]int, len(chunks))
+	for i, c := range chunks {
+		onsets[i] = c.Onset
+		owned[i] = c.own()
+	}
 	// Lags reach four periods of the slowest beat, but a chunk shows no
 	// periodicity beyond half its length (see below): the tables need
 	// not outgrow the longest chunk, however high the frame rate.
@@ -110,18 +150,19 @@ func newTempoAnalysisOwn(onsets [][]float32, own [][2]int, frameRate Hz) *tempoA
 	maxLag := int(min(math.Ceil(a.lagOf(MinBPM)*tempoHarmonics[len(tempoHarmonics)-1])+2, float64(longest)))
 	a.acf = make([]float64, maxLag+1)
 	a.weight = make([]float64, maxLag+1)
-	if !hasOnsets(onsets, own) {
+	if !hasOnsets(onsets, owned) {
 		return a
 	}
 	var fft *fourier.FFT
 	var buf []float64
 	var coeff []complex128
-	for _, o := range onsets {
+	for i, o := range onsets {
 		x := prepareOnset(o, a.rate)
 		if x == nil {
 			continue
 		}
 		a.chunks = append(a.chunks, x)
+		a.registers = append(a.registers, prepareRegisters(chunks[i], owned[i], a.rate))
 		n := 1
 		for n < 2*len(x) {
 			n *= 2
@@ -342,17 +383,27 @@ func bestPhase(x []float64, period float64) (best, mean float64) {
 // long the period.
 func strongestPhase(x []float64, period float64) (phase, best float64) {
 	for phi := 0.0; phi < min(period, float64(len(x))); phi += 0.5 {
-		var sum float64
-		k := 0
-		for t := phi; t < float64(len(x)-1); t += period {
-			sum += interpAt(x, t)
-			k++
-		}
-		if k > 0 && sum/float64(k) > best {
-			best, phase = sum/float64(k), phi
+		if m := pulseMean(x, phi, period); m > best {
+			best, phase = m, phi
 		}
 	}
 	return phase, best
+}
+
+// pulseMean is the mean of x, linearly interpolated, over the pulses
+// start, start+P, start+2P, … before its last frame; 0 when there are
+// none.
+func pulseMean(x []float64, start, period float64) float64 {
+	var sum float64
+	k := 0
+	for t := start; t < float64(len(x)-1); t += period {
+		sum += interpAt(x, t)
+		k++
+	}
+	if k == 0 {
+		return 0
+	}
+	return sum / float64(k)
 }
 
 func (a *tempoAnalysis) estimate() TempoEstimate {
@@ -364,7 +415,7 @@ func (a *tempoAnalysis) estimate() TempoEstimate {
 		return TempoEstimate{}
 	}
 	a.levels = a.candidateLevels(peaks)
-	choice, posterior := a.prior.decide(a.levels)
+	choice, posterior := a.decideOctave(a.prior)
 	bpm := a.refine(a.levels[choice].BPM)
 
 	// Onsets that show no pulse (noise, a free-time drone) have no tempo:
@@ -493,6 +544,14 @@ func (p tempoPrior) weight(bpm float64) float64 {
 		return 0
 	}
 	return bpm / p.maxBPM
+}
+
+// decideOctave is the octave decision of the estimate: DecideOctave's
+// choice among a.levels under prior p, then the register check
+// (halfTempoCheck), which may move it an octave down.
+func (a *tempoAnalysis) decideOctave(p tempoPrior) (best int, posterior []float64) {
+	best, posterior = p.decide(a.levels)
+	return a.halfTempoCheck(best, posterior)
 }
 
 // decide is DecideOctave under prior p.

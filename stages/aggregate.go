@@ -18,7 +18,7 @@ type AggregateOptions struct {
 
 // AnalyzerVersion identifies the analysis that produced a Result. It
 // changes whenever results may change, so caches keyed by it stay honest.
-const AnalyzerVersion = "songflow-analysis-21"
+const AnalyzerVersion = "songflow-analysis-22"
 
 // Aggregate returns the aggregate stage: it turns all the Frames of one
 // song (in index order) into the song's Result: tempo, key, loudness and
@@ -50,7 +50,7 @@ func aggregate(ctx context.Context, opts AggregateOptions, parts []*Frames) (Res
 			return Result{}, fmt.Errorf("aggregate %s: part %d has chroma stride %d", info.Name, i, stride)
 		}
 		n := len(p.Onset)
-		if len(p.RMS) != n || len(p.Centroid) != n || len(p.Flatness) != n || len(p.Chroma) != (n+stride-1)/stride*bins {
+		if len(p.OnsetLow) != n || len(p.RMS) != n || len(p.Centroid) != n || len(p.Flatness) != n || len(p.Chroma) != (n+stride-1)/stride*bins {
 			return Result{}, fmt.Errorf("aggregate %s: part %d has series of unequal length", info.Name, i)
 		}
 		total += n
@@ -63,14 +63,14 @@ func aggregate(ctx context.Context, opts AggregateOptions, parts []*Frames) (Res
 	// other analyses see the song's frames as one series, each stretch of
 	// the song once however many chunks hold it.
 	own := ownFrames(parts)
-	onsets := make([][]float32, len(parts))
+	tempoChunks := make([]dsp.TempoChunk, len(parts))
 	rms := make([]float32, 0, total)
 	centroid := make([]float32, 0, total)
 	flatness := make([]float32, 0, total)
 	onset := make([]float32, 0, total)
 	chroma := make([]float32, 0, (total+len(parts)*(stride-1))/stride*bins)
 	for i, p := range parts {
-		onsets[i] = p.Onset
+		tempoChunks[i] = dsp.TempoChunk{Onset: p.Onset, Low: p.OnsetLow, Own: own[i]}
 		lo, hi := own[i][0], own[i][1]
 		onset = append(onset, p.Onset[lo:hi]...)
 		rms = append(rms, p.RMS[lo:hi]...)
@@ -80,7 +80,7 @@ func aggregate(ctx context.Context, opts AggregateOptions, parts []*Frames) (Res
 		chroma = append(chroma, p.Chroma[(lo+stride-1)/stride*bins:(hi+stride-1)/stride*bins]...)
 	}
 
-	tempo := dsp.EstimateTempoOverlapping(onsets, own, rate)
+	tempo := dsp.EstimateTempoChunks(tempoChunks, rate)
 	// A metre is measured on a beat: a song with no pulse (noise, a
 	// drone) has no tempo and no bars.
 	var meter dsp.Meter

@@ -16,9 +16,10 @@ type FFTOptions struct {
 
 // FFT returns a factory of fft stage functions, one per worker: each owns
 // its FFT plan and buffers, which are not safe to share. A stage function
-// turns a chunk into per-frame features (onset strength, RMS, spectral
-// centroid and flatness, and chroma on every dsp.KeyFrameStride-th frame)
-// so that whole spectra go no further.
+// turns a chunk into per-frame features (onset strength, overall and of
+// the low register, RMS, spectral centroid and flatness, and
+// chroma on every dsp.KeyFrameStride-th frame) so that whole spectra go no
+// further.
 func FFT(opts FFTOptions) func() func(context.Context, *Chunk) (*Frames, error) {
 	return func() func(context.Context, *Chunk) (*Frames, error) {
 		w := &fftWorker{opts: opts}
@@ -66,9 +67,9 @@ func (w *fftWorker) run(ctx context.Context, c *Chunk) (*Frames, error) {
 	n := w.stft.FrameCount(len(c.Samples))
 	bins := w.chroma.Bins()
 	const stride = dsp.KeyFrameStride
-	// One backing array for the four per-frame series: one allocation
-	// instead of four.
-	series := make([]float32, 4*n)
+	// One backing array for the five per-frame series: one allocation
+	// instead of five.
+	series := make([]float32, 5*n)
 	f := &Frames{
 		Info:         c.Info,
 		Index:        c.Index,
@@ -79,6 +80,7 @@ func (w *fftWorker) run(ctx context.Context, c *Chunk) (*Frames, error) {
 		RMS:          series[1*n : 2*n : 2*n],
 		Centroid:     series[2*n : 3*n : 3*n],
 		Flatness:     series[3*n : 4*n : 4*n],
+		OnsetLow:     series[4*n : 5*n : 5*n],
 		Chroma:       make([]float32, (n+stride-1)/stride*bins),
 		ChromaBins:   bins,
 		ChromaStride: stride,
@@ -118,9 +120,9 @@ func (w *fftWorker) run(ctx context.Context, c *Chunk) (*Frames, error) {
 		// spectrum, a rise of energy in every band that is no onset (a
 		// steady tone scored one at the end of every chunk, and so got a
 		// tempo from four chunks on). Such frames carry no onset.
-		onset := 0.0
+		var onset dsp.OnsetFlux
 		if whole {
-			onset = w.onset.Next(fr)
+			onset = w.onset.NextFlux(fr)
 		}
 		// The RMS is of the frame less its mean: a DC offset (a cheap
 		// converter's, a few tenths of a percent) is inaudible, yet left
@@ -162,7 +164,8 @@ func (w *fftWorker) run(ctx context.Context, c *Chunk) (*Frames, error) {
 			// lend a silent song a tempo and a key.
 			return true
 		}
-		f.Onset[i] = float32(onset)
+		f.Onset[i] = float32(onset.All)
+		f.OnsetLow[i] = float32(onset.Low)
 		if i%stride == 0 {
 			j := i / stride
 			w.chroma.Apply(fr.Mag, f.Chroma[j*bins:(j+1)*bins])

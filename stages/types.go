@@ -91,6 +91,7 @@ type Frames struct {
 	FrameRate dsp.Hz // frames per second (sample rate / hop)
 
 	Onset      []float32 // onset strength (log-magnitude spectral flux); 0 in frames below the noise floor or running past the chunk's end
+	OnsetLow   []float32 // Onset's share from the bands below dsp.RegisterLowHz (kick drum, bass), which mark the bar
 	RMS        []float32 // RMS of the frame's samples about their mean, linear full scale
 	Centroid   []float32 // spectral centroid, Hz
 	Flatness   []float32 // spectral flatness (geometric / arithmetic mean), 0..1
