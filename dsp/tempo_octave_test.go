@@ -11,45 +11,14 @@ import (
 // note as loud as the kick: a full-band onset every half beat, which the
 // beat-rate prior reads as a beat twice as fast.
 func rockBeat(bpm, seconds float64) []float32 {
-	x := make([]float32, int(seconds*tempoTestRate))
-	seed := uint32(11)
-	beat := 60 / bpm * tempoTestRate
-	for i := 0; ; i++ {
-		t := 500 + float64(i)*beat
-		if int(t) >= len(x) {
-			break
-		}
-		if i%4 == 0 {
-			hit(x, int(t), 60, 0.6, 2000, &seed) // kick
-		}
-		if i%2 == 1 {
-			hit(x, int(t), 0, 0.4, 1500, &seed) // snare
-		}
-		hiHat(x, int(t), 0.6, 300, &seed)
-		hiHat(x, int(t+beat/2), 0.6, 300, &seed)
-	}
-	return x
+	return drums(bpm, seconds, drumKit{kickEvery: 4, snare: true, hat: 1})
 }
 
 // fastBeat is a fast piece: the kick on the first beat of each bar of
 // four, and a closed hi-hat on every eighth note, on the beats and
 // between them (twice the beat rate).
 func fastBeat(bpm, seconds float64) []float32 {
-	x := make([]float32, int(seconds*tempoTestRate))
-	seed := uint32(11)
-	beat := 60 / bpm * tempoTestRate
-	for i := 0; ; i++ {
-		t := 500 + float64(i)*beat
-		if int(t) >= len(x) {
-			break
-		}
-		if i%4 == 0 {
-			hit(x, int(t), 60, 0.6, 2000, &seed) // kick
-		}
-		hiHat(x, int(t), 0.6, 300, &seed)
-		hiHat(x, int(t+beat/2), 0.6, 300, &seed)
-	}
-	return x
+	return drums(bpm, seconds, drumKit{kickEvery: 4, hat: 1})
 }
 
 // TestTempoRockBeatNotDoubled: with hi-hats on every eighth note the

@@ -110,10 +110,18 @@ func hiHat(x []float32, at int, amp, decay float64, seed *uint32) {
 	}
 }
 
-// drumPattern is a rock beat: kick on 1 and 3, snare on 2 and 4, closed
-// hi-hat on every eighth note (the off-beats included) at hat times the
-// kick's amplitude.
-func drumPattern(bpm, seconds, hat float64) []float32 {
+// drumKit says which drums a generated beat plays: the kick every
+// kickEvery beats, the snare on the beats between (when snare), and a
+// closed hi-hat on every eighth note, the off-beats included, at hat
+// times the kick's amplitude.
+type drumKit struct {
+	kickEvery int
+	snare     bool
+	hat       float64
+}
+
+// drums plays kit at bpm for seconds.
+func drums(bpm, seconds float64, kit drumKit) []float32 {
 	x := make([]float32, int(seconds*tempoTestRate))
 	seed := uint32(11)
 	beat := 60 / bpm * tempoTestRate
@@ -122,15 +130,21 @@ func drumPattern(bpm, seconds, hat float64) []float32 {
 		if int(t) >= len(x) {
 			break
 		}
-		if i%2 == 0 {
+		if i%kit.kickEvery == 0 {
 			hit(x, int(t), 60, 0.6, 2000, &seed) // kick
-		} else {
+		} else if kit.snare && i%2 == 1 {
 			hit(x, int(t), 0, 0.4, 1500, &seed) // snare
 		}
-		hiHat(x, int(t), 0.6*hat, 300, &seed)
-		hiHat(x, int(t+beat/2), 0.6*hat, 300, &seed)
+		hiHat(x, int(t), 0.6*kit.hat, 300, &seed)
+		hiHat(x, int(t+beat/2), 0.6*kit.hat, 300, &seed)
 	}
 	return x
+}
+
+// drumPattern is a rock beat: kick on 1 and 3, snare on 2 and 4, hi-hats
+// on the eighths at hat times the kick's amplitude.
+func drumPattern(bpm, seconds, hat float64) []float32 {
+	return drums(bpm, seconds, drumKit{kickEvery: 2, snare: true, hat: hat})
 }
 
 // TestTempoDrumPattern checks that busy off-beats do not double the tempo
