@@ -448,9 +448,16 @@ func (s *Server) answer(ctx context.Context, sg song, key store.Key, log *slog.L
 		if !running {
 			return s.lead(ctx, f, sg, key, log)
 		}
+		// A request waits for a running analysis as long as for its own
+		// (server.analysis_timeout), however long the analysis has run.
+		timer := time.NewTimer(s.opts.AnalysisTimeout)
 		select {
 		case <-f.done:
+			timer.Stop()
+		case <-timer.C:
+			return analysis{}, timeoutFailure(sg.name, s.opts.AnalysisTimeout)
 		case <-ctx.Done():
+			timer.Stop()
 			return analysis{}, s.analysisFailure(ctx, ctx.Err())
 		}
 		if f.fail != nil && f.fail.code == "cancelled" {
@@ -499,22 +506,39 @@ func noTempo(name string) *failure {
 // flight lands, or its waiters and every later request for the same bytes
 // would wait for it until the server restarts; and the panic goes no
 // further, since a batch's songs run on goroutines of their own, where
-// a panic would take the whole server down.
+// a panic would take the whole server down. Once the analysis runs on a
+// goroutine of its own (see run), that goroutine lands the flight when
+// the analysis ends, which may be after this request was answered 504:
+// a retry meanwhile joins it instead of analysing the same bytes again.
 func (s *Server) lead(ctx context.Context, f *flight, sg song, key store.Key, log *slog.Logger) (res analysis, fail *failure) {
+	started := false
 	defer func() {
 		if p := recover(); p != nil {
 			log.Error("analysis panicked", "panic", p, "stack", string(debug.Stack()))
-			f.res, f.fail = analysis{}, &failure{status: http.StatusInternalServerError, code: "internal_error",
+			res, fail = analysis{}, &failure{status: http.StatusInternalServerError, code: "internal_error",
 				message: "the analysis of " + sg.name + " stopped unexpectedly"}
-			res, fail = f.res, f.fail
+			if !started {
+				f.res, f.fail = res, fail
+			}
 		}
-		s.flightMu.Lock()
-		delete(s.flights, key)
-		s.flightMu.Unlock()
-		close(f.done)
+		if !started {
+			s.land(f, key)
+		}
 	}()
-	f.res, f.fail = s.run(ctx, sg, key, log)
-	return f.res, f.fail
+	o := s.run(ctx, f, sg, key, log, &started)
+	if !started {
+		f.res, f.fail = o.a, o.f
+	}
+	return o.a, o.f
+}
+
+// land hands f's outcome, set before, to its waiters, and lets the next
+// request for its bytes start a flight of its own.
+func (s *Server) land(f *flight, key store.Key) {
+	s.flightMu.Lock()
+	delete(s.flights, key)
+	s.flightMu.Unlock()
+	close(f.done)
 }
 
 // flight is one analysis that identical concurrent requests wait for.
@@ -526,57 +550,71 @@ type flight struct {
 	fail    *failure
 }
 
-// run analyses sg through the pipeline and caches the result.
-func (s *Server) run(ctx context.Context, sg song, key store.Key, log *slog.Logger) (analysis, *failure) {
+// run analyses sg through the pipeline and caches the result, for flight
+// f. It sets *started once the analysis runs on its own goroutine, which
+// then owns the admission slot, a hold on the body room and the landing
+// of f.
+func (s *Server) run(ctx context.Context, f *flight, sg song, key store.Key, log *slog.Logger, started *bool) outcome {
 	if err := s.opts.Sniff(sg.data); err != nil {
 		// Worded as the pipeline's decode stage words the same error, so
 		// a client sees one form whichever found it.
-		return analysis{}, s.analysisFailure(ctx, &pipeline.StageError{Stage: "decode", Song: sg.name, Err: err})
+		return outcome{f: s.analysisFailure(ctx, &pipeline.StageError{Stage: "decode", Song: sg.name, Err: err})}
 	}
 	ok, err := s.admission.acquire(ctx)
 	if err != nil {
-		return analysis{}, s.analysisFailure(ctx, err)
+		return outcome{f: s.analysisFailure(ctx, err)}
 	}
 	if !ok {
 		s.metrics.rejected.WithLabelValues("busy").Inc()
-		return analysis{}, &failure{status: http.StatusServiceUnavailable, code: "busy",
+		return outcome{f: &failure{status: http.StatusServiceUnavailable, code: "busy",
 			message:    fmt.Sprintf("%d songs are being analysed; none finished within %v", s.opts.MaxInFlight, s.opts.QueueWait),
-			retryAfter: retryAfter(s.opts.QueueWait)}
+			retryAfter: retryAfter(s.opts.QueueWait)}}
 	}
-	// A miss is a song that will be analysed: one refused above was
-	// neither analysed nor answered, and counted as a miss it would dilute
-	// the hit rate /stats shows.
-	s.metrics.misses.Inc()
-	s.count(ctx, "cache_misses", log)
 	// Once admitted, the song runs to its end even if the client leaves or
 	// server.analysis_timeout passes first: the pipeline finishes a song
 	// whose caller stopped waiting anyway, so giving up here would free the
 	// slot while the song still fills the pipeline (more than max_in_flight
 	// songs inside it), and throw away the result a retrying client (or
 	// one waiting on this flight) then has to pay for again. The analysis
-	// therefore runs on a goroutine of its own that holds the slot until
-	// the pipeline is done with the song and caches its result; only
-	// analysis.song_timeout and the end of the server stop it. The request
-	// waits for it up to server.analysis_timeout.
-	dctx, stop := s.detach(ctx)
-	done := make(chan outcome, 1)
+	// therefore runs on a goroutine of its own, started at once (nothing
+	// between the slot's taking and the goroutine may fail and lose it),
+	// that holds the slot and the body room until the pipeline is done
+	// with the song, caches its result and lands the flight; only
+	// analysis.song_timeout and the end of the server stop it (Serve waits
+	// for it). The request waits for it up to server.analysis_timeout.
+	*started = true
+	s.background.Add(1)
 	sg.room.hold()
 	go func() {
-		defer stop()
+		defer s.background.Done()
 		defer s.admission.release()
 		defer sg.room.done()
-		done <- s.finishAnalysis(ctx, dctx, sg, key, log)
+		o := s.finishAnalysis(ctx, sg, key, log)
+		f.res, f.fail = o.a, o.f
+		s.land(f, key)
 	}()
+	return s.await(f, sg.name)
+}
+
+// await waits up to server.analysis_timeout for flight f to land and
+// returns its outcome, or the 504 that says the analysis goes on.
+func (s *Server) await(f *flight, name string) outcome {
 	timer := time.NewTimer(s.opts.AnalysisTimeout)
 	defer timer.Stop()
 	select {
-	case o := <-done:
-		return o.a, o.f
+	case <-f.done:
+		return outcome{f.res, f.fail}
 	case <-timer.C:
-		return analysis{}, &failure{status: http.StatusGatewayTimeout, code: "timeout",
-			message: fmt.Sprintf("analysis of %s did not finish within %v (server.analysis_timeout); it goes on, and a request for the same song once it ends is answered from the cache",
-				sg.name, s.opts.AnalysisTimeout)}
+		return outcome{f: timeoutFailure(name, s.opts.AnalysisTimeout)}
 	}
+}
+
+// timeoutFailure is the reply to a request whose song's analysis did not
+// end within server.analysis_timeout, d.
+func timeoutFailure(name string, d time.Duration) *failure {
+	return &failure{status: http.StatusGatewayTimeout, code: "timeout",
+		message: fmt.Sprintf("analysis of %s did not finish within %v (server.analysis_timeout); it goes on, and a request for the same song meanwhile waits for it, or once it ends is answered from the cache",
+			name, d)}
 }
 
 // outcome is what an analysis comes to: a result or the reply for its
@@ -586,11 +624,12 @@ type outcome struct {
 	f *failure
 }
 
-// finishAnalysis runs sg through the pipeline under dctx and caches a
-// result with a tempo. ctx is the request's, for its values only. A panic
+// finishAnalysis runs sg through the pipeline, under a context that ends
+// with the server rather than the request (ctx, kept for its values), and
+// caches a result with a tempo. A panic
 // becomes a 500 for this song alone: the goroutine it runs on is no
 // handler's, where net/http would catch it, and the server would go down.
-func (s *Server) finishAnalysis(ctx, dctx context.Context, sg song, key store.Key, log *slog.Logger) (o outcome) {
+func (s *Server) finishAnalysis(ctx context.Context, sg song, key store.Key, log *slog.Logger) (o outcome) {
 	defer func() {
 		if p := recover(); p != nil {
 			log.Error("analysis panicked", "panic", p, "stack", string(debug.Stack()))
@@ -598,6 +637,13 @@ func (s *Server) finishAnalysis(ctx, dctx context.Context, sg song, key store.Ke
 				message: "the analysis of " + sg.name + " stopped unexpectedly"}}
 		}
 	}()
+	// A miss is a song that will be analysed: one refused before
+	// admission was neither analysed nor answered, and counted as a miss
+	// it would dilute the hit rate /stats shows.
+	s.metrics.misses.Inc()
+	s.count(ctx, "cache_misses", log)
+	dctx, stop := s.detach(ctx)
+	defer stop()
 	start := time.Now()
 	res, err := s.analyzer.Analyze(dctx, stages.Job{Name: sg.name, Data: sg.data, Title: sg.title, Artist: sg.artist, SkipChunks: sg.skipChunks})
 	if err != nil {

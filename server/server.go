@@ -154,6 +154,9 @@ type Server struct {
 	// which outlive the client that asked (see run), end with it.
 	life    context.Context
 	endLife context.CancelFunc
+	// background counts the analyses running on goroutines of their own
+	// (see run), which may outlive their requests: Serve waits for them.
+	background sync.WaitGroup
 }
 
 // New returns a Server answering with a and caching in st. The server does
@@ -459,8 +462,35 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 			hs.Close()
 		}
 	}
+	// Analyses that outlived their requests (answered 504 at
+	// analysis_timeout) get what is left of the grace, then are cancelled;
+	// either way they end before Serve returns, so that the pipeline and
+	// the store they write to are not closed under them.
+	if !s.waitBackground(sctx) {
+		s.log.Warn("grace period over, cancelling analyses that outlived their requests", "grace", grace)
+		s.endLife()
+		bctx, bcancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer bcancel()
+		s.waitBackground(bctx)
+	}
 	if serr := <-served; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
 		return fmt.Errorf("serve %s: %w", ln.Addr(), serr)
 	}
 	return nil
+}
+
+// waitBackground waits until the background analyses have ended or ctx
+// ends, and reports whether they ended.
+func (s *Server) waitBackground(ctx context.Context) bool {
+	ended := make(chan struct{})
+	go func() {
+		s.background.Wait()
+		close(ended)
+	}()
+	select {
+	case <-ended:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }

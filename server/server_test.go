@@ -284,6 +284,14 @@ func TestAnalysisTimeoutHoldsSlot(t *testing.T) {
 	if held != int64(len("block\n")) {
 		t.Errorf("body room held after the 504: %d bytes, want %d (the timed-out song's)", held, len("block\n"))
 	}
+	// A retry of the same song meanwhile joins the analysis still
+	// running (and times out waiting, as its first request did) instead of
+	// analysing the bytes again.
+	status, _, body = do(t, "POST", url, []byte("block\n"), nil)
+	wantError(t, "retry while the song runs", status, body, 504, "timeout")
+	if n := ts.fake.jobCount(); n != 1 {
+		t.Errorf("the retry analysed the song again: %d analyses", n)
+	}
 	// The blocked song still fills the pipeline: another song must wait
 	// for the slot, and gives way after queue_wait.
 	status, _, body = do(t, "POST", url, []byte("bpm=120\n"), nil)
@@ -367,7 +375,14 @@ func TestAnalysisErrors(t *testing.T) {
 	if msg := m["message"].(string); !strings.Contains(msg, "analysis_timeout") {
 		t.Errorf("504 message %q does not name the limit that passed", msg)
 	}
-	defer close(ts.fake.release) // after the count below: it would be cached
+	// Released after the count below (its result would be cached), and
+	// waited for, so that nothing runs on when the test's store closes.
+	defer func() {
+		close(ts.fake.release)
+		for end := time.Now().Add(5 * time.Second); ts.srv.admission.inFlight() > 0 && time.Now().Before(end); {
+			time.Sleep(time.Millisecond)
+		}
+	}()
 
 	status, _, body = do(t, "POST", url, []byte("silence\n"), nil)
 	wantError(t, "no tempo", status, body, 422, "analysis_failed")
@@ -910,6 +925,55 @@ func TestCacheSurvivesRestart(t *testing.T) {
 	_, _, body = do(t, "POST", c.URL+"/analyze_data", []byte("bpm=123\n"), nil)
 	if m := jsonObject(t, body); m["cached"] != false || c.fake.calls.Load() != 1 {
 		t.Fatalf("new analyzer version hit the old cache: %v", m)
+	}
+}
+
+// TestShutdownWaitsForTimedOutAnalysis: an analysis whose request was
+// answered 504 (server.analysis_timeout) still runs; a shutdown gives it
+// the grace period and Serve returns only after it ended and its result
+// was cached, so the store and pipeline are not closed under it.
+func TestShutdownWaitsForTimedOutAnalysis(t *testing.T) {
+	fake := newFake()
+	st, err := openStore(context.Background(), t.TempDir()+"/c.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	srv, err := New(fake, st, Options{AnalyzerVersion: "v", AnalysisTimeout: 50 * time.Millisecond, Sniff: func([]byte) error { return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(context.Background(), ln, 5*time.Second) }()
+	base := "http://" + ln.Addr().String()
+	status, _, body := do(t, "POST", base+"/analyze_data", []byte("block\n"), nil)
+	wantError(t, "analysis_timeout", status, body, 504, "timeout")
+	if status, _, _ := do(t, "POST", base+"/shutdown", nil, nil); status != 200 {
+		t.Fatalf("shutdown: %d", status)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("Serve returned (%v) while the timed-out analysis still ran", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	close(fake.release)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Serve = %v, want nil", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Serve did not return after the analysis ended")
+	}
+	if n, err := st.Count(context.Background(), "*"); n != 1 || err != nil {
+		t.Errorf("%d results cached (%v), want the timed-out song's", n, err)
+	}
+	if n := srv.admission.inFlight(); n != 0 {
+		t.Errorf("%d slots held after Serve returned", n)
 	}
 }
 
