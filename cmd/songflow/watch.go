@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/songflow/songflow/config"
@@ -218,10 +219,13 @@ type folderWatch struct {
 	st           *store.Store
 	jl           *sinks.JSONL
 	lock         *outputLock
-	an           watchAnalyser
-	snapshot     func() pipeline.Snapshot
-	version      string
-	log, errLog  *lockedWriter
+	// lost is set when another watcher took the output folder (see
+	// outputLock.Renew): from then on nothing more is written there.
+	lost        atomic.Bool
+	an          watchAnalyser
+	snapshot    func() pipeline.Snapshot
+	version     string
+	log, errLog *lockedWriter
 
 	work       context.Context // analysis and store writes; outlives the stop signal by stopGrace
 	cancelWork context.CancelFunc
@@ -390,8 +394,7 @@ loop:
 		case <-follow.C:
 			// The lock first: a folder deleted and made again must be
 			// this watcher's before its results.jsonl is.
-			if err := w.lock.Renew(); err != nil {
-				w.errLog.printf("songflow watch: %v; stopping, since the output folder is no longer this watcher's", err)
+			if !w.ownFolder() {
 				break loop
 			}
 			// An error is left to the next write, which reports it with
@@ -399,9 +402,15 @@ loop:
 			// tick.
 			_ = w.jl.Follow()
 		case <-w.jl.Reopened():
+			if !w.ownFolder() {
+				break loop
+			}
 			resync = !w.resync(w.work)
 			armRetry()
 		case <-retryC:
+			if !w.ownFolder() {
+				break loop
+			}
 			retryC = nil
 			retryDelay = min(2*retryDelay, watchRetryMax)
 			if resync {
@@ -458,6 +467,13 @@ loop:
 			}
 			w.cancelWork()
 		}
+	}
+	if w.lost.Load() {
+		// The folder is another watcher's: its results.jsonl and report
+		// are that watcher's to write.
+		close(reportStop)
+		<-reportDone
+		return 1
 	}
 	if err := w.jl.Flush(); err != nil {
 		w.errLog.printf("songflow watch: %v; the next start writes them from the store", err)
@@ -931,7 +947,7 @@ func (w *folderWatch) record(f store.File, e *store.Entry, res *stages.Result) b
 		w.errLog.printf("songflow watch: %v", err)
 		return false
 	}
-	if e != nil {
+	if e != nil && w.ownFolder() {
 		// The line is due now, after the commit: a kill in between is
 		// repaired at the next start (reconcile), and a line the disk has
 		// no room for is written later. It names this file, whichever
@@ -947,6 +963,26 @@ func (w *folderWatch) record(f store.File, e *store.Entry, res *stages.Result) b
 		if err != nil {
 			w.errLog.printf("songflow watch: %v", err)
 		}
+	}
+	return true
+}
+
+// ownFolder reports whether the output folder is still this watcher's,
+// taking its lock again if the folder or the lock file was deleted (see
+// outputLock.Renew); it is asked before anything is written there. The
+// first time it finds another watcher holding the folder, it says so,
+// marks the folder lost and ends the work in flight (those songs are
+// analysed at the next start).
+func (w *folderWatch) ownFolder() bool {
+	if w.lost.Load() {
+		return false
+	}
+	if err := w.lock.Renew(); err != nil {
+		if !w.lost.Swap(true) {
+			w.errLog.printf("songflow watch: %v; stopping at once, writing nothing more there: the output folder is no longer this watcher's", err)
+			w.cancelWork()
+		}
+		return false
 	}
 	return true
 }
@@ -1010,6 +1046,9 @@ func (w *folderWatch) reportLoop(stop <-chan struct{}, done chan<- struct{}) {
 // are rendered into a scratch folder and renamed into OUT, so a reader
 // never sees a half-written file.
 func (w *folderWatch) writeReport() {
+	if !w.ownFolder() {
+		return
+	}
 	w.mu.Lock()
 	recs := slices.Clone(w.records)
 	waits := slices.Clone(w.waits)

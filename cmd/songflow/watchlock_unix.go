@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 )
 
@@ -18,6 +19,7 @@ import (
 // that name while another still holds the old one.
 type outputLock struct {
 	dir, path string
+	mu        sync.Mutex // the workers and the report ask as well as the main loop
 	f         *os.File
 }
 
@@ -59,6 +61,8 @@ func (l *outputLock) Renew() error {
 	if l == nil {
 		return nil
 	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	now, err := os.Stat(l.path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -79,4 +83,8 @@ func (l *outputLock) Renew() error {
 }
 
 // Close releases the lock.
-func (l *outputLock) Close() error { return l.f.Close() }
+func (l *outputLock) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.f.Close()
+}

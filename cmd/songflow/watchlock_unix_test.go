@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // TestWatchOutputFolderLocked: a watcher whose output folder another one
@@ -109,5 +110,55 @@ func TestOutputLockRenewLost(t *testing.T) {
 	defer other.Close()
 	if err := l.Renew(); err == nil || !strings.Contains(err.Error(), "is in use") {
 		t.Errorf("renew after another took the folder: %v, want in use", err)
+	}
+}
+
+// TestWatchStopsWhenFolderTaken: a watcher that finds another holding the
+// lock of its output folder (the folder deleted and claimed before the
+// watcher could take it again) stops at once, exits 1, and writes nothing
+// more there: no results.jsonl, no report.
+func TestWatchStopsWhenFolderTaken(t *testing.T) {
+	e := newWatchEnv(t, 0.2, 60)
+	r := startWatch(t, e)
+	waitUntil(t, "the watcher to start", func() bool { return r.out.count("watching", "") == 1 })
+	lock := filepath.Join(e.out, watchLockFile)
+	var held *os.File
+	// The watcher looks at its lock every second: claim the folder in
+	// between, trying again if the watcher got there first.
+	for try := 0; held == nil; try++ {
+		if try == 20 {
+			t.Fatal("could not claim the deleted folder before the watcher")
+		}
+		os.RemoveAll(e.out)
+		os.MkdirAll(e.out, 0o755)
+		f, err := os.OpenFile(lock, os.O_RDWR|os.O_CREATE, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+			held = f
+		} else {
+			f.Close()
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	defer held.Close()
+	select {
+	case code := <-r.done:
+		r.done <- code // for the cleanup
+		if code != 1 {
+			t.Errorf("exit status %d, want 1", code)
+		}
+	case <-time.After(watchPatience):
+		t.Fatal("the watcher did not stop after losing its folder")
+	}
+	if !strings.Contains(r.err.String(), "is in use") {
+		t.Errorf("stderr does not say the folder is in use:\n%s", r.err)
+	}
+	ents, _ := os.ReadDir(e.out)
+	for _, d := range ents {
+		if d.Name() != watchLockFile {
+			t.Errorf("the watcher wrote %s into the folder it lost", d.Name())
+		}
 	}
 }
