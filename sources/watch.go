@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"sort"
@@ -148,8 +149,12 @@ type Watcher struct {
 	watched map[string]bool  // folders with an fsnotify watch
 	// said holds the folder errors reported, by folder and what failed
 	// ("add", "read"): a folder that stays unreadable is reported once,
-	// not at every rescan, until it can be watched again.
+	// not at every rescan. An error a full scan no longer meets is
+	// forgotten (the folder recovered, or is gone), so that it is
+	// reported again should it come back. met collects the errors the
+	// scan under way meets; nil outside scans.
 	said   map[sayKey]string
+	met    map[sayKey]bool
 	outbox []Event
 }
 
@@ -241,6 +246,9 @@ func (w *Watcher) report(err error) {
 
 // reportOnce reports err unless the same error was reported for k before.
 func (w *Watcher) reportOnce(k sayKey, err error) {
+	if w.met != nil {
+		w.met[k] = true
+	}
 	if w.said[k] == err.Error() {
 		return
 	}
@@ -422,8 +430,6 @@ func (w *Watcher) walk(root string, seen map[string]bool) {
 					w.reportOnce(sayKey{path, "add"}, fmt.Errorf("watch %s: %w (new files in it are found by rescans only, if it can be read)", path, err))
 				} else {
 					w.watched[path] = true
-					delete(w.said, sayKey{path, "add"})
-					delete(w.said, sayKey{path, "read"})
 				}
 			}
 			return nil
@@ -463,7 +469,10 @@ func (w *Watcher) scan() {
 		}
 	}
 	seen := map[string]bool{}
+	w.met = map[sayKey]bool{}
 	w.walk(w.dir, seen)
+	maps.DeleteFunc(w.said, func(k sayKey, _ string) bool { return !w.met[k] })
+	w.met = nil
 	w.forget(func(p string) bool { return !seen[p] })
 	paths := make([]string, 0, len(seen))
 	for p := range seen {

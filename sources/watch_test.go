@@ -393,4 +393,12 @@ func TestUnreadableFolderReportedOnce(t *testing.T) {
 	if first == 0 || len(errs) != first {
 		t.Errorf("unreadable folder: %d reports after the first scan, %d after three: %q", first, len(errs), errs)
 	}
+	// Readable again, then not: the new failure is reported.
+	os.Chmod(locked, 0o755)
+	w2.scan()
+	os.Chmod(locked, 0)
+	w2.scan()
+	if len(errs) == first {
+		t.Errorf("a folder unreadable again after it recovered was not reported: %q", errs)
+	}
 }
