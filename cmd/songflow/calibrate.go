@@ -23,6 +23,7 @@ import (
 	"github.com/songflow/songflow/calibration"
 	"github.com/songflow/songflow/config"
 	"github.com/songflow/songflow/decode"
+	"github.com/songflow/songflow/internal/caseless"
 	"github.com/songflow/songflow/reports"
 	"github.com/songflow/songflow/stages"
 )
@@ -209,7 +210,11 @@ func checkOutDir(out string) error {
 // listed already, and "matches no audio file" would say the file is not
 // there.
 func notSkipped(rows []reports.UnmatchedRow, skipped []reports.Skipped) []reports.UnmatchedRow {
-	norm := func(name string) string { return path.Clean(strings.ReplaceAll(filepath.ToSlash(name), `\`, "/")) }
+	// Folded as Match folds names: case, Unicode normalisation and
+	// backslashes as separators.
+	norm := func(name string) string {
+		return caseless.Key(path.Clean(strings.ReplaceAll(filepath.ToSlash(name), `\`, "/")))
+	}
 	files := make(map[string]bool, len(skipped))
 	for _, s := range skipped {
 		files[norm(s.File)] = true

@@ -794,8 +794,8 @@ func TestMakeOutDir(t *testing.T) {
 // TestNotSkipped: a truth row naming a file the walk skipped (unreadable,
 // not audio) is not reported as matching no file; the skip says why.
 func TestNotSkipped(t *testing.T) {
-	rows := []reports.UnmatchedRow{{Row: "unread.wav", Line: 2}, {Row: `audio\gone.wav`, Line: 3}, {Row: `sub\locked.wav`, Line: 4}}
-	skipped := []reports.Skipped{{File: "unread.wav", Reason: "permission denied"}, {File: "sub/locked.wav", Reason: "permission denied"}}
+	rows := []reports.UnmatchedRow{{Row: "unread.wav", Line: 2}, {Row: `audio\gone.wav`, Line: 3}, {Row: `sub\locked.wav`, Line: 4}, {Row: "Other.WAV", Line: 5}}
+	skipped := []reports.Skipped{{File: "unread.wav", Reason: "permission denied"}, {File: "sub/locked.wav", Reason: "permission denied"}, {File: "other.wav", Reason: "not audio"}}
 	got := notSkipped(rows, skipped)
 	if len(got) != 1 || got[0].Row != `audio\gone.wav` {
 		t.Errorf("unmatched rows %+v, want only the missing audio\\gone.wav", got)
