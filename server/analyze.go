@@ -47,7 +47,9 @@ type song struct {
 // sharedRoom is body room (see roomReader) that the request and an
 // analysis outliving it share: the last of them to let go releases it, so
 // the bytes a timed-out song still has in the pipeline stay counted in
-// max_in_flight × max_body_mb.
+// max_in_flight × max_body_mb. A batch's songs share the room of the
+// whole batch body, so one timed-out song keeps all of it counted until
+// it ends: more than its own bytes, which errs on the side of memory.
 type sharedRoom struct {
 	holders atomic.Int32
 	release func()
