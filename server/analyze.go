@@ -589,9 +589,11 @@ func (s *Server) run(ctx context.Context, f *flight, sg song, key store.Key, log
 	sg.room.hold()
 	go func() {
 		defer s.background.Done()
-		defer s.admission.release()
-		defer sg.room.done()
-		o := s.finishAnalysis(ctx, sg, key, log)
+		o := s.finishAnalysis(ctx, sg, key, log) // never panics: it recovers
+		// The slot and the room are free before anyone hears the song is
+		// done: a client answered must find them free.
+		sg.room.done()
+		s.admission.release()
 		f.res, f.fail = o.a, o.f
 		s.land(f, key)
 	}()
