@@ -928,28 +928,37 @@ func TestCacheSurvivesRestart(t *testing.T) {
 	}
 }
 
-// TestShutdownWaitsForTimedOutAnalysis: an analysis whose request was
-// answered 504 (server.analysis_timeout) still runs; a shutdown gives it
-// the grace period and Serve returns only after it ended and its result
-// was cached, so the store and pipeline are not closed under it.
-func TestShutdownWaitsForTimedOutAnalysis(t *testing.T) {
-	fake := newFake()
+// serveForTest runs a server over fake with opts (analyzer version "v",
+// any body accepted) on a loopback port through Serve with the given
+// grace, as `songflow serve` does; Serve's error arrives on done.
+func serveForTest(t *testing.T, fake *fakeAnalyzer, opts Options, grace time.Duration) (srv *Server, st *store.Store, base string, done <-chan error) {
+	t.Helper()
 	st, err := openStore(context.Background(), t.TempDir()+"/c.db")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
-	srv, err := New(fake, st, Options{AnalyzerVersion: "v", AnalysisTimeout: 50 * time.Millisecond, Sniff: func([]byte) error { return nil }})
-	if err != nil {
+	t.Cleanup(func() { st.Close() })
+	opts.AnalyzerVersion = "v"
+	opts.Sniff = func([]byte) error { return nil }
+	if srv, err = New(fake, st, opts); err != nil {
 		t.Fatal(err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(context.Background(), ln, 5*time.Second) }()
-	base := "http://" + ln.Addr().String()
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(context.Background(), ln, grace) }()
+	return srv, st, "http://" + ln.Addr().String(), served
+}
+
+// TestShutdownWaitsForTimedOutAnalysis: an analysis whose request was
+// answered 504 (server.analysis_timeout) still runs; a shutdown gives it
+// the grace period and Serve returns only after it ended and its result
+// was cached, so the store and pipeline are not closed under it.
+func TestShutdownWaitsForTimedOutAnalysis(t *testing.T) {
+	fake := newFake()
+	srv, st, base, done := serveForTest(t, fake, Options{AnalysisTimeout: 50 * time.Millisecond}, 5*time.Second)
 	status, _, body := do(t, "POST", base+"/analyze_data", []byte("block\n"), nil)
 	wantError(t, "analysis_timeout", status, body, 504, "timeout")
 	if status, _, _ := do(t, "POST", base+"/shutdown", nil, nil); status != 200 {
@@ -979,22 +988,7 @@ func TestShutdownWaitsForTimedOutAnalysis(t *testing.T) {
 
 func TestShutdown(t *testing.T) {
 	fake := newFake()
-	st, err := openStore(context.Background(), t.TempDir()+"/c.db")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	srv, err := New(fake, st, Options{AnalyzerVersion: "v", Sniff: func([]byte) error { return nil }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(context.Background(), ln, 200*time.Millisecond) }()
-	base := "http://" + ln.Addr().String()
+	srv, _, base, done := serveForTest(t, fake, Options{}, 200*time.Millisecond)
 
 	// A song still analysing when the grace period ends is cancelled and
 	// its request answered, not left hanging.
@@ -1024,7 +1018,7 @@ func TestShutdown(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("the in-flight request hung")
 	}
-	if _, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {
+	if _, err := net.DialTimeout("tcp", strings.TrimPrefix(base, "http://"), time.Second); err == nil {
 		t.Error("still accepting connections after shutdown")
 	}
 }
