@@ -20,25 +20,11 @@ func tempoOnsets(x []float32) ([][]float32, Hz) {
 }
 
 // tempoChunks is tempoOnsets with the registers' onsets: the tempo
-// estimate's input as the fft and aggregate stages give it.
+// estimate's input as the chunk, fft and aggregate stages give it.
 func tempoChunks(x []float32) ([]TempoChunk, Hz) {
 	s, _ := NewSTFT(2048, 512)
 	d := NewOnsetDetector(2048, tempoTestRate)
-	var out []TempoChunk
-	chunk := int(20 * tempoTestRate)
-	for start := 0; start < len(x); start += chunk {
-		c := x[start:min(start+chunk, len(x))]
-		d.Reset()
-		var tc TempoChunk
-		s.Walk(c, func(f *Frame) bool {
-			o := d.NextFlux(f)
-			tc.Onset = append(tc.Onset, float32(o.All))
-			tc.Low = append(tc.Low, float32(o.Low))
-			return true
-		})
-		out = append(out, tc)
-	}
-	return out, Hz(tempoTestRate / 512)
+	return tempoCorpusOnsets(s, d, x), Hz(tempoTestRate / 512)
 }
 
 // hit adds a percussive sound at sample at: a decaying tone (freq > 0)
