@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/songflow/songflow/calibration"
 	"github.com/songflow/songflow/dsp"
@@ -541,9 +542,9 @@ func writeCSV(w io.Writer, run *Run, _ Summary) error {
 func writeSummary(w io.Writer, run *Run, s Summary) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Calibration report\n\n")
-	fmt.Fprintf(&b, "Folder `%s`, run started %s UTC.", run.Dir, run.Started.UTC().Format("2006-01-02 15:04:05"))
+	fmt.Fprintf(&b, "Folder %s, run started %s UTC.", Code(run.Dir), run.Started.UTC().Format("2006-01-02 15:04:05"))
 	if run.TruthFile != "" {
-		fmt.Fprintf(&b, " Ground truth from `%s`.\n\n", run.TruthFile)
+		fmt.Fprintf(&b, " Ground truth from %s.\n\n", Code(run.TruthFile))
 	} else {
 		b.WriteString(" No truth file: ground truth from the songs' TBPM and TKEY tags.\n\n")
 	}
@@ -569,7 +570,7 @@ func writeSummary(w io.Writer, run *Run, s Summary) error {
 		b.WriteString("Failed songs (not scored):\n\n")
 		for _, r := range run.Records {
 			if r.Error != "" {
-				fmt.Fprintf(&b, "- `%s`: %s\n", r.File, oneLine(r.Error))
+				fmt.Fprintf(&b, "- %s: %s\n", Code(r.File), oneLine(r.Error))
 			}
 		}
 		b.WriteString("\n")
@@ -577,16 +578,20 @@ func writeSummary(w io.Writer, run *Run, s Summary) error {
 	if len(run.Skipped) > 0 {
 		b.WriteString("Skipped files:\n\n")
 		for _, k := range run.Skipped {
-			fmt.Fprintf(&b, "- `%s`: %s\n", k.File, oneLine(k.Reason))
+			fmt.Fprintf(&b, "- %s: %s\n", Code(k.File), oneLine(k.Reason))
 		}
 		b.WriteString("\n")
 	}
 	if len(run.UnmatchedTruth) > 0 {
-		fmt.Fprintf(&b, "Rows of `%s` that match no audio file:\n\n", run.TruthFile)
+		fmt.Fprintf(&b, "Rows of %s that match no audio file:\n\n", Code(run.TruthFile))
 		for _, u := range run.UnmatchedTruth {
-			fmt.Fprintf(&b, "- `%s` (line %d)", u.Row, u.Line)
+			fmt.Fprintf(&b, "- %s (line %d)", Code(u.Row), u.Line)
 			if len(u.Ambiguous) > 0 {
-				fmt.Fprintf(&b, ": ambiguous ignoring case: `%s`", strings.Join(u.Ambiguous, "`, `"))
+				names := make([]string, len(u.Ambiguous))
+				for i, a := range u.Ambiguous {
+					names[i] = Code(a)
+				}
+				fmt.Fprintf(&b, ": ambiguous ignoring case: %s", strings.Join(names, ", "))
 			}
 			b.WriteString("\n")
 		}
@@ -637,7 +642,7 @@ func writeSummary(w io.Writer, run *Run, s Summary) error {
 			if r.KeyOutcome != "" {
 				parts = append(parts, fmt.Sprintf("key %s for %s (%s)", orDash(r.Key), r.Truth.Key, r.KeyOutcome))
 			}
-			fmt.Fprintf(&b, "- `%s`: %s\n", r.File, strings.Join(parts, ", "))
+			fmt.Fprintf(&b, "- %s: %s\n", Code(r.File), strings.Join(parts, ", "))
 		}
 	}
 	if misses == 0 {
@@ -905,6 +910,25 @@ func dur(d time.Duration) string {
 func round(v float64) int { return int(math.Round(v)) }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// Code writes s, a file name or path, as a Markdown code span that shows
+// it as it is whatever it holds: control characters (a newline in a file
+// name would end the list item) as Go escapes, and a backtick inside
+// fenced by a longer run of them.
+func Code(s string) string {
+	if strings.ContainsFunc(s, unicode.IsControl) {
+		q := strconv.Quote(s)
+		s = q[1 : len(q)-1]
+	}
+	fence := "`"
+	for strings.Contains(s, fence) {
+		fence += "`"
+	}
+	if fence != "`" || strings.HasPrefix(s, "`") || strings.HasSuffix(s, "`") {
+		return fence + " " + s + " " + fence
+	}
+	return fence + s + fence
+}
 
 func orDash(s string) string {
 	if s == "" {

@@ -85,3 +85,20 @@ func TestResultsCSVTagBPM(t *testing.T) {
 		t.Errorf("tag_bpm cells %q and %q, want \"128\" and empty", rows[1][col], rows[2][col])
 	}
 }
+
+// TestCode: a file name shows as a Markdown code span whatever it holds;
+// a newline in it no longer ends the list item it is written in.
+func TestCode(t *testing.T) {
+	for in, want := range map[string]string{
+		"song.wav":      "`song.wav`",
+		"a\nb.wav":      "`a\\nb.wav`",
+		"tab\there.mp3": "`tab\\there.mp3`",
+		"it`s.wav":      "`` it`s.wav ``",
+		"`x.wav":        "`` `x.wav ``",
+		"é ü.flac":      "`é ü.flac`",
+	} {
+		if got := Code(in); got != want {
+			t.Errorf("Code(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

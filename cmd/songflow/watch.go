@@ -1103,7 +1103,7 @@ func writeWatchSummary(b *strings.Builder, w *folderWatch, run *reports.Run, s r
 		b.WriteString("Failed songs:\n\n")
 		for _, r := range run.Records {
 			if r.Error != "" {
-				fmt.Fprintf(b, "- `%s`: %s\n", r.File, oneLineErr(r.Error))
+				fmt.Fprintf(b, "- %s: %s\n", reports.Code(r.File), oneLineErr(r.Error))
 			}
 		}
 		b.WriteString("\n")
