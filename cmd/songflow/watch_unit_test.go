@@ -309,19 +309,7 @@ func TestWatchResultLineAfterClearedCache(t *testing.T) {
 	}
 
 	// The kill: the line never made it. Then the cache is cleared.
-	jpath := filepath.Join(w.out, watchResultsFile)
-	if err := w.jl.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(jpath, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	jl, err := sinks.OpenJSONL(jpath, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { jl.Close() })
-	w.jl = jl
+	reopenResults(t, w, []byte{})
 	if _, err := w.st.Clear(ctx, watchNamespace); err != nil {
 		t.Fatal(err)
 	}
@@ -662,25 +650,35 @@ func TestWatchProcessFileChangedBack(t *testing.T) {
 		t.Errorf("after a restart: %d lines, log:\n%s", got, logs.out)
 	}
 	// Made afresh from the store, the file says the same of x.wav.
-	jpath := filepath.Join(w.out, watchResultsFile)
-	if err := w.jl.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Remove(jpath); err != nil {
-		t.Fatal(err)
-	}
-	jl, err := sinks.OpenJSONL(jpath, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { jl.Close() })
-	w.jl = jl
+	reopenResults(t, w, []byte{})
 	if err := w.reconcile(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if l, ok := newestLine(t, w, "x.wav"); !ok || l.BPM != 104 || len(fileLines(t, w)) != 1 {
 		t.Errorf("made afresh: %q, newest line naming x.wav %+v; want one line, 104 BPM", fileLines(t, w), l)
 	}
+}
+
+// reopenResults closes w's results.jsonl and opens it again, as a
+// restart does; content, when not nil, first replaces the whole file (an
+// empty one: what a kill before the first line leaves).
+func reopenResults(t *testing.T, w *folderWatch, content []byte) {
+	t.Helper()
+	path := filepath.Join(w.out, watchResultsFile)
+	if err := w.jl.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if content != nil {
+		if err := os.WriteFile(path, content, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	jl, err := sinks.OpenJSONL(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { jl.Close() })
+	w.jl = jl
 }
 
 // TestWatchReconcileRenamesAndCopies is QA's second case: a.wav is
@@ -717,22 +715,7 @@ func TestWatchReconcileRenamesAndCopies(t *testing.T) {
 	}
 
 	// The file as an older songflow left it: a.wav's line only.
-	reopen := func() {
-		t.Helper()
-		jl, err := sinks.OpenJSONL(jpath, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { jl.Close() })
-		w.jl = jl
-	}
-	if err := w.jl.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(jpath, onlyA, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	reopen()
+	reopenResults(t, w, onlyA)
 	if err := w.reconcile(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -749,10 +732,7 @@ func TestWatchReconcileRenamesAndCopies(t *testing.T) {
 	}
 
 	// The next start, and a reconcile in the same run, add nothing.
-	if err := w.jl.Close(); err != nil {
-		t.Fatal(err)
-	}
-	reopen()
+	reopenResults(t, w, nil)
 	for range 2 {
 		if err := w.reconcile(ctx); err != nil {
 			t.Fatal(err)
