@@ -53,11 +53,16 @@ type TempoEstimate struct {
 // period. A frame rate that is not positive and finite gives the zero
 // estimate.
 func EstimateTempo(onsets [][]float32, frameRate Hz) TempoEstimate {
+	return EstimateTempoChunks(onsetChunks(onsets), frameRate)
+}
+
+// onsetChunks makes chunks of onsets alone, each owning all its frames.
+func onsetChunks(onsets [][]float32) []TempoChunk {
 	chunks := make([]TempoChunk, len(onsets))
 	for i, o := range onsets {
 		chunks[i].Onset = o
 	}
-	return EstimateTempoChunks(chunks, frameRate)
+	return chunks
 }
 
 // TempoChunk is one analysis chunk of a song as the tempo estimate reads
@@ -124,11 +129,7 @@ var tempoHarmonics = [...]float64{1, 2, 4}
 // newTempoAnalysis is newTempoAnalysisChunks for chunks of onsets alone,
 // each owning all its frames.
 func newTempoAnalysis(onsets [][]float32, frameRate Hz) *tempoAnalysis {
-	chunks := make([]TempoChunk, len(onsets))
-	for i, o := range onsets {
-		chunks[i].Onset = o
-	}
-	return newTempoAnalysisChunks(chunks, frameRate)
+	return newTempoAnalysisChunks(onsetChunks(onsets), frameRate)
 }
 
 // newTempoAnalysisChunks prepares the song-wide evidence of chunks.

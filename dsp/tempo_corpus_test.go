@@ -296,6 +296,36 @@ func TestTempoAccuracy(t *testing.T) {
 	}
 }
 
+// corpusAnalysis is one corpus piece's tempo analysis, its candidate
+// levels measured and no decision taken.
+type corpusAnalysis struct {
+	row truthRow
+	an  *tempoAnalysis
+}
+
+// corpusLevels analyses the pieces of rows found in raw, as the pipeline
+// chunks them, up to their candidate levels; pieces with no periodicity
+// peak are left out.
+func corpusLevels(raw string, rows []truthRow) []corpusAnalysis {
+	s, _ := NewSTFT(2048, 512)
+	d := NewOnsetDetector(2048, tempoCorpusRate)
+	var out []corpusAnalysis
+	for _, r := range rows {
+		x, err := tempoReadF32(filepath.Join(raw, r.id+".f32"))
+		if err != nil {
+			continue
+		}
+		a := newTempoAnalysisChunks(tempoCorpusOnsets(s, d, x), Hz(tempoCorpusRate/512))
+		pk := a.peaks(a.acf)
+		if len(pk) == 0 {
+			continue
+		}
+		a.levels = a.candidateLevels(pk)
+		out = append(out, corpusAnalysis{r, a})
+	}
+	return out
+}
+
 // TestTempoPriorCV checks the choice of the beat-rate prior's upper limit
 // (Percival & Tzanetakis's 210 BPM), within the whole octave decision
 // (the register check included), on the development corpus by
@@ -315,25 +345,14 @@ func TestTempoPriorCV(t *testing.T) {
 	if err != nil {
 		t.Skip(err)
 	}
-	s, _ := NewSTFT(2048, 512)
-	d := NewOnsetDetector(2048, tempoCorpusRate)
 	type piece struct {
 		truth float64
 		group string
 		an    *tempoAnalysis
 	}
 	var pieces []piece
-	for _, r := range rows {
-		x, err := tempoReadF32(filepath.Join(raw, r.id+".f32"))
-		if err != nil {
-			continue
-		}
-		a := newTempoAnalysisChunks(tempoCorpusOnsets(s, d, x), Hz(tempoCorpusRate/512))
-		pk := a.peaks(a.acf)
-		if len(pk) == 0 {
-			continue
-		}
-		a.levels = a.candidateLevels(pk)
+	for _, c := range corpusLevels(raw, rows) {
+		r, a := c.row, c.an
 		// The evidence the decisions weigh is kept; the rest goes.
 		a.perChunk = nil
 		g := groupOf[r.id]
@@ -513,22 +532,11 @@ func TestHalfTempoCV(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, _ := NewSTFT(2048, 512)
-	d := NewOnsetDetector(2048, tempoCorpusRate)
 	var pieces []halfTempoPiece
 	var base1, base2, n int
-	for _, r := range rows {
-		x, err := tempoReadF32(filepath.Join(raw, r.id+".f32"))
-		if err != nil {
-			continue
-		}
-		a := newTempoAnalysisChunks(tempoCorpusOnsets(s, d, x), Hz(tempoCorpusRate/512))
-		pk := a.peaks(a.acf)
-		if len(pk) == 0 {
-			continue
-		}
+	for _, c := range corpusLevels(raw, rows) {
+		r, a := c.row, c.an
 		n++
-		a.levels = a.candidateLevels(pk)
 		best, post := a.prior.decide(a.levels)
 		h1, h2 := tempoAccuracy(a.levels[best].BPM, r.bpm)
 		if h1 {
@@ -537,13 +545,7 @@ func TestHalfTempoCV(t *testing.T) {
 		if h2 {
 			base2++
 		}
-		half := -1
-		for i, l := range a.levels {
-			if atRatio(l.BPM, a.levels[best].BPM, 0.5) && post[i] > 0 {
-				half = i
-				break
-			}
-		}
+		half := a.halfLevel(best, post)
 		if half < 0 || !(post[best] > 0) {
 			continue
 		}

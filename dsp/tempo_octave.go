@@ -139,13 +139,7 @@ func (a *tempoAnalysis) halfTempoCheck(best int, posterior []float64) (int, []fl
 	if best < 0 || best >= len(a.levels) || !(posterior[best] > 0) {
 		return best, posterior
 	}
-	half := -1
-	for i, l := range a.levels {
-		if atRatio(l.BPM, a.levels[best].BPM, 0.5) && posterior[i] > 0 {
-			half = i
-			break
-		}
-	}
+	half := a.halfLevel(best, posterior)
 	if half < 0 {
 		return best, posterior
 	}
@@ -171,6 +165,17 @@ func (a *tempoAnalysis) halfTempoCheck(best int, posterior []float64) (int, []fl
 		best = half
 	}
 	return best, out
+}
+
+// halfLevel is the index of the level an octave below level best with a
+// score in posterior, or -1 when there is none.
+func (a *tempoAnalysis) halfLevel(best int, posterior []float64) int {
+	for i, l := range a.levels {
+		if atRatio(l.BPM, a.levels[best].BPM, 0.5) && posterior[i] > 0 {
+			return i
+		}
+	}
+	return -1
 }
 
 // barSurrogates is how many shuffles of a chunk's bars barAccent averages
