@@ -450,17 +450,8 @@ func (s *Server) answer(ctx context.Context, sg song, key store.Key, log *slog.L
 		if !running {
 			return s.lead(ctx, f, sg, key, log)
 		}
-		// A request waits for a running analysis as long as for its own
-		// (server.analysis_timeout), however long the analysis has run.
-		timer := time.NewTimer(s.opts.AnalysisTimeout)
-		select {
-		case <-f.done:
-			timer.Stop()
-		case <-timer.C:
-			return analysis{}, timeoutFailure(sg.name, s.opts.AnalysisTimeout)
-		case <-ctx.Done():
-			timer.Stop()
-			return analysis{}, s.analysisFailure(ctx, ctx.Err())
+		if landed, o := s.await(ctx, f, sg.name); !landed {
+			return analysis{}, o.f
 		}
 		if f.fail != nil && f.fail.code == "cancelled" {
 			continue // the first client left; this one still wants the answer
@@ -597,19 +588,25 @@ func (s *Server) run(ctx context.Context, f *flight, sg song, key store.Key, log
 		f.res, f.fail = o.a, o.f
 		s.land(f, key)
 	}()
-	return s.await(f, sg.name)
+	_, o := s.await(ctx, f, sg.name)
+	return o
 }
 
-// await waits up to server.analysis_timeout for flight f to land and
-// returns its outcome, or the 504 that says the analysis goes on.
-func (s *Server) await(f *flight, name string) outcome {
+// await waits for flight f to land and returns its outcome, landed true.
+// A request waits for it up to server.analysis_timeout, however long the
+// analysis has run already, and gives up when its client leaves; the
+// analysis goes on either way, and the outcome is then the 504, or the
+// reply for the request's end.
+func (s *Server) await(ctx context.Context, f *flight, name string) (landed bool, o outcome) {
 	timer := time.NewTimer(s.opts.AnalysisTimeout)
 	defer timer.Stop()
 	select {
 	case <-f.done:
-		return outcome{f.res, f.fail}
+		return true, outcome{f.res, f.fail}
 	case <-timer.C:
-		return outcome{f: timeoutFailure(name, s.opts.AnalysisTimeout)}
+		return false, outcome{f: timeoutFailure(name, s.opts.AnalysisTimeout)}
+	case <-ctx.Done():
+		return false, outcome{f: s.analysisFailure(ctx, ctx.Err())}
 	}
 }
 
