@@ -126,12 +126,6 @@ const gacfExponent = 0.5
 // evidence for τ adds theirs (Percival & Tzanetakis 2014 §II-C).
 var tempoHarmonics = [...]float64{1, 2, 4}
 
-// newTempoAnalysis is newTempoAnalysisChunks for chunks of onsets alone,
-// each owning all its frames.
-func newTempoAnalysis(onsets [][]float32, frameRate Hz) *tempoAnalysis {
-	return newTempoAnalysisChunks(onsetChunks(onsets), frameRate)
-}
-
 // newTempoAnalysisChunks prepares the song-wide evidence of chunks.
 func newTempoAnalysisChunks(chunks []TempoChunk, frameRate Hz) *tempoAnalysis {
 	a := &tempoAnalysis{rate: float64(frameRate), prior: defaultPrior}
