@@ -16,7 +16,9 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/songflow/songflow/stages"
 )
@@ -31,6 +33,29 @@ type Line struct {
 // lineKey identifies a line: the file it names (the Result's File) and
 // the result it holds, by content hash and analyzer version.
 type lineKey struct{ file, hash, version string }
+
+// jsonName is the file name a line names as the line says it: JSON
+// carries only UTF-8, and encoding/json writes each byte that is not
+// (a Latin-1 "Beyonc\xe9.mp3" from an old archive) as U+FFFD. Lines are
+// told apart by this form, the one read back from the file, so that a
+// line written for such a name is found again after a restart rather
+// than written again (and dropped as repeated) at every start.
+func jsonName(name string) string {
+	if utf8.ValidString(name) {
+		return name
+	}
+	var b strings.Builder
+	for i := 0; i < len(name); {
+		r, n := utf8.DecodeRuneInString(name[i:])
+		if r == utf8.RuneError && n == 1 {
+			b.WriteRune(utf8.RuneError)
+		} else {
+			b.WriteString(name[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
+}
 
 // JSONL is an append-only file of results, one JSON object per line. A
 // line belongs to the file it names, and the newest line naming a file is
@@ -281,7 +306,7 @@ func (j *JSONL) Has(file, hash, version string) bool {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	_ = j.follow() // the next write reports the error
-	return j.holds(lineKey{file, hash, version})
+	return j.holds(lineKey{jsonName(file), hash, version})
 }
 
 // holds reports whether k is the newest line of its file. It is called
@@ -321,7 +346,7 @@ func (j *JSONL) Append(hash string, r stages.Result) (bool, error) {
 		return false, fmt.Errorf("results %s: %w", j.path, err)
 	}
 	b = append(b, '\n')
-	k := lineKey{r.File, hash, r.AnalyzerVersion}
+	k := lineKey{jsonName(r.File), hash, r.AnalyzerVersion}
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	// The path is looked at before what the file holds: a line the open

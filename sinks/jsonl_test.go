@@ -277,3 +277,48 @@ func TestOpenCutsTornLastLine(t *testing.T) {
 		t.Errorf("a whole file gave warnings %q", warnings)
 	}
 }
+
+// TestAppendNameNotUTF8: a file whose name is not UTF-8 (Latin-1
+// "Beyonc\xe9.mp3" from an old zip) is named in its line as JSON can
+// carry it, and a reopened file knows it holds that line. Before, the
+// JSONL looked the line up by the raw name, so every start found it
+// missing, wrote it again and, at the next start, dropped it as
+// repeated, rewriting the whole file each time.
+func TestAppendNameNotUTF8(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "results.jsonl")
+	var warnings []string
+	warn := func(msg string) { warnings = append(warnings, msg) }
+	j, err := OpenJSONL(path, warn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := "Beyonc\xe9 \xff\xfe.mp3"
+	r := stages.Result{File: name, BPM: 120, AnalyzerVersion: "v1"}
+	if wrote, err := j.Append("h1", r); !wrote || err != nil {
+		t.Fatalf("first append: wrote %v, err %v", wrote, err)
+	}
+	if wrote, _ := j.Append("h1", r); wrote {
+		t.Fatal("a line held written again")
+	}
+	j.Close()
+	for run := range 2 {
+		j, err = OpenJSONL(path, warn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !j.Has(name, "h1", "v1") {
+			t.Errorf("run %d: reopened file does not know it holds the line", run)
+		}
+		if wrote, _ := j.Append("h1", r); wrote {
+			t.Errorf("run %d: reopened file appended a result it holds", run)
+		}
+		j.Close()
+	}
+	if len(warnings) > 0 {
+		t.Errorf("warnings: %q", warnings)
+	}
+	lines := readLines(t, path)
+	if len(lines) != 1 || lines[0].File != "Beyonc\ufffd \ufffd\ufffd.mp3" {
+		t.Fatalf("lines = %+v", lines)
+	}
+}
