@@ -693,10 +693,22 @@ func (w *folderWatch) process(ev sources.Event) (retry bool) {
 	if known && rec.Size == ev.Size && rec.ModTime.Equal(ev.ModTime) && rec.Identity == ev.Identity && rec.AnalyzerVersion == w.version {
 		switch {
 		case rec.State == store.FileDone:
-			if _, ok, err := w.st.Get(ctx, w.key(rec.Hash)); err != nil {
+			if e, ok, err := w.st.Get(ctx, w.key(rec.Hash)); err != nil {
 				w.errLog.printf("songflow watch: %s: %v", rel, err)
 				return true
 			} else if ok {
+				// Another watcher sharing the store (of a folder holding
+				// this one, or of this folder into another output folder)
+				// may have recorded the file since this one started: its
+				// line is due here too, from the stored result.
+				if !w.jl.Has(rel, rec.Hash, rec.AnalyzerVersion) {
+					var res stages.Result
+					if err := json.Unmarshal(e.Result, &res); err != nil {
+						w.errLog.printf("songflow watch: %s: stored result %s: %v", rel, rec.Hash, err)
+						return false
+					}
+					w.appendLine(rec.Path, e.Key.Hash, res)
+				}
 				return false
 			}
 			// The result was deleted (the server's cache was cleared): analyse again.
@@ -947,24 +959,33 @@ func (w *folderWatch) record(f store.File, e *store.Entry, res *stages.Result) b
 		w.errLog.printf("songflow watch: %v", err)
 		return false
 	}
-	if e != nil && w.ownFolder() {
+	if e != nil {
 		// The line is due now, after the commit: a kill in between is
 		// repaired at the next start (reconcile), and a line the disk has
-		// no room for is written later. It names this file, whichever
-		// first had the bytes (res.File), so that its newest line is its
-		// result after a rename, a copy or a change back to older bytes.
-		// Appending writes nothing when that line is the newest already,
-		// so every done file makes sure of its line.
-		line := *res
-		line.File = w.rel(f.Path)
-		w.lineMu.Lock()
-		_, err := w.jl.Append(e.Key.Hash, line)
-		w.lineMu.Unlock()
-		if err != nil {
-			w.errLog.printf("songflow watch: %v", err)
-		}
+		// no room for is written later.
+		w.appendLine(f.Path, e.Key.Hash, *res)
 	}
 	return true
+}
+
+// appendLine appends the line of the file at path, whose bytes hash to
+// hash and whose result is res, to results.jsonl, if the folder is still
+// this watcher's. The line names this file, whichever first had the bytes
+// (res.File), so that its newest line is its result after a rename, a
+// copy or a change back to older bytes. Appending writes nothing when
+// that line is the newest already, so every done file makes sure of its
+// line.
+func (w *folderWatch) appendLine(path, hash string, res stages.Result) {
+	if !w.ownFolder() {
+		return
+	}
+	res.File = w.rel(path)
+	w.lineMu.Lock()
+	_, err := w.jl.Append(hash, res)
+	w.lineMu.Unlock()
+	if err != nil {
+		w.errLog.printf("songflow watch: %v", err)
+	}
 }
 
 // ownFolder reports whether the output folder is still this watcher's,

@@ -917,3 +917,64 @@ func TestWatchProcessNoTempoLine(t *testing.T) {
 		t.Errorf("log does not say the song has no tempo and no key:\n%s", s)
 	}
 }
+
+// TestWatchProcessFileRecordedByAnotherWatcher: two watchers share the
+// store, one of a folder and one of a subfolder of it, each writing its
+// own results.jsonl. A song dropped into the subfolder and recorded by
+// the first (whose settle is shorter, say) gets its line in the second's
+// results.jsonl too, without being analysed again. Before, the second
+// found the record, took the song for done and wrote no line: its
+// results.jsonl lacked the song until its next start.
+func TestWatchProcessFileRecordedByAnotherWatcher(t *testing.T) {
+	song := calibrationSong(t, "01-adagio-c-major.wav")
+	an := &stubAnalyser{res: stages.Result{BPM: 120, Key: "C Major"}}
+	outer, _ := newUnitWatch(t, an)
+	sub := filepath.Join(outer.dir, "inbox")
+	if err := os.MkdirAll(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	innerOut := filepath.Join(t.TempDir(), "inbox out")
+	jl, err := sinks.OpenJSONL(filepath.Join(innerOut, watchResultsFile), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { jl.Close() })
+	logs := &running{out: &watchLog{}, err: &watchLog{}}
+	inner := &folderWatch{
+		dir: sub, out: innerOut, db: outer.db,
+		st: outer.st, jl: jl, an: an, version: outer.version,
+		log: &lockedWriter{w: logs.out}, errLog: &lockedWriter{w: logs.err},
+		work: outer.work, cancelWork: outer.cancelWork,
+		claims: map[string]chan struct{}{},
+	}
+	for _, w := range []*folderWatch{outer, inner} {
+		if err := w.reconcile(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	path := filepath.Join(sub, "a.wav")
+	if err := os.WriteFile(path, song, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ev := settledEvent(t, path)
+	outer.process(ev)
+	hash := mustRecord(t, outer, path).Hash
+	if !outer.jl.Has("inbox/a.wav", hash, outer.version) {
+		t.Fatal("the outer watcher wrote no line for inbox/a.wav")
+	}
+	if retry := inner.process(ev); retry {
+		t.Fatal("the inner watcher asks to retry")
+	}
+	if !inner.jl.Has("a.wav", hash, inner.version) || inner.jl.Len() != 1 {
+		t.Errorf("the inner watcher's results.jsonl: %d files, a.wav's line %v; want a.wav's", inner.jl.Len(), inner.jl.Has("a.wav", hash, inner.version))
+	}
+	if n := len(an.jobs); n != 1 {
+		t.Errorf("analysed %d times, want once", n)
+	}
+	// Asked again, it writes nothing more.
+	inner.process(ev)
+	if l := fileLines(t, inner); len(l) != 1 {
+		t.Errorf("inner lines after a second event: %q", l)
+	}
+}
