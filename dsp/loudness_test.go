@@ -769,3 +769,87 @@ func TestLoudnessLowRates(t *testing.T) {
 		t.Errorf("5 Hz tone at 60 Hz: %.2f LUFS, want the silent %.0f", got.Integrated, SilentLUFS)
 	}
 }
+
+// The gates of BS.1770-4 Annex 1, worked by hand on 1 kHz stereo tones
+// (a tone at L dBFS reads L LUFS, as in EBU Tech 3341 cases 1 and 2). The
+// EBU cases leave the quieter stretches 4 LU or 13 LU from the relative
+// gate, so a gate at −9 or −12 LU passes them all; these put a stretch
+// half an LU either side of it, and either side of the absolute gate.
+// Two stretches of equal length at powers 1 and p average to
+// 10·lg((1 + p)/2) dB above the quieter: the relative gate lies 10 LU
+// below that mean of the blocks that pass the absolute gate.
+//
+//   - −20 and −32.26: the mean is −20 + 10·lg((1 + 10^−1.226)/2) =
+//     −22.76, the gate −32.76, so the quiet stretch counts: −22.76.
+//   - −20 and −33.31: mean −22.81, gate −32.81, the quiet stretch is
+//     gated out and the −20 stretch alone remains: −20.00.
+//   - −65 and −72: −72 fails the absolute gate; the relative gate
+//     (−75) lies below the absolute one, which still holds: −65.00, not
+//     the −67.22 of both.
+//   - −69.5 alone passes the absolute gate: −69.50, not the silent −70.
+//
+// The few blocks that straddle a change of level move each answer by
+// under 0.04 LU.
+func TestLoudnessGatesHandWorked(t *testing.T) {
+	cases := []struct {
+		name string
+		segs []toneSegment
+		want float64
+	}{
+		{"quiet stretch 0.5 LU above the relative gate", []toneSegment{toneSeg(20, -20), toneSeg(20, -32.26)}, -22.76},
+		{"quiet stretch 0.5 LU below the relative gate", []toneSegment{toneSeg(20, -20), toneSeg(20, -33.31)}, -20.00},
+		{"relative gate below the absolute gate", []toneSegment{toneSeg(20, -65), toneSeg(20, -72)}, -65.00},
+		{"0.5 LU above the absolute gate", []toneSegment{toneSeg(10, -69.5)}, -69.50},
+	}
+	for _, c := range cases {
+		got := MeasureLoudness(toneProgramme(48000, 2, c.segs...), 48000).Integrated
+		if math.Abs(got-c.want) > 0.1 {
+			t.Errorf("%s: integrated %.3f LUFS, want %.2f ±0.1", c.name, got, c.want)
+		}
+	}
+}
+
+// The loudness range of EBU Tech 3342 on short-term loudness values given
+// directly, worked by hand: the 95th minus the 10th percentile of the
+// values above −70 LUFS and above the mean of those less 20 LU. The
+// 3342 test signals hold two or three levels, so that the 90th percentile
+// or a gate at −18 LU gives their answers too.
+//
+//   - 101 values from −30 to −20 LUFS in steps of 0.1: every one passes,
+//     and the percentiles lie on values: −20.5 − (−29) = 8.5 LU.
+//   - 50 at −20 and 50 at −41.9: the mean is −20 + 10·lg((1 +
+//     10^−2.19)/2) = −22.98, the gate −42.98, both levels count: 21.9 LU.
+//   - 50 at −20 and 50 at −44: mean −22.99, gate −42.99, only −20
+//     remains: 0 LU.
+//   - 50 at −20 and 50 at −75: −75 fails the absolute gate: 0 LU.
+func TestLoudnessRangeHandWorked(t *testing.T) {
+	power := func(lufs float64) float64 { return math.Pow(10, (lufs+0.691)/10) }
+	levels := func(groups ...[2]float64) []float64 { // {LUFS, count}
+		var out []float64
+		for _, g := range groups {
+			for range int(g[1]) {
+				out = append(out, power(g[0]))
+			}
+		}
+		return out
+	}
+	var ramp []float64
+	for i := range 101 {
+		ramp = append(ramp, power(-30+0.1*float64(i)))
+	}
+	cases := []struct {
+		name  string
+		short []float64
+		want  float64
+	}{
+		{"ramp −30…−20", ramp, 8.5},
+		{"−20 and −41.9", levels([2]float64{-20, 50}, [2]float64{-41.9, 50}), 21.9},
+		{"−20 and −44", levels([2]float64{-20, 50}, [2]float64{-44, 50}), 0},
+		{"−20 and −75", levels([2]float64{-20, 50}, [2]float64{-75, 50}), 0},
+	}
+	for _, c := range cases {
+		if got := loudnessRange(c.short); math.Abs(got-c.want) > 0.05 {
+			t.Errorf("%s: LRA %.3f LU, want %.2f ±0.05", c.name, got, c.want)
+		}
+	}
+}
