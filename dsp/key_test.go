@@ -341,3 +341,84 @@ func TestEstimateKeyNoise(t *testing.T) {
 		t.Errorf("D major cadence: %v found %v (spread %.3f)", est.Key, est.Found(), est.Spread)
 	}
 }
+
+// The key templates are published tables, and a slip in one weight moves
+// keys only for the songs that hinge on that scale degree: the cadences
+// of TestEstimateKeyCadences come out right with Temperley's minor sixth
+// and major sixth exchanged, or Krumhansl's major third at 3.48. Each
+// table is checked against its source, as the papers the profiles cite
+// print it (see keyProfiles): Krumhansl & Kessler 1982, Temperley 1999,
+// Faraldo et al. 2016's "edma" (as Essentia distributes it) and Sha'ath
+// 2011 (libKeyFinder's profile).
+func TestKeyProfilesArePublished(t *testing.T) {
+	published := map[KeyProfile][2][12]float64{
+		KrumhanslKessler: {
+			{6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88},
+			{6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17},
+		},
+		Temperley: {
+			{5.0, 2.0, 3.5, 2.0, 4.5, 4.0, 2.0, 4.5, 2.0, 3.5, 1.5, 4.0},
+			{5.0, 2.0, 3.5, 4.5, 2.0, 4.0, 2.0, 4.5, 3.5, 2.0, 1.5, 4.0},
+		},
+		Shaath: {
+			{6.6, 2.0, 3.5, 2.3, 4.6, 4.0, 2.5, 5.2, 2.4, 3.7, 2.3, 3.4},
+			{6.5, 2.7, 3.5, 5.4, 2.6, 3.5, 2.5, 5.2, 4.0, 2.7, 4.3, 3.2},
+		},
+		EDM: {
+			{0.16519551, 0.04749026, 0.08293076, 0.06687112, 0.09994645, 0.09274123,
+				0.05294487, 0.13159476, 0.05218986, 0.07443653, 0.06940723, 0.0642515},
+			{0.17235348, 0.05336489, 0.0761009, 0.10043649, 0.05621498, 0.08527853,
+				0.0497915, 0.13451001, 0.07458916, 0.05003023, 0.09187879, 0.05545106},
+		},
+	}
+	for _, p := range KeyProfiles() {
+		want, ok := published[p]
+		if !ok {
+			t.Errorf("profile %q: no published table to check it against", p)
+			continue
+		}
+		for mode, name := range []string{"major", "minor"} {
+			for d := range 12 {
+				if got := keyProfiles[p][mode][d]; got != want[mode][d] {
+					t.Errorf("%s %s, %d semitones above the tonic: %g, published %g", p, name, d, got, want[mode][d])
+				}
+			}
+		}
+	}
+}
+
+// White noise over a cadence makes every pitch class sound, which lowers
+// the spread of the summed chroma towards noise's own (0.005–0.03), but
+// the cadence's key is still there to hear: at an RMS of 0.2, as loud as
+// the chords, the spread is near 0.11, well above minKeySpread, and the
+// key must still be found (a gate raised to 0.2 would call it keyless).
+func TestEstimateKeyInNoise(t *testing.T) {
+	rng := rand.New(rand.NewSource(5))
+	want := Key{Tonic: 9, Minor: true}
+	x := cadence(want.Tonic, want.Minor, 0)
+	for i := range x {
+		x[i] += float32(0.2 * rng.NormFloat64())
+	}
+	chroma, bins := chromaOf(t, x, testRate)
+	est := EstimateKey(chroma, bins, "")
+	if !est.Found() || est.Key != want || est.Confidence <= 0 {
+		t.Errorf("A minor cadence in white noise: %v, found %v at confidence %.2f (spread %.3f)", est.Key, est.Found(), est.Confidence, est.Spread)
+	}
+}
+
+// The silence gate drops frames below 1 % of the song's 95th-percentile
+// frame total (−40 dB): near silence, not quiet music. A cadence whose
+// second half is played 20 dB softer still has nearly all its frames
+// counted; a gate at half the loud frames' total would drop the soft half.
+func TestEstimateKeyCountsQuietPassages(t *testing.T) {
+	x := cadence(4, false, 0)
+	for i := len(x) / 2; i < len(x); i++ {
+		x[i] *= 0.1
+	}
+	chroma, bins := chromaOf(t, x, testRate)
+	frames := len(chroma) / bins
+	est := EstimateKey(chroma, bins, "")
+	if est.Frames < frames*95/100 || est.Key != (Key{Tonic: 4}) {
+		t.Errorf("E major cadence, second half −20 dB: %v on %d of %d frames, want E Major on nearly all", est.Key, est.Frames, frames)
+	}
+}
