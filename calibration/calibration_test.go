@@ -269,3 +269,25 @@ func TestReadRejectsWhatFitCannotWrite(t *testing.T) {
 		}
 	}
 }
+
+// MinSongs counts songs, not files: three songs, each as two files, are
+// still too few to fit a map on, however many rows they make.
+func TestFitTooFewSongsInManyFiles(t *testing.T) {
+	var obs []Observation
+	for i, o := range synthetic(3) {
+		o.Song = string(rune('a' + i))
+		obs = append(obs, o, o)
+	}
+	m, fits, err := Fit(obs, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fits {
+		if f.Songs != 3 || f.Skipped == "" || f.Folds != 0 {
+			t.Errorf("%s: %+v, want 3 songs and skipped", f.Feature, f)
+		}
+	}
+	if len(m.Features) != 0 {
+		t.Errorf("fitted %v on 3 songs", m.Features)
+	}
+}

@@ -160,3 +160,60 @@ func TestFitConfidencesKeepsOrder(t *testing.T) {
 		}
 	}
 }
+
+// The confidences' cross-validation, worked by hand. Four songs, all at
+// confidence 0.5 (so every fit is flat, σ(b) = the mean of Platt's
+// targets on its training songs), right, right, right, wrong, in two
+// folds by song: songs 0 and 2 in fold 0, 1 and 3 in fold 1.
+//
+//   - Fold 0 trains on songs 1 (right) and 3 (wrong): targets 2/3 and
+//     1/3, forecast 0.5; songs 0 and 2 (both right) score 0.25 each. The
+//     training hit rate, 0.5, scores the same.
+//   - Fold 1 trains on songs 0 and 2 (both right): target 3/4, forecast
+//     0.75; song 1 (right) scores 0.0625, song 3 (wrong) 0.5625. The hit
+//     rate, 1, scores 0 and 1.
+//
+// So BrierAfter = (0.5 + 0.625)/4 = 0.28125 and the constant forecast's
+// cross-validated score is (0.5 + 1)/4 = 0.375. A fit on all four songs
+// (targets 4/5 and 1/3) would claim 0.192, and the in-sample constant
+// 0.1875.
+//
+// Every song twice, its two files in one fold: fold 0 trains on two right
+// and two wrong files (targets 3/4 and 1/4, forecast 0.5) and scores 0.25
+// four times; fold 1 on four right files (target 5/6) and scores 1/36
+// twice and 25/36 twice. BrierAfter = (1 + 52/36)/8 = 11/36, the
+// constant's (1 + 2)/8 = 0.375 again. Folding files rather than songs
+// would put each song's twin in its training set.
+func TestFitConfidencesCrossValidatesBySong(t *testing.T) {
+	right := []bool{true, true, true, false}
+	var once, twice []Observation
+	for i, r := range right {
+		song := string(rune('a' + i))
+		once = append(once, tempoObs(0.5, r, song))
+		twice = append(twice, tempoObs(0.5, r, song), tempoObs(0.5, r, song))
+	}
+	for _, c := range []struct {
+		name  string
+		obs   []Observation
+		after float64
+	}{
+		{"each song once", once, 0.28125},
+		{"each song twice", twice, 11.0 / 36},
+	} {
+		m := &Map{Version: Version}
+		fits := m.FitConfidences(c.obs, 2)
+		if len(fits) != 1 {
+			t.Fatalf("%s: fits %+v", c.name, fits)
+		}
+		f := fits[0]
+		if f.Songs != 4 || f.Folds != 2 {
+			t.Errorf("%s: %d songs in %d folds, want 4 in 2", c.name, f.Songs, f.Folds)
+		}
+		if math.Abs(f.BrierBefore-0.25) > 1e-12 || math.Abs(f.BrierAfter-c.after) > 1e-12 || math.Abs(f.Constant-0.375) > 1e-12 {
+			t.Errorf("%s: Brier before %g, after %g, constant %g; want 0.25, %g, 0.375", c.name, f.BrierBefore, f.BrierAfter, f.Constant, c.after)
+		}
+		if f.Kept {
+			t.Errorf("%s: kept a recalibration that scores worse out of sample", c.name)
+		}
+	}
+}
