@@ -946,3 +946,91 @@ func TestCancelledSongIsNoStageError(t *testing.T) {
 		t.Errorf("stage errors %d after a cancelled song, want 0", s.Stages[0].Errors)
 	}
 }
+
+// A song that a FlatMap splits into nothing (a decode that yields no
+// chunks) would otherwise never reach Collect and never finish: it must
+// fail once, with ErrNoParts and the stage's name, while the other songs
+// go through.
+func TestFlatMapNoParts(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	p := New(context.Background(), Options{})
+	in := NewInput[int](p, "in", 4)
+	cfg := StageConfig{Workers: 2, Buffer: 4}
+	parts := FlatMap(p, "chunk", cfg, in.Stream(), func(_ context.Context, v int) ([]int, error) {
+		if v == 3 {
+			return nil, nil
+		}
+		return []int{10 * v, 10*v + 1}, nil
+	})
+	out := Collect(p, "aggregate", cfg, parts, join).Out()
+	src, _ := in.Open()
+	go func() {
+		for v := range 6 {
+			src.Submit(context.Background(), fmt.Sprint(v), v)
+		}
+		src.Close()
+	}()
+	count := map[string]int{}
+	for it := range out {
+		count[it.Ticket.Name]++
+		var se *StageError
+		switch {
+		case it.Ticket.Name == "3":
+			if !errors.Is(it.Err, ErrNoParts) || !errors.As(it.Err, &se) || se.Stage != "chunk" {
+				t.Errorf("song 3, split into nothing: %v, want chunk's ErrNoParts", it.Err)
+			}
+		case it.Err != nil:
+			t.Errorf("song %s: %v", it.Ticket.Name, it.Err)
+		}
+	}
+	if err := p.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	for v := range 6 {
+		if c := count[fmt.Sprint(v)]; c != 1 {
+			t.Errorf("song %d: %d results, want 1", v, c)
+		}
+	}
+	if s := p.Snapshot(); s.Completed != 5 || s.Failed != 1 {
+		t.Errorf("songs %+v, want 5 completed and 1 failed", s)
+	}
+}
+
+// Once one part of a song fails, the song's result is that error, and
+// its other parts are not worked on: one worker takes the parts in order,
+// so after part 0 fails, parts 1 to 3 of that song never reach fn.
+func TestFailedSongSkipsItsOtherParts(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	p := New(context.Background(), Options{})
+	in := NewInput[int](p, "in", 1)
+	parts := FlatMap(p, "chunk", StageConfig{Workers: 1, Buffer: 8}, in.Stream(), func(_ context.Context, v int) ([]int, error) {
+		return []int{10 * v, 10*v + 1, 10*v + 2, 10*v + 3}, nil
+	})
+	var calls atomic.Int32
+	fft := Map(p, "fft", StageConfig{Workers: 1, Buffer: 8}, parts, func(_ context.Context, v int) (int, error) {
+		calls.Add(1)
+		if v == 70 {
+			return 0, errors.New("NaN in spectrum")
+		}
+		return v, nil
+	})
+	out := Collect(p, "aggregate", StageConfig{Workers: 1}, fft, join).Out()
+	src, _ := in.Open()
+	go func() {
+		src.Submit(context.Background(), "7", 7)
+		src.Close()
+	}()
+	var results []Item[int]
+	for it := range out {
+		results = append(results, it)
+	}
+	if err := p.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != 1 || results[0].Err == nil {
+		t.Fatalf("results %+v, want one failure", results)
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("fft ran %d times on a song whose first part failed, want 1", n)
+	}
+}
