@@ -18,14 +18,18 @@ func cadenceSong(bpm float64) []float32 { return cadenceSongIn(bpm, 4, 40) }
 // cadenceSongIn is cadenceSong with beatsPerBar beats to the bar, seconds
 // long.
 func cadenceSongIn(bpm float64, beatsPerBar int, seconds float64) []float32 {
-	x := make([]float32, int(seconds*fftTestRate))
-	beat := 60 / bpm * fftTestRate
-	chords := [][]float64{ // MIDI notes
+	return chordSong(bpm, beatsPerBar, seconds, [][]float64{ // MIDI notes
 		{48, 60, 64, 67}, // C
 		{53, 60, 65, 69}, // F
 		{55, 59, 62, 67}, // G
 		{48, 60, 64, 67}, // C
-	}
+	})
+}
+
+// chordSong is cadenceSongIn with other chords, one a bar in turn.
+func chordSong(bpm float64, beatsPerBar int, seconds float64, chords [][]float64) []float32 {
+	x := make([]float32, int(seconds*fftTestRate))
+	beat := 60 / bpm * fftTestRate
 	seed := uint32(9)
 	for b := 0; ; b++ {
 		start := int(float64(b) * beat)
@@ -486,5 +490,33 @@ func TestAggregateTimeSignature(t *testing.T) {
 	}
 	if r := analyse(t, noise, ChunkOptions{Seconds: 20, MaxChunks: 20}); r.TimeSignature != "" {
 		t.Errorf("white noise: time signature %q (%.1f BPM at confidence %.2f), want none", r.TimeSignature, r.BPM, r.BPMConfidence)
+	}
+}
+
+// The key's mode and confidence reach the valence: DescribeFeel weighs
+// mode by 0.4, as 0.5 ± 0.5·confidence (+ major, − minor), so the same
+// 20 s song in C major and in C minor (i–iv–V–i: the third of the tonic
+// and subdominant chords lowered) differs in valence by 0.2 times the sum
+// of the two key confidences, give or take what the lowered thirds do to
+// brightness and energy (well under 0.05).
+func TestAggregateValenceFollowsMode(t *testing.T) {
+	run := func(name string, chords [][]float64) Result {
+		info := &SongInfo{Name: name, SampleRate: 22050, Channels: 1, Duration: 20}
+		x := chordSong(100, 4, 20, chords)
+		r, err := Aggregate(AggregateOptions{})(context.Background(), songFrames(t, info, x))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	major := run("major.wav", [][]float64{{48, 60, 64, 67}, {53, 60, 65, 69}, {55, 59, 62, 67}, {48, 60, 64, 67}})
+	minor := run("minor.wav", [][]float64{{48, 60, 63, 67}, {53, 60, 65, 68}, {55, 59, 62, 67}, {48, 60, 63, 67}})
+	if major.Key != "C Major" || minor.Key != "C Minor" {
+		t.Fatalf("keys %q and %q, want C Major and C Minor", major.Key, minor.Key)
+	}
+	want := 0.2 * (major.KeyConfidence + minor.KeyConfidence)
+	if got := major.Valence - minor.Valence; want < 0.2 || math.Abs(got-want) > 0.05 {
+		t.Errorf("valence major %.3f, minor %.3f: differ by %.3f, want %.3f (key confidences %.2f, %.2f)",
+			major.Valence, minor.Valence, got, want, major.KeyConfidence, minor.KeyConfidence)
 	}
 }
