@@ -507,6 +507,35 @@ func TestChunkedUploadTooLarge(t *testing.T) {
 	}
 }
 
+// The limit is exact for an upload of unknown length: server.max_body_mb
+// to the byte is analysed, one byte more is refused. (The 2 MB upload
+// above is refused as well by a reader cut off at twice the limit, or at
+// one byte less.)
+func TestChunkedUploadLimitIsExact(t *testing.T) {
+	const limit = 1 << 20
+	ts := newTestServer(t, Options{MaxBodyBytes: limit}, nil)
+	post := func(n int) (int, []byte) {
+		head := "bpm=1\n"
+		req, err := http.NewRequest("POST", ts.URL+"/analyze_data", io.MultiReader(strings.NewReader(head), bytes.NewReader(make([]byte, n-len(head)))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.ContentLength = -1 // chunked
+		resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, body
+	}
+	status, body := post(limit + 1)
+	wantError(t, "chunked upload one byte over the limit", status, body, http.StatusRequestEntityTooLarge, "payload_too_large")
+	if status, body := post(limit); status == http.StatusRequestEntityTooLarge || ts.fake.calls.Load() != 1 {
+		t.Errorf("chunked upload of exactly the limit: status %d (%s), %d analyses, want it analysed", status, body, ts.fake.calls.Load())
+	}
+}
+
 // A large title header round-trips; a header beyond net/http's limit is
 // refused without harm to the server.
 func TestLargeHeaders(t *testing.T) {
