@@ -640,9 +640,11 @@ func (s *Server) finishAnalysis(ctx context.Context, sg song, key store.Key, log
 	}()
 	// A miss is a song that will be analysed: one refused before
 	// admission was neither analysed nor answered, and counted as a miss
-	// it would dilute the hit rate /stats shows.
+	// it would dilute the hit rate /stats shows. It is stored once the
+	// analysis ends, so that a database another program holds locked
+	// delays no analysis by its busy timeout.
 	s.metrics.misses.Inc()
-	s.count(ctx, "cache_misses", log)
+	defer s.count(ctx, "cache_misses", log)
 	dctx, stop := s.detach(ctx)
 	defer stop()
 	start := time.Now()
@@ -673,12 +675,20 @@ func (s *Server) finishAnalysis(ctx context.Context, sg song, key store.Key, log
 		return outcome{f: &failure{status: http.StatusInternalServerError, code: "internal_error", message: "cannot encode the result: " + err.Error()}}
 	}
 	now := time.Now().UTC()
-	// A client that left still paid for the analysis: keep it.
-	id, err := s.store.Put(context.WithoutCancel(ctx), store.Entry{Key: key, Title: title, Artist: artist,
-		PreviewURL: sg.previewURL, Result: blob, AnalyzedAt: now})
-	if err != nil {
-		// The answer is still good; only the cache missed a write.
-		log.Error("cache write failed", "err", err)
+	var id int64
+	if key.Namespace == store.WatchNamespace {
+		// Clients read the watcher's namespace but never write it: a song
+		// stored there would replace a watched file's result with one no
+		// file of the folder gave (no name, other settings).
+		log.Info("not cached: the watcher's namespace is read-only to clients")
+	} else {
+		// A client that left still paid for the analysis: keep it.
+		id, err = s.store.Put(context.WithoutCancel(ctx), store.Entry{Key: key, Title: title, Artist: artist,
+			PreviewURL: sg.previewURL, Result: blob, AnalyzedAt: now})
+		if err != nil {
+			// The answer is still good; only the cache missed a write.
+			log.Error("cache write failed", "err", err)
+		}
 	}
 	s.count(ctx, "total_analyses", log)
 	log.Info("analysed", "bpm", res.BPM, "key", res.Key, "loudness", res.Loudness,

@@ -150,7 +150,7 @@ func TestCacheHitOnWatcherRow(t *testing.T) {
 		res := knownResult(bpm)
 		res.Title, res.Artist = "", ""
 		blob, _ := json.Marshal(res)
-		key := store.Key{Hash: store.HashContent([]byte(data)), AnalyzerVersion: "test-1", Namespace: "watch"}
+		key := store.Key{Hash: store.HashContent([]byte(data)), AnalyzerVersion: "test-1", Namespace: store.WatchNamespace}
 		if _, err := ts.store.Put(ctx, store.Entry{Key: key, Result: blob}); err != nil {
 			t.Fatal(err)
 		}
@@ -170,6 +170,29 @@ func TestCacheHitOnWatcherRow(t *testing.T) {
 	}
 	if n := ts.fake.calls.Load(); n != 0 {
 		t.Errorf("%d analyses, want both answered from the cache", n)
+	}
+
+	// Clients read the watcher's namespace but never write it: a song
+	// analysed there, new or forced, is answered and not cached, and the
+	// watcher's row keeps its result.
+	status, _, body = do(t, "POST", ts.URL+"/analyze_data", []byte("bpm=97\nnew file"), h)
+	if m := jsonObject(t, body); status != 200 || m["bpm"] != 97.0 || m["cached"] != false {
+		t.Errorf("new song under watch: %d %v", status, m)
+	}
+	force := map[string]string{"X-Cache-Namespace": "watch", "X-Force-Reanalyze": "1"}
+	status, _, body = do(t, "POST", ts.URL+"/analyze_data", []byte("bpm=120\nuntagged file"), force)
+	if m := jsonObject(t, body); status != 200 || m["cached"] != false {
+		t.Errorf("forced song under watch: %d %v", status, m)
+	}
+	if n := ts.fake.calls.Load(); n != 2 {
+		t.Errorf("%d analyses, want 2", n)
+	}
+	if n, err := ts.store.Count(ctx, store.WatchNamespace); err != nil || n != 2 {
+		t.Errorf("the watcher's namespace holds %d rows (%v), want its own 2", n, err)
+	}
+	e, ok, err := ts.store.Get(ctx, store.Key{Hash: store.HashContent([]byte("bpm=120\nuntagged file")), AnalyzerVersion: "test-1", Namespace: store.WatchNamespace})
+	if err != nil || !ok || e.Title != "" {
+		t.Errorf("the watcher's row after a forced upload: %+v %v %v, want it untouched", e, ok, err)
 	}
 }
 

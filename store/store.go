@@ -506,6 +506,13 @@ func (s *Store) SetPreviewURL(ctx context.Context, k Key, url string) (bool, err
 // namespace.
 const AllNamespaces = "*"
 
+// WatchNamespace is the namespace of `songflow watch`'s results. It is not
+// the apps' "default": a client clearing its cache through the server must
+// not make a watched folder's results vanish (the watcher would analyse
+// the whole folder again). The server lists, searches and exports it like
+// any other, but stores no song of its own there.
+const WatchNamespace = "watch"
+
 // Query selects entries for List, newest first.
 type Query struct {
 	Namespace string // AllNamespaces for every namespace

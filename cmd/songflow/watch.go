@@ -28,13 +28,6 @@ import (
 
 const watchUsage = "usage: songflow watch DIR [--config FILE] [--out DIR] [--db FILE] [--stop-timeout SECONDS]"
 
-// watchNamespace is the store namespace of the watcher's results. It is
-// not the apps' "default": a client clearing its cache through the server
-// must not make a watched folder's results vanish (the watcher would
-// analyse the whole folder again). The server still lists them with
-// namespace=watch.
-const watchNamespace = "watch"
-
 // Files the watcher keeps in its output folder.
 const (
 	watchResultsFile = "results.jsonl"
@@ -564,7 +557,7 @@ func (w *folderWatch) reconcile(ctx context.Context) error {
 		if f.State != store.FileDone || w.jl.Has(rel, f.Hash, f.AnalyzerVersion) {
 			continue
 		}
-		k := store.Key{Hash: f.Hash, AnalyzerVersion: f.AnalyzerVersion, Namespace: watchNamespace}
+		k := store.Key{Hash: f.Hash, AnalyzerVersion: f.AnalyzerVersion, Namespace: store.WatchNamespace}
 		e, ok, err := w.st.Get(ctx, k)
 		if err != nil {
 			return err
@@ -636,7 +629,7 @@ func (w *folderWatch) rel(path string) string {
 }
 
 func (w *folderWatch) key(hash string) store.Key {
-	return store.Key{Hash: hash, AnalyzerVersion: w.version, Namespace: watchNamespace}
+	return store.Key{Hash: hash, AnalyzerVersion: w.version, Namespace: store.WatchNamespace}
 }
 
 // claim makes the caller the only one analysing content hash until it

@@ -669,7 +669,7 @@ func TestWatchKill9(t *testing.T) {
 	if err := st.IntegrityCheck(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	n, err := st.Count(context.Background(), watchNamespace)
+	n, err := st.Count(context.Background(), store.WatchNamespace)
 	if err != nil || n != songs {
 		t.Fatalf("store holds %d results (%v), want %d", n, err, songs)
 	}

@@ -310,7 +310,7 @@ func TestWatchResultLineAfterClearedCache(t *testing.T) {
 
 	// The kill: the line never made it. Then the cache is cleared.
 	reopenResults(t, w, []byte{})
-	if _, err := w.st.Clear(ctx, watchNamespace); err != nil {
+	if _, err := w.st.Clear(ctx, store.WatchNamespace); err != nil {
 		t.Fatal(err)
 	}
 
