@@ -1482,3 +1482,127 @@ func TestSampleRateTooLow(t *testing.T) {
 		t.Errorf("WAV at 8 Hz: %v; want unsupported, naming the file and the rate", err)
 	}
 }
+
+// mp3Input is the input decode gives the MP3 data.
+func mp3Input(t *testing.T, data []byte) *input {
+	t.Helper()
+	r := bytes.NewReader(data)
+	format, start, err := sniffAt(r, int64(len(data)))
+	if err != nil || format != MP3 {
+		t.Fatalf("sniff: %v %v", format, err)
+	}
+	return &input{ctx: context.Background(), r: r, size: int64(len(data)), start: start}
+}
+
+// mp3Songs are the MP3 fixtures that decode and the calibration set's
+// MP3 songs (22 s of music each), by name.
+func mp3Songs(t *testing.T) map[string][]byte {
+	t.Helper()
+	songs := map[string][]byte{}
+	for _, pattern := range []string{fixtures + "mp3_*.mp3", "../testdata/calibration/*.mp3"} {
+		names, err := filepath.Glob(pattern)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range names {
+			b, err := os.ReadFile(n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			songs[filepath.Base(n)] = b
+		}
+	}
+	if len(songs) < 8 {
+		t.Fatalf("%d MP3 songs found", len(songs))
+	}
+	return songs
+}
+
+// A decoder started cold some frames into an MP3 gives, from the end of
+// its run-in on, the samples of a decoder that started at the first
+// frame, bit for bit: every frame's reservoir and filter-bank state is
+// rebuilt by then. Each segment is decoded raw (no gapless trim) and
+// compared with the same frames of the whole decode, at every cut of 2
+// to 7 segments, so that no segment relies on the fallback to one decoder.
+func TestMP3SegmentsDecodeAsOne(t *testing.T) {
+	for name, data := range mp3Songs(t) {
+		in := mp3Input(t, data)
+		st, err := walkMP3(in, in.start, audioEnd(in.r, in.start, in.size))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if st.goMP3Short {
+			continue // decoded in one piece (mp3SegmentCount)
+		}
+		spf := st.first.samples()
+		nch := 1
+		if !st.first.mono {
+			nch = 2
+		}
+		raw := func() mp3Out {
+			total := int64(st.frames) * int64(spf)
+			chans := make([][]float32, nch)
+			for c := range chans {
+				chans[c] = make([]float32, total)
+			}
+			return mp3Out{chans: chans, nch: nch, spf: spf, want: total}
+		}
+		whole := raw()
+		if _, err := decodeMP3Segment(in, st, whole, mp3Segment{0, 0, st.frames}); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		maxBegin := 511
+		if st.first.version != mpeg1 {
+			maxBegin = 255
+		}
+		for _, k := range []int{2, 3, 7} {
+			parts := raw()
+			for _, sg := range splitMP3(st.index, k, maxBegin) {
+				got, err := decodeMP3Segment(in, st, parts, sg)
+				if err != nil || got != parts.kept(sg) {
+					t.Fatalf("%s, %d segments: %+v gave %d samples (%v), want %d", name, k, sg, got, err, parts.kept(sg))
+				}
+			}
+			for c := range nch {
+				for i, v := range parts.chans[c] {
+					if v != whole.chans[c][i] {
+						t.Fatalf("%s, %d segments: channel %d sample %d (frame %d) is %g, one decoder gives %g",
+							name, k, c, i, i/spf, v, whole.chans[c][i])
+					}
+				}
+			}
+		}
+	}
+}
+
+// Decoding in segments at once gives the Audio of one decoder: the same
+// samples after the gapless trim, the same length and duration, also when
+// only the start is decoded.
+func TestMP3SegmentsAudio(t *testing.T) {
+	for name, data := range mp3Songs(t) {
+		for _, opts := range []Options{{}, {MaxSeconds: 0.3}} {
+			in := mp3Input(t, data)
+			in.opts = opts
+			one, err := decodeMP3In(in, 1)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			for _, k := range []int{2, 3, 5} {
+				a, err := decodeMP3In(in, k)
+				if err != nil {
+					t.Fatalf("%s, %d segments: %v", name, k, err)
+				}
+				if a.Rate != one.Rate || a.SourceDuration != one.SourceDuration || len(a.Channels) != len(one.Channels) {
+					t.Fatalf("%s, %d segments: %d Hz, %g s, %d channels; one decoder: %d Hz, %g s, %d channels",
+						name, k, a.Rate, a.SourceDuration, len(a.Channels), one.Rate, one.SourceDuration, len(one.Channels))
+				}
+				for c := range a.Channels {
+					if !slices.Equal(a.Channels[c], one.Channels[c]) {
+						t.Fatalf("%s, %d segments, %+v: channel %d differs (%d samples, one decoder %d)",
+							name, k, opts, c, len(a.Channels[c]), len(one.Channels[c]))
+					}
+				}
+			}
+		}
+	}
+}

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"runtime"
 	"slices"
+	"sync"
 
 	"github.com/hajimehoshi/go-mp3"
 )
@@ -43,6 +45,15 @@ type mp3Stream struct {
 	// goMP3Short: some audio frame is one that go-mp3 sizes a byte short
 	// (see lsfRepacker).
 	goMP3Short bool
+	// index holds every audio frame, for splitting the decode.
+	index []mp3Frame
+}
+
+// mp3Frame is one audio frame: where it starts and how many bytes of
+// main data (the bit reservoir's unit) it carries.
+type mp3Frame struct {
+	off  int64
+	main int32
 }
 
 // decodeMP3 decodes MPEG-1/2 layer III with hajimehoshi/go-mp3, which
@@ -60,7 +71,11 @@ type mp3Stream struct {
 // so it decodes as the shorter song it holds. The check counts the frames
 // the file holds, not those decoded, so a decode cut short by
 // Options.MaxSeconds is not taken for a truncated file.
-func decodeMP3(in *input) (*Audio, error) {
+func decodeMP3(in *input) (*Audio, error) { return decodeMP3In(in, 0) }
+
+// decodeMP3In is decodeMP3 in k segments at once; 0 means
+// mp3SegmentCount's choice.
+func decodeMP3In(in *input, k int) (*Audio, error) {
 	end := audioEnd(in.r, in.start, in.size)
 	st, err := walkMP3(in, in.start, end)
 	if err != nil {
@@ -86,57 +101,231 @@ func decodeMP3(in *input) (*Audio, error) {
 	if st.first.mono {
 		nch = 1
 	}
-	chans := newChannels(nch, want, in.size-in.start)
+	// The walk counted the frames the file holds, so want is no header's
+	// claim: room for it costs no more than the samples the frames give.
+	chans := make([][]float32, nch)
+	for c := range chans {
+		chans[c] = make([]float32, want)
+	}
 	if want == 0 {
 		return &Audio{Rate: rate, Channels: chans, SourceDuration: srcDur}, nil
 	}
-	var src io.Reader = bufio.NewReaderSize(&spanReader{r: in.r, spans: st.spans}, 64<<10)
-	if st.goMP3Short {
-		src = &lsfRepacker{src: src}
+	out := mp3Out{chans: chans, nch: nch, spf: spf, skip: int64(skip), want: want}
+	if k <= 0 {
+		k = mp3SegmentCount(st, rate, spf)
 	}
-	dec, err := mp3.NewDecoder(src)
+	got, err := decodeMP3Segments(in, st, out, k)
 	if err != nil {
-		return nil, fmt.Errorf("%w: MP3: %v", ErrCorrupt, err)
+		return nil, err
 	}
-	buf := make([]byte, 16*1152*4)
-	pos := int64(0) // stereo samples read from the decoder so far
-	got := int64(0)
-	for got < want {
-		if err := in.ctx.Err(); err != nil {
-			return nil, err
-		}
-		n, err := dec.Read(buf)
-		n &^= 3
-		// Keep samples [skip, skip+want) of the decoder's output.
-		b := buf[:n]
-		if pos < int64(skip) {
-			drop := min(int64(len(b)/4), int64(skip)-pos)
-			b = b[drop*4:]
-			pos += drop
-		}
-		if k := int64(len(b) / 4); k > want-got {
-			b = b[:(want-got)*4]
-		}
-		for c := range nch {
-			ch := makeRoom(chans[c], len(b)/4, want)
-			for p := c * 2; p+2 <= len(b); p += 4 {
-				ch = append(ch, float32(int16(binary.LittleEndian.Uint16(b[p:])))*(1.0/(1<<15)))
-			}
-			chans[c] = ch
-		}
-		pos += int64(len(b) / 4)
-		got += int64(len(b) / 4)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%w: MP3 frame near sample %d: %v", ErrCorrupt, pos, err)
-		}
+	for c := range chans {
+		chans[c] = chans[c][:got]
 	}
 	if in.opts.MaxSeconds <= 0 {
 		srcDur = float64(got) / float64(rate)
 	}
 	return &Audio{Rate: rate, Channels: chans, SourceDuration: srcDur}, nil
+}
+
+// mp3Out is where decoded MP3 samples go: chans, nch channels of want
+// samples, take the decoder's output from sample skip on; spf is the
+// samples each frame gives.
+type mp3Out struct {
+	chans    [][]float32
+	nch, spf int
+	skip     int64
+	want     int64
+}
+
+// mp3MinSegment is the least audio, in seconds, worth a decoder of its
+// own: each segment but the first decodes a few frames more than it keeps
+// (see mp3Segment), a fraction of a second.
+const mp3MinSegment = 20
+
+// mp3SegmentCount is how many segments to decode the stream st in at
+// once: one per core, each at least mp3MinSegment long. go-mp3 decodes at
+// under 100× real time on one core here, the slowest of the decoders by
+// far, so a song uploaded alone waits for it on one core while the rest
+// idle; with songs decoding side by side the segments only share the
+// same cores. An MPEG-2 stream that needs repacking (lsfRepacker) is
+// decoded in one piece, since the repacking carries state from frame to
+// frame that a segment starting mid-stream would not have.
+func mp3SegmentCount(st *mp3Stream, rate, spf int) int {
+	if st.goMP3Short {
+		return 1
+	}
+	perSegment := max(1, mp3MinSegment*rate/spf)
+	return max(1, min(runtime.GOMAXPROCS(0), st.frames/perSegment))
+}
+
+// mp3Segment is a run of frames [first, end) decoded by one decoder, which
+// starts at frame from ≤ first: a layer III frame's main data may begin in
+// the frames before it (the bit reservoir), and its output overlaps the
+// previous frame's (the hybrid filter bank), so a decoder that starts
+// cold gives the first frames wrongly. From those run-in frames on, its
+// state is the one a decoder from the start of the stream has, and the
+// samples of [first, end) are the same bit for bit (tested).
+type mp3Segment struct{ from, first, end int }
+
+// splitMP3 cuts n frames into k segments of nearly equal length, each
+// with the run-in its first frame needs: enough frames before the frame
+// preceding it to hold the largest reservoir a frame may reach back
+// (511 bytes of main data in MPEG-1, 255 in MPEG-2), and two more.
+func splitMP3(index []mp3Frame, k int, maxBegin int) []mp3Segment {
+	n := len(index)
+	segs := make([]mp3Segment, 0, k)
+	for i := range k {
+		first, end := i*n/k, (i+1)*n/k
+		from := first
+		if first > 0 {
+			from = first - 1 // its overlap and synthesis state carry over
+			for reach := 0; from > 0 && reach < maxBegin; {
+				from--
+				reach += int(index[from].main)
+			}
+			from = max(0, from-2)
+		}
+		segs = append(segs, mp3Segment{from: from, first: first, end: end})
+	}
+	return segs
+}
+
+// decodeMP3Segments decodes the frames of st into out with k decoders at
+// once and returns how many samples per channel it wrote. When k > 1 and
+// a segment fails or comes out short, the whole stream is decoded again
+// in one piece, so that a damaged file gets the error (or the samples)
+// the one decoder gives, whatever the number of cores.
+func decodeMP3Segments(in *input, st *mp3Stream, out mp3Out, k int) (int64, error) {
+	if k > 1 {
+		maxBegin := 511
+		if st.first.version != mpeg1 {
+			maxBegin = 255
+		}
+		segs := splitMP3(st.index, k, maxBegin)
+		type result struct {
+			got int64
+			err error
+		}
+		res := make([]result, len(segs))
+		var wg sync.WaitGroup
+		for i, sg := range segs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				// decode's recover sees its own goroutine's panics
+				// only: go-mp3 panics on some damaged frames.
+				defer func() {
+					if p := recover(); p != nil {
+						res[i].err = fmt.Errorf("%w: decoder failed: %v", ErrCorrupt, p)
+					}
+				}()
+				res[i].got, res[i].err = decodeMP3Segment(in, st, out, sg)
+			}()
+		}
+		wg.Wait()
+		var got int64
+		ok := true
+		for i, sg := range segs {
+			if res[i].err != nil {
+				ok = false
+				break
+			}
+			got += res[i].got
+			if i < len(segs)-1 && res[i].got != out.kept(sg) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return got, nil
+		}
+		if err := in.ctx.Err(); err != nil {
+			return 0, err
+		}
+	}
+	return decodeMP3Segment(in, st, out, mp3Segment{from: 0, first: 0, end: len(st.index)})
+}
+
+// kept returns how many samples of segment sg's frames go into out.
+func (o mp3Out) kept(sg mp3Segment) int64 {
+	lo := max(int64(sg.first)*int64(o.spf), o.skip)
+	hi := min(int64(sg.end)*int64(o.spf), o.skip+o.want)
+	return max(0, hi-lo)
+}
+
+// decodeMP3Segment decodes the frames [sg.from, sg.end) of st with a
+// decoder of its own and writes the samples of [sg.first, sg.end) that
+// fall in out's range. It returns how many it wrote.
+func decodeMP3Segment(in *input, st *mp3Stream, out mp3Out, sg mp3Segment) (int64, error) {
+	// The decoder's output sample pos is the stream's sample base+pos.
+	base := int64(sg.from) * int64(out.spf)
+	lo := max(int64(sg.first)*int64(out.spf), out.skip)
+	hi := min(int64(sg.end)*int64(out.spf), out.skip+out.want)
+	if lo >= hi {
+		return 0, nil
+	}
+	endOff := st.lastEnd
+	if sg.end < len(st.index) {
+		endOff = st.index[sg.end].off
+	}
+	spans := clipSpans(st.spans, st.index[sg.from].off, endOff)
+	var src io.Reader = bufio.NewReaderSize(&spanReader{r: in.r, spans: spans}, 64<<10)
+	if st.goMP3Short {
+		src = &lsfRepacker{src: src}
+	}
+	dec, err := mp3.NewDecoder(src)
+	if err != nil {
+		return 0, fmt.Errorf("%w: MP3: %v", ErrCorrupt, err)
+	}
+	buf := make([]byte, 16*1152*4)
+	pos := base // the stream's sample the decoder gives next
+	for pos < hi {
+		if err := in.ctx.Err(); err != nil {
+			return 0, err
+		}
+		n, err := dec.Read(buf)
+		n &^= 3
+		// Keep the stream's samples [lo, hi).
+		b := buf[:n]
+		at := pos
+		pos += int64(n / 4)
+		if at < lo {
+			drop := min(int64(len(b)/4), lo-at)
+			b = b[drop*4:]
+			at += drop
+		}
+		if k := int64(len(b) / 4); at+k > hi {
+			b = b[:max(0, hi-at)*4]
+		}
+		for c := range out.nch {
+			if len(b) == 0 {
+				break // all run-in, or past the samples kept
+			}
+			dst := out.chans[c][at-out.skip:]
+			for i, p := 0, c*2; p+2 <= len(b); i, p = i+1, p+4 {
+				dst[i] = float32(int16(binary.LittleEndian.Uint16(b[p:]))) * (1.0 / (1 << 15))
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return 0, fmt.Errorf("%w: MP3 frame near sample %d: %v", ErrCorrupt, pos, err)
+		}
+	}
+	return max(0, min(pos, hi)-lo), nil
+}
+
+// clipSpans returns the parts of spans within the bytes [from, to).
+func clipSpans(spans []mp3Span, from, to int64) []mp3Span {
+	var out []mp3Span
+	for _, sp := range spans {
+		lo, hi := max(sp.off, from), min(sp.off+sp.size, to)
+		if lo < hi {
+			out = append(out, mp3Span{off: lo, size: hi - lo})
+		}
+	}
+	return out
 }
 
 // audioEnd returns where the frames of an MP3, ADTS or FLAC stream end:
@@ -224,6 +413,11 @@ func walkMP3(in *input, start, end int64) (*mp3Stream, error) {
 			st.spans = append(st.spans, mp3Span{off: pos, size: size, frames: 1})
 		}
 		st.frames++
+		main := size - 4 - int64(h.sideInfoSize())
+		if h.crc {
+			main -= 2
+		}
+		st.index = append(st.index, mp3Frame{off: pos, main: int32(max(main, 0))})
 		if h.goMP3Short() {
 			st.goMP3Short = true
 		}
