@@ -72,6 +72,15 @@ func (r *Router[T]) Done() <-chan struct{} { return r.done }
 // still runs to its end and its result is dropped. Call is safe for
 // concurrent use by any number of goroutines.
 func Call[I, O any](ctx context.Context, src *Source[I], r *Router[O], name string, v I) (Item[O], error) {
+	return CallThen(ctx, src, r, name, v, nil)
+}
+
+// CallThen is Call that calls entered, when not nil, as soon as the song
+// is in src's input or has failed to get there, before it waits for the
+// result. Callers that must enter the pipeline in a given order let the
+// next one submit there: songs waiting on a full input otherwise enter in
+// whatever order the scheduler ran their callers.
+func CallThen[I, O any](ctx context.Context, src *Source[I], r *Router[O], name string, v I, entered func()) (Item[O], error) {
 	ch := make(chan Item[O], 1)
 	register := func(t *Ticket) {
 		// Registered before the song is sent, so its result cannot arrive
@@ -81,6 +90,9 @@ func Call[I, O any](ctx context.Context, src *Source[I], r *Router[O], name stri
 		r.mu.Unlock()
 	}
 	t, err := src.submit(ctx, Item[I]{Value: v, Parts: 1}, name, register)
+	if entered != nil {
+		entered()
+	}
 	if err != nil {
 		r.forget(t)
 		return Item[O]{Ticket: t}, err

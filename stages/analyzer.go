@@ -66,7 +66,15 @@ func NewAnalyzer(ctx context.Context, cfg config.Config, opts ...Option) (*Analy
 // make callers wait when it is full. The error names the song, the stage
 // and the cause.
 func (a *Analyzer) Analyze(ctx context.Context, job Job) (Result, error) {
-	item, err := pipeline.Call(ctx, a.src, a.router, job.Name, job)
+	return a.AnalyzeThen(ctx, job, nil)
+}
+
+// AnalyzeThen is Analyze that calls entered, when not nil, as soon as the
+// song has entered the pipeline (or failed to), before it waits for the
+// result: callers feeding songs in a given order let the next one go
+// there (see pipeline.CallThen).
+func (a *Analyzer) AnalyzeThen(ctx context.Context, job Job, entered func()) (Result, error) {
+	item, err := pipeline.CallThen(ctx, a.src, a.router, job.Name, job, entered)
 	if err != nil {
 		var se *pipeline.StageError
 		if errors.As(err, &se) {

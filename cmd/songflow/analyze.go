@@ -61,8 +61,8 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		started := inOrder(ctx, len(files), inFlightLimit(cfg), func(i int) {
-			r, err := a.Analyze(ctx, stages.Job{Name: files[i]})
+		started := inOrder(ctx, len(files), inFlightLimit(cfg), func(i int, entered func()) {
+			r, err := a.AnalyzeThen(ctx, stages.Job{Name: files[i]}, entered)
 			done[i] <- outcome{r, err}
 		})
 		for i := started; i < len(files); i++ {

@@ -49,16 +49,23 @@ func stageConfigs(s config.Stages) []pipeline.StageConfig {
 	return []pipeline.StageConfig{s.Decode, s.Resample, s.Chunk, s.FFT, s.Aggregate}
 }
 
-// inOrder calls fn(0), fn(1), … fn(n−1), each in a goroutine of its own,
-// starting them in that order and at most limit at once (the songs a
-// pipeline can hold: every front door hands the analyzer no more than
-// keep its stages busy, however many files it has). It stops starting
-// calls when ctx is done, waits for those it started, and returns how
-// many it started.
-func inOrder(ctx context.Context, n, limit int, fn func(i int)) (started int) {
+// inOrder calls fn(0, entered), fn(1, entered), … fn(n−1, entered), each
+// in a goroutine of its own, at most limit at once (the songs a pipeline
+// can hold: every front door hands the analyzer no more than keep its
+// stages busy, however many files it has), and in turn: fn(i) starts only
+// once fn(i−1) has called its entered (or returned), so songs given to
+// the analyzer through AnalyzeThen enter the pipeline in the order given.
+// Goroutines started together otherwise reach a full pipeline's input in
+// whatever order the scheduler runs them, and the first song may wait
+// behind dozens of later ones. It stops starting calls when ctx is done
+// (a call then starts without waiting for its turn, to fail at once),
+// waits for those it started, and returns how many it started.
+func inOrder(ctx context.Context, n, limit int, fn func(i int, entered func())) (started int) {
 	slots := make(chan struct{}, max(1, limit))
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	turn := make(chan struct{})
+	close(turn)
 	for i := range n {
 		select {
 		case slots <- struct{}{}:
@@ -69,11 +76,20 @@ func inOrder(ctx context.Context, n, limit int, fn func(i int)) (started int) {
 		if ctx.Err() != nil {
 			return i
 		}
+		mine, next := turn, make(chan struct{})
+		turn = next
+		var once sync.Once
+		entered := func() { once.Do(func() { close(next) }) }
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer func() { <-slots }()
-			fn(i)
+			defer entered()
+			select {
+			case <-mine:
+			case <-ctx.Done():
+			}
+			fn(i, entered)
 		}()
 	}
 	return n

@@ -86,9 +86,9 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		notRun int
 	)
 	n := len(files) * *repeat
-	started := inOrder(ctx, n, inFlightLimit(cfg), func(i int) {
+	started := inOrder(ctx, n, inFlightLimit(cfg), func(i int, entered func()) {
 		f := files[i%len(files)]
-		res, err := a.Analyze(ctx, stages.Job{Name: f})
+		res, err := a.AnalyzeThen(ctx, stages.Job{Name: f}, entered)
 		mu.Lock()
 		defer mu.Unlock()
 		switch {

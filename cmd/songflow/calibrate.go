@@ -408,7 +408,7 @@ func inFlightLimit(cfg config.Config) int {
 
 // analyser is the part of stages.Analyzer calibrate uses.
 type analyser interface {
-	Analyze(ctx context.Context, job stages.Job) (stages.Result, error)
+	AnalyzeThen(ctx context.Context, job stages.Job, entered func()) (stages.Result, error)
 }
 
 // progress is told of each finished song.
@@ -422,8 +422,8 @@ type progress interface {
 // the time it finished.
 func analyseAll(ctx context.Context, a analyser, dir string, songs []string, limit int, prog progress, start time.Time) []reports.Record {
 	recs := make([]reports.Record, len(songs))
-	started := inOrder(ctx, len(songs), limit, func(i int) {
-		res, err := a.Analyze(ctx, stages.Job{Name: filepath.Join(dir, songs[i])})
+	started := inOrder(ctx, len(songs), limit, func(i int, entered func()) {
+		res, err := a.AnalyzeThen(ctx, stages.Job{Name: filepath.Join(dir, songs[i])}, entered)
 		rec := reports.Record{Result: res, Finished: time.Since(start).Seconds()}
 		rec.File = songs[i]
 		if err != nil {

@@ -87,6 +87,11 @@ type fakeAnalyser struct {
 	inFlight, peak int
 }
 
+func (f *fakeAnalyser) AnalyzeThen(ctx context.Context, job stages.Job, entered func()) (stages.Result, error) {
+	entered()
+	return f.Analyze(ctx, job)
+}
+
 func (f *fakeAnalyser) Analyze(ctx context.Context, job stages.Job) (stages.Result, error) {
 	f.mu.Lock()
 	f.inFlight++

@@ -118,6 +118,11 @@ type interruptedAnalyser struct {
 	allDone chan struct{} // closed when every quick song is answered
 }
 
+func (f *interruptedAnalyser) AnalyzeThen(ctx context.Context, job stages.Job, entered func()) (stages.Result, error) {
+	entered()
+	return f.Analyze(ctx, job)
+}
+
 func (f *interruptedAnalyser) Analyze(ctx context.Context, job stages.Job) (stages.Result, error) {
 	base := filepath.Base(job.Name)
 	if !strings.HasPrefix(base, "ok") && !strings.HasPrefix(base, "bad") {
