@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -56,6 +57,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if len(files) == 0 {
 		fmt.Fprintln(stderr, "songflow bench: no audio files found")
 		return 1
+	}
+	// files × repeat runs must be countable: beyond, the count wrapped
+	// around and bench "analysed" a negative number of songs, exit 0.
+	if *repeat > math.MaxInt/len(files) {
+		fmt.Fprintf(stderr, "songflow bench: --repeat %d: too many runs of %s\n", *repeat, reports.Plural(len(files), "file"))
+		return 2
 	}
 	// Reading every file once puts it in the page cache, so the timed runs
 	// measure analysis, not the disk, without holding the files in the

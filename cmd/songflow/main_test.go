@@ -215,6 +215,7 @@ func TestCommandErrors(t *testing.T) {
 		{[]string{"analyze", song, "--config", profile}, 2, "file " + profile + " line 2: analysis.key_profile: must be "},
 		{[]string{"analyze", song, "--config", noMap}, 2, "songflow: file " + noMap + " line 2: analysis.calibration: calibration: open "},
 		{[]string{"bench", song, "--repeat", "0"}, 2, "--repeat must be at least 1"},
+		{[]string{"bench", song, song, "--repeat", "4611686018427387904"}, 2, "--repeat 4611686018427387904: too many runs of 2 files"},
 		{[]string{"bench", song, "--config", bad}, 2, "stages.fft.workers"},
 		{[]string{"bench", song, "--config", noMap}, 2, "songflow: file " + noMap + " line 2: analysis.calibration: calibration: open "},
 		{[]string{"bench", filepath.Join(dir, "missing")}, 2, "missing"},
