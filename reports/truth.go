@@ -167,6 +167,10 @@ func truthByFold(dir, name string) []string {
 	return found
 }
 
+// exportHead is how much of a CSV file findExport reads to find its
+// header: far more than any header line.
+const exportHead = 64 << 10
+
 // findExport returns the name of the one top-level CSV file of dir whose
 // header is a playlist export's, or "" when there is none.
 func findExport(dir string) (string, error) {
@@ -183,7 +187,9 @@ func findExport(dir string) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("truth: %w", err)
 		}
-		data, err := io.ReadAll(f)
+		// Its header is all that tells an export: the file may be a data
+		// set of gigabytes lying beside the songs, read whole for nothing.
+		data, err := io.ReadAll(io.LimitReader(f, exportHead))
 		f.Close()
 		if err != nil {
 			continue
