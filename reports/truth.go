@@ -23,6 +23,7 @@ import (
 	textunicode "golang.org/x/text/encoding/unicode"
 	"golang.org/x/text/unicode/norm"
 
+	"github.com/songflow/songflow/decode"
 	"github.com/songflow/songflow/dsp"
 	"github.com/songflow/songflow/internal/caseless"
 	"github.com/songflow/songflow/stages"
@@ -128,7 +129,7 @@ func LoadTruth(dir string) (*TruthSet, error) {
 	case len(names) == 1:
 		name = names[0]
 	}
-	f, err := os.Open(filepath.Join(dir, name))
+	f, err := openRegular(filepath.Join(dir, name))
 	if errors.Is(err, fs.ErrNotExist) {
 		name, err = findExport(dir)
 		if err != nil {
@@ -137,7 +138,7 @@ func LoadTruth(dir string) (*TruthSet, error) {
 		if name == "" {
 			return &TruthSet{}, nil
 		}
-		f, err = os.Open(filepath.Join(dir, name))
+		f, err = openRegular(filepath.Join(dir, name))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("truth: %w", err)
@@ -148,6 +149,20 @@ func LoadTruth(dir string) (*TruthSet, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// openRegular opens file, which must be a regular file or a
+// link to one: opening a named pipe waits for a writer, for good and deaf
+// to Ctrl-C, and a device such as /dev/zero never ends, filling memory.
+func openRegular(file string) (*os.File, error) {
+	st, err := os.Stat(file)
+	if err != nil {
+		return nil, err
+	}
+	if err := decode.Regular(st.Mode()); err != nil {
+		return nil, &fs.PathError{Op: "open", Path: file, Err: err}
+	}
+	return os.Open(file)
 }
 
 // truthByFold returns the files of dir whose name is name ignoring case,
@@ -183,7 +198,11 @@ func findExport(dir string) (string, error) {
 		if e.IsDir() || !strings.EqualFold(filepath.Ext(e.Name()), ".csv") {
 			continue
 		}
-		f, err := os.Open(filepath.Join(dir, e.Name()))
+		file := filepath.Join(dir, e.Name())
+		if st, err := os.Stat(file); err == nil && !st.Mode().IsRegular() {
+			continue // a named pipe, a device (see openRegular): no export
+		}
+		f, err := os.Open(file)
 		if err != nil {
 			return "", fmt.Errorf("truth: %w", err)
 		}
