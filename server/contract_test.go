@@ -509,11 +509,13 @@ func TestConcurrentDeleteAndRead(t *testing.T) {
 	}
 }
 
-// An upload of unknown length is cut off at the limit: 413 as for one
-// that announces its size.
-func TestChunkedUploadTooLarge(t *testing.T) {
-	ts := newTestServer(t, Options{MaxBodyBytes: 1 << 20}, nil)
-	req, err := http.NewRequest("POST", ts.URL+"/analyze_data", io.MultiReader(strings.NewReader("bpm=1\n"), bytes.NewReader(make([]byte, 2<<20))))
+// postChunked posts an upload of n bytes, a tempo line and zeros, to
+// /analyze_data without announcing its length (chunked), as a client
+// streaming a file does.
+func postChunked(t *testing.T, ts *testServer, n int) (int, []byte) {
+	t.Helper()
+	head := "bpm=1\n"
+	req, err := http.NewRequest("POST", ts.URL+"/analyze_data", io.MultiReader(strings.NewReader(head), bytes.NewReader(make([]byte, n-len(head)))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -524,7 +526,15 @@ func TestChunkedUploadTooLarge(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	wantError(t, "chunked upload over the limit", resp.StatusCode, body, http.StatusRequestEntityTooLarge, "payload_too_large")
+	return resp.StatusCode, body
+}
+
+// An upload of unknown length is cut off at the limit: 413 as for one
+// that announces its size, and not analysed.
+func TestChunkedUploadTooLarge(t *testing.T) {
+	ts := newTestServer(t, Options{MaxBodyBytes: 1 << 20}, nil)
+	status, body := postChunked(t, ts, 2<<20)
+	wantError(t, "chunked upload over the limit", status, body, http.StatusRequestEntityTooLarge, "payload_too_large")
 	if ts.fake.calls.Load() != 0 {
 		t.Error("the cut upload was analysed")
 	}
@@ -537,24 +547,9 @@ func TestChunkedUploadTooLarge(t *testing.T) {
 func TestChunkedUploadLimitIsExact(t *testing.T) {
 	const limit = 1 << 20
 	ts := newTestServer(t, Options{MaxBodyBytes: limit}, nil)
-	post := func(n int) (int, []byte) {
-		head := "bpm=1\n"
-		req, err := http.NewRequest("POST", ts.URL+"/analyze_data", io.MultiReader(strings.NewReader(head), bytes.NewReader(make([]byte, n-len(head)))))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.ContentLength = -1 // chunked
-		resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, body
-	}
-	status, body := post(limit + 1)
+	status, body := postChunked(t, ts, limit+1)
 	wantError(t, "chunked upload one byte over the limit", status, body, http.StatusRequestEntityTooLarge, "payload_too_large")
-	if status, body := post(limit); status == http.StatusRequestEntityTooLarge || ts.fake.calls.Load() != 1 {
+	if status, body := postChunked(t, ts, limit); status == http.StatusRequestEntityTooLarge || ts.fake.calls.Load() != 1 {
 		t.Errorf("chunked upload of exactly the limit: status %d (%s), %d analyses, want it analysed", status, body, ts.fake.calls.Load())
 	}
 }
