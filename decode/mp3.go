@@ -2,6 +2,7 @@ package decode
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -112,7 +113,7 @@ func decodeMP3In(in *input, k int) (*Audio, error) {
 	}
 	out := mp3Out{chans: chans, nch: nch, spf: spf, skip: int64(skip), want: want}
 	if k <= 0 {
-		k = mp3SegmentCount(st, rate, spf)
+		k = mp3SegmentCount(st, out.frames(len(st.index)), rate, spf)
 	}
 	got, err := decodeMP3Segments(in, st, out, k)
 	if err != nil {
@@ -142,35 +143,40 @@ type mp3Out struct {
 // (see mp3Segment), a fraction of a second.
 const mp3MinSegment = 20
 
-// mp3SegmentCount is how many segments to decode the stream st in at
-// once: one per core, each at least mp3MinSegment long. go-mp3 decodes at
-// under 100× real time on one core here, the slowest of the decoders by
-// far, so a song uploaded alone waits for it on one core while the rest
-// idle; with songs decoding side by side the segments only share the
-// same cores. An MPEG-2 stream that needs repacking (lsfRepacker) is
-// decoded in one piece, since the repacking carries state from frame to
-// frame that a segment starting mid-stream would not have.
-func mp3SegmentCount(st *mp3Stream, rate, spf int) int {
+// mp3SegmentCount is how many segments to decode the first frames of the
+// stream st in at once: one per core, each at least mp3MinSegment long.
+// go-mp3 decodes at under 100× real time on one core here, the slowest of
+// the decoders by far, so a song uploaded alone waits for it on one core
+// while the rest idle; with songs decoding side by side the segments only
+// share the same cores. An MPEG-2 stream that needs repacking
+// (lsfRepacker) is decoded in one piece, since the repacking carries
+// state from frame to frame that a segment starting mid-stream would not
+// have.
+func mp3SegmentCount(st *mp3Stream, frames, rate, spf int) int {
 	if st.goMP3Short {
 		return 1
 	}
 	perSegment := max(1, mp3MinSegment*rate/spf)
-	return max(1, min(runtime.GOMAXPROCS(0), st.frames/perSegment))
+	return max(1, min(runtime.GOMAXPROCS(0), frames/perSegment))
 }
 
 // mp3Segment is a run of frames [first, end) decoded by one decoder, which
 // starts at frame from ≤ first: a layer III frame's main data may begin in
 // the frames before it (the bit reservoir), and its output overlaps the
-// previous frame's (the hybrid filter bank), so a decoder that starts
+// previous granule's (the hybrid filter bank), so a decoder that starts
 // cold gives the first frames wrongly. From those run-in frames on, its
 // state is the one a decoder from the start of the stream has, and the
-// samples of [first, end) are the same bit for bit (tested).
+// samples of [first, end) are the same bit for bit (tested at every cut).
 type mp3Segment struct{ from, first, end int }
 
-// splitMP3 cuts n frames into k segments of nearly equal length, each
-// with the run-in its first frame needs: enough frames before the frame
-// preceding it to hold the largest reservoir a frame may reach back
-// (511 bytes of main data in MPEG-1, 255 in MPEG-2), and two more.
+// splitMP3 cuts the frames of index into k segments of nearly equal
+// length, each with the run-in its first frame needs. The synthesis
+// filter's state at a frame comes from the granule before it, and that
+// granule's overlap-add from the one before that: in MPEG-2, one granule
+// a frame, two frames back. Those two frames must decode as they do from
+// the start, so the run-in holds, before them, the largest reservoir a
+// frame may reach back into (511 bytes of main data in MPEG-1, 255 in
+// MPEG-2), and two frames more.
 func splitMP3(index []mp3Frame, k int, maxBegin int) []mp3Segment {
 	n := len(index)
 	segs := make([]mp3Segment, 0, k)
@@ -178,7 +184,7 @@ func splitMP3(index []mp3Frame, k int, maxBegin int) []mp3Segment {
 		first, end := i*n/k, (i+1)*n/k
 		from := first
 		if first > 0 {
-			from = first - 1 // its overlap and synthesis state carry over
+			from = max(0, first-2)
 			for reach := 0; from > 0 && reach < maxBegin; {
 				from--
 				reach += int(index[from].main)
@@ -190,23 +196,26 @@ func splitMP3(index []mp3Frame, k int, maxBegin int) []mp3Segment {
 	return segs
 }
 
-// decodeMP3Segments decodes the frames of st into out with k decoders at
-// once and returns how many samples per channel it wrote. When k > 1 and
-// a segment fails or comes out short, the whole stream is decoded again
-// in one piece, so that a damaged file gets the error (or the samples)
-// the one decoder gives, whatever the number of cores.
+// decodeMP3Segments decodes the first frames of st, as many as out needs,
+// into out with k decoders at once, and returns how many samples per
+// channel it wrote. When k > 1 and a segment fails or comes out short,
+// the others are stopped and the frames are decoded again in one piece,
+// so that a damaged file gets the error (or the samples) one decoder
+// gives, whatever the number of cores.
 func decodeMP3Segments(in *input, st *mp3Stream, out mp3Out, k int) (int64, error) {
+	frames := out.frames(len(st.index))
 	if k > 1 {
 		maxBegin := 511
 		if st.first.version != mpeg1 {
 			maxBegin = 255
 		}
-		segs := splitMP3(st.index, k, maxBegin)
-		type result struct {
-			got int64
-			err error
-		}
-		res := make([]result, len(segs))
+		segs := splitMP3(st.index[:frames], k, maxBegin)
+		ctx, stop := context.WithCancel(in.ctx)
+		defer stop()
+		sin := *in
+		sin.ctx = ctx
+		got := make([]int64, len(segs))
+		failed := make([]bool, len(segs))
 		var wg sync.WaitGroup
 		for i, sg := range segs {
 			wg.Add(1)
@@ -216,34 +225,38 @@ func decodeMP3Segments(in *input, st *mp3Stream, out mp3Out, k int) (int64, erro
 				// only: go-mp3 panics on some damaged frames.
 				defer func() {
 					if p := recover(); p != nil {
-						res[i].err = fmt.Errorf("%w: decoder failed: %v", ErrCorrupt, p)
+						failed[i] = true
+						stop()
 					}
 				}()
-				res[i].got, res[i].err = decodeMP3Segment(in, st, out, sg)
+				n, err := decodeMP3Segment(&sin, st, out, sg)
+				if err != nil || (i < len(segs)-1 && n != out.kept(sg)) {
+					failed[i] = true
+					stop()
+				}
+				got[i] = n
 			}()
 		}
 		wg.Wait()
-		var got int64
-		ok := true
-		for i, sg := range segs {
-			if res[i].err != nil {
-				ok = false
-				break
+		if !slices.Contains(failed, true) {
+			var sum int64
+			for _, n := range got {
+				sum += n
 			}
-			got += res[i].got
-			if i < len(segs)-1 && res[i].got != out.kept(sg) {
-				ok = false
-				break
-			}
-		}
-		if ok {
-			return got, nil
+			return sum, nil
 		}
 		if err := in.ctx.Err(); err != nil {
 			return 0, err
 		}
 	}
-	return decodeMP3Segment(in, st, out, mp3Segment{from: 0, first: 0, end: len(st.index)})
+	return decodeMP3Segment(in, st, out, mp3Segment{from: 0, first: 0, end: frames})
+}
+
+// frames returns how many of a stream's n frames hold the samples o
+// keeps: all of them unless only the start of the song is decoded.
+func (o mp3Out) frames(n int) int {
+	need := (o.skip + o.want + int64(o.spf) - 1) / int64(o.spf)
+	return int(min(int64(n), need))
 }
 
 // kept returns how many samples of segment sg's frames go into out.

@@ -151,6 +151,11 @@ lame --quiet -m m -b 64 --add-id3v2 --tt "Tagged Song" --ta "Tag Artist" \
 # too small for a LAME header.
 synth 22050 1 0.5 "$T/m5.wav" -b 16
 lame --quiet -m m -b 32 "$T/m5.wav" mp3_cbr32_mono_22k.mp3
+# MPEG-2 VBR at 24 kHz: bursts of noise between silences, so that tiny
+# frames come right before large ones whose main data reaches back past
+# them (the decode in segments must run in far enough; decode/mp3.go).
+sox -R -n -r 24000 -c 1 -b 16 "$T/m6.wav" synth 0.15 pinknoise gain -6 pad 0 0.15 repeat 9
+lame --quiet -m m -V 9 "$T/m6.wav" mp3_vbr_bursts_24k.noref.mp3
 
 # --- AAC -----------------------------------------------------------------
 # Perceptual noise substitution is off: decoders fill those bands with
