@@ -162,7 +162,20 @@ func openRegular(file string) (*os.File, error) {
 	if err := decode.Regular(st.Mode()); err != nil {
 		return nil, &fs.PathError{Op: "open", Path: file, Err: err}
 	}
-	return os.Open(file)
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	// Checked again on what was opened: the path may have been replaced
+	// in between (by a link to /dev/zero, say).
+	if st, err = f.Stat(); err == nil {
+		err = decode.Regular(st.Mode())
+	}
+	if err != nil {
+		f.Close()
+		return nil, &fs.PathError{Op: "open", Path: file, Err: err}
+	}
+	return f, nil
 }
 
 // truthByFold returns the files of dir whose name is name ignoring case,

@@ -641,8 +641,9 @@ func (s *Server) finishAnalysis(ctx context.Context, sg song, key store.Key, log
 	// A miss is a song that will be analysed: one refused before
 	// admission was neither analysed nor answered, and counted as a miss
 	// it would dilute the hit rate /stats shows. It is stored once the
-	// analysis ends, so that a database another program holds locked
-	// delays no analysis by its busy timeout.
+	// analysis ends, as the result is, so that a database another program
+	// holds locked delays the analysis by no busy timeout; /stats read
+	// after an answer shows it.
 	s.metrics.misses.Inc()
 	defer s.count(ctx, "cache_misses", log)
 	dctx, stop := s.detach(ctx)
@@ -677,10 +678,10 @@ func (s *Server) finishAnalysis(ctx context.Context, sg song, key store.Key, log
 	now := time.Now().UTC()
 	var id int64
 	if key.Namespace == store.WatchNamespace {
-		// Clients read the watcher's namespace but never write it: a song
-		// stored there would replace a watched file's result with one no
-		// file of the folder gave (no name, other settings).
-		log.Info("not cached: the watcher's namespace is read-only to clients")
+		// Clients read the watcher's namespace but store no song there: a
+		// song stored there would replace a watched file's result with one
+		// no file of the folder gave (no name, other settings).
+		log.Info("not cached: clients store no song in the watcher's namespace")
 	} else {
 		// A client that left still paid for the analysis: keep it.
 		id, err = s.store.Put(context.WithoutCancel(ctx), store.Entry{Key: key, Title: title, Artist: artist,
@@ -749,6 +750,9 @@ func (s *Server) fromCache(ctx context.Context, key store.Key, sg song, log *slo
 // notePreviewURL records u as the address the song under key was
 // downloaded from.
 func (s *Server) notePreviewURL(ctx context.Context, key store.Key, u string, log *slog.Logger) {
+	if key.Namespace == store.WatchNamespace {
+		return // the watcher's rows are its own (see finishAnalysis)
+	}
 	if _, err := s.store.SetPreviewURL(context.WithoutCancel(ctx), key, u); err != nil {
 		log.Error("cache write failed", "err", err)
 	}

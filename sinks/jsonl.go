@@ -34,12 +34,14 @@ type Line struct {
 // the result it holds, by content hash and analyzer version.
 type lineKey struct{ file, hash, version string }
 
-// jsonName is the file name a line names as the line says it: JSON
-// carries only UTF-8, and encoding/json writes each byte that is not
-// (a Latin-1 "Beyonc\xe9.mp3" from an old archive) as U+FFFD. Lines are
-// told apart by this form, the one read back from the file, so that a
-// line written for such a name is found again after a restart rather
-// than written again (and dropped as repeated) at every start.
+// jsonName is the file name a line names, in UTF-8, the only text JSON
+// carries. A name that is not UTF-8 (a Latin-1 "Beyonc\xe9.mp3" from an
+// old archive) has each of its stray bytes read as Latin-1 ("Beyoncé.mp3"),
+// as the server reads such titles: readable, and distinct for names that
+// differ in those bytes alone, where encoding/json would write every one
+// as U+FFFD and two such files would share their lines, each line taken
+// for the other file's and written again at every start. Lines are told
+// apart by this form, the one read back from the file.
 func jsonName(name string) string {
 	if utf8.ValidString(name) {
 		return name
@@ -48,10 +50,9 @@ func jsonName(name string) string {
 	for i := 0; i < len(name); {
 		r, n := utf8.DecodeRuneInString(name[i:])
 		if r == utf8.RuneError && n == 1 {
-			b.WriteRune(utf8.RuneError)
-		} else {
-			b.WriteString(name[i : i+n])
+			r = rune(name[i])
 		}
+		b.WriteRune(r)
 		i += n
 	}
 	return b.String()
@@ -341,12 +342,13 @@ func (j *JSONL) lastOwed(file string) (lineKey, bool) {
 // is appended while waiting, unless another result of r.File was owed
 // after it.
 func (j *JSONL) Append(hash string, r stages.Result) (bool, error) {
+	r.File = jsonName(r.File)
 	b, err := json.Marshal(Line{ContentHash: hash, Result: r})
 	if err != nil {
 		return false, fmt.Errorf("results %s: %w", j.path, err)
 	}
 	b = append(b, '\n')
-	k := lineKey{jsonName(r.File), hash, r.AnalyzerVersion}
+	k := lineKey{r.File, hash, r.AnalyzerVersion}
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	// The path is looked at before what the file holds: a line the open

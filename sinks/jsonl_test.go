@@ -278,12 +278,13 @@ func TestOpenCutsTornLastLine(t *testing.T) {
 	}
 }
 
-// TestAppendNameNotUTF8: a file whose name is not UTF-8 (Latin-1
-// "Beyonc\xe9.mp3" from an old zip) is named in its line as JSON can
-// carry it, and a reopened file knows it holds that line. Before, the
-// JSONL looked the line up by the raw name, so every start found it
-// missing, wrote it again and, at the next start, dropped it as
-// repeated, rewriting the whole file each time.
+// TestAppendNameNotUTF8: files whose names are not UTF-8 (Latin-1
+// "Beyonc\xe9.mp3" from an old zip, and "Beyonc\xe8.mp3" beside it) are
+// named in their lines with those bytes read as Latin-1, each its own, and
+// a reopened file knows it holds both lines. Before, the JSONL looked the
+// lines up by the raw names, so every start found them missing, wrote
+// them again and, at the next start, dropped them as repeated; and
+// written as JSON writes such bytes, U+FFFD, the two names were one.
 func TestAppendNameNotUTF8(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "results.jsonl")
 	var warnings []string
@@ -292,13 +293,16 @@ func TestAppendNameNotUTF8(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	name := "Beyonc\xe9 \xff\xfe.mp3"
-	r := stages.Result{File: name, BPM: 120, AnalyzerVersion: "v1"}
-	if wrote, err := j.Append("h1", r); !wrote || err != nil {
-		t.Fatalf("first append: wrote %v, err %v", wrote, err)
-	}
-	if wrote, _ := j.Append("h1", r); wrote {
-		t.Fatal("a line held written again")
+	names := []string{"Beyonc\xe9 \xff.mp3", "Beyonc\xe8 \xff.mp3"}
+	results := make([]stages.Result, len(names))
+	for i, name := range names {
+		results[i] = stages.Result{File: name, BPM: 120, AnalyzerVersion: "v1"}
+		if wrote, err := j.Append("h1", results[i]); !wrote || err != nil {
+			t.Fatalf("first append of %q: wrote %v, err %v", name, wrote, err)
+		}
+		if wrote, _ := j.Append("h1", results[i]); wrote {
+			t.Fatalf("a line held for %q written again", name)
+		}
 	}
 	j.Close()
 	for run := range 2 {
@@ -306,11 +310,13 @@ func TestAppendNameNotUTF8(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !j.Has(name, "h1", "v1") {
-			t.Errorf("run %d: reopened file does not know it holds the line", run)
-		}
-		if wrote, _ := j.Append("h1", r); wrote {
-			t.Errorf("run %d: reopened file appended a result it holds", run)
+		for i, name := range names {
+			if !j.Has(name, "h1", "v1") {
+				t.Errorf("run %d: reopened file does not know it holds %q's line", run, name)
+			}
+			if wrote, _ := j.Append("h1", results[i]); wrote {
+				t.Errorf("run %d: reopened file appended %q's result, which it holds", run, name)
+			}
 		}
 		j.Close()
 	}
@@ -318,7 +324,7 @@ func TestAppendNameNotUTF8(t *testing.T) {
 		t.Errorf("warnings: %q", warnings)
 	}
 	lines := readLines(t, path)
-	if len(lines) != 1 || lines[0].File != "Beyonc\ufffd \ufffd\ufffd.mp3" {
+	if len(lines) != 2 || lines[0].File != "Beyoncé ÿ.mp3" || lines[1].File != "Beyoncè ÿ.mp3" {
 		t.Fatalf("lines = %+v", lines)
 	}
 }
