@@ -242,7 +242,10 @@ func decode(ctx context.Context, r io.ReaderAt, size int64, opts Options) (a *Au
 // input is what every format's decoder gets: the data, where the audio
 // starts (after any ID3v2 tag), and the limits.
 type input struct {
-	ctx   context.Context
+	ctx context.Context
+	// r is read from several goroutines at once (an MP3's segments): an
+	// *os.File or a *bytes.Reader, whose ReadAt allows it, as io.ReaderAt
+	// asks of every implementation.
 	r     io.ReaderAt
 	size  int64
 	start int64
