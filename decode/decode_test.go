@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mewkiz/flac"
+
 	"github.com/songflow/songflow/internal/audiotest"
 )
 
@@ -1608,6 +1610,76 @@ func TestMP3SegmentsAudio(t *testing.T) {
 							name, k, opts, c, len(a.Channels[c]), len(one.Channels[c]))
 					}
 				}
+			}
+		}
+	}
+}
+
+// A FLAC stream decoded in segments at once, each decoder starting at the
+// first intact frame past its cut, gives one decoder's samples bit for
+// bit: FLAC frames carry no state from one to the next. Every segment
+// must decode cleanly (no fallback to one decoder); the fixtures of a
+// few frames are cut in as many segments as their frames allow.
+func TestFLACSegmentsDecodeAsOne(t *testing.T) {
+	var names []string
+	for _, pattern := range []string{fixtures + "flac_*.flac", "../testdata/calibration/*.flac"} {
+		found, err := filepath.Glob(pattern)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, found...)
+	}
+	if len(names) < 5 {
+		t.Fatalf("%d FLAC songs found", len(names))
+	}
+	for _, name := range names {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		newInput := func() *input {
+			r := bytes.NewReader(data)
+			_, start, err := sniffAt(r, int64(len(data)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return &input{ctx: context.Background(), r: r, size: int64(len(data)), start: start}
+		}
+		one, err := decodeFLACIn(newInput(), 1)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		in := newInput()
+		info, audio, err := flacMetadata(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info[0] |= 0x80
+		head := slices.Concat([]byte("fLaC"), info)
+		stream, err := flac.New(bytes.NewReader(head))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if stream.Info.BlockSizeMin != stream.Info.BlockSizeMax || stream.Info.NSamples == 0 {
+			continue // decoded in one piece
+		}
+		for _, k := range []int{2, 3, 7} {
+			if frames := stream.Info.NSamples / uint64(stream.Info.BlockSizeMax); frames < uint64(4*k) {
+				continue // too few frames for a cut to fall before the last
+			}
+			fs := flacSegments{in: in, head: head, si: stream.Info, end: audioEnd(in.r, audio, in.size)}
+			chans, ok := fs.decode(audio, k)
+			if !ok {
+				t.Fatalf("%s, %d segments: fell back to one decoder", filepath.Base(name), k)
+			}
+			for c := range one.Channels {
+				if !slices.Equal(chans[c], one.Channels[c]) {
+					t.Fatalf("%s, %d segments: channel %d differs from one decoder's", filepath.Base(name), k, c)
+				}
+			}
+			a, err := decodeFLACIn(newInput(), k)
+			if err != nil || a.SourceDuration != one.SourceDuration || !slices.Equal(a.Channels[0], one.Channels[0]) {
+				t.Fatalf("%s, %d segments: %v, %g s (one decoder %g s)", filepath.Base(name), k, err, a.SourceDuration, one.SourceDuration)
 			}
 		}
 	}

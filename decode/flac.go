@@ -5,14 +5,22 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"slices"
+	"sync"
 
 	"github.com/mewkiz/flac"
+	"github.com/mewkiz/flac/frame"
+	"github.com/mewkiz/flac/meta"
 )
 
 // decodeFLAC decodes a FLAC stream with mewkiz/flac. Samples are scaled by
 // 2^-(bits-1), exactly as ffmpeg converts them to float.
-func decodeFLAC(in *input) (*Audio, error) {
+func decodeFLAC(in *input) (*Audio, error) { return decodeFLACIn(in, 0) }
+
+// decodeFLACIn is decodeFLAC in k segments at once when the whole song is
+// decoded; 0 means one per core, each at least flacMinSegment long.
+func decodeFLACIn(in *input, k int) (*Audio, error) {
 	info, audio, err := flacMetadata(in)
 	if err != nil {
 		return nil, err
@@ -59,6 +67,18 @@ func decodeFLAC(in *input) (*Audio, error) {
 	pre := min(total, (in.size-in.start)*4/int64(nch))
 	if want >= 0 {
 		pre = min(pre, want)
+	}
+	if k <= 0 {
+		k = min(runtime.GOMAXPROCS(0), int(total/(flacMinSegment*int64(rate))))
+	}
+	if k > 1 && want < 0 && pre == total {
+		fs := flacSegments{in: in, head: slices.Concat([]byte("fLaC"), info), si: si, end: end}
+		if chans, ok := fs.decode(audio, k); ok {
+			return &Audio{Rate: rate, Channels: chans, SourceDuration: float64(total) / float64(rate)}, nil
+		}
+		if err := in.ctx.Err(); err != nil {
+			return nil, err
+		}
 	}
 	chans := newChannels(nch, pre, in.size-in.start)
 	limit := int64(-1) // frames after which to stop for MaxDuration
@@ -174,5 +194,173 @@ func flacMetadata(in *input) ([]byte, int64, error) {
 		if last {
 			return info, off, nil
 		}
+	}
+}
+
+// flacMinSegment is the least audio, in seconds, worth a decoder of its
+// own: a segment costs the search for its first frame and a decoder.
+const flacMinSegment = 20
+
+// flacSegments decodes a FLAC stream's frames in segments at once. FLAC
+// frames carry no state from one to the next and name their own first
+// sample, so a decoder started at any frame gives exactly the samples a
+// decoder from the start gives there: decoding a long song on one core
+// while the others idle is only the library's way, not the format's.
+type flacSegments struct {
+	in   *input
+	head []byte // "fLaC" and the STREAMINFO block, marked the last
+	si   *meta.StreamInfo
+	end  int64 // where the frames end
+}
+
+// flacSearch is how far past a cut the next frame is looked for: far
+// more than a frame of any encoder's usual block size takes.
+const flacSearch = 1 << 20
+
+// decode decodes the frames from byte audio on in k segments at once into
+// channels of si.NSamples samples. It reports false, for the caller to
+// decode the stream in one piece, unless every segment decoded cleanly
+// and together they hold exactly the samples STREAMINFO announces, in
+// order: whatever is amiss (a damaged frame, a lying header, frames of
+// varying block size in a stream that says otherwise) is then reported as
+// one decoder reports it.
+func (fs flacSegments) decode(audio int64, k int) ([][]float32, bool) {
+	if fs.si.BlockSizeMin != fs.si.BlockSizeMax {
+		return nil, false // frames number samples, not frames: rare, and not worth it
+	}
+	cuts := []int64{audio}
+	for i := 1; i < k; i++ {
+		at := audio + int64(i)*(fs.end-audio)/int64(k)
+		c, ok := fs.nextFrame(max(at, cuts[len(cuts)-1]+1))
+		if !ok {
+			break
+		}
+		cuts = append(cuts, c)
+	}
+	if len(cuts) == 1 {
+		return nil, false // no frame found past a cut: one decoder it is
+	}
+	cuts = append(cuts, fs.end)
+	total := int64(fs.si.NSamples)
+	nch := int(fs.si.NChannels)
+	chans := make([][]float32, nch)
+	for c := range chans {
+		chans[c] = make([]float32, total)
+	}
+	type span struct{ first, end int64 } // samples a segment wrote
+	got := make([]span, len(cuts)-1)
+	ok := make([]bool, len(cuts)-1)
+	var wg sync.WaitGroup
+	for i := range got {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// decode's recover sees its own goroutine's panics only.
+			defer func() {
+				if recover() != nil {
+					ok[i] = false
+				}
+			}()
+			got[i].first, got[i].end, ok[i] = fs.segment(cuts[i], cuts[i+1], chans)
+		}()
+	}
+	wg.Wait()
+	next := int64(0)
+	for i := range got {
+		if !ok[i] || got[i].first != next {
+			return nil, false
+		}
+		next = got[i].end
+	}
+	return chans, next == total
+}
+
+// nextFrame returns the offset of the first whole, intact frame at or
+// after byte at: a frame sync code whose header and frame checksums (CRC-8
+// and CRC-16) hold, which a sync code met by chance inside a frame's
+// data does not pass.
+func (fs flacSegments) nextFrame(at int64) (int64, bool) {
+	buf := make([]byte, min(flacSearch, fs.end-at))
+	if len(buf) < 2 {
+		return 0, false
+	}
+	n, _ := fs.in.r.ReadAt(buf, at)
+	buf = buf[:n]
+	for i := 0; i+1 < len(buf); i++ {
+		if buf[i] != 0xFF || buf[i+1]&0xFE != 0xF8 {
+			continue
+		}
+		stream, err := flac.New(io.MultiReader(bytes.NewReader(fs.head), io.NewSectionReader(fs.in.r, at+int64(i), fs.end-at-int64(i))))
+		if err != nil {
+			return 0, false
+		}
+		if fr, err := stream.Next(); err == nil && fs.fits(fr.Header) {
+			if fr.BitsPerSample == 0 {
+				fr.BitsPerSample = fs.si.BitsPerSample // "as in STREAMINFO"
+			}
+			if err := fr.Parse(); err == nil {
+				return at + int64(i), true
+			}
+		}
+	}
+	return 0, false
+}
+
+// fits reports whether frame header h belongs to the stream: its channels
+// and block sizes, so that no frame of another stream glued on is taken
+// for one of this.
+func (fs flacSegments) fits(h frame.Header) bool {
+	return int(h.Channels.Count()) == int(fs.si.NChannels) && h.HasFixedBlockSize &&
+		(h.BitsPerSample == 0 || h.BitsPerSample == fs.si.BitsPerSample)
+}
+
+// segment decodes the frames in the bytes [from, to) into chans at the
+// samples they name, and returns the first and the end of those samples;
+// ok is false when a frame fails, does not follow the one before, or
+// does not fit.
+func (fs flacSegments) segment(from, to int64, chans [][]float32) (first, end int64, ok bool) {
+	stream, err := flac.New(io.MultiReader(bytes.NewReader(fs.head), io.NewSectionReader(fs.in.r, from, to-from)))
+	if err != nil {
+		return 0, 0, false
+	}
+	block := int64(fs.si.BlockSizeMax)
+	first = -1
+	for {
+		if fs.in.ctx.Err() != nil {
+			return 0, 0, false
+		}
+		fr, err := stream.Next()
+		if errors.Is(err, io.EOF) {
+			return first, end, first >= 0
+		}
+		if err != nil || !fs.fits(fr.Header) {
+			return 0, 0, false
+		}
+		if fr.BitsPerSample == 0 {
+			fr.BitsPerSample = fs.si.BitsPerSample
+		}
+		if err := fr.Parse(); err != nil {
+			return 0, 0, false
+		}
+		at := int64(fr.Num) * block
+		if first < 0 {
+			first, end = at, at
+		}
+		n := int64(fr.BlockSize)
+		bits := int(fr.BitsPerSample)
+		if at != end || at+n > int64(len(chans[0])) || bits < 4 || bits > 32 || len(fr.Subframes) != len(chans) {
+			return 0, 0, false
+		}
+		scale := float32(1 / float64(uint64(1)<<(bits-1)))
+		for c, sf := range fr.Subframes {
+			if int64(len(sf.Samples)) < n {
+				return 0, 0, false
+			}
+			dst := chans[c][at : at+n]
+			for j, v := range sf.Samples[:n] {
+				dst[j] = float32(v) * scale
+			}
+		}
+		end = at + n
 	}
 }
