@@ -2,6 +2,7 @@ package decode
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -223,66 +224,69 @@ const flacSearch = 1 << 20
 // and together they hold exactly the samples STREAMINFO announces, in
 // order: whatever is amiss (a damaged frame, a lying header, frames of
 // varying block size in a stream that says otherwise) is then reported as
-// one decoder reports it.
+// one decoder reports it. A segment that fails stops the others.
 func (fs flacSegments) decode(audio int64, k int) ([][]float32, bool) {
 	if fs.si.BlockSizeMin != fs.si.BlockSizeMax {
 		return nil, false // frames number samples, not frames: rare, and not worth it
 	}
-	cuts := []int64{audio}
+	total := int64(fs.si.NSamples)
+	// Segment i holds the bytes [cuts[i], cuts[i+1]) and the samples
+	// [starts[i], starts[i+1]), as the frame at each cut names them; a
+	// segment writes no sample outside its own.
+	cuts, starts := []int64{audio}, []int64{0}
 	for i := 1; i < k; i++ {
 		at := audio + int64(i)*(fs.end-audio)/int64(k)
-		c, ok := fs.nextFrame(max(at, cuts[len(cuts)-1]+1))
-		if !ok {
+		c, first, ok := fs.nextFrame(max(at, cuts[len(cuts)-1]+1))
+		if !ok || first <= starts[len(starts)-1] || first >= total {
 			break
 		}
-		cuts = append(cuts, c)
+		cuts, starts = append(cuts, c), append(starts, first)
 	}
 	if len(cuts) == 1 {
 		return nil, false // no frame found past a cut: one decoder it is
 	}
-	cuts = append(cuts, fs.end)
-	total := int64(fs.si.NSamples)
-	nch := int(fs.si.NChannels)
-	chans := make([][]float32, nch)
+	cuts, starts = append(cuts, fs.end), append(starts, total)
+	chans := make([][]float32, fs.si.NChannels)
 	for c := range chans {
 		chans[c] = make([]float32, total)
 	}
-	type span struct{ first, end int64 } // samples a segment wrote
-	got := make([]span, len(cuts)-1)
-	ok := make([]bool, len(cuts)-1)
+	ctx, stop := context.WithCancel(fs.in.ctx)
+	defer stop()
+	sin := *fs.in
+	sin.ctx = ctx
+	seg := fs
+	seg.in = &sin
+	failed := make([]bool, len(cuts)-1)
 	var wg sync.WaitGroup
-	for i := range got {
+	for i := range failed {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			// decode's recover sees its own goroutine's panics only.
 			defer func() {
 				if recover() != nil {
-					ok[i] = false
+					failed[i] = true
+					stop()
 				}
 			}()
-			got[i].first, got[i].end, ok[i] = fs.segment(cuts[i], cuts[i+1], chans)
+			if !seg.segment(cuts[i], cuts[i+1], starts[i], starts[i+1], chans) {
+				failed[i] = true
+				stop()
+			}
 		}()
 	}
 	wg.Wait()
-	next := int64(0)
-	for i := range got {
-		if !ok[i] || got[i].first != next {
-			return nil, false
-		}
-		next = got[i].end
-	}
-	return chans, next == total
+	return chans, !slices.Contains(failed, true)
 }
 
 // nextFrame returns the offset of the first whole, intact frame at or
-// after byte at: a frame sync code whose header and frame checksums (CRC-8
-// and CRC-16) hold, which a sync code met by chance inside a frame's
-// data does not pass.
-func (fs flacSegments) nextFrame(at int64) (int64, bool) {
+// after byte at, and the first sample it holds: a frame sync code whose
+// header and frame checksums (CRC-8 and CRC-16) hold, which a sync code
+// met by chance inside a frame's data does not pass.
+func (fs flacSegments) nextFrame(at int64) (off, first int64, ok bool) {
 	buf := make([]byte, min(flacSearch, fs.end-at))
 	if len(buf) < 2 {
-		return 0, false
+		return 0, 0, false
 	}
 	n, _ := fs.in.r.ReadAt(buf, at)
 	buf = buf[:n]
@@ -292,18 +296,18 @@ func (fs flacSegments) nextFrame(at int64) (int64, bool) {
 		}
 		stream, err := flac.New(io.MultiReader(bytes.NewReader(fs.head), io.NewSectionReader(fs.in.r, at+int64(i), fs.end-at-int64(i))))
 		if err != nil {
-			return 0, false
+			return 0, 0, false
 		}
 		if fr, err := stream.Next(); err == nil && fs.fits(fr.Header) {
 			if fr.BitsPerSample == 0 {
 				fr.BitsPerSample = fs.si.BitsPerSample // "as in STREAMINFO"
 			}
 			if err := fr.Parse(); err == nil {
-				return at + int64(i), true
+				return at + int64(i), int64(fr.Num) * int64(fs.si.BlockSizeMax), true
 			}
 		}
 	}
-	return 0, false
+	return 0, 0, false
 }
 
 // fits reports whether frame header h belongs to the stream: its channels
@@ -314,53 +318,47 @@ func (fs flacSegments) fits(h frame.Header) bool {
 		(h.BitsPerSample == 0 || h.BitsPerSample == fs.si.BitsPerSample)
 }
 
-// segment decodes the frames in the bytes [from, to) into chans at the
-// samples they name, and returns the first and the end of those samples;
-// ok is false when a frame fails, does not follow the one before, or
-// does not fit.
-func (fs flacSegments) segment(from, to int64, chans [][]float32) (first, end int64, ok bool) {
+// segment decodes the frames in the bytes [from, to) into chans, and
+// reports whether they hold exactly the samples [lo, hi), in order, each
+// frame whole, intact and of the stream.
+func (fs flacSegments) segment(from, to, lo, hi int64, chans [][]float32) bool {
 	stream, err := flac.New(io.MultiReader(bytes.NewReader(fs.head), io.NewSectionReader(fs.in.r, from, to-from)))
 	if err != nil {
-		return 0, 0, false
+		return false
 	}
 	block := int64(fs.si.BlockSizeMax)
-	first = -1
-	for {
+	for next := lo; ; {
 		if fs.in.ctx.Err() != nil {
-			return 0, 0, false
+			return false
 		}
 		fr, err := stream.Next()
 		if errors.Is(err, io.EOF) {
-			return first, end, first >= 0
+			return next == hi
 		}
 		if err != nil || !fs.fits(fr.Header) {
-			return 0, 0, false
+			return false
 		}
 		if fr.BitsPerSample == 0 {
 			fr.BitsPerSample = fs.si.BitsPerSample
 		}
 		if err := fr.Parse(); err != nil {
-			return 0, 0, false
-		}
-		at := int64(fr.Num) * block
-		if first < 0 {
-			first, end = at, at
+			return false
 		}
 		n := int64(fr.BlockSize)
 		bits := int(fr.BitsPerSample)
-		if at != end || at+n > int64(len(chans[0])) || bits < 4 || bits > 32 || len(fr.Subframes) != len(chans) {
-			return 0, 0, false
+		if int64(fr.Num)*block != next || next+n > hi || bits < 4 || bits > 32 || len(fr.Subframes) != len(chans) {
+			return false
 		}
 		scale := float32(1 / float64(uint64(1)<<(bits-1)))
 		for c, sf := range fr.Subframes {
 			if int64(len(sf.Samples)) < n {
-				return 0, 0, false
+				return false
 			}
-			dst := chans[c][at : at+n]
+			dst := chans[c][next : next+n]
 			for j, v := range sf.Samples[:n] {
 				dst[j] = float32(v) * scale
 			}
 		}
-		end = at + n
+		next += n
 	}
 }
