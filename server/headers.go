@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/songflow/songflow/internal/latin1"
 )
 
 // headerText decodes a title or artist header. Clients send them three
@@ -31,23 +33,8 @@ func headerText(raw string) string {
 			s = dec
 		}
 	}
-	if utf8.ValidString(s) {
-		return s
-	}
-	// Not UTF-8: Latin-1, where every byte is the code point of the same
-	// value. Only the bytes that are not UTF-8 are read so: a title a
-	// client glued together from a UTF-8 part and a Latin-1 part keeps
-	// both, where reading every byte as Latin-1 would garble the first.
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		r, n := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && n == 1 {
-			r = rune(s[i])
-		}
-		b.WriteRune(r)
-		i += n
-	}
-	return b.String()
+	// Bytes that are not UTF-8 are Latin-1, as old HTTP stacks send them.
+	return latin1.ToUTF8(s)
 }
 
 // maxNamespace is the longest cache namespace kept.

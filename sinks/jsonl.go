@@ -16,10 +16,9 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
-	"unicode/utf8"
 
+	"github.com/songflow/songflow/internal/latin1"
 	"github.com/songflow/songflow/stages"
 )
 
@@ -42,21 +41,7 @@ type lineKey struct{ file, hash, version string }
 // as U+FFFD and two such files would share their lines, each line taken
 // for the other file's and written again at every start. Lines are told
 // apart by this form, the one read back from the file.
-func jsonName(name string) string {
-	if utf8.ValidString(name) {
-		return name
-	}
-	var b strings.Builder
-	for i := 0; i < len(name); {
-		r, n := utf8.DecodeRuneInString(name[i:])
-		if r == utf8.RuneError && n == 1 {
-			r = rune(name[i])
-		}
-		b.WriteRune(r)
-		i += n
-	}
-	return b.String()
-}
+func jsonName(name string) string { return latin1.ToUTF8(name) }
 
 // JSONL is an append-only file of results, one JSON object per line. A
 // line belongs to the file it names, and the newest line naming a file is
