@@ -105,10 +105,7 @@ func TestAppendFollowsThePath(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "out", "results.jsonl")
 			var warnings []string
-			j, err := OpenJSONL(path, func(msg string) { warnings = append(warnings, msg) })
-			if err != nil {
-				t.Fatal(err)
-			}
+			j := openWarned(t, path, &warnings)
 			defer j.Close()
 			mustAppend(t, j, "h1", true)
 			mustAppend(t, j, "h2", true)

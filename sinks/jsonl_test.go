@@ -32,6 +32,17 @@ func readLines(t *testing.T, path string) []Line {
 	return lines
 }
 
+// openWarned opens the JSONL at path, failing the test if it cannot, and
+// collects its warnings in *warnings.
+func openWarned(t *testing.T, path string, warnings *[]string) *JSONL {
+	t.Helper()
+	j, err := OpenJSONL(path, func(msg string) { *warnings = append(*warnings, msg) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
 func TestAppendOncePerResult(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "out", "results.jsonl")
 	j, err := OpenJSONL(path, nil)
@@ -154,10 +165,7 @@ func TestOpenRepairsTornAndRepeatedLines(t *testing.T) {
 		t.Fatal(err)
 	}
 	var warnings []string
-	j, err := OpenJSONL(path, func(msg string) { warnings = append(warnings, msg) })
-	if err != nil {
-		t.Fatal(err)
-	}
+	j := openWarned(t, path, &warnings)
 	if len(warnings) != 2 || !strings.Contains(warnings[0], "repeated lines dropped: 1") || !strings.Contains(warnings[1], "torn last line") {
 		t.Errorf("warnings = %q; want one for the repeated line, one for the torn one", warnings)
 	}
@@ -197,10 +205,7 @@ func TestOpenKeepsAFilesHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 	var warnings []string
-	j, err := OpenJSONL(path, func(msg string) { warnings = append(warnings, msg) })
-	if err != nil {
-		t.Fatal(err)
-	}
+	j := openWarned(t, path, &warnings)
 	defer j.Close()
 	if len(warnings) != 1 || !strings.Contains(warnings[0], "repeated lines dropped: 1") {
 		t.Errorf("warnings = %q; want one for the one repeated line", warnings)
@@ -241,10 +246,7 @@ func TestOpenCutsTornLastLine(t *testing.T) {
 		t.Fatal(err)
 	}
 	var warnings []string
-	j, err := OpenJSONL(path, func(msg string) { warnings = append(warnings, msg) })
-	if err != nil {
-		t.Fatal(err)
-	}
+	j := openWarned(t, path, &warnings)
 	defer j.Close()
 	if len(warnings) != 1 || !strings.Contains(warnings[0], path) ||
 		!strings.Contains(warnings[0], fmt.Sprintf("%d bytes", len(torn))) || !strings.Contains(warnings[0], `content_hash`) {
@@ -288,11 +290,7 @@ func TestOpenCutsTornLastLine(t *testing.T) {
 func TestAppendNameNotUTF8(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "results.jsonl")
 	var warnings []string
-	warn := func(msg string) { warnings = append(warnings, msg) }
-	j, err := OpenJSONL(path, warn)
-	if err != nil {
-		t.Fatal(err)
-	}
+	j := openWarned(t, path, &warnings)
 	names := []string{"Beyonc\xe9 \xff.mp3", "Beyonc\xe8 \xff.mp3"}
 	results := make([]stages.Result, len(names))
 	for i, name := range names {
@@ -306,10 +304,7 @@ func TestAppendNameNotUTF8(t *testing.T) {
 	}
 	j.Close()
 	for run := range 2 {
-		j, err = OpenJSONL(path, warn)
-		if err != nil {
-			t.Fatal(err)
-		}
+		j = openWarned(t, path, &warnings)
 		for i, name := range names {
 			if !j.Has(name, "h1", "v1") {
 				t.Errorf("run %d: reopened file does not know it holds %q's line", run, name)
