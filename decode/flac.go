@@ -34,7 +34,8 @@ func decodeFLACIn(in *input, k int) (*Audio, error) {
 	// A tag after the frames (ID3v1, APEv2, as some taggers append to any
 	// file) is no frame: the frames end before it.
 	end := audioEnd(in.r, audio, in.size)
-	stream, err := flac.New(io.MultiReader(bytes.NewReader(slices.Concat([]byte("fLaC"), info)), io.NewSectionReader(in.r, audio, end-audio)))
+	head := slices.Concat([]byte("fLaC"), info)
+	stream, err := flac.New(io.MultiReader(bytes.NewReader(head), io.NewSectionReader(in.r, audio, end-audio)))
 	if err != nil {
 		return nil, fmt.Errorf("%w: FLAC header: %v", ErrCorrupt, err)
 	}
@@ -73,7 +74,7 @@ func decodeFLACIn(in *input, k int) (*Audio, error) {
 		k = min(runtime.GOMAXPROCS(0), int(total/(flacMinSegment*int64(rate))))
 	}
 	if k > 1 && want < 0 && pre == total {
-		fs := flacSegments{in: in, head: slices.Concat([]byte("fLaC"), info), si: si, end: end}
+		fs := flacSegments{in: in, head: head, si: si, end: end}
 		if chans, ok := fs.decode(audio, k); ok {
 			return &Audio{Rate: rate, Channels: chans, SourceDuration: float64(total) / float64(rate)}, nil
 		}
