@@ -109,13 +109,13 @@ func readAIFFCommon(in *input, off, size int64, aifc bool) (*pcmFormat, int64, e
 	rate := extended(b[8:18])
 	f := pcmFormat{bigEndian: true, signed8: true}
 	if aifc {
-		typ := string(b[18:22])
-		layout, ok := aifcPCM[typ]
+		typ := b[18:22]
+		layout, ok := aifcPCM[string(typ)]
 		if !ok {
-			if name := aifcNames[typ]; name != "" {
+			if name := aifcNames[string(typ)]; name != "" {
 				return nil, 0, unsupported("AIFF-C with %s compression is not supported", name)
 			}
-			return nil, 0, unsupported("AIFF-C compression %q is not supported", printable(b[18:22]))
+			return nil, 0, unsupported("AIFF-C compression %q is not supported", printable(typ))
 		}
 		f = layout
 		if f.bits != 0 {
