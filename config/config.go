@@ -124,6 +124,8 @@ type Error struct {
 	Origin string // where the bad value came from, as in Origins
 }
 
+// Error spells the error as "origin line N: key: msg", leaving out the
+// parts that are unknown.
 func (e *Error) Error() string {
 	s := ""
 	if e.Origin != "" {

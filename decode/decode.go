@@ -169,6 +169,7 @@ type Error struct {
 	Err  error
 }
 
+// Error spells the error as "decode name: reason".
 func (e *Error) Error() string { return "decode " + e.Name + ": " + e.Err.Error() }
 
 // Unwrap returns the reason.

@@ -38,10 +38,13 @@ type StageError struct {
 	Err   error
 }
 
+// Error names the stage and the song before the reason.
 func (e *StageError) Error() string {
 	return fmt.Sprintf("%s: song %q: %v", e.Stage, e.Song, e.Err)
 }
 
+// Unwrap returns the reason, so that errors.Is sees ErrTimeout, ErrPanic
+// and the stage function's own errors through a StageError.
 func (e *StageError) Unwrap() error { return e.Err }
 
 // Stream is the typed output of an input or stage, waiting to be consumed

@@ -51,6 +51,7 @@ const (
 	Scanned
 )
 
+// String names the kind in lower case: "settled", "removed" or "scanned".
 func (k EventKind) String() string {
 	switch k {
 	case Settled:

@@ -502,8 +502,8 @@ func (s *Store) SetPreviewURL(ctx context.Context, k Key, url string) (bool, err
 	return n > 0, nil
 }
 
-// AllNamespaces, given as a namespace to List, Count and Clear, means every
-// namespace.
+// AllNamespaces means every namespace when given as the namespace to List,
+// Count and Clear.
 const AllNamespaces = "*"
 
 // WatchNamespace is the namespace of `songflow watch`'s results. It is not
