@@ -51,9 +51,11 @@ func (l Linear) At(x float64) float64 {
 
 // Map is a set of per-feature corrections, the content of calibration.json.
 type Map struct {
-	Version int `json:"version"`
+	Version int `json:"version"` // the format version the map was written in
 	// Songs is how many songs the map was fitted on.
-	Songs    int               `json:"songs"`
+	Songs int `json:"songs"`
+	// Features holds the corrections, by JSON name (see [Features]); a
+	// feature without one is left as analysed.
 	Features map[string]Linear `json:"features"`
 	// Confidences recalibrate the confidences, by JSON name.
 	Confidences map[string]Logistic `json:"confidences,omitempty"`
@@ -199,8 +201,8 @@ func Measured(r stages.Result, name string) (float64, bool) {
 // Observation is one file for fitting: what songflow measured and the
 // reference values (by feature name) it should have given.
 type Observation struct {
-	Result    stages.Result
-	Reference map[string]float64
+	Result    stages.Result      // as analysed, before any map is applied
+	Reference map[string]float64 // by JSON name, as in Features
 	// Correct says, by confidence name, whether the result it is about
 	// was right (bpm_confidence: the tempo by Accuracy1;
 	// key_confidence: the exact key).
@@ -216,9 +218,9 @@ type Observation struct {
 // FeatureFit reports how one feature's map was fitted and how well it
 // does on songs it was not fitted on.
 type FeatureFit struct {
-	Feature string
-	Songs   int // songs with a reference value for the feature
-	Folds   int
+	Feature string // its JSON name
+	Songs   int    // songs with a reference value for the feature
+	Folds   int    // cross-validation folds used; 0 when skipped
 	// MAEBefore is the mean absolute error of the uncorrected values;
 	// MAEAfter that of the corrections, each song corrected by a map
 	// fitted on the other folds only.

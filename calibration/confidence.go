@@ -63,9 +63,9 @@ func (m *Map) applyConfidences(r *stages.Result) {
 // ConfidenceFit reports how one confidence's recalibration was fitted
 // and how well it forecasts correctness on songs it was not fitted on.
 type ConfidenceFit struct {
-	Confidence string
-	Songs      int // songs whose outcome is known
-	Folds      int
+	Confidence string // its JSON name
+	Songs      int    // songs whose outcome is known
+	Folds      int    // cross-validation folds used; 0 when skipped
 	// BrierBefore is the Brier score of the confidence as analysed (mean
 	// squared difference from the outcome, 1 right and 0 wrong);
 	// BrierAfter that of the recalibrated one, each song recalibrated by
@@ -77,7 +77,9 @@ type ConfidenceFit struct {
 	Logistic                          Logistic // fitted on all the songs
 	// Kept says whether the map recalibrates this confidence: only when
 	// cross-validation shows it lowers the Brier score.
-	Kept    bool
+	Kept bool
+	// Skipped gives the reason a confidence was not fitted; empty
+	// otherwise.
 	Skipped string
 }
 

@@ -52,15 +52,15 @@ type Metrics struct {
 
 // Server configures `songflow serve`.
 type Server struct {
-	Addr               string  `toml:"addr"`
-	DBPath             string  `toml:"db_path"`
-	MaxBodyMB          int     `toml:"max_body_mb"`
-	AnalysisTimeout    float64 `toml:"analysis_timeout"` // seconds a request waits for its result
-	Production         bool    `toml:"production"`
+	Addr               string  `toml:"addr"`                  // host:port `songflow serve` listens on
+	DBPath             string  `toml:"db_path"`               // SQLite database of results and API keys, shared by serve, watch and keys
+	MaxBodyMB          int     `toml:"max_body_mb"`           // largest upload, and largest download for /analyze, MiB
+	AnalysisTimeout    float64 `toml:"analysis_timeout"`      // seconds a request waits for its result
+	Production         bool    `toml:"production"`            // every route but /health needs an X-API-Key
 	RateLimitPerMinute int     `toml:"rate_limit_per_minute"` // per client; 0 = no limit
 	MaxInFlight        int     `toml:"max_in_flight"`         // analyses at once, all clients
 	QueueWait          float64 `toml:"queue_wait"`            // seconds a request may wait for a slot
-	AllowPrivateURLs   bool    `toml:"allow_private_urls"`
+	AllowPrivateURLs   bool    `toml:"allow_private_urls"`    // /analyze may fetch from private and loopback addresses
 }
 
 // Watch configures `songflow watch`.
@@ -120,7 +120,7 @@ func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Se
 type Error struct {
 	Key    string // dotted key, "analysis.sample_rate"; "" for a syntax error
 	Line   int    // line in the file, 0 when unknown or not from a file
-	Msg    string
+	Msg    string // what is wrong
 	Origin string // where the bad value came from, as in Origins
 }
 
