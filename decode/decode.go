@@ -71,7 +71,7 @@ type Options struct {
 // Audio is a decoded song.
 type Audio struct {
 	Format Format
-	Rate   int
+	Rate   int // samples per second of each channel
 	// Channels holds the samples of each channel, full scale ±1, in the
 	// WAVE order (L R C LFE, then the surround pairs) whatever the format;
 	// all channels have the same length.

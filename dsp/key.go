@@ -168,11 +168,11 @@ type KeyEstimate struct {
 	// A440 equal temperament, in −50..50 cents; the chroma is folded to
 	// 12 pitch classes around it.
 	TuningCents float64
-	RunnerUp    Key
+	RunnerUp    Key // the second-best key
 	// Scores holds the correlation (−1..1) of the song's pitch-class
 	// profile with each key's template, indexed as KeyAt says.
 	Scores  [24]float64
-	Profile KeyProfile
+	Profile KeyProfile // the template set the scores were computed with
 	// Frames counts the chroma frames the estimate rests on, those above
 	// the silence gate; 0 means the song has no pitched sound to hear a
 	// key in, and Key is then only the zero value.

@@ -11,7 +11,7 @@ import (
 // of it) together with the song's ticket and, once the song has failed, its
 // error.
 type Item[T any] struct {
-	Ticket *Ticket
+	Ticket *Ticket // the song this item is part of
 	// Part is this item's index among its song's Parts; Parts is 1 for a
 	// whole song. FlatMap sets them, Collect gathers by them.
 	Part, Parts int

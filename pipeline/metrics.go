@@ -11,14 +11,14 @@ import (
 // Snapshot is the pipeline's metrics at one moment: the one view that
 // reports, the CLI and the HTTP /metrics endpoint all read.
 type Snapshot struct {
-	Started   time.Time
+	Started   time.Time     // when the pipeline was made
 	Elapsed   time.Duration // since Started, or until the run ended
 	Submitted uint64        // songs
 	Completed uint64        // songs whose final item carried no error
 	Failed    uint64        // songs whose final item carried an error
 	InFlight  int           // submitted, not yet finished
-	Inputs    []InputStats
-	Stages    []StageStats // in pipeline order
+	Inputs    []InputStats  // in the order they were made
+	Stages    []StageStats  // in pipeline order
 	// Bottleneck names the stage with the highest utilisation, "" before
 	// any stage has worked.
 	Bottleneck string
@@ -27,7 +27,7 @@ type Snapshot struct {
 // InputStats describes one input.
 type InputStats struct {
 	Name    string
-	Buffer  int
+	Buffer  int // submitted songs the input's channel holds at most
 	Sources int // open sources
 	Queue   int // songs submitted, not yet taken by the first stage
 }
@@ -36,8 +36,8 @@ type InputStats struct {
 type StageStats struct {
 	Name            string
 	Workers, Buffer int
-	In, Out, Errors uint64 // items received, items emitted, songs failed here (not those cancelled)
-	Busy            time.Duration
+	In, Out, Errors uint64        // items received, items emitted, songs failed here (not those cancelled)
+	Busy            time.Duration // worker time spent in the stage function, calls still running included
 	// Utilisation is Busy / (Workers × Elapsed), 0..1.
 	Utilisation float64
 	// P50, P95 and Max are the service time of one call of the stage
