@@ -25,7 +25,9 @@ import (
 // fields inline), the truth it is scored against and the outcome.
 type Record struct {
 	stages.Result
-	Truth        *Truth       `json:"truth,omitempty"`
+	Truth *Truth `json:"truth,omitempty"` // nil when nothing is known of the song
+	// TempoOutcome, KeyOutcome and MeterOutcome are set by Score; empty
+	// for a failed song and where the truth has nothing to score against.
 	TempoOutcome TempoOutcome `json:"tempo_outcome,omitempty"`
 	KeyOutcome   KeyOutcome   `json:"key_outcome,omitempty"`
 	MeterOutcome MeterOutcome `json:"meter_outcome,omitempty"`
@@ -59,28 +61,28 @@ func (r *Record) Score() {
 
 // Skipped is a file of the calibration folder that was not analysed.
 type Skipped struct {
-	File   string `json:"file"`
-	Reason string `json:"reason"`
+	File   string `json:"file"`   // relative to the calibration folder
+	Reason string `json:"reason"` // why it was not analysed, for people
 }
 
 // Run is everything a calibration run produced, the input to [Write].
 type Run struct {
-	Dir       string // the calibration folder
-	TruthFile string // the truth file used, "" when truth came from tags
-	Records   []Record
-	Skipped   []Skipped
+	Dir       string    // the calibration folder
+	TruthFile string    // the truth file used, "" when truth came from tags
+	Records   []Record  // one per song analysed or failed
+	Skipped   []Skipped // files not analysed
 	// UnmatchedTruth are the truth file's rows that no song matched
 	// ([TruthSet.Match]).
 	UnmatchedTruth []UnmatchedRow
 	Started        time.Time
-	Wall           time.Duration
-	Cores          int // GOMAXPROCS during the run
+	Wall           time.Duration // wall time of the analysis
+	Cores          int           // GOMAXPROCS during the run
 	// CPU is the user and system time the process spent during the run,
 	// 0 when unknown: the per-core speed is audio seconds per CPU second,
 	// as `songflow bench` and the benchmarks count it.
 	CPU     time.Duration
-	PeakRSS int64 // bytes, the process's maximum resident set size
-	Metrics pipeline.Snapshot
+	PeakRSS int64             // bytes, the process's maximum resident set size
+	Metrics pipeline.Snapshot // the pipeline's, at the end of the run
 	// Config is the configuration in force, as pipeline.toml text.
 	Config string
 	// Fit holds the --fit results, nil when no fit was asked for;
@@ -88,12 +90,14 @@ type Run struct {
 	Fit []calibration.FeatureFit
 	// ConfidenceFit holds the --fit recalibrations of the confidences.
 	ConfidenceFit []calibration.ConfidenceFit
-	FitFile       string
+	FitFile       string // where the fitted calibration.json was written; "" when it was not
 	FitNote       string
 }
 
 // Summary holds a run's headline figures.
 type Summary struct {
+	// Songs counts the records, Analysed and Failed them by outcome;
+	// Skipped counts the files not analysed.
 	Songs, Analysed, Failed, Skipped int
 	// TruthFile and UnmatchedTruth are the run's, for the headline.
 	TruthFile      string
@@ -101,22 +105,22 @@ type Summary struct {
 	// TempoScored and KeyScored count the analysed songs with a true
 	// tempo and key; the accuracies are fractions of them.
 	TempoScored int
-	Accuracy1   float64
-	Accuracy2   float64
+	Accuracy1   float64 // see [Accuracy1]
+	Accuracy2   float64 // see [Accuracy2]
 	// InCandidates is the share whose true tempo is among bpm_candidates.
 	InCandidates        float64
 	TempoOutcomes       map[TempoOutcome]int
 	KeyScored           int
 	KeyWeighted         float64 // mean MIREX weighted score, 0..1
 	KeyOutcomes         map[KeyOutcome]int
-	AudioSeconds        float64
+	AudioSeconds        float64 // of the analysed songs
 	Wall                time.Duration
 	XRealTime           float64 // seconds of audio per second of wall time
-	XRealTimePerCore    float64
-	SongsPerSecond      float64
-	PeakRSS             int64
-	Bottleneck          string
-	BottleneckUtilising float64
+	XRealTimePerCore    float64 // seconds of audio per CPU second; a floor from Cores when CPU is unknown
+	SongsPerSecond      float64 // analysed songs per second of wall time
+	PeakRSS             int64   // bytes
+	Bottleneck          string  // the stage with the highest utilisation
+	BottleneckUtilising float64 // its utilisation, 0..1
 
 	// TempoFailed and KeyFailed count the failed songs with a true tempo
 	// and key: no score counts them, and the report says so.
@@ -413,6 +417,8 @@ func writeFile(path string, write func(io.Writer) error) error {
 
 // Results is the content of results.json.
 type Results struct {
+	// Dir, TruthFile, Songs and Skipped are the Run's Dir, TruthFile,
+	// Records and Skipped.
 	Dir       string    `json:"dir"`
 	TruthFile string    `json:"truth_file,omitempty"`
 	Songs     []Record  `json:"songs"`

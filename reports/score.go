@@ -298,7 +298,7 @@ type TempoPair struct{ Est, Truth float64 }
 type ToleranceCurve struct {
 	Tolerance []float64 // relative, 0.01 = 1 %
 	Acc1      []float64 // fraction of songs, 0..1
-	Acc2      []float64
+	Acc2      []float64 // fraction of songs, 0..1
 }
 
 // ToleranceCurves computes Accuracy1 and Accuracy2 of pairs at steps+1
@@ -382,10 +382,10 @@ func ConfidenceBins(conf []float64, correct []bool, n int) []ConfidenceBin {
 // ([calibration.BrierConstant]), which a confidence that predicts
 // correctness scores below; one that merely ranks songs may not.
 type Reliability struct {
-	Songs    int
-	Brier    float64
-	Constant float64
-	Bins     []ConfidenceBin
+	Songs    int             // observations scored: those with a confidence that is not NaN
+	Brier    float64         // of the confidence
+	Constant float64         // of the constant forecast
+	Bins     []ConfidenceBin // accuracy by confidence ([ConfidenceBins])
 }
 
 // Beats reports whether the confidence forecasts better than the

@@ -46,7 +46,7 @@ var Descriptors = []string{Energy, Danceability, Acousticness, Valence, Loudness
 // and, optionally, reference values of the feel descriptors (0..1;
 // loudness in dB as given).
 type Truth struct {
-	BPM float64 `json:"bpm,omitempty"`
+	BPM float64 `json:"bpm,omitempty"` // 0 when unknown
 	// Key is spelled as dsp.Key.String spells it, "C# Minor"; empty when
 	// unknown.
 	Key string `json:"key,omitempty"`
@@ -54,8 +54,10 @@ type Truth struct {
 	// but for "C", spelt 4/4, and "C|", 2/2; empty when unknown. It is
 	// not reduced to its MeterClass, so that reports show 2/4 and 4/4
 	// apart.
-	TimeSignature string             `json:"time_signature,omitempty"`
-	Reference     map[string]float64 `json:"reference,omitempty"`
+	TimeSignature string `json:"time_signature,omitempty"`
+	// Reference holds the feel descriptors' reference values by name
+	// (see Descriptors).
+	Reference map[string]float64 `json:"reference,omitempty"`
 	// Source says where the truth came from: the truth file's name, or
 	// "tags".
 	Source string `json:"source"`
@@ -103,7 +105,7 @@ type truthRow struct {
 type UnmatchedRow struct {
 	// Row names the song as the row does: its file, or "Artist - Title".
 	Row  string `json:"row"`
-	Line int    `json:"line"`
+	Line int    `json:"line"` // in the truth file, counting from 1
 	// Ambiguous lists the files whose names equal the row's ignoring
 	// case and Unicode normalisation (its backslashes read as separators
 	// or not), when the row could not be given to them: they spell the
