@@ -45,12 +45,12 @@ type Analyzer interface {
 // AnalysisSettings are the analysis configuration values /diagnostics
 // reports.
 type AnalysisSettings struct {
-	SampleRate    int
-	FFTSize       int
-	MaxSeconds    float64 // analysed length of a song; 0 = whole song
-	MaxDuration   float64 // longer songs are refused; 0 = no limit
-	Workers       map[string]int
-	ChunkAnalysis bool
+	SampleRate    int            // Hz, the rate songs are analysed at
+	FFTSize       int            // samples per STFT frame
+	MaxSeconds    float64        // analysed length of a song; 0 = whole song
+	MaxDuration   float64        // longer songs are refused; 0 = no limit
+	Workers       map[string]int // by stage name
+	ChunkAnalysis bool           // /diagnostics' chunk_analysis_enabled
 	ChunkSeconds  float64
 	MaxChunks     int
 }
@@ -75,8 +75,8 @@ type Options struct {
 	// when the server is busy. Default: decode.Sniff's verdict.
 	Sniff func(data []byte) error
 
-	Analysis AnalysisSettings
-	Logger   *slog.Logger // default: discard
+	Analysis AnalysisSettings // reported by /diagnostics only
+	Logger   *slog.Logger     // default: discard
 }
 
 func (o *Options) defaults() {

@@ -25,7 +25,7 @@ import (
 // Line is one line of a results.jsonl: the result's fields, with the
 // content hash it is stored under.
 type Line struct {
-	ContentHash string `json:"content_hash"`
+	ContentHash string `json:"content_hash"` // the hash Append was given
 	stages.Result
 }
 

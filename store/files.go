@@ -38,10 +38,10 @@ type File struct {
 	// in records made before it was kept.
 	Identity        string
 	Hash            string // HashContent of the bytes read; "" when they could not be read
-	AnalyzerVersion string
+	AnalyzerVersion string // of the analysis State reports on
 	State           FileState
-	Error           string
-	UpdatedAt       time.Time
+	Error           string    // why the file is not done; "" when it is
+	UpdatedAt       time.Time // when the record was last written; set by RecordFile
 }
 
 // EnsureFiles creates the folder watcher's table when it does not exist:

@@ -340,6 +340,8 @@ type Entry struct {
 	Result     json.RawMessage
 	AnalyzedAt time.Time
 
+	// UserVerified and the fields after it are what the user asserted
+	// about the song (see Verification and Verify).
 	UserVerified bool
 	ManualBPM    *float64 // nil when the user has not set one
 	ManualKey    string
@@ -518,7 +520,7 @@ type Query struct {
 	Namespace string // AllNamespaces for every namespace
 	Search    string // if not empty, a case-insensitive substring of title or artist
 	Limit     int    // at most this many; <= 0 means no limit
-	Offset    int
+	Offset    int    // how many of the selected entries to skip first
 }
 
 // foldFunc is the SQL name of caseless.Key, which List's search compares
@@ -633,7 +635,7 @@ func (s *Store) Clear(ctx context.Context, namespace string) (int64, error) {
 
 // Verification is what a user asserts about a song after listening.
 type Verification struct {
-	ManualBPM *float64
+	ManualBPM *float64 // nil when the user gives none
 	ManualKey string
 	BPMNotes  string
 }
