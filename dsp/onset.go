@@ -121,9 +121,6 @@ func (d *OnsetDetector) SetLift(g float64) {
 	}
 }
 
-// Bands is the number of filterbank bands.
-func (d *OnsetDetector) Bands() int { return len(d.cur) }
-
 // Reset forgets the previous frame, as at the start of a new signal.
 func (d *OnsetDetector) Reset() { d.primed = false }
 
