@@ -50,9 +50,13 @@ func newAACDecoder(asc []byte) (dec *aacDecoder, err error) {
 		}
 		return nil, fmt.Errorf("%w: AAC config % x: %v", ErrCorrupt, asc, err)
 	}
-	if d.Channels() == 0 || d.SampleRate() == 0 || d.SampleRate() > maxRate {
+	if err := checkRate(fmt.Sprintf("AAC config % x gives the", asc), float64(d.SampleRate())); err != nil {
 		d.Close()
-		return nil, fmt.Errorf("%w: AAC config % x gives %d channels at %d Hz", ErrCorrupt, asc, d.Channels(), d.SampleRate())
+		return nil, err
+	}
+	if d.Channels() == 0 {
+		d.Close()
+		return nil, fmt.Errorf("%w: AAC config % x gives 0 channels", ErrCorrupt, asc)
 	}
 	channels := int(d.Channels())
 	if ascChannels(asc) == 7 && channels == 7 {

@@ -129,8 +129,8 @@ func readAIFFCommon(in *input, off, size int64, aifc bool) (*pcmFormat, int64, e
 	if bits < 1 || bits > 32 && !f.float {
 		return nil, 0, fmt.Errorf("%w: AIFF with %d bits per sample", ErrCorrupt, bits)
 	}
-	if !(rate >= 1 && rate <= maxRate) {
-		return nil, 0, fmt.Errorf("%w: AIFF sample rate %g Hz", ErrCorrupt, rate)
+	if err := checkRate("AIFF", rate); err != nil {
+		return nil, 0, err
 	}
 	f.channels = channels
 	// Rates such as the old Macintosh 22254.5454 Hz round to whole hertz:

@@ -90,8 +90,8 @@ func decodeALACTrack(in *input, tr *mp4Track) (*Audio, error) {
 	if rate == 0 {
 		rate = int64(tr.timescale)
 	}
-	if rate > maxRate {
-		return nil, fmt.Errorf("%w: ALAC sample rate %d Hz", ErrCorrupt, rate)
+	if err := checkRate("ALAC", float64(rate)); err != nil {
+		return nil, err
 	}
 	// Media time to samples; the clamp keeps a lying table from
 	// overflowing the product.

@@ -413,7 +413,7 @@ func TestALACRateRefused(t *testing.T) {
 		{768001, ErrCorrupt, "768001"},
 		{1 << 31, ErrCorrupt, "2147483648"},
 		{1<<32 - 1, ErrCorrupt, "4294967295"},
-		{999, ErrUnsupported, "alac at 999 Hz"},
+		{999, ErrUnsupported, "ALAC sample rate 999 Hz, outside the 1000–768000 Hz"},
 	} {
 		data := bytes.Clone(b)
 		binary.BigEndian.PutUint32(data[at:], c.rate)

@@ -129,8 +129,8 @@ func decodeCAF(in *input) (*Audio, error) {
 	if desc == nil {
 		return nil, fmt.Errorf("%w: the CAF file has no stream description", ErrCorrupt)
 	}
-	if !(desc.rate >= 1 && desc.rate <= maxRate) {
-		return nil, fmt.Errorf("%w: CAF sample rate %g Hz", ErrCorrupt, desc.rate)
+	if err := checkRate("CAF", desc.rate); err != nil {
+		return nil, err
 	}
 	if desc.channels == 0 || desc.channels > 64 {
 		return nil, fmt.Errorf("%w: CAF with %d channels", ErrCorrupt, desc.channels)

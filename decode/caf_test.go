@@ -247,7 +247,7 @@ func TestCAFLowRate(t *testing.T) {
 	b = bytes.Clone(b)
 	binary.BigEndian.PutUint64(b[at:], math.Float64bits(999))
 	_, err = Bytes(context.Background(), "slow.caf", b, Options{})
-	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "caf at 999 Hz") {
-		t.Errorf("%v, want ErrUnsupported saying caf at 999 Hz", err)
+	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "CAF sample rate 999 Hz") {
+		t.Errorf("%v, want ErrUnsupported saying CAF sample rate 999 Hz", err)
 	}
 }

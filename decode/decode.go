@@ -227,8 +227,10 @@ func decode(ctx context.Context, r io.ReaderAt, size int64, opts Options) (a *Au
 	if a.Format == "" {
 		a.Format = format // MP4 and CAF decoders name their codec
 	}
-	if a.Rate < minRate {
-		return nil, unsupported("%s at %d Hz: sample rates below %d Hz are not audio songflow analyses", a.Format, a.Rate, minRate)
+	// Each decoder checked the rate its header states; this holds any
+	// decoder to the same range for the rate its output came at.
+	if err := checkRate(string(a.Format), float64(a.Rate)); err != nil {
+		return nil, err
 	}
 	if a.Frames() == 0 {
 		return nil, fmt.Errorf("%w: the %s stream holds no samples", ErrEmpty, a.Format)

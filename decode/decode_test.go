@@ -1005,6 +1005,7 @@ func TestHeaderClaims(t *testing.T) {
 		return b
 	}
 	hour := Options{MaxDuration: 3600}
+	const outside = ", outside the 1000–768000 Hz songflow analyses"
 	cases := []struct {
 		name string
 		data []byte
@@ -1013,12 +1014,20 @@ func TestHeaderClaims(t *testing.T) {
 		says string
 	}{
 		{"wav no channels", wav(0, 8000, 16, make([]byte, 100)), Options{}, ErrCorrupt, "0 channels"},
-		{"wav 0 Hz", wav(1, 0, 16, make([]byte, 100)), Options{}, ErrCorrupt, "sample rate 0 Hz"},
-		{"wav 4 GHz", wav(1, 0xffffffff, 16, make([]byte, 100)), Options{}, ErrCorrupt, "sample rate 4294967295 Hz"},
+		{"wav 0 Hz", wav(1, 0, 16, make([]byte, 100)), Options{}, ErrCorrupt, "sample rate 0 Hz" + outside},
+		{"wav 4 GHz", wav(1, 0xffffffff, 16, make([]byte, 100)), Options{}, ErrCorrupt, "sample rate 4294967295 Hz" + outside},
+		// A second of 44.1 kHz whose header says 1 Hz: the rate is what
+		// is wrong, not the 44100 s the file would last at it.
+		{"wav 1 Hz", wav(1, 1, 16, make([]byte, 2*44100)), hour, ErrUnsupported, "WAV sample rate 1 Hz" + outside},
+		{"wav 999 Hz", wav(1, 999, 16, make([]byte, 2*44100)), hour, ErrUnsupported, "WAV sample rate 999 Hz" + outside},
+		{"wav 768001 Hz", wav(1, 768001, 16, make([]byte, 100)), hour, ErrCorrupt, "WAV sample rate 768001 Hz" + outside},
 		{"wav 0 bits", wav(1, 8000, 0, make([]byte, 100)), Options{}, ErrUnsupported, "0 bits"},
 		// 65535 channels of 16 bits: 4 bytes are not one frame.
 		{"wav 65535 channels", wav(65535, 8000, 16, make([]byte, 4)), Options{}, ErrEmpty, "no samples"},
-		{"flac 0 Hz", flacInfo(0, 4000), Options{}, ErrCorrupt, "FLAC"},
+		{"flac 0 Hz", flacInfo(0, 4000), Options{}, ErrCorrupt, "FLAC sample rate 0 Hz" + outside},
+		// 4000 samples at 1 Hz would be 4000 s, past the hour.
+		{"flac 1 Hz", flacInfo(1, 4000), hour, ErrUnsupported, "FLAC sample rate 1 Hz" + outside},
+		{"flac 800 kHz", flacInfo(800000, 4000), hour, ErrCorrupt, "FLAC sample rate 800000 Hz" + outside},
 		// Two hours at 8 kHz in an 11 KB file: too long by its header,
 		// and when no limit applies, short of what it claims.
 		{"flac 2 h", flacInfo(8000, 2*3600*8000), hour, ErrTooLong, "7200 s, the limit is 3600 s"},
@@ -1482,6 +1491,71 @@ func TestSampleRateTooLow(t *testing.T) {
 	_, err := Bytes(context.Background(), "slow.wav", wav, Options{})
 	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "slow.wav") || !strings.Contains(err.Error(), "8 Hz") {
 		t.Errorf("WAV at 8 Hz: %v; want unsupported, naming the file and the rate", err)
+	}
+}
+
+// TestRateRefusedBeforeLength checks the containers whose header states
+// any rate, AIFF's as an 80-bit float and CAF's as a 64-bit one: a rate
+// outside what songflow analyses is refused as such, naming the rate and
+// the range, before the length the rate would give is judged. At 1 Hz
+// the fixtures' thousands of samples last hours, past MaxDuration.
+func TestRateRefusedBeforeLength(t *testing.T) {
+	const outside = ", outside the 1000–768000 Hz songflow analyses"
+	// extended encodes v > 0 as an IEEE 754 80-bit extended-precision
+	// number, AIFF's sample rate.
+	extended := func(v float64) []byte {
+		frac, exp := math.Frexp(v) // v = frac·2^exp, frac in [0.5, 1)
+		b := binary.BigEndian.AppendUint16(nil, uint16(exp+16382))
+		return binary.BigEndian.AppendUint64(b, uint64(math.Ldexp(frac, 64)))
+	}
+	aiff, err := os.ReadFile(fixtures + "aiff_s8_mono_8k.aiff")
+	if err != nil {
+		t.Fatal(err)
+	}
+	caf, err := os.ReadFile(fixtures + "caf_s8_mono_8k.caf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The COMM chunk: channels, frames, bits, then the rate.
+	aiffRate := bytes.Index(aiff, []byte("COMM")) + 8 + 8
+	if !bytes.Equal(aiff[aiffRate:aiffRate+10], extended(8000)) {
+		t.Fatalf("no COMM chunk with the rate 8000 in the AIFF fixture")
+	}
+	withAIFF := func(rate []byte) []byte {
+		b := bytes.Clone(aiff)
+		copy(b[aiffRate:], rate)
+		return b
+	}
+	// The desc chunk's body starts with the rate.
+	cafRate := bytes.Index(caf, []byte("desc")) + 12
+	if math.Float64frombits(binary.BigEndian.Uint64(caf[cafRate:])) != 8000 {
+		t.Fatalf("no desc chunk with the rate 8000 in the CAF fixture")
+	}
+	withCAF := func(rate float64) []byte {
+		b := bytes.Clone(caf)
+		binary.BigEndian.PutUint64(b[cafRate:], math.Float64bits(rate))
+		return b
+	}
+	nan := []byte{0x7f, 0xff, 0xc0, 0, 0, 0, 0, 0, 0, 0}
+	for _, c := range []struct {
+		name string
+		data []byte
+		err  error
+		says string
+	}{
+		{"aiff 1 Hz", withAIFF(extended(1)), ErrUnsupported, "AIFF sample rate 1 Hz" + outside},
+		{"aiff 999.5 Hz", withAIFF(extended(999.5)), ErrUnsupported, "AIFF sample rate 999.5 Hz" + outside},
+		{"aiff 1 MHz", withAIFF(extended(1e6)), ErrCorrupt, "AIFF sample rate 1000000 Hz" + outside},
+		{"aiff NaN", withAIFF(nan), ErrCorrupt, "AIFF sample rate NaN Hz" + outside},
+		{"caf 1 Hz", withCAF(1), ErrUnsupported, "CAF sample rate 1 Hz" + outside},
+		{"caf 0.5 Hz", withCAF(0.5), ErrUnsupported, "CAF sample rate 0.5 Hz" + outside},
+		{"caf 1e300 Hz", withCAF(1e300), ErrCorrupt, "CAF sample rate 1e+300 Hz" + outside},
+		{"caf -8000 Hz", withCAF(-8000), ErrCorrupt, "CAF sample rate -8000 Hz" + outside},
+	} {
+		_, err := Bytes(context.Background(), c.name, c.data, Options{MaxDuration: 3600})
+		if !errors.Is(err, c.err) || !strings.Contains(err.Error(), c.name) || !strings.Contains(err.Error(), c.says) {
+			t.Errorf("%s: %v, want %v naming the input and saying %q", c.name, err, c.err, c.says)
+		}
 	}
 }
 

@@ -3,6 +3,7 @@ package decode
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -26,6 +27,12 @@ func decodeFLACIn(in *input, k int) (*Audio, error) {
 	if err != nil {
 		return nil, err
 	}
+	// STREAMINFO's 20-bit rate, after the block header and 10 bytes of
+	// block and frame sizes, read here because the library refuses a
+	// rate of 0 in words of its own.
+	if err := checkRate("FLAC", float64(binary.BigEndian.Uint32(info[4+10:])>>12)); err != nil {
+		return nil, err
+	}
 	// The library is handed the STREAMINFO block alone, marked the last,
 	// and then the frames: it would walk the other metadata blocks a
 	// call and an allocation each, deaf to the context, and a file of
@@ -47,9 +54,6 @@ func decodeFLACIn(in *input, k int) (*Audio, error) {
 		return nil, unsupported("FLAC with %d bits per sample is not supported (up to 24)", si.BitsPerSample)
 	}
 	rate := int(si.SampleRate)
-	if rate == 0 || rate > maxRate {
-		return nil, fmt.Errorf("%w: FLAC sample rate %d Hz", ErrCorrupt, rate)
-	}
 	nch := int(si.NChannels)
 	if nch == 0 {
 		return nil, fmt.Errorf("%w: FLAC with 0 channels", ErrCorrupt)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"slices"
+	"strconv"
 )
 
 // WAV format tags (Microsoft RIFF/WAVE, mmreg.h).
@@ -128,8 +129,8 @@ func readWAVFormat(in *input, off, size int64) (*pcmFormat, error) {
 	if f.channels == 0 {
 		return nil, fmt.Errorf("%w: WAV with 0 channels", ErrCorrupt)
 	}
-	if f.rate == 0 || f.rate > maxRate {
-		return nil, fmt.Errorf("%w: WAV sample rate %d Hz", ErrCorrupt, f.rate)
+	if err := checkRate("WAV", float64(f.rate)); err != nil {
+		return nil, err
 	}
 	return f, nil
 }
@@ -141,6 +142,30 @@ const maxRate = 768000
 // nothing of music above 500 Hz, and the analysis could not resample it
 // (the ratio to its rate would pass 256). Telephone audio, 8 kHz, passes.
 const minRate = 1000
+
+// checkRate refuses the sample rate a header of the given container or
+// codec states when it lies outside [minRate, maxRate], naming the rate
+// and the range. Every decoder calls it as soon as it knows the rate,
+// before the song's length is worked out from it: a damaged header's
+// 1 Hz would otherwise make a second of audio "too long" at 44100 s, an
+// error that sends the user looking for the wrong fault. A rate above
+// maxRate, or none at all, is damage; one below minRate may be real (a
+// data logger's) but is not audio songflow analyses.
+func checkRate(what string, rate float64) error {
+	if rate >= minRate && rate <= maxRate {
+		return nil
+	}
+	kind := ErrUnsupported
+	if !(rate > 0) || rate > maxRate {
+		kind = ErrCorrupt
+	}
+	// Whole hertz in full, not as 1e+06; an absurd claim as %g does.
+	hz := strconv.FormatFloat(rate, 'f', -1, 64)
+	if math.Abs(rate) >= 1e12 {
+		hz = strconv.FormatFloat(rate, 'g', -1, 64)
+	}
+	return fmt.Errorf("%w: %s sample rate %s Hz, outside the %d–%d Hz songflow analyses", kind, what, hz, minRate, maxRate)
+}
 
 // readPCM converts size bytes of samples at off, block by block.
 func readPCM(in *input, f *pcmFormat, off, size int64) (*Audio, error) {
