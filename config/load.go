@@ -25,7 +25,7 @@ func Load(path string, getenv func(string) (string, bool)) (Config, Origins, err
 	}
 	var lines map[string]int
 	if path != "" {
-		data, err := os.ReadFile(path)
+		data, err := readFile(path)
 		if err != nil {
 			return c, o, &Error{Msg: err.Error(), Origin: "file " + path}
 		}
@@ -57,11 +57,36 @@ func Load(path string, getenv func(string) (string, bool)) (Config, Origins, err
 func ErrorAt(o Origins, key, msg string) *Error {
 	e := &Error{Key: key, Msg: msg, Origin: o[key]}
 	if path, ok := strings.CutPrefix(e.Origin, "file "); ok {
-		if data, err := os.ReadFile(path); err == nil {
+		if data, err := readFile(path); err == nil {
 			e.Line = lineOf(keyLines(string(data)), key)
 		}
 	}
 	return e
+}
+
+// maxFileSize bounds the configuration file read. pipeline.toml with
+// every key and its comment is 5 KB; a file past 1 MiB is no configuration
+// but a mistake (/dev/zero, a recording, a log), and reading on would
+// only use up memory.
+const maxFileSize = 1 << 20
+
+// readFile reads the configuration file at path, refusing one past
+// maxFileSize. It reads through a limit rather than trusting the size
+// stat reports, which a named pipe (--config <(…)) or a device lacks.
+func readFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxFileSize {
+		return nil, fmt.Errorf("larger than %d bytes (1 MiB): not a configuration file", maxFileSize)
+	}
+	return data, nil
 }
 
 // tomlErrLine finds the line BurntSushi/toml names in a type error.
