@@ -2,7 +2,6 @@ package decode
 
 import (
 	"context"
-	"encoding/binary"
 	"math"
 	"testing"
 
@@ -40,7 +39,7 @@ func BenchmarkDecodeWAVFloat(b *testing.B) {
 	for i := range samples {
 		samples[i] = float32(0.3 * math.Sin(2*math.Pi*440*float64(i/2)/rate))
 	}
-	data := floatWAV(rate, 2, samples)
+	data := audiotest.FloatWAV(rate, 2, samples)
 	b.ResetTimer()
 	for b.Loop() {
 		a, err := Bytes(context.Background(), "float.wav", data, Options{})
@@ -52,23 +51,4 @@ func BenchmarkDecodeWAVFloat(b *testing.B) {
 		}
 	}
 	b.ReportMetric(seconds*float64(b.N)/b.Elapsed().Seconds(), "x-realtime")
-}
-
-// floatWAV returns a 32-bit float WAV file of the interleaved samples of
-// channels channels at rate.
-func floatWAV(rate, channels int, samples []float32) []byte {
-	le := binary.LittleEndian
-	b := []byte("RIFF\x00\x00\x00\x00WAVEfmt \x10\x00\x00\x00")
-	b = le.AppendUint16(b, wavFloat)
-	b = le.AppendUint16(b, uint16(channels))
-	b = le.AppendUint32(b, uint32(rate))
-	b = le.AppendUint32(b, uint32(rate*channels*4))
-	b = le.AppendUint16(b, uint16(channels*4))
-	b = le.AppendUint16(b, 32)
-	b = le.AppendUint32(append(b, "data"...), uint32(4*len(samples)))
-	for _, v := range samples {
-		b = le.AppendUint32(b, math.Float32bits(v))
-	}
-	le.PutUint32(b[4:], uint32(len(b)-8))
-	return b
 }

@@ -74,7 +74,8 @@ type Audio struct {
 	Rate   int // samples per second of each channel
 	// Channels holds the samples of each channel, full scale ±1, in the
 	// WAVE order (L R C LFE, then the surround pairs) whatever the format;
-	// all channels have the same length.
+	// all channels have the same length. A float file's NaN and ±Inf
+	// samples are damage and read as 0.
 	Channels [][]float32
 	// SourceDuration is the length of the whole file in seconds. It is
 	// exact when the whole file was decoded, and taken from the headers

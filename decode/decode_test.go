@@ -1758,3 +1758,74 @@ func TestFLACSegmentsDecodeAsOne(t *testing.T) {
 		}
 	}
 }
+
+// Non-finite float samples (NaN, ±Inf) are damage and read as silence,
+// as a DAW plays them: one NaN reaching the analysis's sums made a whole
+// song's energy 0 and its key none. A float WAV with a NaN, +Inf or −Inf
+// about every 1000 samples decodes to the samples of the same file with zeros
+// there; so do the float AIFF-C (32- and 64-bit) and CAF fixtures given
+// an all-ones NaN, which reads as one in either byte order, every 500
+// samples.
+func TestNonFiniteSamplesAreSilence(t *testing.T) {
+	const rate = 8000
+	clean := make([]float32, 2*rate)
+	for i := range clean {
+		clean[i] = float32(0.3 * math.Sin(2*math.Pi*440*float64(i/2)/rate))
+	}
+	damaged, zeroed := slices.Clone(clean), slices.Clone(clean)
+	bad := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))}
+	// 1001 apart, so that both channels take their share.
+	for i := 0; i < len(clean); i += 1001 {
+		damaged[i], zeroed[i] = bad[i/1001%len(bad)], 0
+	}
+	got, err := Bytes(context.Background(), "damaged.wav", audiotest.FloatWAV(rate, 2, damaged), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := Bytes(context.Background(), "zeroed.wav", audiotest.FloatWAV(rate, 2, zeroed), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for c := range want.Channels {
+		if i := slices.IndexFunc(got.Channels[c], func(v float32) bool { return v != v || math.IsInf(float64(v), 0) }); i >= 0 {
+			t.Errorf("WAV channel %d: sample %d is %g", c, i, got.Channels[c][i])
+		}
+		if !slices.Equal(got.Channels[c], want.Channels[c]) {
+			t.Errorf("WAV channel %d differs from the file with zeros in place of NaN and ±Inf", c)
+		}
+	}
+
+	for _, f := range []struct {
+		name      string
+		data, bps int // byte offset of the samples, bytes per sample
+	}{
+		{"aifc_fl32_mono_11k.aifc", 72, 4},
+		{"aifc_fl64_mono_11k.aifc", 72, 8},
+		{"caf_f32_mono_22k.caf", 130, 4},
+	} {
+		b, err := os.ReadFile(fixtures + f.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := Bytes(context.Background(), f.name, b, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b = bytes.Clone(b)
+		ch := want.Channels[0]
+		for i := 100; i < len(ch); i += 500 {
+			if ch[i] == 0 {
+				t.Fatalf("%s: sample %d is already 0", f.name, i)
+			}
+			copy(b[f.data+i*f.bps:], bytes.Repeat([]byte{0xff}, f.bps))
+			ch[i] = 0
+		}
+		got, err := Bytes(context.Background(), f.name, b, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got.Channels[0], ch) {
+			t.Errorf("%s: NaN every 500 samples does not decode as zeros there", f.name)
+		}
+	}
+}

@@ -205,6 +205,9 @@ func readPCM(in *input, f *pcmFormat, off, size int64) (*Audio, error) {
 	}, nil
 }
 
+// float32Exp masks a float32's exponent, all ones in NaN and ±Inf alone.
+const float32Exp = 0x7f800000
+
 // toWAVLayout rewrites AIFF samples in b in place into WAV's layout
 // (little-endian, 8-bit offset by 128), so one conversion serves both.
 func toWAVLayout(b []byte, f *pcmFormat) {
@@ -232,6 +235,11 @@ func toWAVLayout(b []byte, f *pcmFormat) {
 // starting at frame at. The scale factors are powers of two, as in ffmpeg's
 // sample format conversion, so integer samples convert exactly (32-bit ones
 // round to float32 first, as there).
+//
+// A float sample that is NaN or ±Inf as a float32 (a 64-bit one beyond
+// float32's range too) is damage and reads as 0, silence, as a DAW plays
+// it: passed on, one such sample makes every sum of the analysis it
+// reaches NaN, and a whole song comes out with no energy and no key.
 func convertPCM(chans [][]float32, at int, b []byte, f *pcmFormat) {
 	nch := len(chans)
 	le := binary.LittleEndian
@@ -239,13 +247,21 @@ func convertPCM(chans [][]float32, at int, b []byte, f *pcmFormat) {
 	case f.float && f.bits == 32:
 		for c, ch := range chans {
 			for i, p := at, c*4; p+4 <= len(b); i, p = i+1, p+nch*4 {
-				ch[i] = math.Float32frombits(le.Uint32(b[p:]))
+				v := le.Uint32(b[p:])
+				if v&float32Exp == float32Exp {
+					v = 0
+				}
+				ch[i] = math.Float32frombits(v)
 			}
 		}
 	case f.float:
 		for c, ch := range chans {
 			for i, p := at, c*8; p+8 <= len(b); i, p = i+1, p+nch*8 {
-				ch[i] = float32(math.Float64frombits(le.Uint64(b[p:])))
+				v := float32(math.Float64frombits(le.Uint64(b[p:])))
+				if math.Float32bits(v)&float32Exp == float32Exp {
+					v = 0
+				}
+				ch[i] = v
 			}
 		}
 	case f.bits == 8:

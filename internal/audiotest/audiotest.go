@@ -83,6 +83,25 @@ func stereoWAV(seconds float64, rate int, sample func(i int) float64) []byte {
 	return data
 }
 
+// FloatWAV returns a 32-bit float WAV file of channels channels at rate
+// holding the interleaved samples as they are, NaN and infinities too.
+func FloatWAV(rate, channels int, samples []float32) []byte {
+	le := binary.LittleEndian
+	b := []byte("RIFF\x00\x00\x00\x00WAVEfmt \x10\x00\x00\x00")
+	b = le.AppendUint16(b, 3) // WAVE_FORMAT_IEEE_FLOAT
+	b = le.AppendUint16(b, uint16(channels))
+	b = le.AppendUint32(b, uint32(rate))
+	b = le.AppendUint32(b, uint32(rate*channels*4))
+	b = le.AppendUint16(b, uint16(channels*4))
+	b = le.AppendUint16(b, 32)
+	b = le.AppendUint32(append(b, "data"...), uint32(4*len(samples)))
+	for _, v := range samples {
+		b = le.AppendUint32(b, math.Float32bits(v))
+	}
+	le.PutUint32(b[4:], uint32(len(b)-8))
+	return b
+}
+
 // BenchSeconds is the length of BenchSong's song: a typical 3 minutes.
 const BenchSeconds = 180
 
