@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -56,7 +57,9 @@ func checkLoaded(c config.Config, o config.Origins, withCalibration bool) error 
 	if p := c.Analysis.Calibration; withCalibration && p != "" {
 		if _, err := calibration.Load(p); err != nil {
 			msg := err.Error()
-			if !filepath.IsAbs(p) {
+			// The hint only helps when the file was looked for in the
+			// wrong folder; a map that was found but is damaged is not.
+			if !filepath.IsAbs(p) && errors.Is(err, fs.ErrNotExist) {
 				msg += " (a relative path is taken from the current folder)"
 			}
 			return config.ErrorAt(o, "analysis.calibration", msg)

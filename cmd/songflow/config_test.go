@@ -146,4 +146,18 @@ func TestLoadConfigCalibrationRelative(t *testing.T) {
 	if _, err := newAnalyzer(context.Background(), cfg); err == nil {
 		t.Error("the analyzer loaded beside.json, which the load refused")
 	}
+
+	// A relative path that was found, to a damaged map, gets no hint
+	// about folders: the folder was right.
+	if err := os.WriteFile(filepath.Join(work, "maps", "bad.json"), []byte("{"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	write(filepath.Join("maps", "bad.json"))
+	errb.Reset()
+	if _, _, ok = loadConfig(cfgPath, &errb); ok {
+		t.Fatal("a damaged map loaded")
+	}
+	if got := errb.String(); !strings.Contains(got, "bad.json") || strings.Contains(got, "relative path") {
+		t.Errorf("damaged map under a relative path: %q, want the file named and no folder hint", got)
+	}
 }
