@@ -33,7 +33,9 @@ const alacPair = 2
 // elements code them: centre first, then the pairs, the LFE last, as
 // Apple's ALAC channel layouts define them (3: C L R; 4: C L R Cs; 5:
 // C L R Ls Rs; 6: adds LFE; 7: C L R Ls Rs Cs LFE; 8: C Lc Rc L R Ls Rs
-// LFE).
+// LFE). 6.1 comes out as WAVE's, FLAC's and loudness weighting's 6.1,
+// L R C LFE Cs Ls Rs, the back centre before the surround pair (ffmpeg
+// keeps it last, in its 6.1(back) layout).
 var alacPlaces = [alacMaxChannels][]int{
 	{0},
 	{0, 1},
@@ -41,7 +43,7 @@ var alacPlaces = [alacMaxChannels][]int{
 	{2, 0, 1, 3},
 	{2, 0, 1, 3, 4},
 	{2, 0, 1, 4, 5, 3},
-	{2, 0, 1, 4, 5, 6, 3},
+	{2, 0, 1, 5, 6, 4, 3},
 	{2, 6, 7, 0, 1, 4, 5, 3},
 }
 

@@ -614,3 +614,34 @@ func TestALACVerbatimWide(t *testing.T) {
 		}
 	}
 }
+
+// TestALACSixPointOneOrder checks that a 7-channel frame, coded as Apple's
+// 6.1 layout (C L R Ls Rs Cs LFE: an SCE, two CPEs, an SCE and the LFE),
+// comes out in the WAVE order of 6.1 that FLAC and WAV give and loudness
+// weighting expects: L R C LFE Cs Ls Rs, the back centre before the
+// surround pair. ffmpeg keeps Cs last (its 6.1(back) layout), which would
+// weigh the left surround as a front channel and the back centre as a
+// surround one.
+func TestALACSixPointOneOrder(t *testing.T) {
+	cfg := testALACConfig
+	cfg.channels = 7
+	// One sample per channel, each naming its channel.
+	const c, l, r, ls, rs, cs, lfe = 100, 200, 300, 400, 500, 600, 700
+	w := &bitWriter{}
+	verbatimElement(w, 16, []int32{c})
+	verbatimElement(w, 16, []int32{l}, []int32{r})
+	verbatimElement(w, 16, []int32{ls}, []int32{rs})
+	verbatimElement(w, 16, []int32{cs})
+	verbatimElement(w, 16, []int32{lfe}) // an LFE element decodes as an SCE
+	w.put(alacEND, 3)
+	out, err := newALACDecoder(cfg).decode(w.b, make([][]float32, cfg.channels), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []int32{l, r, c, lfe, cs, ls, rs}
+	for i, v := range want {
+		if len(out[i]) != 1 || out[i][0] != float32(v)/(1<<15) {
+			t.Errorf("channel %d holds %v, want [%g]", i, out[i], float32(v)/(1<<15))
+		}
+	}
+}
