@@ -9,6 +9,8 @@ import (
 	"sync"
 
 	faad2 "github.com/llehouerou/go-faad2"
+
+	"github.com/songflow/songflow/dsp"
 )
 
 // faadMu serialises every call into go-faad2. The library runs all its
@@ -112,6 +114,20 @@ var aacToWAVE = [8][]int{
 	5: {1, 2, 0, 3, 4},
 	6: {1, 2, 0, 5, 3, 4},
 	7: {1, 2, 0, 7, 5, 6, 3, 4},
+}
+
+// aacLayout is the speaker layout of n channels decoded for channel
+// configuration config where it is not the default of the count:
+// configuration 4 is C L R Cs, not quadraphony, and 7 is 7.1 with its
+// extra pair in front (ISO/IEC 14496-3 Table 1.19).
+func aacLayout(config, n int) dsp.ChannelMask {
+	switch {
+	case config == 4 && n == 4:
+		return dsp.SpeakerFrontLeft | dsp.SpeakerFrontRight | dsp.SpeakerFrontCenter | dsp.SpeakerBackCenter
+	case config == 7 && n == 8:
+		return sevenOneFront
+	}
+	return 0
 }
 
 // toWAVEOrder puts the channels faad2 decoded for channel configuration
@@ -303,7 +319,7 @@ func decodeADTS(in *input) (*Audio, error) {
 	if want < 0 {
 		srcDur = float64(sink.got) / float64(outRate)
 	}
-	return &Audio{Rate: outRate, Channels: chans, SourceDuration: srcDur}, nil
+	return &Audio{Rate: outRate, Channels: chans, Layout: aacLayout(first.channels, len(chans)), SourceDuration: srcDur}, nil
 }
 
 // walkADTS calls fn for each ADTS frame from in.start on, skipping junk

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+
+	"github.com/songflow/songflow/dsp"
 )
 
 // Apple Lossless (ALAC), as specified by Apple's open-source reference
@@ -170,8 +172,28 @@ func decodeALAC(in *input, cfg alacConfig, rate, skip, total int64, frames frame
 	if in.opts.MaxSeconds <= 0 {
 		srcDur = float64(len(chans[0])) / float64(rate)
 	}
-	return &Audio{Format: ALAC, Rate: int(rate), Channels: chans, SourceDuration: srcDur}, nil
+	return &Audio{Format: ALAC, Rate: int(rate), Channels: chans, Layout: alacLayout(len(chans)), SourceDuration: srcDur}, nil
 }
+
+// alacLayout is the speaker layout of Apple's ALAC channel layouts (see
+// alacPlaces) where it is not the default of the channel count: four
+// channels are C L R Cs, not quadraphony, and eight are 7.1 with its
+// extra pair in front (Lc Rc), not at the sides.
+func alacLayout(n int) dsp.ChannelMask {
+	switch n {
+	case 4:
+		return dsp.SpeakerFrontLeft | dsp.SpeakerFrontRight | dsp.SpeakerFrontCenter | dsp.SpeakerBackCenter
+	case 8:
+		return sevenOneFront
+	}
+	return 0
+}
+
+// sevenOneFront is 7.1 with the extra pair between the front ones, L R C
+// LFE Ls Rs Lc Rc in WAVE order, which ALAC and AAC (channel
+// configuration 7) carry.
+const sevenOneFront = dsp.SpeakerFrontLeft | dsp.SpeakerFrontRight | dsp.SpeakerFrontCenter | dsp.SpeakerLowFrequency |
+	dsp.SpeakerBackLeft | dsp.SpeakerBackRight | dsp.SpeakerFrontLeftOfCenter | dsp.SpeakerFrontRightOfCenter
 
 // alacDecoder decodes the frames (MP4 samples, CAF packets) of one ALAC
 // stream.

@@ -18,6 +18,8 @@ import (
 	"math"
 	"os"
 	"slices"
+
+	"github.com/songflow/songflow/dsp"
 )
 
 // Format names a supported audio format.
@@ -77,6 +79,11 @@ type Audio struct {
 	// all channels have the same length. A float file's NaN and ±Inf
 	// samples are damage and read as 0.
 	Channels [][]float32
+	// Layout names the speaker each channel feeds, where the file says
+	// (a WAV or FLAC channel mask) or its codec fixes it (ALAC and AAC
+	// layouts other than the defaults); 0 is the default layout of the
+	// channel count.
+	Layout dsp.ChannelMask
 	// SourceDuration is the length of the whole file in seconds. It is
 	// exact when the whole file was decoded, and taken from the headers
 	// (an estimate for VBR MP3 without a Xing header) when

@@ -1724,7 +1724,7 @@ func TestFLACSegmentsDecodeAsOne(t *testing.T) {
 			t.Fatalf("%s: %v", name, err)
 		}
 		in := newInput()
-		info, audio, err := flacMetadata(in)
+		info, audio, _, err := flacMetadata(in)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -224,7 +224,7 @@ func flacSegmentsOf(t *testing.T, data []byte) (*input, flacSegments, int64) {
 		t.Fatal(err)
 	}
 	in := &input{ctx: context.Background(), r: r, size: int64(len(data)), start: start}
-	info, audio, err := flacMetadata(in)
+	info, audio, _, err := flacMetadata(in)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,11 +9,15 @@ import (
 	"io"
 	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/mewkiz/flac"
 	"github.com/mewkiz/flac/frame"
 	"github.com/mewkiz/flac/meta"
+
+	"github.com/songflow/songflow/dsp"
 )
 
 // decodeFLAC decodes a FLAC stream with mewkiz/flac. Samples are scaled by
@@ -23,7 +27,7 @@ func decodeFLAC(in *input) (*Audio, error) { return decodeFLACIn(in, 0) }
 // decodeFLACIn is decodeFLAC in k segments at once when the whole song is
 // decoded; 0 means one per core, each at least flacMinSegment long.
 func decodeFLACIn(in *input, k int) (*Audio, error) {
-	info, audio, err := flacMetadata(in)
+	info, audio, layout, err := flacMetadata(in)
 	if err != nil {
 		return nil, err
 	}
@@ -80,7 +84,7 @@ func decodeFLACIn(in *input, k int) (*Audio, error) {
 	if k > 1 && want < 0 && pre == total {
 		fs := flacSegments{in: in, head: head, si: si, end: end}
 		if chans, ok := fs.decode(audio, k); ok {
-			return &Audio{Rate: rate, Channels: chans, SourceDuration: float64(total) / float64(rate)}, nil
+			return &Audio{Rate: rate, Channels: chans, Layout: layout, SourceDuration: float64(total) / float64(rate)}, nil
 		}
 		if err := in.ctx.Err(); err != nil {
 			return nil, err
@@ -155,13 +159,27 @@ func decodeFLACIn(in *input, k int) (*Audio, error) {
 	if want < 0 || total == 0 {
 		src = float64(got) / float64(rate)
 	}
-	return &Audio{Rate: rate, Channels: chans, SourceDuration: src}, nil
+	return &Audio{Rate: rate, Channels: chans, Layout: layout, SourceDuration: src}, nil
 }
 
 // flacMetadata walks the metadata blocks of the FLAC stream at in.start
-// and returns a copy of its STREAMINFO block, header included, and the
-// offset at which its frames begin.
-func flacMetadata(in *input) ([]byte, int64, error) {
+// and returns a copy of its STREAMINFO block, header included, the offset
+// at which its frames begin, and the channel mask its Vorbis comment gives
+// (0 when it gives none).
+func flacMetadata(in *input) (info []byte, audio int64, layout dsp.ChannelMask, err error) {
+	info, audio, err = flacBlocks(in, func(w *window, off, length int64) {
+		if layout == 0 {
+			layout = flacChannelMask(w, off, length)
+		}
+	})
+	return info, audio, layout, err
+}
+
+// flacBlocks walks the metadata blocks of the FLAC stream at in.start,
+// calling comment with the body of each VORBIS_COMMENT block, and returns
+// a copy of its STREAMINFO block, header included, and the offset at
+// which its frames begin.
+func flacBlocks(in *input, comment func(w *window, off, length int64)) ([]byte, int64, error) {
 	w := &window{r: in.r, size: in.size}
 	off := in.start + 4 // past "fLaC"
 	var info []byte
@@ -193,6 +211,9 @@ func flacMetadata(in *input) ([]byte, int64, error) {
 			}
 			info = slices.Clone(b)
 		}
+		if typ == flacVorbisComment && off+4+length <= in.size {
+			comment(w, off+4, length)
+		}
 		off += 4 + length
 		if off > in.size {
 			return nil, 0, fmt.Errorf("%w: FLAC header: truncated: metadata block %d of %d bytes runs past the end of the file", ErrCorrupt, n, length)
@@ -201,6 +222,64 @@ func flacMetadata(in *input) ([]byte, int64, error) {
 			return info, off, nil
 		}
 	}
+}
+
+// flacVorbisComment is the metadata block type of a Vorbis comment (RFC
+// 9639 §8.6).
+const flacVorbisComment = 4
+
+// flacMaskKey is the Vorbis comment in which FLAC keeps a WAV file's
+// channel mask when its layout is not the default of its channel count
+// (RFC 9639 §8.6.2), as flac and ffmpeg write it: hexadecimal, "0x13F".
+const flacMaskKey = "WAVEFORMATEXTENSIBLE_CHANNEL_MASK="
+
+// flacChannelMask returns the channel mask in the Vorbis comment block
+// whose body of length bytes is at off, or 0 when it holds none or is
+// damaged. Comments are a 32-bit little-endian length and "NAME=value"
+// each, after the vendor string and their count.
+func flacChannelMask(w *window, off, length int64) dsp.ChannelMask {
+	end := off + length
+	u32 := func(at int64) (int64, bool) {
+		if at+4 > end {
+			return 0, false
+		}
+		b := w.at(at, 4)
+		if b == nil {
+			return 0, false
+		}
+		return int64(binary.LittleEndian.Uint32(b)), true
+	}
+	vendor, ok := u32(off)
+	if !ok {
+		return 0
+	}
+	at := off + 4 + vendor
+	count, ok := u32(at)
+	if !ok {
+		return 0
+	}
+	at += 4
+	for range count {
+		n, ok := u32(at)
+		if !ok || at+4+n > end {
+			return 0
+		}
+		// The mask's comment is short; longer ones (lyrics, pictures)
+		// are stepped over unread.
+		if n > int64(len(flacMaskKey)) && n <= int64(len(flacMaskKey))+16 {
+			c := w.at(at+4, int(n))
+			if c != nil && strings.EqualFold(string(c[:len(flacMaskKey)]), flacMaskKey) {
+				v := strings.TrimSpace(string(c[len(flacMaskKey):]))
+				m, err := strconv.ParseUint(v, 0, 32)
+				if err != nil {
+					return 0
+				}
+				return dsp.ChannelMask(m)
+			}
+		}
+		at += 4 + n
+	}
+	return 0
 }
 
 // flacMinSegment is the least audio, in seconds, worth a decoder of its

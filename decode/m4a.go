@@ -258,7 +258,7 @@ func decodeAACFrames(in *input, asc []byte, timescale, skip, length int64, frame
 	if in.opts.MaxSeconds <= 0 {
 		srcDur = float64(len(chans[0])) / float64(rate)
 	}
-	return &Audio{Format: AAC, Rate: rate, Channels: chans, SourceDuration: srcDur}, nil
+	return &Audio{Format: AAC, Rate: rate, Channels: chans, Layout: aacLayout(ascChannels(asc), len(chans)), SourceDuration: srcDur}, nil
 }
 
 // ascChannels returns the channel configuration of an AudioSpecificConfig

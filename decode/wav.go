@@ -8,6 +8,8 @@ import (
 	"math"
 	"slices"
 	"strconv"
+
+	"github.com/songflow/songflow/dsp"
 )
 
 // WAV format tags (Microsoft RIFF/WAVE, mmreg.h).
@@ -27,6 +29,9 @@ type pcmFormat struct {
 	channels  int
 	rate      int
 	bits      int // container bits per sample
+	// layout is WAVE_FORMAT_EXTENSIBLE's channel mask; 0 when the file
+	// gives none.
+	layout dsp.ChannelMask
 	// bigEndian: bytes most significant first (AIFF); signed8: 8-bit
 	// samples are two's complement (AIFF) rather than offset by 128 (WAV).
 	bigEndian, signed8 bool
@@ -108,6 +113,7 @@ func readWAVFormat(in *input, off, size int64) (*pcmFormat, error) {
 		}
 		// The sub-format GUID starts with the plain format tag.
 		tag = le.Uint16(b[24:])
+		f.layout = dsp.ChannelMask(le.Uint32(b[20:]))
 	}
 	switch tag {
 	case wavPCM:
@@ -201,6 +207,7 @@ func readPCM(in *input, f *pcmFormat, off, size int64) (*Audio, error) {
 	return &Audio{
 		Rate:           f.rate,
 		Channels:       chans,
+		Layout:         f.layout,
 		SourceDuration: float64(total) / float64(f.rate),
 	}, nil
 }

@@ -135,7 +135,7 @@ func TestSongResultsFinite(t *testing.T) {
 	for _, rate := range []Hz{44100, 37800.5} {
 		for name, x := range edgeSignals(rate) {
 			name := name + " at " + ftoa(float64(rate))
-			l := MeasureLoudness([][]float32{x, x}, rate)
+			l := MeasureLoudness([][]float32{x, x}, rate, 0)
 			checkFinite(t, name+": loudness", l.Integrated, l.Range, l.TruePeak)
 			if l.Integrated < SilentLUFS || l.Range < 0 || l.TruePeak < SilentDBTP || l.TruePeak > MaxDBTP {
 				t.Errorf("%s: loudness %+v outside its documented range", name, l)
@@ -213,7 +213,7 @@ func TestEstimatorsFiniteOnDamagedInput(t *testing.T) {
 func TestAbsurdRates(t *testing.T) {
 	x := musicLike(48000, 48000, 1)
 	for _, rate := range []float64{1e12, 1e19, 1e300, math.MaxFloat64} {
-		l := MeasureLoudness([][]float32{x, x}, Hz(rate))
+		l := MeasureLoudness([][]float32{x, x}, Hz(rate), 0)
 		if l.Integrated != SilentLUFS || l.Range != 0 {
 			t.Errorf("loudness at %g Hz: %+v, want the silent sentinels", rate, l)
 		}

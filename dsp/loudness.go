@@ -176,29 +176,96 @@ func shelfMisfit(s biquad, fs float64, target func(f float64) float64) float64 {
 	return worst
 }
 
-// channelWeights are the BS.1770-4 weights G_i for a channel count in the
-// WAVE order (L R C LFE Ls Rs; 6.1 puts the back centre before the side
-// pair, 7.1 the back pair). LFE is left out; the surround channels weigh
-// 1.41 (BS.1770-4 Table 3), and in larger layouts so do the channels
-// between ±60° and ±120° of azimuth, the rest 1 (BS.1770-4's weights by
-// position). Layouts the standard does not name weigh every channel 1.
-func channelWeights(n int) []float64 {
-	w := make([]float64, n)
-	for i := range w {
-		w[i] = 1
-	}
+// ChannelMask says which loudspeaker each channel of a programme feeds, in
+// the bits of WAVE_FORMAT_EXTENSIBLE's dwChannelMask (Microsoft,
+// "Multiple channel audio data and WAVE files"), which FLAC keeps as
+// WAVEFORMATEXTENSIBLE_CHANNEL_MASK and CoreAudio's channel bitmap shares:
+// the channels take the set bits in ascending order. 0 means the layout
+// WAVE and FLAC give the channel count (see DefaultChannelMask). Loudness
+// weighs each channel by where its speaker stands.
+type ChannelMask uint32
+
+// The speakers of ChannelMask, the bits of dwChannelMask in order. Bits
+// above SpeakerSideRight are height speakers.
+const (
+	SpeakerFrontLeft ChannelMask = 1 << iota
+	SpeakerFrontRight
+	SpeakerFrontCenter
+	SpeakerLowFrequency
+	SpeakerBackLeft
+	SpeakerBackRight
+	SpeakerFrontLeftOfCenter
+	SpeakerFrontRightOfCenter
+	SpeakerBackCenter
+	SpeakerSideLeft
+	SpeakerSideRight
+)
+
+// DefaultChannelMask is the layout of n channels that carry none of their
+// own: FLAC's fixed assignments for 1 to 8 channels (RFC 9639 §9.1.3),
+// which are WAVE's defaults too. Mono is the centre; more than eight
+// channels have no default, and 0 is returned.
+func DefaultChannelMask(n int) ChannelMask {
+	const (
+		stereo = SpeakerFrontLeft | SpeakerFrontRight
+		back   = SpeakerBackLeft | SpeakerBackRight
+		side   = SpeakerSideLeft | SpeakerSideRight
+	)
 	switch n {
-	case 5: // L R C Ls Rs
-		w[3], w[4] = surroundWeight, surroundWeight
-	case 6: // L R C LFE Ls Rs
-		w[3] = 0
-		w[4], w[5] = surroundWeight, surroundWeight
-	case 7: // L R C LFE Cb Ls Rs: the back centre is outside ±60°…±120°
-		w[3] = 0
-		w[5], w[6] = surroundWeight, surroundWeight
-	case 8: // L R C LFE Lb Rb Ls Rs: back channels are outside ±60°…±120°
-		w[3] = 0
-		w[6], w[7] = surroundWeight, surroundWeight
+	case 1:
+		return SpeakerFrontCenter
+	case 2:
+		return stereo
+	case 3:
+		return stereo | SpeakerFrontCenter
+	case 4:
+		return stereo | back
+	case 5:
+		return stereo | SpeakerFrontCenter | back
+	case 6:
+		return stereo | SpeakerFrontCenter | SpeakerLowFrequency | back
+	case 7:
+		return stereo | SpeakerFrontCenter | SpeakerLowFrequency | SpeakerBackCenter | side
+	case 8:
+		return stereo | SpeakerFrontCenter | SpeakerLowFrequency | back | side
+	}
+	return 0
+}
+
+// channelWeights are the BS.1770-4 weights G_i of n channels laid out as
+// mask says (0: DefaultChannelMask). The LFE is left out; a speaker
+// between ±60° and ±120° of azimuth weighs 1.41 (BS.1770-4 Table 3, and
+// its rule by position for larger layouts), every other one 1. The side
+// pair stands there; the back pair does too when the layout has no side
+// pair, as the surrounds of 5.1 and quadraphony, named "back" in WAVE, are
+// set at ±110° (ITU-R BS.775), and stands behind the sides (±135°…±150°)
+// when it has. Channels past the mask's speakers weigh 1.
+func channelWeights(mask ChannelMask, n int) []float64 {
+	if mask == 0 {
+		mask = DefaultChannelMask(n)
+	}
+	sides := mask&(SpeakerSideLeft|SpeakerSideRight) != 0
+	w := make([]float64, n)
+	i := 0
+	for bit := ChannelMask(1); bit != 0 && i < n; bit <<= 1 {
+		if mask&bit == 0 {
+			continue
+		}
+		w[i] = 1
+		switch bit {
+		case SpeakerLowFrequency:
+			w[i] = 0
+		case SpeakerSideLeft, SpeakerSideRight:
+			w[i] = surroundWeight
+		case SpeakerBackLeft, SpeakerBackRight:
+			if !sides {
+				w[i] = surroundWeight
+			}
+		}
+		i++
+	}
+	for ; i < n; i++ {
+		w[i] = 1
 	}
 	return w
 }
@@ -208,15 +275,16 @@ func channelWeights(n int) []float64 {
 // at −10 LU relative, loudness range per EBU Tech 3342 (3 s windows every
 // 100 ms, gated at −70 LUFS and −20 LU relative, 10th to 95th percentile)
 // and true peak per BS.1770-4 Annex 2 (4× oversampling). channels hold the
-// samples of each channel, full scale ±1, in WAVE order; a shorter channel
-// limits the measurement to its length. NaN and infinite samples are
+// samples of each channel, full scale ±1, feeding the speakers layout
+// names (0: the default layout of their count, see ChannelMask); a
+// shorter channel limits the measurement to its length. NaN and infinite samples are
 // measured as 0.
 //
 // The result is always finite: Integrated is SilentLUFS when nothing passes
 // the absolute gate (silence, or under 400 ms of audio), Range is 0 when
 // fewer than two 3 s windows pass its gates, and TruePeak lies within
 // [SilentDBTP, MaxDBTP].
-func MeasureLoudness(channels [][]float32, rate Hz) Loudness {
+func MeasureLoudness(channels [][]float32, rate Hz, layout ChannelMask) Loudness {
 	out := Loudness{Integrated: SilentLUFS, Range: 0, TruePeak: SilentDBTP}
 	// At or below twice the RLB corner a signal holds nothing the
 	// K-weighting passes, and the high-pass cannot be built.
@@ -245,12 +313,12 @@ func MeasureLoudness(channels [][]float32, rate Hz) Loudness {
 	if segs < momentarySegs {
 		return out
 	}
-	energy := weightedEnergies(channels, bounds, rate)
+	energy := weightedEnergies(channels, layout, bounds, rate)
 	if slices.ContainsFunc(energy, func(e float64) bool { return !isFinite(e) }) {
 		// Finite samples cannot overflow the filters, so a non-finite
 		// segment means a NaN or infinite sample, which would stay in the
 		// filters' state and blank every block after it.
-		energy = weightedEnergies(zeroNonFinite(channels, bounds[segs]), bounds, rate)
+		energy = weightedEnergies(zeroNonFinite(channels, bounds[segs]), layout, bounds, rate)
 	}
 
 	blocks := windowPowers(energy, bounds, momentarySegs)
@@ -266,13 +334,13 @@ func MeasureLoudness(channels [][]float32, rate Hz) Loudness {
 }
 
 // weightedEnergies returns Σ_i G_i Σ y_i² of each segment between bounds,
-// y_i the K-weighted channel i.
-func weightedEnergies(channels [][]float32, bounds []int, rate Hz) []float64 {
+// y_i the K-weighted channel i, G_i as layout gives it.
+func weightedEnergies(channels [][]float32, layout ChannelMask, bounds []int, rate Hz) []float64 {
 	segs := len(bounds) - 1
 	energy := make([]float64, segs)
 	shelf, hp := kWeighting(rate)
 	var todo []int // channels that count, filtered two at a time
-	weights := channelWeights(len(channels))
+	weights := channelWeights(layout, len(channels))
 	for i, g := range weights {
 		if g != 0 {
 			todo = append(todo, i)

@@ -156,7 +156,7 @@ func TestLoudnessEBU3341Integrated(t *testing.T) {
 	}
 	for _, rate := range []Hz{48000, 44100} {
 		for _, c := range cases {
-			got := MeasureLoudness(toneProgramme(rate, c.channels, c.segs...), rate)
+			got := MeasureLoudness(toneProgramme(rate, c.channels, c.segs...), rate, 0)
 			t.Logf("%g Hz %s: %.3f LUFS", rate, c.name, got.Integrated)
 			if math.Abs(got.Integrated-c.want) > 0.1 {
 				t.Errorf("%g Hz %s: integrated %.3f LUFS, want %.1f ±0.1", rate, c.name, got.Integrated, c.want)
@@ -169,7 +169,7 @@ func TestLoudnessEBU3341Integrated(t *testing.T) {
 // computed per rate, not borrowed from 48 kHz.
 func TestLoudnessAnyRate(t *testing.T) {
 	for _, rate := range []Hz{8000, 11025, 16000, 22050, 32000, 88200, 96000, 192000, 37800.5} {
-		got := MeasureLoudness(toneProgramme(rate, 2, toneSeg(10, -23)), rate)
+		got := MeasureLoudness(toneProgramme(rate, 2, toneSeg(10, -23)), rate, 0)
 		if math.Abs(got.Integrated+23) > 0.1 {
 			t.Errorf("%g Hz: %.3f LUFS, want −23.0 ±0.1", rate, got.Integrated)
 		}
@@ -190,7 +190,7 @@ func meterReadings(channels [][]float32, rate Hz) (momentary, shortTerm []float6
 		}
 		bounds = append(bounds, b)
 	}
-	energy := weightedEnergies(channels, bounds, rate)
+	energy := weightedEnergies(channels, 0, bounds, rate)
 	for _, p := range windowPowers(energy, bounds, momentarySegs) {
 		momentary = append(momentary, powerToLUFS(p))
 	}
@@ -283,14 +283,14 @@ func TestLoudnessOneChannel(t *testing.T) {
 		{"right of stereo", 2, []float64{math.Inf(-1), 0}},
 		{"centre of 5.1", 6, []float64{math.Inf(-1), math.Inf(-1), 0, math.Inf(-1), math.Inf(-1), math.Inf(-1)}},
 	} {
-		got := MeasureLoudness(toneProgramme(rate, c.channels, toneSegment{c.dBFS, 10}), rate).Integrated
+		got := MeasureLoudness(toneProgramme(rate, c.channels, toneSegment{c.dBFS, 10}), rate, 0).Integrated
 		t.Logf("%s: %.3f LUFS", c.name, got)
 		if math.Abs(got+3.01) > 0.1 {
 			t.Errorf("%s: 0 dBFS 1 kHz sine reads %.3f LUFS, want −3.01 ±0.1", c.name, got)
 		}
 	}
 	// A surround channel of 5.1 weighs +1.5 dB (G = 1.41).
-	got := MeasureLoudness(toneProgramme(rate, 6, toneSegment{[]float64{math.Inf(-1), math.Inf(-1), math.Inf(-1), math.Inf(-1), 0, math.Inf(-1)}, 10}), rate).Integrated
+	got := MeasureLoudness(toneProgramme(rate, 6, toneSegment{[]float64{math.Inf(-1), math.Inf(-1), math.Inf(-1), math.Inf(-1), 0, math.Inf(-1)}, 10}), rate, 0).Integrated
 	if want := -3.01 + 10*math.Log10(1.41); math.Abs(got-want) > 0.1 {
 		t.Errorf("left surround of 5.1: %.3f LUFS, want %.2f ±0.1", got, want)
 	}
@@ -298,47 +298,88 @@ func TestLoudnessOneChannel(t *testing.T) {
 
 // The 6-channel layout leaves LFE out: a loud LFE channel changes nothing.
 func TestLoudnessLFEExcluded(t *testing.T) {
-	with := MeasureLoudness(toneProgramme(48000, 6, toneSeg(10, -28, -28, -24, 0, -30, -30)), 48000)
-	without := MeasureLoudness(toneProgramme(48000, 5, toneSeg(10, -28, -28, -24, -30, -30)), 48000)
+	with := MeasureLoudness(toneProgramme(48000, 6, toneSeg(10, -28, -28, -24, 0, -30, -30)), 48000, 0)
+	without := MeasureLoudness(toneProgramme(48000, 5, toneSeg(10, -28, -28, -24, -30, -30)), 48000, 0)
 	if math.Abs(with.Integrated-without.Integrated) > 1e-9 {
 		t.Errorf("5.1 with a 0 dBFS LFE reads %.3f LUFS, 5.0 reads %.3f", with.Integrated, without.Integrated)
 	}
 }
 
-// Every channel of every layout from mono to 7.1, alone at 0 dBFS, reads
-// −3.01 LUFS times its BS.1770-4 weight: 1 in front and at the back, 1.41
-// (+1.49 dB) between ±60° and ±120°, and nothing for the LFE, in the WAVE
-// order the decoders give (6.1: L R C LFE Cb Ls Rs). 6.1 counted its LFE
-// as a full channel and its side pair at 1.
+// Every channel of every layout, alone at 0 dBFS, reads −3.01 LUFS times
+// its BS.1770-4 weight: 1 in front and behind, 1.41 (+1.49 dB) between
+// ±60° and ±120° (the side pair, and the back pair of a layout without
+// one: the surrounds of 5.1 and quadraphony), and nothing for the LFE.
+// Channels follow their layout's speakers in WAVE order; layout 0 is the
+// default of the count (6.1: L R C LFE Cb Ls Rs). 6.1 once counted its LFE
+// as a full channel and its side pair at 1, and layouts not given by the
+// count were weighed as if they were (6.1 with a back pair, 7.1 with its
+// extra pair in front).
 func TestLoudnessChannelWeights(t *testing.T) {
 	const rate = 48000
 	const F, S = 0.0, 1.49 // dB added to −3.01
 	LFE := math.Inf(-1)
-	layouts := map[int][]float64{
-		1: {F},
-		2: {F, F},
-		3: {F, F, F},
-		4: {F, F, F, F},
-		5: {F, F, F, S, S},
-		6: {F, F, F, LFE, S, S},
-		7: {F, F, F, LFE, F, S, S},
-		8: {F, F, F, LFE, F, F, S, S},
-	}
-	for n, gains := range layouts {
-		for c, g := range gains {
+	for _, c := range []struct {
+		name   string
+		layout ChannelMask
+		gains  []float64
+	}{
+		{"mono", 0, []float64{F}},
+		{"stereo", 0, []float64{F, F}},
+		{"3.0", 0, []float64{F, F, F}},
+		{"quad", 0, []float64{F, F, S, S}},
+		{"5.0", 0, []float64{F, F, F, S, S}},
+		{"5.1", 0, []float64{F, F, F, LFE, S, S}},
+		{"6.1", 0, []float64{F, F, F, LFE, F, S, S}},
+		{"7.1", 0, []float64{F, F, F, LFE, F, F, S, S}},
+		{"2.1", 0xb, []float64{F, F, LFE}},
+		{"L R C Cs", 0x107, []float64{F, F, F, F}},
+		{"5.1 with a side pair", 0x60f, []float64{F, F, F, LFE, S, S}},
+		{"6.1 with a back pair", 0x13f, []float64{F, F, F, LFE, S, S, F}},
+		{"7.1 with a front pair", 0xff, []float64{F, F, F, LFE, S, S, F, F}},
+		{"height pair over stereo", 0x5003, []float64{F, F, F, F}},
+		{"a third channel past a stereo mask", 0x3, []float64{F, F, F}},
+	} {
+		n := len(c.gains)
+		for ch, g := range c.gains {
 			levels := make([]float64, n)
 			for i := range levels {
 				levels[i] = math.Inf(-1)
 			}
-			levels[c] = 0
-			got := MeasureLoudness(toneProgramme(rate, n, toneSegment{levels, 5}), rate).Integrated
+			levels[ch] = 0
+			got := MeasureLoudness(toneProgramme(rate, n, toneSegment{levels, 5}), rate, c.layout).Integrated
 			want := -3.01 + g
 			if math.IsInf(g, -1) {
 				want = SilentLUFS
 			}
 			if math.Abs(got-want) > 0.1 {
-				t.Errorf("%d channels, channel %d alone: %.2f LUFS, want %.2f", n, c, got, want)
+				t.Errorf("%s (layout %#x), channel %d alone: %.2f LUFS, want %.2f", c.name, c.layout, ch, got, want)
 			}
+		}
+	}
+}
+
+// DefaultChannelMask gives FLAC's fixed channel assignments (RFC 9639
+// §9.1.3), spelled out here speaker by speaker.
+func TestDefaultChannelMask(t *testing.T) {
+	const (
+		FL, FR, FC, LFE = SpeakerFrontLeft, SpeakerFrontRight, SpeakerFrontCenter, SpeakerLowFrequency
+		BL, BR, BC      = SpeakerBackLeft, SpeakerBackRight, SpeakerBackCenter
+		SL, SR          = SpeakerSideLeft, SpeakerSideRight
+	)
+	for n, want := range []ChannelMask{
+		0,
+		FC,
+		FL | FR,
+		FL | FR | FC,
+		FL | FR | BL | BR,
+		FL | FR | FC | BL | BR,
+		FL | FR | FC | LFE | BL | BR,
+		FL | FR | FC | LFE | BC | SL | SR,
+		FL | FR | FC | LFE | BL | BR | SL | SR,
+		0,
+	} {
+		if got := DefaultChannelMask(n); got != want {
+			t.Errorf("%d channels: %#x, want %#x", n, got, want)
 		}
 	}
 }
@@ -360,7 +401,7 @@ func TestLoudnessRangeEBU3342(t *testing.T) {
 		for _, l := range c.levels {
 			segs = append(segs, toneSeg(20, l))
 		}
-		got := MeasureLoudness(toneProgramme(48000, 2, segs...), 48000)
+		got := MeasureLoudness(toneProgramme(48000, 2, segs...), 48000, 0)
 		t.Logf("3342 case %d %v: LRA %.2f LU", i+1, c.levels, got.Range)
 		if math.Abs(got.Range-c.want) > 1 {
 			t.Errorf("3342 case %d %v: LRA %.2f LU, want %.0f ±1", i+1, c.levels, got.Range, c.want)
@@ -415,7 +456,7 @@ func checkTruePeak(t *testing.T, name string, x []float32, rate Hz, want float64
 	for _, v := range x {
 		samplePeak = math.Max(samplePeak, math.Abs(float64(v)))
 	}
-	got := MeasureLoudness([][]float32{x, x}, rate).TruePeak
+	got := MeasureLoudness([][]float32{x, x}, rate, 0).TruePeak
 	t.Logf("%s: sample peak %.2f dBFS, true peak %.3f dBTP (want %.2f)", name, ampDB(samplePeak), got, want)
 	if d := got - want; d > 0.2 || d < -0.4 {
 		t.Errorf("%s: true peak %.3f dBTP, want %.2f +0.2/−0.4", name, got, want)
@@ -540,7 +581,7 @@ func TestLoudnessSilenceAndShortInput(t *testing.T) {
 		"+Inf samples":  {append(make([]float32, 48000), float32(math.Inf(1)))},
 	}
 	for name, in := range inputs {
-		got := MeasureLoudness(in, 48000)
+		got := MeasureLoudness(in, 48000, 0)
 		for _, v := range []float64{got.Integrated, got.Range, got.TruePeak} {
 			if !isFinite(v) {
 				t.Errorf("%s: %+v is not finite", name, got)
@@ -553,13 +594,13 @@ func TestLoudnessSilenceAndShortInput(t *testing.T) {
 			t.Errorf("%s: range %.2f, want 0", name, got.Range)
 		}
 	}
-	if tp := MeasureLoudness(inputs["silence"], 48000).TruePeak; tp != SilentDBTP {
+	if tp := MeasureLoudness(inputs["silence"], 48000, 0).TruePeak; tp != SilentDBTP {
 		t.Errorf("silence: true peak %.1f, want %.0f", tp, SilentDBTP)
 	}
-	if tp := MeasureLoudness(inputs["300 ms of −20"], 48000).TruePeak; math.Abs(tp+20) > 0.2 {
+	if tp := MeasureLoudness(inputs["300 ms of −20"], 48000, 0).TruePeak; math.Abs(tp+20) > 0.2 {
 		t.Errorf("300 ms at −20 dBFS: true peak %.2f dBTP, want −20", tp)
 	}
-	if got := MeasureLoudness(toneProgramme(48000, 2, toneSeg(1, -23)), 0); got.Integrated != SilentLUFS {
+	if got := MeasureLoudness(toneProgramme(48000, 2, toneSeg(1, -23)), 0, 0); got.Integrated != SilentLUFS {
 		t.Errorf("rate 0: %+v, want the silent sentinels", got)
 	}
 }
@@ -570,11 +611,11 @@ func TestLoudnessSilenceAndShortInput(t *testing.T) {
 func TestLoudnessIgnoresNonFiniteSamples(t *testing.T) {
 	// Quiet first, loud after the damage: losing what follows it shows.
 	clean := toneProgramme(48000, 2, toneSeg(2, -30), toneSeg(8, -10))
-	want := MeasureLoudness(clean, 48000)
+	want := MeasureLoudness(clean, 48000, 0)
 	for _, v := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
 		in := toneProgramme(48000, 2, toneSeg(2, -30), toneSeg(8, -10))
 		in[0][48000] = float32(v)
-		got := MeasureLoudness(in, 48000)
+		got := MeasureLoudness(in, 48000, 0)
 		if math.Abs(got.Integrated-want.Integrated) > 0.05 || math.Abs(got.Range-want.Range) > 0.05 ||
 			math.Abs(got.TruePeak-want.TruePeak) > 0.05 {
 			t.Errorf("%v at 1 s: %+v, want %+v", v, got, want)
@@ -602,7 +643,7 @@ func BenchmarkMeasureLoudness(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		MeasureLoudness([][]float32{l, r}, rate)
+		MeasureLoudness([][]float32{l, r}, rate, 0)
 	}
 	b.ReportMetric(180*float64(b.N)/b.Elapsed().Seconds(), "x-realtime")
 }
@@ -618,7 +659,7 @@ func BenchmarkMeasureLoudnessDense(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		MeasureLoudness([][]float32{l, r}, rate)
+		MeasureLoudness([][]float32{l, r}, rate, 0)
 	}
 	b.ReportMetric(180*float64(b.N)/b.Elapsed().Seconds(), "x-realtime")
 }
@@ -655,7 +696,7 @@ func TestLoudnessMatchesFFmpeg(t *testing.T) {
 		v, _ := strconv.ParseFloat(m[1], 64)
 		return v
 	}
-	got := MeasureLoudness([][]float32{l, r}, rate)
+	got := MeasureLoudness([][]float32{l, r}, rate, 0)
 	t.Logf("songflow %+v; ffmpeg I %.1f LRA %.1f TP %.1f", got, field("I"), field("LRA"), field("Peak"))
 	// ffmpeg prints one decimal: allow its rounding on top of the
 	// standard's tolerances.
@@ -755,17 +796,17 @@ func TestLoudnessLowRates(t *testing.T) {
 		}
 		return [][]float32{x}
 	}
-	ref := MeasureLoudness(tone(48000, 100), 48000).Integrated
+	ref := MeasureLoudness(tone(48000, 100), 48000, 0).Integrated
 	for _, c := range []struct {
 		rate Hz
 		tol  float64 // LU
 	}{{1000, 0.1}, {2000, 0.02}, {3000, 0.02}, {3363, 0.02}, {3365, 0.02}, {4000, 0.02}, {8000, 0.02}, {11025, 0.02}} {
-		got := MeasureLoudness(tone(c.rate, 100), c.rate).Integrated
+		got := MeasureLoudness(tone(c.rate, 100), c.rate, 0).Integrated
 		if !(math.Abs(got-ref) <= c.tol) {
 			t.Errorf("100 Hz tone at %g Hz: %.3f LUFS, want %.3f ±%.2f as at 48 kHz", c.rate, got, ref, c.tol)
 		}
 	}
-	if got := MeasureLoudness(tone(60, 5), 60); got.Integrated != SilentLUFS {
+	if got := MeasureLoudness(tone(60, 5), 60, 0); got.Integrated != SilentLUFS {
 		t.Errorf("5 Hz tone at 60 Hz: %.2f LUFS, want the silent %.0f", got.Integrated, SilentLUFS)
 	}
 }
@@ -802,7 +843,7 @@ func TestLoudnessGatesHandWorked(t *testing.T) {
 		{"0.5 LU above the absolute gate", []toneSegment{toneSeg(10, -69.5)}, -69.50},
 	}
 	for _, c := range cases {
-		got := MeasureLoudness(toneProgramme(48000, 2, c.segs...), 48000).Integrated
+		got := MeasureLoudness(toneProgramme(48000, 2, c.segs...), 48000, 0).Integrated
 		if math.Abs(got-c.want) > 0.1 {
 			t.Errorf("%s: integrated %.3f LUFS, want %.2f ±0.1", c.name, got, c.want)
 		}

@@ -158,7 +158,7 @@ func TestAggregateSilenceIsFinite(t *testing.T) {
 		t.Errorf("silence has key %q (confidence %.2f)", r.Key, r.KeyConfidence)
 	}
 	// The levels a silent measurement reports, whichever way it is silent.
-	want := dsp.MeasureLoudness([][]float32{make([]float32, 25*22050)}, 22050)
+	want := dsp.MeasureLoudness([][]float32{make([]float32, 25*22050)}, 22050, 0)
 	if r.Loudness != want.Integrated || r.TruePeak != want.TruePeak || r.LoudnessRange != want.Range {
 		t.Errorf("silent levels %.1f LUFS, %.1f LU, %.1f dBTP", r.Loudness, r.LoudnessRange, r.TruePeak)
 	}
@@ -264,7 +264,7 @@ func analyse(t *testing.T, x []float32, opts ChunkOptions) Result {
 	ctx := context.Background()
 	info := &SongInfo{Name: "song.wav", SampleRate: fftTestRate, Channels: 1, Duration: dsp.Seconds(len(x)) / fftTestRate,
 		// As the resample stage measures it.
-		Loudness: dsp.MeasureLoudness([][]float32{x}, fftTestRate)}
+		Loudness: dsp.MeasureLoudness([][]float32{x}, fftTestRate, 0)}
 	chunks, err := Chunks(opts)(ctx, &Signal{Info: info, Rate: fftTestRate, Mono: x})
 	if err != nil {
 		t.Fatal(err)

@@ -59,6 +59,6 @@ func Decode(opts decode.Options) func(context.Context, Job) (*Song, error) {
 		if info.Artist == "" {
 			info.Artist = a.Artist
 		}
-		return &Song{Info: info, Channels: a.Channels}, nil
+		return &Song{Info: info, Channels: a.Channels, Layout: a.Layout}, nil
 	}
 }

@@ -34,7 +34,7 @@ func Resample(rate dsp.Hz) func(context.Context, *Song) (*Signal, error) {
 		if err != nil {
 			return nil, fmt.Errorf("resample %s: %w", name, err)
 		}
-		s.Info.Loudness = dsp.MeasureLoudness(s.Channels, s.Info.SampleRate)
+		s.Info.Loudness = dsp.MeasureLoudness(s.Channels, s.Info.SampleRate, s.Layout)
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("resample %s: %w", name, err)
 		}

@@ -39,6 +39,9 @@ type Song struct {
 	// Channels holds the samples of each channel at Info.SampleRate,
 	// full scale ±1. All channels have the same length.
 	Channels [][]float32
+	// Layout names the speaker each channel feeds, which weighs it in
+	// the loudness; 0 is the default layout of the channel count.
+	Layout dsp.ChannelMask
 }
 
 // SongInfo carries the facts about a song's source that every later part
