@@ -34,8 +34,8 @@ const (
 	// estimation in electronic dance music", ECIR 2016).
 	EDM KeyProfile = "edm"
 	// DefaultKeyProfile is the profile with the best MIREX weighted score
-	// on the development corpus (TestKeyCorpus, 44 key-labelled pieces:
-	// temperley 0.950, krumhansl 0.911, shaath 0.898, edm 0.852).
+	// on the development corpus (TestKeyCorpus, 55 key-labelled pieces:
+	// temperley 0.960, shaath 0.882, edm 0.876, krumhansl 0.875).
 	DefaultKeyProfile = Temperley
 )
 
