@@ -300,7 +300,8 @@ func (c columnIndex) pick(names ...string) int {
 // Descriptor columns may hold 0–1 or 0–100 values: a column with any
 // value above 1 or written with a percent sign is read as percent, as
 // are all of a playlist export's.
-// Loudness stays in dB. Keys may also be Camelot codes ("8A").
+// Loudness stays in dB. A number may carry its unit ("120 BPM", "72%",
+// "-7 dB", "-9 LUFS"), nothing else. Keys may also be Camelot codes ("8A").
 //
 // Fields may be separated by commas, semicolons or tabs (the header line
 // tells which; with semicolons or tabs a decimal comma is understood).
@@ -537,12 +538,22 @@ func sameTruth(a, b Truth) bool {
 // number parses a figure as people type it into spreadsheets: "128",
 // "0.8", "-5 dB", "72%"; with decimalComma (a table whose fields are
 // separated by semicolons or tabs, as spreadsheets write it where the
-// comma is the decimal sign) also "0,8".
+// comma is the decimal sign) also "0,8". One of units may follow the
+// figure, but nothing else: "12O" (a letter O typed for a zero) is no
+// tempo of 12, nor "120;Am" (a comma-separated table's field holding a
+// semicolon-separated row's rest) one of 120 whose key is lost.
 func number(s string, decimalComma bool) (float64, error) {
 	s = strings.TrimSpace(s)
 	end := len(s)
-	for end > 0 && !unicode.IsDigit(rune(s[end-1])) {
-		end--
+	for end > 0 {
+		r, n := utf8.DecodeLastRuneInString(s[:end])
+		if !unicode.IsLetter(r) && !unicode.IsSpace(r) && r != '%' {
+			break
+		}
+		end -= n
+	}
+	if unit := strings.TrimSpace(s[end:]); unit != "" && !slices.Contains(units, strings.ToLower(unit)) {
+		return 0, fmt.Errorf("%q is no unit", unit)
 	}
 	s = strings.TrimSpace(s[:end])
 	if decimalComma && strings.Count(s, ",") == 1 && !strings.Contains(s, ".") {
@@ -550,6 +561,10 @@ func number(s string, decimalComma bool) (float64, error) {
 	}
 	return strconv.ParseFloat(s, 64)
 }
+
+// units are the units, in lower case, that a figure of a truth file may
+// carry: tempo, percent and loudness.
+var units = []string{"bpm", "%", "db", "dbfs", "lufs", "lu"}
 
 // isCount reports whether s is a bare whole number, as a playlist
 // export's time signature column holds it.

@@ -1219,3 +1219,41 @@ func TestReadTruthMacRoman(t *testing.T) {
 		t.Errorf("no encoding reads the third line: %v", err)
 	}
 }
+
+// A figure may carry its unit, as spreadsheets and DJ software write it,
+// but nothing else: "12O" (a letter O typed for a zero) is not 12 BPM, and
+// "120;Am" (a semicolon in a comma-separated table) not 120 BPM with the
+// key lost. Each is refused naming its line.
+func TestReadTruthNumberUnits(t *testing.T) {
+	in := "file,bpm,energy,loudness\n" +
+		"a.wav,120 BPM,72%,-5 dB\n" +
+		"b.wav,98bpm,0.5 %,-7.5 LUFS\n" +
+		"c.wav,128.0,50,-9 dBFS\n"
+	s, err := ReadTruth(strings.NewReader(in), "truth.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for file, want := range map[string][3]float64{"a.wav": {120, 0.72, -5}, "b.wav": {98, 0.005, -7.5}, "c.wav": {128, 0.5, -9}} {
+		got, ok := s.lookup(file, stages.Tags{})
+		if !ok || got.BPM != want[0] || math.Abs(got.Reference[Energy]-want[1]) > 1e-12 || got.Reference[Loudness] != want[2] {
+			t.Errorf("%s: %+v %v, want bpm %v energy %v loudness %v", file, got, ok, want[0], want[1], want[2])
+		}
+	}
+	for _, c := range []struct{ col, value string }{
+		{"bpm", "12O"}, {"bpm", "120?"}, {"bpm", "120;Am"}, {"bpm", "120 fast"}, {"energy", "0.8x"}, {"loudness", "-5 d"},
+	} {
+		in := "file,bpm,energy,loudness\na.wav,120,0.5,-5\n"
+		switch c.col {
+		case "bpm":
+			in += "b.wav," + c.value + ",0.5,-5\n"
+		case "energy":
+			in += "b.wav,120," + c.value + ",-5\n"
+		default:
+			in += "b.wav,120,0.5," + c.value + "\n"
+		}
+		_, err := ReadTruth(strings.NewReader(in), "truth.csv")
+		if err == nil || !strings.Contains(err.Error(), "truth.csv:3: "+c.col) || !strings.Contains(err.Error(), fmt.Sprintf("%q", c.value)) {
+			t.Errorf("%s %q: err %v, want it refused naming truth.csv:3, the column and the value", c.col, c.value, err)
+		}
+	}
+}
