@@ -304,7 +304,8 @@ func (c columnIndex) pick(names ...string) int {
 // "-7 dB", "-9 LUFS"), nothing else. Keys may also be Camelot codes ("8A").
 //
 // Fields may be separated by commas, semicolons or tabs (the header line
-// tells which; with semicolons or tabs a decimal comma is understood).
+// tells which; with semicolons or tabs a decimal comma is understood). A
+// value past the header's columns is an error naming its line.
 // The text may be UTF-8 (a byte order mark is ignored), UTF-16 with a
 // byte order mark or, when it is not valid UTF-8, Windows-1252. A "file"
 // written with backslashes ("audio\song.wav") names the file it names
@@ -390,6 +391,15 @@ func ReadTruth(r io.Reader, name string) (*TruthSet, error) {
 			return nil, fmt.Errorf("truth %s: %w", name, err)
 		}
 		line, _ := cr.FieldPos(0)
+		// A value under no column is a row whose fields are out of place,
+		// most often by a decimal comma in a comma-separated table: "0,5"
+		// would be read as 0, and "120,5" at the row's end as 120.
+		for i := len(hdr); i < len(rec); i++ {
+			if strings.TrimSpace(rec[i]) != "" {
+				return nil, fmt.Errorf("truth %s:%d: %q lies past the header's %d columns (a decimal comma in a comma-separated table? quote the value or separate the fields by semicolons)",
+					name, line, rec[i], len(hdr))
+			}
+		}
 		rw := row{line: line, file: field(rec, fileCol), title: field(rec, titleCol), artist: field(rec, artistCol)}
 		if rw.file == "" && rw.title == "" {
 			continue // a blank line or a row naming nothing

@@ -1257,3 +1257,29 @@ func TestReadTruthNumberUnits(t *testing.T) {
 		}
 	}
 }
+
+// A row holding more values than the header has columns has its fields
+// out of place: most often a decimal comma in a comma-separated table,
+// where "0,5" is read as 0 and "120,5" at the end of a row as 120, the 5
+// falling under no column. It is refused naming its line; fields past the
+// header that are empty, as spreadsheets leave them, are not.
+func TestReadTruthFieldsPastHeader(t *testing.T) {
+	for _, in := range []string{
+		"file,key,bpm\na.wav,Am,120\nb.wav,Am,120,5\n",
+		"file,bpm,energy\na.wav,120,0.5\nb.wav,120,0,5\n",
+		"file;bpm;key\na.wav;120;Am\nb.wav;120;Am;x\n",
+	} {
+		_, err := ReadTruth(strings.NewReader(in), "truth.csv")
+		if err == nil || !strings.Contains(err.Error(), "truth.csv:3:") {
+			t.Errorf("%q: err %v, want it refused naming truth.csv:3", in, err)
+		}
+	}
+	in := "file,bpm,key\na.wav,120,Am,,\nb.wav,100,C, ,\n"
+	s, err := ReadTruth(strings.NewReader(in), "truth.csv")
+	if err != nil {
+		t.Fatalf("empty fields past the header: %v", err)
+	}
+	if b, ok := s.lookup("b.wav", stages.Tags{}); !ok || b.BPM != 100 || b.Key != "C Major" {
+		t.Errorf("b.wav %+v %v", b, ok)
+	}
+}
