@@ -305,7 +305,8 @@ func (c columnIndex) pick(names ...string) int {
 //
 // Fields may be separated by commas, semicolons or tabs (the header line
 // tells which; with semicolons or tabs a decimal comma is understood). A
-// value past the header's columns is an error naming its line.
+// value past the header's columns is an error naming its line, as is a
+// value in a row that names no file (or title).
 // The text may be UTF-8 (a byte order mark is ignored), UTF-16 with a
 // byte order mark or, when it is not valid UTF-8, Windows-1252. A "file"
 // written with backslashes ("audio\song.wav") names the file it names
@@ -402,7 +403,17 @@ func ReadTruth(r io.Reader, name string) (*TruthSet, error) {
 		}
 		rw := row{line: line, file: field(rec, fileCol), title: field(rec, titleCol), artist: field(rec, artistCol)}
 		if rw.file == "" && rw.title == "" {
-			continue // a blank line or a row naming nothing
+			// A blank line, or one of empty cells or notes, is passed
+			// over; a value there names no song to give it to, nor one
+			// to list among the rows matching no file.
+			if s := truthValue(rec, artistCol, bpmCol, keyCol, meterCol, desc); s != "" {
+				what := "file"
+				if fileCol < 0 {
+					what = "title"
+				}
+				return nil, fmt.Errorf("truth %s:%d: the row holds %q but no %s to give it to", name, line, s, what)
+			}
+			continue
 		}
 		rw.truth.Source, rw.truth.Row = name, line
 		if s := value(rec, bpmCol); s != "" {
@@ -530,6 +541,25 @@ func ReadTruth(r io.Reader, name string) (*TruthSet, error) {
 		}
 	}
 	return s, nil
+}
+
+// truthValue returns the first field of rec, of those at the columns
+// given, that holds a value (not empty, not a mark of a value not known),
+// or "".
+func truthValue(rec []string, artistCol, bpmCol, keyCol, meterCol int, desc map[string]int) string {
+	cols := []int{artistCol, bpmCol, keyCol, meterCol}
+	for _, d := range Descriptors {
+		cols = append(cols, desc[d])
+	}
+	for _, i := range cols {
+		if i < 0 || i >= len(rec) {
+			continue
+		}
+		if s := strings.TrimSpace(rec[i]); s != "" && !notKnown(s) {
+			return s
+		}
+	}
+	return ""
 }
 
 // sameTruth reports whether two rows say the same about a song.

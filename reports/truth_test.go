@@ -1283,3 +1283,30 @@ func TestReadTruthFieldsPastHeader(t *testing.T) {
 		t.Errorf("b.wav %+v %v", b, ok)
 	}
 }
+
+// A row with a value but no file (or title) to give it to cannot be
+// matched, nor listed among the rows matching no file: it is refused
+// naming its line, not passed over as a blank line is.
+func TestReadTruthRowNamingNothing(t *testing.T) {
+	for _, in := range []string{
+		"file,bpm,key\na.wav,120,Am\n,100,C\n",
+		"file,bpm,key\na.wav,120,Am\n  ,,C\n",
+		"title,artist,bpm\nSong,Someone,120\n,Someone Else,100\n",
+		"file,bpm,energy\na.wav,120,0.5\n,,0.7\n",
+	} {
+		_, err := ReadTruth(strings.NewReader(in), "truth.csv")
+		if err == nil || !strings.Contains(err.Error(), "truth.csv:3:") {
+			t.Errorf("%q: err %v, want it refused naming truth.csv:3", in, err)
+		}
+	}
+	// Blank rows, rows of empty cells or of not-known marks, and notes in
+	// columns the truth does not read still name nothing worth a word.
+	in := "file,bpm,key,notes\na.wav,120,Am,\n\n,,,\n,n/a,?,\n,,,checked twice\n"
+	s, err := ReadTruth(strings.NewReader(in), "truth.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Len() != 1 {
+		t.Errorf("%d songs, want 1", s.Len())
+	}
+}
