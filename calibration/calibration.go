@@ -238,6 +238,15 @@ type FeatureFit struct {
 // too small to fit a line to.
 const MinSongs = 4
 
+// tooFew is the reason a fit on n songs, fewer than MinSongs, is skipped,
+// as the report prints it: "1 song", not "1 songs".
+func tooFew(n int) string {
+	if n == 1 {
+		return fmt.Sprintf("1 song, need %d", MinSongs)
+	}
+	return fmt.Sprintf("%d songs, need %d", n, MinSongs)
+}
+
 // ErrNoReference is returned by [Fit] when no song has a reference value.
 var ErrNoReference = errors.New("calibration: no song has reference descriptor values")
 
@@ -271,7 +280,7 @@ func Fit(obs []Observation, folds int) (*Map, []FeatureFit, error) {
 		m.Songs = max(m.Songs, songs.n)
 		ff := FeatureFit{Feature: name, Songs: songs.n, MAEBefore: mae(x, y, Linear{Slope: 1})}
 		if songs.n < MinSongs {
-			ff.Skipped = fmt.Sprintf("%d songs, need %d", songs.n, MinSongs)
+			ff.Skipped = tooFew(songs.n)
 			fits = append(fits, ff)
 			continue
 		}

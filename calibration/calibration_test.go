@@ -291,3 +291,29 @@ func TestFitTooFewSongsInManyFiles(t *testing.T) {
 		t.Errorf("fitted %v on 3 songs", m.Features)
 	}
 }
+
+// A fit skipped for a single song says "1 song", as the report's other
+// counts do, not "1 songs".
+func TestFitSkippedOneSong(t *testing.T) {
+	obs := []Observation{{
+		Result:    stages.Result{Energy: 0.4, BPM: 120, BPMConfidence: 0.7},
+		Reference: map[string]float64{"energy": 0.5},
+		Correct:   map[string]bool{"bpm_confidence": true},
+	}}
+	m, fits, err := Fit(obs, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := m.FitConfidences(obs, 5)
+	if len(fits) != 1 || len(conf) != 1 {
+		t.Fatalf("fits %+v, confidence fits %+v, want one each", fits, conf)
+	}
+	for _, skipped := range []string{fits[0].Skipped, conf[0].Skipped} {
+		if want := "1 song, need 4"; skipped != want {
+			t.Errorf("skipped %q, want %q", skipped, want)
+		}
+	}
+	if _, fits, _ := Fit(append(obs, obs[0]), 5); fits[0].Skipped != "2 songs, need 4" {
+		t.Errorf("two songs: skipped %q", fits[0].Skipped)
+	}
+}

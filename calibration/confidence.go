@@ -1,7 +1,6 @@
 package calibration
 
 import (
-	"fmt"
 	"math"
 	"slices"
 
@@ -112,7 +111,7 @@ func (m *Map) FitConfidences(obs []Observation, folds int) []ConfidenceFit {
 		cf := ConfidenceFit{Confidence: name, Songs: songs.n, BrierBefore: Brier(x, y), Constant: BrierConstant(y)}
 		switch {
 		case songs.n < MinSongs:
-			cf.Skipped = fmt.Sprintf("%d songs, need %d", songs.n, MinSongs)
+			cf.Skipped = tooFew(songs.n)
 		case !slices.Contains(y, true) || !slices.Contains(y, false):
 			// Every song right (or every one wrong): nothing tells a
 			// likely song from an unlikely one.
