@@ -284,6 +284,16 @@ func Fit(obs []Observation, folds int) (*Map, []FeatureFit, error) {
 			fits = append(fits, ff)
 			continue
 		}
+		if slices.Min(y) == slices.Max(y) {
+			// The best line is then that constant, which would erase
+			// the feature for every song analysed after; a reference
+			// column of one value is more likely an export's default
+			// (a playlist tool's acousticness 0 for every electronic
+			// track) than a measurement.
+			ff.Skipped = "every song has the same reference value"
+			fits = append(fits, ff)
+			continue
+		}
 		clamp := clamped(name)
 		ff.Folds = min(max(folds, 2), songs.n)
 		fold := make([]int, len(song))
