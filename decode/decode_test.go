@@ -16,8 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mewkiz/flac"
-
 	"github.com/songflow/songflow/internal/audiotest"
 )
 
@@ -1723,25 +1721,15 @@ func TestFLACSegmentsDecodeAsOne(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		in := newInput()
-		info, audio, _, err := flacMetadata(in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		info[0] |= 0x80
-		head := slices.Concat([]byte("fLaC"), info)
-		stream, err := flac.New(bytes.NewReader(head))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if stream.Info.BlockSizeMin != stream.Info.BlockSizeMax || stream.Info.NSamples == 0 {
+		_, fs, _ := flacSegmentsOf(t, data)
+		if si := fs.si; si.BlockSizeMin != si.BlockSizeMax || si.NSamples == 0 {
 			continue // decoded in one piece
 		}
 		for _, k := range []int{2, 3, 7} {
-			if frames := stream.Info.NSamples / uint64(stream.Info.BlockSizeMax); frames < uint64(4*k) {
+			if frames := fs.si.NSamples / uint64(fs.si.BlockSizeMax); frames < uint64(4*k) {
 				continue // too few frames for a cut to fall before the last
 			}
-			fs := flacSegments{in: in, head: head, si: stream.Info, end: audioEnd(in.r, audio, in.size)}
+			_, fs, audio := flacSegmentsOf(t, data)
 			chans, ok := fs.decode(audio, k)
 			if !ok {
 				t.Fatalf("%s, %d segments: fell back to one decoder", filepath.Base(name), k)

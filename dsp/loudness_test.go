@@ -1,7 +1,6 @@
 package dsp
 
 import (
-	"encoding/binary"
 	"math"
 	"math/cmplx"
 	"os"
@@ -12,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/songflow/songflow/internal/audiotest"
 )
 
 // toneSegment is a stretch of a 1 kHz test tone: its peak level per channel in
@@ -680,7 +681,7 @@ func TestLoudnessMatchesFFmpeg(t *testing.T) {
 		r[i] *= 0.7 * g
 	}
 	path := filepath.Join(t.TempDir(), "programme.wav")
-	if err := os.WriteFile(path, floatWAV([][]float32{l, r}, rate), 0o644); err != nil {
+	if err := os.WriteFile(path, audiotest.FloatWAV(rate, 2, interleaved(l, r)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	out, err := exec.Command(ffmpeg, "-hide_banner", "-nostats", "-i", path, "-af", "ebur128=peak=true", "-f", "null", "-").CombinedOutput()
@@ -711,30 +712,14 @@ func TestLoudnessMatchesFFmpeg(t *testing.T) {
 	}
 }
 
-// floatWAV encodes channels as a 32-bit IEEE float WAV file.
-func floatWAV(channels [][]float32, rate int) []byte {
-	n, ch := len(channels[0]), len(channels)
-	data := 4 * n * ch
-	b := make([]byte, 0, 44+data)
-	le := binary.LittleEndian
-	b = append(b, "RIFF"...)
-	b = le.AppendUint32(b, uint32(36+data))
-	b = append(b, "WAVEfmt "...)
-	b = le.AppendUint32(b, 16)
-	b = le.AppendUint16(b, 3) // WAVE_FORMAT_IEEE_FLOAT
-	b = le.AppendUint16(b, uint16(ch))
-	b = le.AppendUint32(b, uint32(rate))
-	b = le.AppendUint32(b, uint32(rate*ch*4))
-	b = le.AppendUint16(b, uint16(ch*4))
-	b = le.AppendUint16(b, 32)
-	b = append(b, "data"...)
-	b = le.AppendUint32(b, uint32(data))
-	for i := range n {
-		for _, c := range channels {
-			b = le.AppendUint32(b, math.Float32bits(c[i]))
-		}
+// interleaved returns the samples of l and r frame by frame, as a stereo
+// file holds them.
+func interleaved(l, r []float32) []float32 {
+	out := make([]float32, 0, 2*len(l))
+	for i := range l {
+		out = append(out, l[i], r[i])
 	}
-	return b
+	return out
 }
 
 // The unrolled scans must see every sample and every second difference,
