@@ -256,12 +256,23 @@ func gcd(a, b int) int {
 // (−100 dB, as in the usual definitions).
 const flatnessFloor = 1e-10
 
+// shapeFromBin is the first bin the spectral shape reads. A DC offset is
+// inaudible, but the Hann window's main lobe spreads it over bin 1 as well
+// as bin 0: half its amplitude, 6 dB down, and under −75 dB from bin 2 on
+// (Harris 1978, "On the use of windows for harmonic analysis with the
+// discrete Fourier transform", Proc. IEEE 66(1), §V: the Hann window's
+// main lobe reaches its first zero two bins out). Read from bin 1, a
+// −10 dBFS offset (some tracker modules carry one) pulled a song's
+// centroid down by a fifth. Bin 1 lies below 11 Hz at the default
+// 22050 Hz and 2048 samples, where music has nothing to hear.
+const shapeFromBin = 2
+
 // spectralShape returns the spectral centroid (Hz, magnitude weighted) and
 // the spectral flatness of the power spectrum (Gray & Markel 1974, "A
 // spectral-flatness measure for studying the autocorrelation method of
 // linear prediction of speech analysis": geometric over arithmetic mean),
-// both over all bins but DC, from the bins' magnitudes mag and powers pow
-// (their squares, as in dsp.Frame).
+// both over all bins but the first shapeFromBin, from the bins' magnitudes
+// mag and powers pow (their squares, as in dsp.Frame).
 //
 // The geometric mean needs Σ ln p. Powers are multiplied in blocks of 16
 // (each factor is in [1e-10, ~1], so a block cannot underflow); each
@@ -269,10 +280,10 @@ const flatnessFloor = 1e-10
 // into a running product, so the frame costs one logarithm instead of one
 // per bin.
 func spectralShape(mag, pow, binHz []float64) (centroid, flatness float32) {
-	if len(mag) < 2 {
+	if len(mag) <= shapeFromBin {
 		return 0, 0
 	}
-	mag, pow, binHz = mag[1:], pow[1:len(mag)], binHz[1:len(mag)]
+	mag, pow, binHz = mag[shapeFromBin:], pow[shapeFromBin:len(mag)], binHz[shapeFromBin:len(mag)]
 	n := len(mag)
 	var sumMag, sumFM, sumPow float64
 	exp2 := 0   // Σ of the blocks' binary exponents
