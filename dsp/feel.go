@@ -124,7 +124,18 @@ func DescribeFeel(in FeelInput) Feel {
 		}
 	}
 	f.SilenceRatio = float64(silent) / float64(n)
+	// Danceability is the pulse alone, measured before the level is
+	// looked at: a song whose every frame is below the silence threshold
+	// may still have onsets (the FFT stage lifts a quiet song's spectra
+	// before measuring them) and a tempo, and a master turned down 40 dB
+	// lost its danceability of 0.6 to 0 while keeping its tempo. Silence
+	// and dither carry no onsets, so they still have none.
 	pulse, period := pulseRegularity(in.Onset, float64(in.FrameRate))
+	f.Danceability = pulse
+	if in.PulseClarity > 0 && isFinite(in.PulseClarity) {
+		f.Danceability = 0.75*pulse + 0.25*clampUnit(in.PulseClarity)
+	}
+	f.Danceability = clampUnit(f.Danceability)
 	if len(active) == 0 || !isFinite(power) {
 		return f
 	}
@@ -142,12 +153,6 @@ func DescribeFeel(in FeelInput) Feel {
 	bright := unitLogRamp(f.SpectralCentroid, brightLowHz, brightHighHz)
 	noisy := unitRamp(flatDB, noiseLowDB, 0)
 	f.Energy = clampUnit(0.55*level + 0.25*bright + 0.2*noisy)
-
-	f.Danceability = pulse
-	if in.PulseClarity > 0 && isFinite(in.PulseClarity) {
-		f.Danceability = 0.75*pulse + 0.25*clampUnit(in.PulseClarity)
-	}
-	f.Danceability = clampUnit(f.Danceability)
 
 	tonal := unitRamp(-flatDB, 0, -tonalFullDB)
 	warm := 1 - unitLogRamp(f.SpectralCentroid, warmLowHz, warmHighHz)

@@ -11,6 +11,12 @@ import (
 // spectrum and the onset strength.
 func feelOf(t *testing.T, x []float32, hints FeelInput) Feel {
 	t.Helper()
+	return DescribeFeel(feelInputOf(t, x, hints))
+}
+
+// feelInputOf is the FeelInput feelOf describes.
+func feelInputOf(t *testing.T, x []float32, hints FeelInput) FeelInput {
+	t.Helper()
 	st, err := NewSTFT(2048, 512)
 	if err != nil {
 		t.Fatal(err)
@@ -26,7 +32,7 @@ func feelOf(t *testing.T, x []float32, hints FeelInput) Feel {
 		in.Onset = append(in.Onset, float32(od.Next(f)))
 		return true
 	})
-	return DescribeFeel(in)
+	return in
 }
 
 // frameShape is what the FFT stage measures of a frame of a 2048-point
@@ -146,6 +152,29 @@ func TestFeelDanceability(t *testing.T) {
 	hinted := feelOf(t, kickPattern(20, 124), FeelInput{BPM: 124})
 	if math.Abs(hinted.Danceability-kick.Danceability) > 1e-9 {
 		t.Errorf("danceability changed with the BPM hint: %.3f vs %.3f", hinted.Danceability, kick.Danceability)
+	}
+}
+
+// A song whose every frame is quieter than the silence threshold but
+// whose onsets still carry a pulse (the FFT stage lifts a quiet song's
+// spectra before measuring them) is as danceable as the same song played
+// loud: danceability is the pulse, not the level. Such a song (a master
+// turned down 40 dB, −55 LUFS) kept its tempo at confidence 1 yet had
+// danceability 0, where 2 dB louder it had 0.6.
+func TestFeelDanceabilityOfQuietSong(t *testing.T) {
+	in := feelInputOf(t, kickPattern(20, 124), FeelInput{BPM: 124, PulseClarity: 1})
+	loud := DescribeFeel(in)
+	quiet := in
+	quiet.RMS = make([]float32, len(in.RMS))
+	for i, r := range in.RMS {
+		quiet.RMS[i] = r * 1e-3 // 60 dB down: every frame below −60 dBFS
+	}
+	f := DescribeFeel(quiet)
+	if f.SilenceRatio != 1 {
+		t.Fatalf("silence ratio %.3f, want 1 (every frame below −60 dBFS)", f.SilenceRatio)
+	}
+	if math.Abs(f.Danceability-loud.Danceability) > 1e-9 || loud.Danceability < 0.6 {
+		t.Errorf("danceability of a steady kick at 124 BPM: %.3f with every frame below the silence threshold, %.3f loud", f.Danceability, loud.Danceability)
 	}
 }
 
