@@ -185,8 +185,13 @@ type KeyEstimate struct {
 }
 
 // Found reports whether the song has a key: pitched sound above silence
-// whose pitch classes are unequal enough to carry one.
-func (k KeyEstimate) Found() bool { return k.Frames > 0 && k.Spread >= minKeySpread }
+// whose pitch classes are unequal enough to carry one, and one key that
+// fits it better than any other. A confidence of 0 means a tie (a lone
+// note fits its major and minor key alike) or no key fitting at all;
+// naming one would be a coin toss.
+func (k KeyEstimate) Found() bool {
+	return k.Frames > 0 && k.Spread >= minKeySpread && k.Confidence > 0
+}
 
 // minKeySpread is the least Spread a key is heard in. White, pink and
 // brown noise measure 0.005–0.03 (every pitch class as likely as the

@@ -422,3 +422,22 @@ func TestEstimateKeyCountsQuietPassages(t *testing.T) {
 		t.Errorf("E major cadence, second half −20 dB: %v on %d of %d frames, want E Major on nearly all", est.Key, est.Frames, frames)
 	}
 }
+
+// A lone note fits a major key and its parallel minor alike: Temperley's
+// profiles give the two modes' tonics the same weight, so the two scores
+// tie and the margin, and with it the confidence, is 0. Such a song has no
+// key to name; the tie would otherwise go to whichever mode is tried
+// first.
+func TestEstimateKeyTieIsNoKey(t *testing.T) {
+	for _, hz := range []float64{440, 1000} {
+		x := make([]float32, 10*testRate)
+		for i := range x {
+			x[i] = float32(0.2 * math.Sin(2*math.Pi*hz*float64(i)/testRate))
+		}
+		chroma, bins := chromaOf(t, x, testRate)
+		est := EstimateKey(chroma, bins, "")
+		if est.Found() || est.Confidence != 0 {
+			t.Errorf("%g Hz sine: %v found %v at confidence %g (runner-up %v)", hz, est.Key, est.Found(), est.Confidence, est.RunnerUp)
+		}
+	}
+}

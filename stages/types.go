@@ -149,7 +149,7 @@ type Result struct {
 	// "" when the song has no tempo or its metre was not measured.
 	TimeSignature string `json:"time_signature,omitempty"`
 
-	Key           string     `json:"key"`            // "C# Minor", "D# Major"; "" for a song with no pitched sound above silence
+	Key           string     `json:"key"`            // "C# Minor", "D# Major"; "" for a song with no pitched sound above silence, or none a key fits better than another
 	KeyConfidence float64    `json:"key_confidence"` // 0..1; 0 when Key is ""
 	KeyDetails    KeyDetails `json:"key_details"`
 
