@@ -251,6 +251,8 @@ func TestTags(t *testing.T) {
 		{"caf_s16_stereo_44k.caf", "CAF With Info", "Tag Tester", "Eb", 132},
 		{"caf_s8_mono_8k.caf", "", "", "", 0},
 		{"wav_s16_stereo_44k.wav", "", "", "", 0},
+		// A RIFF INFO list before the fmt chunk: INAM and IART.
+		{"wav_chunks_s24_mono_11k.wav", "Chunk test", "songflow", "", 0},
 		{"aiff_s16_stereo_44k.aiff", "", "", "", 0},
 	}
 	for _, c := range cases {

@@ -1,53 +1,169 @@
 package decode
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"io"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/dhowden/tag"
+
+	"github.com/songflow/songflow/internal/latin1"
 )
 
-// readTags fills in a's title, artist, BPM and key from the file's tags,
-// read with dhowden/tag. Tags are a nicety: any failure, even a panic in
-// the tag reader, leaves the fields empty.
+// readTags fills in a's title, artist, BPM and key from the file's tags.
+// A file may carry several; each field comes from the first of these
+// that has it:
+//
+//  1. the tag dhowden/tag reads: an ID3v2 tag at the start of the file or
+//     in a WAV's or AIFF's ID3 chunk, FLAC's Vorbis comments, MP4 atoms.
+//     Taggers write these on purpose, and they hold the most.
+//  2. the RIFF INFO list of a WAV, or the NAME and AUTH chunks of an AIFF,
+//     which DAWs and converters (ffmpeg, sox, Audacity) write from
+//     whatever they were given.
+//  3. an ID3v1 tag: 30 Latin-1 characters a field at most, the last resort.
+//
+// A field the first source leaves empty is taken from the next, so an
+// ID3 tag with a tempo but no title takes the title from the INFO list.
+// Tags are a nicety: any failure, even a panic in a tag reader, costs the
+// fields that source would have given and never the decode.
 func readTags(in *input, a *Audio) {
 	defer func() { _ = recover() }()
+	var chunks chunkTags
+	bestEffort(func() { chunks = readChunkTags(in, a.Format) })
+	var lead fileTags
+	var v1 bool
+	bestEffort(func() { lead, v1 = metadataTags(in, chunks) })
+	if !v1 {
+		lead.fill(a)
+	}
+	chunks.text.fill(a)
+	if v1 {
+		lead.fill(a)
+	}
+}
+
+// fileTags is what one source of tags says; "" and 0 where it is silent.
+type fileTags struct {
+	title, artist, key string
+	bpm                float64
+}
+
+// fill sets each of a's tag fields still empty from t.
+func (t fileTags) fill(a *Audio) {
+	if a.Title == "" {
+		a.Title = t.title
+	}
+	if a.Artist == "" {
+		a.Artist = t.artist
+	}
+	if a.TagBPM == 0 {
+		a.TagBPM = t.bpm
+	}
+	if a.TagKey == "" {
+		a.TagKey = t.key
+	}
+}
+
+// bestEffort runs f, one tag reader, and recovers from its panic: a
+// reader meeting damage nobody foresaw costs that source's tags, not the
+// other sources'. f sets its results only as it returns.
+func bestEffort(f func()) {
+	defer func() { _ = recover() }()
+	f()
+}
+
+// metadataTags reads the tag dhowden/tag finds: the ID3 chunk of a WAV or
+// AIFF where chunks found one, else whatever tag the file starts with, or
+// its ID3v1 tag; v1 says it is the ID3v1 tag.
+func metadataTags(in *input, chunks chunkTags) (t fileTags, v1 bool) {
 	r, size := in.r, in.size
 	if !flacMetadataFit(r, size) {
-		return
+		return fileTags{}, false
 	}
 	var m tag.Metadata
 	var err error
-	if off, n, ok := id3Chunk(in, a.Format); ok {
+	if chunks.hasID3 {
 		// WAV and AIFF files keep their ID3v2 tag in a chunk (as DJ
 		// software and iTunes write them), where the tag reader does not
 		// look.
-		m, err = tag.ReadID3v2Tags(io.NewSectionReader(r, off, n))
+		m, err = tag.ReadID3v2Tags(io.NewSectionReader(r, chunks.id3Off, chunks.id3Len))
 	} else {
 		m, err = tag.ReadFrom(&windowReader{w: window{r: r, size: size}})
 	}
 	if err != nil || m == nil {
-		return
+		return fileTags{}, false
 	}
-	a.Title = strings.TrimSpace(m.Title())
-	a.Artist = strings.TrimSpace(m.Artist())
+	return metadataFields(m), m.Format() == tag.ID3v1
+}
+
+// metadataFields picks title, artist, BPM and key out of a tag read by
+// dhowden/tag.
+func metadataFields(m tag.Metadata) fileTags {
+	t := fileTags{
+		title:  strings.TrimSpace(m.Title()),
+		artist: strings.TrimSpace(m.Artist()),
+	}
 	raw := m.Raw()
 	// ID3v2 frames, Vorbis comments and MP4 atoms name them differently.
 	for _, k := range []string{"TBPM", "TBP", "bpm", "BPM", "tmpo"} {
 		if bpm := number(raw[k]); bpm > 0 {
-			a.TagBPM = bpm
+			t.bpm = bpm
 			break
 		}
 	}
 	for _, k := range []string{"TKEY", "TKE", "initialkey", "INITIALKEY", "key", "KEY"} {
 		if s, ok := raw[k].(string); ok && strings.TrimSpace(s) != "" {
-			a.TagKey = strings.TrimSpace(s)
+			t.key = strings.TrimSpace(s)
 			break
 		}
 	}
+	return t
+}
+
+// maxTagText bounds the bytes read of one text tag. A title or an artist
+// needs a few dozen; a damaged or hostile size field may claim gigabytes,
+// and a chunk that is mostly something else (a picture, say) should not
+// be read whole to find a short string.
+const maxTagText = 1 << 10
+
+// readText reads the text tag of n bytes at off, or its first maxTagText
+// bytes, as tagText makes it.
+func readText(r io.ReaderAt, off, n int64) string {
+	if n <= 0 || off < 0 {
+		return ""
+	}
+	b := make([]byte, min(n, maxTagText))
+	k, _ := r.ReadAt(b, off)
+	return tagText(b[:k], int64(k) < n)
+}
+
+// tagText makes the text of a tag from its bytes b: up to the first NUL
+// (INFO strings end in one, ffmpeg ends AIFF NAME chunks with one, APEv2
+// separates the values of a list with one), valid UTF-8 as it is and any
+// other byte read as the Latin-1 character (INFO and AIFF text has no
+// stated encoding, and old tools wrote the Windows or ISO code page),
+// spaces trimmed. cut says b is the start of a longer text: a UTF-8
+// sequence cut short at its end is dropped rather than read as Latin-1.
+func tagText(b []byte, cut bool) string {
+	b = bytes.TrimLeft(b, "\x00")
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b, cut = b[:i], false
+	}
+	if cut {
+		for k := 1; k <= min(utf8.UTFMax-1, len(b)); k++ {
+			if tail := b[len(b)-k:]; utf8.RuneStart(tail[0]) {
+				if !utf8.FullRune(tail) && utf8.Valid(b[:len(b)-k]) {
+					b = b[:len(b)-k]
+				}
+				break
+			}
+		}
+	}
+	return strings.TrimSpace(latin1.ToUTF8(string(b)))
 }
 
 // number reads a tag value that should be a number, written as text or
@@ -77,37 +193,6 @@ func number(v any) float64 {
 // allocations on each, deaf to any deadline, so millions of empty blocks
 // (valid, if made up) would hold it for seconds.
 const maxFLACBlocks = 1 << 12
-
-// maxChunks bounds the RIFF or AIFF chunks walked to find an ID3 chunk:
-// real files have a handful, and a file of zeros reads as millions.
-const maxChunks = 1 << 12
-
-// id3Chunk returns where the body of the "id3 " (or "ID3 ") chunk of a
-// WAV or AIFF file lies, if it has one. A file with an ID3v2 tag in front
-// of its container has that tag read instead.
-func id3Chunk(in *input, format Format) (off, n int64, ok bool) {
-	var order binary.ByteOrder
-	switch {
-	case in.start != 0:
-		return 0, 0, false
-	case format == WAV:
-		order = binary.LittleEndian
-	case format == AIFF:
-		order = binary.BigEndian
-	default:
-		return 0, 0, false
-	}
-	k := 0
-	walkChunks(in, order, func(id string, body, length int64) (bool, error) {
-		if id == "id3 " || id == "ID3 " {
-			off, n, ok = body, min(length, in.size-body), true
-			return true, nil
-		}
-		k++
-		return k == maxChunks, nil
-	})
-	return off, n, ok
-}
 
 // flacMetadataFit reports whether the metadata of a FLAC stream at the
 // start of r is fit for the tag reader (true when r is not FLAC): no more
