@@ -21,10 +21,12 @@ import (
 //  1. the tag dhowden/tag reads: an ID3v2 tag at the start of the file or
 //     in a WAV's or AIFF's ID3 chunk, FLAC's Vorbis comments, MP4 atoms.
 //     Taggers write these on purpose, and they hold the most.
-//  2. the RIFF INFO list of a WAV, or the NAME and AUTH chunks of an AIFF,
+//  2. an ID3v2 tag appended to the end of an MP3, then an APEv2 tag there
+//     (foobar2000, Mp3tag and Winamp can write them instead of ID3).
+//  3. the RIFF INFO list of a WAV, or the NAME and AUTH chunks of an AIFF,
 //     which DAWs and converters (ffmpeg, sox, Audacity) write from
 //     whatever they were given.
-//  3. an ID3v1 tag: 30 Latin-1 characters a field at most, the last resort.
+//  4. an ID3v1 tag: 30 Latin-1 characters a field at most, the last resort.
 //
 // A field the first source leaves empty is taken from the next, so an
 // ID3 tag with a tempo but no title takes the title from the INFO list.
@@ -37,9 +39,15 @@ func readTags(in *input, a *Audio) {
 	var lead fileTags
 	var v1 bool
 	bestEffort(func() { lead, v1 = metadataTags(in, chunks) })
+	var trail trailingTags
+	if a.Format == MP3 {
+		bestEffort(func() { trail = readTrailingTags(in) })
+	}
 	if !v1 {
 		lead.fill(a)
 	}
+	trail.id3.fill(a)
+	trail.ape.fill(a)
 	chunks.text.fill(a)
 	if v1 {
 		lead.fill(a)

@@ -290,7 +290,8 @@ func TestTagText(t *testing.T) {
 }
 
 // TestInfoReadsBounded checks a WAV whose INFO list holds a title of
-// megabytes is not read whole for it.
+// megabytes, and an MP3 whose APE tag holds a cover of megabytes, are not
+// read whole for their tags.
 func TestInfoReadsBounded(t *testing.T) {
 	data := riffWAV(tagsFmt, tagsData, wavChunk("LIST", infoList("IART", "A\x00", "INAM", strings.Repeat("t", 8<<20))))
 	r := &countBytes{r: bytes.NewReader(data)}
@@ -299,6 +300,22 @@ func TestInfoReadsBounded(t *testing.T) {
 	}
 	if r.n > 1<<20 {
 		t.Errorf("%d bytes read of a %d MB file", r.n, len(data)>>20)
+	}
+
+	// An MP3 whose APE tag holds a cover of 8 MB before its title.
+	mp3, err := os.ReadFile(fixtures + "mp3_cbr_stereo_44k.mp3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cover := apeItem{"Cover Art (Front)", 2, strings.Repeat("\xff", 8<<20)}
+	data = slices.Concat(mp3, apeTag(2000, true, cover, apeItem{"Title", 0, "T"}))
+	r = &countBytes{r: bytes.NewReader(data)}
+	a, err := decode(context.Background(), r, int64(len(data)), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Title != "T" || r.n > 1<<20 {
+		t.Errorf("title %q; %d bytes read of a %d MB file", a.Title, r.n, len(data)>>20)
 	}
 }
 
@@ -314,4 +331,169 @@ func (c *countBytes) ReadAt(p []byte, off int64) (int, error) {
 	k, err := c.r.ReadAt(p, off)
 	c.n += int64(k)
 	return k, err
+}
+
+// apeTag is an APE tag of the given items (key, flags, value), with a
+// header when header is set, a footer always, at version 2000 (1000 has
+// no header).
+func apeTag(version uint32, header bool, items ...apeItem) []byte {
+	le := binary.LittleEndian
+	var body []byte
+	for _, it := range items {
+		body = slices.Concat(body, le.AppendUint32(nil, uint32(len(it.value))), le.AppendUint32(nil, it.flags), []byte(it.key), []byte{0}, []byte(it.value))
+	}
+	flags := uint32(0)
+	if header {
+		flags |= 1 << 31
+	}
+	hf := func(flags uint32) []byte {
+		b := []byte("APETAGEX")
+		for _, v := range []uint32{version, uint32(len(body) + 32), uint32(len(items)), flags} {
+			b = le.AppendUint32(b, v)
+		}
+		return append(b, make([]byte, 8)...)
+	}
+	tag := slices.Concat(body, hf(flags))
+	if header {
+		tag = slices.Concat(hf(flags|1<<29), tag)
+	}
+	return tag
+}
+
+type apeItem struct {
+	key   string
+	flags uint32
+	value string
+}
+
+// id3v24Appended is an ID3v2.4 tag with a footer, as appended to the end
+// of a file, of UTF-8 text frames, id then text.
+func id3v24Appended(frames ...string) []byte {
+	var body []byte
+	for i := 0; i+1 < len(frames); i += 2 {
+		text := append([]byte{3}, frames[i+1]...)
+		n := len(text) // below 128: the same synchsafe or not
+		body = slices.Concat(body, []byte(frames[i]), []byte{0, 0, 0, byte(n)}, []byte{0, 0}, text)
+	}
+	n := len(body)
+	size := []byte{byte(n >> 21 & 127), byte(n >> 14 & 127), byte(n >> 7 & 127), byte(n & 127)}
+	return slices.Concat([]byte{'I', 'D', '3', 4, 0, 0x10}, size, body, []byte{'3', 'D', 'I', 4, 0, 0x10}, size)
+}
+
+// TestMP3TrailingTags checks the tags taggers append to an MP3 after its
+// last frame are read: an APEv2 (or APEv1) tag, an ID3v2.4 tag with a
+// footer, before an ID3v1 tag or not; that an ID3v2 tag in front wins
+// over them, and they over ID3v1; and that the samples do not change.
+func TestMP3TrailingTags(t *testing.T) {
+	clean, want := decodeFixture(t, "mp3_cbr_stereo_44k.mp3")
+	if want.Title != "" || want.Artist != "" {
+		t.Fatalf("the fixture has tags %q %q already", want.Title, want.Artist)
+	}
+	v1 := slices.Concat([]byte("TAGV1 Title"), make([]byte, 30-8), []byte("V1 Artist"), make([]byte, 128-3-30-9))
+	full := []apeItem{{"Title", 0, "Ape Title"}, {"Artist", 0, "Ape Artist"}, {"BPM", 0, "128"}, {"Key", 0, "F#m"}}
+	cover := apeItem{"Cover Art (Front)", 2, "cover.jpg\x00" + strings.Repeat("\xff", 100<<10)}
+	front := id3v2Tag("TIT2", "Front Title")
+	for _, c := range []struct {
+		name               string
+		data               []byte
+		title, artist, key string
+		bpm                float64
+	}{
+		{"APEv2 with header", slices.Concat(clean, apeTag(2000, true, full...)), "Ape Title", "Ape Artist", "F#m", 128},
+		{"APEv2 before ID3v1", slices.Concat(clean, apeTag(2000, true, full...), v1), "Ape Title", "Ape Artist", "F#m", 128},
+		{"APEv2 footer only", slices.Concat(clean, apeTag(2000, false, full...)), "Ape Title", "Ape Artist", "F#m", 128},
+		{"APEv1", slices.Concat(clean, apeTag(1000, false, full...), v1), "Ape Title", "Ape Artist", "F#m", 128},
+		{"keys in any case", slices.Concat(clean, apeTag(2000, true, apeItem{"TITLE", 0, "Upper"}, apeItem{"artist", 0, "lower"}, apeItem{"bpm", 0, " 97.5 "}, apeItem{"INITIALKEY", 0, "Abm"})), "Upper", "lower", "Abm", 97.5},
+		{"a cover first", slices.Concat(clean, apeTag(2000, true, cover, apeItem{"Title", 0, "After Cover"})), "After Cover", "", "", 0},
+		// A binary item is not text, whatever its key.
+		{"a binary title", slices.Concat(clean, apeTag(2000, true, apeItem{"Title", 2, "bin"}, apeItem{"Artist", 0, "Text"})), "", "Text", "", 0},
+		{"a list of values", slices.Concat(clean, apeTag(2000, true, apeItem{"Artist", 0, "First\x00Second"})), "", "First", "", 0},
+		{"Latin-1 in APEv1", slices.Concat(clean, apeTag(1000, false, apeItem{"Artist", 0, "Beyonc\xe9"})), "", "Beyoncé", "", 0},
+		// ID3v1 fills in what APEv2 lacks.
+		{"APEv2 and ID3v1", slices.Concat(clean, apeTag(2000, true, apeItem{"Artist", 0, "Ape Artist"}), v1), "V1 Title", "Ape Artist", "", 0},
+		{"ID3v2 in front wins", slices.Concat(front, clean, apeTag(2000, true, full...)), "Front Title", "Ape Artist", "F#m", 128},
+		{"ID3v2.4 appended", slices.Concat(clean, id3v24Appended("TIT2", "Appended", "TPE1", "Änd", "TBPM", "140", "TKEY", "Gm")), "Appended", "Änd", "Gm", 140},
+		{"ID3v2.4 appended before ID3v1", slices.Concat(clean, id3v24Appended("TIT2", "Appended"), v1), "Appended", "V1 Artist", "", 0},
+		// The appended ID3v2 tag wins over the APE tag.
+		{"ID3v2.4 and APEv2", slices.Concat(clean, apeTag(2000, true, full...), id3v24Appended("TIT2", "Appended"), v1), "Appended", "Ape Artist", "F#m", 128},
+		{"APEv2 and ID3v2.4", slices.Concat(clean, id3v24Appended("TIT2", "Appended"), apeTag(2000, true, full...), v1), "Appended", "Ape Artist", "F#m", 128},
+	} {
+		a, err := Bytes(context.Background(), c.name, c.data, Options{})
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		if a.Title != c.title || a.Artist != c.artist || a.TagKey != c.key || a.TagBPM != c.bpm {
+			t.Errorf("%s: tags %q %q %q %v, want %q %q %q %v", c.name, a.Title, a.Artist, a.TagKey, a.TagBPM, c.title, c.artist, c.key, c.bpm)
+		}
+		if !slices.Equal(a.Channels[0], want.Channels[0]) {
+			t.Errorf("%s: %d samples, not the %d of the file without the tags", c.name, a.Frames(), want.Frames())
+		}
+	}
+
+	path := filepath.Join(t.TempDir(), "song.mp3")
+	if err := os.WriteFile(path, slices.Concat(clean, apeTag(2000, true, full...)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a, err := File(context.Background(), path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Title != "Ape Title" || a.Artist != "Ape Artist" {
+		t.Errorf("through File: %q %q, want \"Ape Title\" \"Ape Artist\"", a.Title, a.Artist)
+	}
+}
+
+// TestMP3TrailingTagsDamage checks damaged APE and appended ID3v2 tags
+// never fail the decode, and give what they can.
+func TestMP3TrailingTagsDamage(t *testing.T) {
+	clean, want := decodeFixture(t, "mp3_cbr_stereo_44k.mp3")
+	le := binary.LittleEndian
+	ape := apeTag(2000, true, apeItem{"Title", 0, "Ape Title"}, apeItem{"Artist", 0, "Ape Artist"})
+	with := func(b []byte, at int, v uint32) []byte {
+		b = slices.Clone(b)
+		le.PutUint32(b[at:], v)
+		return b
+	}
+	footer := len(ape) - 32
+	// The first item's value size, after the 32-byte header.
+	item := 32
+	appended := id3v24Appended("TIT2", "Appended")
+	front := id3v2Tag("TIT2", "Front")
+	synchsafeFooter := func(n int) []byte {
+		return []byte{'3', 'D', 'I', 4, 0, 0x10, byte(n >> 21 & 127), byte(n >> 14 & 127), byte(n >> 7 & 127), byte(n & 127)}
+	}
+	for _, c := range []struct {
+		name          string
+		data          []byte
+		title, artist string
+	}{
+		// The tag claims to reach into the ID3v2 tag in front of the audio.
+		{"tag size past the start", slices.Concat(front, clean, with(ape, footer+12, uint32(len(clean)+len(ape)))), "Front", ""},
+		{"tag size below a footer's", slices.Concat(clean, with(ape, footer+12, 8)), "", ""},
+		{"a header where the footer goes", slices.Concat(clean, with(ape, footer+20, 1<<31|1<<29)), "", ""},
+		{"an unknown version", slices.Concat(clean, with(ape, footer+8, 3000)), "", ""},
+		{"a million items", slices.Concat(clean, with(ape, footer+16, 1<<20)), "Ape Title", "Ape Artist"},
+		// The first value claims 4 GB: it is read up to the footer (and to
+		// the next item's size, 10, a line feed trimmed off), and the walk
+		// ends.
+		{"a value past the tag", slices.Concat(clean, with(ape, item, 0xffffffff)), "Ape Title", ""},
+		{"a key without its NUL", slices.Concat(clean, apeTag(2000, true, apeItem{strings.Repeat("k", 300), 0, "v"}, apeItem{"Title", 0, "Lost"})), "", ""},
+		{"an appended ID3 tag past the start", slices.Concat(front, clean, synchsafeFooter(len(clean)+5)), "Front", ""},
+		{"a footer without its tag", slices.Concat(clean, appended[10:]), "", ""},
+		// A footer alone, an empty tag, claiming two items.
+		{"just an APE footer", slices.Concat(clean, with(with(ape[footer:], 12, 32), 20, 0)), "", ""},
+	} {
+		a, err := Bytes(context.Background(), c.name, c.data, Options{})
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		if a.Title != c.title || a.Artist != c.artist {
+			t.Errorf("%s: %q %q, want %q %q", c.name, a.Title, a.Artist, c.title, c.artist)
+		}
+		if a.Frames() != want.Frames() {
+			t.Errorf("%s: %d frames, want %d", c.name, a.Frames(), want.Frames())
+		}
+	}
 }
