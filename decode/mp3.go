@@ -342,7 +342,9 @@ func clipSpans(spans []mp3Span, from, to int64) []mp3Span {
 }
 
 // audioEnd returns where the frames of an MP3, ADTS or FLAC stream end:
-// before an ID3v1 tag and an APEv2 tag at the end of the file.
+// before an ID3v1 tag and an APEv2 tag at the end of the file. The APE
+// footer's flag for a header is believed only where the header is: with
+// a damaged flag, the 32 bytes before the tag are the last frame's.
 func audioEnd(r io.ReaderAt, start, end int64) int64 {
 	var b [32]byte
 	if end-start >= 128 {
@@ -353,8 +355,10 @@ func audioEnd(r io.ReaderAt, start, end int64) int64 {
 	if end-start >= 32 {
 		if _, err := r.ReadAt(b[:], end-32); err == nil && string(b[:8]) == "APETAGEX" {
 			n := int64(binary.LittleEndian.Uint32(b[12:]))
-			if binary.LittleEndian.Uint32(b[20:])&(1<<31) != 0 {
-				n += 32 // header
+			if binary.LittleEndian.Uint32(b[20:])&(1<<31) != 0 && n+32 <= end-start {
+				if _, err := r.ReadAt(b[:8], end-n-32); err == nil && string(b[:8]) == "APETAGEX" {
+					n += 32 // header
+				}
 			}
 			if n <= end-start {
 				end -= n

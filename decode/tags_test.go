@@ -469,7 +469,7 @@ func TestMP3TrailingTagsDamage(t *testing.T) {
 		title, artist string
 	}{
 		// The tag claims to reach into the ID3v2 tag in front of the audio.
-		{"tag size past the start", slices.Concat(front, clean, with(ape, footer+12, uint32(len(clean)+len(ape)))), "Front", ""},
+		{"tag size past the start", slices.Concat(front, clean, with(ape, footer+12, uint32(len(clean)+len(ape)+1))), "Front", ""},
 		{"tag size below a footer's", slices.Concat(clean, with(ape, footer+12, 8)), "", ""},
 		{"a header where the footer goes", slices.Concat(clean, with(ape, footer+20, 1<<31|1<<29)), "", ""},
 		{"an unknown version", slices.Concat(clean, with(ape, footer+8, 3000)), "", ""},
@@ -483,6 +483,9 @@ func TestMP3TrailingTagsDamage(t *testing.T) {
 		{"a footer without its tag", slices.Concat(clean, appended[10:]), "", ""},
 		// A footer alone, an empty tag, claiming two items.
 		{"just an APE footer", slices.Concat(clean, with(with(ape[footer:], 12, 32), 20, 0)), "", ""},
+		// The same, its flags claiming a header that is not there: the
+		// 32 bytes before it are audio, not the header.
+		{"a header flagged but missing", slices.Concat(clean, with(ape[footer:], 12, 32)), "", ""},
 	} {
 		a, err := Bytes(context.Background(), c.name, c.data, Options{})
 		if err != nil {
