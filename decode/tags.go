@@ -24,8 +24,8 @@ import (
 //  2. an ID3v2 tag appended to the end of an MP3, then an APEv2 tag there
 //     (foobar2000, Mp3tag and Winamp can write them instead of ID3).
 //  3. the RIFF INFO list of a WAV, or the NAME and AUTH chunks of an AIFF,
-//     which DAWs and converters (ffmpeg, sox, Audacity) write from
-//     whatever they were given.
+//     which DAWs and converters (ffmpeg, Audacity) write from whatever
+//     they were given.
 //  4. an ID3v1 tag: 30 Latin-1 characters a field at most, the last resort.
 //
 // A field the first source leaves empty is taken from the next, so an
