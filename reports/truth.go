@@ -857,8 +857,15 @@ func headerSeparator(data []byte) rune {
 }
 
 // parseTruthKey reads a key as dsp.ParseKey does or, failing that, in the
-// Camelot notation DJ software writes ("8A" is A minor, "8B" C major).
+// Camelot notation DJ software writes ("8A" is A minor, "8B" C major). A
+// lone lowercase note name ("a", "f#", "eb") is refused as ambiguous:
+// classical shorthand and Humdrum write minor keys so (a is A minor),
+// while dsp.ParseKey, reading tags, takes a bare note for its major key.
 func parseTruthKey(s string) (dsp.Key, error) {
+	if t := strings.TrimSpace(s); loneLowerNote(t) {
+		up := strings.ToUpper(t[:1]) + t[1:]
+		return dsp.Key{}, fmt.Errorf("key %q is ambiguous: a lowercase note is a minor key in some notations and a major one in others; write %q or %q", t, up+" minor", up+" major")
+	}
 	k, err := dsp.ParseKey(s)
 	if err == nil {
 		return k, nil
@@ -867,6 +874,19 @@ func parseTruthKey(s string) (dsp.Key, error) {
 		return ck, nil
 	}
 	return dsp.Key{}, err
+}
+
+// loneLowerNote reports whether s is a lowercase note name alone: a
+// letter a–g and at most one sharp or flat sign (#, b, ♯, ♭).
+func loneLowerNote(s string) bool {
+	if s == "" || s[0] < 'a' || s[0] > 'g' {
+		return false
+	}
+	switch s[1:] {
+	case "", "#", "b", "♯", "♭":
+		return true
+	}
+	return false
 }
 
 // camelotKey reads a Camelot code: 1–12 round the circle of fifths, "B"

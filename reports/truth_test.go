@@ -526,6 +526,28 @@ func TestReadTruthCamelotKeys(t *testing.T) {
 	}
 }
 
+// A lone lowercase note is A minor to a classical musician and A major to
+// a tagger: refused, naming the line and both spellings, rather than
+// scored against the wrong mode. Capitals, modes and Camelot codes stay
+// as they were.
+func TestReadTruthLowercaseNoteIsAmbiguous(t *testing.T) {
+	for _, bad := range []string{"a", "f#", "eb", "b♭", " c "} {
+		_, err := ReadTruth(strings.NewReader("file,key\nx.wav,"+bad+"\n"), "truth.csv")
+		if err == nil || !strings.Contains(err.Error(), "truth.csv:2") || !strings.Contains(err.Error(), "ambiguous") {
+			t.Errorf("key %q: %v, want an ambiguity error naming truth.csv:2", bad, err)
+		}
+	}
+	s, err := ReadTruth(strings.NewReader("file,key\na.wav,A\nb.wav,a minor\nc.wav,Am\nd.wav,11a\ne.wav,Eb\n"), "truth.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for file, want := range map[string]string{"a.wav": "A Major", "b.wav": "A Minor", "c.wav": "A Minor", "d.wav": "F# Minor", "e.wav": "D# Major"} {
+		if got, ok := s.lookup(file, stages.Tags{}); !ok || got.Key != want {
+			t.Errorf("%s: key %q, want %q", file, got.Key, want)
+		}
+	}
+}
+
 // A truth file named Truth.csv is found on a case-sensitive file system
 // too, as it is on a Mac's; two that differ only in case are ambiguous,
 // and refused with both names rather than one read and one passed over.
