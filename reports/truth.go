@@ -251,15 +251,29 @@ func findExport(dir string) (string, error) {
 	return "", fmt.Errorf("truth: %d playlist exports in %s (%s): name the one to use truth.csv", len(found), dir, strings.Join(found, ", "))
 }
 
-// columns maps normalised header names to column indices.
+// columnIndex maps normalised header names to column indices.
 type columnIndex map[string]int
 
+// columns indexes the header hdr by its lower-cased names. A header that
+// ends in its unit, in parentheses or brackets as spreadsheets label
+// columns ("Tempo (BPM)", "Loudness [LUFS]"), is known by its name
+// without it too: left unread, such a column would be passed over without
+// a word, and its songs scored as having no truth. The first column of a
+// name counts.
 func columns(hdr []string) columnIndex {
 	c := columnIndex{}
-	for i, h := range hdr {
-		h = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
+	add := func(h string, i int) {
 		if _, dup := c[h]; !dup {
 			c[h] = i
+		}
+	}
+	for i, h := range hdr {
+		h = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
+		add(h, i)
+		for _, p := range [][2]string{{"(", ")"}, {"[", "]"}} {
+			if open := strings.LastIndex(h, p[0]); open > 0 && strings.HasSuffix(h, p[1]) {
+				add(strings.TrimSpace(h[:open]), i)
+			}
 		}
 	}
 	return c

@@ -526,6 +526,21 @@ func TestReadTruthCamelotKeys(t *testing.T) {
 	}
 }
 
+// Spreadsheets label columns with their units; "Tempo (BPM)" is the tempo
+// column, not one passed over without a word, leaving every song without
+// a true tempo.
+func TestReadTruthHeaderUnits(t *testing.T) {
+	const in = "File,Tempo (BPM),Key [Camelot],Energy (%),Loudness [LUFS]\na.wav,128,8A,80,-9\n"
+	s, err := ReadTruth(strings.NewReader(in), "truth.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, ok := s.lookup("a.wav", stages.Tags{})
+	if !ok || got.BPM != 128 || got.Key != "A Minor" || got.Reference["energy"] != 0.8 || got.Reference["loudness"] != -9 {
+		t.Errorf("a.wav: %+v", got)
+	}
+}
+
 // A lone lowercase note is A minor to a classical musician and A major to
 // a tagger: refused, naming the line and both spellings, rather than
 // scored against the wrong mode. Capitals, modes and Camelot codes stay
