@@ -343,6 +343,9 @@ func ReadTruth(r io.Reader, name string) (*TruthSet, error) {
 	artistCol := c.pick("artist", "artists")
 	bpmCol := c.pick("bpm", "tempo")
 	keyCol := c.pick("key")
+	// A Camelot column (a playlist export has one beside its Key) gives
+	// the key where the key column is empty or missing.
+	camelotCol := c.pick("camelot")
 	meterCol := c.pick("time_signature", "meter", "time signature", "timesig")
 	if fileCol < 0 && (titleCol < 0 || artistCol < 0) && strings.ContainsRune(strings.Join(hdr, ""), 0) {
 		// Text has no NUL: quoting a header of binary back would only
@@ -437,7 +440,11 @@ func ReadTruth(r io.Reader, name string) (*TruthSet, error) {
 			}
 			rw.truth.BPM = v
 		}
-		if s := value(rec, keyCol); s != "" {
+		s := value(rec, keyCol)
+		if s == "" {
+			s = value(rec, camelotCol)
+		}
+		if s != "" {
 			k, err := parseTruthKey(s)
 			if err != nil {
 				return nil, fmt.Errorf("truth %s:%d: %w", name, line, err)

@@ -526,6 +526,25 @@ func TestReadTruthCamelotKeys(t *testing.T) {
 	}
 }
 
+// A playlist export gives a Camelot code beside its Key; where Key is
+// empty the code is the key, and where both are given Key counts.
+func TestReadTruthCamelotColumn(t *testing.T) {
+	const in = "Song,Artist,BPM,Key,Dance,Camelot\n" +
+		"One,Someone,120,,50,8A\n" +
+		"Two,Someone,120,E,50,8A\n" +
+		"Three,Someone,120,,50,\n"
+	s, err := ReadTruth(strings.NewReader(in), "export.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for title, want := range map[string]string{"One": "A Minor", "Two": "E Major", "Three": ""} {
+		got, ok := s.lookup("Someone - "+title+".mp3", stages.Tags{})
+		if !ok || got.Key != want {
+			t.Errorf("%s: key %q (found %v), want %q", title, got.Key, ok, want)
+		}
+	}
+}
+
 // Spreadsheets label columns with their units; "Tempo (BPM)" is the tempo
 // column, not one passed over without a word, leaving every song without
 // a true tempo.
