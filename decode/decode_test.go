@@ -375,6 +375,10 @@ func TestSniff(t *testing.T) {
 		{[]byte{0xff, 0xfb, 0x00, 0x44, 0x00, 0x00}, "", ErrUnsupported, "free-format MP3"},
 		{nil, "", ErrEmpty, "empty"},
 		{[]byte("ID3\x03\x00\x00\x00\x00\x00\x00"), "", ErrEmpty, "ID3"},
+		// As ffmpeg writes them (-f w64, .wma, .ac3).
+		{[]byte("riff\x2e\x91\xcf\x11\xa5\xd6\x28\xdb"), "", ErrUnsupported, "Wave64"},
+		{[]byte("\x30\x26\xb2\x75\x8e\x66\xcf\x11\xa6\xd9"), "", ErrUnsupported, "WMA"},
+		{[]byte("\x0b\x77\x4e\x0c\x14\x40"), "", ErrUnsupported, "AC-3"},
 	}
 	for _, c := range cases {
 		got, err := Sniff(c.head)

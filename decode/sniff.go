@@ -123,9 +123,20 @@ func sniffHead(head []byte, afterID3 bool) (Format, error) {
 		return "", unsupported("Sun/NeXT .au audio is not supported")
 	case has(0, "TTA1"):
 		return "", unsupported("True Audio (TTA) is not supported")
+	case has(0, "riff\x2e\x91\xcf\x11"):
+		// Sony Wave64: "riff" and the rest of its chunk GUID.
+		return "", unsupported("Sony Wave64 (W64) is not supported")
+	case has(0, "\x30\x26\xb2\x75\x8e\x66\xcf\x11"):
+		// The ASF header object's GUID.
+		return "", unsupported("ASF container (WMA) is not supported")
 	}
 	if f, err, ok := sniffMPEG(head, afterID3); ok {
 		return f, err
+	}
+	// Checked after MPEG, whose sync may follow junk: an AC-3 or E-AC-3
+	// stream starts with its own sync word (ATSC A/52, §5.4.1).
+	if has(0, "\x0b\x77") {
+		return "", unsupported("AC-3 (Dolby Digital) is not supported")
 	}
 	n := min(len(head), 8)
 	return "", unsupported("unknown format: first bytes % x", head[:n])
