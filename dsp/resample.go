@@ -16,7 +16,7 @@ const (
 	// formulas are approximate at the band edge; 85 dB leaves a margin over
 	// the 80 dB the stopband must reach at the Nyquist frequency itself.
 	resampleStopbandDB = 85
-	// resamplePassEdge and resampleStopEdge bound the transition band as
+	// ResamplePassEdge and resampleStopEdge bound the transition band as
 	// fractions of the lower of the two Nyquist frequencies: flat to 0.77,
 	// fully attenuated from 1.0, so nothing folds back into the output band
 	// (but see the half-band filter below).
@@ -43,7 +43,11 @@ const (
 	// hi-hats and cymbals, whose onsets are the onsets anyway; below 0.77
 	// every fold stays under −80 dB. In exchange, every other tap is zero:
 	// 12 multiplies per output sample instead of 96.
-	resamplePassEdge = 0.77
+	//
+	// Below ResamplePassEdge every path is flat, the half-band one too, and
+	// nothing folds: a measure that must not depend on the source's rate
+	// (the FFT stage's spectral centroid and flatness) reads only that band.
+	ResamplePassEdge = 0.77
 	resampleStopEdge = 1.0
 
 	// maxExactPhases bounds the polyphase table of an exact rational ratio
@@ -169,14 +173,14 @@ func (r *Resampler) fillPhase(dst []float32, frac float64, kernel func(float64) 
 }
 
 // transition returns the edges of the filter's transition band, as
-// fractions of the lower Nyquist frequency: resamplePassEdge to
+// fractions of the lower Nyquist frequency: ResamplePassEdge to
 // resampleStopEdge, or for an exact 2:1 decimation the half-band filter's,
 // symmetric about the Nyquist frequency.
 func (r *Resampler) transition() (pass, stop float64) {
 	if r.exact && r.l == 1 && r.m == 2 {
-		return resamplePassEdge, 2 - resamplePassEdge
+		return ResamplePassEdge, 2 - ResamplePassEdge
 	}
-	return resamplePassEdge, resampleStopEdge
+	return ResamplePassEdge, resampleStopEdge
 }
 
 // fillHalfBand builds the filter of an exact 2:1 decimation. Its cutoff

@@ -78,7 +78,7 @@ func TestResamplePassband(t *testing.T) {
 		}
 		nyq := math.Min(float64(p.from), float64(p.to)) / 2
 		var worst float64
-		for _, frac := range []float64{0.002, 0.05, 0.1, 0.25, 0.4, 0.5, 0.6, 0.7, 0.74, 0.76, resamplePassEdge} {
+		for _, frac := range []float64{0.002, 0.05, 0.1, 0.25, 0.4, 0.5, 0.6, 0.7, 0.74, 0.76, ResamplePassEdge} {
 			f := Hz(frac * nyq)
 			in := toneAt(f, p.from, int(p.from/2), 0.5, 0.3)
 			out := r.Resample(in)

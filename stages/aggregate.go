@@ -18,7 +18,7 @@ type AggregateOptions struct {
 
 // AnalyzerVersion identifies the analysis that produced a Result. It
 // changes whenever results may change, so caches keyed by it stay honest.
-const AnalyzerVersion = "songflow-analysis-25"
+const AnalyzerVersion = "songflow-analysis-26"
 
 // Aggregate returns the aggregate stage: it turns all the Frames of one
 // song (in index order) into the song's Result: tempo, key, loudness and

@@ -132,9 +132,10 @@ func TestFFTStageNoiseIsFlatAndBright(t *testing.T) {
 	if got := f.Flatness[i]; got < 0.4 {
 		t.Errorf("flatness of white noise %.3f, want ≥ 0.4 (0.56 expected for a Rayleigh-distributed spectrum)", got)
 	}
-	// White noise has its centroid near a quarter of the sample rate.
-	if got := float64(f.Centroid[i]); math.Abs(got-fftTestRate/4) > 500 {
-		t.Errorf("centroid of white noise %.0f Hz, want ≈ %.0f", got, fftTestRate/4)
+	// White noise has its centroid half-way up the band the shape reads,
+	// 0 to dsp.ResamplePassEdge of the Nyquist frequency.
+	if want := dsp.ResamplePassEdge * fftTestRate / 4; math.Abs(float64(f.Centroid[i])-want) > 250 {
+		t.Errorf("centroid of white noise %.0f Hz, want ≈ %.0f", f.Centroid[i], want)
 	}
 }
 
@@ -461,5 +462,39 @@ func TestFFTStageShapeIgnoresDC(t *testing.T) {
 				t.Fatalf("offset %g, frame %d: centroid %.0f Hz, flatness %.4f; without it %.0f Hz, %.4f", dc, i, c1, f1, c0, f0)
 			}
 		}
+	}
+}
+
+// The same music from a 44.1 kHz and a 48 kHz file has the same spectral
+// shape: the half-band filter of 2:1 resampling folds the top octave back
+// where the other path attenuates it, so the shape reads only the band
+// below dsp.ResamplePassEdge, where both are flat. Read to the Nyquist
+// frequency, these partials' centroids came out 5430 and 4203 Hz.
+func TestSpectralShapeSameFromAnySourceRate(t *testing.T) {
+	partials := []float64{440, 2000, 6000, 9500, 10500, 13000, 16000}
+	shape := func(rate float64) (centroid, flatness float64) {
+		x := make([]float32, int(3*rate))
+		for i := range x {
+			for _, f := range partials {
+				x[i] += float32(0.1 * math.Sin(2*math.Pi*f*float64(i)/rate))
+			}
+		}
+		song := &Song{Info: &SongInfo{Name: "partials", SampleRate: dsp.Hz(rate), Channels: 1}, Channels: [][]float32{x}}
+		sig, err := Resample(fftTestRate)(context.Background(), song)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := runFFT(t, sig.Mono)
+		frames := f.Centroid[4 : len(f.Centroid)-4] // away from the edges
+		for i, c := range frames {
+			centroid += float64(c) / float64(len(frames))
+			flatness += float64(f.Flatness[4+i]) / float64(len(frames))
+		}
+		return centroid, flatness
+	}
+	c44, f44 := shape(44100)
+	c48, f48 := shape(48000)
+	if math.Abs(c44-c48) > 0.01*c48 || math.Abs(f44-f48) > 0.01 {
+		t.Errorf("centroid %.0f Hz from 44.1 kHz, %.0f Hz from 48 kHz; flatness %.3f and %.3f", c44, c48, f44, f48)
 	}
 }
