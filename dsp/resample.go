@@ -27,8 +27,8 @@ const (
 	// energies, in which a fixed gain cancels, so the 8.5–11 kHz bands that
 	// fall in the transition band still report their changes (above 9.9 kHz
 	// they were in the transition band already at a 0.9 edge); the spectral
-	// centroid and flatness shift by a few per cent of the top octave's
-	// share. The filter's length is inversely proportional to the
+	// centroid and flatness read only the flat band (see below). The
+	// filter's length is inversely proportional to the
 	// transition width (Kaiser's formula): 96 instead of 218 taps at a 0.9
 	// edge, for 48 → 22.05 kHz's ratio; 0.77 is the widest edge that keeps
 	// 2:1 ratios at 96 taps, six rounds of the dot kernel (see coef).
