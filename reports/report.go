@@ -67,10 +67,13 @@ type Skipped struct {
 
 // Run is everything a calibration run produced, the input to [Write].
 type Run struct {
-	Dir       string    // the calibration folder
-	TruthFile string    // the truth file used, "" when truth came from tags
-	Records   []Record  // one per song analysed or failed
-	Skipped   []Skipped // files not analysed
+	Dir       string // the calibration folder
+	TruthFile string // the truth file used, "" when truth came from tags
+	// TruthUnread names the truth file's columns that were not read
+	// ([TruthSet.Unread]).
+	TruthUnread []string
+	Records     []Record  // one per song analysed or failed
+	Skipped     []Skipped // files not analysed
 	// UnmatchedTruth are the truth file's rows that no song matched
 	// ([TruthSet.Match]).
 	UnmatchedTruth []UnmatchedRow
@@ -550,7 +553,15 @@ func writeSummary(w io.Writer, run *Run, s Summary) error {
 	fmt.Fprintf(&b, "# Calibration report\n\n")
 	fmt.Fprintf(&b, "Folder %s, run started %s UTC.", Code(run.Dir), run.Started.UTC().Format("2006-01-02 15:04:05"))
 	if run.TruthFile != "" {
-		fmt.Fprintf(&b, " Ground truth from %s.\n\n", Code(run.TruthFile))
+		fmt.Fprintf(&b, " Ground truth from %s.", Code(run.TruthFile))
+		if len(run.TruthUnread) > 0 {
+			cols := make([]string, len(run.TruthUnread))
+			for i, c := range run.TruthUnread {
+				cols[i] = Code(c)
+			}
+			fmt.Fprintf(&b, " Its columns not read: %s.", strings.Join(cols, ", "))
+		}
+		b.WriteString("\n\n")
 	} else {
 		b.WriteString(" No truth file: ground truth from the songs' TBPM and TKEY tags.\n\n")
 	}

@@ -60,7 +60,7 @@ func fakeRun() *Run {
 		{Name: "resample", Workers: 1, Buffer: 4, In: 5, Out: 5, Utilisation: 0.1, SuggestedWorkers: 1, Series: series(0.1)},
 		{Name: "fft", Workers: 2, Buffer: 16, In: 50, Out: 50, Utilisation: 0.95, P50: 400 * time.Microsecond, SuggestedWorkers: 3, Series: series(1)},
 	}}
-	return &Run{Dir: "testdata/x", TruthFile: "truth.csv", Records: recs,
+	return &Run{Dir: "testdata/x", TruthFile: "truth.csv", TruthUnread: []string{"notes", "Tempo (ms)"}, Records: recs,
 		Skipped: []Skipped{{File: "notes.txt", Reason: "not audio: unknown format"}},
 		Started: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Wall: 2500 * time.Millisecond, Cores: 2, PeakRSS: 80 << 20,
 		Metrics: snap, Config: "[stages.decode]\nworkers = 2\n"}
@@ -151,7 +151,7 @@ func TestWriteReport(t *testing.T) {
 	}
 	for _, want := range []string{"| tempo Accuracy1 | 25.0 % (1 of 4) |", "| tempo Accuracy2 | 75.0 % (3 of 4) |", "| true tempo among `bpm_candidates` | 50.0 % (2 of 4) |",
 		"| key weighted score | 0.400 (5 songs) |", "**Bottleneck: fft**", "[stages.fft]\nworkers = 3 # now 2",
-		"notes.txt", "corrupt frame", "| × real time | 60.0 |",
+		"notes.txt", "corrupt frame", "| × real time | 60.0 |", "Ground truth from `truth.csv`. Its columns not read: `notes`, `Tempo (ms)`.\n",
 		"| decode | 2 | 4 | 6 | 5 | 1 | 30 % | 9.0 ms | 20.0 ms | 25.0 ms | 1 |\n",
 		"| fft | 2 | 16 | 50 | 50 | 0 | 95 % | 400 µs | 0 | 0 | 3 |\n"} {
 		if !strings.Contains(string(md), want) {

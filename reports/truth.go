@@ -81,7 +81,11 @@ func (t Truth) ParsedKey() (dsp.Key, bool) {
 type TruthSet struct {
 	// File is the truth file it was read from, relative to the folder;
 	// empty when there was none and truth comes from each song's tags.
-	File   string
+	File string
+	// Unread names the truth file's columns that songflow does not read
+	// (notes, a source, a header it does not know), as the header gives
+	// them.
+	Unread []string
 	byFile map[string]Truth // slash-separated path relative to the folder
 	// bySep maps the rows' paths written with backslashes, read with the
 	// backslashes as separators, to their byFile keys.
@@ -256,8 +260,8 @@ type columnIndex map[string]int
 
 // columns indexes the header hdr by its lower-cased names. A header that
 // ends in its unit, in parentheses or brackets as spreadsheets label
-// columns ("Tempo (BPM)", "Loudness [LUFS]"), is known by its name
-// without it too: left unread, such a column would be passed over without
+// columns ("Tempo (BPM)", "Loudness [LUFS]"; a unit of units), is known
+// by its name without it too: left unread, such a column would be passed over without
 // a word, and its songs scored as having no truth. The first column of a
 // name counts.
 func columns(hdr []string) columnIndex {
@@ -271,7 +275,13 @@ func columns(hdr []string) columnIndex {
 		h = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))
 		add(h, i)
 		for _, p := range [][2]string{{"(", ")"}, {"[", "]"}} {
-			if open := strings.LastIndex(h, p[0]); open > 0 && strings.HasSuffix(h, p[1]) {
+			open := strings.LastIndex(h, p[0])
+			if open <= 0 || !strings.HasSuffix(h, p[1]) {
+				continue
+			}
+			// Only a unit the column's figures may carry, or a key's
+			// notation: "Tempo (ms)" holds beat periods, no tempo.
+			if u := strings.TrimSpace(h[open+1 : len(h)-1]); slices.Contains(units, u) || u == "camelot" {
 				add(strings.TrimSpace(h[:open]), i)
 			}
 		}
@@ -364,6 +374,20 @@ func ReadTruth(r io.Reader, name string) (*TruthSet, error) {
 		Acousticness: c.pick("acousticness", "acoustic"),
 		Valence:      c.pick("valence", "happy"),
 		Loudness:     c.pick("loudness", "loud (db)", "loud"),
+	}
+
+	// The columns read; the others are listed in the report, so that a
+	// header songflow does not know ("Tempo (ms)", "Tonart") is seen
+	// rather than passed over without a word.
+	read := map[int]bool{fileCol: true, titleCol: true, artistCol: true, bpmCol: true, keyCol: true, camelotCol: true, meterCol: true}
+	for _, i := range desc {
+		read[i] = true
+	}
+	var unread []string
+	for i, h := range hdr {
+		if h = strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")); h != "" && !read[i] {
+			unread = append(unread, h)
+		}
 	}
 
 	type row struct {
@@ -485,7 +509,7 @@ func ReadTruth(r io.Reader, name string) (*TruthSet, error) {
 		rows = append(rows, rw)
 	}
 
-	s := &TruthSet{File: name, byFile: map[string]Truth{}, bySep: map[string]string{}, byFull: map[string]Truth{}, byMatch: map[string]Truth{}, byTitle: map[string]Truth{}}
+	s := &TruthSet{File: name, Unread: unread, byFile: map[string]Truth{}, bySep: map[string]string{}, byFull: map[string]Truth{}, byMatch: map[string]Truth{}, byTitle: map[string]Truth{}}
 	// A normalised title or title and artist shared by rows that disagree
 	// ("Song" and "Song (Extended Mix)") names no row: matching it to
 	// either would score songs against another version's truth. Rows that

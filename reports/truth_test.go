@@ -560,6 +560,23 @@ func TestReadTruthHeaderUnits(t *testing.T) {
 	}
 }
 
+// Columns songflow does not read are named, so that a header it does not
+// know is seen in the report; "Tempo (ms)", beat periods, is one of them,
+// not a tempo column.
+func TestReadTruthUnreadColumns(t *testing.T) {
+	const in = "file,notes,Tempo (ms),key,,source\na.wav,live,500,Am,,x\n"
+	s, err := ReadTruth(strings.NewReader(in), "truth.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"notes", "Tempo (ms)", "source"}; !slices.Equal(s.Unread, want) {
+		t.Errorf("unread %q, want %q", s.Unread, want)
+	}
+	if got, _ := s.lookup("a.wav", stages.Tags{}); got.BPM != 0 || got.Key != "A Minor" {
+		t.Errorf("a.wav: %+v, want no tempo and A minor", got)
+	}
+}
+
 // A lone lowercase note is A minor to a classical musician and A major to
 // a tagger: refused, naming the line and both spellings, rather than
 // scored against the wrong mode. Capitals, modes and Camelot codes stay

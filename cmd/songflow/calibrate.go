@@ -148,6 +148,7 @@ func runCalibrate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 
 	run.UnmatchedTruth = notSkipped(truth.Match(run.Records), skipped)
+	run.TruthUnread = truth.Unread
 	// Interrupted, the report covers the songs finished: those the
 	// interrupt left out were not analysed, which is no failure of
 	// theirs, and are listed as skipped. Their truth rows were matched
