@@ -548,6 +548,15 @@ func writeCSV(w io.Writer, run *Run, _ Summary) error {
 	return cw.Error()
 }
 
+// codeList spells names as Markdown code, separated by commas.
+func codeList(names []string) string {
+	quoted := make([]string, len(names))
+	for i, n := range names {
+		quoted[i] = Code(n)
+	}
+	return strings.Join(quoted, ", ")
+}
+
 func writeSummary(w io.Writer, run *Run, s Summary) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Calibration report\n\n")
@@ -555,11 +564,7 @@ func writeSummary(w io.Writer, run *Run, s Summary) error {
 	if run.TruthFile != "" {
 		fmt.Fprintf(&b, " Ground truth from %s.", Code(run.TruthFile))
 		if len(run.TruthUnread) > 0 {
-			cols := make([]string, len(run.TruthUnread))
-			for i, c := range run.TruthUnread {
-				cols[i] = Code(c)
-			}
-			fmt.Fprintf(&b, " Its columns not read: %s.", strings.Join(cols, ", "))
+			fmt.Fprintf(&b, " Its columns not read: %s.", codeList(run.TruthUnread))
 		}
 		b.WriteString("\n\n")
 	} else {
@@ -604,11 +609,7 @@ func writeSummary(w io.Writer, run *Run, s Summary) error {
 		for _, u := range run.UnmatchedTruth {
 			fmt.Fprintf(&b, "- %s (line %d)", Code(u.Row), u.Line)
 			if len(u.Ambiguous) > 0 {
-				names := make([]string, len(u.Ambiguous))
-				for i, a := range u.Ambiguous {
-					names[i] = Code(a)
-				}
-				fmt.Fprintf(&b, ": ambiguous ignoring case: %s", strings.Join(names, ", "))
+				fmt.Fprintf(&b, ": ambiguous ignoring case: %s", codeList(u.Ambiguous))
 			}
 			b.WriteString("\n")
 		}
