@@ -123,7 +123,7 @@ var aacToWAVE = [8][]int{
 func aacLayout(config, n int) dsp.ChannelMask {
 	switch {
 	case config == 4 && n == 4:
-		return dsp.SpeakerFrontLeft | dsp.SpeakerFrontRight | dsp.SpeakerFrontCenter | dsp.SpeakerBackCenter
+		return centreSurround
 	case config == 7 && n == 8:
 		return sevenOneFront
 	}

@@ -182,12 +182,17 @@ func decodeALAC(in *input, cfg alacConfig, rate, skip, total int64, frames frame
 func alacLayout(n int) dsp.ChannelMask {
 	switch n {
 	case 4:
-		return dsp.SpeakerFrontLeft | dsp.SpeakerFrontRight | dsp.SpeakerFrontCenter | dsp.SpeakerBackCenter
+		return centreSurround
 	case 8:
 		return sevenOneFront
 	}
 	return 0
 }
+
+// centreSurround is L R C Cs in WAVE order: four channels as ALAC and AAC
+// (channel configuration 4) carry them, a back centre behind three in
+// front rather than quadraphony's pairs.
+const centreSurround = dsp.SpeakerFrontLeft | dsp.SpeakerFrontRight | dsp.SpeakerFrontCenter | dsp.SpeakerBackCenter
 
 // sevenOneFront is 7.1 with the extra pair between the front ones, L R C
 // LFE Ls Rs Lc Rc in WAVE order, which ALAC and AAC (channel

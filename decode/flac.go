@@ -164,62 +164,48 @@ func decodeFLACIn(in *input, k int) (*Audio, error) {
 
 // flacMetadata walks the metadata blocks of the FLAC stream at in.start
 // and returns a copy of its STREAMINFO block, header included, the offset
-// at which its frames begin, and the channel mask its Vorbis comment gives
-// (0 when it gives none).
+// at which its frames begin, and the channel mask a Vorbis comment block
+// gives (0 when none does).
 func flacMetadata(in *input) (info []byte, audio int64, layout dsp.ChannelMask, err error) {
-	info, audio, err = flacBlocks(in, func(w *window, off, length int64) {
-		if layout == 0 {
-			layout = flacChannelMask(w, off, length)
-		}
-	})
-	return info, audio, layout, err
-}
-
-// flacBlocks walks the metadata blocks of the FLAC stream at in.start,
-// calling comment with the body of each VORBIS_COMMENT block, and returns
-// a copy of its STREAMINFO block, header included, and the offset at
-// which its frames begin.
-func flacBlocks(in *input, comment func(w *window, off, length int64)) ([]byte, int64, error) {
 	w := &window{r: in.r, size: in.size}
 	off := in.start + 4 // past "fLaC"
-	var info []byte
 	for n := 0; ; n++ {
 		if n&4095 == 4095 {
 			if err := in.ctx.Err(); err != nil {
-				return nil, 0, err
+				return nil, 0, 0, err
 			}
 		}
 		h := w.at(off, 4)
 		if h == nil {
-			return nil, 0, fmt.Errorf("%w: FLAC header: truncated: metadata block %d at byte %d is cut short", ErrCorrupt, n, off)
+			return nil, 0, 0, fmt.Errorf("%w: FLAC header: truncated: metadata block %d at byte %d is cut short", ErrCorrupt, n, off)
 		}
 		last, typ := h[0]&0x80 != 0, h[0]&0x7f
 		length := int64(h[1])<<16 | int64(h[2])<<8 | int64(h[3])
 		switch {
 		case n == 0 && (typ != 0 || length != 34):
-			return nil, 0, fmt.Errorf("%w: FLAC header: the stream starts with a metadata block of type %d and %d bytes, not STREAMINFO", ErrCorrupt, typ, length)
+			return nil, 0, 0, fmt.Errorf("%w: FLAC header: the stream starts with a metadata block of type %d and %d bytes, not STREAMINFO", ErrCorrupt, typ, length)
 		case n > 0 && typ == 0:
 			// What zeros read as; STREAMINFO comes once.
-			return nil, 0, fmt.Errorf("%w: FLAC header: metadata block %d at byte %d is a second STREAMINFO", ErrCorrupt, n, off)
+			return nil, 0, 0, fmt.Errorf("%w: FLAC header: metadata block %d at byte %d is a second STREAMINFO", ErrCorrupt, n, off)
 		case typ == 127:
-			return nil, 0, fmt.Errorf("%w: FLAC header: metadata block %d at byte %d has the invalid type 127", ErrCorrupt, n, off)
+			return nil, 0, 0, fmt.Errorf("%w: FLAC header: metadata block %d at byte %d has the invalid type 127", ErrCorrupt, n, off)
 		}
 		if n == 0 {
 			b := w.at(off, 4+34)
 			if b == nil {
-				return nil, 0, fmt.Errorf("%w: FLAC header: truncated: the STREAMINFO block is cut short", ErrCorrupt)
+				return nil, 0, 0, fmt.Errorf("%w: FLAC header: truncated: the STREAMINFO block is cut short", ErrCorrupt)
 			}
 			info = slices.Clone(b)
 		}
-		if typ == flacVorbisComment && off+4+length <= in.size {
-			comment(w, off+4, length)
+		if typ == flacVorbisComment && layout == 0 && off+4+length <= in.size {
+			layout = flacChannelMask(w, off+4, length)
 		}
 		off += 4 + length
 		if off > in.size {
-			return nil, 0, fmt.Errorf("%w: FLAC header: truncated: metadata block %d of %d bytes runs past the end of the file", ErrCorrupt, n, length)
+			return nil, 0, 0, fmt.Errorf("%w: FLAC header: truncated: metadata block %d of %d bytes runs past the end of the file", ErrCorrupt, n, length)
 		}
 		if last {
-			return info, off, nil
+			return info, off, layout, nil
 		}
 	}
 }
