@@ -323,7 +323,8 @@ func (c columnIndex) pick(names ...string) int {
 //
 // Descriptor columns may hold 0–1 or 0–100 values: a column with any
 // value above 1 or written with a percent sign is read as percent, as
-// are all of a playlist export's.
+// are all of a playlist export's; a fraction (0.8) in such a column is an
+// error naming its line, since the column mixes two scales.
 // Loudness stays in dB. A number may carry its unit ("120 BPM", "72%",
 // "-7 dB", "-9 LUFS"), nothing else. Keys may also be Camelot codes ("8A").
 //
@@ -398,6 +399,16 @@ func ReadTruth(r io.Reader, name string) (*TruthSet, error) {
 	}
 	var rows []row
 	percent := map[string]bool{}
+	// The first value of each descriptor column that is a percentage (above
+	// 1, or written with %) and the first that can only be a fraction
+	// (strictly between 0 and 1, not whole, no %): a column holding both was
+	// pasted together from two scales, and reading it as percent would turn
+	// its fractions into near-zero references that drag a fit off.
+	type witness struct {
+		line int
+		s    string
+	}
+	percentAt, fractionAt := map[string]witness{}, map[string]witness{}
 	export := c.has("song") && c.has("artist") && (c.has("dance") || c.has("acoustic") || c.has("happy") || c.has("loud (db)") || c.has("camelot"))
 	// The playlist export always gives its descriptors in percent; a
 	// column of 0s and 1s there (acousticness of electronic music) must
@@ -504,11 +515,28 @@ func ReadTruth(r io.Reader, name string) (*TruthSet, error) {
 			// has no value above 1 to tell it from fractions.
 			if d != Loudness && (v > 1 || strings.HasSuffix(s, "%")) {
 				percent[d] = true
+				if _, seen := percentAt[d]; !seen {
+					percentAt[d] = witness{line, s}
+				}
+			} else if d != Loudness && v > 0 && v < 1 {
+				if _, seen := fractionAt[d]; !seen {
+					fractionAt[d] = witness{line, s}
+				}
 			}
 		}
 		rows = append(rows, rw)
 	}
 
+	for _, d := range Descriptors {
+		f, mixed := fractionAt[d]
+		if !mixed || !percent[d] {
+			continue
+		}
+		if p, ok := percentAt[d]; ok {
+			return nil, fmt.Errorf("truth %s:%d: %s %q is a fraction, but line %d's %q is a percentage: write the column on one scale (a %% sign marks a small percentage)", name, f.line, d, f.s, p.line, p.s)
+		}
+		return nil, fmt.Errorf("truth %s:%d: %s %q is a fraction, but a playlist export's columns are percentages: write it as one", name, f.line, d, f.s)
+	}
 	s := &TruthSet{File: name, Unread: unread, byFile: map[string]Truth{}, bySep: map[string]string{}, byFull: map[string]Truth{}, byMatch: map[string]Truth{}, byTitle: map[string]Truth{}}
 	// A normalised title or title and artist shared by rows that disagree
 	// ("Song" and "Song (Extended Mix)") names no row: matching it to

@@ -91,6 +91,36 @@ func TestReadTruthPercentSign(t *testing.T) {
 	}
 }
 
+// A column pasted together from a 0–1 and a 0–100 source is refused at its
+// first fraction, naming a percentage it clashes with: read as percent, its
+// 0.8 would have been a reference of 0.008. Whole 0s and 1s, and small
+// percentages written with a % sign, fit either scale and are no clash.
+func TestReadTruthMixedScales(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"file,bpm,energy\nx.wav,100,0.8\ny.wav,100,75\n", `truth.csv:2: energy "0.8" is a fraction, but line 3's "75" is a percentage`},
+		{"file,bpm,energy\nx.wav,100,75\ny.wav,100,0.8\n", `truth.csv:3: energy "0.8" is a fraction, but line 2's "75" is a percentage`},
+		{"file,bpm,valence\nx.wav,100,40%\ny.wav,100,.5\n", `truth.csv:3: valence ".5" is a fraction, but line 2's "40%" is a percentage`},
+		{"Song,Artist,BPM,Dance,Energy\nA,B,120,61,0.7\n", `playlist.csv:2: energy "0.7" is a fraction, but a playlist export's columns are percentages`},
+	} {
+		name := "truth.csv"
+		if strings.HasPrefix(tc.in, "Song") {
+			name = "playlist.csv"
+		}
+		if _, err := ReadTruth(strings.NewReader(tc.in), name); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want %q", tc.in, err, tc.want)
+		}
+	}
+	for _, in := range []string{
+		"file,bpm,energy\nx.wav,100,1\ny.wav,100,0\nz.wav,100,75\n",
+		"file,bpm,energy\nx.wav,100,0.5%\ny.wav,100,75\n",
+		"file,bpm,energy,loudness\nx.wav,100,0.5,-0.5\ny.wav,100,0.25,-9\n",
+	} {
+		if _, err := ReadTruth(strings.NewReader(in), "truth.csv"); err != nil {
+			t.Errorf("%q: %v", in, err)
+		}
+	}
+}
+
 // A descriptor outside 0–100 is neither a fraction nor a percentage: the
 // file is refused at the line, rather than fitted with a reference of 2.
 func TestReadTruthReferenceRange(t *testing.T) {
