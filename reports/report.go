@@ -17,6 +17,7 @@ import (
 
 	"github.com/songflow/songflow/calibration"
 	"github.com/songflow/songflow/dsp"
+	"github.com/songflow/songflow/internal/latin1"
 	"github.com/songflow/songflow/pipeline"
 	"github.com/songflow/songflow/stages"
 )
@@ -434,15 +435,29 @@ func writeJSON(w io.Writer, run *Run, _ Summary) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	// Empty lists are written as [], not null: readers iterate them.
-	songs, skipped := run.Records, run.Skipped
-	if songs == nil {
-		songs = []Record{}
+	// Copies, so that the names can be made UTF-8 without touching the
+	// run's records, which name the files as they are on disk.
+	songs := make([]Record, len(run.Records))
+	for i, r := range run.Records {
+		// An error quotes the name too, as the system gave it.
+		r.File, r.Error = FileName(r.File), latin1.ToUTF8(r.Error)
+		songs[i] = r
 	}
-	if skipped == nil {
-		skipped = []Skipped{}
+	skipped := make([]Skipped, len(run.Skipped))
+	for i, k := range run.Skipped {
+		k.File, k.Reason = FileName(k.File), latin1.ToUTF8(k.Reason)
+		skipped[i] = k
 	}
-	return enc.Encode(Results{Dir: run.Dir, TruthFile: run.TruthFile, Songs: songs, Skipped: skipped, UnmatchedTruth: run.UnmatchedTruth})
+	return enc.Encode(Results{Dir: FileName(run.Dir), TruthFile: FileName(run.TruthFile), Songs: songs, Skipped: skipped, UnmatchedTruth: run.UnmatchedTruth})
 }
+
+// FileName is a file name as the reports write it: in UTF-8, the only
+// text JSON carries and what spreadsheets and Markdown viewers expect. A
+// name that is not UTF-8 (a Latin-1 "caf\xe9.wav" from an old archive or
+// a Samba share) has each stray byte read as Latin-1 ("café.wav"), as
+// results.jsonl and the server read such names: readable, and apart from
+// "caf\xe8.wav", where encoding/json would write both as "caf\ufffd.wav".
+func FileName(name string) string { return latin1.ToUTF8(name) }
 
 // stageNames returns the stages in pipeline order as the metrics list
 // them, then any others the records mention, sorted.
@@ -501,7 +516,7 @@ func writeCSV(w io.Writer, run *Run, _ Summary) error {
 		for _, k := range r.KeyDetails.Scores {
 			keyScores = append(keyScores, fmt.Sprintf("%s:%.3f", k.Key, k.Score))
 		}
-		row := []string{r.File, r.Title, r.Artist, r.Format, strconv.Itoa(r.SampleRate), strconv.Itoa(r.Channels), num(r.Duration),
+		row := []string{FileName(r.File), r.Title, r.Artist, r.Format, strconv.Itoa(r.SampleRate), strconv.Itoa(r.Channels), num(r.Duration),
 			num(r.BPM), num(r.BPMConfidence), strings.Join(cands, " "), r.TimeSignature,
 			r.Key, num(r.KeyConfidence), r.KeyDetails.RunnerUp, r.KeyDetails.Profile, num(r.KeyDetails.TuningCents), strings.Join(keyScores, "; "),
 			num(r.Loudness), num(r.LoudnessRange), num(r.TruePeak),
@@ -532,7 +547,7 @@ func writeCSV(w io.Writer, run *Run, _ Summary) error {
 		if r.KeyOutcome != "" {
 			score = num(r.KeyOutcome.Weight())
 		}
-		row = append(row, string(r.TempoOutcome), string(r.KeyOutcome), score, string(r.MeterOutcome), r.Error, num(r.Finished))
+		row = append(row, string(r.TempoOutcome), string(r.KeyOutcome), score, string(r.MeterOutcome), latin1.ToUTF8(r.Error), num(r.Finished))
 		for _, n := range stageCols {
 			if v, ok := r.StageSeconds[n]; ok {
 				row = append(row, num(v))
@@ -927,13 +942,17 @@ func dur(d time.Duration) string {
 
 func round(v float64) int { return int(math.Round(v)) }
 
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+// oneLine writes s, an error or a reason, on one line and in UTF-8: it
+// may quote a file name as the system gave it (see [FileName]).
+func oneLine(s string) string { return strings.Join(strings.Fields(latin1.ToUTF8(s)), " ") }
 
 // Code writes s, a file name or path, as a Markdown code span that shows
-// it as it is whatever it holds: control characters (a newline in a file
-// name would end the list item) as Go escapes, and a backtick inside
-// fenced by a longer run of them.
+// it as it is whatever it holds: a name that is not UTF-8 as [FileName]
+// writes it, control characters (a newline in a file name would end the
+// list item) as Go escapes, and a backtick inside fenced by a longer run
+// of them.
 func Code(s string) string {
+	s = FileName(s)
 	if strings.ContainsFunc(s, unicode.IsControl) {
 		q := strconv.Quote(s)
 		s = q[1 : len(q)-1]

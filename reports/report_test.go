@@ -17,6 +17,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"gonum.org/v1/plot/plotutil"
 
@@ -761,4 +762,54 @@ func readResults(t *testing.T, dir string) (Results, []byte) {
 		t.Fatal(err)
 	}
 	return res, b
+}
+
+// TestReportNamesNotUTF8: file names that are not UTF-8 (Latin-1 from an
+// old archive or a Samba share) stay apart, and readable, in every file
+// of the report, each stray byte read as Latin-1 as results.jsonl and the
+// server read them. Before, results.json wrote every such byte as U+FFFD,
+// so "caf\xe9.wav" and "caf\xe8.wav" both became "caf\ufffd.wav" and
+// neither could be told from the other, and results.csv and summary.md
+// held text that is not UTF-8.
+func TestReportNamesNotUTF8(t *testing.T) {
+	dir := t.TempDir()
+	run := fakeRun()
+	run.Records[0].File = "caf\xe9.wav"
+	run.Records[1].File = "caf\xe8.wav"
+	run.Records[5].File = "f\xfc.mp3"                          // the failed song, listed in summary.md
+	run.Records[5].Error = "open f\xfc.mp3: permission denied" // as the system quotes it
+	run.Skipped[0].File = "not\xe9s.txt"
+	if _, err := Write(dir, run); err != nil {
+		t.Fatal(err)
+	}
+	if run.Records[0].File != "caf\xe9.wav" {
+		t.Errorf("Write changed the run's record to %q", run.Records[0].File)
+	}
+	res, _ := readResults(t, dir)
+	var got []string
+	for _, s := range res.Songs {
+		got = append(got, s.File)
+	}
+	if want := []string{"café.wav", "cafè.wav"}; !slices.Equal(got[:2], want) || got[5] != "fü.mp3" {
+		t.Errorf("results.json songs %q, want %q first and fü.mp3 last", got, want)
+	}
+	if res.Skipped[0].File != "notés.txt" {
+		t.Errorf("results.json skipped %q, want notés.txt", res.Skipped[0].File)
+	}
+	rows := readCSV(t, filepath.Join(dir, ResultsCSV))
+	if rows[1][0] != "café.wav" || rows[2][0] != "cafè.wav" {
+		t.Errorf("results.csv files %q and %q, want café.wav and cafè.wav", rows[1][0], rows[2][0])
+	}
+	for _, name := range []string{ResultsCSV, SummaryMarkdown} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !utf8.Valid(b) {
+			t.Errorf("%s is not UTF-8", name)
+		}
+		if name == SummaryMarkdown && (!bytes.Contains(b, []byte("`fü.mp3`")) || !bytes.Contains(b, []byte("`notés.txt`"))) {
+			t.Errorf("summary.md does not name fü.mp3 and notés.txt:\n%s", b)
+		}
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"sync"
 
+	"github.com/songflow/songflow/internal/latin1"
 	"github.com/songflow/songflow/stages"
 )
 
@@ -72,16 +73,22 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	failed := 0
 	for i, f := range files {
 		o := <-done[i]
+		// The line names the file in UTF-8, as results.jsonl does: a
+		// name that is not (Latin-1 "caf\xe9.wav" from an old archive)
+		// has its stray bytes read as Latin-1, where encoding/json would
+		// write U+FFFD and two such files would print the same name. An
+		// error may quote the name as the system gave it, so it too.
+		name := latin1.ToUTF8(f)
 		var line []byte
 		if o.err == nil {
-			o.res.File = f
+			o.res.File = name
 			if line, o.err = jsonLine(o.res); o.err != nil {
 				o.err = fmt.Errorf("%s: encode the result: %w", f, o.err)
 			}
 		}
 		if o.err != nil {
 			failed++
-			line, _ = jsonLine(analyzeError{f, o.err.Error()})
+			line, _ = jsonLine(analyzeError{name, latin1.ToUTF8(o.err.Error())})
 		}
 		if _, err := stdout.Write(line); err != nil {
 			fmt.Fprintf(stderr, "songflow analyze: write the result of %s: %v\n", f, err)

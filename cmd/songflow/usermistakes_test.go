@@ -3,15 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/songflow/songflow/stages"
 	"github.com/songflow/songflow/store"
@@ -263,5 +266,40 @@ func TestKeysMissingDatabase(t *testing.T) {
 	var out, errb bytes.Buffer
 	if code := runKeys(context.Background(), []string{"create", "--db", db}, &out, &errb); code != 0 {
 		t.Fatalf("create: exit %d: %s", code, errb.String())
+	}
+}
+
+// TestAnalyzeNamesNotUTF8: files whose names are not UTF-8 (Latin-1 from
+// an old archive) keep names apart in analyze's lines, each stray byte
+// read as Latin-1, as results.jsonl writes them. Before, encoding/json
+// wrote every such byte as U+FFFD: "caf\xe9.wav" and "caf\xe8.wav" both
+// printed as "caf\ufffd.wav", and nobody could tell whose line was whose.
+func TestAnalyzeNamesNotUTF8(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the whole pipeline")
+	}
+	dir := t.TempDir()
+	song := filepath.Join(dir, "caf\xe9.wav")
+	if err := os.WriteFile(song, calibrationSong(t, "05-shuffle-d-major.wav"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	missing := filepath.Join(dir, "caf\xe8.wav")
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"analyze", song, missing}, &out, &errOut); code != 1 {
+		t.Errorf("exit %d, want 1 (one file missing); stderr %s", code, errOut.String())
+	}
+	var got []string
+	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var line struct{ File, Error string }
+		if err := json.Unmarshal([]byte(l), &line); err != nil {
+			t.Fatalf("line %q: %v", l, err)
+		}
+		if strings.ContainsRune(line.File+line.Error, utf8.RuneError) {
+			t.Errorf("line %q holds U+FFFD", l)
+		}
+		got = append(got, line.File)
+	}
+	if want := []string{filepath.Join(dir, "café.wav"), filepath.Join(dir, "cafè.wav")}; !slices.Equal(got, want) {
+		t.Errorf("lines name %q, want %q", got, want)
 	}
 }
