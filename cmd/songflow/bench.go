@@ -40,12 +40,20 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "songflow bench: --repeat must be at least 1")
 		return 2
 	}
-	if len(roots) == 0 {
-		roots = []string{filepath.Join("testdata", "calibration")}
-	}
 	cfg, _, ok := loadConfig(*path, stderr)
 	if !ok {
 		return 2
+	}
+	if len(roots) == 0 {
+		// The default is the repository's calibration set, found only
+		// from the repository's root: elsewhere, "lstat
+		// testdata/calibration" would name a path the user never typed.
+		def := filepath.Join("testdata", "calibration")
+		if _, err := os.Stat(def); errors.Is(err, fs.ErrNotExist) {
+			fmt.Fprintf(stderr, "songflow bench: no FILE or DIR given, and the default %s is not in this folder: run bench from the repository's root, or name the songs to bench\n", def)
+			return 2
+		}
+		roots = []string{def}
 	}
 	files, err := benchFiles(roots, func(path, reason string) {
 		fmt.Fprintf(stderr, "songflow bench: skipped %s: %s\n", path, reason)

@@ -303,3 +303,18 @@ func TestAnalyzeNamesNotUTF8(t *testing.T) {
 		t.Errorf("lines name %q, want %q", got, want)
 	}
 }
+
+// TestBenchDefaultFolderMissing: bench run without a path outside the
+// repository says that the folder it looked for is its default, and how
+// to name songs instead. Before, it said only "lstat
+// testdata/calibration: no such file or directory", a path the user never
+// typed.
+func TestBenchDefaultFolderMissing(t *testing.T) {
+	t.Chdir(t.TempDir())
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), []string{"bench", "--repeat", "1"}, &out, &errOut)
+	if code != 2 || !strings.Contains(errOut.String(), "no FILE or DIR given") ||
+		!strings.Contains(errOut.String(), filepath.Join("testdata", "calibration")) {
+		t.Errorf("exit %d, stderr %q; want 2 and the default folder named as the default", code, errOut.String())
+	}
+}
