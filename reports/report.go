@@ -638,16 +638,24 @@ func writeSummary(w io.Writer, run *Run, s Summary) error {
 	b.WriteString("octave and its other grouping, ×⅔ or ×3/2). The key score is MIREX's:\n")
 	b.WriteString("1 same key, 0.5 the fifth above, 0.3 relative, 0.2 parallel, 0 otherwise.\n\n")
 	fmt.Fprintf(&b, "| measure | value |\n|---|---|\n")
-	if s.TempoScored > 0 {
+	switch {
+	case s.TempoScored > 0:
 		fmt.Fprintf(&b, "| tempo Accuracy1 | %.1f %% (%d of %d) |\n", 100*s.Accuracy1, round(s.Accuracy1*float64(s.TempoScored)), s.TempoScored)
 		fmt.Fprintf(&b, "| tempo Accuracy2 | %.1f %% (%d of %d) |\n", 100*s.Accuracy2, round(s.Accuracy2*float64(s.TempoScored)), s.TempoScored)
 		fmt.Fprintf(&b, "| true tempo among `bpm_candidates` | %.1f %% (%d of %d) |\n", 100*s.InCandidates, round(s.InCandidates*float64(s.TempoScored)), s.TempoScored)
-	} else {
+	case s.TempoFailed > 0:
+		// The truth has tempi, of failed songs only: "no true tempi"
+		// would deny what the songs table above counts.
+		fmt.Fprintf(&b, "| tempo | no true tempi among the analysed songs (%s) |\n", failedNote("", s.TempoFailed))
+	default:
 		b.WriteString("| tempo | no true tempi |\n")
 	}
-	if s.KeyScored > 0 {
+	switch {
+	case s.KeyScored > 0:
 		fmt.Fprintf(&b, "| key weighted score | %.3f (%s) |\n", s.KeyWeighted, Plural(s.KeyScored, "song"))
-	} else {
+	case s.KeyFailed > 0:
+		fmt.Fprintf(&b, "| key | no true keys among the analysed songs (%s) |\n", failedNote("", s.KeyFailed))
+	default:
 		b.WriteString("| key | no true keys |\n")
 	}
 	b.WriteString("\n| tempo outcome | songs |\n|---|---|\n")

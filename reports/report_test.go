@@ -813,3 +813,40 @@ func TestReportNamesNotUTF8(t *testing.T) {
 		}
 	}
 }
+
+// TestReportNoScoreWhenTruthFailed: when every song with a true key
+// failed, summary.md's accuracy table says the analysed songs had none, as
+// the headline does, not that there are no true keys: the songs table
+// above it counts the failed songs' true keys. Before, it said "no true
+// keys" of a truth file that had them.
+func TestReportNoScoreWhenTruthFailed(t *testing.T) {
+	dir := t.TempDir()
+	// No analysed song has a true key, a failed one has; nor, now, a
+	// true tempo, which the failed ones have.
+	run := plotRun()
+	for i := range run.Records {
+		if run.Records[i].Error == "" {
+			run.Records[i].Truth = nil
+		}
+	}
+	s, err := Write(dir, run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.TempoScored != 0 || s.TempoFailed == 0 || s.KeyScored != 0 || s.KeyFailed == 0 {
+		t.Fatalf("tempo %d scored %d failed, key %d scored %d failed; want none scored, some failed", s.TempoScored, s.TempoFailed, s.KeyScored, s.KeyFailed)
+	}
+	md, err := os.ReadFile(filepath.Join(dir, SummaryMarkdown))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		fmt.Sprintf("| tempo | no true tempi among the analysed songs (%s) |\n", failedNote("", s.TempoFailed)),
+		fmt.Sprintf("| key | no true keys among the analysed songs (%s) |\n", failedNote("", s.KeyFailed)),
+	} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("summary.md lacks %q", want)
+		}
+	}
+	checkTables(t, string(md))
+}
