@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
 
 	"github.com/songflow/songflow/internal/latin1"
+	"github.com/songflow/songflow/reports"
 	"github.com/songflow/songflow/stages"
 )
 
@@ -70,9 +72,17 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			done[i] <- outcome{err: fmt.Errorf("analyze %s: %w", files[i], ctx.Err())}
 		}
 	}()
-	failed := 0
+	failed, notRun := 0, 0
 	for i, f := range files {
 		o := <-done[i]
+		if o.err != nil && errors.Is(o.err, context.Canceled) && ctx.Err() != nil {
+			// Cut off or never started by Ctrl-C (a failed write
+			// returns before any more lines): that is what the line
+			// says, as calibrate lists such songs, rather than Go's
+			// "context canceled", which tells a user nothing.
+			notRun++
+			o.err = errors.New(notAnalysed + "interrupted")
+		}
 		// The line names the file in UTF-8, as results.jsonl does: a
 		// name that is not (Latin-1 "caf\xe9.wav" from an old archive)
 		// has its stray bytes read as Latin-1, where encoding/json would
@@ -94,6 +104,9 @@ func runAnalyze(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			fmt.Fprintf(stderr, "songflow analyze: write the result of %s: %v\n", f, err)
 			return 1
 		}
+	}
+	if notRun > 0 {
+		fmt.Fprintf(stderr, "songflow analyze: interrupted; %d of %s not analysed\n", notRun, reports.Plural(len(files), "file"))
 	}
 	if failed > 0 {
 		return 1

@@ -318,3 +318,33 @@ func TestBenchDefaultFolderMissing(t *testing.T) {
 		t.Errorf("exit %d, stderr %q; want 2 and the default folder named as the default", code, errOut.String())
 	}
 }
+
+// TestAnalyzeInterrupted: files that Ctrl-C kept from being analysed
+// have lines that say so, and stderr says the run was interrupted, as
+// calibrate and bench say it. Before, each line's error was Go's "context
+// canceled" and stderr said nothing.
+func TestAnalyzeInterrupted(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // Ctrl-C before any file entered the pipeline
+	files := []string{filepath.Join(calibrationSet, "05-shuffle-d-major.wav"), filepath.Join(calibrationSet, "notes.txt")}
+	var out, errOut bytes.Buffer
+	if code := run(ctx, append([]string{"analyze"}, files...), &out, &errOut); code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != len(files) {
+		t.Fatalf("%d lines, want %d:\n%s", len(lines), len(files), out.String())
+	}
+	for i, l := range lines {
+		var line struct{ File, Error string }
+		if err := json.Unmarshal([]byte(l), &line); err != nil {
+			t.Fatalf("line %q: %v", l, err)
+		}
+		if line.File != files[i] || line.Error != "not analysed: interrupted" {
+			t.Errorf("line %q; want %s not analysed: interrupted", l, files[i])
+		}
+	}
+	if want := "songflow analyze: interrupted; 2 of 2 files not analysed\n"; errOut.String() != want {
+		t.Errorf("stderr %q, want %q", errOut.String(), want)
+	}
+}
