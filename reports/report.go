@@ -441,6 +441,15 @@ func writeJSON(w io.Writer, run *Run, _ Summary) error {
 	for i, r := range run.Records {
 		// An error quotes the name too, as the system gave it.
 		r.File, r.Error = FileName(r.File), latin1.ToUTF8(r.Error)
+		// A failed song's lists are empty, as an analysed one's are
+		// when there is nothing in them: readers iterate them, and
+		// Swift's JSONDecoder refuses a null for an array.
+		if r.BPMCandidates == nil {
+			r.BPMCandidates = []stages.TempoCandidate{}
+		}
+		if r.KeyDetails.Scores == nil {
+			r.KeyDetails.Scores = []stages.KeyScore{}
+		}
 		songs[i] = r
 	}
 	skipped := make([]Skipped, len(run.Skipped))
@@ -522,6 +531,12 @@ func writeCSV(w io.Writer, run *Run, _ Summary) error {
 			num(r.Loudness), num(r.LoudnessRange), num(r.TruePeak),
 			num(r.Energy), num(r.Danceability), num(r.Acousticness), num(r.Valence), num(r.SpectralCentroid), num(r.DynamicRange), num(r.SilenceRatio),
 			r.AnalyzerVersion, num(r.AnalysisDuration), tagBPM(r.Tags.BPM), r.Tags.Key}
+		if r.Error != "" {
+			// A failed song has no result: its cells are empty, as an
+			// absent tag's are, not zeros that read as a tempo of 0 or
+			// a loudness of 0 LUFS and enter a spreadsheet's averages.
+			clear(row[1:])
+		}
 		if t := r.Truth; t != nil {
 			// No true tempo is an empty cell, as results.json leaves it
 			// out: a 0 would read as a tempo every estimate misses.

@@ -1,8 +1,10 @@
 package reports
 
 import (
+	"bytes"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/songflow/songflow/stages"
@@ -100,5 +102,37 @@ func TestCode(t *testing.T) {
 		if got := Code(in); got != want {
 			t.Errorf("Code(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// TestReportFailedSongHasNoResult: a failed song's row in results.csv
+// has empty result cells, as an absent tag or truth has: a 0 would read
+// as a measurement (a tempo of 0, a loudness of 0 LUFS) and enter every
+// spreadsheet average of the column. Its record in results.json keeps
+// every field, with lists as [] rather than null, which readers iterate
+// and Swift's JSONDecoder refuses for an array. Before, the row held
+// zeros and the record nulls.
+func TestReportFailedSongHasNoResult(t *testing.T) {
+	dir := t.TempDir()
+	run := fakeRun() // the last song failed
+	if _, err := Write(dir, run); err != nil {
+		t.Fatal(err)
+	}
+	rows := readCSV(t, filepath.Join(dir, ResultsCSV))
+	failed := rows[6]
+	for i, h := range rows[0] {
+		if h == "file" || strings.HasPrefix(h, "truth_") || h == "error" || h == "finished_seconds" {
+			continue
+		}
+		if failed[i] != "" {
+			t.Errorf("the failed song's %s is %q, want an empty cell", h, failed[i])
+		}
+	}
+	res, raw := readResults(t, dir)
+	if bytes.Contains(raw, []byte("null")) {
+		t.Errorf("results.json holds a null:\n%s", raw)
+	}
+	if r := res.Songs[5]; r.Error == "" || r.BPMCandidates == nil || r.KeyDetails.Scores == nil {
+		t.Errorf("failed record error %q, bpm_candidates %v, key_details.scores %v; want the error and empty lists", r.Error, r.BPMCandidates, r.KeyDetails.Scores)
 	}
 }
