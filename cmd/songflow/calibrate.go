@@ -44,7 +44,10 @@ const plainProgressEvery = 5 * time.Second
 func runCalibrate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fset, cfgPath := newFlags("calibrate", calibrateUsage, stderr)
 	outDir := fset.String("out", "", "report folder (default reports/<UTC timestamp>)")
-	fit := fset.Bool("fit", false, "fit calibration.json from the truth's descriptor columns")
+	// --fit recalibrates the confidences from true tempi and keys alone:
+	// the help must say so, or a truth without descriptor columns never
+	// tries it.
+	fit := fset.Bool("fit", false, "fit calibration.json from the truth: maps for its descriptor columns (energy, valence, …)\nand bpm_confidence, key_confidence recalibrated by its tempi and keys")
 	pos, err := parseInterspersed(fset, args)
 	if err != nil {
 		return flagExit(err)

@@ -348,3 +348,17 @@ func TestAnalyzeInterrupted(t *testing.T) {
 		t.Errorf("stderr %q, want %q", errOut.String(), want)
 	}
 }
+
+// TestCalibrateHelpSaysFitRecalibratesConfidences: calibrate -h says
+// what --fit fits from a truth of tempi and keys alone, as the README
+// does. Before, it spoke of the descriptor columns only, and a user whose
+// truth.csv has no energy or valence had no reason to try it.
+func TestCalibrateHelpSaysFitRecalibratesConfidences(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"calibrate", "-h"}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	if !strings.Contains(errOut.String(), "bpm_confidence") || !strings.Contains(errOut.String(), "key_confidence") {
+		t.Errorf("calibrate -h does not say --fit recalibrates the confidences:\n%s", errOut.String())
+	}
+}
