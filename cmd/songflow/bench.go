@@ -123,7 +123,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	a.Close()
 
 	songs := len(files)**repeat - failed - notRun
-	fmt.Fprintf(stdout, "songs            %d analysed, %d failed (%d files × %d)\n", songs, failed, len(files), *repeat)
+	fmt.Fprintf(stdout, "songs            %d analysed, %d failed (%s × %d)\n", songs, failed, reports.Plural(len(files), "file"), *repeat)
 	if notRun > 0 {
 		fmt.Fprintf(stdout, "interrupted      %d not analysed\n", notRun)
 	}
