@@ -274,6 +274,14 @@ func (s *Server) handleAnalyzeURL(w http.ResponseWriter, r *http.Request) {
 	case room.f != nil:
 		room.f.write(w)
 		return
+	case err != nil && r.Context().Err() != nil:
+		// The server cut the download short (the client left, or a
+		// shutdown's grace ended), not the remote host: answered as
+		// every request cancelled under it is, 503 with Retry-After,
+		// rather than a 502 blaming the address.
+		s.log.Warn("download cancelled", "url", sg.name, "request_id", sg.requestID, "err", err)
+		s.analysisFailure(r.Context(), err).write(w)
+		return
 	case errors.Is(err, errURLNotAllowed):
 		writeError(w, http.StatusBadRequest, "url_not_allowed", err.Error())
 		return

@@ -141,3 +141,44 @@ func TestDownloadsEnd(t *testing.T) {
 		t.Errorf("%d failed downloads were analysed", n)
 	}
 }
+
+// A download still running when a shutdown's grace period ends is
+// cancelled by the server, not failed by the remote host: its request is
+// answered as every request cancelled under it is, 503 cancelled with
+// Retry-After (the client may retry once the server is back), not 502
+// download_failed, which blames the address the client gave.
+func TestDownloadCancelledAtShutdown(t *testing.T) {
+	started := make(chan struct{})
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "bpm=120\n")
+		http.NewResponseController(w).Flush()
+		close(started)
+		<-r.Context().Done() // trickles nothing more until the download is dropped
+	}))
+	defer upstream.Close()
+	srv, _, base, done := serveForTest(t, newFake(), Options{AllowPrivateURLs: true}, 100*time.Millisecond)
+	type reply struct {
+		status int
+		header http.Header
+		body   []byte
+	}
+	replied := make(chan reply, 1)
+	go func() {
+		status, h, body := do(t, "POST", base+"/analyze", []byte(fmt.Sprintf(`{"url":%q}`, upstream.URL+"/song")), nil)
+		replied <- reply{status, h, body}
+	}()
+	<-started
+	srv.RequestShutdown()
+	select {
+	case r := <-replied:
+		wantError(t, "download cancelled at shutdown", r.status, r.body, http.StatusServiceUnavailable, "cancelled")
+		if r.header.Get("Retry-After") == "" {
+			t.Error("503 without Retry-After")
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the request downloading at shutdown hung")
+	}
+	if err := <-done; err != nil {
+		t.Errorf("Serve = %v, want nil", err)
+	}
+}
