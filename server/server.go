@@ -222,7 +222,9 @@ func (s *Server) routes() {
 
 // notRouted answers a request no route matches: 405 when the path
 // exists for another method, else 404, both in the JSON error shape
-// (the mux's own replies are plain text).
+// (the mux's own replies are plain text). The 405's Allow names every
+// method the path answers, HEAD included where GET is: the mux serves
+// HEAD on GET routes.
 func (s *Server) notRouted(w http.ResponseWriter, r *http.Request) {
 	var allowed []string
 	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
@@ -230,6 +232,9 @@ func (s *Server) notRouted(w http.ResponseWriter, r *http.Request) {
 		probe.Method = m
 		if _, pattern := s.mux.Handler(probe); pattern != "" && pattern != "/" {
 			allowed = append(allowed, m)
+			if m == http.MethodGet {
+				allowed = append(allowed, http.MethodHead)
+			}
 		}
 	}
 	if len(allowed) == 0 {

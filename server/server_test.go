@@ -405,6 +405,16 @@ func TestAnalysisErrors(t *testing.T) {
 	if got := h.Get("Allow"); got != "DELETE" {
 		t.Errorf("wrong method on a wildcard route: Allow %q, want DELETE", got)
 	}
+	// A GET route answers HEAD too (net/http serves it), so its Allow
+	// names both, as RFC 9110 asks of a 405's Allow.
+	status, h, body = do(t, "POST", ts.URL+"/health", nil, nil)
+	wantError(t, "wrong method on a GET route", status, body, 405, "method_not_allowed")
+	if got := h.Get("Allow"); got != "GET, HEAD" {
+		t.Errorf("wrong method on a GET route: Allow %q, want GET, HEAD", got)
+	}
+	if status, _, _ := do(t, "HEAD", ts.URL+"/health", nil, nil); status != 200 {
+		t.Errorf("HEAD /health: %d, want 200", status)
+	}
 	// Nothing failed is cached.
 	if n, _ := ts.store.Count(context.Background(), "*"); n != 0 {
 		t.Errorf("%d failures cached", n)
