@@ -470,14 +470,17 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 	// Analyses that outlived their requests (answered 504 at
 	// analysis_timeout) get what is left of the grace, then are cancelled;
 	// either way they end before Serve returns, so that the pipeline and
-	// the store they write to are not closed under them.
-	if !s.waitBackground(sctx) {
+	// the store they write to are not closed under them. When the grace
+	// ran out above, endLife has cancelled them already: waiting on the
+	// spent sctx would only race its Done against their ending, and
+	// claim to cancel analyses that may never have been there.
+	if err == nil && !s.waitBackground(sctx) {
 		s.log.Warn("grace period over, cancelling analyses that outlived their requests", "grace", grace)
 		s.endLife()
-		bctx, bcancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer bcancel()
-		s.waitBackground(bctx)
 	}
+	bctx, bcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer bcancel()
+	s.waitBackground(bctx)
 	if serr := <-served; serr != nil && !errors.Is(serr, http.ErrServerClosed) {
 		return fmt.Errorf("serve %s: %w", ln.Addr(), serr)
 	}

@@ -1556,3 +1556,38 @@ func TestMultipartUploadHint(t *testing.T) {
 		t.Errorf("raw body: message %q, want the decode stage's form", msg)
 	}
 }
+
+// When a shutdown's grace ends with a request still in flight but no
+// analysis outliving its request, the log says that requests were
+// cancelled, and nothing about analyses that outlived their requests:
+// there were none, and the first cancellation already covered any.
+func TestShutdownLogsOnlyWhatItCancels(t *testing.T) {
+	started := make(chan struct{})
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "bpm=120\n")
+		http.NewResponseController(w).Flush()
+		close(started)
+		<-r.Context().Done()
+	}))
+	defer upstream.Close()
+	var logs logBuffer
+	srv, _, base, done := serveForTest(t, newFake(), Options{AllowPrivateURLs: true, Logger: logs.logger()}, 50*time.Millisecond)
+	replied := make(chan struct{})
+	go func() {
+		defer close(replied)
+		do(t, "POST", base+"/analyze", []byte(fmt.Sprintf(`{"url":%q}`, upstream.URL+"/song")), nil)
+	}()
+	<-started
+	srv.RequestShutdown()
+	if err := <-done; err != nil {
+		t.Errorf("Serve = %v, want nil", err)
+	}
+	<-replied
+	log := logs.String()
+	if !strings.Contains(log, "cancelling requests in flight") {
+		t.Errorf("the log does not say the download's request was cancelled:\n%s", log)
+	}
+	if strings.Contains(log, "outlived their requests") {
+		t.Errorf("the log says analyses outlived their requests when none ran:\n%s", log)
+	}
+}
