@@ -340,6 +340,12 @@ func (s *Server) handleAnalyzeBatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := make([]analysis, len(raws))
+	// The batch's songs take turns, at most max_in_flight at a time: more
+	// would wait for pipeline slots their own siblings hold, and be
+	// answered busy after queue_wait by a server busy with nothing but
+	// this batch. A song waits here for a sibling to finish, then for a
+	// slot against other clients' songs only.
+	turns := make(chan struct{}, min(len(raws), max(s.opts.MaxInFlight, 1)))
 	var wg sync.WaitGroup
 	for i := range raws {
 		wg.Add(1)
@@ -368,7 +374,13 @@ func (s *Server) handleAnalyzeBatch(w http.ResponseWriter, r *http.Request) {
 					f = &failure{code: "empty_body", message: "audio_data is empty"}
 				default:
 					sg.data = data
-					out[i], f = s.analyze(r.Context(), sg)
+					select {
+					case turns <- struct{}{}:
+						out[i], f = s.analyze(r.Context(), sg)
+						<-turns
+					case <-r.Context().Done():
+						f = s.analysisFailure(r.Context(), r.Context().Err())
+					}
 				}
 			}
 			if f != nil {

@@ -1591,3 +1591,26 @@ func TestShutdownLogsOnlyWhatItCancels(t *testing.T) {
 		t.Errorf("the log says analyses outlived their requests when none ran:\n%s", log)
 	}
 }
+
+// A batch's songs do not turn each other away: on a server busy with
+// nothing but the batch, with fewer slots than songs and a queue wait
+// shorter than a song's analysis, every song is analysed, none answered
+// busy for want of a slot its own siblings held.
+func TestBatchSongsWaitForEachOther(t *testing.T) {
+	fake := newFake()
+	fake.delay = 150 * time.Millisecond
+	ts := newTestServer(t, Options{MaxInFlight: 1, QueueWait: 50 * time.Millisecond}, fake)
+	status, _, resp := do(t, "POST", ts.URL+"/analyze_batch", batchBody("bpm=101\na", "bpm=102\nb", "bpm=103\nc"), nil)
+	if status != 200 {
+		t.Fatalf("status %d: %s", status, resp)
+	}
+	var out []map[string]any
+	if err := json.Unmarshal(resp, &out); err != nil || len(out) != 3 {
+		t.Fatalf("reply %s: %v", resp, err)
+	}
+	for i, m := range out {
+		if want := float64(101 + i); m["error"] != nil || m["bpm"] != want {
+			t.Errorf("song %d: error %v (%v), bpm %v, want %g", i, m["error"], m["message"], m["bpm"], want)
+		}
+	}
+}
