@@ -75,8 +75,14 @@ func newAdmission(maxInFlight int, wait time.Duration) *admission {
 }
 
 // acquire waits at most the queue wait for a slot. It returns false when
-// none came free in time, and ctx's error when ctx ended first.
+// none came free in time, and ctx's error when ctx ended first. A ctx
+// already ended gets no slot even when one is free: the song would run,
+// on a goroutine of its own, for a client that is gone or a server that
+// is shutting down, as it would not had it had to wait.
 func (a *admission) acquire(ctx context.Context) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
 	select {
 	case a.slots <- struct{}{}:
 		return true, nil

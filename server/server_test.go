@@ -1614,3 +1614,25 @@ func TestBatchSongsWaitForEachOther(t *testing.T) {
 		}
 	}
 }
+
+// A request whose context has already ended (its client gone, or the
+// server past a shutdown's grace) takes no pipeline slot, even a free
+// one: it is answered 503 cancelled, as when it would have had to wait
+// for a slot, and starts no analysis nobody waits for. At shutdown such
+// an analysis would be counted a cache miss, and would start after Serve
+// began waiting for the analyses running.
+func TestEndedRequestTakesNoSlot(t *testing.T) {
+	ts := newTestServer(t, Options{}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	req := httptest.NewRequest("POST", "/analyze_data", strings.NewReader("bpm=120\n")).WithContext(ctx)
+	rec := httptest.NewRecorder()
+	ts.srv.ServeHTTP(rec, req)
+	wantError(t, "request already ended", rec.Code, rec.Body.Bytes(), http.StatusServiceUnavailable, "cancelled")
+	if n := ts.fake.calls.Load(); n != 0 {
+		t.Errorf("%d analyses started for a request that had ended", n)
+	}
+	if n := ts.srv.admission.inFlight(); n != 0 {
+		t.Errorf("%d slots held", n)
+	}
+}
