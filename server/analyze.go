@@ -735,7 +735,11 @@ func (s *Server) detach(ctx context.Context) (context.Context, context.CancelFun
 func (s *Server) fromCache(ctx context.Context, key store.Key, sg song, log *slog.Logger) (a analysis, f *failure, ok bool) {
 	e, ok, err := s.store.Get(ctx, key)
 	if err != nil {
-		log.Error("cache read failed", "err", err)
+		// A client that left before the lookup ended it: no fault of
+		// the store's, and its request ends at the slot it cannot take.
+		if ctx.Err() == nil {
+			log.Error("cache read failed", "err", err)
+		}
 		return analysis{}, nil, false
 	}
 	if !ok {
