@@ -714,8 +714,11 @@ func (w *folderWatch) process(ev sources.Event) (retry bool) {
 	// The file is hashed as it streams by and analysed from disk, never
 	// held whole: a film or disk image dropped into the folder would
 	// otherwise cost its size in memory, once per worker.
-	hash, head, opened, err := hashFile(ev.Path, sniffBytes+1)
+	hash, head, opened, err := hashFile(ctx, ev.Path, sniffBytes+1)
 	if err != nil {
+		if ctx.Err() != nil {
+			return false // abandoned at stop, mid-read: says nothing about the file
+		}
 		if !errors.Is(err, os.ErrNotExist) && !errors.Is(err, errChangedWhileRead) {
 			w.errLog.printf("songflow watch: %s: %v", rel, err)
 		}
@@ -901,8 +904,11 @@ func (w *folderWatch) takeUnsaved(hash string) (analysis, bool) {
 
 // hashFile reads the file at path once, from start to end, and returns
 // the content hash of its bytes, its first n bytes and what it looked
-// like when opened.
-func hashFile(path string, n int) (hash string, head []byte, opened os.FileInfo, err error) {
+// like when opened. It stops when ctx ends: a film or disk image of many
+// gigabytes, or a file on a slow network drive, would otherwise hold a
+// worker, and so the stop, for as long as reading it takes, far past
+// --stop-timeout.
+func hashFile(ctx context.Context, path string, n int) (hash string, head []byte, opened os.FileInfo, err error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", nil, nil, err
@@ -917,7 +923,7 @@ func hashFile(path string, n int) (hash string, head []byte, opened os.FileInfo,
 		return "", nil, nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	head = head[:m]
-	hash, total, err := store.HashReader(io.MultiReader(bytes.NewReader(head), f))
+	hash, total, err := store.HashReader(io.MultiReader(bytes.NewReader(head), ctxReader{ctx, f}))
 	if err != nil {
 		return "", nil, nil, fmt.Errorf("read %s: %w", path, err)
 	}
@@ -925,6 +931,19 @@ func hashFile(path string, n int) (hash string, head []byte, opened os.FileInfo,
 		return "", nil, nil, fmt.Errorf("read %s: %w", path, errChangedWhileRead)
 	}
 	return hash, head, opened, nil
+}
+
+// ctxReader reads from r until ctx ends, then fails with ctx's error.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }
 
 // errChangedWhileRead says a file's length changed while it was hashed;

@@ -891,6 +891,40 @@ func TestWatchProcessAbandonedIsNotRecorded(t *testing.T) {
 	}
 }
 
+// TestWatchProcessStopsHashingAtStop: a stop ends the reading of a file
+// as it ends an analysis, so that the watcher exits within --stop-timeout
+// whatever it was reading. Before, a file was hashed to its end whatever
+// happened: a 40 GB disk image dropped into the folder held a stop with a
+// 1 s grace for four minutes, and was then recorded as skipped.
+func TestWatchProcessStopsHashingAtStop(t *testing.T) {
+	an := &stubAnalyser{}
+	w, logs := newUnitWatch(t, an)
+	img := filepath.Join(w.dir, "disk.img")
+	sparseFile(t, img, []byte("not a song at all"), 1<<40) // hashing it all takes minutes
+	ev := settledEvent(t, img)
+	done := make(chan bool)
+	go func() { done <- w.process(ev) }()
+	time.Sleep(50 * time.Millisecond) // reading by now
+	w.cancelWork()
+	select {
+	case retry := <-done:
+		if retry {
+			t.Error("a retry asked for")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("still reading the file 10 s after the stop")
+	}
+	if rec, ok, err := w.st.File(context.Background(), img); err != nil || ok {
+		t.Errorf("recorded %+v (%v); want nothing, the file is read again at the next start", rec, err)
+	}
+	if s := logs.err.String() + logs.out.String(); s != "" {
+		t.Errorf("log:\n%s", s)
+	}
+	if len(an.jobs) != 0 {
+		t.Errorf("analysed %v", an.jobs)
+	}
+}
+
 // analyserThat is a stub analyser that finds 120 BPM in C major or, when
 // fail is set, fails as on a corrupt file.
 func analyserThat(fail bool) *stubAnalyser {
