@@ -98,16 +98,22 @@ type WatchOptions struct {
 // Ignored reports whether a file or folder name is one a watcher leaves
 // alone: hidden names (".DS_Store", ".sync", "._song.mp3" included),
 // Office lock files ("~$…"), backup copies editors and tools leave beside
-// a file ("song.wav~"), and the temporary names download managers and
-// sync tools write to before renaming the finished file (".part",
-// ".partial", ".crdownload", ".download", ".tmp").
+// a file ("song.wav~"), and the temporary names browsers, download
+// managers, torrent and sync clients write to before renaming the
+// finished file (".part", ".partial", ".crdownload", ".download",
+// ".opdownload", ".crswap", ".tmp"; qBittorrent's ".!qB", µTorrent's
+// ".!ut", BitTorrent's ".!bt", Resilio Sync's ".!sync", BitComet's
+// ".bc!"). A torrent client's file fills in pieces, in any order and with
+// pauses longer than any settle time, often at its full size from the
+// start: read under its temporary name, it would give a result (or a
+// failure) made of missing pieces.
 func Ignored(name string) bool {
 	base := filepath.Base(name)
 	if strings.HasPrefix(base, ".") || strings.HasPrefix(base, "~$") || strings.HasSuffix(base, "~") {
 		return true
 	}
 	lower := strings.ToLower(base)
-	for _, ext := range []string{".part", ".partial", ".crdownload", ".download", ".tmp"} {
+	for _, ext := range []string{".part", ".partial", ".crdownload", ".download", ".opdownload", ".crswap", ".tmp", ".!qb", ".!ut", ".!bt", ".!sync", ".bc!"} {
 		if strings.HasSuffix(lower, ext) {
 			return true
 		}
