@@ -434,7 +434,7 @@ func (w *Watcher) walk(root string, seen map[string]bool) {
 		if d.IsDir() {
 			if !w.watched[path] {
 				if err := w.fw.Add(path); err != nil {
-					w.reportOnce(sayKey{path, "add"}, fmt.Errorf("watch %s: %w (new files in it are found by rescans only, if it can be read)", path, err))
+					w.addFailed(path, err)
 				} else {
 					w.watched[path] = true
 				}
@@ -462,6 +462,20 @@ func (w *Watcher) walk(root string, seen map[string]bool) {
 	if err != nil {
 		w.report(fmt.Errorf("watch %s: %w", root, err))
 	}
+}
+
+// addFailed reports that the folder at path could not be watched. The
+// system's limit of watches is reported once for the tree, not once per
+// folder past it: a library of many albums would otherwise print a line
+// for each, and inotify's "no space left on device" sends its reader to
+// a disk that is not full.
+func (w *Watcher) addFailed(path string, err error) {
+	if watchLimitReached(err) {
+		w.reportOnce(sayKey{w.dir, "limit"}, fmt.Errorf("watch %s: the system's limit of folder watches is reached (%w: raise fs.inotify.max_user_watches with sysctl): new files in the folders past it are found by rescans only",
+			w.dir, err))
+		return
+	}
+	w.reportOnce(sayKey{path, "add"}, fmt.Errorf("watch %s: %w (new files in it are found by rescans only, if it can be read)", path, err))
 }
 
 // scan walks the whole tree, forgets the files that are gone and reports
