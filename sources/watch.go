@@ -281,6 +281,9 @@ func (w *Watcher) handle(ev fsnotify.Event) {
 	fi, err := statFile(path)
 	if err != nil {
 		// Gone (removed, or renamed away): forget it and what lay below.
+		if path == w.dir {
+			w.rootGone(err)
+		}
 		w.gone(path)
 		return
 	}
@@ -420,6 +423,9 @@ func (w *Watcher) walk(root string, seen map[string]bool) {
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if path == root && errors.Is(err, fs.ErrNotExist) {
+				if root == w.dir {
+					w.rootGone(err)
+				}
 				return nil // vanished since it was noticed
 			}
 			w.reportOnce(sayKey{path, "read"}, fmt.Errorf("watch %s: %w", path, err))
@@ -462,6 +468,17 @@ func (w *Watcher) walk(root string, seen map[string]bool) {
 	if err != nil {
 		w.report(fmt.Errorf("watch %s: %w", root, err))
 	}
+}
+
+// rootGone reports that the watched folder itself is gone, once until a
+// scan finds it again: a watcher whose folder was deleted, renamed or
+// unmounted would otherwise watch nothing without a word.
+func (w *Watcher) rootGone(err error) {
+	again := "it is looked for again at every rescan"
+	if w.opts.Rescan <= 0 {
+		again = "rescans are off (watch.rescan_seconds = 0): it is not looked for again until a restart"
+	}
+	w.reportOnce(sayKey{w.dir, "gone"}, fmt.Errorf("watch %s: the watched folder is gone (deleted, renamed or unmounted; %w); %s", w.dir, err, again))
 }
 
 // addFailed reports that the folder at path could not be watched. The

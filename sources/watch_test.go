@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -409,5 +411,59 @@ func TestUnreadableFolderReportedOnce(t *testing.T) {
 	w2.scan()
 	if len(errs) == first {
 		t.Errorf("a folder unreadable again after it recovered was not reported: %q", errs)
+	}
+}
+
+// TestWatchedFolderGoneIsReported: the watched folder itself deleted (or
+// renamed, or its drive unmounted) is said once, and watched again when a
+// rescan finds it back; gone again, it is said again. Before, the watcher
+// went on watching nothing without a word.
+func TestWatchedFolderGoneIsReported(t *testing.T) {
+	var (
+		mu   sync.Mutex
+		errs []string
+	)
+	reported := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(errs)
+	}
+	h := start(t, WatchOptions{Settle: 20 * time.Millisecond, Rescan: 50 * time.Millisecond, OnError: func(err error) {
+		mu.Lock()
+		errs = append(errs, err.Error())
+		mu.Unlock()
+	}}, nil)
+	h.next(true)
+	waitGone := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(patience)
+		for len(reported()) < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("after %d removals of the watched folder, reports %q", n, reported())
+			}
+			select {
+			case <-h.ev:
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}
+	for round := 1; round <= 2; round++ {
+		if err := os.RemoveAll(h.dir); err != nil {
+			t.Fatal(err)
+		}
+		waitGone(round)
+		time.Sleep(200 * time.Millisecond) // rescans meanwhile say nothing more
+		if got := reported(); len(got) != round || !strings.Contains(got[round-1], h.dir) || !strings.Contains(got[round-1], "gone") {
+			t.Fatalf("reports %q; want one per removal, naming %s", got, h.dir)
+		}
+		song := filepath.Join(h.dir, "back.wav")
+		write(t, song, "back")
+		e := h.next(false)
+		for e.Kind == Removed { // the last round's song
+			e = h.next(false)
+		}
+		if e.Kind != Settled || e.Path != song {
+			t.Fatalf("event = %v %s, want settled %s", e.Kind, e.Path, song)
+		}
 	}
 }
