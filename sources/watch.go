@@ -71,6 +71,7 @@ type Event struct {
 	Size     int64     // Settled: the size that held still
 	ModTime  time.Time // Settled: the modification time that held still
 	Identity string    // Settled: the file's Identity as it held still
+	Since    time.Time // Settled: when first seen as it held still (its last change, or its arrival with an older ModTime)
 	Paths    []string  // Scanned: every file found, sorted
 }
 
@@ -411,7 +412,7 @@ func (w *Watcher) settle(now time.Time) {
 		p := w.pending[path]
 		delete(w.pending, path)
 		w.settled[path] = p.stamp
-		w.outbox = append(w.outbox, Event{Kind: Settled, Path: path, Size: p.size, ModTime: p.mtime, Identity: p.id})
+		w.outbox = append(w.outbox, Event{Kind: Settled, Path: path, Size: p.size, ModTime: p.mtime, Identity: p.id, Since: p.since})
 	}
 }
 

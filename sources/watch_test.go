@@ -467,3 +467,30 @@ func TestWatchedFolderGoneIsReported(t *testing.T) {
 		}
 	}
 }
+
+// TestSettledSinceArrival: a file moved into the folder with an old
+// modification time settles with Since the moment the Watcher saw it
+// arrive, not that time, so that the wait for its result is measured from
+// its arrival.
+func TestSettledSinceArrival(t *testing.T) {
+	h := start(t, WatchOptions{Settle: 50 * time.Millisecond}, nil)
+	h.next(true)
+	outside := filepath.Join(t.TempDir(), "old.flac")
+	write(t, outside, "old")
+	old := time.Date(2019, 6, 1, 0, 0, 0, 0, time.UTC)
+	if err := os.Chtimes(outside, old, old); err != nil {
+		t.Fatal(err)
+	}
+	before := time.Now()
+	moved := filepath.Join(h.dir, "old.flac")
+	if err := os.Rename(outside, moved); err != nil {
+		t.Fatal(err)
+	}
+	e := h.next(false)
+	if e.Kind != Settled || e.Path != moved || !e.ModTime.Equal(old) {
+		t.Fatalf("event = %+v, want settled %s with its time of %v", e, moved, old)
+	}
+	if e.Since.Before(before) || e.Since.After(time.Now()) {
+		t.Errorf("since %v; want the moment it arrived, after %v", e.Since, before)
+	}
+}

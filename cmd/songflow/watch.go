@@ -239,7 +239,7 @@ type folderWatch struct {
 	// analysed again and again.
 	timedOut map[string]bool
 	records  []reports.Record // songs analysed by this run, for the report
-	waits    []time.Duration  // from a file's last write to its result
+	waits    []time.Duration  // from a file's last change (lastChange) to its result
 	started  time.Time
 	cpu0     time.Duration // the process's CPU time at started
 	counts   watchCounts
@@ -844,9 +844,23 @@ func (w *folderWatch) process(ev sources.Event) (retry bool) {
 	}
 	now := time.Now()
 	w.count(func() { w.counts.analysed++ })
-	w.addRecord(reports.Record{Result: stages.Result{File: rel, Duration: res.Duration, BPM: res.BPM, Key: res.Key}, Finished: now.Sub(w.started).Seconds()}, now.Sub(ev.ModTime))
+	w.addRecord(reports.Record{Result: stages.Result{File: rel, Duration: res.Duration, BPM: res.BPM, Key: res.Key}, Finished: now.Sub(w.started).Seconds()}, now.Sub(lastChange(ev)))
 	w.log.printf("song %s  bpm %s  key %s  loudness %.1f LUFS  %d ms", rel, bpmText(res.BPM), orDashString(res.Key), res.Loudness, a.ms)
 	return false
+}
+
+// lastChange is when the file of a Settled event was last written, as
+// far as the watcher can tell: its modification time, unless the file
+// arrived later than that (moved in, copied with cp -p, unpacked, or in
+// the folder before the watcher started), when it is the moment the
+// watcher first saw it. The report's "last write to result" is measured
+// from it; from the modification time alone, a song moved in with a
+// date from 2019 waited six years.
+func lastChange(ev sources.Event) time.Time {
+	if ev.Since.After(ev.ModTime) {
+		return ev.Since
+	}
+	return ev.ModTime
 }
 
 // ranOutOfTime reports whether rec is of a file whose analysis ran past

@@ -925,6 +925,27 @@ func TestWatchProcessStopsHashingAtStop(t *testing.T) {
 	}
 }
 
+// TestWatchProcessWaitFromArrival: the report's wait from a file's last
+// write to its result is measured from its arrival when it came with an
+// older modification time (moved in, copied with cp -p, unpacked, or in
+// the folder before the watcher started). Before, it was measured from
+// the modification time alone: a song moved in with a date from 2019 had
+// waited six years, and the report's median said so.
+func TestWatchProcessWaitFromArrival(t *testing.T) {
+	w, _ := newUnitWatch(t, &stubAnalyser{res: stages.Result{BPM: 120, Key: "C Major"}})
+	a := putSong(t, w, "a.wav", calibrationSong(t, "01-adagio-c-major.wav"))
+	old := time.Date(2019, 6, 1, 0, 0, 0, 0, time.UTC)
+	if err := os.Chtimes(a, old, old); err != nil {
+		t.Fatal(err)
+	}
+	ev := settledEvent(t, a)
+	ev.Since = time.Now().Add(-2 * time.Second) // seen arriving, settled since
+	w.process(ev)
+	if len(w.waits) != 1 || w.waits[0] < 2*time.Second || w.waits[0] > time.Minute {
+		t.Errorf("waits %v; want one of 2 s and a little", w.waits)
+	}
+}
+
 // analyserThat is a stub analyser that finds 120 BPM in C major or, when
 // fail is set, fails as on a corrupt file.
 func analyserThat(fail bool) *stubAnalyser {
