@@ -132,13 +132,11 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 
 	st, err := store.Open(ctx, db)
 	if err != nil {
-		fmt.Fprintf(stderr, "songflow watch: %v\n", err)
-		return 1
+		return startFailed(ctx, err, stdout, stderr)
 	}
 	defer st.Close()
 	if err := st.EnsureFiles(ctx); err != nil {
-		fmt.Fprintf(stderr, "songflow watch: %v\n", err)
-		return 1
+		return startFailed(ctx, err, stdout, stderr)
 	}
 	// A line the repair drops has its result in the store: reconcile
 	// writes it again.
@@ -185,6 +183,26 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "songflow watch: stop the pipeline: %v\n", err)
 	}
 	return code
+}
+
+// stoppedStarting reports whether err, met while the watcher was
+// starting (opening the store, reading its records: a big or busy store
+// takes a while), is only the stop signal that came meanwhile. That is a
+// clean stop, exit 0, with nothing analysed and nothing lost, not a
+// failure to report as "context canceled".
+func stoppedStarting(ctx context.Context, err error) bool {
+	return ctx.Err() != nil && errors.Is(err, context.Canceled)
+}
+
+// startFailed reports err, met while starting, and returns the exit
+// status: 1, or 0 when err is only the stop signal (stoppedStarting).
+func startFailed(ctx context.Context, err error, stdout, stderr io.Writer) int {
+	if stoppedStarting(ctx, err) {
+		fmt.Fprintln(stdout, "stopped before watching: nothing analysed")
+		return 0
+	}
+	fmt.Fprintf(stderr, "songflow watch: %v\n", err)
+	return 1
 }
 
 // watchAnalyser is the part of stages.Analyzer the watcher uses.
@@ -253,6 +271,10 @@ type watchCounts struct{ analysed, same, failed, timedOut, skipped int }
 func (w *folderWatch) run(ctx context.Context) int {
 	w.started, w.cpu0 = time.Now(), reports.CPUTime()
 	if err := w.reconcile(ctx); err != nil {
+		if stoppedStarting(ctx, err) {
+			w.log.printf("stopped before watching: nothing analysed")
+			return 0
+		}
 		w.errLog.printf("songflow watch: %v", err)
 		return 1
 	}

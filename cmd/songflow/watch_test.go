@@ -941,6 +941,41 @@ func TestWatchStopWithNothingInFlight(t *testing.T) {
 	}
 }
 
+// TestWatchStopWhileStarting: a stop signal that comes while the watcher
+// is starting (opening the store, reading its records, which a big or
+// busy store makes take a while) is a clean stop: exit 0, no error.
+// Before, Ctrl-C then was reported as a failure, "store …: files under
+// …: context canceled", with exit status 1.
+func TestWatchStopWhileStarting(t *testing.T) {
+	e := newWatchEnv(t, 0.05, 0)
+	for _, opened := range []bool{false, true} {
+		if opened {
+			// The store made already: the stop is met reading it.
+			r := startWatch(t, e)
+			waitUntil(t, "the watcher to start", func() bool { return strings.Contains(r.out.String(), "watching ") })
+			if code := r.stop(t); code != 0 {
+				t.Fatalf("first run: exit %d", code)
+			}
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		var stdout, stderr watchLog
+		if code := runWatch(ctx, e.args(), &stdout, &stderr); code != 0 || stderr.String() != "" {
+			t.Errorf("store made %v: exit %d, errors %q; want 0 and none", opened, code, stderr.String())
+		}
+		if strings.Contains(stdout.String(), "watching ") {
+			t.Errorf("store made %v: started watching after the stop:\n%s", opened, stdout.String())
+		}
+	}
+	// The store open: the stop is met reading the folder's records.
+	w, logs := newUnitWatch(t, &stubAnalyser{})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if code := w.run(ctx); code != 0 || logs.err.String() != "" {
+		t.Errorf("stopped reading the records: exit %d, errors %q; want 0 and none", code, logs.err.String())
+	}
+}
+
 // watchRefuses runs the watcher with args and wants it to refuse to
 // start (what names the case): to end with exit status code and msg in
 // its errors, without having said it is watching.
