@@ -107,13 +107,21 @@ type WatchOptions struct {
 // ".bc!"). A torrent client's file fills in pieces, in any order and with
 // pauses longer than any settle time, often at its full size from the
 // start: read under its temporary name, it would give a result (or a
-// failure) made of missing pieces.
+// failure) made of missing pieces. The folders systems and NAS boxes
+// keep beside a library are left alone too: a recycle bin's songs are
+// deleted ones, and a snapshot's are copies ("$RECYCLE.BIN", "System
+// Volume Information", "lost+found"; Synology's "#recycle", "#snapshot"
+// and "@eaDir"; QNAP's "@Recycle" and "@Recently-Snapshot").
 func Ignored(name string) bool {
 	base := filepath.Base(name)
 	if strings.HasPrefix(base, ".") || strings.HasPrefix(base, "~$") || strings.HasSuffix(base, "~") {
 		return true
 	}
 	lower := strings.ToLower(base)
+	switch lower {
+	case "$recycle.bin", "system volume information", "lost+found", "#recycle", "#snapshot", "@eadir", "@recycle", "@recently-snapshot":
+		return true
+	}
 	for _, ext := range []string{".part", ".partial", ".crdownload", ".download", ".opdownload", ".crswap", ".tmp", ".!qb", ".!ut", ".!bt", ".!sync", ".bc!"} {
 		if strings.HasSuffix(lower, ext) {
 			return true

@@ -108,6 +108,12 @@ func TestIgnored(t *testing.T) {
 		"album/Song.FLAC~":          true,
 		"song~.wav":                 false,
 		"nested/.sync/partial.flac": false, // the folder is skipped by the walk, not by this name
+		"share/#recycle":            true,
+		"share/@eaDir":              true,
+		"D:/$RECYCLE.BIN":           true,
+		"vol/lost+found":            true,
+		"share/@Recycle":            true,
+		"#recycle.mp3":              false,
 	} {
 		if got := Ignored(name); got != want {
 			t.Errorf("Ignored(%q) = %v, want %v", name, got, want)
