@@ -89,7 +89,7 @@ func Default() Config {
 			ChunkSeconds: 20,
 			MaxChunks:    20,
 			MaxDuration:  3600,
-			SongTimeout:  120,
+			SongTimeout:  600,
 		},
 		Metrics: Metrics{SampleSeconds: 0.1},
 		Server: Server{

@@ -49,7 +49,7 @@ func TestDefaultIsValid(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := Default().PipelineOptions()
-	if o.SongTimeout != 120*time.Second || o.SampleEvery != 100*time.Millisecond {
+	if o.SongTimeout != 600*time.Second || o.SampleEvery != 100*time.Millisecond {
 		t.Errorf("pipeline options %+v", o)
 	}
 }
@@ -90,7 +90,7 @@ func TestFileErrors(t *testing.T) {
 		{"addr", "[server]\naddr = \"\"\n", "server.addr", 2, "must not be empty"},
 		{"negative rescan", "[watch]\nrescan_seconds = -1\n", "watch.rescan_seconds", 2, "must be 0 or more, got -1"},
 		// Seconds that a time.Duration cannot hold: they used to wrap to a
-		// negative duration (the engine then ran with its 120 s default,
+		// negative duration (the engine then ran with its default,
 		// the server timed every request out) or round to 0.
 		{"timeout beyond Duration", "[analysis]\nsong_timeout = 1e10\n", "analysis.song_timeout", 2, "must be at most 9223372036 s, got 1e+10"},
 		{"timeout below 1 ns", "[analysis]\nsong_timeout = 1e-10\n", "analysis.song_timeout", 2, "must be at least 1e-09 s (1 ns), got 1e-10"},

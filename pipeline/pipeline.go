@@ -10,7 +10,7 @@ import (
 
 // Default option values, used where an Options field is zero.
 const (
-	DefaultSongTimeout = 120 * time.Second
+	DefaultSongTimeout = 10 * time.Minute
 	DefaultSampleEvery = 100 * time.Millisecond
 )
 
