@@ -140,6 +140,45 @@ func TestFileErrors(t *testing.T) {
 	}
 }
 
+// TestErrorNamesTheKeySet sets a value that leaves another, compared with
+// it, out of range: the error must name the key that was set, where and on
+// which line, not the default it clashes with ("default: analysis.hop:
+// must be 1..fft_size (256), got 512" named neither file nor line).
+func TestErrorNamesTheKeySet(t *testing.T) {
+	path := writeFile(t, "[analysis]\nsample_rate = 22050\nfft_size = 256\n")
+	_, _, err := Load(path, nil)
+	if want := "file " + path + " line 3: analysis.fft_size: makes analysis.hop (default) invalid: must be 1..fft_size (256), got 512"; err == nil || err.Error() != want {
+		t.Errorf("file:\n got  %v\n want %s", err, want)
+	}
+
+	// The environment overrides the file's fft_size: it is to blame, and
+	// the hop it clashes with is named with its line.
+	path = writeFile(t, "[analysis]\nhop = 1024\n")
+	_, _, err = Load(path, env(map[string]string{"ANALYSIS_FFT_SIZE": "512"}))
+	if want := "env ANALYSIS_FFT_SIZE: analysis.fft_size: makes analysis.hop (file " + path + " line 2) invalid: must be 1..fft_size (512), got 1024"; err == nil || err.Error() != want {
+		t.Errorf("env over file:\n got  %v\n want %s", err, want)
+	}
+
+	// Both from the environment: the key whose check failed is named.
+	_, _, err = Load("", env(map[string]string{"ANALYSIS_FFT_SIZE": "512", "ANALYSIS_HOP_LENGTH": "1024"}))
+	var e *Error
+	if !errors.As(err, &e) || e.Key != "analysis.hop" || e.Origin != "env ANALYSIS_HOP_LENGTH" {
+		t.Errorf("both from env: %v", err)
+	}
+
+	// The file's chunk is shorter than a frame of the environment's size.
+	path = writeFile(t, "[analysis]\nchunk_seconds = 1\n")
+	_, _, err = Load(path, env(map[string]string{"ANALYSIS_FFT_SIZE": "65536"}))
+	if !errors.As(err, &e) || e.Key != "analysis.fft_size" || e.Origin != "env ANALYSIS_FFT_SIZE" || !strings.HasPrefix(e.Msg, "makes analysis.chunk_seconds (file "+path+" line 2) invalid: must be at least one STFT frame") {
+		t.Errorf("chunk below a frame: %v", err)
+	}
+
+	c, o, _ := Load("", nil)
+	if err := c.Set("analysis.fft_size", "256", o, "flag"); err == nil || err.Error() != "flag: analysis.fft_size: makes analysis.hop (default) invalid: must be 1..fft_size (256), got 512" {
+		t.Errorf("flag: %v", err)
+	}
+}
+
 // TestLongestTimeoutFits loads the longest song_timeout accepted: it must
 // reach the engine as that duration, not wrapped round to a negative one.
 func TestLongestTimeoutFits(t *testing.T) {

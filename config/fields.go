@@ -158,6 +158,9 @@ type field struct {
 	bind  func(*Config) value
 	env   []string
 	check func(c *Config) string // "" when valid
+	// reads lists the other keys check compares the value with (hop
+	// with fft_size), so that an error can name the one the user set.
+	reads []string
 }
 
 func ints(p func(*Config) *int) func(*Config) value {
@@ -341,13 +344,13 @@ var fields = func() []field {
 			}
 			return ""
 		}},
-		field{key: "analysis.hop", bind: ints(hop), env: []string{"ANALYSIS_HOP_LENGTH"}, check: func(c *Config) string {
+		field{key: "analysis.hop", bind: ints(hop), env: []string{"ANALYSIS_HOP_LENGTH"}, reads: []string{"analysis.fft_size"}, check: func(c *Config) string {
 			if v := *hop(c); v < 1 || v > *fftSize(c) {
 				return fmt.Sprintf("must be 1..fft_size (%d), got %d", *fftSize(c), v)
 			}
 			return ""
 		}},
-		field{key: "analysis.chunk_seconds", bind: floats(chunk), env: []string{"CHUNK_ANALYSIS_SECONDS"}, check: func(c *Config) string {
+		field{key: "analysis.chunk_seconds", bind: floats(chunk), env: []string{"CHUNK_ANALYSIS_SECONDS"}, reads: []string{"analysis.sample_rate", "analysis.fft_size"}, check: func(c *Config) string {
 			if msg := positive(chunk)(c); msg != "" {
 				return msg
 			}
@@ -365,7 +368,7 @@ var fields = func() []field {
 			}
 			return ""
 		}},
-		field{key: "analysis.chunk_overlap_seconds", bind: floats(overlap), env: []string{"CHUNK_OVERLAP_SECONDS"}, check: func(c *Config) string {
+		field{key: "analysis.chunk_overlap_seconds", bind: floats(overlap), env: []string{"CHUNK_OVERLAP_SECONDS"}, reads: []string{"analysis.chunk_seconds"}, check: func(c *Config) string {
 			// The chunk stage counts a song's chunks as those that cover
 			// it at an advance of chunk − overlap, so an overlap near the
 			// chunk fills max_chunks with near-copies and the work per

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"regexp"
 	"sort"
@@ -41,14 +42,57 @@ func Load(path string, getenv func(string) (string, bool)) (Config, Origins, err
 	if err := c.Validate(); err != nil {
 		var e *Error
 		if errors.As(err, &e) {
-			e.Origin = o[e.Key]
-			if strings.HasPrefix(e.Origin, "file ") {
-				e.Line = lineOf(lines, e.Key)
-			}
+			blame(e, o, lines)
 		}
 		return c, o, err
 	}
 	return c, o, nil
+}
+
+// blame fills in where the value e is about came from. A check that
+// compares its key with others (hop with fft_size) can fail on a value
+// that was never set, the default hop, because of one that was, the
+// file's fft_size; the error then names the key set with the highest
+// precedence, its origin and line, and says which value it leaves out of
+// range, so that it points where the user must make a change.
+func blame(e *Error, o Origins, lines map[string]int) {
+	at := func(key string) (origin string, line int) {
+		origin = o[key]
+		if strings.HasPrefix(origin, "file ") {
+			line = lineOf(lines, key)
+		}
+		return origin, line
+	}
+	key := e.Key
+	if f, ok := lookup(e.Key); ok {
+		for _, k := range f.reads {
+			if rank(o[k]) > rank(o[key]) {
+				key = k
+			}
+		}
+	}
+	if key != e.Key {
+		origin, line := at(e.Key)
+		if line > 0 {
+			origin += fmt.Sprintf(" line %d", line)
+		}
+		e.Msg = fmt.Sprintf("makes %s (%s) invalid: %s", e.Key, origin, e.Msg)
+		e.Key = key
+	}
+	e.Origin, e.Line = at(key)
+}
+
+// rank orders origins by precedence: flag, environment, file, default.
+func rank(origin string) int {
+	switch {
+	case origin == "flag":
+		return 3
+	case strings.HasPrefix(origin, "env "):
+		return 2
+	case strings.HasPrefix(origin, "file "):
+		return 1
+	}
+	return 0
 }
 
 // ErrorAt reports a problem with key found by a check made outside this
@@ -228,7 +272,12 @@ func (c *Config) Set(key, value string, o Origins, origin string) error {
 		*c = old
 		var e *Error
 		if errors.As(err, &e) {
-			e.Origin = origin
+			seen := maps.Clone(o)
+			if seen == nil {
+				seen = Origins{}
+			}
+			seen[key] = origin
+			blame(e, seen, nil)
 		}
 		return err
 	}
