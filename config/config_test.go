@@ -226,6 +226,32 @@ func TestDuplicateTable(t *testing.T) {
 	}
 }
 
+// TestParseErrorKey: a TOML syntax error names the key set on its line,
+// and no key rather than another one. The parser's last key read is the
+// table above a bad value, or "stages" for a second [stages.decode], and
+// the errors named it ("stages: Key 'stages.decode' has already been
+// defined").
+func TestParseErrorKey(t *testing.T) {
+	for _, tc := range []struct {
+		text string
+		line int
+		key  string
+	}{
+		{"[stages.decode]\nworkers = 1\n[stages.decode]\nbuffer = 2\n", 3, ""},
+		{"[analysis]\nhop = 5 6\n", 2, ""},
+		{"[analysis]\nhop = 256\nhop = 128\n", 3, "analysis.hop"},
+		{"[analysis]\nhop = 512\nfft_size = = 3\n", 3, "analysis.fft_size"},
+	} {
+		_, _, err := Load(writeFile(t, tc.text), nil)
+		var e *Error
+		if !errors.As(err, &e) {
+			t.Errorf("%q: error %v, want *Error", tc.text, err)
+		} else if e.Line != tc.line || e.Key != tc.key {
+			t.Errorf("%q: error %v (key %q), want line %d, key %q", tc.text, err, e.Key, tc.line, tc.key)
+		}
+	}
+}
+
 func TestMissingFile(t *testing.T) {
 	_, _, err := Load(filepath.Join(t.TempDir(), "none.toml"), nil)
 	var e *Error

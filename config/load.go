@@ -145,7 +145,15 @@ func decode(c *Config, o Origins, text, origin string) (map[string]int, error) {
 		e := &Error{Msg: err.Error(), Origin: origin}
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			e.Key, e.Line, e.Msg = pe.LastKey, pe.Position.Line, pe.Message
+			e.Line, e.Msg = pe.Position.Line, pe.Message
+			// pe.LastKey is the last key parsed before the error: the
+			// key at fault only when it is set on the error's line, and
+			// otherwise another, such as the table above a bad value or
+			// "stages" for a second [stages.decode], which the error must
+			// not name.
+			if k := pe.LastKey; k != "" && keyLines(text)[k] == e.Line {
+				e.Key = k
+			}
 		} else if m := tomlErrLine.FindStringSubmatch(err.Error()); m != nil {
 			fmt.Sscan(m[1], &e.Line)
 		}
