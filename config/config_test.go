@@ -122,6 +122,10 @@ func TestFileErrors(t *testing.T) {
 		{"inline table value", "[stages]\nfft = {workers = 0}\n", "stages.fft.workers", 2, "must be 1..1024, got 0"},
 		{"inline table unknown key", "\n[stages]\nfft = {workers = 1, threads = 2}\n", "stages.fft.threads", 3, "unknown key"},
 		{"dotted key", "analysis.hop = 4096\n", "analysis.hop", 1, "must be 1..fft_size (2048), got 4096"},
+		// Layouts the line finder used to miss: the error came without a line.
+		{"array of tables", "\n[[stages]]\nx = 1\n", "stages", 2, "want a table, got an array"},
+		{"byte order mark", "\ufeff[analysis]\nhop = 0\n", "analysis.hop", 2, "must be 1..fft_size (2048), got 0"},
+		{"quoted key", "[analysis]\n\n\"hop\" = 0\n", "analysis.hop", 3, "must be 1..fft_size (2048), got 0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := writeFile(t, tc.text)

@@ -202,9 +202,11 @@ func decode(c *Config, o Origins, text, origin string) (map[string]int, error) {
 	return lines, nil
 }
 
+// tableLine reads a [table] or [[array of tables]] header, keyLine a key,
+// bare or quoted ("hop" = 256).
 var (
-	tableLine = regexp.MustCompile(`^\s*\[\s*([A-Za-z0-9_.\-]+)\s*\]`)
-	keyLine   = regexp.MustCompile(`^\s*([A-Za-z0-9_.\-]+)\s*=`)
+	tableLine = regexp.MustCompile(`^\s*\[\[?\s*([A-Za-z0-9_.\-]+)\s*\]`)
+	keyLine   = regexp.MustCompile(`^\s*["']?([A-Za-z0-9_.\-]+)["']?\s*=`)
 )
 
 // keyLines maps each dotted key to its line, for error messages: the TOML
@@ -214,6 +216,9 @@ var (
 func keyLines(text string) map[string]int {
 	lines := map[string]int{}
 	table := ""
+	// A byte order mark, which editors on Windows may write and the TOML
+	// library skips, would hide the first table's header.
+	text = strings.TrimPrefix(text, "\ufeff")
 	for i, l := range strings.Split(text, "\n") {
 		if m := tableLine.FindStringSubmatch(l); m != nil {
 			table = m[1]
