@@ -156,15 +156,17 @@ func (s *Source[T]) submit(ctx context.Context, it Item[T], name string, hook fu
 	if hook != nil {
 		hook(t)
 	}
-	in.p.submitted.Add(1)
 	select {
 	case in.ch <- it:
+		// Counted once in, never taken back: /metrics exports the count
+		// as a Prometheus counter, which must not fall, and a caller
+		// that gave up waiting to enter is no song of the pipeline's.
+		// The song may finish before the count, so InFlight clamps at 0.
+		in.p.submitted.Add(1)
 		return t, nil
 	case <-ctx.Done():
-		in.p.submitted.Add(^uint64(0))
 		return t, fmt.Errorf("submit %q: %w", name, ctx.Err())
 	case <-in.p.ctx.Done():
-		in.p.submitted.Add(^uint64(0))
 		return t, fmt.Errorf("submit %q: %w", name, ErrClosed)
 	}
 }

@@ -3,6 +3,8 @@ package pipeline
 import (
 	"context"
 	"math"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -161,5 +163,48 @@ func TestCollectSuggestedWorkers(t *testing.T) {
 	}
 	if st.SuggestedWorkers > 2 {
 		t.Errorf("aggregate suggested %d workers for one worker %.0f %% busy", st.SuggestedWorkers, 100*st.Utilisation)
+	}
+}
+
+// A Submit waiting at a full input is not yet a song of the pipeline's:
+// counted while it waited and taken back when its caller gave up, the
+// count fell, and /metrics exports it as a Prometheus counter, whose
+// rate() reads any fall as a reset to zero.
+func TestSubmittedNeverFalls(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	p := New(context.Background(), Options{})
+	in := NewInput[int](p, "in", 0)
+	hold := make(chan struct{})
+	out := Map(p, "hold", StageConfig{Workers: 1, Buffer: 0}, in.Stream(), func(_ context.Context, v int) (int, error) {
+		<-hold
+		return v, nil
+	}).Out()
+	src, _ := in.Open()
+	// A few songs get in (the forwarder and the stage's worker hold
+	// them); the rest wait at the input until their callers give up.
+	ctx, cancel := context.WithCancel(context.Background())
+	const callers = 10
+	var wg sync.WaitGroup
+	var refused atomic.Int64
+	for v := range callers {
+		wg.Go(func() {
+			if _, err := src.Submit(ctx, "s", v); err != nil {
+				refused.Add(1)
+			}
+		})
+	}
+	time.Sleep(100 * time.Millisecond)
+	before := p.Snapshot().Submitted
+	cancel()
+	wg.Wait()
+	if got := p.Snapshot().Submitted; got != before || got != callers-uint64(refused.Load()) {
+		t.Errorf("submitted %d while %d callers waited, %d after they gave up; %d got in", before, refused.Load(), got, callers-refused.Load())
+	}
+	close(hold)
+	src.Close()
+	for range out {
+	}
+	if err := p.Wait(); err != nil {
+		t.Fatal(err)
 	}
 }
