@@ -148,14 +148,7 @@ func TestDownloadsEnd(t *testing.T) {
 // Retry-After (the client may retry once the server is back), not 502
 // download_failed, which blames the address the client gave.
 func TestDownloadCancelledAtShutdown(t *testing.T) {
-	started := make(chan struct{})
-	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, "bpm=120\n")
-		http.NewResponseController(w).Flush()
-		close(started)
-		<-r.Context().Done() // trickles nothing more until the download is dropped
-	}))
-	defer upstream.Close()
+	upstream, started := stalledUpstream(t)
 	srv, _, base, done := serveForTest(t, newFake(), Options{AllowPrivateURLs: true}, 100*time.Millisecond)
 	type reply struct {
 		status int
@@ -181,4 +174,20 @@ func TestDownloadCancelledAtShutdown(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Errorf("Serve = %v, want nil", err)
 	}
+}
+
+// stalledUpstream is a remote host that sends the start of a download,
+// closes started, then sends nothing more until the download is dropped:
+// a request for it stays in flight as long as the test needs.
+func stalledUpstream(t *testing.T) (*httptest.Server, <-chan struct{}) {
+	t.Helper()
+	started := make(chan struct{})
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "bpm=120\n")
+		http.NewResponseController(w).Flush()
+		close(started)
+		<-r.Context().Done()
+	}))
+	t.Cleanup(upstream.Close)
+	return upstream, started
 }

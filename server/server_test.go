@@ -1562,14 +1562,7 @@ func TestMultipartUploadHint(t *testing.T) {
 // cancelled, and nothing about analyses that outlived their requests:
 // there were none, and the first cancellation already covered any.
 func TestShutdownLogsOnlyWhatItCancels(t *testing.T) {
-	started := make(chan struct{})
-	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, "bpm=120\n")
-		http.NewResponseController(w).Flush()
-		close(started)
-		<-r.Context().Done()
-	}))
-	defer upstream.Close()
+	upstream, started := stalledUpstream(t)
 	var logs logBuffer
 	srv, _, base, done := serveForTest(t, newFake(), Options{AllowPrivateURLs: true, Logger: logs.logger()}, 50*time.Millisecond)
 	replied := make(chan struct{})
