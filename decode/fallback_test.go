@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"os"
 	"slices"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/mewkiz/flac"
 )
@@ -235,4 +238,81 @@ func flacSegmentsOf(t *testing.T, data []byte) (*input, flacSegments, int64) {
 		t.Fatal(err)
 	}
 	return in, flacSegments{in: in, head: head, si: stream.Info, end: audioEnd(in.r, audio, in.size)}, audio
+}
+
+// Songs that share Cores decode to the same samples as songs that do
+// not, however few cores they share: their segments wait for a core in
+// turn. MP3s and FLACs of the calibration set, four segments each, on one
+// core at once.
+func TestSegmentsShareCores(t *testing.T) {
+	type song struct {
+		name string
+		dec  func(*input, int) (*Audio, error)
+	}
+	var songs []song
+	for _, n := range []string{"03-ballad-g-major.mp3", "07-house-d-minor.mp3", "11-dnb-fs-minor.mp3"} {
+		songs = append(songs, song{n, decodeMP3In})
+	}
+	for _, n := range []string{"02-andante-a-minor.flac", "06-pop-f-major.flac"} {
+		songs = append(songs, song{n, decodeFLACIn})
+	}
+	input := func(name string, opts Options) *input {
+		data, err := os.ReadFile("../testdata/calibration/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := bytes.NewReader(data)
+		_, start, err := sniffAt(r, int64(len(data)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &input{ctx: context.Background(), r: r, size: int64(len(data)), start: start, opts: opts}
+	}
+	cores := NewCores(1)
+	var wg sync.WaitGroup
+	for _, s := range songs {
+		want, wantErr := s.dec(input(s.name, Options{}), 4)
+		if wantErr != nil {
+			t.Fatalf("%s: %v", s.name, wantErr)
+		}
+		in := input(s.name, Options{Cores: cores})
+		wg.Go(func() {
+			got, err := s.dec(in, 4)
+			sameDecode(t, s.name, got, err, want, wantErr)
+		})
+	}
+	wg.Wait()
+	if len(cores) != 0 {
+		t.Errorf("%d cores still taken after every decode ended", len(cores))
+	}
+}
+
+// A segment waiting for a core gives up when its song is cancelled: the
+// decode ends with the cancellation, not when another song's segments
+// let a core go.
+func TestSegmentWaitingForCoreCancelled(t *testing.T) {
+	data, err := os.ReadFile("../testdata/calibration/07-house-d-minor.mp3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cores := NewCores(1)
+	cores.acquire(context.Background()) // held by another song
+	ctx, cancel := context.WithCancel(context.Background())
+	in := mp3Input(t, data)
+	in.ctx, in.opts = ctx, Options{Cores: cores}
+	done := make(chan error, 1)
+	go func() {
+		_, err := decodeMP3In(in, 4)
+		done <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("%v, want the cancellation", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the decode waits for a core after its song was cancelled")
+	}
 }

@@ -339,6 +339,11 @@ func (fs flacSegments) decode(audio int64, k int) ([][]float32, bool) {
 					stop()
 				}
 			}()
+			if !fs.in.opts.Cores.acquire(ctx) {
+				failed[i] = true
+				return
+			}
+			defer fs.in.opts.Cores.release()
 			if !seg.segment(cuts[i], cuts[i+1], starts[i], starts[i+1], chans) {
 				failed[i] = true
 				stop()

@@ -229,6 +229,11 @@ func decodeMP3Segments(in *input, st *mp3Stream, out mp3Out, k int) (int64, erro
 						stop()
 					}
 				}()
+				if !in.opts.Cores.acquire(ctx) {
+					failed[i] = true
+					return
+				}
+				defer in.opts.Cores.release()
 				n, err := decodeMP3Segment(&sin, st, out, sg)
 				if err != nil || (i < len(segs)-1 && n != out.kept(sg)) {
 					failed[i] = true

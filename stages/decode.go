@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 
 	"github.com/songflow/songflow/decode"
 	"github.com/songflow/songflow/dsp"
@@ -12,9 +13,14 @@ import (
 // Decode returns the decode stage's function: it decodes job.Data, or the
 // file job.Name when Data is nil, into a Song holding every channel at the
 // source rate. The caller's title and artist win over the file's tags.
-// Info.Loudness is left for the resample stage. The function keeps no
-// state, so any number of workers may run it at once.
+// Info.Loudness is left for the resample stage. Any number of workers may
+// run the function at once; the segments of the songs they decode share
+// as many cores as the process has (decode.Cores), unless opts.Cores says
+// otherwise.
 func Decode(opts decode.Options) func(context.Context, Job) (*Song, error) {
+	if opts.Cores == nil {
+		opts.Cores = decode.NewCores(runtime.GOMAXPROCS(0))
+	}
 	return func(ctx context.Context, job Job) (*Song, error) {
 		var (
 			a   *decode.Audio
