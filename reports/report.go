@@ -436,11 +436,14 @@ func writeJSON(w io.Writer, run *Run, _ Summary) error {
 	enc.SetIndent("", "  ")
 	// Empty lists are written as [], not null: readers iterate them.
 	// Copies, so that the names can be made UTF-8 without touching the
-	// run's records, which name the files as they are on disk.
+	// run's records, which name the files as they are on disk. JSON
+	// carries UTF-8 only: encoding/json would write "caf\xe9.wav" and
+	// "caf\xe8.wav" alike as "caf\ufffd.wav", where latin1 keeps them
+	// apart and readable.
 	songs := make([]Record, len(run.Records))
 	for i, r := range run.Records {
 		// An error quotes the name too, as the system gave it.
-		r.File, r.Error = FileName(r.File), latin1.ToUTF8(r.Error)
+		r.File, r.Error = latin1.ToUTF8(r.File), latin1.ToUTF8(r.Error)
 		// A failed song's lists are empty, as an analysed one's are
 		// when there is nothing in them: readers iterate them, and
 		// Swift's JSONDecoder refuses a null for an array.
@@ -454,19 +457,11 @@ func writeJSON(w io.Writer, run *Run, _ Summary) error {
 	}
 	skipped := make([]Skipped, len(run.Skipped))
 	for i, k := range run.Skipped {
-		k.File, k.Reason = FileName(k.File), latin1.ToUTF8(k.Reason)
+		k.File, k.Reason = latin1.ToUTF8(k.File), latin1.ToUTF8(k.Reason)
 		skipped[i] = k
 	}
-	return enc.Encode(Results{Dir: FileName(run.Dir), TruthFile: FileName(run.TruthFile), Songs: songs, Skipped: skipped, UnmatchedTruth: run.UnmatchedTruth})
+	return enc.Encode(Results{Dir: latin1.ToUTF8(run.Dir), TruthFile: latin1.ToUTF8(run.TruthFile), Songs: songs, Skipped: skipped, UnmatchedTruth: run.UnmatchedTruth})
 }
-
-// FileName is a file name as the reports write it: in UTF-8, the only
-// text JSON carries and what spreadsheets and Markdown viewers expect. A
-// name that is not UTF-8 (a Latin-1 "caf\xe9.wav" from an old archive or
-// a Samba share) has each stray byte read as Latin-1 ("café.wav"), as
-// results.jsonl and the server read such names: readable, and apart from
-// "caf\xe8.wav", where encoding/json would write both as "caf\ufffd.wav".
-func FileName(name string) string { return latin1.ToUTF8(name) }
 
 // stageNames returns the stages in pipeline order as the metrics list
 // them, then any others the records mention, sorted.
@@ -525,7 +520,7 @@ func writeCSV(w io.Writer, run *Run, _ Summary) error {
 		for _, k := range r.KeyDetails.Scores {
 			keyScores = append(keyScores, fmt.Sprintf("%s:%.3f", k.Key, k.Score))
 		}
-		row := []string{FileName(r.File), r.Title, r.Artist, r.Format, strconv.Itoa(r.SampleRate), strconv.Itoa(r.Channels), num(r.Duration),
+		row := []string{latin1.ToUTF8(r.File), r.Title, r.Artist, r.Format, strconv.Itoa(r.SampleRate), strconv.Itoa(r.Channels), num(r.Duration),
 			num(r.BPM), num(r.BPMConfidence), strings.Join(cands, " "), r.TimeSignature,
 			r.Key, num(r.KeyConfidence), r.KeyDetails.RunnerUp, r.KeyDetails.Profile, num(r.KeyDetails.TuningCents), strings.Join(keyScores, "; "),
 			num(r.Loudness), num(r.LoudnessRange), num(r.TruePeak),
@@ -966,16 +961,17 @@ func dur(d time.Duration) string {
 func round(v float64) int { return int(math.Round(v)) }
 
 // oneLine writes s, an error or a reason, on one line and in UTF-8: it
-// may quote a file name as the system gave it (see [FileName]).
+// may quote a file name as the system gave it, whose stray bytes are read
+// as Latin-1.
 func oneLine(s string) string { return strings.Join(strings.Fields(latin1.ToUTF8(s)), " ") }
 
 // Code writes s, a file name or path, as a Markdown code span that shows
-// it as it is whatever it holds: a name that is not UTF-8 as [FileName]
-// writes it, control characters (a newline in a file name would end the
+// it as it is whatever it holds: a name that is not UTF-8 with its stray
+// bytes read as Latin-1, control characters (a newline in a file name would end the
 // list item) as Go escapes, and a backtick inside fenced by a longer run
 // of them.
 func Code(s string) string {
-	s = FileName(s)
+	s = latin1.ToUTF8(s)
 	if strings.ContainsFunc(s, unicode.IsControl) {
 		q := strconv.Quote(s)
 		s = q[1 : len(q)-1]
